@@ -1,0 +1,9 @@
+//! Pure types and rules: no I/O here.
+
+pub mod calendar;
+pub mod deadlines;
+pub mod event;
+pub mod plan;
+pub mod staff;
+pub mod time;
+pub mod values;

@@ -1,0 +1,148 @@
+//! Staff accounts: who may do what. Viewers have no account.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::values::Invalid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// The district data bureau (政务服务和数据管理局): everything.
+    Admin,
+    /// Staff of one unit: that unit's events and opinions only.
+    UnitStaff,
+    /// Screens the live rooms; may be limited to one unit's events.
+    Moderator,
+    /// Hosts or presents events; may be limited to one unit's events.
+    Host,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::UnitStaff => "unit_staff",
+            Self::Moderator => "moderator",
+            Self::Host => "host",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Admin, Self::UnitStaff, Self::Moderator, Self::Host].into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// A signed-in staff member, as every permission check sees them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Staff {
+    pub id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    /// The unit the account belongs to (required for unit staff).
+    pub unit_id: Option<i64>,
+}
+
+impl Staff {
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+
+    /// Whether this account works for an event hosted by `hosts`: admins for
+    /// every event, others for their unit's (moderators and hosts without a
+    /// unit serve the whole district).
+    pub fn serves(&self, hosts: &[i64]) -> bool {
+        match (self.role, self.unit_id) {
+            (Role::Admin, _) => true,
+            (Role::UnitStaff, Some(unit)) => hosts.contains(&unit),
+            (Role::UnitStaff, None) => false,
+            (Role::Moderator | Role::Host, None) => true,
+            (Role::Moderator | Role::Host, Some(unit)) => hosts.contains(&unit),
+        }
+    }
+
+    /// May edit, announce, reschedule, cancel and publish materials.
+    pub fn manages(&self, hosts: &[i64]) -> bool {
+        matches!(self.role, Role::Admin | Role::UnitStaff) && self.serves(hosts)
+    }
+
+    /// May open and close the live event.
+    pub fn runs_live(&self, hosts: &[i64]) -> bool {
+        self.serves(hosts)
+    }
+}
+
+/// A login name: 3–32 ASCII letters, digits, `.`, `_` or `-`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Username(String);
+
+impl Username {
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
+        let s = s.trim();
+        let ok = (3..=32).contains(&s.len())
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if ok {
+            Ok(Self(s.to_ascii_lowercase()))
+        } else {
+            Err(Invalid::new("username", "use 3–32 letters, digits, '.', '_' or '-'"))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A new password: 10–200 characters. Never printed by `Debug`.
+#[derive(Clone)]
+pub struct NewPassword(String);
+
+impl NewPassword {
+    pub fn parse(s: &str) -> Result<Self, Invalid> {
+        let n = s.chars().count();
+        if (10..=200).contains(&n) {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(Invalid::new("password", "must be 10 to 200 characters long"))
+        }
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for NewPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NewPassword(<redacted>)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn staff(role: Role, unit_id: Option<i64>) -> Staff {
+        Staff { id: 1, username: "u".into(), display_name: "U".into(), role, unit_id }
+    }
+
+    #[test]
+    fn unit_staff_serve_only_their_unit() {
+        assert!(staff(Role::UnitStaff, Some(3)).manages(&[1, 3]));
+        assert!(!staff(Role::UnitStaff, Some(3)).manages(&[1, 2]));
+        assert!(!staff(Role::UnitStaff, None).manages(&[1]));
+        assert!(staff(Role::Admin, None).manages(&[9]));
+        assert!(!staff(Role::Moderator, None).manages(&[9]));
+        assert!(staff(Role::Moderator, None).runs_live(&[9]));
+        assert!(!staff(Role::Host, Some(2)).runs_live(&[9]));
+    }
+
+    #[test]
+    fn usernames_and_passwords() {
+        assert_eq!(Username::parse(" Zhang.San ").unwrap().as_str(), "zhang.san");
+        assert!(Username::parse("张三").is_err());
+        assert!(NewPassword::parse("short").is_err());
+        assert_eq!(format!("{:?}", NewPassword::parse("long enough pw").unwrap()), "NewPassword(<redacted>)");
+    }
+}

@@ -1,0 +1,157 @@
+//! Storage: one layer over SQLite (the default) and PostgreSQL.
+//!
+//! Both backends use sqlx's native drivers, not `sqlx::Any`: the `on_pool!`
+//! macro expands each query once per backend, so every statement is
+//! type-checked against both drivers, timestamps keep their real types
+//! (`TIMESTAMPTZ` on PostgreSQL) and nothing is lost to `Any`'s lowest common
+//! denominator. SQL is written once in the dialect both accept (`$1`
+//! parameters, `RETURNING`, `ON CONFLICT`); migrations live in one folder per
+//! backend because DDL differs.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+pub mod change_reports;
+pub mod events;
+pub mod plans;
+pub mod sessions;
+pub mod themes;
+pub mod units;
+pub mod users;
+
+/// The connection pools of one backend.
+#[derive(Clone, Debug)]
+pub enum Pool {
+    /// SQLite allows one writer at a time: writes go through a pool of one
+    /// connection, so they queue in the pool instead of failing with
+    /// `SQLITE_BUSY`; reads use the other pool (WAL lets them run beside a write).
+    Sqlite { read: SqlitePool, write: SqlitePool },
+    Postgres(PgPool),
+}
+
+/// Run `$body` with `$p` bound to the right pool of the store's backend.
+/// `read` and `write` choose the pool (they are the same on PostgreSQL).
+macro_rules! on_pool {
+    ($store:expr, read $p:ident => $body:expr) => {
+        match &$store.pool {
+            $crate::store::Pool::Sqlite { read: $p, .. } => $body,
+            $crate::store::Pool::Postgres($p) => $body,
+        }
+    };
+    ($store:expr, write $p:ident => $body:expr) => {
+        match &$store.pool {
+            $crate::store::Pool::Sqlite { write: $p, .. } => $body,
+            $crate::store::Pool::Postgres($p) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: Pool,
+}
+
+/// Errors of the storage layer, in terms a handler can map.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The row changed under us, or a unique value is taken.
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Invalid(#[from] crate::domain::values::Invalid),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Turn a unique-constraint violation into a domain conflict with `message`.
+pub(crate) trait OnConstraint<T> {
+    fn on_unique(self, message: impl FnOnce() -> String) -> StoreResult<T>;
+}
+
+impl<T> OnConstraint<T> for Result<T, sqlx::Error> {
+    fn on_unique(self, message: impl FnOnce() -> String) -> StoreResult<T> {
+        self.map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(message()),
+            _ => StoreError::Database(e),
+        })
+    }
+}
+
+impl Store {
+    /// Connect to `url` (`sqlite://path` or `postgres://…`); SQLite creates
+    /// the file and its folder on first use.
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        let pool = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let options = PgConnectOptions::from_str(url).context("DATABASE_URL is not a valid PostgreSQL URL")?;
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect_with(options)
+                .await
+                .context("connecting to PostgreSQL")?;
+            Pool::Postgres(pool)
+        } else if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)
+                .context("DATABASE_URL is not a valid SQLite URL")?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10));
+            if let Some(dir) = options.get_filename().parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).with_context(|| format!("creating the data folder {}", dir.display()))?;
+            }
+            let write = SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(options.clone())
+                .await
+                .with_context(|| format!("opening SQLite database {}", options.get_filename().display()))?;
+            let read = SqlitePoolOptions::new().max_connections(8).connect_with(options.read_only(true)).await?;
+            Pool::Sqlite { read, write }
+        } else {
+            anyhow::bail!("DATABASE_URL must start with sqlite: or postgres:// (got a URL with another scheme)");
+        };
+        Ok(Self { pool })
+    }
+
+    /// Apply the migrations of this backend that are not applied yet.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        match &self.pool {
+            Pool::Sqlite { write, .. } => sqlx::migrate!("./migrations/sqlite").run(write).await,
+            Pool::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await,
+        }
+        .context("running database migrations")
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self.pool {
+            Pool::Sqlite { .. } => "sqlite",
+            Pool::Postgres(_) => "postgres",
+        }
+    }
+
+    /// A round trip to the database, for readiness.
+    pub async fn ping(&self) -> StoreResult<()> {
+        on_pool!(self, read p => sqlx::query("SELECT 1").execute(p).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        match &self.pool {
+            Pool::Sqlite { read, write } => {
+                read.close().await;
+                write.close().await;
+            }
+            Pool::Postgres(pool) => pool.close().await,
+        }
+    }
+}
