@@ -1,1 +1,148 @@
-fn main() {}
+//! `minsheng`: parse the command line, set up logging, run the command.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use minsheng::cli::{Cli, Command, LogFormat, ServeArgs};
+use minsheng::config::{DatabaseUrl, HttpSettings};
+use minsheng::domain::plan;
+use minsheng::domain::staff::{NewPassword, Role, Username};
+use minsheng::domain::time::now;
+use minsheng::store::Store;
+use minsheng::{app, demo, passwords};
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.global.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("MINSHENG_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let serve_args = match &cli.command {
+        None => ServeArgs::default(),
+        Some(Command::Serve(args)) => args.clone(),
+        Some(_) => ServeArgs::default(),
+    };
+    let db = DatabaseUrl::resolve(cli.global.database_url.as_deref(), serve_args.demo);
+    match cli.command {
+        None | Some(Command::Serve(_)) => serve(serve_args, &db, &cli.global.calendar_dir).await,
+        Some(Command::Migrate) => {
+            let store = Store::connect(db.expose()).await?;
+            store.migrate().await?;
+            println!("migrations applied to {db}");
+            Ok(())
+        }
+        Some(Command::ImportPlan { file }) => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let plan = plan::parse(&text).with_context(|| format!("in {}", file.display()))?;
+            let store = Store::connect(db.expose()).await?;
+            store.migrate().await?;
+            let report = store.import_plan(&plan).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
+        Some(Command::CreateAdmin {
+            username,
+            display_name,
+            password,
+        }) => create_admin(&db, &username, &display_name, password).await,
+    }
+}
+
+async fn serve(
+    args: ServeArgs,
+    db: &DatabaseUrl,
+    calendar_dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    let settings = HttpSettings {
+        session_hours: args.session_hours,
+        secure_cookies: args.secure_cookies,
+    };
+    let state = app::build_state(db, calendar_dir, settings).await?;
+    if args.demo {
+        demo::load(&state.store, now())
+            .await
+            .context("loading the demo programme")?;
+        eprintln!(
+            "\n  Demo data loaded. Staff accounts (password `{}`): demo-admin, demo-unit (人保局), demo-moderator, demo-host.\n",
+            demo::DEMO_PASSWORD
+        );
+    }
+    app::ensure_admin(&state.store).await?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    app::serve(
+        listener,
+        state,
+        app::shutdown_signal(),
+        Duration::from_secs(args.shutdown_grace_secs),
+    )
+    .await
+}
+
+async fn create_admin(
+    db: &DatabaseUrl,
+    username: &str,
+    display_name: &str,
+    password: Option<String>,
+) -> anyhow::Result<()> {
+    let username = Username::parse(username)?;
+    let (password, generated) = match password {
+        Some(p) => (NewPassword::parse(&p)?, false),
+        None => (NewPassword::parse(&passwords::generate())?, true),
+    };
+    let store = Store::connect(db.expose()).await?;
+    store.migrate().await?;
+    let hash = passwords::hash_blocking(password.expose().to_owned()).await?;
+    match store.credentials(username.as_str()).await? {
+        Some(existing) if existing.account.staff.role == Role::Admin => {
+            store.set_password(existing.account.staff.id, &hash).await?;
+            println!("password of administrator `{}` reset", username.as_str());
+        }
+        Some(_) => anyhow::bail!("`{}` exists and is not an administrator", username.as_str()),
+        None => {
+            store
+                .create_user(&username, display_name, &hash, Role::Admin, None)
+                .await?;
+            println!("administrator `{}` created", username.as_str());
+        }
+    }
+    if generated {
+        println!("password (shown once): {}", password.expose());
+    }
+    Ok(())
+}

@@ -123,10 +123,17 @@ impl WorkingCalendar {
     /// Parse one year's notice and add it, replacing that year if present.
     pub fn add_file(&mut self, name: &str, text: &str) -> Result<(), CalendarError> {
         let file: YearFile = toml::from_str(text).map_err(|e| invalid(name, e.to_string()))?;
-        let mut year = Year { source: file.source, off: BTreeMap::new(), work: BTreeMap::new() };
+        let mut year = Year {
+            source: file.source,
+            off: BTreeMap::new(),
+            work: BTreeMap::new(),
+        };
         for holiday in file.holidays {
             if holiday.to < holiday.from {
-                return Err(invalid(name, format!("{}: `to` is before `from`", holiday.name)));
+                return Err(invalid(
+                    name,
+                    format!("{}: `to` is before `from`", holiday.name),
+                ));
             }
             for day in holiday.from.iter_days().take_while(|d| *d <= holiday.to) {
                 check_year(name, file.year, day)?;
@@ -135,7 +142,12 @@ impl WorkingCalendar {
             for day in holiday.work {
                 check_year(name, file.year, day)?;
                 if !is_weekend(day) {
-                    return Err(invalid(name, format!("{day} is listed as a make-up working day but is not a weekend day")));
+                    return Err(invalid(
+                        name,
+                        format!(
+                            "{day} is listed as a make-up working day but is not a weekend day"
+                        ),
+                    ));
                 }
                 year.work.insert(day, holiday.name.clone());
             }
@@ -157,7 +169,10 @@ impl WorkingCalendar {
     }
 
     pub fn day(&self, date: NaiveDate) -> Result<DayInfo, CalendarError> {
-        let year = self.years.get(&date.year()).ok_or(CalendarError::YearNotCovered(date.year()))?;
+        let year = self
+            .years
+            .get(&date.year())
+            .ok_or(CalendarError::YearNotCovered(date.year()))?;
         let (working_day, kind, note) = if let Some(name) = year.work.get(&date) {
             (true, DayKind::MakeUpWorkday, Some(name.clone()))
         } else if let Some(name) = year.off.get(&date) {
@@ -167,7 +182,12 @@ impl WorkingCalendar {
         } else {
             (true, DayKind::Weekday, None)
         };
-        Ok(DayInfo { date, working_day, kind, note })
+        Ok(DayInfo {
+            date,
+            working_day,
+            kind,
+            note,
+        })
     }
 
     pub fn is_working_day(&self, date: NaiveDate) -> Result<bool, CalendarError> {
@@ -201,7 +221,11 @@ impl WorkingCalendar {
     }
 
     /// Working days in `from..to` (from inclusive, to exclusive).
-    pub fn working_days_between(&self, from: NaiveDate, to: NaiveDate) -> Result<u32, CalendarError> {
+    pub fn working_days_between(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<u32, CalendarError> {
         let mut count = 0;
         for day in from.iter_days().take_while(|d| *d < to) {
             count += u32::from(self.is_working_day(day)?);
@@ -218,12 +242,18 @@ fn check_year(file: &str, year: i32, day: NaiveDate) -> Result<(), CalendarError
     if day.year() == year {
         Ok(())
     } else {
-        Err(invalid(file, format!("{day} is outside the file's year {year}")))
+        Err(invalid(
+            file,
+            format!("{day} is outside the file's year {year}"),
+        ))
     }
 }
 
 fn invalid(file: &str, message: String) -> CalendarError {
-    CalendarError::Invalid { file: file.to_owned(), message }
+    CalendarError::Invalid {
+        file: file.to_owned(),
+        message,
+    }
 }
 
 #[cfg(test)]
@@ -273,21 +303,43 @@ mod tests {
     #[test]
     fn a_year_without_a_notice_is_an_error_not_a_guess() {
         let c = cal();
-        assert_eq!(c.is_working_day(d("2027-03-01")), Err(CalendarError::YearNotCovered(2027)));
-        assert_eq!(c.add_working_days(d("2026-12-30"), 5), Err(CalendarError::YearNotCovered(2027)));
-        assert_eq!(c.is_working_day(d("2023-12-29")), Err(CalendarError::YearNotCovered(2023)));
+        assert_eq!(
+            c.is_working_day(d("2027-03-01")),
+            Err(CalendarError::YearNotCovered(2027))
+        );
+        assert_eq!(
+            c.add_working_days(d("2026-12-30"), 5),
+            Err(CalendarError::YearNotCovered(2027))
+        );
+        assert_eq!(
+            c.is_working_day(d("2023-12-29")),
+            Err(CalendarError::YearNotCovered(2023))
+        );
     }
 
     #[test]
     fn stepping_over_national_day() {
         let c = cal();
         // Friday 2024-09-27 + 5 working days: 09-29 (Sun, 调休), 09-30, 10-08, 10-09, 10-10.
-        assert_eq!(c.add_working_days(d("2024-09-27"), 5).unwrap(), d("2024-10-10"));
+        assert_eq!(
+            c.add_working_days(d("2024-09-27"), 5).unwrap(),
+            d("2024-10-10")
+        );
         // Monday 2024-10-14 - 1 working day is Saturday 10-12 (调休).
-        assert_eq!(c.sub_working_days(d("2024-10-14"), 1).unwrap(), d("2024-10-12"));
+        assert_eq!(
+            c.sub_working_days(d("2024-10-14"), 1).unwrap(),
+            d("2024-10-12")
+        );
         // Tuesday 2024-10-08 - 3 working days: 09-30, 09-29, 09-27.
-        assert_eq!(c.sub_working_days(d("2024-10-08"), 3).unwrap(), d("2024-09-27"));
-        assert_eq!(c.working_days_between(d("2024-09-28"), d("2024-10-13")).unwrap(), 7);
+        assert_eq!(
+            c.sub_working_days(d("2024-10-08"), 3).unwrap(),
+            d("2024-09-27")
+        );
+        assert_eq!(
+            c.working_days_between(d("2024-09-28"), d("2024-10-13"))
+                .unwrap(),
+            7
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! Asia/Shanghai.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::calendar::{CalendarError, WorkingCalendar};
@@ -30,7 +30,7 @@ pub enum DeadlineKind {
     Materials,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeadlineState {
     /// Done on or before the due date.
@@ -77,8 +77,16 @@ pub struct EventFacts {
     pub materials_published_at: Option<DateTime<Utc>>,
 }
 
-pub fn deadlines(facts: &EventFacts, calendar: &WorkingCalendar, now: DateTime<Utc>) -> Vec<Deadline> {
-    vec![announcement(facts, calendar, now), selection_notice(facts, calendar, now), materials(facts, calendar, now)]
+pub fn deadlines(
+    facts: &EventFacts,
+    calendar: &WorkingCalendar,
+    now: DateTime<Utc>,
+) -> Vec<Deadline> {
+    vec![
+        announcement(facts, calendar, now),
+        selection_notice(facts, calendar, now),
+        materials(facts, calendar, now),
+    ]
 }
 
 fn announcement(f: &EventFacts, cal: &WorkingCalendar, now: DateTime<Utc>) -> Deadline {
@@ -86,7 +94,9 @@ fn announcement(f: &EventFacts, cal: &WorkingCalendar, now: DateTime<Utc>) -> De
     if !f.form.is_streamed() {
         return not_applicable(kind, "offline events need no livestream announcement");
     }
-    let due = f.schedule.map(|s| cal.sub_working_days(local_date(s.starts_at), ANNOUNCEMENT_LEAD_WORKING_DAYS));
+    let due = f
+        .schedule
+        .map(|s| cal.sub_working_days(local_date(s.starts_at), ANNOUNCEMENT_LEAD_WORKING_DAYS));
     judge(kind, f, due, f.announced_at, now)
 }
 
@@ -95,7 +105,9 @@ fn selection_notice(f: &EventFacts, cal: &WorkingCalendar, now: DateTime<Utc>) -
     if !f.public_selection {
         return not_applicable(kind, "no participants are picked by public selection");
     }
-    let due = f.schedule.map(|s| cal.sub_working_days(local_date(s.starts_at), SELECTION_NOTICE_LEAD_WORKING_DAYS));
+    let due = f
+        .schedule
+        .map(|s| cal.sub_working_days(local_date(s.starts_at), SELECTION_NOTICE_LEAD_WORKING_DAYS));
     judge(kind, f, due, f.selection_notified_at, now)
 }
 
@@ -118,14 +130,34 @@ fn judge(
     done_at: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> Deadline {
-    let base = Deadline { kind, state: DeadlineState::Unscheduled, due_date: None, due_at: None, done_at, note: None };
+    let base = Deadline {
+        kind,
+        state: DeadlineState::Unscheduled,
+        due_date: None,
+        due_at: None,
+        done_at,
+        note: None,
+    };
     if f.status == EventStatus::Cancelled && done_at.is_none() {
-        return Deadline { state: DeadlineState::NotApplicable, note: Some("the event was cancelled".into()), ..base };
+        return Deadline {
+            state: DeadlineState::NotApplicable,
+            note: Some("the event was cancelled".into()),
+            ..base
+        };
     }
     let due_date = match due {
-        None => return Deadline { note: Some("the event has no start time yet".into()), ..base },
+        None => {
+            return Deadline {
+                note: Some("the event has no start time yet".into()),
+                ..base
+            };
+        }
         Some(Err(e)) => {
-            return Deadline { state: DeadlineState::CalendarMissing, note: Some(e.to_string()), ..base };
+            return Deadline {
+                state: DeadlineState::CalendarMissing,
+                note: Some(e.to_string()),
+                ..base
+            };
         }
         Some(Ok(d)) => d,
     };
@@ -136,7 +168,12 @@ fn judge(
         None if now < due_at => DeadlineState::Open,
         None => DeadlineState::Overdue,
     };
-    Deadline { state, due_date: Some(due_date), due_at: Some(due_at), ..base }
+    Deadline {
+        state,
+        due_date: Some(due_date),
+        due_at: Some(due_at),
+        ..base
+    }
 }
 
 fn not_applicable(kind: DeadlineKind, why: &str) -> Deadline {
@@ -189,14 +226,32 @@ mod tests {
         assert_eq!(ann.due_at.unwrap(), at("2024-10-11T00:00:00+08:00"));
         assert_eq!(ann.state, DeadlineState::Open);
         // 1 working day before: Saturday 10-12 is a working day.
-        assert_eq!(by_kind(&list, DeadlineKind::SelectionNotice).due_date.unwrap().to_string(), "2024-10-12");
+        assert_eq!(
+            by_kind(&list, DeadlineKind::SelectionNotice)
+                .due_date
+                .unwrap()
+                .to_string(),
+            "2024-10-12"
+        );
         // 5 working days after Monday 10-14.
-        assert_eq!(by_kind(&list, DeadlineKind::Materials).due_date.unwrap().to_string(), "2024-10-21");
+        assert_eq!(
+            by_kind(&list, DeadlineKind::Materials)
+                .due_date
+                .unwrap()
+                .to_string(),
+            "2024-10-21"
+        );
 
         f.announced_at = Some(at("2024-10-10T23:59:00+08:00"));
-        assert_eq!(by_kind(&deadlines(&f, &cal, now), DeadlineKind::Announcement).state, DeadlineState::Met);
+        assert_eq!(
+            by_kind(&deadlines(&f, &cal, now), DeadlineKind::Announcement).state,
+            DeadlineState::Met
+        );
         f.announced_at = Some(at("2024-10-11T00:00:00+08:00"));
-        assert_eq!(by_kind(&deadlines(&f, &cal, now), DeadlineKind::Announcement).state, DeadlineState::Late);
+        assert_eq!(
+            by_kind(&deadlines(&f, &cal, now), DeadlineKind::Announcement).state,
+            DeadlineState::Late
+        );
     }
 
     #[test]
@@ -205,14 +260,32 @@ mod tests {
         // Event Tuesday 2024-10-08: 3 working days back are 09-30, 09-29 (Sun, 调休), 09-27.
         let mut f = facts("2024-10-08T14:00:00+08:00", 90);
         let list = deadlines(&f, &cal, at("2024-10-09T00:00:00+08:00"));
-        assert_eq!(by_kind(&list, DeadlineKind::Announcement).due_date.unwrap().to_string(), "2024-09-27");
-        assert_eq!(by_kind(&list, DeadlineKind::Announcement).state, DeadlineState::Overdue);
+        assert_eq!(
+            by_kind(&list, DeadlineKind::Announcement)
+                .due_date
+                .unwrap()
+                .to_string(),
+            "2024-09-27"
+        );
+        assert_eq!(
+            by_kind(&list, DeadlineKind::Announcement).state,
+            DeadlineState::Overdue
+        );
         // Ended Friday 09-27 instead: materials due 10-10 (09-29, 09-30, 10-08, 10-09, 10-10).
         f.ended_at = Some(at("2024-09-27T16:00:00+08:00"));
         f.status = EventStatus::Ended;
         let list = deadlines(&f, &cal, at("2024-10-09T00:00:00+08:00"));
-        assert_eq!(by_kind(&list, DeadlineKind::Materials).due_date.unwrap().to_string(), "2024-10-10");
-        assert_eq!(by_kind(&list, DeadlineKind::Materials).state, DeadlineState::Open);
+        assert_eq!(
+            by_kind(&list, DeadlineKind::Materials)
+                .due_date
+                .unwrap()
+                .to_string(),
+            "2024-10-10"
+        );
+        assert_eq!(
+            by_kind(&list, DeadlineKind::Materials).state,
+            DeadlineState::Open
+        );
     }
 
     #[test]
@@ -222,13 +295,22 @@ mod tests {
         f.form = EventForm::Offline;
         f.public_selection = false;
         let list = deadlines(&f, &cal, at("2026-11-01T00:00:00+08:00"));
-        assert_eq!(by_kind(&list, DeadlineKind::Announcement).state, DeadlineState::NotApplicable);
-        assert_eq!(by_kind(&list, DeadlineKind::SelectionNotice).state, DeadlineState::NotApplicable);
+        assert_eq!(
+            by_kind(&list, DeadlineKind::Announcement).state,
+            DeadlineState::NotApplicable
+        );
+        assert_eq!(
+            by_kind(&list, DeadlineKind::SelectionNotice).state,
+            DeadlineState::NotApplicable
+        );
         let m = by_kind(&list, DeadlineKind::Materials);
         assert_eq!(m.state, DeadlineState::CalendarMissing);
         assert!(m.note.unwrap().contains("2027"));
         f.schedule = None;
         let list = deadlines(&f, &cal, at("2026-11-01T00:00:00+08:00"));
-        assert_eq!(by_kind(&list, DeadlineKind::Materials).state, DeadlineState::Unscheduled);
+        assert_eq!(
+            by_kind(&list, DeadlineKind::Materials).state,
+            DeadlineState::Unscheduled
+        );
     }
 }

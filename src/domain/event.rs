@@ -116,7 +116,10 @@ impl EventStatus {
                     Transition::End => "ended",
                     Transition::PublishMaterials => "given published materials",
                 };
-                return Err(TransitionError { from: self.as_str(), action });
+                return Err(TransitionError {
+                    from: self.as_str(),
+                    action,
+                });
             }
         };
         Ok(next)
@@ -132,7 +135,9 @@ impl EventKind {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::OpenDay, Self::Lecture].into_iter().find(|v| v.as_str() == s)
+        [Self::OpenDay, Self::Lecture]
+            .into_iter()
+            .find(|v| v.as_str() == s)
     }
 }
 
@@ -146,7 +151,9 @@ impl EventForm {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Online, Self::Offline, Self::OnlineOffline].into_iter().find(|v| v.as_str() == s)
+        [Self::Online, Self::Offline, Self::OnlineOffline]
+            .into_iter()
+            .find(|v| v.as_str() == s)
     }
 }
 
@@ -161,9 +168,15 @@ impl Schedule {
     /// Longest event we accept: a full day.
     pub const MAX_MINUTES: u32 = 24 * 60;
 
-    pub fn new(starts_at: DateTime<Utc>, duration_minutes: i64) -> Result<Self, super::values::Invalid> {
+    pub fn new(
+        starts_at: DateTime<Utc>,
+        duration_minutes: i64,
+    ) -> Result<Self, super::values::Invalid> {
         match u32::try_from(duration_minutes) {
-            Ok(m) if (1..=Self::MAX_MINUTES).contains(&m) => Ok(Self { starts_at, duration_minutes: m }),
+            Ok(m) if (1..=Self::MAX_MINUTES).contains(&m) => Ok(Self {
+                starts_at,
+                duration_minutes: m,
+            }),
             _ => Err(super::values::Invalid::new(
                 "duration_minutes",
                 format!("must be between 1 and {} minutes", Self::MAX_MINUTES),
@@ -244,22 +257,40 @@ mod tests {
         assert_eq!(Announced.apply(Transition::Reschedule), Ok(Rescheduled));
         assert_eq!(Rescheduled.apply(Transition::Start), Ok(Live));
         assert_eq!(Live.apply(Transition::End), Ok(Ended));
-        assert_eq!(Ended.apply(Transition::PublishMaterials), Ok(MaterialsPublished));
+        assert_eq!(
+            Ended.apply(Transition::PublishMaterials),
+            Ok(MaterialsPublished)
+        );
         assert!(Draft.apply(Transition::Start).is_err());
         assert!(Draft.apply(Transition::Reschedule).is_err());
         assert!(Live.apply(Transition::Cancel).is_err());
         assert!(Cancelled.apply(Transition::Announce).is_err());
-        assert!(MaterialsPublished.apply(Transition::PublishMaterials).is_err());
+        assert!(
+            MaterialsPublished
+                .apply(Transition::PublishMaterials)
+                .is_err()
+        );
         let err = Ended.apply(Transition::Start).unwrap_err();
         assert_eq!(err.to_string(), "an event that is ended cannot be started");
     }
 
     #[test]
     fn names_round_trip() {
-        for s in [Draft, Announced, Rescheduled, Live, Ended, MaterialsPublished, Cancelled] {
+        for s in [
+            Draft,
+            Announced,
+            Rescheduled,
+            Live,
+            Ended,
+            MaterialsPublished,
+            Cancelled,
+        ] {
             assert_eq!(EventStatus::parse(s.as_str()), Some(s));
         }
-        assert_eq!(EventForm::parse("online_offline"), Some(EventForm::OnlineOffline));
+        assert_eq!(
+            EventForm::parse("online_offline"),
+            Some(EventForm::OnlineOffline)
+        );
         assert_eq!(EventKind::parse("lecture"), Some(EventKind::Lecture));
         assert_eq!(EventKind::parse("party"), None);
     }
@@ -275,7 +306,11 @@ mod tests {
         };
         assert_eq!(
             draft.missing(),
-            vec![AnnouncementPart::StartsAt, AnnouncementPart::Agenda, AnnouncementPart::HostUnits]
+            vec![
+                AnnouncementPart::StartsAt,
+                AnnouncementPart::Agenda,
+                AnnouncementPart::HostUnits
+            ]
         );
     }
 
@@ -284,6 +319,9 @@ mod tests {
         let at = Utc::now();
         assert!(Schedule::new(at, 0).is_err());
         assert!(Schedule::new(at, 24 * 60 + 1).is_err());
-        assert_eq!(Schedule::new(at, 90).unwrap().ends_at(), at + Duration::minutes(90));
+        assert_eq!(
+            Schedule::new(at, 90).unwrap().ends_at(),
+            at + Duration::minutes(90)
+        );
     }
 }

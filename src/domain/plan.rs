@@ -128,11 +128,17 @@ pub enum PlanError {
 
 fn at(place: impl Into<String>) -> impl Fn(Invalid) -> PlanError {
     let place = place.into();
-    move |e| PlanError::Invalid { place: place.clone(), problem: e.to_string() }
+    move |e| PlanError::Invalid {
+        place: place.clone(),
+        problem: e.to_string(),
+    }
 }
 
 fn problem(place: impl Into<String>, problem: impl Into<String>) -> PlanError {
-    PlanError::Invalid { place: place.into(), problem: problem.into() }
+    PlanError::Invalid {
+        place: place.into(),
+        problem: problem.into(),
+    }
 }
 
 pub fn parse(text: &str) -> Result<Plan, PlanError> {
@@ -140,7 +146,10 @@ pub fn parse(text: &str) -> Result<Plan, PlanError> {
     let code = Code::parse("code", &file.plan.code).map_err(at("[plan]"))?;
     let title = required_text("title", &file.plan.title, 200).map_err(at("[plan]"))?;
     if !(2000..=2100).contains(&file.plan.year) {
-        return Err(problem("[plan]", format!("year {} is out of range", file.plan.year)));
+        return Err(problem(
+            "[plan]",
+            format!("year {} is out of range", file.plan.year),
+        ));
     }
 
     let mut unit_codes = HashSet::new();
@@ -167,7 +176,10 @@ pub fn parse(text: &str) -> Result<Plan, PlanError> {
         if !theme_codes.insert(code.clone()) {
             return Err(problem(place, format!("theme code `{code}` appears twice")));
         }
-        themes.push(PlanTheme { code, name: required_text("name", &t.name, 50).map_err(at(&place))? });
+        themes.push(PlanTheme {
+            code,
+            name: required_text("name", &t.name, 50).map_err(at(&place))?,
+        });
     }
 
     let mut event_codes = HashSet::new();
@@ -175,25 +187,45 @@ pub fn parse(text: &str) -> Result<Plan, PlanError> {
     for (i, e) in file.events.into_iter().enumerate() {
         let place = format!("events[{i}] ({})", e.code);
         let event = parse_event(e, &unit_codes, &theme_codes).map_err(|err| match err {
-            PlanError::Invalid { problem, .. } => PlanError::Invalid { place: place.clone(), problem },
+            PlanError::Invalid { problem, .. } => PlanError::Invalid {
+                place: place.clone(),
+                problem,
+            },
             other => other,
         })?;
         if !event_codes.insert(event.code.clone()) {
-            return Err(problem(place, format!("event code `{}` appears twice", event.code)));
+            return Err(problem(
+                place,
+                format!("event code `{}` appears twice", event.code),
+            ));
         }
         events.push(event);
     }
-    Ok(Plan { code, title, year: file.plan.year, units, themes, events })
+    Ok(Plan {
+        code,
+        title,
+        year: file.plan.year,
+        units,
+        themes,
+        events,
+    })
 }
 
-fn parse_event(e: EventEntry, units: &HashSet<Code>, themes: &HashSet<Code>) -> Result<PlanEvent, PlanError> {
+fn parse_event(
+    e: EventEntry,
+    units: &HashSet<Code>,
+    themes: &HashSet<Code>,
+) -> Result<PlanEvent, PlanError> {
     let here = at("");
     let theme = match e.theme.as_deref() {
         None => None,
         Some(t) => {
             let code = Code::parse("theme", t).map_err(&here)?;
             if !themes.contains(&code) {
-                return Err(problem("", format!("theme `{code}` is not defined in [[themes]]")));
+                return Err(problem(
+                    "",
+                    format!("theme `{code}` is not defined in [[themes]]"),
+                ));
             }
             Some(code)
         }
@@ -205,7 +237,10 @@ fn parse_event(e: EventEntry, units: &HashSet<Code>, themes: &HashSet<Code>) -> 
     for h in &e.hosts {
         let code = Code::parse("hosts", h).map_err(&here)?;
         if !units.contains(&code) {
-            return Err(problem("", format!("host `{code}` is not defined in [[units]]")));
+            return Err(problem(
+                "",
+                format!("host `{code}` is not defined in [[units]]"),
+            ));
         }
         if hosts.contains(&code) {
             return Err(problem("", format!("host `{code}` is listed twice")));
@@ -220,7 +255,12 @@ fn parse_event(e: EventEntry, units: &HashSet<Code>, themes: &HashSet<Code>) -> 
             return Err(problem("", "audience_limit must be between 1 and 1000000"));
         }
     }
-    let starts_at = e.starts_at.as_deref().map(parse_local_or_rfc3339).transpose().map_err(&here)?;
+    let starts_at = e
+        .starts_at
+        .as_deref()
+        .map(parse_local_or_rfc3339)
+        .transpose()
+        .map_err(&here)?;
     Ok(PlanEvent {
         code: Code::parse("code", &e.code).map_err(&here)?,
         kind: e.kind,
@@ -230,7 +270,8 @@ fn parse_event(e: EventEntry, units: &HashSet<Code>, themes: &HashSet<Code>) -> 
         form: e.form,
         summary: e.summary.trim().to_owned(),
         agenda: optional_text("agenda", e.agenda.as_deref(), 4000).map_err(&here)?,
-        participation: optional_text("participation", e.participation.as_deref(), 2000).map_err(&here)?,
+        participation: optional_text("participation", e.participation.as_deref(), 2000)
+            .map_err(&here)?,
         public_selection: e.public_selection,
         audience_limit: e.audience_limit,
         venue: optional_text("venue", e.venue.as_deref(), 200).map_err(&here)?,
@@ -251,7 +292,12 @@ pub fn parse_local_or_rfc3339(s: &str) -> Result<DateTime<Utc>, Invalid> {
         .ok()
         .and_then(|n| shanghai().from_local_datetime(&n).single())
         .map(|t| t.with_timezone(&Utc))
-        .ok_or_else(|| Invalid::new("starts_at", format!("`{s}` is not a time like 2025-05-20T09:30:00 (Beijing time)")))
+        .ok_or_else(|| {
+            Invalid::new(
+                "starts_at",
+                format!("`{s}` is not a time like 2025-05-20T09:30:00 (Beijing time)"),
+            )
+        })
 }
 
 #[cfg(test)]
@@ -267,9 +313,25 @@ mod tests {
         assert_eq!(plan.units.len(), 16);
         assert_eq!(plan.units.iter().filter(|u| u.supervisor).count(), 1);
         assert_eq!(plan.themes.len(), 5);
-        assert_eq!(plan.events.iter().filter(|e| e.kind == EventKind::OpenDay).count(), 15);
-        assert_eq!(plan.events.iter().filter(|e| e.kind == EventKind::Lecture).count(), 4);
-        let lecture1 = plan.events.iter().find(|e| e.code.as_str() == "lecture-01").unwrap();
+        assert_eq!(
+            plan.events
+                .iter()
+                .filter(|e| e.kind == EventKind::OpenDay)
+                .count(),
+            15
+        );
+        assert_eq!(
+            plan.events
+                .iter()
+                .filter(|e| e.kind == EventKind::Lecture)
+                .count(),
+            4
+        );
+        let lecture1 = plan
+            .events
+            .iter()
+            .find(|e| e.code.as_str() == "lecture-01")
+            .unwrap();
         let hosts: Vec<_> = lecture1.hosts.iter().map(Code::as_str).collect();
         assert_eq!(hosts, ["zwsj", "tiangongyuan", "gaomidian"]);
     }
@@ -278,7 +340,10 @@ mod tests {
     fn mistakes_are_named_with_their_place() {
         let bad_host = DAXING.replacen("hosts = [\"guanyinsi\"]", "hosts = [\"nowhere\"]", 1);
         let err = parse(&bad_host).unwrap_err().to_string();
-        assert!(err.contains("open-day-01") && err.contains("nowhere"), "{err}");
+        assert!(
+            err.contains("open-day-01") && err.contains("nowhere"),
+            "{err}"
+        );
         let unknown_key = DAXING.replacen("[plan]\n", "[plan]\ncolour = \"red\"\n", 1);
         assert!(matches!(parse(&unknown_key), Err(PlanError::Syntax(_))));
         assert!(parse("not toml at all [").is_err());

@@ -29,7 +29,9 @@ impl Role {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Admin, Self::UnitStaff, Self::Moderator, Self::Host].into_iter().find(|r| r.as_str() == s)
+        [Self::Admin, Self::UnitStaff, Self::Moderator, Self::Host]
+            .into_iter()
+            .find(|r| r.as_str() == s)
     }
 }
 
@@ -81,11 +83,15 @@ impl Username {
     pub fn parse(s: &str) -> Result<Self, Invalid> {
         let s = s.trim();
         let ok = (3..=32).contains(&s.len())
-            && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
         if ok {
             Ok(Self(s.to_ascii_lowercase()))
         } else {
-            Err(Invalid::new("username", "use 3–32 letters, digits, '.', '_' or '-'"))
+            Err(Invalid::new(
+                "username",
+                "use 3–32 letters, digits, '.', '_' or '-'",
+            ))
         }
     }
 
@@ -104,7 +110,10 @@ impl NewPassword {
         if (10..=200).contains(&n) {
             Ok(Self(s.to_owned()))
         } else {
-            Err(Invalid::new("password", "must be 10 to 200 characters long"))
+            Err(Invalid::new(
+                "password",
+                "must be 10 to 200 characters long",
+            ))
         }
     }
 
@@ -124,7 +133,13 @@ mod tests {
     use super::*;
 
     fn staff(role: Role, unit_id: Option<i64>) -> Staff {
-        Staff { id: 1, username: "u".into(), display_name: "U".into(), role, unit_id }
+        Staff {
+            id: 1,
+            username: "u".into(),
+            display_name: "U".into(),
+            role,
+            unit_id,
+        }
     }
 
     #[test]
@@ -140,9 +155,15 @@ mod tests {
 
     #[test]
     fn usernames_and_passwords() {
-        assert_eq!(Username::parse(" Zhang.San ").unwrap().as_str(), "zhang.san");
+        assert_eq!(
+            Username::parse(" Zhang.San ").unwrap().as_str(),
+            "zhang.san"
+        );
         assert!(Username::parse("张三").is_err());
         assert!(NewPassword::parse("short").is_err());
-        assert_eq!(format!("{:?}", NewPassword::parse("long enough pw").unwrap()), "NewPassword(<redacted>)");
+        assert_eq!(
+            format!("{:?}", NewPassword::parse("long enough pw").unwrap()),
+            "NewPassword(<redacted>)"
+        );
     }
 }

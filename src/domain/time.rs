@@ -33,7 +33,8 @@ pub fn now() -> DateTime<Utc> {
 
 /// Render an instant in Asia/Shanghai, RFC 3339 with `+08:00`.
 pub fn to_local_string(at: DateTime<Utc>) -> String {
-    at.with_timezone(&shanghai()).to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+    at.with_timezone(&shanghai())
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
 }
 
 #[cfg(test)]

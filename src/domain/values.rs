@@ -12,7 +12,10 @@ pub struct Invalid {
 
 impl Invalid {
     pub fn new(field: &'static str, message: impl Into<String>) -> Self {
-        Self { field, message: message.into() }
+        Self {
+            field,
+            message: message.into(),
+        }
     }
 }
 
@@ -23,7 +26,9 @@ pub struct Code(String);
 
 impl Code {
     pub fn parse(field: &'static str, s: &str) -> Result<Self, Invalid> {
-        let ok_chars = s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        let ok_chars = s
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         if s.is_empty() || s.len() > 64 || !ok_chars || s.starts_with('-') {
             return Err(Invalid::new(
                 field,
@@ -54,7 +59,11 @@ pub fn required_text(field: &'static str, s: &str, max: usize) -> Result<String,
 }
 
 /// Optional free text: trimmed; empty becomes `None`.
-pub fn optional_text(field: &'static str, s: Option<&str>, max: usize) -> Result<Option<String>, Invalid> {
+pub fn optional_text(
+    field: &'static str,
+    s: Option<&str>,
+    max: usize,
+) -> Result<Option<String>, Invalid> {
     match s.map(str::trim) {
         None | Some("") => Ok(None),
         Some(t) => limit(field, t, max).map(Some),
@@ -64,7 +73,10 @@ pub fn optional_text(field: &'static str, s: Option<&str>, max: usize) -> Result
 fn limit(field: &'static str, t: &str, max: usize) -> Result<String, Invalid> {
     let n = t.chars().count();
     if n > max {
-        return Err(Invalid::new(field, format!("is {n} characters long; at most {max} are allowed")));
+        return Err(Invalid::new(
+            field,
+            format!("is {n} characters long; at most {max} are allowed"),
+        ));
     }
     if t.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
         return Err(Invalid::new(field, "contains control characters"));
@@ -74,8 +86,12 @@ fn limit(field: &'static str, t: &str, max: usize) -> Result<String, Invalid> {
 
 /// An http(s) URL, e.g. a stream embed or a materials page.
 pub fn optional_url(field: &'static str, s: Option<&str>) -> Result<Option<String>, Invalid> {
-    let Some(t) = optional_text(field, s, 2000)? else { return Ok(None) };
-    let rest = t.strip_prefix("https://").or_else(|| t.strip_prefix("http://"));
+    let Some(t) = optional_text(field, s, 2000)? else {
+        return Ok(None);
+    };
+    let rest = t
+        .strip_prefix("https://")
+        .or_else(|| t.strip_prefix("http://"));
     match rest {
         Some(host) if !host.is_empty() && !t.chars().any(char::is_whitespace) => Ok(Some(t)),
         _ => Err(Invalid::new(field, format!("`{t}` is not an http(s) URL"))),
@@ -102,6 +118,10 @@ mod tests {
         assert!(required_text("title", "一二三四五六", 5).is_err());
         assert_eq!(optional_text("venue", Some(" "), 10).unwrap(), None);
         assert!(optional_url("stream_url", Some("javascript:alert(1)")).is_err());
-        assert!(optional_url("stream_url", Some("https://live.example.cn/embed/1")).unwrap().is_some());
+        assert!(
+            optional_url("stream_url", Some("https://live.example.cn/embed/1"))
+                .unwrap()
+                .is_some()
+        );
     }
 }

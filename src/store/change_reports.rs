@@ -65,7 +65,11 @@ impl Store {
     /// Change reports, newest first; only those of `unit_id`'s events when given,
     /// only those of `event_id` when given.
     #[tracing::instrument(skip(self), err)]
-    pub async fn list_change_reports(&self, unit_id: Option<i64>, event_id: Option<i64>) -> StoreResult<Vec<ChangeReport>> {
+    pub async fn list_change_reports(
+        &self,
+        unit_id: Option<i64>,
+        event_id: Option<i64>,
+    ) -> StoreResult<Vec<ChangeReport>> {
         const SQL: &str = "SELECT c.id, c.event_id, e.code AS event_code, e.title AS event_title, c.kind, c.reason,
                c.before_json, c.after_json, c.reported_by, u.display_name AS reporter, c.reported_at
              FROM change_reports c JOIN events e ON e.id = c.event_id JOIN users u ON u.id = c.reported_by

@@ -130,7 +130,9 @@ impl Event {
 
 impl EventRow {
     fn into_event(self, hosts: Vec<HostRef>) -> StoreResult<Event> {
-        let bad = |what: &str, v: &str| StoreError::Conflict(format!("event {} has an unknown {what} `{v}`", self.id));
+        let bad = |what: &str, v: &str| {
+            StoreError::Conflict(format!("event {} has an unknown {what} `{v}`", self.id))
+        };
         let kind = EventKind::parse(&self.kind).ok_or_else(|| bad("kind", &self.kind))?;
         let form = EventForm::parse(&self.form).ok_or_else(|| bad("form", &self.form))?;
         let status = EventStatus::parse(&self.status).ok_or_else(|| bad("status", &self.status))?;
@@ -333,10 +335,12 @@ impl Store {
             .fetch_all(p)
             .await)?;
         let mut hosts = self.hosts_by_event().await?;
-        rows.into_iter().map(|r| {
-            let h = hosts.remove(&r.id).unwrap_or_default();
-            r.into_event(h)
-        }).collect()
+        rows.into_iter()
+            .map(|r| {
+                let h = hosts.remove(&r.id).unwrap_or_default();
+                r.into_event(h)
+            })
+            .collect()
     }
 
     #[tracing::instrument(skip(self), err)]
@@ -353,7 +357,8 @@ impl Store {
     async fn hosts_by_event(&self) -> StoreResult<HashMap<i64, Vec<HostRef>>> {
         const HOSTS: &str = "SELECT h.event_id, u.id, u.code, u.short_name FROM event_hosts h
              JOIN units u ON u.id = h.unit_id ORDER BY h.event_id, h.position";
-        let rows = on_pool!(self, read p => sqlx::query_as::<_, HostRef>(HOSTS).fetch_all(p).await)?;
+        let rows =
+            on_pool!(self, read p => sqlx::query_as::<_, HostRef>(HOSTS).fetch_all(p).await)?;
         let mut map: HashMap<i64, Vec<HostRef>> = HashMap::new();
         for h in rows {
             map.entry(h.event_id).or_default().push(h);
@@ -382,7 +387,11 @@ impl Store {
 
     /// Replace an event's description, if it is still as `expected` says.
     #[tracing::instrument(skip(self, expected, details), fields(id = expected.id), err)]
-    pub async fn update_event(&self, expected: &Event, details: &EventDetails) -> StoreResult<Event> {
+    pub async fn update_event(
+        &self,
+        expected: &Event,
+        details: &EventDetails,
+    ) -> StoreResult<Event> {
         let at = now();
         on_pool!(self, write p => {
             let mut tx = p.begin().await?;
@@ -402,12 +411,25 @@ impl Store {
 
     /// Move an event along its lifecycle (announce, start, end), stamping the time.
     #[tracing::instrument(skip(self), err)]
-    pub async fn transition_event(&self, id: i64, from: EventStatus, t: Transition) -> StoreResult<Event> {
-        let to = from.apply(t).map_err(|e| StoreError::Conflict(e.to_string()))?;
+    pub async fn transition_event(
+        &self,
+        id: i64,
+        from: EventStatus,
+        t: Transition,
+    ) -> StoreResult<Event> {
+        let to = from
+            .apply(t)
+            .map_err(|e| StoreError::Conflict(e.to_string()))?;
         let sql = match t {
-            Transition::Announce => "UPDATE events SET status = $1, announced_at = $2, updated_at = $2 WHERE id = $3 AND status = $4",
-            Transition::Start => "UPDATE events SET status = $1, live_at = $2, updated_at = $2 WHERE id = $3 AND status = $4",
-            Transition::End => "UPDATE events SET status = $1, ended_at = $2, updated_at = $2 WHERE id = $3 AND status = $4",
+            Transition::Announce => {
+                "UPDATE events SET status = $1, announced_at = $2, updated_at = $2 WHERE id = $3 AND status = $4"
+            }
+            Transition::Start => {
+                "UPDATE events SET status = $1, live_at = $2, updated_at = $2 WHERE id = $3 AND status = $4"
+            }
+            Transition::End => {
+                "UPDATE events SET status = $1, ended_at = $2, updated_at = $2 WHERE id = $3 AND status = $4"
+            }
             Transition::Reschedule | Transition::Cancel | Transition::PublishMaterials => {
                 return Err(StoreError::Conflict(format!("{t:?} has its own operation")));
             }
@@ -427,8 +449,14 @@ impl Store {
     }
 
     #[tracing::instrument(skip(self), err)]
-    pub async fn publish_materials(&self, id: i64, materials_url: &str, video_url: Option<&str>) -> StoreResult<Event> {
-        const SQL: &str = "UPDATE events SET status = 'materials_published', materials_published_at = $1,
+    pub async fn publish_materials(
+        &self,
+        id: i64,
+        materials_url: &str,
+        video_url: Option<&str>,
+    ) -> StoreResult<Event> {
+        const SQL: &str =
+            "UPDATE events SET status = 'materials_published', materials_published_at = $1,
                materials_url = $2, video_url = $3, updated_at = $1
              WHERE id = $4 AND status = 'ended'";
         let done = on_pool!(self, write p => sqlx::query(SQL).bind(now()).bind(materials_url).bind(video_url).bind(id).execute(p).await.map(|r| r.rows_affected()))?;
@@ -437,11 +465,23 @@ impl Store {
 
     /// Move an announced event to a new time and file the change report, in one transaction.
     #[tracing::instrument(skip(self, before, change), fields(id = before.id), err)]
-    pub async fn reschedule_event(&self, before: &Event, to: Schedule, change: ChangeRequest<'_>) -> StoreResult<Event> {
-        let next = before.status.apply(Transition::Reschedule).map_err(|e| StoreError::Conflict(e.to_string()))?;
+    pub async fn reschedule_event(
+        &self,
+        before: &Event,
+        to: Schedule,
+        change: ChangeRequest<'_>,
+    ) -> StoreResult<Event> {
+        let next = before
+            .status
+            .apply(Transition::Reschedule)
+            .map_err(|e| StoreError::Conflict(e.to_string()))?;
         let at = now();
         let before_json = schedule_json(before.starts_at, before.duration_minutes, before.status);
-        let after_json = schedule_json(Some(to.starts_at), Some(i64::from(to.duration_minutes)), next);
+        let after_json = schedule_json(
+            Some(to.starts_at),
+            Some(i64::from(to.duration_minutes)),
+            next,
+        );
         on_pool!(self, write p => {
             let mut tx = p.begin().await?;
             let done = sqlx::query(
@@ -469,11 +509,22 @@ impl Store {
 
     /// Cancel an event; an announced one also files a change report.
     #[tracing::instrument(skip(self, before, change), fields(id = before.id), err)]
-    pub async fn cancel_event(&self, before: &Event, change: ChangeRequest<'_>) -> StoreResult<Event> {
-        before.status.apply(Transition::Cancel).map_err(|e| StoreError::Conflict(e.to_string()))?;
+    pub async fn cancel_event(
+        &self,
+        before: &Event,
+        change: ChangeRequest<'_>,
+    ) -> StoreResult<Event> {
+        before
+            .status
+            .apply(Transition::Cancel)
+            .map_err(|e| StoreError::Conflict(e.to_string()))?;
         let at = now();
         let before_json = schedule_json(before.starts_at, before.duration_minutes, before.status);
-        let after_json = schedule_json(before.starts_at, before.duration_minutes, EventStatus::Cancelled);
+        let after_json = schedule_json(
+            before.starts_at,
+            before.duration_minutes,
+            EventStatus::Cancelled,
+        );
         let report = before.status != EventStatus::Draft;
         on_pool!(self, write p => {
             let mut tx = p.begin().await?;
@@ -500,15 +551,66 @@ impl Store {
 
     async fn expect_one(&self, rows: u64, id: i64) -> StoreResult<Event> {
         let event = self.event(id).await?;
-        if rows == 1 { Ok(event) } else { Err(changed_meanwhile()) }
+        if rows == 1 {
+            Ok(event)
+        } else {
+            Err(changed_meanwhile())
+        }
     }
 }
-
 
 fn changed_meanwhile() -> StoreError {
     StoreError::Conflict("the event changed meanwhile; reload it and try again".into())
 }
 
-fn schedule_json(starts_at: Option<DateTime<Utc>>, duration_minutes: Option<i64>, status: EventStatus) -> String {
+fn schedule_json(
+    starts_at: Option<DateTime<Utc>>,
+    duration_minutes: Option<i64>,
+    status: EventStatus,
+) -> String {
     serde_json::json!({ "starts_at": starts_at, "duration_minutes": duration_minutes, "status": status }).to_string()
+}
+
+/// An event's lifecycle as a whole, for laying out the demo programme.
+#[derive(Debug, Clone)]
+pub struct Lifecycle {
+    pub starts_at: DateTime<Utc>,
+    pub duration_minutes: i64,
+    pub status: EventStatus,
+    pub announced_at: Option<DateTime<Utc>>,
+    pub selection_notified_at: Option<DateTime<Utc>>,
+    pub live_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub materials_published_at: Option<DateTime<Utc>>,
+    pub materials_url: Option<String>,
+    pub video_url: Option<String>,
+}
+
+impl Store {
+    /// Overwrite an event's schedule and lifecycle without change reports.
+    /// Only the demo uses this: everything real goes through the transitions.
+    #[tracing::instrument(skip(self, l), err)]
+    pub async fn overwrite_lifecycle(&self, id: i64, l: &Lifecycle) -> StoreResult<()> {
+        const SQL: &str = "UPDATE events SET starts_at = $1, duration_minutes = $2, status = $3, announced_at = $4,
+               selection_notified_at = $5, live_at = $6, ended_at = $7, materials_published_at = $8,
+               materials_url = $9, video_url = $10, cancel_reason = NULL, updated_at = $11
+             WHERE id = $12";
+        on_pool!(self, write p => sqlx::query(SQL)
+            .bind(l.starts_at)
+            .bind(l.duration_minutes)
+            .bind(l.status.as_str())
+            .bind(l.announced_at)
+            .bind(l.selection_notified_at)
+            .bind(l.live_at)
+            .bind(l.ended_at)
+            .bind(l.materials_published_at)
+            .bind(&l.materials_url)
+            .bind(&l.video_url)
+            .bind(now())
+            .bind(id)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
 }

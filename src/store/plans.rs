@@ -34,7 +34,9 @@ pub struct ImportReport {
 
 impl ImportReport {
     pub fn changed_anything(&self) -> bool {
-        [self.units, self.themes, self.events].iter().any(|c| c.created + c.updated > 0)
+        [self.units, self.themes, self.events]
+            .iter()
+            .any(|c| c.created + c.updated > 0)
     }
 }
 
@@ -85,11 +87,28 @@ fn merged_details(
 impl Store {
     #[tracing::instrument(skip_all, fields(plan = plan.code.as_str()), err)]
     pub async fn import_plan(&self, plan: &Plan) -> StoreResult<ImportReport> {
-        let units: HashMap<String, _> = self.list_units().await?.into_iter().map(|u| (u.code.clone(), u)).collect();
-        let themes: HashMap<String, _> = self.list_themes().await?.into_iter().map(|t| (t.code.clone(), t)).collect();
-        let events: HashMap<String, _> =
-            self.list_events(&EventFilter::default()).await?.into_iter().map(|e| (e.code.clone(), e)).collect();
-        let mut report = ImportReport { plan: plan.code.to_string(), ..Default::default() };
+        let units: HashMap<String, _> = self
+            .list_units()
+            .await?
+            .into_iter()
+            .map(|u| (u.code.clone(), u))
+            .collect();
+        let themes: HashMap<String, _> = self
+            .list_themes()
+            .await?
+            .into_iter()
+            .map(|t| (t.code.clone(), t))
+            .collect();
+        let events: HashMap<String, _> = self
+            .list_events(&EventFilter::default())
+            .await?
+            .into_iter()
+            .map(|e| (e.code.clone(), e))
+            .collect();
+        let mut report = ImportReport {
+            plan: plan.code.to_string(),
+            ..Default::default()
+        };
         let at = now();
 
         on_pool!(self, write p => {

@@ -30,7 +30,8 @@ pub struct Account {
 
 impl UserRow {
     pub(super) fn into_account(self) -> StoreResult<Account> {
-        let role = Role::parse(&self.role).ok_or(StoreError::Conflict(format!("unknown role {}", self.role)))?;
+        let role = Role::parse(&self.role)
+            .ok_or(StoreError::Conflict(format!("unknown role {}", self.role)))?;
         Ok(Account {
             staff: Staff {
                 id: self.id,
@@ -86,7 +87,8 @@ impl Store {
 
     #[tracing::instrument(skip(self), err)]
     pub async fn credentials(&self, username: &str) -> StoreResult<Option<Credentials>> {
-        const SQL: &str = "SELECT id, username, display_name, role, unit_id, active, created_at, password_hash
+        const SQL: &str =
+            "SELECT id, username, display_name, role, unit_id, active, created_at, password_hash
              FROM users WHERE username = $1";
         #[derive(sqlx::FromRow)]
         struct Row {
@@ -95,7 +97,13 @@ impl Store {
             password_hash: String,
         }
         let row = on_pool!(self, read p => sqlx::query_as::<_, Row>(SQL).bind(username).fetch_optional(p).await)?;
-        row.map(|r| Ok(Credentials { account: r.user.into_account()?, password_hash: r.password_hash })).transpose()
+        row.map(|r| {
+            Ok(Credentials {
+                account: r.user.into_account()?,
+                password_hash: r.password_hash,
+            })
+        })
+        .transpose()
     }
 
     #[tracing::instrument(skip(self), err)]

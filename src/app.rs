@@ -1,0 +1,144 @@
+//! Wiring: configuration into state, first start, serving, shutdown.
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::config::{DatabaseUrl, HttpSettings};
+use crate::domain::calendar::WorkingCalendar;
+use crate::domain::staff::{Role, Username};
+use crate::http::{self, AppState};
+use crate::metrics::Metrics;
+use crate::passwords;
+use crate::store::Store;
+
+/// Connect, migrate and load the calendar.
+pub async fn build_state(
+    db: &DatabaseUrl,
+    calendar_dir: &Path,
+    settings: HttpSettings,
+) -> anyhow::Result<AppState> {
+    let store = Store::connect(db.expose())
+        .await
+        .with_context(|| format!("opening the database {db}"))?;
+    store.migrate().await?;
+    let calendar =
+        WorkingCalendar::load(Some(calendar_dir)).context("loading the working-day calendar")?;
+    let years: Vec<i32> = calendar.years().iter().map(|y| y.year).collect();
+    tracing::info!(database = %db, backend = store.backend(), ?years, "store and calendar ready");
+    Ok(AppState {
+        store,
+        calendar: Arc::new(calendar),
+        metrics: Arc::new(Metrics::default()),
+        settings: Arc::new(settings),
+    })
+}
+
+/// On a first start with no administrator, create `admin` with a one-time
+/// password printed once to the console (never to the log).
+pub async fn ensure_admin(store: &Store) -> anyhow::Result<()> {
+    if store.admin_exists().await? {
+        return Ok(());
+    }
+    let password = passwords::generate();
+    let hash = passwords::hash_blocking(password.clone()).await?;
+    let username = Username::parse("admin")?;
+    store
+        .create_user(
+            &username,
+            "区政务服务和数据管理局管理员",
+            &hash,
+            Role::Admin,
+            None,
+        )
+        .await?;
+    eprintln!(
+        "\n  First start: created administrator `admin` with the one-time password\n\n      {password}\n\n  It is shown only now. Change it with `minsheng create-admin --username admin`.\n"
+    );
+    Ok(())
+}
+
+/// Serve on `listener` until `shutdown` resolves, then finish requests in
+/// flight (at most `grace`).
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> anyhow::Result<()> {
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "serving on http://{addr}");
+    let janitor = tokio::spawn(purge_sessions(state.store.clone()));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let router = http::router(state.clone());
+    let server = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let mut stopped = stop_rx.clone();
+    let result = tokio::select! {
+        r = server => r.context("serving HTTP"),
+        // Once shutdown starts, requests in flight get `grace` to finish.
+        () = async move {
+            let _ = stopped.wait_for(|s| *s).await;
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!("shutdown grace period over; closing remaining connections");
+            Ok(())
+        }
+    };
+    janitor.abort();
+    state.store.close().await;
+    tracing::info!("stopped");
+    result
+}
+
+/// Expired sessions are removed hourly.
+async fn purge_sessions(store: Store) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        match store.purge_expired_sessions().await {
+            Ok(n) if n > 0 => tracing::info!(removed = n, "expired sessions purged"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "purging sessions failed"),
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown requested");
+}

@@ -1,0 +1,107 @@
+//! The command line: `minsheng [serve|migrate|import-plan|create-admin]`.
+//! Every flag falls back to an environment variable, then to a default.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "minsheng",
+    version,
+    about = "民声 Minsheng: livestream interaction relay for government open days and policy lectures"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// What to do; `serve` when omitted.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Database: `sqlite://data/minsheng.db` (the default, created on first
+    /// start) or `postgres://user@host/db`.
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Log format.
+    #[arg(long, env = "MINSHENG_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+    /// Folder of working-day calendar files (`*.toml`) that add or replace
+    /// the built-in years.
+    #[arg(
+        long,
+        env = "MINSHENG_CALENDAR_DIR",
+        default_value = "calendar",
+        global = true
+    )]
+    pub calendar_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API and the pages (the default).
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Import a plan file (TOML); importing the same file twice changes nothing.
+    ImportPlan {
+        /// The plan file, e.g. plans/daxing-2024.toml.
+        file: PathBuf,
+    },
+    /// Create an administrator (the data bureau), or reset their password.
+    CreateAdmin {
+        #[arg(long, default_value = "admin")]
+        username: String,
+        #[arg(long, default_value = "区政务服务和数据管理局管理员")]
+        display_name: String,
+        /// The password; when unset a random one is generated and printed once.
+        #[arg(
+            long = "password-env",
+            env = "MINSHENG_ADMIN_PASSWORD",
+            hide_env_values = true
+        )]
+        password: Option<String>,
+    },
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "MINSHENG_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Load the 2024 plan and lay its events around today (one live now,
+    /// others upcoming or ended), with demo accounts. Uses
+    /// `sqlite://data/demo.db` unless DATABASE_URL is set.
+    #[arg(long, env = "MINSHENG_DEMO")]
+    pub demo: bool,
+    /// How long a staff session lasts, in hours.
+    #[arg(long, env = "MINSHENG_SESSION_HOURS", default_value_t = 12, value_parser = clap::value_parser!(u32).range(1..=720))]
+    pub session_hours: u32,
+    /// Mark the session cookie `Secure` (behind HTTPS).
+    #[arg(long, env = "MINSHENG_SECURE_COOKIES")]
+    pub secure_cookies: bool,
+    /// Seconds to wait for requests in flight on shutdown.
+    #[arg(long, env = "MINSHENG_SHUTDOWN_GRACE", default_value_t = 10)]
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ServeArgs {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".parse().expect("valid default address"),
+            demo: false,
+            session_hours: 12,
+            secure_cookies: false,
+            shutdown_grace_secs: 10,
+        }
+    }
+}

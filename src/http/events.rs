@@ -1,0 +1,654 @@
+//! `/api/events`: the programme's events, their lifecycle and deadlines.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::AppState;
+use super::auth::{CurrentStaff, MaybeStaff};
+use super::error::{ApiError, ApiResult, ErrorBody, Json, Path, Query};
+use crate::domain::deadlines::{Deadline, deadlines as compute_deadlines};
+use crate::domain::event::{
+    AnnouncementDraft, EventForm, EventKind, EventStatus, Schedule, Transition,
+};
+use crate::domain::plan::parse_local_or_rfc3339;
+use crate::domain::staff::Staff;
+use crate::domain::time::{now, to_local_string};
+use crate::domain::values::{Code, Invalid, optional_text, optional_url, required_text};
+use crate::store::events::{ChangeRequest, Event, EventDetails, EventFilter};
+
+/// An event with its deadlines and its times in Beijing time.
+#[derive(Serialize, ToSchema)]
+pub struct EventView {
+    #[serde(flatten)]
+    pub event: Event,
+    /// `starts_at` in Asia/Shanghai (`+08:00`).
+    pub starts_at_local: Option<String>,
+    pub ends_at: Option<DateTime<Utc>>,
+    pub ends_at_local: Option<String>,
+    pub deadlines: Vec<Deadline>,
+}
+
+pub fn view(state: &AppState, mut event: Event, viewer: Option<&Staff>) -> EventView {
+    if event.status == EventStatus::Draft && viewer.is_none() {
+        // A draft's time and arrangements are not public until announced.
+        event.starts_at = None;
+        event.duration_minutes = None;
+        event.venue = None;
+        event.agenda = None;
+        event.participation = None;
+        event.stream_url = None;
+    }
+    let schedule = event.schedule();
+    let deadlines = if event.status == EventStatus::Draft && viewer.is_none() {
+        Vec::new()
+    } else {
+        compute_deadlines(&event.facts(), &state.calendar, now())
+    };
+    EventView {
+        starts_at_local: event.starts_at.map(to_local_string),
+        ends_at: schedule.map(|s| s.ends_at()),
+        ends_at_local: schedule.map(|s| to_local_string(s.ends_at())),
+        deadlines,
+        event,
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// `open_day` or `lecture`.
+    pub kind: Option<EventKind>,
+    /// Theme code, e.g. `business-environment`.
+    pub theme: Option<String>,
+    /// Host unit code, e.g. `rsj`.
+    pub unit: Option<String>,
+    pub status: Option<EventStatus>,
+}
+
+/// List the programme's events (drafts show no time or arrangements to the public).
+#[utoipa::path(get, path = "/api/events", tag = "events", params(ListQuery),
+    responses((status = 200, body = Vec<EventView>), (status = 400, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    MaybeStaff(viewer): MaybeStaff,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Vec<EventView>>> {
+    let unit_id = match q.unit.as_deref() {
+        Some(code) => Some(
+            state
+                .store
+                .unit_by_code(code)
+                .await
+                .map_err(|_| unknown("unit", code))?
+                .id,
+        ),
+        None => None,
+    };
+    let filter = EventFilter {
+        kind: q.kind,
+        theme_code: q.theme,
+        unit_id,
+        status: q.status,
+    };
+    let events = state.store.list_events(&filter).await?;
+    Ok(Json(
+        events
+            .into_iter()
+            .map(|e| view(&state, e, viewer.as_ref()))
+            .collect(),
+    ))
+}
+
+/// One event with its deadlines.
+#[utoipa::path(get, path = "/api/events/{id}", tag = "events", params(("id" = i64, Path)),
+    responses((status = 200, body = EventView), (status = 404, body = ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    MaybeStaff(viewer): MaybeStaff,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<EventView>> {
+    let event = state.store.event(id).await?;
+    Ok(Json(view(&state, event, viewer.as_ref())))
+}
+
+/// The plan's deadlines for one event: due date and state (met, late, open, overdue, …).
+#[utoipa::path(get, path = "/api/events/{id}/deadlines", tag = "events", params(("id" = i64, Path)),
+    responses((status = 200, body = Vec<Deadline>), (status = 404, body = ErrorBody)))]
+pub async fn deadlines(
+    State(state): State<AppState>,
+    MaybeStaff(viewer): MaybeStaff,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<Vec<Deadline>>> {
+    let event = state.store.event(id).await?;
+    Ok(Json(view(&state, event, viewer.as_ref()).deadlines))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewEventBody {
+    /// Stable code: lowercase letters, digits and `-`.
+    pub code: String,
+    pub kind: EventKind,
+    pub title: String,
+    /// Theme code; open days only.
+    pub theme: Option<String>,
+    /// Host unit codes, in order.
+    pub host_units: Vec<String>,
+    pub form: EventForm,
+    pub summary: Option<String>,
+    /// RFC 3339, or a local Beijing time like `2024-10-14T09:30:00`.
+    pub starts_at: Option<String>,
+    pub duration_minutes: Option<i64>,
+    pub venue: Option<String>,
+    pub agenda: Option<String>,
+    pub participation: Option<String>,
+    pub stream_url: Option<String>,
+    pub audience_limit: Option<i64>,
+    #[serde(default)]
+    pub public_selection: bool,
+}
+
+/// Create a draft event (admins; unit staff for an event their unit hosts).
+#[utoipa::path(post, path = "/api/events", tag = "events", request_body = NewEventBody,
+    responses((status = 201, body = EventView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("session" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    staff: CurrentStaff,
+    Json(body): Json<NewEventBody>,
+) -> ApiResult<(StatusCode, Json<EventView>)> {
+    let code = Code::parse("code", &body.code)?;
+    let patch = EventPatch {
+        kind: Some(body.kind),
+        title: Some(body.title),
+        theme: Some(body.theme),
+        host_units: Some(body.host_units),
+        form: Some(body.form),
+        summary: body.summary,
+        starts_at: Some(body.starts_at),
+        duration_minutes: Some(body.duration_minutes),
+        venue: Some(body.venue),
+        agenda: Some(body.agenda),
+        participation: Some(body.participation),
+        stream_url: Some(body.stream_url),
+        audience_limit: Some(body.audience_limit),
+        public_selection: Some(body.public_selection),
+    };
+    let blank = EventDetails {
+        kind: body.kind,
+        title: String::new(),
+        theme_id: None,
+        host_ids: Vec::new(),
+        form: body.form,
+        summary: String::new(),
+        starts_at: None,
+        duration_minutes: None,
+        venue: None,
+        agenda: None,
+        participation: None,
+        stream_url: None,
+        audience_limit: None,
+        public_selection: false,
+    };
+    let details = apply_patch(&state, blank, patch).await?;
+    if !staff.0.manages(&details.host_ids) {
+        return Err(ApiError::forbidden(
+            "you may create events only for your own unit",
+        ));
+    }
+    let event = state.store.create_event(code.as_str(), &details).await?;
+    tracing::info!(event_id = event.id, by = staff.0.id, "event created");
+    Ok((
+        StatusCode::CREATED,
+        Json(view(&state, event, Some(&staff.0))),
+    ))
+}
+
+/// A partial update: absent fields stay; `null` clears an optional field.
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct EventPatch {
+    pub kind: Option<EventKind>,
+    pub title: Option<String>,
+    #[serde(default, deserialize_with = "present")]
+    pub theme: Option<Option<String>>,
+    pub host_units: Option<Vec<String>>,
+    pub form: Option<EventForm>,
+    pub summary: Option<String>,
+    /// Only while the event is a draft; an announced event is rescheduled instead.
+    #[serde(default, deserialize_with = "present")]
+    pub starts_at: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub duration_minutes: Option<Option<i64>>,
+    #[serde(default, deserialize_with = "present")]
+    pub venue: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub agenda: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub participation: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub stream_url: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    pub audience_limit: Option<Option<i64>>,
+    pub public_selection: Option<bool>,
+}
+
+/// A field that is present (possibly `null`) becomes `Some(..)`.
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// Edit an event's description.
+#[utoipa::path(patch, path = "/api/events/{id}", tag = "events", params(("id" = i64, Path)), request_body = EventPatch,
+    responses((status = 200, body = EventView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("session" = [])))]
+pub async fn update(
+    State(state): State<AppState>,
+    staff: CurrentStaff,
+    Path(id): Path<i64>,
+    Json(patch): Json<EventPatch>,
+) -> ApiResult<Json<EventView>> {
+    let event = managed_event(&state, &staff.0, id).await?;
+    if matches!(
+        event.status,
+        EventStatus::Ended | EventStatus::MaterialsPublished | EventStatus::Cancelled
+    ) {
+        return Err(ApiError::conflict(
+            "event_closed",
+            format!(
+                "an event that is {} can no longer be edited",
+                event.status.as_str()
+            ),
+        ));
+    }
+    let details = apply_patch(&state, event.details(), patch).await?;
+    let moved =
+        (details.starts_at, details.duration_minutes) != (event.starts_at, event.duration_minutes);
+    if moved && event.status != EventStatus::Draft {
+        return Err(ApiError::conflict(
+            "use_reschedule",
+            "the event is announced: change its time with POST /api/events/{id}/reschedule and a reason",
+        ));
+    }
+    if !staff.0.manages(&details.host_ids) {
+        return Err(ApiError::forbidden(
+            "your unit must stay among the event's hosts",
+        ));
+    }
+    let updated = state.store.update_event(&event, &details).await?;
+    Ok(Json(view(&state, updated, Some(&staff.0))))
+}
+
+async fn apply_patch(
+    state: &AppState,
+    mut d: EventDetails,
+    p: EventPatch,
+) -> ApiResult<EventDetails> {
+    if let Some(kind) = p.kind {
+        d.kind = kind;
+    }
+    if let Some(title) = p.title {
+        d.title = required_text("title", &title, 200)?;
+    }
+    if let Some(theme) = p.theme {
+        d.theme_id = match theme.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+            None => None,
+            Some(code) => {
+                let themes = state.store.list_themes().await?;
+                Some(
+                    themes
+                        .iter()
+                        .find(|t| t.code == code)
+                        .ok_or_else(|| unknown("theme", code))?
+                        .id,
+                )
+            }
+        };
+    }
+    if let Some(codes) = p.host_units {
+        if codes.is_empty() {
+            return Err(Invalid::new("host_units", "an event needs at least one host unit").into());
+        }
+        let mut ids = Vec::with_capacity(codes.len());
+        for code in &codes {
+            let id = state
+                .store
+                .unit_by_code(code)
+                .await
+                .map_err(|_| unknown("unit", code))?
+                .id;
+            if ids.contains(&id) {
+                return Err(Invalid::new("host_units", format!("`{code}` is listed twice")).into());
+            }
+            ids.push(id);
+        }
+        d.host_ids = ids;
+    }
+    if let Some(form) = p.form {
+        d.form = form;
+    }
+    if let Some(summary) = p.summary {
+        d.summary = optional_text("summary", Some(&summary), 4000)?.unwrap_or_default();
+    }
+    if let Some(starts_at) = p.starts_at {
+        d.starts_at = starts_at
+            .as_deref()
+            .map(parse_local_or_rfc3339)
+            .transpose()?;
+    }
+    if let Some(minutes) = p.duration_minutes {
+        if let Some(m) = minutes {
+            Schedule::new(now(), m)?;
+        }
+        d.duration_minutes = minutes;
+    }
+    if let Some(v) = p.venue {
+        d.venue = optional_text("venue", v.as_deref(), 200)?;
+    }
+    if let Some(v) = p.agenda {
+        d.agenda = optional_text("agenda", v.as_deref(), 4000)?;
+    }
+    if let Some(v) = p.participation {
+        d.participation = optional_text("participation", v.as_deref(), 2000)?;
+    }
+    if let Some(v) = p.stream_url {
+        d.stream_url = optional_url("stream_url", v.as_deref())?;
+    }
+    if let Some(limit) = p.audience_limit {
+        if limit.is_some_and(|n| !(1..=1_000_000).contains(&n)) {
+            return Err(Invalid::new("audience_limit", "must be between 1 and 1000000").into());
+        }
+        d.audience_limit = limit;
+    }
+    if let Some(v) = p.public_selection {
+        d.public_selection = v;
+    }
+    if d.title.is_empty() {
+        return Err(Invalid::new("title", "must not be empty").into());
+    }
+    if d.host_ids.is_empty() {
+        return Err(Invalid::new("host_units", "an event needs at least one host unit").into());
+    }
+    Ok(d)
+}
+
+fn unknown(what: &'static str, code: &str) -> ApiError {
+    ApiError::invalid(format!("there is no {what} with code `{code}`"))
+        .with_details(serde_json::json!({ "field": what }))
+}
+
+/// The event, if `staff` may manage it (403 otherwise).
+async fn managed_event(state: &AppState, staff: &Staff, id: i64) -> ApiResult<Event> {
+    let event = state.store.event(id).await?;
+    if staff.manages(&event.host_ids()) {
+        Ok(event)
+    } else {
+        Err(ApiError::forbidden(
+            "only the data bureau and the event's host units may change this event",
+        ))
+    }
+}
+
+/// Publish the announcement (公告). Refused, naming the missing parts, unless it
+/// states time, duration, agenda, how netizens take part and the host units.
+#[utoipa::path(post, path = "/api/events/{id}/announce", tag = "lifecycle", params(("id" = i64, Path)),
+    responses((status = 200, body = EventView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("session" = [])))]
+pub async fn announce(
+    State(state): State<AppState>,
+    staff: CurrentStaff,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<EventView>> {
+    let event = managed_event(&state, &staff.0, id).await?;
+    event
+        .status
+        .apply(Transition::Announce)
+        .map_err(|e| ApiError::conflict("wrong_status", e.to_string()))?;
+    let draft = AnnouncementDraft {
+        starts_at: event.starts_at,
+        duration_minutes: event.duration_minutes,
+        agenda: event.agenda.as_deref(),
+        participation: event.participation.as_deref(),
+        host_count: event.hosts.len(),
+    };
+    let missing = draft.missing();
+    if !missing.is_empty() {
+        let labels: Vec<_> = missing.iter().map(|m| m.label()).collect();
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "announcement_incomplete",
+            format!(
+                "the announcement must state {}; fill them in and announce again",
+                labels.join(", ")
+            ),
+        )
+        .with_details(serde_json::json!({ "missing": missing })));
+    }
+    if event.starts_at.is_some_and(|t| t <= now()) {
+        return Err(ApiError::invalid(
+            "the event's start time has passed; reschedule it before announcing",
+        ));
+    }
+    let event = state
+        .store
+        .transition_event(id, event.status, Transition::Announce)
+        .await?;
+    tracing::info!(event_id = id, by = staff.0.id, "event announced");
+    Ok(Json(view(&state, event, Some(&staff.0))))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SelectionNoticeBody {
+    /// When the selected people were notified; now when absent.
+    pub notified_at: Option<String>,
+}
+
+/// Record that the people picked by public selection were notified.
+#[utoipa::path(post, path = "/api/events/{id}/selection-notice", tag = "lifecycle", params(("id" = i64, Path)),
+    request_body = SelectionNoticeBody,
+    responses((status = 200, body = EventView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("session" = [])))]
+pub async fn selection_notice(
+    State(state): State<AppState>,
+    staff: CurrentStaff,
+    Path(id): Path<i64>,
+    Json(body): Json<SelectionNoticeBody>,
+) -> ApiResult<Json<EventView>> {
+    let event = managed_event(&state, &staff.0, id).await?;
+    if !event.public_selection {
+        return Err(ApiError::conflict(
+            "no_public_selection",
+            "this event picks no participants by public selection",
+        ));
+    }
+    let at = body
+        .notified_at
+        .as_deref()
+        .map(parse_local_or_rfc3339)
+        .transpose()?
+        .unwrap_or_else(now);
+    if at > now() {
+        return Err(Invalid::new("notified_at", "must not be in the future").into());
+    }
+    let event = state.store.mark_selection_notified(id, at).await?;
+    Ok(Json(view(&state, event, Some(&staff.0))))
+}
+
+/// Open the live event (host units, moderators and hosts).
+#[utoipa::path(post, path = "/api/events/{id}/start", tag = "lifecycle", params(("id" = i64, Path)),
+    responses((status = 200, body = EventView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("session" = [])))]
+pub async fn start(
+    State(state): State<AppState>,
+    staff: CurrentStaff,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<EventView>> {
+    live_transition(state, staff, id, Transition::Start).await
+}
+
+/// Close the live event.
+#[utoipa::path(post, path = "/api/events/{id}/end", tag = "lifecycle", params(("id" = i64, Path)),
+    responses((status = 200, body = EventView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("session" = [])))]
+pub async fn end(
+    State(state): State<AppState>,
+    staff: CurrentStaff,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<EventView>> {
+    live_transition(state, staff, id, Transition::End).await
+}
+
+async fn live_transition(
+    state: AppState,
+    staff: CurrentStaff,
+    id: i64,
+    t: Transition,
+) -> ApiResult<Json<EventView>> {
+    let event = state.store.event(id).await?;
+    if !staff.0.runs_live(&event.host_ids()) {
+        return Err(ApiError::forbidden(
+            "only the event's host units, moderators and hosts may start or end it",
+        ));
+    }
+    event
+        .status
+        .apply(t)
+        .map_err(|e| ApiError::conflict("wrong_status", e.to_string()))?;
+    let event = state.store.transition_event(id, event.status, t).await?;
+    tracing::info!(event_id = id, by = staff.0.id, transition = ?t, "event lifecycle");
+    Ok(Json(view(&state, event, Some(&staff.0))))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MaterialsBody {
+    /// Where the materials are published (政务开放日 / 政策公开讲 column).
+    pub materials_url: String,
+    /// The explanation video; required for policy lectures.
+    pub video_url: Option<String>,
+}
+
+/// Publish the event's materials; marks the materials deadline met (or late).
+#[utoipa::path(post, path = "/api/events/{id}/materials", tag = "lifecycle", params(("id" = i64, Path)),
+    request_body = MaterialsBody,
+    responses((status = 200, body = EventView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("session" = [])))]
+pub async fn publish_materials(
+    State(state): State<AppState>,
+    staff: CurrentStaff,
+    Path(id): Path<i64>,
+    Json(body): Json<MaterialsBody>,
+) -> ApiResult<Json<EventView>> {
+    let event = managed_event(&state, &staff.0, id).await?;
+    event
+        .status
+        .apply(Transition::PublishMaterials)
+        .map_err(|e| ApiError::conflict("wrong_status", e.to_string()))?;
+    let materials_url = optional_url("materials_url", Some(&body.materials_url))?
+        .ok_or_else(|| Invalid::new("materials_url", "is required"))?;
+    let video_url = optional_url("video_url", body.video_url.as_deref())?;
+    if event.kind == EventKind::Lecture && video_url.is_none() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "video_required",
+            "a policy lecture's materials include its explanation video: give video_url",
+        ));
+    }
+    let event = state
+        .store
+        .publish_materials(id, &materials_url, video_url.as_deref())
+        .await?;
+    Ok(Json(view(&state, event, Some(&staff.0))))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RescheduleBody {
+    /// The new start: RFC 3339, or a local Beijing time.
+    pub starts_at: String,
+    /// The new duration; the old one when absent.
+    pub duration_minutes: Option<i64>,
+    /// Why (reported to the data bureau).
+    pub reason: String,
+}
+
+/// Move an announced event to another time; files a change report (报备).
+#[utoipa::path(post, path = "/api/events/{id}/reschedule", tag = "lifecycle", params(("id" = i64, Path)),
+    request_body = RescheduleBody,
+    responses((status = 200, body = EventView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("session" = [])))]
+pub async fn reschedule(
+    State(state): State<AppState>,
+    staff: CurrentStaff,
+    Path(id): Path<i64>,
+    Json(body): Json<RescheduleBody>,
+) -> ApiResult<Json<EventView>> {
+    let event = managed_event(&state, &staff.0, id).await?;
+    event.status.apply(Transition::Reschedule).map_err(|e| {
+        let hint = if event.status == EventStatus::Draft {
+            "; edit a draft's time with PATCH"
+        } else {
+            ""
+        };
+        ApiError::conflict("wrong_status", format!("{e}{hint}"))
+    })?;
+    let reason = required_text("reason", &body.reason, 1000)?;
+    let starts_at = parse_local_or_rfc3339(&body.starts_at)?;
+    let minutes = body
+        .duration_minutes
+        .or(event.duration_minutes)
+        .ok_or_else(|| Invalid::new("duration_minutes", "is required"))?;
+    let schedule = Schedule::new(starts_at, minutes)?;
+    if starts_at <= now() {
+        return Err(Invalid::new("starts_at", "must be in the future").into());
+    }
+    let change = ChangeRequest {
+        reason: &reason,
+        reported_by: staff.0.id,
+    };
+    let event = state
+        .store
+        .reschedule_event(&event, schedule, change)
+        .await?;
+    tracing::info!(event_id = id, by = staff.0.id, "event rescheduled");
+    Ok(Json(view(&state, event, Some(&staff.0))))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelBody {
+    /// Why (reported to the data bureau when the event was announced).
+    pub reason: String,
+}
+
+/// Cancel an event; an announced one files a change report (报备).
+#[utoipa::path(post, path = "/api/events/{id}/cancel", tag = "lifecycle", params(("id" = i64, Path)),
+    request_body = CancelBody,
+    responses((status = 200, body = EventView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("session" = [])))]
+pub async fn cancel(
+    State(state): State<AppState>,
+    staff: CurrentStaff,
+    Path(id): Path<i64>,
+    Json(body): Json<CancelBody>,
+) -> ApiResult<Json<EventView>> {
+    let event = managed_event(&state, &staff.0, id).await?;
+    event
+        .status
+        .apply(Transition::Cancel)
+        .map_err(|e| ApiError::conflict("wrong_status", e.to_string()))?;
+    let reason = required_text("reason", &body.reason, 1000)?;
+    let change = ChangeRequest {
+        reason: &reason,
+        reported_by: staff.0.id,
+    };
+    let event = state.store.cancel_event(&event, change).await?;
+    tracing::info!(event_id = id, by = staff.0.id, "event cancelled");
+    Ok(Json(view(&state, event, Some(&staff.0))))
+}

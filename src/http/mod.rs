@@ -1,0 +1,121 @@
+//! The HTTP side: routes, thin handlers, auth, errors, OpenAPI and pages.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use tower_http::trace::TraceLayer;
+
+use crate::config::HttpSettings;
+use crate::domain::calendar::WorkingCalendar;
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+pub mod assets;
+pub mod auth;
+pub mod error;
+pub mod events;
+pub mod openapi;
+pub mod ops;
+pub mod programme;
+pub mod reports;
+pub mod users;
+
+pub use error::{ApiError, ApiResult};
+
+/// Handles shared by every handler; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub calendar: Arc<WorkingCalendar>,
+    pub metrics: Arc<Metrics>,
+    pub settings: Arc<HttpSettings>,
+}
+
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/auth/login", post(auth::login))
+        .route("/auth/logout", post(auth::logout))
+        .route("/auth/me", get(auth::me))
+        .route("/users", get(users::list).post(users::create))
+        .route("/units", get(programme::list_units))
+        .route("/units/{id}", get(programme::get_unit))
+        .route("/themes", get(programme::list_themes))
+        .route("/plans/import", post(programme::import_plan))
+        .route("/calendar", get(programme::calendar_years))
+        .route("/calendar/days/{date}", get(programme::calendar_day))
+        .route("/events", get(events::list).post(events::create))
+        .route("/events/{id}", get(events::get).patch(events::update))
+        .route("/events/{id}/deadlines", get(events::deadlines))
+        .route("/events/{id}/announce", post(events::announce))
+        .route(
+            "/events/{id}/selection-notice",
+            post(events::selection_notice),
+        )
+        .route("/events/{id}/start", post(events::start))
+        .route("/events/{id}/end", post(events::end))
+        .route("/events/{id}/materials", post(events::publish_materials))
+        .route("/events/{id}/reschedule", post(events::reschedule))
+        .route("/events/{id}/cancel", post(events::cancel))
+        .route("/deadlines", get(reports::deadlines))
+        .route("/change-reports", get(reports::change_reports))
+        .route("/openapi.json", get(openapi::document))
+        .fallback(api_not_found)
+        .method_not_allowed_fallback(method_not_allowed);
+
+    Router::new()
+        .nest("/api", api)
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .merge(assets::routes())
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let route = req
+                .extensions()
+                .get::<MatchedPath>()
+                .map_or("unmatched", MatchedPath::as_str);
+            tracing::info_span!("http", method = %req.method(), route = %route)
+        }))
+        .layer(middleware::from_fn(assets::security_headers))
+        .with_state(state)
+}
+
+async fn api_not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such API route; see /api/openapi.json",
+    )
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not take that method",
+    )
+}
+
+/// Count every request by its matched route.
+async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    let response = next.run(req).await;
+    state.metrics.observe_http(
+        &method,
+        &route,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}

@@ -1,0 +1,65 @@
+//! Liveness, readiness and metrics.
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::Datelike;
+use serde_json::json;
+
+use super::AppState;
+use crate::domain::time::{local_date, now};
+
+/// The process is up.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "alive")))]
+pub async fn healthz() -> Response {
+    axum::Json(json!({ "status": "ok" })).into_response()
+}
+
+/// The database answers. Also says whether the working-day calendar covers this year.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, description = "ready"), (status = 503, description = "database unreachable")))]
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    let year = local_date(now()).year();
+    let calendar = state.calendar.years().iter().any(|y| y.year == year);
+    match state.store.ping().await {
+        Ok(()) => axum::Json(json!({
+            "status": "ready",
+            "database": state.store.backend(),
+            "calendar_covers_this_year": calendar,
+        }))
+        .into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                axum::Json(json!({ "status": "unavailable", "database": state.store.backend() })),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// Prometheus metrics (text format).
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format")))]
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let year = local_date(now()).year();
+    let covered = f64::from(u8::from(
+        state.calendar.years().iter().any(|y| y.year == year),
+    ));
+    let body = state.metrics.render(&[
+        ("minsheng_up", "1 while the process runs.", 1.0),
+        (
+            "minsheng_calendar_covers_this_year",
+            "1 when the working-day calendar has this year's notice.",
+            covered,
+        ),
+    ]);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
