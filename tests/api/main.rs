@@ -1,0 +1,12 @@
+//! Integration tests: the real server over loopback, on SQLite and on
+//! PostgreSQL (a fresh schema per test; skipped loudly when PostgreSQL is not
+//! there, unless MINSHENG_REQUIRE_POSTGRES=1).
+
+mod helpers;
+
+mod auth;
+mod bad_input;
+mod cli;
+mod lifecycle;
+mod ops;
+mod programme;
