@@ -17,17 +17,12 @@ use crate::passwords;
 use crate::store::Store;
 
 /// Connect, migrate and load the calendar.
-pub async fn build_state(
-    db: &DatabaseUrl,
-    calendar_dir: &Path,
-    settings: HttpSettings,
-) -> anyhow::Result<AppState> {
+pub async fn build_state(db: &DatabaseUrl, calendar_dir: &Path, settings: HttpSettings) -> anyhow::Result<AppState> {
     let store = Store::connect(db.expose())
         .await
         .with_context(|| format!("opening the database {db}"))?;
     store.migrate().await?;
-    let calendar =
-        WorkingCalendar::load(Some(calendar_dir)).context("loading the working-day calendar")?;
+    let calendar = WorkingCalendar::load(Some(calendar_dir)).context("loading the working-day calendar")?;
     let years: Vec<i32> = calendar.years().iter().map(|y| y.year).collect();
     tracing::info!(database = %db, backend = store.backend(), ?years, "store and calendar ready");
     Ok(AppState {
@@ -48,13 +43,7 @@ pub async fn ensure_admin(store: &Store) -> anyhow::Result<()> {
     let hash = passwords::hash_blocking(password.clone()).await?;
     let username = Username::parse("admin")?;
     store
-        .create_user(
-            &username,
-            "区政务服务和数据管理局管理员",
-            &hash,
-            Role::Admin,
-            None,
-        )
+        .create_user(&username, "区政务服务和数据管理局管理员", &hash, Role::Admin, None)
         .await?;
     eprintln!(
         "\n  First start: created administrator `admin` with the one-time password\n\n      {password}\n\n  It is shown only now. Change it with `minsheng create-admin --username admin`.\n"

@@ -31,12 +31,7 @@ pub struct GlobalArgs {
     pub log_format: LogFormat,
     /// Folder of working-day calendar files (`*.toml`) that add or replace
     /// the built-in years.
-    #[arg(
-        long,
-        env = "MINSHENG_CALENDAR_DIR",
-        default_value = "calendar",
-        global = true
-    )]
+    #[arg(long, env = "MINSHENG_CALENDAR_DIR", default_value = "calendar", global = true)]
     pub calendar_dir: PathBuf,
 }
 
@@ -64,11 +59,7 @@ pub enum Command {
         #[arg(long, default_value = "区政务服务和数据管理局管理员")]
         display_name: String,
         /// The password; when unset a random one is generated and printed once.
-        #[arg(
-            long = "password-env",
-            env = "MINSHENG_ADMIN_PASSWORD",
-            hide_env_values = true
-        )]
+        #[arg(long = "password-env", env = "MINSHENG_ADMIN_PASSWORD", hide_env_values = true)]
         password: Option<String>,
     },
 }
@@ -90,7 +81,7 @@ pub struct ServeArgs {
     #[arg(long, env = "MINSHENG_SECURE_COOKIES")]
     pub secure_cookies: bool,
     /// Seconds to wait for requests in flight on shutdown.
-    #[arg(long, env = "MINSHENG_SHUTDOWN_GRACE", default_value_t = 10)]
+    #[arg(long = "shutdown-grace", env = "MINSHENG_SHUTDOWN_GRACE", default_value_t = 10)]
     pub shutdown_grace_secs: u64,
 }
 

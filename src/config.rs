@@ -75,9 +75,6 @@ mod tests {
             "postgres://app@db/x"
         );
         assert_eq!(DatabaseUrl::resolve(None, true).expose(), DatabaseUrl::DEMO);
-        assert_eq!(
-            DatabaseUrl::resolve(Some(" "), false).expose(),
-            DatabaseUrl::DEFAULT
-        );
+        assert_eq!(DatabaseUrl::resolve(Some(" "), false).expose(), DatabaseUrl::DEFAULT);
     }
 }

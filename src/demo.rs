@@ -18,33 +18,16 @@ pub const DEMO_PASSWORD: &str = "minsheng-demo";
 
 /// Accounts the demo creates: username, display name, role, unit code.
 const ACCOUNTS: [(&str, &str, Role, Option<&str>); 4] = [
-    (
-        "demo-admin",
-        "区政务服务和数据管理局（演示）",
-        Role::Admin,
-        None,
-    ),
-    (
-        "demo-unit",
-        "区人保局工作人员（演示）",
-        Role::UnitStaff,
-        Some("rsj"),
-    ),
-    (
-        "demo-moderator",
-        "直播审核员（演示）",
-        Role::Moderator,
-        None,
-    ),
+    ("demo-admin", "区政务服务和数据管理局（演示）", Role::Admin, None),
+    ("demo-unit", "区人保局工作人员（演示）", Role::UnitStaff, Some("rsj")),
+    ("demo-moderator", "直播审核员（演示）", Role::Moderator, None),
     ("demo-host", "直播主持人（演示）", Role::Host, None),
 ];
 
 /// Where each event sits relative to today: (days from today, local hour, minute).
 /// Index 0 is live now; negative days have ended.
 fn slot(index: usize, now: DateTime<Utc>) -> (DateTime<Utc>, EventStatus) {
-    const DAYS: [i64; 19] = [
-        0, -21, -14, -10, -7, -5, -3, -2, -1, 1, 2, 4, 6, 8, 11, 14, 18, 21, 24,
-    ];
+    const DAYS: [i64; 19] = [0, -21, -14, -10, -7, -5, -3, -2, -1, 1, 2, 4, 6, 8, 11, 14, 18, 21, 24];
     let days = DAYS[index % DAYS.len()];
     if days == 0 {
         // Started half an hour ago.
@@ -101,13 +84,11 @@ pub async fn load(store: &Store, now: DateTime<Utc>) -> anyhow::Result<()> {
             duration_minutes: minutes,
             status,
             announced_at: announced.then(|| starts_at - Duration::days(6)),
-            selection_notified_at: (announced && event.public_selection)
-                .then(|| starts_at - Duration::days(2)),
+            selection_notified_at: (announced && event.public_selection).then(|| starts_at - Duration::days(2)),
             live_at: (status == EventStatus::Live || done).then_some(starts_at),
             ended_at: done.then_some(ends_at),
             materials_published_at: published.then(|| ends_at + Duration::days(3)),
-            materials_url: published
-                .then(|| format!("https://materials.demo.invalid/{}.html", event.code)),
+            materials_url: published.then(|| format!("https://materials.demo.invalid/{}.html", event.code)),
             video_url: (published && event.kind == EventKind::Lecture)
                 .then(|| format!("https://video.demo.invalid/{}.mp4", event.code)),
         };

@@ -17,10 +17,7 @@ use tracing_subscriber::EnvFilter;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.global.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -38,8 +35,8 @@ fn main() -> ExitCode {
 }
 
 fn init_tracing(format: LogFormat) {
-    let filter = EnvFilter::try_from_env("MINSHENG_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let filter =
+        EnvFilter::try_from_env("MINSHENG_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -65,8 +62,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::ImportPlan { file }) => {
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("reading {}", file.display()))?;
+            let text = std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
             let plan = plan::parse(&text).with_context(|| format!("in {}", file.display()))?;
             let store = Store::connect(db.expose()).await?;
             store.migrate().await?;
@@ -82,11 +78,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn serve(
-    args: ServeArgs,
-    db: &DatabaseUrl,
-    calendar_dir: &std::path::Path,
-) -> anyhow::Result<()> {
+async fn serve(args: ServeArgs, db: &DatabaseUrl, calendar_dir: &std::path::Path) -> anyhow::Result<()> {
     let settings = HttpSettings {
         session_hours: args.session_hours,
         secure_cookies: args.secure_cookies,

@@ -30,14 +30,9 @@ impl Metrics {
     pub fn observe_http(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
         let secs = elapsed.as_secs_f64();
         let mut http = self.http.lock().unwrap_or_else(|e| e.into_inner());
-        let stats = http
-            .entry((method.to_owned(), route.to_owned()))
-            .or_default();
+        let stats = http.entry((method.to_owned(), route.to_owned())).or_default();
         *stats.by_status.entry(status).or_default() += 1;
-        let bucket = BUCKETS
-            .iter()
-            .position(|b| secs <= *b)
-            .unwrap_or(BUCKETS.len());
+        let bucket = BUCKETS.iter().position(|b| secs <= *b).unwrap_or(BUCKETS.len());
         for count in &mut stats.buckets[bucket..] {
             *count += 1;
         }
@@ -47,9 +42,7 @@ impl Metrics {
     /// The text exposition, with `extra` gauges appended.
     pub fn render(&self, extra: &[(&str, &str, f64)]) -> String {
         let mut out = String::new();
-        out.push_str(
-            "# HELP minsheng_http_requests_total HTTP requests by method, route and status.\n",
-        );
+        out.push_str("# HELP minsheng_http_requests_total HTTP requests by method, route and status.\n");
         out.push_str("# TYPE minsheng_http_requests_total counter\n");
         let http = self.http.lock().unwrap_or_else(|e| e.into_inner());
         for ((method, route), stats) in http.iter() {
@@ -61,9 +54,7 @@ impl Metrics {
                 );
             }
         }
-        out.push_str(
-            "# HELP minsheng_http_request_duration_seconds Time to answer an HTTP request.\n",
-        );
+        out.push_str("# HELP minsheng_http_request_duration_seconds Time to answer an HTTP request.\n");
         out.push_str("# TYPE minsheng_http_request_duration_seconds histogram\n");
         for ((method, route), stats) in http.iter() {
             let labels = format!("method=\"{method}\",route=\"{}\"", escape(route));
@@ -84,17 +75,11 @@ impl Metrics {
                 "minsheng_http_request_duration_seconds_sum{{{labels}}} {}",
                 stats.sum_seconds
             );
-            let _ = writeln!(
-                out,
-                "minsheng_http_request_duration_seconds_count{{{labels}}} {total}"
-            );
+            let _ = writeln!(out, "minsheng_http_request_duration_seconds_count{{{labels}}} {total}");
         }
         drop(http);
         for (name, help, value) in extra {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
-            );
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
         }
         out
     }
@@ -115,9 +100,7 @@ mod tests {
         m.observe_http("GET", "/api/events", 200, Duration::from_millis(300));
         m.observe_http("GET", "/api/events", 404, Duration::from_millis(1));
         let text = m.render(&[("minsheng_up", "Whether the service is up.", 1.0)]);
-        assert!(text.contains(
-            "minsheng_http_requests_total{method=\"GET\",route=\"/api/events\",status=\"200\"} 2"
-        ));
+        assert!(text.contains("minsheng_http_requests_total{method=\"GET\",route=\"/api/events\",status=\"200\"} 2"));
         assert!(text.contains("le=\"0.005\"} 2"));
         assert!(text.contains("le=\"+Inf\"} 3"));
         assert!(text.contains("minsheng_up 1"));

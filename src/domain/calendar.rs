@@ -21,9 +21,7 @@ const BUILT_IN: [(&str, &str); 3] = [
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CalendarError {
-    #[error(
-        "no working-day calendar for {0}: add the State Council holiday notice for {0} to the calendar directory"
-    )]
+    #[error("no working-day calendar for {0}: add the State Council holiday notice for {0} to the calendar directory")]
     YearNotCovered(i32),
     #[error("calendar file {file}: {message}")]
     Invalid { file: String, message: String },
@@ -130,10 +128,7 @@ impl WorkingCalendar {
         };
         for holiday in file.holidays {
             if holiday.to < holiday.from {
-                return Err(invalid(
-                    name,
-                    format!("{}: `to` is before `from`", holiday.name),
-                ));
+                return Err(invalid(name, format!("{}: `to` is before `from`", holiday.name)));
             }
             for day in holiday.from.iter_days().take_while(|d| *d <= holiday.to) {
                 check_year(name, file.year, day)?;
@@ -144,9 +139,7 @@ impl WorkingCalendar {
                 if !is_weekend(day) {
                     return Err(invalid(
                         name,
-                        format!(
-                            "{day} is listed as a make-up working day but is not a weekend day"
-                        ),
+                        format!("{day} is listed as a make-up working day but is not a weekend day"),
                     ));
                 }
                 year.work.insert(day, holiday.name.clone());
@@ -221,11 +214,7 @@ impl WorkingCalendar {
     }
 
     /// Working days in `from..to` (from inclusive, to exclusive).
-    pub fn working_days_between(
-        &self,
-        from: NaiveDate,
-        to: NaiveDate,
-    ) -> Result<u32, CalendarError> {
+    pub fn working_days_between(&self, from: NaiveDate, to: NaiveDate) -> Result<u32, CalendarError> {
         let mut count = 0;
         for day in from.iter_days().take_while(|d| *d < to) {
             count += u32::from(self.is_working_day(day)?);
@@ -242,10 +231,7 @@ fn check_year(file: &str, year: i32, day: NaiveDate) -> Result<(), CalendarError
     if day.year() == year {
         Ok(())
     } else {
-        Err(invalid(
-            file,
-            format!("{day} is outside the file's year {year}"),
-        ))
+        Err(invalid(file, format!("{day} is outside the file's year {year}")))
     }
 }
 
@@ -321,25 +307,12 @@ mod tests {
     fn stepping_over_national_day() {
         let c = cal();
         // Friday 2024-09-27 + 5 working days: 09-29 (Sun, 调休), 09-30, 10-08, 10-09, 10-10.
-        assert_eq!(
-            c.add_working_days(d("2024-09-27"), 5).unwrap(),
-            d("2024-10-10")
-        );
+        assert_eq!(c.add_working_days(d("2024-09-27"), 5).unwrap(), d("2024-10-10"));
         // Monday 2024-10-14 - 1 working day is Saturday 10-12 (调休).
-        assert_eq!(
-            c.sub_working_days(d("2024-10-14"), 1).unwrap(),
-            d("2024-10-12")
-        );
+        assert_eq!(c.sub_working_days(d("2024-10-14"), 1).unwrap(), d("2024-10-12"));
         // Tuesday 2024-10-08 - 3 working days: 09-30, 09-29, 09-27.
-        assert_eq!(
-            c.sub_working_days(d("2024-10-08"), 3).unwrap(),
-            d("2024-09-27")
-        );
-        assert_eq!(
-            c.working_days_between(d("2024-09-28"), d("2024-10-13"))
-                .unwrap(),
-            7
-        );
+        assert_eq!(c.sub_working_days(d("2024-10-08"), 3).unwrap(), d("2024-09-27"));
+        assert_eq!(c.working_days_between(d("2024-09-28"), d("2024-10-13")).unwrap(), 7);
     }
 
     #[test]

@@ -77,11 +77,7 @@ pub struct EventFacts {
     pub materials_published_at: Option<DateTime<Utc>>,
 }
 
-pub fn deadlines(
-    facts: &EventFacts,
-    calendar: &WorkingCalendar,
-    now: DateTime<Utc>,
-) -> Vec<Deadline> {
+pub fn deadlines(facts: &EventFacts, calendar: &WorkingCalendar, now: DateTime<Utc>) -> Vec<Deadline> {
     vec![
         announcement(facts, calendar, now),
         selection_notice(facts, calendar, now),
@@ -235,10 +231,7 @@ mod tests {
         );
         // 5 working days after Monday 10-14.
         assert_eq!(
-            by_kind(&list, DeadlineKind::Materials)
-                .due_date
-                .unwrap()
-                .to_string(),
+            by_kind(&list, DeadlineKind::Materials).due_date.unwrap().to_string(),
             "2024-10-21"
         );
 
@@ -261,31 +254,19 @@ mod tests {
         let mut f = facts("2024-10-08T14:00:00+08:00", 90);
         let list = deadlines(&f, &cal, at("2024-10-09T00:00:00+08:00"));
         assert_eq!(
-            by_kind(&list, DeadlineKind::Announcement)
-                .due_date
-                .unwrap()
-                .to_string(),
+            by_kind(&list, DeadlineKind::Announcement).due_date.unwrap().to_string(),
             "2024-09-27"
         );
-        assert_eq!(
-            by_kind(&list, DeadlineKind::Announcement).state,
-            DeadlineState::Overdue
-        );
+        assert_eq!(by_kind(&list, DeadlineKind::Announcement).state, DeadlineState::Overdue);
         // Ended Friday 09-27 instead: materials due 10-10 (09-29, 09-30, 10-08, 10-09, 10-10).
         f.ended_at = Some(at("2024-09-27T16:00:00+08:00"));
         f.status = EventStatus::Ended;
         let list = deadlines(&f, &cal, at("2024-10-09T00:00:00+08:00"));
         assert_eq!(
-            by_kind(&list, DeadlineKind::Materials)
-                .due_date
-                .unwrap()
-                .to_string(),
+            by_kind(&list, DeadlineKind::Materials).due_date.unwrap().to_string(),
             "2024-10-10"
         );
-        assert_eq!(
-            by_kind(&list, DeadlineKind::Materials).state,
-            DeadlineState::Open
-        );
+        assert_eq!(by_kind(&list, DeadlineKind::Materials).state, DeadlineState::Open);
     }
 
     #[test]

@@ -135,9 +135,7 @@ impl EventKind {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::OpenDay, Self::Lecture]
-            .into_iter()
-            .find(|v| v.as_str() == s)
+        [Self::OpenDay, Self::Lecture].into_iter().find(|v| v.as_str() == s)
     }
 }
 
@@ -168,10 +166,7 @@ impl Schedule {
     /// Longest event we accept: a full day.
     pub const MAX_MINUTES: u32 = 24 * 60;
 
-    pub fn new(
-        starts_at: DateTime<Utc>,
-        duration_minutes: i64,
-    ) -> Result<Self, super::values::Invalid> {
+    pub fn new(starts_at: DateTime<Utc>, duration_minutes: i64) -> Result<Self, super::values::Invalid> {
         match u32::try_from(duration_minutes) {
             Ok(m) if (1..=Self::MAX_MINUTES).contains(&m) => Ok(Self {
                 starts_at,
@@ -257,19 +252,12 @@ mod tests {
         assert_eq!(Announced.apply(Transition::Reschedule), Ok(Rescheduled));
         assert_eq!(Rescheduled.apply(Transition::Start), Ok(Live));
         assert_eq!(Live.apply(Transition::End), Ok(Ended));
-        assert_eq!(
-            Ended.apply(Transition::PublishMaterials),
-            Ok(MaterialsPublished)
-        );
+        assert_eq!(Ended.apply(Transition::PublishMaterials), Ok(MaterialsPublished));
         assert!(Draft.apply(Transition::Start).is_err());
         assert!(Draft.apply(Transition::Reschedule).is_err());
         assert!(Live.apply(Transition::Cancel).is_err());
         assert!(Cancelled.apply(Transition::Announce).is_err());
-        assert!(
-            MaterialsPublished
-                .apply(Transition::PublishMaterials)
-                .is_err()
-        );
+        assert!(MaterialsPublished.apply(Transition::PublishMaterials).is_err());
         let err = Ended.apply(Transition::Start).unwrap_err();
         assert_eq!(err.to_string(), "an event that is ended cannot be started");
     }
@@ -287,10 +275,7 @@ mod tests {
         ] {
             assert_eq!(EventStatus::parse(s.as_str()), Some(s));
         }
-        assert_eq!(
-            EventForm::parse("online_offline"),
-            Some(EventForm::OnlineOffline)
-        );
+        assert_eq!(EventForm::parse("online_offline"), Some(EventForm::OnlineOffline));
         assert_eq!(EventKind::parse("lecture"), Some(EventKind::Lecture));
         assert_eq!(EventKind::parse("party"), None);
     }
@@ -319,9 +304,6 @@ mod tests {
         let at = Utc::now();
         assert!(Schedule::new(at, 0).is_err());
         assert!(Schedule::new(at, 24 * 60 + 1).is_err());
-        assert_eq!(
-            Schedule::new(at, 90).unwrap().ends_at(),
-            at + Duration::minutes(90)
-        );
+        assert_eq!(Schedule::new(at, 90).unwrap().ends_at(), at + Duration::minutes(90));
     }
 }

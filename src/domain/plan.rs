@@ -146,10 +146,7 @@ pub fn parse(text: &str) -> Result<Plan, PlanError> {
     let code = Code::parse("code", &file.plan.code).map_err(at("[plan]"))?;
     let title = required_text("title", &file.plan.title, 200).map_err(at("[plan]"))?;
     if !(2000..=2100).contains(&file.plan.year) {
-        return Err(problem(
-            "[plan]",
-            format!("year {} is out of range", file.plan.year),
-        ));
+        return Err(problem("[plan]", format!("year {} is out of range", file.plan.year)));
     }
 
     let mut unit_codes = HashSet::new();
@@ -194,10 +191,7 @@ pub fn parse(text: &str) -> Result<Plan, PlanError> {
             other => other,
         })?;
         if !event_codes.insert(event.code.clone()) {
-            return Err(problem(
-                place,
-                format!("event code `{}` appears twice", event.code),
-            ));
+            return Err(problem(place, format!("event code `{}` appears twice", event.code)));
         }
         events.push(event);
     }
@@ -211,21 +205,14 @@ pub fn parse(text: &str) -> Result<Plan, PlanError> {
     })
 }
 
-fn parse_event(
-    e: EventEntry,
-    units: &HashSet<Code>,
-    themes: &HashSet<Code>,
-) -> Result<PlanEvent, PlanError> {
+fn parse_event(e: EventEntry, units: &HashSet<Code>, themes: &HashSet<Code>) -> Result<PlanEvent, PlanError> {
     let here = at("");
     let theme = match e.theme.as_deref() {
         None => None,
         Some(t) => {
             let code = Code::parse("theme", t).map_err(&here)?;
             if !themes.contains(&code) {
-                return Err(problem(
-                    "",
-                    format!("theme `{code}` is not defined in [[themes]]"),
-                ));
+                return Err(problem("", format!("theme `{code}` is not defined in [[themes]]")));
             }
             Some(code)
         }
@@ -237,10 +224,7 @@ fn parse_event(
     for h in &e.hosts {
         let code = Code::parse("hosts", h).map_err(&here)?;
         if !units.contains(&code) {
-            return Err(problem(
-                "",
-                format!("host `{code}` is not defined in [[units]]"),
-            ));
+            return Err(problem("", format!("host `{code}` is not defined in [[units]]")));
         }
         if hosts.contains(&code) {
             return Err(problem("", format!("host `{code}` is listed twice")));
@@ -270,8 +254,7 @@ fn parse_event(
         form: e.form,
         summary: e.summary.trim().to_owned(),
         agenda: optional_text("agenda", e.agenda.as_deref(), 4000).map_err(&here)?,
-        participation: optional_text("participation", e.participation.as_deref(), 2000)
-            .map_err(&here)?,
+        participation: optional_text("participation", e.participation.as_deref(), 2000).map_err(&here)?,
         public_selection: e.public_selection,
         audience_limit: e.audience_limit,
         venue: optional_text("venue", e.venue.as_deref(), 200).map_err(&here)?,
@@ -313,25 +296,9 @@ mod tests {
         assert_eq!(plan.units.len(), 16);
         assert_eq!(plan.units.iter().filter(|u| u.supervisor).count(), 1);
         assert_eq!(plan.themes.len(), 5);
-        assert_eq!(
-            plan.events
-                .iter()
-                .filter(|e| e.kind == EventKind::OpenDay)
-                .count(),
-            15
-        );
-        assert_eq!(
-            plan.events
-                .iter()
-                .filter(|e| e.kind == EventKind::Lecture)
-                .count(),
-            4
-        );
-        let lecture1 = plan
-            .events
-            .iter()
-            .find(|e| e.code.as_str() == "lecture-01")
-            .unwrap();
+        assert_eq!(plan.events.iter().filter(|e| e.kind == EventKind::OpenDay).count(), 15);
+        assert_eq!(plan.events.iter().filter(|e| e.kind == EventKind::Lecture).count(), 4);
+        let lecture1 = plan.events.iter().find(|e| e.code.as_str() == "lecture-01").unwrap();
         let hosts: Vec<_> = lecture1.hosts.iter().map(Code::as_str).collect();
         assert_eq!(hosts, ["zwsj", "tiangongyuan", "gaomidian"]);
     }
@@ -340,10 +307,7 @@ mod tests {
     fn mistakes_are_named_with_their_place() {
         let bad_host = DAXING.replacen("hosts = [\"guanyinsi\"]", "hosts = [\"nowhere\"]", 1);
         let err = parse(&bad_host).unwrap_err().to_string();
-        assert!(
-            err.contains("open-day-01") && err.contains("nowhere"),
-            "{err}"
-        );
+        assert!(err.contains("open-day-01") && err.contains("nowhere"), "{err}");
         let unknown_key = DAXING.replacen("[plan]\n", "[plan]\ncolour = \"red\"\n", 1);
         assert!(matches!(parse(&unknown_key), Err(PlanError::Syntax(_))));
         assert!(parse("not toml at all [").is_err());

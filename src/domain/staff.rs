@@ -88,10 +88,7 @@ impl Username {
         if ok {
             Ok(Self(s.to_ascii_lowercase()))
         } else {
-            Err(Invalid::new(
-                "username",
-                "use 3–32 letters, digits, '.', '_' or '-'",
-            ))
+            Err(Invalid::new("username", "use 3–32 letters, digits, '.', '_' or '-'"))
         }
     }
 
@@ -110,10 +107,7 @@ impl NewPassword {
         if (10..=200).contains(&n) {
             Ok(Self(s.to_owned()))
         } else {
-            Err(Invalid::new(
-                "password",
-                "must be 10 to 200 characters long",
-            ))
+            Err(Invalid::new("password", "must be 10 to 200 characters long"))
         }
     }
 
@@ -155,10 +149,7 @@ mod tests {
 
     #[test]
     fn usernames_and_passwords() {
-        assert_eq!(
-            Username::parse(" Zhang.San ").unwrap().as_str(),
-            "zhang.san"
-        );
+        assert_eq!(Username::parse(" Zhang.San ").unwrap().as_str(), "zhang.san");
         assert!(Username::parse("张三").is_err());
         assert!(NewPassword::parse("short").is_err());
         assert_eq!(

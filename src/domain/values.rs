@@ -59,11 +59,7 @@ pub fn required_text(field: &'static str, s: &str, max: usize) -> Result<String,
 }
 
 /// Optional free text: trimmed; empty becomes `None`.
-pub fn optional_text(
-    field: &'static str,
-    s: Option<&str>,
-    max: usize,
-) -> Result<Option<String>, Invalid> {
+pub fn optional_text(field: &'static str, s: Option<&str>, max: usize) -> Result<Option<String>, Invalid> {
     match s.map(str::trim) {
         None | Some("") => Ok(None),
         Some(t) => limit(field, t, max).map(Some),
@@ -89,9 +85,7 @@ pub fn optional_url(field: &'static str, s: Option<&str>) -> Result<Option<Strin
     let Some(t) = optional_text(field, s, 2000)? else {
         return Ok(None);
     };
-    let rest = t
-        .strip_prefix("https://")
-        .or_else(|| t.strip_prefix("http://"));
+    let rest = t.strip_prefix("https://").or_else(|| t.strip_prefix("http://"));
     match rest {
         Some(host) if !host.is_empty() && !t.chars().any(char::is_whitespace) => Ok(Some(t)),
         _ => Err(Invalid::new(field, format!("`{t}` is not an http(s) URL"))),

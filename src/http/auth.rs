@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult, ErrorBody, Json};
-use crate::domain::staff::Staff;
+use crate::domain::staff::{Staff, Username};
 use crate::domain::time::now;
 use crate::passwords;
 use crate::store::sessions::new_token;
@@ -76,9 +76,7 @@ impl CurrentStaff {
         if self.0.is_admin() {
             Ok(())
         } else {
-            Err(ApiError::forbidden(
-                "only the data bureau's administrators may do this",
-            ))
+            Err(ApiError::forbidden("only the data bureau's administrators may do this"))
         }
     }
 }
@@ -101,20 +99,18 @@ pub struct LoginResponse {
 /// Sign in with a username and password.
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginBody,
     responses((status = 200, body = LoginResponse), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn login(
-    State(state): State<AppState>,
-    Json(body): Json<LoginBody>,
-) -> ApiResult<Response> {
+pub async fn login(State(state): State<AppState>, Json(body): Json<LoginBody>) -> ApiResult<Response> {
     if body.username.trim().is_empty() || body.password.is_empty() {
         return Err(ApiError::invalid("username and password are required"));
     }
     if body.password.len() > 1024 {
         return Err(ApiError::invalid("password is too long"));
     }
-    let credentials = state
-        .store
-        .credentials(&body.username.trim().to_ascii_lowercase())
-        .await?;
+    // A name that could never be an account is looked up as no account at all.
+    let credentials = match Username::parse(&body.username) {
+        Ok(username) => state.store.credentials(username.as_str()).await?,
+        Err(_) => None,
+    };
     let (account, hash) = match credentials {
         Some(c) if c.account.active => (Some(c.account), Some(c.password_hash)),
         _ => (None, None),
@@ -130,16 +126,9 @@ pub async fn login(
     };
     let token = new_token();
     let expires_at = now() + Duration::hours(i64::from(state.settings.session_hours));
-    state
-        .store
-        .create_session(account.staff.id, &token, expires_at)
-        .await?;
+    state.store.create_session(account.staff.id, &token, expires_at).await?;
     tracing::info!(user_id = account.staff.id, "signed in");
-    let cookie = session_cookie(
-        &state,
-        &token,
-        i64::from(state.settings.session_hours) * 3600,
-    );
+    let cookie = session_cookie(&state, &token, i64::from(state.settings.session_hours) * 3600);
     let body = LoginResponse {
         token,
         expires_at,
@@ -156,11 +145,7 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiRes
     if !state.store.delete_session(&token).await? {
         return Err(ApiError::unauthorized());
     }
-    Ok((
-        StatusCode::NO_CONTENT,
-        [(SET_COOKIE, session_cookie(&state, "", 0))],
-    )
-        .into_response())
+    Ok((StatusCode::NO_CONTENT, [(SET_COOKIE, session_cookie(&state, "", 0))]).into_response())
 }
 
 /// Who is signed in.
@@ -171,16 +156,9 @@ pub async fn me(CurrentStaff(staff): CurrentStaff) -> Json<Staff> {
 }
 
 fn session_cookie(state: &AppState, token: &str, max_age: i64) -> HeaderValue {
-    let secure = if state.settings.secure_cookies {
-        "; Secure"
-    } else {
-        ""
-    };
-    let cookie = format!(
-        "{COOKIE_NAME}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{secure}"
-    );
-    HeaderValue::from_str(&cookie)
-        .unwrap_or_else(|_| HeaderValue::from_static("minsheng_session=; Max-Age=0"))
+    let secure = if state.settings.secure_cookies { "; Secure" } else { "" };
+    let cookie = format!("{COOKIE_NAME}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{secure}");
+    HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static("minsheng_session=; Max-Age=0"))
 }
 
 #[cfg(test)]
@@ -190,10 +168,7 @@ mod tests {
     #[test]
     fn tokens_come_from_bearer_or_cookie() {
         let mut h = HeaderMap::new();
-        h.insert(
-            COOKIE,
-            HeaderValue::from_static("a=1; minsheng_session=abc; b=2"),
-        );
+        h.insert(COOKIE, HeaderValue::from_static("a=1; minsheng_session=abc; b=2"));
         assert_eq!(session_token(&h).as_deref(), Some("abc"));
         h.insert(AUTHORIZATION, HeaderValue::from_static("Bearer xyz"));
         assert_eq!(session_token(&h).as_deref(), Some("xyz"));

@@ -74,11 +74,7 @@ impl ApiError {
     }
 
     pub fn not_found(what: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("{what} not found"),
-        )
+        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
     }
 
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
@@ -159,9 +155,7 @@ fn json_rejection(r: JsonRejection) -> ApiError {
     let (status, code) = match &r {
         JsonRejection::JsonDataError(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
         JsonRejection::JsonSyntaxError(_) => (StatusCode::BAD_REQUEST, "malformed_json"),
-        JsonRejection::MissingJsonContentType(_) => {
-            (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
-        }
+        JsonRejection::MissingJsonContentType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
         _ => (r.status(), "bad_body"),
     };
     ApiError::new(status, code, r.body_text())
@@ -176,11 +170,9 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(v)) => Ok(Self(v)),
-            Err(r @ PathRejection::FailedToDeserializePathParams(_)) => Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "bad_path",
-                r.body_text(),
-            )),
+            Err(r @ PathRejection::FailedToDeserializePathParams(_)) => {
+                Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_path", r.body_text()))
+            }
             Err(r) => Err(ApiError::new(r.status(), "bad_path", r.body_text())),
         }
     }
@@ -195,11 +187,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(v)) => Ok(Self(v)),
-            Err(r @ QueryRejection::FailedToDeserializeQueryString(_)) => Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "bad_query",
-                r.body_text(),
-            )),
+            Err(r @ QueryRejection::FailedToDeserializeQueryString(_)) => {
+                Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_query", r.body_text()))
+            }
             Err(r) => Err(ApiError::new(r.status(), "bad_query", r.body_text())),
         }
     }

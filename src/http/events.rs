@@ -10,9 +10,7 @@ use super::AppState;
 use super::auth::{CurrentStaff, MaybeStaff};
 use super::error::{ApiError, ApiResult, ErrorBody, Json, Path, Query};
 use crate::domain::deadlines::{Deadline, deadlines as compute_deadlines};
-use crate::domain::event::{
-    AnnouncementDraft, EventForm, EventKind, EventStatus, Schedule, Transition,
-};
+use crate::domain::event::{AnnouncementDraft, EventForm, EventKind, EventStatus, Schedule, Transition};
 use crate::domain::plan::parse_local_or_rfc3339;
 use crate::domain::staff::Staff;
 use crate::domain::time::{now, to_local_string};
@@ -77,28 +75,34 @@ pub async fn list(
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<Vec<EventView>>> {
     let unit_id = match q.unit.as_deref() {
-        Some(code) => Some(
-            state
-                .store
-                .unit_by_code(code)
-                .await
-                .map_err(|_| unknown("unit", code))?
-                .id,
+        Some(code) => {
+            let code = Code::parse("unit", code).map_err(|_| unknown("unit", code))?;
+            Some(
+                state
+                    .store
+                    .unit_by_code(code.as_str())
+                    .await
+                    .map_err(|_| unknown("unit", code.as_str()))?
+                    .id,
+            )
+        }
+        None => None,
+    };
+    let theme_code = match q.theme.as_deref() {
+        Some(t) => Some(
+            Code::parse("theme", t).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.to_string()))?,
         ),
         None => None,
     };
     let filter = EventFilter {
         kind: q.kind,
-        theme_code: q.theme,
+        theme_code: theme_code.map(|c| c.to_string()),
         unit_id,
         status: q.status,
     };
     let events = state.store.list_events(&filter).await?;
     Ok(Json(
-        events
-            .into_iter()
-            .map(|e| view(&state, e, viewer.as_ref()))
-            .collect(),
+        events.into_iter().map(|e| view(&state, e, viewer.as_ref())).collect(),
     ))
 }
 
@@ -195,16 +199,11 @@ pub async fn create(
     };
     let details = apply_patch(&state, blank, patch).await?;
     if !staff.0.manages(&details.host_ids) {
-        return Err(ApiError::forbidden(
-            "you may create events only for your own unit",
-        ));
+        return Err(ApiError::forbidden("you may create events only for your own unit"));
     }
     let event = state.store.create_event(code.as_str(), &details).await?;
     tracing::info!(event_id = event.id, by = staff.0.id, "event created");
-    Ok((
-        StatusCode::CREATED,
-        Json(view(&state, event, Some(&staff.0))),
-    ))
+    Ok((StatusCode::CREATED, Json(view(&state, event, Some(&staff.0)))))
 }
 
 /// A partial update: absent fields stay; `null` clears an optional field.
@@ -237,9 +236,7 @@ pub struct EventPatch {
 }
 
 /// A field that is present (possibly `null`) becomes `Some(..)`.
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 
@@ -260,15 +257,11 @@ pub async fn update(
     ) {
         return Err(ApiError::conflict(
             "event_closed",
-            format!(
-                "an event that is {} can no longer be edited",
-                event.status.as_str()
-            ),
+            format!("an event that is {} can no longer be edited", event.status.as_str()),
         ));
     }
     let details = apply_patch(&state, event.details(), patch).await?;
-    let moved =
-        (details.starts_at, details.duration_minutes) != (event.starts_at, event.duration_minutes);
+    let moved = (details.starts_at, details.duration_minutes) != (event.starts_at, event.duration_minutes);
     if moved && event.status != EventStatus::Draft {
         return Err(ApiError::conflict(
             "use_reschedule",
@@ -276,19 +269,13 @@ pub async fn update(
         ));
     }
     if !staff.0.manages(&details.host_ids) {
-        return Err(ApiError::forbidden(
-            "your unit must stay among the event's hosts",
-        ));
+        return Err(ApiError::forbidden("your unit must stay among the event's hosts"));
     }
     let updated = state.store.update_event(&event, &details).await?;
     Ok(Json(view(&state, updated, Some(&staff.0))))
 }
 
-async fn apply_patch(
-    state: &AppState,
-    mut d: EventDetails,
-    p: EventPatch,
-) -> ApiResult<EventDetails> {
+async fn apply_patch(state: &AppState, mut d: EventDetails, p: EventPatch) -> ApiResult<EventDetails> {
     if let Some(kind) = p.kind {
         d.kind = kind;
     }
@@ -316,11 +303,12 @@ async fn apply_patch(
         }
         let mut ids = Vec::with_capacity(codes.len());
         for code in &codes {
+            let code = Code::parse("host_units", code)?;
             let id = state
                 .store
-                .unit_by_code(code)
+                .unit_by_code(code.as_str())
                 .await
-                .map_err(|_| unknown("unit", code))?
+                .map_err(|_| unknown("unit", code.as_str()))?
                 .id;
             if ids.contains(&id) {
                 return Err(Invalid::new("host_units", format!("`{code}` is listed twice")).into());
@@ -336,10 +324,7 @@ async fn apply_patch(
         d.summary = optional_text("summary", Some(&summary), 4000)?.unwrap_or_default();
     }
     if let Some(starts_at) = p.starts_at {
-        d.starts_at = starts_at
-            .as_deref()
-            .map(parse_local_or_rfc3339)
-            .transpose()?;
+        d.starts_at = starts_at.as_deref().map(parse_local_or_rfc3339).transpose()?;
     }
     if let Some(minutes) = p.duration_minutes {
         if let Some(m) = minutes {
@@ -504,12 +489,7 @@ pub async fn end(
     live_transition(state, staff, id, Transition::End).await
 }
 
-async fn live_transition(
-    state: AppState,
-    staff: CurrentStaff,
-    id: i64,
-    t: Transition,
-) -> ApiResult<Json<EventView>> {
+async fn live_transition(state: AppState, staff: CurrentStaff, id: i64, t: Transition) -> ApiResult<Json<EventView>> {
     let event = state.store.event(id).await?;
     if !staff.0.runs_live(&event.host_ids()) {
         return Err(ApiError::forbidden(
@@ -612,10 +592,7 @@ pub async fn reschedule(
         reason: &reason,
         reported_by: staff.0.id,
     };
-    let event = state
-        .store
-        .reschedule_event(&event, schedule, change)
-        .await?;
+    let event = state.store.reschedule_event(&event, schedule, change).await?;
     tracing::info!(event_id = id, by = staff.0.id, "event rescheduled");
     Ok(Json(view(&state, event, Some(&staff.0))))
 }

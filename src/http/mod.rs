@@ -53,10 +53,7 @@ pub fn router(state: AppState) -> Router {
         .route("/events/{id}", get(events::get).patch(events::update))
         .route("/events/{id}/deadlines", get(events::deadlines))
         .route("/events/{id}/announce", post(events::announce))
-        .route(
-            "/events/{id}/selection-notice",
-            post(events::selection_notice),
-        )
+        .route("/events/{id}/selection-notice", post(events::selection_notice))
         .route("/events/{id}/start", post(events::start))
         .route("/events/{id}/end", post(events::end))
         .route("/events/{id}/materials", post(events::publish_materials))
@@ -111,11 +108,8 @@ async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Res
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
     let response = next.run(req).await;
-    state.metrics.observe_http(
-        &method,
-        &route,
-        response.status().as_u16(),
-        started.elapsed(),
-    );
+    state
+        .metrics
+        .observe_http(&method, &route, response.status().as_u16(), started.elapsed());
     response
 }

@@ -43,9 +43,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format")))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let year = local_date(now()).year();
-    let covered = f64::from(u8::from(
-        state.calendar.years().iter().any(|y| y.year == year),
-    ));
+    let covered = f64::from(u8::from(state.calendar.years().iter().any(|y| y.year == year)));
     let body = state.metrics.render(&[
         ("minsheng_up", "1 while the process runs.", 1.0),
         (
@@ -55,10 +53,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         ),
     ]);
     (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         body,
     )
         .into_response()

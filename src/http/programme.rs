@@ -63,10 +63,7 @@ pub async fn calendar_years(State(state): State<AppState>) -> Json<Vec<YearSumma
 /// Whether a date is a working day in mainland China, and why.
 #[utoipa::path(get, path = "/api/calendar/days/{date}", tag = "calendar", params(("date" = String, Path, description = "YYYY-MM-DD")),
     responses((status = 200, body = DayInfo), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn calendar_day(
-    State(state): State<AppState>,
-    Path(date): Path<String>,
-) -> ApiResult<Json<DayInfo>> {
+pub async fn calendar_day(State(state): State<AppState>, Path(date): Path<String>) -> ApiResult<Json<DayInfo>> {
     let date: NaiveDate = date.parse().map_err(|_| {
         ApiError::new(
             axum::http::StatusCode::BAD_REQUEST,
@@ -74,11 +71,9 @@ pub async fn calendar_day(
             format!("`{date}` is not a date like 2024-10-01"),
         )
     })?;
-    state.calendar.day(date).map(Json).map_err(|e| {
-        ApiError::new(
-            axum::http::StatusCode::NOT_FOUND,
-            "calendar_missing",
-            e.to_string(),
-        )
-    })
+    state
+        .calendar
+        .day(date)
+        .map(Json)
+        .map_err(|e| ApiError::new(axum::http::StatusCode::NOT_FOUND, "calendar_missing", e.to_string()))
 }

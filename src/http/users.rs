@@ -9,17 +9,14 @@ use super::AppState;
 use super::auth::CurrentStaff;
 use super::error::{ApiError, ApiResult, ErrorBody, Json};
 use crate::domain::staff::{NewPassword, Role, Username};
-use crate::domain::values::{Invalid, required_text};
+use crate::domain::values::{Code, Invalid, required_text};
 use crate::passwords;
 use crate::store::users::Account;
 
 /// All staff accounts.
 #[utoipa::path(get, path = "/api/users", tag = "auth",
     responses((status = 200, body = Vec<Account>), (status = 403, body = ErrorBody)), security(("session" = [])))]
-pub async fn list(
-    State(state): State<AppState>,
-    staff: CurrentStaff,
-) -> ApiResult<Json<Vec<Account>>> {
+pub async fn list(State(state): State<AppState>, staff: CurrentStaff) -> ApiResult<Json<Vec<Account>>> {
     staff.require_admin()?;
     Ok(Json(state.store.list_users().await?))
 }
@@ -49,20 +46,15 @@ pub async fn create(
     let username = Username::parse(&body.username)?;
     let display_name = required_text("display_name", &body.display_name, 100)?;
     let password = NewPassword::parse(&body.password)?;
-    let unit_id = match body
-        .unit
-        .as_deref()
-        .map(str::trim)
-        .filter(|u| !u.is_empty())
-    {
-        Some(code) => Some(
-            state
-                .store
-                .unit_by_code(code)
-                .await
-                .map_err(|_| ApiError::invalid(format!("there is no unit with code `{code}`")))?
-                .id,
-        ),
+    let unit_id = match body.unit.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+        Some(code) => {
+            let code = Code::parse("unit", code)?;
+            let unit = state.store.unit_by_code(code.as_str()).await;
+            Some(
+                unit.map_err(|_| ApiError::invalid(format!("there is no unit with code `{code}`")))?
+                    .id,
+            )
+        }
         None => None,
     };
     match (body.role, unit_id) {
@@ -70,11 +62,7 @@ pub async fn create(
             return Err(Invalid::new("unit", "unit staff need a unit").into());
         }
         (Role::Admin, Some(_)) => {
-            return Err(Invalid::new(
-                "unit",
-                "administrators serve the whole district; give no unit",
-            )
-            .into());
+            return Err(Invalid::new("unit", "administrators serve the whole district; give no unit").into());
         }
         _ => {}
     }

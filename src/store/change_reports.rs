@@ -76,7 +76,8 @@ impl Store {
              WHERE ($1 IS NULL OR EXISTS (SELECT 1 FROM event_hosts h WHERE h.event_id = c.event_id AND h.unit_id = $1))
                AND ($2 IS NULL OR c.event_id = $2)
              ORDER BY c.reported_at DESC, c.id DESC";
-        let rows = on_pool!(self, read p => sqlx::query_as::<_, Row>(SQL).bind(unit_id).bind(event_id).fetch_all(p).await)?;
+        let rows =
+            on_pool!(self, read p => sqlx::query_as::<_, Row>(SQL).bind(unit_id).bind(event_id).fetch_all(p).await)?;
         Ok(rows.into_iter().map(ChangeReport::from).collect())
     }
 }

@@ -15,7 +15,8 @@ use crate::domain::deadlines::EventFacts;
 use crate::domain::event::{EventForm, EventKind, EventStatus, Schedule, Transition};
 use crate::domain::time::now;
 
-const EVENT_SELECT: &str = "SELECT e.id, e.code, e.kind, e.title, e.theme_id, t.code AS theme_code, t.name AS theme_name,
+const EVENT_SELECT: &str =
+    "SELECT e.id, e.code, e.kind, e.title, e.theme_id, t.code AS theme_code, t.name AS theme_name,
     e.form, e.summary, e.starts_at, e.duration_minutes, e.venue, e.agenda, e.participation, e.stream_url,
     e.audience_limit, e.public_selection, e.status, e.announced_at, e.selection_notified_at, e.live_at,
     e.ended_at, e.materials_published_at, e.materials_url, e.video_url, e.cancel_reason, e.created_at, e.updated_at
@@ -130,9 +131,7 @@ impl Event {
 
 impl EventRow {
     fn into_event(self, hosts: Vec<HostRef>) -> StoreResult<Event> {
-        let bad = |what: &str, v: &str| {
-            StoreError::Conflict(format!("event {} has an unknown {what} `{v}`", self.id))
-        };
+        let bad = |what: &str, v: &str| StoreError::Conflict(format!("event {} has an unknown {what} `{v}`", self.id));
         let kind = EventKind::parse(&self.kind).ok_or_else(|| bad("kind", &self.kind))?;
         let form = EventForm::parse(&self.form).ok_or_else(|| bad("form", &self.form))?;
         let status = EventStatus::parse(&self.status).ok_or_else(|| bad("status", &self.status))?;
@@ -357,8 +356,7 @@ impl Store {
     async fn hosts_by_event(&self) -> StoreResult<HashMap<i64, Vec<HostRef>>> {
         const HOSTS: &str = "SELECT h.event_id, u.id, u.code, u.short_name FROM event_hosts h
              JOIN units u ON u.id = h.unit_id ORDER BY h.event_id, h.position";
-        let rows =
-            on_pool!(self, read p => sqlx::query_as::<_, HostRef>(HOSTS).fetch_all(p).await)?;
+        let rows = on_pool!(self, read p => sqlx::query_as::<_, HostRef>(HOSTS).fetch_all(p).await)?;
         let mut map: HashMap<i64, Vec<HostRef>> = HashMap::new();
         for h in rows {
             map.entry(h.event_id).or_default().push(h);
@@ -387,11 +385,7 @@ impl Store {
 
     /// Replace an event's description, if it is still as `expected` says.
     #[tracing::instrument(skip(self, expected, details), fields(id = expected.id), err)]
-    pub async fn update_event(
-        &self,
-        expected: &Event,
-        details: &EventDetails,
-    ) -> StoreResult<Event> {
+    pub async fn update_event(&self, expected: &Event, details: &EventDetails) -> StoreResult<Event> {
         let at = now();
         on_pool!(self, write p => {
             let mut tx = p.begin().await?;
@@ -411,15 +405,8 @@ impl Store {
 
     /// Move an event along its lifecycle (announce, start, end), stamping the time.
     #[tracing::instrument(skip(self), err)]
-    pub async fn transition_event(
-        &self,
-        id: i64,
-        from: EventStatus,
-        t: Transition,
-    ) -> StoreResult<Event> {
-        let to = from
-            .apply(t)
-            .map_err(|e| StoreError::Conflict(e.to_string()))?;
+    pub async fn transition_event(&self, id: i64, from: EventStatus, t: Transition) -> StoreResult<Event> {
+        let to = from.apply(t).map_err(|e| StoreError::Conflict(e.to_string()))?;
         let sql = match t {
             Transition::Announce => {
                 "UPDATE events SET status = $1, announced_at = $2, updated_at = $2 WHERE id = $3 AND status = $4"
@@ -449,14 +436,8 @@ impl Store {
     }
 
     #[tracing::instrument(skip(self), err)]
-    pub async fn publish_materials(
-        &self,
-        id: i64,
-        materials_url: &str,
-        video_url: Option<&str>,
-    ) -> StoreResult<Event> {
-        const SQL: &str =
-            "UPDATE events SET status = 'materials_published', materials_published_at = $1,
+    pub async fn publish_materials(&self, id: i64, materials_url: &str, video_url: Option<&str>) -> StoreResult<Event> {
+        const SQL: &str = "UPDATE events SET status = 'materials_published', materials_published_at = $1,
                materials_url = $2, video_url = $3, updated_at = $1
              WHERE id = $4 AND status = 'ended'";
         let done = on_pool!(self, write p => sqlx::query(SQL).bind(now()).bind(materials_url).bind(video_url).bind(id).execute(p).await.map(|r| r.rows_affected()))?;
@@ -477,11 +458,7 @@ impl Store {
             .map_err(|e| StoreError::Conflict(e.to_string()))?;
         let at = now();
         let before_json = schedule_json(before.starts_at, before.duration_minutes, before.status);
-        let after_json = schedule_json(
-            Some(to.starts_at),
-            Some(i64::from(to.duration_minutes)),
-            next,
-        );
+        let after_json = schedule_json(Some(to.starts_at), Some(i64::from(to.duration_minutes)), next);
         on_pool!(self, write p => {
             let mut tx = p.begin().await?;
             let done = sqlx::query(
@@ -509,22 +486,14 @@ impl Store {
 
     /// Cancel an event; an announced one also files a change report.
     #[tracing::instrument(skip(self, before, change), fields(id = before.id), err)]
-    pub async fn cancel_event(
-        &self,
-        before: &Event,
-        change: ChangeRequest<'_>,
-    ) -> StoreResult<Event> {
+    pub async fn cancel_event(&self, before: &Event, change: ChangeRequest<'_>) -> StoreResult<Event> {
         before
             .status
             .apply(Transition::Cancel)
             .map_err(|e| StoreError::Conflict(e.to_string()))?;
         let at = now();
         let before_json = schedule_json(before.starts_at, before.duration_minutes, before.status);
-        let after_json = schedule_json(
-            before.starts_at,
-            before.duration_minutes,
-            EventStatus::Cancelled,
-        );
+        let after_json = schedule_json(before.starts_at, before.duration_minutes, EventStatus::Cancelled);
         let report = before.status != EventStatus::Draft;
         on_pool!(self, write p => {
             let mut tx = p.begin().await?;
@@ -551,11 +520,7 @@ impl Store {
 
     async fn expect_one(&self, rows: u64, id: i64) -> StoreResult<Event> {
         let event = self.event(id).await?;
-        if rows == 1 {
-            Ok(event)
-        } else {
-            Err(changed_meanwhile())
-        }
+        if rows == 1 { Ok(event) } else { Err(changed_meanwhile()) }
     }
 }
 
@@ -563,11 +528,7 @@ fn changed_meanwhile() -> StoreError {
     StoreError::Conflict("the event changed meanwhile; reload it and try again".into())
 }
 
-fn schedule_json(
-    starts_at: Option<DateTime<Utc>>,
-    duration_minutes: Option<i64>,
-    status: EventStatus,
-) -> String {
+fn schedule_json(starts_at: Option<DateTime<Utc>>, duration_minutes: Option<i64>, status: EventStatus) -> String {
     serde_json::json!({ "starts_at": starts_at, "duration_minutes": duration_minutes, "status": status }).to_string()
 }
 

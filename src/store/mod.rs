@@ -13,9 +13,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 pub mod change_reports;
 pub mod events;
@@ -85,9 +83,7 @@ pub(crate) trait OnConstraint<T> {
 impl<T> OnConstraint<T> for Result<T, sqlx::Error> {
     fn on_unique(self, message: impl FnOnce() -> String) -> StoreResult<T> {
         self.map_err(|e| match &e {
-            sqlx::Error::Database(db) if db.is_unique_violation() => {
-                StoreError::Conflict(message())
-            }
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(message()),
             _ => StoreError::Database(e),
         })
     }
@@ -98,8 +94,7 @@ impl Store {
     /// the file and its folder on first use.
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
         let pool = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let options = PgConnectOptions::from_str(url)
-                .context("DATABASE_URL is not a valid PostgreSQL URL")?;
+            let options = PgConnectOptions::from_str(url).context("DATABASE_URL is not a valid PostgreSQL URL")?;
             let pool = PgPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(5))
@@ -115,33 +110,21 @@ impl Store {
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10));
-            if let Some(dir) = options
-                .get_filename()
-                .parent()
-                .filter(|d| !d.as_os_str().is_empty())
-            {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("creating the data folder {}", dir.display()))?;
+            if let Some(dir) = options.get_filename().parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).with_context(|| format!("creating the data folder {}", dir.display()))?;
             }
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
                 .connect_with(options.clone())
                 .await
-                .with_context(|| {
-                    format!(
-                        "opening SQLite database {}",
-                        options.get_filename().display()
-                    )
-                })?;
+                .with_context(|| format!("opening SQLite database {}", options.get_filename().display()))?;
             let read = SqlitePoolOptions::new()
                 .max_connections(8)
                 .connect_with(options.read_only(true))
                 .await?;
             Pool::Sqlite { read, write }
         } else {
-            anyhow::bail!(
-                "DATABASE_URL must start with sqlite: or postgres:// (got a URL with another scheme)"
-            );
+            anyhow::bail!("DATABASE_URL must start with sqlite: or postgres:// (got a URL with another scheme)");
         };
         Ok(Self { pool })
     }

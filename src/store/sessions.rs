@@ -24,12 +24,7 @@ fn hex(bytes: &[u8]) -> String {
 
 impl Store {
     #[tracing::instrument(skip(self, token), err)]
-    pub async fn create_session(
-        &self,
-        user_id: i64,
-        token: &str,
-        expires_at: DateTime<Utc>,
-    ) -> StoreResult<()> {
+    pub async fn create_session(&self, user_id: i64, token: &str, expires_at: DateTime<Utc>) -> StoreResult<()> {
         const SQL: &str = "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)";
         on_pool!(self, write p => sqlx::query(SQL)
             .bind(token_hash(token))
@@ -44,11 +39,9 @@ impl Store {
 
     /// The active account behind an unexpired session token.
     #[tracing::instrument(skip_all, err)]
-    pub async fn session_account(
-        &self,
-        token: &str,
-    ) -> StoreResult<Option<(Account, DateTime<Utc>)>> {
-        const SQL: &str = "SELECT s.expires_at, u.id, u.username, u.display_name, u.role, u.unit_id, u.active, u.created_at
+    pub async fn session_account(&self, token: &str) -> StoreResult<Option<(Account, DateTime<Utc>)>> {
+        const SQL: &str =
+            "SELECT s.expires_at, u.id, u.username, u.display_name, u.role, u.unit_id, u.active, u.created_at
              FROM sessions s JOIN users u ON u.id = s.user_id
              WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.active";
         #[derive(sqlx::FromRow)]
@@ -58,8 +51,7 @@ impl Store {
             user: UserRow,
         }
         let row = on_pool!(self, read p => sqlx::query_as::<_, Row>(SQL).bind(token_hash(token)).bind(now()).fetch_optional(p).await)?;
-        row.map(|r| Ok((r.user.into_account()?, r.expires_at)))
-            .transpose()
+        row.map(|r| Ok((r.user.into_account()?, r.expires_at))).transpose()
     }
 
     #[tracing::instrument(skip_all, err)]

@@ -33,8 +33,7 @@ impl Store {
 
     #[tracing::instrument(skip(self), err)]
     pub async fn unit_by_code(&self, code: &str) -> StoreResult<Unit> {
-        const SQL: &str =
-            "SELECT id, code, name, short_name, supervisor FROM units WHERE code = $1";
+        const SQL: &str = "SELECT id, code, name, short_name, supervisor FROM units WHERE code = $1";
         on_pool!(self, read p => sqlx::query_as::<_, Unit>(SQL).bind(code).fetch_optional(p).await)?
             .ok_or(StoreError::NotFound("unit"))
     }

@@ -30,8 +30,7 @@ pub struct Account {
 
 impl UserRow {
     pub(super) fn into_account(self) -> StoreResult<Account> {
-        let role = Role::parse(&self.role)
-            .ok_or(StoreError::Conflict(format!("unknown role {}", self.role)))?;
+        let role = Role::parse(&self.role).ok_or(StoreError::Conflict(format!("unknown role {}", self.role)))?;
         Ok(Account {
             staff: Staff {
                 id: self.id,
@@ -87,8 +86,7 @@ impl Store {
 
     #[tracing::instrument(skip(self), err)]
     pub async fn credentials(&self, username: &str) -> StoreResult<Option<Credentials>> {
-        const SQL: &str =
-            "SELECT id, username, display_name, role, unit_id, active, created_at, password_hash
+        const SQL: &str = "SELECT id, username, display_name, role, unit_id, active, created_at, password_hash
              FROM users WHERE username = $1";
         #[derive(sqlx::FromRow)]
         struct Row {
@@ -108,7 +106,8 @@ impl Store {
 
     #[tracing::instrument(skip(self), err)]
     pub async fn account(&self, id: i64) -> StoreResult<Account> {
-        const SQL: &str = "SELECT id, username, display_name, role, unit_id, active, created_at FROM users WHERE id = $1";
+        const SQL: &str =
+            "SELECT id, username, display_name, role, unit_id, active, created_at FROM users WHERE id = $1";
         let row = on_pool!(self, read p => sqlx::query_as::<_, UserRow>(SQL).bind(id).fetch_optional(p).await)?;
         row.ok_or(StoreError::NotFound("user"))?.into_account()
     }

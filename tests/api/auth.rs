@@ -62,12 +62,7 @@ async fn sign_in_sign_out_and_cookies(backend: Backend) {
     let me = app.get("/api/auth/me", Some(&token)).await;
     assert_eq!(me.body["username"], "admin");
     let out = app
-        .request(
-            reqwest::Method::POST,
-            "/api/auth/logout",
-            Some(&token),
-            None,
-        )
+        .request(reqwest::Method::POST, "/api/auth/logout", Some(&token), None)
         .await;
     assert_eq!(out.status, StatusCode::NO_CONTENT);
     let me = app.get("/api/auth/me", Some(&token)).await;
@@ -93,35 +88,22 @@ async fn roles_are_enforced_on_every_route(backend: Backend) {
         app.post("/api/events", None, json!({})).await.status,
         StatusCode::UNAUTHORIZED
     );
-    assert_eq!(
-        app.get("/api/users", None).await.status,
-        StatusCode::UNAUTHORIZED
-    );
+    assert_eq!(app.get("/api/users", None).await.status, StatusCode::UNAUTHORIZED);
     assert_eq!(
         app.get("/api/change-reports", None).await.status,
         StatusCode::UNAUTHORIZED
     );
+    assert_eq!(app.get("/api/deadlines", None).await.status, StatusCode::UNAUTHORIZED);
     assert_eq!(
-        app.get("/api/deadlines", None).await.status,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        app.post(
-            &format!("/api/events/{rsj_event}/announce"),
-            None,
-            json!({})
-        )
-        .await
-        .status,
+        app.post(&format!("/api/events/{rsj_event}/announce"), None, json!({}))
+            .await
+            .status,
         StatusCode::UNAUTHORIZED
     );
 
     // Administration is the data bureau's.
     for token in [&unit, &moderator] {
-        assert_eq!(
-            app.get("/api/users", Some(token)).await.status,
-            StatusCode::FORBIDDEN
-        );
+        assert_eq!(app.get("/api/users", Some(token)).await.status, StatusCode::FORBIDDEN);
         let r = app
             .client
             .post(app.url("/api/plans/import"))
@@ -133,28 +115,18 @@ async fn roles_are_enforced_on_every_route(backend: Backend) {
         assert_eq!(r.status(), StatusCode::FORBIDDEN);
     }
     assert_eq!(
-        app.get("/api/change-reports", Some(&moderator))
-            .await
-            .status,
+        app.get("/api/change-reports", Some(&moderator)).await.status,
         StatusCode::FORBIDDEN
     );
 
     // Unit staff manage their own unit's events only.
     let patch = json!({ "venue": "区社保中心二楼" });
     let mine = app
-        .patch(
-            &format!("/api/events/{rsj_event}"),
-            Some(&unit),
-            patch.clone(),
-        )
+        .patch(&format!("/api/events/{rsj_event}"), Some(&unit), patch.clone())
         .await;
     assert_eq!(mine.status, StatusCode::OK, "{:?}", mine.body);
     let theirs = app
-        .patch(
-            &format!("/api/events/{rsj_event}"),
-            Some(&other),
-            patch.clone(),
-        )
+        .patch(&format!("/api/events/{rsj_event}"), Some(&other), patch.clone())
         .await;
     assert_eq!(theirs.status, StatusCode::FORBIDDEN);
     assert_eq!(theirs.error_code(), "forbidden");
@@ -174,9 +146,7 @@ async fn roles_are_enforced_on_every_route(backend: Backend) {
     // Creating an event for another unit is refused; for one's own it works.
     let new = |hosts: &[&str]| json!({ "code": "rsj-extra", "kind": "lecture", "title": "社保政策宣讲", "host_units": hosts, "form": "online" });
     assert_eq!(
-        app.post("/api/events", Some(&unit), new(&["jw"]))
-            .await
-            .status,
+        app.post("/api/events", Some(&unit), new(&["jw"])).await.status,
         StatusCode::FORBIDDEN
     );
     let created = app.post("/api/events", Some(&unit), new(&["rsj"])).await;
@@ -187,13 +157,12 @@ async fn roles_are_enforced_on_every_route(backend: Backend) {
 
     // Deadline lists are scoped to the caller's unit.
     let rows = app.get("/api/deadlines", Some(&other)).await.body;
-    assert!(rows.as_array().unwrap().iter().all(|r| {
-        r["hosts"]
-            .as_array()
+    assert!(
+        rows.as_array()
             .unwrap()
             .iter()
-            .any(|h| h["code"] == "jw")
-    }));
+            .all(|r| { r["hosts"].as_array().unwrap().iter().any(|h| h["code"] == "jw") })
+    );
     app.stop().await;
 }
 
@@ -206,16 +175,10 @@ async fn accounts_are_validated(backend: Backend) {
     let base = json!({ "username": "zhang.san", "display_name": "张三", "password": "long-enough-password", "role": "unit_staff", "unit": "rsj" });
     let mut no_unit = base.clone();
     no_unit["unit"] = serde_json::Value::Null;
-    assert_eq!(
-        app.post("/api/users", admin, no_unit).await.error_code(),
-        "invalid"
-    );
+    assert_eq!(app.post("/api/users", admin, no_unit).await.error_code(), "invalid");
     let mut short = base.clone();
     short["password"] = json!("short");
-    assert_eq!(
-        app.post("/api/users", admin, short).await.error_code(),
-        "invalid"
-    );
+    assert_eq!(app.post("/api/users", admin, short).await.error_code(), "invalid");
     let mut bad_unit = base.clone();
     bad_unit["unit"] = json!("nowhere");
     assert_eq!(
@@ -234,9 +197,6 @@ async fn accounts_are_validated(backend: Backend) {
     let again = app.post("/api/users", admin, base).await;
     assert_eq!(again.status, StatusCode::CONFLICT);
     let list = app.get("/api/users", admin).await.body;
-    assert!(
-        !list.to_string().contains("argon2"),
-        "hashes never leave the server"
-    );
+    assert!(!list.to_string().contains("argon2"), "hashes never leave the server");
     app.stop().await;
 }

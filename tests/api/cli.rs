@@ -11,11 +11,7 @@ fn minsheng(db: &str) -> Command {
 }
 
 fn temp_db() -> (std::path::PathBuf, String) {
-    let dir = std::env::temp_dir().join(format!(
-        "minsheng_cli_{}_{}",
-        std::process::id(),
-        rand_suffix()
-    ));
+    let dir = std::env::temp_dir().join(format!("minsheng_cli_{}_{}", std::process::id(), rand_suffix()));
     std::fs::create_dir_all(&dir).unwrap();
     let url = format!("sqlite://{}/nested/cli.db", dir.display());
     (dir, url)
@@ -35,11 +31,7 @@ fn import_plan_twice_changes_nothing_the_second_time() {
         .args(["import-plan", "plans/daxing-2024.toml"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let first: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(first["events"]["created"], 19);
     assert_eq!(first["units"]["created"], 16);
@@ -53,10 +45,7 @@ fn import_plan_twice_changes_nothing_the_second_time() {
         serde_json::json!({ "created": 0, "updated": 0, "unchanged": 19 })
     );
 
-    let missing = minsheng(&db)
-        .args(["import-plan", "plans/nope.toml"])
-        .output()
-        .unwrap();
+    let missing = minsheng(&db).args(["import-plan", "plans/nope.toml"]).output().unwrap();
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("plans/nope.toml"));
     let _ = std::fs::remove_dir_all(dir);
@@ -69,16 +58,9 @@ fn create_admin_prints_a_generated_password_once_and_resets() {
         .args(["create-admin", "--username", "bureau"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        stdout.contains("administrator `bureau` created"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("administrator `bureau` created"), "{stdout}");
     assert!(stdout.contains("password (shown once): "));
     let out = minsheng(&db)
         .args(["create-admin", "--username", "bureau"])
@@ -103,11 +85,7 @@ fn create_admin_prints_a_generated_password_once_and_resets() {
 fn migrate_and_bad_urls() {
     let (dir, db) = temp_db();
     let out = minsheng(&db).arg("migrate").output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let bad = minsheng("mysql://nope").arg("migrate").output().unwrap();
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("DATABASE_URL"));

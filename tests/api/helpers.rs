@@ -39,8 +39,7 @@ fn unique(prefix: &str) -> String {
 
 /// The PostgreSQL server the suite uses.
 pub fn postgres_url() -> String {
-    std::env::var("MINSHENG_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+    std::env::var("MINSHENG_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
 fn postgres_required() -> bool {
@@ -60,10 +59,7 @@ impl TestDb {
                 let dir = std::env::temp_dir().join(unique("minsheng_test"));
                 std::fs::create_dir_all(&dir).expect("temp dir");
                 let url = format!("sqlite://{}/test.db", dir.display());
-                Some((
-                    Self::Sqlite { dir },
-                    DatabaseUrl::resolve(Some(&url), false),
-                ))
+                Some((Self::Sqlite { dir }, DatabaseUrl::resolve(Some(&url), false)))
             }
             Backend::Postgres => {
                 let base = postgres_url();
@@ -75,9 +71,9 @@ impl TestDb {
                         );
                         return None;
                     }
-                    Err(e) => panic!(
-                        "PostgreSQL is required (MINSHENG_REQUIRE_POSTGRES=1) but {base} is unavailable: {e}"
-                    ),
+                    Err(e) => {
+                        panic!("PostgreSQL is required (MINSHENG_REQUIRE_POSTGRES=1) but {base} is unavailable: {e}")
+                    }
                 };
                 let schema = unique("t");
                 sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
@@ -86,10 +82,7 @@ impl TestDb {
                     .expect("create schema");
                 let sep = if base.contains('?') { '&' } else { '?' };
                 let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
-                Some((
-                    Self::Postgres { schema },
-                    DatabaseUrl::resolve(Some(&url), false),
-                ))
+                Some((Self::Postgres { schema }, DatabaseUrl::resolve(Some(&url), false)))
             }
         }
     }
@@ -111,12 +104,10 @@ impl Drop for TestDb {
                         .ok()?;
                     rt.block_on(async {
                         let mut conn = sqlx::PgConnection::connect(&postgres_url()).await.ok()?;
-                        sqlx::query(sqlx::AssertSqlSafe(format!(
-                            "DROP SCHEMA IF EXISTS {schema} CASCADE"
-                        )))
-                        .execute(&mut conn)
-                        .await
-                        .ok()
+                        sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA IF EXISTS {schema} CASCADE")))
+                            .execute(&mut conn)
+                            .await
+                            .ok()
                     })
                 })
                 .join();
@@ -143,16 +134,10 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
             .try_init();
     }
     let (db, url) = TestDb::create(backend).await?;
-    let state = app::build_state(
-        &url,
-        std::path::Path::new("calendar"),
-        HttpSettings::default(),
-    )
-    .await
-    .expect("state");
-    let hash = passwords::hash_blocking(ADMIN_PASSWORD.into())
+    let state = app::build_state(&url, std::path::Path::new("calendar"), HttpSettings::default())
         .await
-        .expect("hash");
+        .expect("state");
+    let hash = passwords::hash_blocking(ADMIN_PASSWORD.into()).await.expect("hash");
     state
         .store
         .create_user(
@@ -164,9 +149,7 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
         )
         .await
         .expect("admin");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(app::serve(
@@ -221,13 +204,7 @@ impl TestApp {
         format!("http://{}{path}", self.addr)
     }
 
-    pub async fn request(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> Reply {
+    pub async fn request(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
         let mut req = self.client.request(method, self.url(path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -249,11 +226,7 @@ impl TestApp {
             StatusCode::INTERNAL_SERVER_ERROR,
             "{path} answered 500: {body:?}"
         );
-        Reply {
-            status,
-            headers,
-            body,
-        }
+        Reply { status, headers, body }
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {

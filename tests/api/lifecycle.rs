@@ -29,7 +29,8 @@ fn days_ahead(days: i64) -> String {
 }
 
 async fn new_event(app: &TestApp, code: &str, kind: &str, form: &str, extra: Value) -> i64 {
-    let mut body = json!({ "code": code, "kind": kind, "title": format!("测试活动 {code}"), "host_units": ["rsj"], "form": form });
+    let mut body =
+        json!({ "code": code, "kind": kind, "title": format!("测试活动 {code}"), "host_units": ["rsj"], "form": form });
     for (k, v) in extra.as_object().unwrap() {
         body[k] = v.clone();
     }
@@ -48,11 +49,7 @@ async fn announced_event(app: &TestApp, code: &str, kind: &str) -> i64 {
     )
     .await;
     let r = app
-        .post(
-            &format!("/api/events/{id}/announce"),
-            Some(&app.admin_token),
-            json!({}),
-        )
+        .post(&format!("/api/events/{id}/announce"), Some(&app.admin_token), json!({}))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     id
@@ -82,9 +79,7 @@ async fn an_announcement_must_state_every_required_part(backend: Backend) {
 
     let patch = json!({ "starts_at": days_ahead(20), "duration_minutes": 60, "agenda": "  " });
     assert_eq!(
-        app.patch(&format!("/api/events/{id}"), admin, patch)
-            .await
-            .status,
+        app.patch(&format!("/api/events/{id}"), admin, patch).await.status,
         StatusCode::OK
     );
     let r = app.post(&announce, admin, json!({})).await;
@@ -95,9 +90,7 @@ async fn an_announcement_must_state_every_required_part(backend: Backend) {
 
     let patch = json!({ "agenda": "开场；政策解读；互动问答", "participation": "在直播页面提问、投票、评论" });
     assert_eq!(
-        app.patch(&format!("/api/events/{id}"), admin, patch)
-            .await
-            .status,
+        app.patch(&format!("/api/events/{id}"), admin, patch).await.status,
         StatusCode::OK
     );
     let r = app.post(&announce, admin, json!({})).await;
@@ -109,10 +102,7 @@ async fn an_announcement_must_state_every_required_part(backend: Backend) {
     if covered {
         assert_eq!(ann["state"], "met", "{ann:?}");
     } else {
-        assert!(
-            ann["note"].as_str().unwrap().contains("calendar"),
-            "{ann:?}"
-        );
+        assert!(ann["note"].as_str().unwrap().contains("calendar"), "{ann:?}");
     }
 
     let again = app.post(&announce, admin, json!({})).await;
@@ -163,11 +153,7 @@ async fn reschedules_and_cancellations_are_reported(backend: Backend) {
         .await;
     assert_eq!(no_reason.status, StatusCode::UNPROCESSABLE_ENTITY);
     let missing = app
-        .post(
-            &reschedule,
-            Some(&unit),
-            json!({ "starts_at": days_ahead(25) }),
-        )
+        .post(&reschedule, Some(&unit), json!({ "starts_at": days_ahead(25) }))
         .await;
     assert_eq!(missing.status, StatusCode::UNPROCESSABLE_ENTITY);
     let past = app
@@ -180,16 +166,17 @@ async fn reschedules_and_cancellations_are_reported(backend: Backend) {
     assert_eq!(past.status, StatusCode::UNPROCESSABLE_ENTITY);
 
     let r = app
-        .post(&reschedule, Some(&unit), json!({ "starts_at": days_ahead(25), "duration_minutes": 120, "reason": "主讲人临时出差" }))
+        .post(
+            &reschedule,
+            Some(&unit),
+            json!({ "starts_at": days_ahead(25), "duration_minutes": 120, "reason": "主讲人临时出差" }),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["status"], "rescheduled");
     assert_eq!(r.body["duration_minutes"], 120);
 
-    let reports = app
-        .get("/api/change-reports", Some(&app.admin_token))
-        .await
-        .body;
+    let reports = app.get("/api/change-reports", Some(&app.admin_token)).await.body;
     let reports = reports.as_array().unwrap();
     assert_eq!(reports.len(), 1);
     assert_eq!(reports[0]["kind"], "reschedule");
@@ -204,9 +191,7 @@ async fn reschedules_and_cancellations_are_reported(backend: Backend) {
         app.post(&cancel, Some(&unit), json!({})).await.error_code(),
         "invalid_body"
     );
-    let r = app
-        .post(&cancel, Some(&unit), json!({ "reason": "场地不可用" }))
-        .await;
+    let r = app.post(&cancel, Some(&unit), json!({ "reason": "场地不可用" })).await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["status"], "cancelled");
     assert_eq!(r.body["cancel_reason"], "场地不可用");
@@ -229,10 +214,7 @@ async fn reschedules_and_cancellations_are_reported(backend: Backend) {
         .collect();
     assert_eq!(kinds, ["cancel", "reschedule"], "newest first");
     let other = app.staff("jw-staff", "unit_staff", Some("jw")).await;
-    assert_eq!(
-        app.get("/api/change-reports", Some(&other)).await.body,
-        json!([])
-    );
+    assert_eq!(app.get("/api/change-reports", Some(&other)).await.body, json!([]));
 
     // Cancelling a draft needs a reason but is no change to an announcement.
     let draft = new_event(&app, "draft-cancel", "open_day", "offline", json!({})).await;
@@ -266,32 +248,20 @@ async fn live_then_materials_with_the_lecture_video(backend: Backend) {
     let id = announced_event(&app, "lecture-live", "lecture").await;
 
     assert_eq!(
-        app.post(
-            &format!("/api/events/{id}/end"),
-            Some(&moderator),
-            json!({})
-        )
-        .await
-        .status,
+        app.post(&format!("/api/events/{id}/end"), Some(&moderator), json!({}))
+            .await
+            .status,
         StatusCode::CONFLICT
     );
     let r = app
-        .post(
-            &format!("/api/events/{id}/start"),
-            Some(&moderator),
-            json!({}),
-        )
+        .post(&format!("/api/events/{id}/start"), Some(&moderator), json!({}))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["status"], "live");
     assert_eq!(
-        app.post(
-            &format!("/api/events/{id}/start"),
-            Some(&moderator),
-            json!({})
-        )
-        .await
-        .status,
+        app.post(&format!("/api/events/{id}/start"), Some(&moderator), json!({}))
+            .await
+            .status,
         StatusCode::CONFLICT
     );
     let materials = format!("/api/events/{id}/materials");
@@ -304,11 +274,7 @@ async fn live_then_materials_with_the_lecture_video(backend: Backend) {
         .await;
     assert_eq!(early.status, StatusCode::CONFLICT);
     let r = app
-        .post(
-            &format!("/api/events/{id}/end"),
-            Some(&moderator),
-            json!({}),
-        )
+        .post(&format!("/api/events/{id}/end"), Some(&moderator), json!({}))
         .await;
     assert_eq!(r.body["status"], "ended");
     assert!(r.body["ended_at"].is_string());
@@ -345,17 +311,10 @@ async fn live_then_materials_with_the_lecture_video(backend: Backend) {
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["status"], "materials_published");
     let m = deadline(&r.body, "materials");
-    assert!(
-        m["state"] == "met" || m["state"] == "calendar_missing",
-        "{m:?}"
-    );
+    assert!(m["state"] == "met" || m["state"] == "calendar_missing", "{m:?}");
 
     let edit = app
-        .patch(
-            &format!("/api/events/{id}"),
-            Some(&unit),
-            json!({ "title": "改名" }),
-        )
+        .patch(&format!("/api/events/{id}"), Some(&unit), json!({ "title": "改名" }))
         .await;
     assert_eq!(edit.status, StatusCode::CONFLICT);
     assert_eq!(edit.error_code(), "event_closed");
@@ -378,10 +337,7 @@ async fn deadlines_follow_the_2024_holidays(backend: Backend) {
     )
     .await;
     let d = app
-        .get(
-            &format!("/api/events/{id}/deadlines"),
-            Some(&app.admin_token),
-        )
+        .get(&format!("/api/events/{id}/deadlines"), Some(&app.admin_token))
         .await
         .body;
     let by = |kind: &str| {
@@ -408,10 +364,7 @@ async fn deadlines_follow_the_2024_holidays(backend: Backend) {
     )
     .await;
     let d = app
-        .get(
-            &format!("/api/events/{id}/deadlines"),
-            Some(&app.admin_token),
-        )
+        .get(&format!("/api/events/{id}/deadlines"), Some(&app.admin_token))
         .await
         .body;
     let by = |kind: &str| {
@@ -426,19 +379,9 @@ async fn deadlines_follow_the_2024_holidays(backend: Backend) {
     assert_eq!(by("selection_notice")["due_date"], "2024-02-18");
 
     // The last day of 2024: materials counted into 2025's calendar (01-01 off).
-    let id = new_event(
-        &app,
-        "year-end",
-        "open_day",
-        "offline",
-        event("2024-12-31T09:30:00"),
-    )
-    .await;
+    let id = new_event(&app, "year-end", "open_day", "offline", event("2024-12-31T09:30:00")).await;
     let d = app
-        .get(
-            &format!("/api/events/{id}/deadlines"),
-            Some(&app.admin_token),
-        )
+        .get(&format!("/api/events/{id}/deadlines"), Some(&app.admin_token))
         .await
         .body;
     let by = |kind: &str| {
@@ -453,19 +396,9 @@ async fn deadlines_follow_the_2024_holidays(backend: Backend) {
     assert_eq!(by("materials")["due_date"], "2025-01-08");
 
     // A due date in a year without a notice is said so, not guessed.
-    let id = new_event(
-        &app,
-        "far-future",
-        "open_day",
-        "offline",
-        event("2031-06-02T09:30:00"),
-    )
-    .await;
+    let id = new_event(&app, "far-future", "open_day", "offline", event("2031-06-02T09:30:00")).await;
     let d = app
-        .get(
-            &format!("/api/events/{id}/deadlines"),
-            Some(&app.admin_token),
-        )
+        .get(&format!("/api/events/{id}/deadlines"), Some(&app.admin_token))
         .await
         .body;
     let by = |kind: &str| {
@@ -501,11 +434,7 @@ async fn selection_notices_are_recorded(backend: Backend) {
     let admin = Some(app.admin_token.as_str());
     let none = new_event(&app, "no-selection", "lecture", "online", json!({})).await;
     let r = app
-        .post(
-            &format!("/api/events/{none}/selection-notice"),
-            admin,
-            json!({}),
-        )
+        .post(&format!("/api/events/{none}/selection-notice"), admin, json!({}))
         .await;
     assert_eq!(r.error_code(), "no_public_selection");
 
@@ -526,18 +455,11 @@ async fn selection_notices_are_recorded(backend: Backend) {
         .await;
     assert_eq!(future.status, StatusCode::UNPROCESSABLE_ENTITY);
     let r = app
-        .post(
-            &format!("/api/events/{id}/selection-notice"),
-            admin,
-            json!({}),
-        )
+        .post(&format!("/api/events/{id}/selection-notice"), admin, json!({}))
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert!(r.body["selection_notified_at"].is_string());
     let s = deadline(&r.body, "selection_notice");
-    assert!(
-        s["state"] == "met" || s["state"] == "calendar_missing",
-        "{s:?}"
-    );
+    assert!(s["state"] == "met" || s["state"] == "calendar_missing", "{s:?}");
     app.stop().await;
 }

@@ -30,9 +30,7 @@ async fn health_metrics_openapi_and_pages(backend: Backend) {
         .await
         .unwrap();
     assert!(
-        metrics.contains(
-            "minsheng_http_requests_total{method=\"GET\",route=\"/api/events\",status=\"200\"} 1"
-        ),
+        metrics.contains("minsheng_http_requests_total{method=\"GET\",route=\"/api/events\",status=\"200\"} 1"),
         "{metrics}"
     );
     assert!(
@@ -72,20 +70,14 @@ async fn health_metrics_openapi_and_pages(backend: Backend) {
         "/readyz",
         "/metrics",
     ] {
-        assert!(
-            paths.contains_key(path),
-            "{path} missing from the OpenAPI document"
-        );
+        assert!(paths.contains_key(path), "{path} missing from the OpenAPI document");
     }
     assert!(paths["/api/events/{id}"].get("patch").is_some());
 
     // The page is served from the binary with a strict CSP.
     let page = app.client.get(app.url("/")).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
-    let csp = page.headers()["content-security-policy"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
     assert!(
         csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
         "{csp}"

@@ -28,12 +28,7 @@ async fn importing_the_2024_plan_lists_its_19_events(backend: Backend) {
     assert_eq!(events.iter().filter(|e| e["kind"] == "lecture").count(), 4);
 
     // Open points per theme, as in the plan: 5, 2, 2, 3, 3.
-    let per_theme = |name: &str| {
-        open_days
-            .iter()
-            .filter(|e| e["theme"]["name"] == name)
-            .count()
-    };
+    let per_theme = |name: &str| open_days.iter().filter(|e| e["theme"]["name"] == name).count();
     assert_eq!(
         [
             per_theme("优化营商环境"),
@@ -54,10 +49,7 @@ async fn importing_the_2024_plan_lists_its_19_events(backend: Backend) {
             .map(|h| h["short_name"].as_str().unwrap().to_owned())
             .collect()
     };
-    assert_eq!(
-        hosts("lecture-01"),
-        ["政务和数据局", "天宫院街道", "高米店街道"]
-    );
+    assert_eq!(hosts("lecture-01"), ["政务和数据局", "天宫院街道", "高米店街道"]);
     assert_eq!(hosts("open-day-01"), ["观音寺街道"]);
     assert_eq!(hosts("open-day-02"), ["林校路街道"]);
     assert_eq!(hosts("open-day-09"), ["采育镇"]);
@@ -126,14 +118,8 @@ async fn drafts_hide_their_arrangements_from_the_public(backend: Backend) {
     assert!(public["starts_at"].is_null());
     assert!(public["agenda"].is_null());
     assert_eq!(public["deadlines"].as_array().unwrap().len(), 0);
-    assert_eq!(
-        public["title"],
-        "政务开放日·开放点1：政务服务体验（观音寺街道）"
-    );
-    let staff = app
-        .get(&format!("/api/events/{id}"), Some(&app.admin_token))
-        .await
-        .body;
+    assert_eq!(public["title"], "政务开放日·开放点1：政务服务体验（观音寺街道）");
+    let staff = app.get(&format!("/api/events/{id}"), Some(&app.admin_token)).await.body;
     assert_eq!(staff["starts_at_local"], "2030-05-20T09:30:00+08:00");
     assert!(staff["agenda"].is_string());
     app.stop().await;
