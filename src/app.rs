@@ -6,18 +6,25 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
-use crate::config::{DatabaseUrl, HttpSettings};
+use crate::config::{DatabaseUrl, HttpSettings, LiveSettings};
 use crate::domain::calendar::WorkingCalendar;
 use crate::domain::staff::{Role, Username};
 use crate::http::{self, AppState};
+use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::passwords;
 use crate::store::Store;
 
 /// Connect, migrate and load the calendar.
-pub async fn build_state(db: &DatabaseUrl, calendar_dir: &Path, settings: HttpSettings) -> anyhow::Result<AppState> {
+pub async fn build_state(
+    db: &DatabaseUrl,
+    calendar_dir: &Path,
+    settings: HttpSettings,
+    live: LiveSettings,
+) -> anyhow::Result<AppState> {
     let store = Store::connect(db.expose())
         .await
         .with_context(|| format!("opening the database {db}"))?;
@@ -25,11 +32,13 @@ pub async fn build_state(db: &DatabaseUrl, calendar_dir: &Path, settings: HttpSe
     let calendar = WorkingCalendar::load(Some(calendar_dir)).context("loading the working-day calendar")?;
     let years: Vec<i32> = calendar.years().iter().map(|y| y.year).collect();
     tracing::info!(database = %db, backend = store.backend(), ?years, "store and calendar ready");
+    let hub = Hub::new(store.clone(), live).context("starting the live hub")?;
     Ok(AppState {
         store,
         calendar: Arc::new(calendar),
         metrics: Arc::new(Metrics::default()),
         settings: Arc::new(settings),
+        hub,
     })
 }
 
@@ -63,13 +72,15 @@ pub async fn serve(
     tracing::info!(%addr, "serving on http://{addr}");
     let janitor = tokio::spawn(purge_sessions(state.store.clone()));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let live = state.hub.shutdown.clone();
     let router = http::router(state.clone());
     let server = axum::serve(
-        listener,
+        listener.tap_io(tune_socket),
         router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
     .with_graceful_shutdown(async move {
         shutdown.await;
+        live.cancel();
         let _ = stop_tx.send(true);
     });
     let mut stopped = stop_rx.clone();
@@ -84,10 +95,27 @@ pub async fn serve(
             Ok(())
         }
     };
+    // axum's graceful shutdown does not wait for upgraded sockets: close them (1001) here.
+    state.hub.shut_down(grace).await;
     janitor.abort();
     state.store.close().await;
     tracing::info!("stopped");
     result
+}
+
+/// Kernel send buffer per connection. Left to autotuning, Linux lets a client
+/// that stopped reading hold up to 4 MiB of a room's messages before a send
+/// blocks, which would keep a stalled phone connected for many seconds; 64 KiB
+/// still carries a burst, and the hub cuts off whoever fills it.
+const SEND_BUFFER_BYTES: usize = 64 * 1024;
+
+fn tune_socket(tcp: &mut tokio::net::TcpStream) {
+    if let Err(e) = tcp.set_nodelay(true) {
+        tracing::debug!(error = %e, "TCP_NODELAY not set");
+    }
+    if let Err(e) = socket2::SockRef::from(&*tcp).set_send_buffer_size(SEND_BUFFER_BYTES) {
+        tracing::debug!(error = %e, "SO_SNDBUF not set");
+    }
 }
 
 /// Expired sessions are removed hourly.

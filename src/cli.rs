@@ -80,6 +80,22 @@ pub struct ServeArgs {
     /// Mark the session cookie `Secure` (behind HTTPS).
     #[arg(long, env = "MINSHENG_SECURE_COOKIES")]
     pub secure_cookies: bool,
+    /// Sensitive-word list (TOML, see config/screen/README.md); re-read
+    /// within seconds when it changes. The built-in starter list when unset.
+    #[arg(long, env = "MINSHENG_WORDS_FILE")]
+    pub words_file: Option<PathBuf>,
+    /// Questions a viewer may post per minute.
+    #[arg(long, env = "MINSHENG_ASKS_PER_VIEWER_PER_MIN", default_value_t = 6)]
+    pub asks_per_viewer_per_min: u32,
+    /// Questions one address may post per minute.
+    #[arg(long, env = "MINSHENG_ASKS_PER_IP_PER_MIN", default_value_t = 60)]
+    pub asks_per_ip_per_min: u32,
+    /// Questions one room accepts per second.
+    #[arg(long, env = "MINSHENG_ASKS_PER_ROOM_PER_SEC", default_value_t = 200)]
+    pub asks_per_room_per_sec: u32,
+    /// Public messages a connection may fall behind before it is cut off (it resumes).
+    #[arg(long, env = "MINSHENG_OUTBOUND_QUEUE", default_value_t = 512)]
+    pub outbound_queue: usize,
     /// Seconds to wait for requests in flight on shutdown.
     #[arg(long = "shutdown-grace", env = "MINSHENG_SHUTDOWN_GRACE", default_value_t = 10)]
     pub shutdown_grace_secs: u64,
@@ -93,6 +109,24 @@ impl Default for ServeArgs {
             session_hours: 12,
             secure_cookies: false,
             shutdown_grace_secs: 10,
+            words_file: None,
+            asks_per_viewer_per_min: 6,
+            asks_per_ip_per_min: 60,
+            asks_per_room_per_sec: 200,
+            outbound_queue: 512,
+        }
+    }
+}
+
+impl ServeArgs {
+    pub fn live_settings(&self) -> crate::config::LiveSettings {
+        crate::config::LiveSettings {
+            asks_per_viewer_per_min: self.asks_per_viewer_per_min,
+            asks_per_ip_per_min: self.asks_per_ip_per_min,
+            asks_per_room_per_sec: self.asks_per_room_per_sec,
+            outbound_queue: self.outbound_queue,
+            words_file: self.words_file.clone(),
+            ..crate::config::LiveSettings::default()
         }
     }
 }

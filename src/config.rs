@@ -78,3 +78,54 @@ mod tests {
         assert_eq!(DatabaseUrl::resolve(Some(" "), false).expose(), DatabaseUrl::DEFAULT);
     }
 }
+
+/// Limits and sizes of the live rooms.
+#[derive(Debug, Clone)]
+pub struct LiveSettings {
+    /// Questions per viewer per minute (burst: the same number).
+    pub asks_per_viewer_per_min: u32,
+    /// Questions per address per minute.
+    pub asks_per_ip_per_min: u32,
+    /// Questions per room per second.
+    pub asks_per_room_per_sec: u32,
+    /// Upvotes per viewer per minute.
+    pub upvotes_per_viewer_per_min: u32,
+    /// Frames a connection may send per second (burst: twice that).
+    pub frames_per_conn_per_sec: u32,
+    /// Public messages a connection may fall behind before it is cut off.
+    pub outbound_queue: usize,
+    /// Recent public messages a room keeps for resumes.
+    pub ring_capacity: usize,
+    /// A send that takes longer than this cuts the connection off.
+    pub send_timeout_ms: u64,
+    pub ping_interval_secs: u64,
+    /// No frame (not even a pong) for this long closes the connection.
+    pub idle_timeout_secs: u64,
+    /// Largest frame or message a client may send.
+    pub max_frame_bytes: usize,
+    pub writer_queue: usize,
+    pub writer_batch: usize,
+    /// Word list (TOML); the built-in starter list when `None`.
+    pub words_file: Option<std::path::PathBuf>,
+}
+
+impl Default for LiveSettings {
+    fn default() -> Self {
+        Self {
+            asks_per_viewer_per_min: 6,
+            asks_per_ip_per_min: 60,
+            asks_per_room_per_sec: 200,
+            upvotes_per_viewer_per_min: 60,
+            frames_per_conn_per_sec: 20,
+            outbound_queue: 512,
+            ring_capacity: 2048,
+            send_timeout_ms: 5_000,
+            ping_interval_secs: 20,
+            idle_timeout_secs: 60,
+            max_frame_bytes: 16 * 1024,
+            writer_queue: 8192,
+            writer_batch: 1024,
+            words_file: None,
+        }
+    }
+}

@@ -83,7 +83,7 @@ async fn serve(args: ServeArgs, db: &DatabaseUrl, calendar_dir: &std::path::Path
         session_hours: args.session_hours,
         secure_cookies: args.secure_cookies,
     };
-    let state = app::build_state(db, calendar_dir, settings).await?;
+    let state = app::build_state(db, calendar_dir, settings, args.live_settings()).await?;
     if args.demo {
         demo::load(&state.store, now())
             .await

@@ -4,6 +4,8 @@ pub mod calendar;
 pub mod deadlines;
 pub mod event;
 pub mod plan;
+pub mod question;
+pub mod screen;
 pub mod staff;
 pub mod time;
 pub mod values;

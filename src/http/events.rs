@@ -502,6 +502,7 @@ async fn live_transition(state: AppState, staff: CurrentStaff, id: i64, t: Trans
         .map_err(|e| ApiError::conflict("wrong_status", e.to_string()))?;
     let event = state.store.transition_event(id, event.status, t).await?;
     tracing::info!(event_id = id, by = staff.0.id, transition = ?t, "event lifecycle");
+    state.hub.event_status_changed(id, event.status).await;
     Ok(Json(view(&state, event, Some(&staff.0))))
 }
 

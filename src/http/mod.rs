@@ -13,6 +13,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::HttpSettings;
 use crate::domain::calendar::WorkingCalendar;
+use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::store::Store;
 
@@ -20,6 +21,7 @@ pub mod assets;
 pub mod auth;
 pub mod error;
 pub mod events;
+pub mod live;
 pub mod openapi;
 pub mod ops;
 pub mod programme;
@@ -35,6 +37,7 @@ pub struct AppState {
     pub calendar: Arc<WorkingCalendar>,
     pub metrics: Arc<Metrics>,
     pub settings: Arc<HttpSettings>,
+    pub hub: Hub,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -59,6 +62,9 @@ pub fn router(state: AppState) -> Router {
         .route("/events/{id}/materials", post(events::publish_materials))
         .route("/events/{id}/reschedule", post(events::reschedule))
         .route("/events/{id}/cancel", post(events::cancel))
+        .route("/events/{id}/live", get(live::connect))
+        .route("/events/{id}/audit", get(live::audit))
+        .route("/screen/reload", post(live::reload_screen))
         .route("/deadlines", get(reports::deadlines))
         .route("/change-reports", get(reports::change_reports))
         .route("/openapi.json", get(openapi::document))

@@ -4,7 +4,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use super::error::Json;
-use super::{auth, events, ops, programme, reports, users};
+use super::{auth, events, live, ops, programme, reports, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -16,6 +16,7 @@ use super::{auth, events, ops, programme, reports, users};
         events::list, events::get, events::create, events::update, events::deadlines,
         events::announce, events::selection_notice, events::start, events::end,
         events::publish_materials, events::reschedule, events::cancel,
+        live::connect, live::audit, live::reload_screen,
         reports::deadlines, reports::change_reports,
         ops::healthz, ops::readyz, ops::metrics, document,
     ),

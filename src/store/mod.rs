@@ -17,11 +17,13 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 
 pub mod change_reports;
 pub mod events;
+pub mod live;
 pub mod plans;
 pub mod sessions;
 pub mod themes;
 pub mod units;
 pub mod users;
+pub mod writer;
 
 /// The connection pools of one backend.
 #[derive(Clone, Debug)]

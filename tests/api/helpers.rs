@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use minsheng::app;
-use minsheng::config::{DatabaseUrl, HttpSettings};
+use minsheng::config::{DatabaseUrl, HttpSettings, LiveSettings};
 use minsheng::domain::staff::{Role, Username};
 use minsheng::passwords;
 use reqwest::{Method, StatusCode};
@@ -125,8 +125,24 @@ pub struct TestApp {
     _db: TestDb,
 }
 
+/// Live settings for tests: generous limits unless a test sets its own.
+pub fn live_settings() -> LiveSettings {
+    LiveSettings {
+        asks_per_viewer_per_min: 1000,
+        asks_per_ip_per_min: 100_000,
+        asks_per_room_per_sec: 10_000,
+        upvotes_per_viewer_per_min: 1000,
+        frames_per_conn_per_sec: 1000,
+        ..LiveSettings::default()
+    }
+}
+
 /// Start the server; `None` when the backend is unavailable (and not required).
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    spawn_app_with(backend, live_settings()).await
+}
+
+pub async fn spawn_app_with(backend: Backend, live: LiveSettings) -> Option<TestApp> {
     if std::env::var("MINSHENG_TEST_LOG").is_ok() {
         let _ = tracing_subscriber::fmt()
             .with_env_filter("info,sqlx=warn")
@@ -134,7 +150,7 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
             .try_init();
     }
     let (db, url) = TestDb::create(backend).await?;
-    let state = app::build_state(&url, std::path::Path::new("calendar"), HttpSettings::default())
+    let state = app::build_state(&url, std::path::Path::new("calendar"), HttpSettings::default(), live)
         .await
         .expect("state");
     let hash = passwords::hash_blocking(ADMIN_PASSWORD.into()).await.expect("hash");
@@ -334,4 +350,198 @@ macro_rules! on_both_backends {
             }
         )*
     };
+}
+
+pub type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A real WebSocket client over loopback.
+pub struct Ws {
+    pub socket: Socket,
+    /// The `welcome` frame.
+    pub welcome: Value,
+    /// Frames read while looking for another one, in arrival order.
+    pending: std::collections::VecDeque<Value>,
+}
+
+/// How long any single wait on a socket may take.
+pub const WS_WAIT: Duration = Duration::from_secs(15);
+
+impl TestApp {
+    pub fn ws_url(&self, event_id: i64) -> String {
+        format!("ws://{}/api/events/{event_id}/live", self.addr)
+    }
+
+    /// Connect and say `hello` (protocol 1 merged with `hello`); returns after `welcome`.
+    pub async fn ws(&self, event_id: i64, hello: Value) -> Ws {
+        let (mut socket, _) = tokio_tungstenite::connect_async(self.ws_url(event_id))
+            .await
+            .expect("ws connect");
+        let mut msg = json!({ "type": "hello", "protocol": 1 });
+        for (k, v) in hello.as_object().expect("hello object") {
+            msg[k] = v.clone();
+        }
+        send_json(&mut socket, &msg).await;
+        let welcome = next_json(&mut socket).await.expect("welcome");
+        assert_eq!(welcome["type"], "welcome", "{welcome:?}");
+        Ws {
+            socket,
+            welcome,
+            pending: Default::default(),
+        }
+    }
+
+    /// Connect, say hello and expect to be turned away: the error code and the close code.
+    pub async fn refused(&self, event_id: i64, hello: Value) -> (String, Option<u16>) {
+        let (socket, _) = tokio_tungstenite::connect_async(self.ws_url(event_id))
+            .await
+            .expect("ws connect");
+        let mut msg = json!({ "type": "hello", "protocol": 1 });
+        for (k, v) in hello.as_object().expect("hello object") {
+            msg[k] = v.clone();
+        }
+        let mut ws = Ws {
+            socket,
+            welcome: Value::Null,
+            pending: Default::default(),
+        };
+        ws.send(msg).await;
+        let (close, frames) = ws.closed().await;
+        let error = frames
+            .iter()
+            .find(|f| f["type"] == "error")
+            .unwrap_or_else(|| panic!("no error in {frames:?}"));
+        assert!(frames.iter().all(|f| f["type"] != "welcome"), "{frames:?}");
+        (error["code"].as_str().unwrap().to_owned(), close)
+    }
+
+    /// A staff connection signed in with `token`; consumes the snapshot and queue.
+    pub async fn staff_ws(&self, event_id: i64, token: &str) -> Ws {
+        let mut ws = self.ws(event_id, json!({ "session": token })).await;
+        ws.expect("snapshot").await;
+        ws.expect("queue").await;
+        ws
+    }
+
+    /// A viewer connection; consumes the snapshot.
+    pub async fn viewer_ws(&self, event_id: i64, nickname: &str) -> Ws {
+        let mut ws = self.ws(event_id, json!({ "nickname": nickname })).await;
+        ws.expect("snapshot").await;
+        ws
+    }
+
+    /// Import the plan and take `open-day-06` (人保局, online) live; returns its id.
+    pub async fn live_event(&self) -> i64 {
+        self.import_plan().await;
+        let id = self.event_id("open-day-06").await;
+        let admin = Some(self.admin_token.as_str());
+        let start = (chrono::Utc::now() + chrono::Duration::days(10)).to_rfc3339();
+        let r = self
+            .patch(
+                &format!("/api/events/{id}"),
+                admin,
+                json!({ "starts_at": start, "duration_minutes": 90 }),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        let r = self.post(&format!("/api/events/{id}/announce"), admin, json!({})).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        let r = self.post(&format!("/api/events/{id}/start"), admin, json!({})).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        id
+    }
+}
+
+pub async fn send_json(socket: &mut Socket, v: &Value) {
+    use futures_util::SinkExt;
+    let text = v.to_string();
+    tokio::time::timeout(
+        WS_WAIT,
+        socket.send(tokio_tungstenite::tungstenite::Message::text(text)),
+    )
+    .await
+    .expect("send in time")
+    .expect("send");
+}
+
+/// The next JSON text frame (pings skipped); `None` when the socket closed.
+pub async fn next_json(socket: &mut Socket) -> Option<Value> {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        let frame = tokio::time::timeout(WS_WAIT, socket.next())
+            .await
+            .expect("a frame in time");
+        match frame? {
+            Ok(Message::Text(t)) => return Some(serde_json::from_str(t.as_str()).expect("JSON frame")),
+            Ok(Message::Close(_)) | Err(_) => return None,
+            Ok(_) => continue,
+        }
+    }
+}
+
+impl Ws {
+    pub async fn send(&mut self, v: Value) {
+        send_json(&mut self.socket, &v).await;
+    }
+
+    /// The next frame that is not `presence` (frames set aside earlier first).
+    pub async fn next(&mut self) -> Value {
+        if let Some(v) = self.pending.pop_front() {
+            return v;
+        }
+        self.read().await
+    }
+
+    async fn read(&mut self) -> Value {
+        loop {
+            let v = next_json(&mut self.socket).await.expect("socket open");
+            if v["type"] != "presence" {
+                return v;
+            }
+        }
+    }
+
+    /// The first frame of type `ty`; frames of other types stay queued for later.
+    pub async fn expect(&mut self, ty: &str) -> Value {
+        self.expect_where(|v| v["type"] == ty).await
+    }
+
+    async fn expect_where(&mut self, wanted: impl Fn(&Value) -> bool) -> Value {
+        if let Some(i) = self.pending.iter().position(&wanted) {
+            return self.pending.remove(i).expect("index in range");
+        }
+        loop {
+            let v = self.read().await;
+            if wanted(&v) {
+                return v;
+            }
+            self.pending.push_back(v);
+        }
+    }
+
+    /// Send `v` and wait for the ack, error or pong that echoes its ref.
+    pub async fn request(&mut self, mut v: Value, reference: &str) -> Value {
+        v["ref"] = json!(reference);
+        self.send(v).await;
+        self.expect_where(|r| r["ref"] == reference && matches!(r["type"].as_str(), Some("ack" | "error" | "pong")))
+            .await
+    }
+
+    /// Read until the server closes; returns the close code and every frame before it.
+    pub async fn closed(&mut self) -> (Option<u16>, Vec<Value>) {
+        use futures_util::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        let mut frames: Vec<Value> = self.pending.drain(..).collect();
+        loop {
+            let frame = tokio::time::timeout(WS_WAIT, self.socket.next())
+                .await
+                .expect("close in time");
+            match frame {
+                Some(Ok(Message::Text(t))) => frames.push(serde_json::from_str(t.as_str()).expect("JSON")),
+                Some(Ok(Message::Close(c))) => return (c.map(|c| u16::from(c.code)), frames),
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return (None, frames),
+            }
+        }
+    }
 }

@@ -8,5 +8,7 @@ mod auth;
 mod bad_input;
 mod cli;
 mod lifecycle;
+mod live;
+mod live_input;
 mod ops;
 mod programme;

@@ -1,0 +1,207 @@
+//! The live hub: a WebSocket room per event with moderated Q&A.
+//!
+//! - [`protocol`]: the typed wire messages;
+//! - [`room`]: a room's state, resume ring and fan-out;
+//! - [`session`]: one task per connection;
+//! - [`limits`]: governor rate limits; [`screen`]: the reloadable word list.
+//!
+//! Writes go through the store's group-commit [`Writer`]; rooms learn of
+//! committed changes through [`crate::store::writer::ChangeSink`].
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::LiveSettings;
+use crate::domain::event::EventStatus;
+use crate::store::writer::{ChangeSink, Command, Writer};
+use crate::store::{Store, StoreError};
+
+pub mod limits;
+pub mod protocol;
+pub mod room;
+pub mod screen;
+pub mod session;
+
+use limits::Limits;
+use room::Room;
+use screen::Screen;
+
+/// Why a connection cannot join a room.
+#[derive(Debug, thiserror::Error)]
+pub enum JoinError {
+    #[error("there is no event {0}")]
+    UnknownEvent(i64),
+    #[error("the event is {0}: it has no live room")]
+    Unavailable(&'static str),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+pub struct HubInner {
+    pub store: Store,
+    pub writer: Writer,
+    pub settings: LiveSettings,
+    pub limits: Limits,
+    pub screen: Screen,
+    rooms: Mutex<HashMap<i64, Arc<Room>>>,
+    /// Joiners of a room that is still loading wait here.
+    loading: tokio::sync::Mutex<()>,
+    next_conn: AtomicU64,
+    pub shutdown: CancellationToken,
+    pub tasks: TaskTracker,
+}
+
+/// A handle to the hub; cheap to clone.
+#[derive(Clone)]
+pub struct Hub(Arc<HubInner>);
+
+impl std::ops::Deref for Hub {
+    type Target = HubInner;
+    fn deref(&self) -> &HubInner {
+        &self.0
+    }
+}
+
+impl Hub {
+    pub fn new(store: Store, settings: LiveSettings) -> anyhow::Result<Self> {
+        let writer = Writer::spawn(store.clone(), settings.writer_queue, settings.writer_batch);
+        let screen = Screen::load(settings.words_file.clone())?;
+        let hub = Self(Arc::new(HubInner {
+            store,
+            writer,
+            limits: Limits::new(&settings),
+            screen,
+            settings,
+            rooms: Mutex::new(HashMap::new()),
+            loading: tokio::sync::Mutex::new(()),
+            next_conn: AtomicU64::new(1),
+            shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+        }));
+        hub.spawn_housekeeping();
+        Ok(hub)
+    }
+
+    fn rooms(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Arc<Room>>> {
+        self.rooms.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn next_conn_id(&self) -> u64 {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The room of `event_id`, loaded from the store on first use.
+    pub async fn room(&self, event_id: i64) -> Result<Arc<Room>, JoinError> {
+        if let Some(room) = self.rooms().get(&event_id) {
+            return Ok(room.clone());
+        }
+        // Loading is rare (first join of a room): one at a time keeps two
+        // joiners from loading the same room twice.
+        let _loading = self.loading.lock().await;
+        if let Some(room) = self.rooms().get(&event_id) {
+            return Ok(room.clone());
+        }
+        let event = match self.store.event(event_id).await {
+            Ok(e) => e,
+            Err(StoreError::NotFound(_)) => return Err(JoinError::UnknownEvent(event_id)),
+            Err(e) => return Err(e.into()),
+        };
+        if matches!(event.status, EventStatus::Draft | EventStatus::Cancelled) {
+            return Err(JoinError::Unavailable(event.status.as_str()));
+        }
+        let room = Arc::new(Room::new(
+            event_id,
+            event.status,
+            self.settings.outbound_queue,
+            self.settings.ring_capacity,
+        ));
+        // Registered before loading: changes committed meanwhile queue in the room.
+        self.rooms().insert(event_id, room.clone());
+        match self.store.load_room(event_id).await {
+            Ok(state) => {
+                room.load(state);
+                Ok(room)
+            }
+            Err(e) => {
+                self.rooms().remove(&event_id);
+                Err(e.into())
+            }
+        }
+    }
+
+    /// A connection left `room`; an empty room is dropped (it reloads on the next join).
+    pub fn left(&self, room: &Arc<Room>, conn_id: u64) {
+        if room.unregister(conn_id) == 0 {
+            let mut rooms = self.rooms();
+            if rooms.get(&room.event_id).is_some_and(|r| Arc::ptr_eq(r, room)) && room.connections() == 0 {
+                rooms.remove(&room.event_id);
+            }
+        }
+    }
+
+    /// An event went live or ended (HTTP): log it in the room.
+    pub async fn event_status_changed(&self, event_id: i64, status: EventStatus) {
+        let sink = self.rooms().get(&event_id).cloned().map(|r| r as Arc<dyn ChangeSink>);
+        if let Err(e) = self
+            .writer
+            .submit(Command::EventStatus { event_id, status }, sink)
+            .await
+        {
+            tracing::warn!(event_id, error = %e, "event status not logged in the room");
+        }
+    }
+
+    pub fn room_count(&self) -> usize {
+        self.rooms().len()
+    }
+
+    pub fn connection_count(&self) -> usize {
+        self.rooms().values().map(|r| r.connections()).sum()
+    }
+
+    /// Presence every 2 s, word-list changes every 5 s, limiter cleanup every minute.
+    fn spawn_housekeeping(&self) {
+        let hub = self.clone();
+        let shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(2));
+            let mut last_counts: HashMap<i64, usize> = HashMap::new();
+            let mut n: u64 = 0;
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    _ = tick.tick() => {}
+                }
+                n += 1;
+                let rooms: Vec<Arc<Room>> = hub.rooms().values().cloned().collect();
+                last_counts.retain(|id, _| rooms.iter().any(|r| r.event_id == *id));
+                for room in rooms {
+                    let viewers = room.viewers();
+                    if last_counts.insert(room.event_id, viewers) != Some(viewers) {
+                        room.broadcast_presence();
+                    }
+                }
+                if n % 3 == 0 {
+                    hub.screen.reload_if_changed();
+                }
+                if n % 30 == 0 {
+                    hub.limits.shrink();
+                }
+            }
+        });
+    }
+
+    /// Close every live connection (code 1001) and wait for them, at most `grace`.
+    pub async fn shut_down(&self, grace: Duration) {
+        self.shutdown.cancel();
+        self.tasks.close();
+        if tokio::time::timeout(grace, self.tasks.wait()).await.is_err() {
+            tracing::warn!("some live connections did not close in time");
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! The wire protocol of a live room (`docs/protocol.md` is its description).
+//!
+//! JSON text frames tagged with `type`. Every client message may carry a
+//! `ref` (any string up to 64 characters) that the answer to it echoes.
+//! Public messages carry the room's `seq`; a client keeps the last one and
+//! sends it in `hello` to resume.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::event::EventStatus;
+use crate::domain::question::{ModerationMode, PublicQuestion, QuestionStatus, RoomChange};
+use crate::store::live::QuestionRecord;
+
+pub const PROTOCOL_VERSION: u32 = 1;
+pub const MAX_REF_CHARS: usize = 64;
+
+/// A client frame: an optional `ref` and the message.
+#[derive(Debug, Deserialize)]
+pub struct Envelope {
+    #[serde(rename = "ref", default)]
+    pub reference: Option<String>,
+    #[serde(flatten)]
+    pub message: ClientMsg,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMsg {
+    /// The first frame of every connection.
+    Hello {
+        protocol: u32,
+        /// The anonymous token from an earlier `welcome`, to stay the same viewer.
+        viewer_token: Option<String>,
+        nickname: Option<String>,
+        /// A staff session token (or the session cookie on the upgrade request).
+        session: Option<String>,
+        /// The last `seq` this client saw, to resume.
+        last_seq: Option<i64>,
+    },
+    Ask {
+        text: String,
+    },
+    Upvote {
+        question_id: i64,
+    },
+    Approve {
+        question_id: i64,
+    },
+    Reject {
+        question_id: i64,
+        reason: String,
+    },
+    Edit {
+        question_id: i64,
+        text: String,
+    },
+    Pin {
+        question_id: i64,
+    },
+    Unpin {
+        question_id: i64,
+    },
+    /// Mark answered; `text` attaches the host's answer.
+    Answer {
+        question_id: i64,
+        text: Option<String>,
+    },
+    Hide {
+        question_id: i64,
+    },
+    /// Ban the viewer with this public key (and, by default, their address) from the event.
+    Ban {
+        viewer: String,
+        reason: String,
+        #[serde(default = "yes")]
+        include_address: bool,
+    },
+    SetSlowMode {
+        seconds: u32,
+    },
+    SetModeration {
+        mode: ModerationMode,
+    },
+    Ping,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A question as its author sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct OwnQuestion {
+    pub id: i64,
+    pub text: String,
+    pub status: QuestionStatus,
+    pub reject_reason: Option<String>,
+    pub answered: bool,
+    pub answer: Option<String>,
+    pub upvotes: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<&QuestionRecord> for OwnQuestion {
+    fn from(q: &QuestionRecord) -> Self {
+        Self {
+            id: q.id,
+            text: q.text.clone(),
+            status: q.status,
+            reject_reason: q.reject_reason.clone(),
+            answered: q.answered,
+            answer: q.answer.clone(),
+            upvotes: q.upvotes,
+            created_at: q.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ViewerInfo<'a> {
+    /// Keep it (e.g. in localStorage) and send it in `hello` to stay the same viewer.
+    pub token: &'a str,
+    /// Public handle (what moderators see and ban).
+    pub key: &'a str,
+    pub nickname: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StaffInfo<'a> {
+    pub id: i64,
+    pub display_name: &'a str,
+    pub role: &'a str,
+}
+
+/// What a connection may do, from its role on this event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Capability {
+    /// Watch, ask, upvote.
+    Viewer,
+    /// Watch; pin and answer questions.
+    Host,
+    /// Everything: screen, edit, pin, answer, hide, ban, room settings.
+    Moderator,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMsg<'a> {
+    Welcome {
+        protocol: u32,
+        event_id: i64,
+        capability: Capability,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        viewer: Option<ViewerInfo<'a>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        staff: Option<StaffInfo<'a>>,
+        /// `snapshot` (a snapshot follows) or `replay` (the missed messages follow).
+        start: &'a str,
+        /// The room's seq at this point.
+        seq: i64,
+    },
+    Snapshot {
+        seq: i64,
+        status: EventStatus,
+        moderation: ModerationMode,
+        slow_mode_secs: u32,
+        pinned: Option<i64>,
+        viewers: usize,
+        /// Published questions, oldest first.
+        questions: &'a [PublicQuestion],
+        /// This viewer's own questions, any status.
+        mine: &'a [OwnQuestion],
+        /// Ids this viewer has upvoted.
+        upvoted: &'a [i64],
+    },
+    /// Moderators and hosts: pending questions and recently rejected or hidden ones.
+    Queue { questions: &'a [QuestionRecord] },
+    /// Moderators and hosts: a question arrived or changed.
+    Moderation { question: &'a QuestionRecord },
+    /// The request `ref` was committed.
+    Ack {
+        #[serde(rename = "ref")]
+        reference: Option<&'a str>,
+        action: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        question: Option<OwnQuestion>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        upvotes: Option<i64>,
+    },
+    /// One of your questions changed (approved, rejected with a reason, answered, …).
+    Mine { question: OwnQuestion },
+    /// Viewers watching now (not logged; carries the current seq).
+    Presence { seq: i64, viewers: usize },
+    Error {
+        #[serde(rename = "ref")]
+        reference: Option<&'a str>,
+        code: &'a str,
+        message: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        retry_after_ms: Option<u64>,
+    },
+    Pong {
+        #[serde(rename = "ref")]
+        reference: Option<&'a str>,
+    },
+}
+
+/// A logged public change as sent: `{"type": …, "seq": n, …}`.
+#[derive(Debug, Serialize)]
+pub struct PublicFrame<'a> {
+    pub seq: i64,
+    #[serde(flatten)]
+    pub change: &'a RoomChange,
+}
+
+pub fn encode<T: Serialize>(msg: &T) -> String {
+    // Our own types always serialize; a failure would be a bug, not input.
+    serde_json::to_string(msg).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "encoding a server message failed");
+        String::from(r#"{"type":"error","ref":null,"code":"internal","message":"encoding failed"}"#)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_messages_parse_with_refs() {
+        let e: Envelope = serde_json::from_str(r#"{"type":"ask","ref":"r1","text":"你好"}"#).unwrap();
+        assert_eq!(e.reference.as_deref(), Some("r1"));
+        assert!(matches!(e.message, ClientMsg::Ask { ref text } if text == "你好"));
+        let e: Envelope = serde_json::from_str(r#"{"type":"hello","protocol":1}"#).unwrap();
+        assert!(matches!(
+            e.message,
+            ClientMsg::Hello {
+                protocol: 1,
+                last_seq: None,
+                ..
+            }
+        ));
+        let e: Envelope = serde_json::from_str(r#"{"type":"ban","viewer":"00","reason":"spam"}"#).unwrap();
+        assert!(matches!(
+            e.message,
+            ClientMsg::Ban {
+                include_address: true,
+                ..
+            }
+        ));
+        assert!(serde_json::from_str::<Envelope>(r#"{"type":"launch"}"#).is_err());
+        assert!(serde_json::from_str::<Envelope>(r#"{"type":"upvote","question_id":"x"}"#).is_err());
+    }
+
+    #[test]
+    fn public_frames_carry_seq_and_type() {
+        let change = RoomChange::Pinned { question_id: Some(4) };
+        let text = encode(&PublicFrame {
+            seq: 9,
+            change: &change,
+        });
+        assert_eq!(text, r#"{"seq":9,"type":"pinned","question_id":4}"#);
+    }
+}

@@ -1,0 +1,290 @@
+//! Reads for the live room: its state at a `seq`, its log, the moderation queue.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::{Store, StoreError, StoreResult, on_pool};
+use crate::domain::question::{ModerationMode, PublicQuestion, QuestionStatus, RoomChange, ViewerKey};
+
+/// The columns of a [`QuestionRow`], as a literal for `concat!`.
+macro_rules! question_columns {
+    () => {
+        "id, event_id, viewer_key, nickname, text, original_text, status, reject_reason, \
+         screen_hits, answered, answer, upvotes, created_at, moderated_at"
+    };
+}
+pub(crate) use question_columns;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct QuestionRow {
+    id: i64,
+    event_id: i64,
+    viewer_key: String,
+    nickname: String,
+    text: String,
+    original_text: Option<String>,
+    status: String,
+    reject_reason: Option<String>,
+    screen_hits: Option<String>,
+    answered: bool,
+    answer: Option<String>,
+    upvotes: i64,
+    created_at: DateTime<Utc>,
+    moderated_at: Option<DateTime<Utc>>,
+}
+
+/// A question with everything moderators see.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QuestionRecord {
+    pub id: i64,
+    pub event_id: i64,
+    pub viewer_key: ViewerKey,
+    pub nickname: String,
+    pub text: String,
+    /// The text as the viewer wrote it, when a moderator edited it.
+    pub original_text: Option<String>,
+    pub status: QuestionStatus,
+    pub reject_reason: Option<String>,
+    /// Sensitive-word hits (JSON array of `{word, category, start, end}`).
+    pub screen_hits: serde_json::Value,
+    pub answered: bool,
+    pub answer: Option<String>,
+    pub upvotes: i64,
+    pub created_at: DateTime<Utc>,
+    pub moderated_at: Option<DateTime<Utc>>,
+}
+
+impl QuestionRow {
+    pub(crate) fn into_record(self) -> StoreResult<QuestionRecord> {
+        let status = QuestionStatus::parse(&self.status)
+            .ok_or_else(|| StoreError::Conflict(format!("question {} has unknown status {}", self.id, self.status)))?;
+        Ok(QuestionRecord {
+            id: self.id,
+            event_id: self.event_id,
+            viewer_key: ViewerKey(self.viewer_key),
+            nickname: self.nickname,
+            text: self.text,
+            original_text: self.original_text,
+            status,
+            reject_reason: self.reject_reason,
+            screen_hits: self
+                .screen_hits
+                .and_then(|h| serde_json::from_str(&h).ok())
+                .unwrap_or(serde_json::Value::Array(Vec::new())),
+            answered: self.answered,
+            answer: self.answer,
+            upvotes: self.upvotes,
+            created_at: self.created_at,
+            moderated_at: self.moderated_at,
+        })
+    }
+}
+
+impl QuestionRecord {
+    pub fn public(&self) -> PublicQuestion {
+        PublicQuestion {
+            id: self.id,
+            nickname: self.nickname.clone(),
+            text: self.text.clone(),
+            upvotes: self.upvotes,
+            answered: self.answered,
+            answer: self.answer.clone(),
+            edited: self.original_text.is_some(),
+            created_at: self.created_at,
+        }
+    }
+}
+
+/// A room's public state as of `seq`, read from the store.
+#[derive(Debug, Clone)]
+pub struct RoomState {
+    pub seq: i64,
+    pub moderation: ModerationMode,
+    pub slow_mode_secs: u32,
+    pub pinned: Option<i64>,
+    /// Visible (approved) questions.
+    pub questions: Vec<PublicQuestion>,
+    /// Banned viewer keys and addresses.
+    pub banned_viewers: Vec<String>,
+    pub banned_ips: Vec<String>,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct RoomRow {
+    last_seq: i64,
+    moderation: String,
+    slow_mode_secs: i64,
+    pinned_question_id: Option<i64>,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct BanRow {
+    viewer_key: Option<String>,
+    ip: Option<String>,
+}
+
+fn rows_to_records(rows: Vec<QuestionRow>) -> StoreResult<Vec<QuestionRecord>> {
+    rows.into_iter().map(QuestionRow::into_record).collect()
+}
+
+impl Store {
+    /// The room's state. `seq` is read first: anything committed after it
+    /// may already show in the questions, and the room re-applies it (every
+    /// change is idempotent), so nothing is missed.
+    #[tracing::instrument(skip(self), err)]
+    pub async fn load_room(&self, event_id: i64) -> StoreResult<RoomState> {
+        on_pool!(self, write p => sqlx::query("INSERT INTO rooms (event_id) VALUES ($1) ON CONFLICT (event_id) DO NOTHING")
+            .bind(event_id)
+            .execute(p)
+            .await
+            .map(|_| ()))?;
+        const ROOM: &str =
+            "SELECT last_seq, moderation, slow_mode_secs, pinned_question_id FROM rooms WHERE event_id = $1";
+        let room = on_pool!(self, read p => sqlx::query_as::<_, RoomRow>(ROOM).bind(event_id).fetch_one(p).await)?;
+        const SQL: &str = concat!(
+            "SELECT ",
+            question_columns!(),
+            " FROM questions WHERE event_id = $1 AND status = 'approved' ORDER BY id"
+        );
+        let rows = on_pool!(self, read p => sqlx::query_as::<_, QuestionRow>(SQL).bind(event_id).fetch_all(p).await)?;
+        const BANS: &str = "SELECT viewer_key, ip FROM bans WHERE event_id = $1";
+        let bans = on_pool!(self, read p => sqlx::query_as::<_, BanRow>(BANS).bind(event_id).fetch_all(p).await)?;
+        Ok(RoomState {
+            seq: room.last_seq,
+            moderation: ModerationMode::parse(&room.moderation).unwrap_or_default(),
+            slow_mode_secs: u32::try_from(room.slow_mode_secs).unwrap_or(0),
+            pinned: room.pinned_question_id,
+            questions: rows_to_records(rows)?.iter().map(QuestionRecord::public).collect(),
+            banned_viewers: bans.iter().filter_map(|b| b.viewer_key.clone()).collect(),
+            banned_ips: bans.iter().filter_map(|b| b.ip.clone()).collect(),
+        })
+    }
+
+    /// Logged changes with `after < seq <= up_to`, in order.
+    #[tracing::instrument(skip(self), err)]
+    pub async fn room_log(&self, event_id: i64, after: i64, up_to: i64) -> StoreResult<Vec<(i64, RoomChange)>> {
+        const SQL: &str =
+            "SELECT seq, change FROM room_log WHERE event_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq";
+        let rows: Vec<(i64, String)> =
+            on_pool!(self, read p => sqlx::query_as(SQL).bind(event_id).bind(after).bind(up_to).fetch_all(p).await)?;
+        rows.into_iter()
+            .map(|(seq, json)| {
+                serde_json::from_str(&json)
+                    .map(|c| (seq, c))
+                    .map_err(|e| StoreError::Conflict(format!("room log {event_id}/{seq} is unreadable: {e}")))
+            })
+            .collect()
+    }
+
+    /// A viewer's own questions in a room (any status), oldest first.
+    #[tracing::instrument(skip(self), err)]
+    pub async fn viewer_questions(&self, event_id: i64, viewer: &ViewerKey) -> StoreResult<Vec<QuestionRecord>> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            question_columns!(),
+            " FROM questions WHERE event_id = $1 AND viewer_key = $2 ORDER BY id"
+        );
+        let rows = on_pool!(self, read p => sqlx::query_as::<_, QuestionRow>(SQL).bind(event_id).bind(&viewer.0).fetch_all(p).await)?;
+        rows_to_records(rows)
+    }
+
+    /// The ids of the questions a viewer upvoted in a room.
+    #[tracing::instrument(skip(self), err)]
+    pub async fn viewer_upvotes(&self, event_id: i64, viewer: &ViewerKey) -> StoreResult<Vec<i64>> {
+        const SQL: &str = "SELECT u.question_id FROM upvotes u JOIN questions q ON q.id = u.question_id
+             WHERE q.event_id = $1 AND u.viewer_key = $2 ORDER BY u.question_id";
+        Ok(on_pool!(self, read p => sqlx::query_scalar(SQL).bind(event_id).bind(&viewer.0).fetch_all(p).await)?)
+    }
+
+    /// What moderators work on: every pending question, and the latest
+    /// rejected and hidden ones (at most `limit` of those).
+    #[tracing::instrument(skip(self), err)]
+    pub async fn moderation_queue(&self, event_id: i64, limit: i64) -> StoreResult<Vec<QuestionRecord>> {
+        const PENDING: &str = concat!(
+            "SELECT ",
+            question_columns!(),
+            " FROM questions WHERE event_id = $1 AND status = 'pending' ORDER BY id"
+        );
+        let rows =
+            on_pool!(self, read p => sqlx::query_as::<_, QuestionRow>(PENDING).bind(event_id).fetch_all(p).await)?;
+        const DONE: &str = concat!(
+            "SELECT ",
+            question_columns!(),
+            " FROM questions WHERE event_id = $1 AND status IN ('rejected', 'hidden') ORDER BY id DESC LIMIT $2"
+        );
+        let mut older = on_pool!(self, read p => sqlx::query_as::<_, QuestionRow>(DONE).bind(event_id).bind(limit).fetch_all(p).await)?;
+        older.reverse();
+        let mut all = rows_to_records(older)?;
+        all.extend(rows_to_records(rows)?);
+        Ok(all)
+    }
+
+    /// The moderation audit log of an event, oldest first.
+    #[tracing::instrument(skip(self), err)]
+    pub async fn audit_log(&self, event_id: i64) -> StoreResult<Vec<AuditEntry>> {
+        const SQL: &str = "SELECT id, actor_kind, actor, action, subject_id, before_json, after_json, created_at
+             FROM audit_log WHERE event_id = $1 ORDER BY id";
+        let rows: Vec<AuditRow> = on_pool!(self, read p => sqlx::query_as(SQL).bind(event_id).fetch_all(p).await)?;
+        Ok(rows.into_iter().map(AuditEntry::from).collect())
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct AuditRow {
+    id: i64,
+    actor_kind: String,
+    actor: String,
+    action: String,
+    subject_id: Option<i64>,
+    before_json: Option<String>,
+    after_json: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+/// One line of the audit log.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct AuditEntry {
+    pub id: i64,
+    /// `staff`, `viewer` or `system`.
+    pub actor_kind: String,
+    /// Staff id, viewer key, or the system part (`screen`).
+    pub actor: String,
+    pub action: String,
+    pub subject_id: Option<i64>,
+    #[schema(value_type = Object)]
+    pub before: serde_json::Value,
+    #[schema(value_type = Object)]
+    pub after: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<AuditRow> for AuditEntry {
+    fn from(r: AuditRow) -> Self {
+        let parse = |s: Option<String>| {
+            s.and_then(|s| serde_json::from_str(&s).ok())
+                .unwrap_or(serde_json::Value::Null)
+        };
+        Self {
+            id: r.id,
+            actor_kind: r.actor_kind,
+            actor: r.actor,
+            action: r.action,
+            subject_id: r.subject_id,
+            before: parse(r.before_json),
+            after: parse(r.after_json),
+            created_at: r.created_at,
+        }
+    }
+}
+
+impl Store {
+    /// The address a viewer last posted from in a room, for bans by address.
+    #[tracing::instrument(skip(self), err)]
+    pub async fn viewer_last_ip(&self, event_id: i64, viewer: &ViewerKey) -> StoreResult<Option<String>> {
+        const SQL: &str = "SELECT ip FROM questions WHERE event_id = $1 AND viewer_key = $2 AND ip IS NOT NULL
+             ORDER BY id DESC LIMIT 1";
+        let ip: Option<Option<String>> =
+            on_pool!(self, read p => sqlx::query_scalar(SQL).bind(event_id).bind(&viewer.0).fetch_optional(p).await)?;
+        Ok(ip.flatten())
+    }
+}

@@ -1,0 +1,434 @@
+//! The group-commit writer of the live rooms.
+//!
+//! Every live write (a question, an upvote, a moderation action, a ban, a
+//! room setting) is a [`Command`] sent to one writer task. The task takes
+//! whatever is queued (up to `max_batch`), applies it all in ONE transaction
+//! and commits; only then does it hand each room its committed changes (in
+//! `seq` order, through the room's [`ChangeSink`]) and answer each caller. A
+//! burst of thousands of questions costs a few transactions, and nothing is
+//! acknowledged before it is durable.
+//!
+//! The queue is bounded: when the store falls behind, callers wait for room
+//! in the queue instead of piling up memory.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{mpsc, oneshot};
+
+use super::live::{QuestionRecord, QuestionRow, question_columns};
+use super::{Store, StoreError, on_pool};
+use crate::domain::event::EventStatus;
+use crate::domain::question::{ModAction, ModerationMode, QuestionStatus, RoomChange, ViewerKey};
+use crate::domain::time::now;
+
+/// Receives a room's changes after they are committed, in `seq` order.
+pub trait ChangeSink: Send + Sync {
+    fn committed(&self, seq: i64, change: &RoomChange);
+}
+
+/// A question as it enters the store; the caller has screened it and chosen
+/// its first status.
+#[derive(Debug, Clone)]
+pub struct NewQuestion {
+    pub event_id: i64,
+    pub viewer: ViewerKey,
+    pub nickname: String,
+    pub text: String,
+    /// The client's request id: a retry with the same one is not a second question.
+    pub client_ref: Option<String>,
+    pub ip: Option<String>,
+    pub status: QuestionStatus,
+    pub reject_reason: Option<String>,
+    /// Sensitive-word hits, as JSON.
+    pub hits: serde_json::Value,
+}
+
+#[derive(Debug, Clone)]
+pub enum Command {
+    Ask(NewQuestion),
+    Upvote {
+        event_id: i64,
+        question_id: i64,
+        viewer: ViewerKey,
+    },
+    Moderate {
+        event_id: i64,
+        question_id: i64,
+        action: ModAction,
+        staff_id: i64,
+    },
+    Ban {
+        event_id: i64,
+        viewer: Option<ViewerKey>,
+        ip: Option<String>,
+        reason: String,
+        staff_id: i64,
+    },
+    Settings {
+        event_id: i64,
+        moderation: ModerationMode,
+        slow_mode_secs: u32,
+        staff_id: i64,
+    },
+    EventStatus {
+        event_id: i64,
+        status: EventStatus,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// `duplicate`: the same request (same `client_ref`) was already stored.
+    Asked {
+        question: QuestionRecord,
+        duplicate: bool,
+    },
+    Upvoted {
+        question_id: i64,
+        upvotes: i64,
+    },
+    Moderated {
+        before: QuestionRecord,
+        after: QuestionRecord,
+    },
+    Banned,
+    SettingsChanged,
+    StatusLogged,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum WriteError {
+    /// The command was understood and refused (the reason is for the user).
+    #[error("{message}")]
+    Refused { code: &'static str, message: String },
+    /// Nothing was written; try again later.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+}
+
+fn refused(code: &'static str, message: impl Into<String>) -> WriteError {
+    WriteError::Refused {
+        code,
+        message: message.into(),
+    }
+}
+
+type Applied = (Result<Outcome, WriteError>, Vec<(i64, RoomChange)>);
+
+struct Job {
+    command: Command,
+    sink: Option<Arc<dyn ChangeSink>>,
+    reply: oneshot::Sender<Result<Outcome, WriteError>>,
+}
+
+/// A handle to the writer task; cheap to clone.
+#[derive(Clone)]
+pub struct Writer {
+    jobs: mpsc::Sender<Job>,
+}
+
+/// How long a caller waits for its command to be committed.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(15);
+
+impl Writer {
+    /// Start the writer task. `queue` bounds the commands waiting; `max_batch`
+    /// bounds one transaction.
+    pub fn spawn(store: Store, queue: usize, max_batch: usize) -> Self {
+        let (jobs, rx) = mpsc::channel(queue.max(1));
+        tokio::spawn(run(store, rx, max_batch.max(1)));
+        Self { jobs }
+    }
+
+    /// Commit `command`; `sink` receives the room changes after the commit.
+    pub async fn submit(&self, command: Command, sink: Option<Arc<dyn ChangeSink>>) -> Result<Outcome, WriteError> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job { command, sink, reply };
+        self.jobs
+            .send(job)
+            .await
+            .map_err(|_| WriteError::Unavailable("the writer has stopped".into()))?;
+        match tokio::time::timeout(REPLY_TIMEOUT, answer).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(WriteError::Unavailable("the writer has stopped".into())),
+            Err(_) => Err(WriteError::Unavailable("the store did not commit in time".into())),
+        }
+    }
+}
+
+#[tracing::instrument(name = "writer", skip_all)]
+async fn run(store: Store, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
+    let mut batch = Vec::with_capacity(max_batch);
+    while rx.recv_many(&mut batch, max_batch).await > 0 {
+        let commands: Vec<Command> = batch.iter().map(|j| j.command.clone()).collect();
+        let results = match apply_batch(&store, &commands).await {
+            Ok(results) => results,
+            Err(e) if commands.len() > 1 => {
+                // One bad command must not sink its neighbours: retry each alone.
+                tracing::warn!(error = %e, size = commands.len(), "batch failed; retrying its commands one by one");
+                let mut results = Vec::with_capacity(commands.len());
+                for command in &commands {
+                    match apply_batch(&store, std::slice::from_ref(command)).await {
+                        Ok(mut r) => results.push(r.remove(0)),
+                        Err(e) => results.push((Err(unavailable(&e)), Vec::new())),
+                    }
+                }
+                results
+            }
+            Err(e) => vec![(Err(unavailable(&e)), Vec::new())],
+        };
+        tracing::debug!(size = batch.len(), "batch committed");
+        for (job, (result, changes)) in batch.drain(..).zip(results) {
+            if let Some(sink) = &job.sink {
+                for (seq, change) in &changes {
+                    sink.committed(*seq, change);
+                }
+            }
+            let _ = job.reply.send(result);
+        }
+    }
+}
+
+fn unavailable(e: &StoreError) -> WriteError {
+    tracing::error!(error = %e, "live write failed");
+    WriteError::Unavailable("the database did not accept the write; nothing was saved".into())
+}
+
+/// Append `change` to the room log inside `$tx`; evaluates to its seq.
+macro_rules! log_change {
+    ($tx:expr, $event_id:expr, $change:expr, $at:expr) => {{
+        let next: Option<i64> =
+            sqlx::query_scalar("UPDATE rooms SET last_seq = last_seq + 1 WHERE event_id = $1 RETURNING last_seq")
+                .bind($event_id)
+                .fetch_optional(&mut *$tx)
+                .await?;
+        let seq = match next {
+            Some(seq) => seq,
+            None => {
+                sqlx::query("INSERT INTO rooms (event_id, last_seq) VALUES ($1, 1)")
+                    .bind($event_id)
+                    .execute(&mut *$tx)
+                    .await?;
+                1
+            }
+        };
+        let json = serde_json::to_string(&$change).map_err(|e| StoreError::Conflict(e.to_string()))?;
+        sqlx::query("INSERT INTO room_log (event_id, seq, change, created_at) VALUES ($1, $2, $3, $4)")
+            .bind($event_id)
+            .bind(seq)
+            .bind(json)
+            .bind($at)
+            .execute(&mut *$tx)
+            .await?;
+        seq
+    }};
+}
+
+macro_rules! audit {
+    ($tx:expr, $event_id:expr, $kind:expr, $actor:expr, $action:expr, $subject:expr, $before:expr, $after:expr, $at:expr) => {
+        sqlx::query(
+            "INSERT INTO audit_log (event_id, actor_kind, actor, action, subject_id, before_json, after_json, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind($event_id)
+        .bind($kind)
+        .bind($actor)
+        .bind($action)
+        .bind($subject)
+        .bind($before)
+        .bind($after)
+        .bind($at)
+        .execute(&mut *$tx)
+        .await?
+    };
+}
+
+macro_rules! fetch_question {
+    ($tx:expr, $event_id:expr, $id:expr) => {{
+        const SQL: &str = concat!(
+            "SELECT ",
+            question_columns!(),
+            " FROM questions WHERE id = $1 AND event_id = $2"
+        );
+        let row: Option<QuestionRow> = sqlx::query_as(SQL)
+            .bind($id)
+            .bind($event_id)
+            .fetch_optional(&mut *$tx)
+            .await?;
+        match row {
+            Some(r) => Some(r.into_record()?),
+            None => None,
+        }
+    }};
+}
+
+/// What the audit log keeps of a question.
+fn audit_view(q: &QuestionRecord) -> String {
+    serde_json::json!({ "status": q.status, "text": q.text, "answered": q.answered, "answer": q.answer,
+        "reject_reason": q.reject_reason })
+    .to_string()
+}
+
+/// Apply `commands` in one transaction. `Err` means nothing was committed.
+async fn apply_batch(store: &Store, commands: &[Command]) -> Result<Vec<Applied>, StoreError> {
+    let at: DateTime<Utc> = now();
+    on_pool!(store, write p => async {
+        let mut tx = p.begin().await?;
+        let mut results: Vec<Applied> = Vec::with_capacity(commands.len());
+        for command in commands {
+            let mut changes = Vec::new();
+            let result: Result<Outcome, WriteError> = match command {
+                Command::Ask(q) => {
+                    const INSERT: &str = concat!(
+                        "INSERT INTO questions (event_id, viewer_key, nickname, text, status, reject_reason, screen_hits, \
+                         client_ref, ip, created_at, moderated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+                         ON CONFLICT (event_id, viewer_key, client_ref) WHERE client_ref IS NOT NULL DO NOTHING RETURNING ",
+                        question_columns!()
+                    );
+                    let hits = (q.hits.as_array().is_some_and(|h| !h.is_empty())).then(|| q.hits.to_string());
+                    let decided = (q.status != QuestionStatus::Pending).then_some(at);
+                    let row: Option<QuestionRow> = sqlx::query_as(INSERT)
+                        .bind(q.event_id).bind(&q.viewer.0).bind(&q.nickname).bind(&q.text).bind(q.status.as_str())
+                        .bind(&q.reject_reason).bind(hits).bind(&q.client_ref).bind(&q.ip).bind(at).bind(decided)
+                        .fetch_optional(&mut *tx).await?;
+                    match row {
+                        Some(row) => {
+                            let question = row.into_record()?;
+                            if question.status == QuestionStatus::Approved {
+                                let change = RoomChange::Question { question: question.public() };
+                                changes.push((log_change!(tx, q.event_id, change, at), change));
+                            }
+                            if !q.hits.as_array().is_none_or(|h| h.is_empty()) || question.status == QuestionStatus::Rejected {
+                                let action = if question.status == QuestionStatus::Rejected { "screen_reject" } else { "screen_hold" };
+                                audit!(tx, q.event_id, "system", "screen", action, Some(question.id), None::<String>,
+                                    Some(audit_view(&question)), at);
+                            }
+                            Ok(Outcome::Asked { question, duplicate: false })
+                        }
+                        None => {
+                            const SAME: &str = concat!("SELECT ", question_columns!(),
+                                " FROM questions WHERE event_id = $1 AND viewer_key = $2 AND client_ref = $3");
+                            let row: QuestionRow = sqlx::query_as(SAME).bind(q.event_id).bind(&q.viewer.0).bind(&q.client_ref)
+                                .fetch_one(&mut *tx).await?;
+                            Ok(Outcome::Asked { question: row.into_record()?, duplicate: true })
+                        }
+                    }
+                }
+                Command::Upvote { event_id, question_id, viewer } => {
+                    let status: Option<String> = sqlx::query_scalar("SELECT status FROM questions WHERE id = $1 AND event_id = $2")
+                        .bind(question_id).bind(event_id).fetch_optional(&mut *tx).await?;
+                    match status.as_deref() {
+                        None => Err(refused("not_found", "no such question in this room")),
+                        Some(s) if s != "approved" => Err(refused("not_visible", "only published questions can be upvoted")),
+                        Some(_) => {
+                            let added = sqlx::query("INSERT INTO upvotes (question_id, viewer_key, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
+                                .bind(question_id).bind(&viewer.0).bind(at).execute(&mut *tx).await?.rows_affected();
+                            if added == 0 {
+                                Err(refused("already_upvoted", "you have already upvoted this question"))
+                            } else {
+                                let upvotes: i64 = sqlx::query_scalar("UPDATE questions SET upvotes = upvotes + 1 WHERE id = $1 RETURNING upvotes")
+                                    .bind(question_id).fetch_one(&mut *tx).await?;
+                                let change = RoomChange::Upvotes { question_id: *question_id, upvotes };
+                                changes.push((log_change!(tx, *event_id, change, at), change));
+                                Ok(Outcome::Upvoted { question_id: *question_id, upvotes })
+                            }
+                        }
+                    }
+                }
+                Command::Moderate { event_id, question_id, action, staff_id } => {
+                    match fetch_question!(tx, *event_id, *question_id) {
+                        None => Err(refused("not_found", "no such question in this room")),
+                        Some(before) => match action.next_status(before.status) {
+                            Err(why) => Err(refused("wrong_status", why)),
+                            Ok(next) => {
+                                let pinned: Option<i64> = sqlx::query_scalar("SELECT pinned_question_id FROM rooms WHERE event_id = $1")
+                                    .bind(event_id).fetch_optional(&mut *tx).await?.flatten();
+                                match action {
+                                    ModAction::Approve | ModAction::Hide | ModAction::Reject { .. } => {
+                                        let reason = match action { ModAction::Reject { reason } => Some(reason.clone()), _ => None };
+                                        sqlx::query("UPDATE questions SET status = $1, reject_reason = COALESCE($2, reject_reason), moderated_at = $3, moderated_by = $4 WHERE id = $5")
+                                            .bind(next.as_str()).bind(reason).bind(at).bind(staff_id).bind(question_id)
+                                            .execute(&mut *tx).await?;
+                                    }
+                                    ModAction::Edit { text } => {
+                                        sqlx::query("UPDATE questions SET original_text = COALESCE(original_text, text), text = $1, moderated_at = $2, moderated_by = $3 WHERE id = $4")
+                                            .bind(text).bind(at).bind(staff_id).bind(question_id).execute(&mut *tx).await?;
+                                    }
+                                    ModAction::Answer { text } => {
+                                        sqlx::query("UPDATE questions SET answered = TRUE, answer = COALESCE($1, answer), moderated_at = $2, moderated_by = $3 WHERE id = $4")
+                                            .bind(text).bind(at).bind(staff_id).bind(question_id).execute(&mut *tx).await?;
+                                    }
+                                    ModAction::Pin => {
+                                        sqlx::query("UPDATE rooms SET pinned_question_id = $1 WHERE event_id = $2")
+                                            .bind(question_id).bind(event_id).execute(&mut *tx).await?;
+                                    }
+                                    ModAction::Unpin => {}
+                                }
+                                let after = fetch_question!(tx, *event_id, *question_id).ok_or(StoreError::NotFound("question"))?;
+                                let visible_change = RoomChange::Question { question: after.public() };
+                                let unpin = pinned == Some(*question_id)
+                                    && matches!(action, ModAction::Unpin | ModAction::Hide);
+                                if unpin {
+                                    sqlx::query("UPDATE rooms SET pinned_question_id = NULL WHERE event_id = $1")
+                                        .bind(event_id).execute(&mut *tx).await?;
+                                }
+                                let mut room_changes = Vec::new();
+                                match action {
+                                    ModAction::Approve => room_changes.push(visible_change),
+                                    ModAction::Edit { .. } | ModAction::Answer { .. } if after.status == QuestionStatus::Approved => {
+                                        room_changes.push(visible_change)
+                                    }
+                                    ModAction::Hide => room_changes.push(RoomChange::QuestionRemoved { question_id: *question_id }),
+                                    ModAction::Pin => room_changes.push(RoomChange::Pinned { question_id: Some(*question_id) }),
+                                    _ => {}
+                                }
+                                if unpin {
+                                    room_changes.push(RoomChange::Pinned { question_id: None });
+                                }
+                                for change in room_changes {
+                                    changes.push((log_change!(tx, *event_id, change, at), change));
+                                }
+                                audit!(tx, *event_id, "staff", staff_id.to_string(), action.name(), Some(*question_id),
+                                    Some(audit_view(&before)), Some(audit_view(&after)), at);
+                                Ok(Outcome::Moderated { before, after })
+                            }
+                        },
+                    }
+                }
+                Command::Ban { event_id, viewer, ip, reason, staff_id } => {
+                    sqlx::query("INSERT INTO bans (event_id, viewer_key, ip, reason, banned_by, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+                        .bind(event_id).bind(viewer.as_ref().map(|v| v.0.clone())).bind(ip).bind(reason).bind(staff_id).bind(at)
+                        .execute(&mut *tx).await?;
+                    let after = serde_json::json!({ "viewer": viewer, "ip": ip, "reason": reason }).to_string();
+                    audit!(tx, *event_id, "staff", staff_id.to_string(), "ban", None::<i64>, None::<String>, Some(after), at);
+                    Ok(Outcome::Banned)
+                }
+                Command::Settings { event_id, moderation, slow_mode_secs, staff_id } => {
+                    let before: Option<(String, i64)> = sqlx::query_as("SELECT moderation, slow_mode_secs FROM rooms WHERE event_id = $1")
+                        .bind(event_id).fetch_optional(&mut *tx).await?;
+                    sqlx::query("UPDATE rooms SET moderation = $1, slow_mode_secs = $2 WHERE event_id = $3")
+                        .bind(moderation.as_str()).bind(i64::from(*slow_mode_secs)).bind(event_id).execute(&mut *tx).await?;
+                    let change = RoomChange::Settings { moderation: *moderation, slow_mode_secs: *slow_mode_secs };
+                    changes.push((log_change!(tx, *event_id, change, at), change));
+                    let before = before.map(|(m, s)| serde_json::json!({ "moderation": m, "slow_mode_secs": s }).to_string());
+                    let after = serde_json::json!({ "moderation": moderation, "slow_mode_secs": slow_mode_secs }).to_string();
+                    audit!(tx, *event_id, "staff", staff_id.to_string(), "settings", None::<i64>, before, Some(after), at);
+                    Ok(Outcome::SettingsChanged)
+                }
+                Command::EventStatus { event_id, status } => {
+                    let change = RoomChange::EventStatus { status: *status };
+                    changes.push((log_change!(tx, *event_id, change, at), change));
+                    Ok(Outcome::StatusLogged)
+                }
+            };
+            // A refused command leaves nothing behind.
+            if result.is_err() {
+                changes.clear();
+            }
+            results.push((result, changes));
+        }
+        tx.commit().await?;
+        Ok::<_, StoreError>(results)
+    }.await)
+}
