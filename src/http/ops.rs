@@ -51,8 +51,16 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             "1 when the working-day calendar has this year's notice.",
             covered,
         ),
-        ("minsheng_live_rooms", "Live rooms open on this node.", state.hub.room_count() as f64),
-        ("minsheng_live_connections", "Live WebSocket connections on this node.", state.hub.connection_count() as f64),
+        (
+            "minsheng_live_rooms",
+            "Live rooms open on this node.",
+            state.hub.room_count() as f64,
+        ),
+        (
+            "minsheng_live_connections",
+            "Live WebSocket connections on this node.",
+            state.hub.connection_count() as f64,
+        ),
     ]);
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],

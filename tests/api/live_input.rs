@@ -189,3 +189,65 @@ async fn a_stalled_viewer_is_cut_off_and_the_room_carries_on(backend: Backend) {
     );
     app.stop().await;
 }
+
+on_both_backends!(the_word_list_reloads_without_a_restart);
+
+async fn the_word_list_reloads_without_a_restart(backend: Backend) {
+    let dir = std::env::temp_dir().join(format!("minsheng_words_{}_{}", std::process::id(), rand_suffix()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("words.toml");
+    let list = |word: &str| {
+        format!(
+            "[[category]]\nname = \"local\"\naction = \"reject\"\nmessage = \"含有不当内容。\"\nwords = [\"{word}\"]\n"
+        )
+    };
+    std::fs::write(&file, list("苹果")).unwrap();
+    let live = minsheng::config::LiveSettings {
+        words_file: Some(file.clone()),
+        ..live_settings()
+    };
+    let Some(app) = spawn_app_with(backend, live).await else {
+        return;
+    };
+    let event = app.live_event().await;
+    let mut viewer = app.viewer_ws(event, "网友").await;
+    let ack = viewer
+        .request(json!({ "type": "ask", "text": "我爱吃苹果" }), "1")
+        .await;
+    assert_eq!(ack["question"]["status"], "rejected");
+    assert_eq!(ack["question"]["reject_reason"], "含有不当内容。");
+
+    std::fs::write(&file, list("香蕉")).unwrap();
+    let r = app.post("/api/screen/reload", Some(&app.admin_token), json!({})).await;
+    assert_eq!(r.body["words"], 1, "{:?}", r.body);
+    let ack = viewer
+        .request(json!({ "type": "ask", "text": "我爱吃苹果" }), "2")
+        .await;
+    assert_eq!(ack["question"]["status"], "pending");
+    let ack = viewer
+        .request(json!({ "type": "ask", "text": "我爱吃香 蕉" }), "3")
+        .await;
+    assert_eq!(ack["question"]["status"], "rejected");
+
+    // A broken file is refused and the list in force stays.
+    std::fs::write(&file, "[[category]]\nname = \"x\"\naction = \"explode\"\n").unwrap();
+    let r = app.post("/api/screen/reload", Some(&app.admin_token), json!({})).await;
+    assert_eq!(r.status, reqwest::StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(r.error_code(), "invalid_word_list");
+    let ack = viewer.request(json!({ "type": "ask", "text": "香蕉" }), "4").await;
+    assert_eq!(ack["question"]["status"], "rejected");
+    let unit = app.staff("rsj-staff", "unit_staff", Some("rsj")).await;
+    assert_eq!(
+        app.post("/api/screen/reload", Some(&unit), json!({})).await.status,
+        reqwest::StatusCode::FORBIDDEN
+    );
+    app.stop().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
