@@ -56,6 +56,18 @@ pub struct HubInner {
     pub tasks: TaskTracker,
 }
 
+/// A connection's place in a room; leaving happens on drop, on every path.
+pub struct Membership {
+    hub: Hub,
+    pub room: Arc<Room>,
+}
+
+impl Drop for Membership {
+    fn drop(&mut self) {
+        self.hub.leave(&self.room);
+    }
+}
+
 /// A handle to the hub; cheap to clone.
 #[derive(Clone)]
 pub struct Hub(Arc<HubInner>);
@@ -95,16 +107,32 @@ impl Hub {
         self.next_conn.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// The room of `event_id`, loaded from the store on first use.
-    pub async fn room(&self, event_id: i64) -> Result<Arc<Room>, JoinError> {
-        if let Some(room) = self.rooms().get(&event_id) {
-            return Ok(room.clone());
+    /// Membership of the room of `event_id`, loaded from the store on first
+    /// use. The room stays registered while any membership is alive, so
+    /// everybody in an event shares one room.
+    pub async fn join(&self, event_id: i64) -> Result<Membership, JoinError> {
+        let room = self.room(event_id).await?;
+        Ok(Membership { hub: self.clone(), room })
+    }
+
+    /// Count a member in, under the registry lock (so a room is never dropped
+    /// between being found and being joined).
+    fn enter(&self, event_id: i64) -> Option<Arc<Room>> {
+        let rooms = self.rooms();
+        let room = rooms.get(&event_id)?.clone();
+        room.members.fetch_add(1, Ordering::Relaxed);
+        Some(room)
+    }
+
+    async fn room(&self, event_id: i64) -> Result<Arc<Room>, JoinError> {
+        if let Some(room) = self.enter(event_id) {
+            return Ok(room);
         }
         // Loading is rare (first join of a room): one at a time keeps two
         // joiners from loading the same room twice.
         let _loading = self.loading.lock().await;
-        if let Some(room) = self.rooms().get(&event_id) {
-            return Ok(room.clone());
+        if let Some(room) = self.enter(event_id) {
+            return Ok(room);
         }
         let event = match self.store.event(event_id).await {
             Ok(e) => e,
@@ -121,6 +149,7 @@ impl Hub {
             self.settings.ring_capacity,
         ));
         // Registered before loading: changes committed meanwhile queue in the room.
+        room.members.fetch_add(1, Ordering::Relaxed);
         self.rooms().insert(event_id, room.clone());
         match self.store.load_room(event_id).await {
             Ok(state) => {
@@ -134,13 +163,13 @@ impl Hub {
         }
     }
 
-    /// A connection left `room`; an empty room is dropped (it reloads on the next join).
-    pub fn left(&self, room: &Arc<Room>, conn_id: u64) {
-        if room.unregister(conn_id) == 0 {
-            let mut rooms = self.rooms();
-            if rooms.get(&room.event_id).is_some_and(|r| Arc::ptr_eq(r, room)) && room.connections() == 0 {
-                rooms.remove(&room.event_id);
-            }
+    /// A member left; a room without members is dropped (it reloads on the next join).
+    fn leave(&self, room: &Arc<Room>) {
+        let mut rooms = self.rooms();
+        if room.members.fetch_sub(1, Ordering::Relaxed) == 1
+            && rooms.get(&room.event_id).is_some_and(|r| Arc::ptr_eq(r, room))
+        {
+            rooms.remove(&room.event_id);
         }
     }
 

@@ -100,6 +100,8 @@ pub struct Room {
     inner: Mutex<Inner>,
     conns: Mutex<HashMap<u64, ConnEntry>>,
     viewers: AtomicUsize,
+    /// Connections holding a membership; changed only under the hub's registry lock.
+    pub(super) members: AtomicUsize,
 }
 
 /// Joins beyond this many missed messages get a snapshot instead of a replay.
@@ -130,6 +132,7 @@ impl Room {
             }),
             conns: Mutex::new(HashMap::new()),
             viewers: AtomicUsize::new(0),
+            members: AtomicUsize::new(0),
         }
     }
 

@@ -221,8 +221,8 @@ async fn session(ws: &mut WebSocket, hub: &Hub, upgrade: Upgrade, conn_id: u64) 
         None => upgrade.cookie_staff,
     };
 
-    let room = match hub.room(upgrade.event_id).await {
-        Ok(room) => room,
+    let membership = match hub.join(upgrade.event_id).await {
+        Ok(m) => m,
         Err(e) => {
             let (code, close_code) = match &e {
                 JoinError::UnknownEvent(_) => ("unknown_event", close::UNKNOWN_EVENT),
@@ -233,6 +233,7 @@ async fn session(ws: &mut WebSocket, hub: &Hub, upgrade: Upgrade, conn_id: u64) 
             return Err(ended(close_code, code));
         }
     };
+    let room = membership.room.clone();
 
     let (who, capability) = match staff {
         Some(staff) => {
@@ -310,7 +311,8 @@ async fn session(ws: &mut WebSocket, hub: &Hub, upgrade: Upgrade, conn_id: u64) 
         send_timeout: timeout,
     };
     let result = session.live(ws, last_seq, private_tx, private_rx, stalled).await;
-    hub.left(&room, conn_id);
+    room.unregister(conn_id);
+    drop(membership);
     result
 }
 
