@@ -42,6 +42,28 @@ impl QuestionStatus {
     }
 }
 
+/// What a viewer posted: a question for the host, or a comment in the stream.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PostKind {
+    #[default]
+    Question,
+    Comment,
+}
+
+impl PostKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Question => "question",
+            Self::Comment => "comment",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Question, Self::Comment].into_iter().find(|v| v.as_str() == s)
+    }
+}
+
 /// 先审后发 (pre) is the default; post-moderation shows questions at once.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -193,6 +215,8 @@ pub enum ModAction {
         text: Option<String>,
     },
     Hide,
+    /// Turn a comment into a question (for the host to answer).
+    Promote,
 }
 
 impl ModAction {
@@ -205,6 +229,7 @@ impl ModAction {
             Self::Unpin => "unpin",
             Self::Answer { .. } => "answer",
             Self::Hide => "hide",
+            Self::Promote => "promote",
         }
     }
 
@@ -217,6 +242,7 @@ impl ModAction {
             (Self::Edit { .. }, Pending | Approved) => from,
             (Self::Pin | Self::Unpin | Self::Answer { .. }, Approved) => Approved,
             (Self::Hide, Approved) => Hidden,
+            (Self::Promote, Pending | Approved) => from,
             _ => {
                 return Err(format!(
                     "a {} question cannot be given `{}`",
@@ -242,6 +268,16 @@ pub struct PublicQuestion {
     pub created_at: DateTime<Utc>,
 }
 
+/// A comment as every viewer sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicComment {
+    pub id: i64,
+    pub nickname: String,
+    pub text: String,
+    pub edited: bool,
+    pub created_at: DateTime<Utc>,
+}
+
 /// One change to a room's public state; the room log keeps them in `seq` order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -253,6 +289,14 @@ pub enum RoomChange {
     /// A visible question was hidden.
     QuestionRemoved {
         question_id: i64,
+    },
+    /// A comment became visible, or a visible one changed (edit).
+    Comment {
+        comment: PublicComment,
+    },
+    /// A visible comment was hidden, or promoted to a question.
+    CommentRemoved {
+        comment_id: i64,
     },
     Upvotes {
         question_id: i64,

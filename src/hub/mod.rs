@@ -112,7 +112,10 @@ impl Hub {
     /// everybody in an event shares one room.
     pub async fn join(&self, event_id: i64) -> Result<Membership, JoinError> {
         let room = self.room(event_id).await?;
-        Ok(Membership { hub: self.clone(), room })
+        Ok(Membership {
+            hub: self.clone(),
+            room,
+        })
     }
 
     /// Count a member in, under the registry lock (so a room is never dropped

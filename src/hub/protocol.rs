@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::event::EventStatus;
-use crate::domain::question::{ModerationMode, PublicQuestion, QuestionStatus, RoomChange};
+use crate::domain::question::{ModerationMode, PostKind, PublicComment, PublicQuestion, QuestionStatus, RoomChange};
 use crate::store::live::QuestionRecord;
 
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -41,6 +41,10 @@ pub enum ClientMsg {
     Ask {
         text: String,
     },
+    /// A comment in the running stream beside the video.
+    Comment {
+        text: String,
+    },
     Upvote {
         question_id: i64,
     },
@@ -69,6 +73,10 @@ pub enum ClientMsg {
     Hide {
         question_id: i64,
     },
+    /// Turn a comment (by its id) into a question.
+    Promote {
+        question_id: i64,
+    },
     /// Ban the viewer with this public key (and, by default, their address) from the event.
     Ban {
         viewer: String,
@@ -93,6 +101,7 @@ fn yes() -> bool {
 #[derive(Debug, Clone, Serialize)]
 pub struct OwnQuestion {
     pub id: i64,
+    pub kind: PostKind,
     pub text: String,
     pub status: QuestionStatus,
     pub reject_reason: Option<String>,
@@ -106,6 +115,7 @@ impl From<&QuestionRecord> for OwnQuestion {
     fn from(q: &QuestionRecord) -> Self {
         Self {
             id: q.id,
+            kind: q.kind,
             text: q.text.clone(),
             status: q.status,
             reject_reason: q.reject_reason.clone(),
@@ -170,6 +180,8 @@ pub enum ServerMsg<'a> {
         viewers: usize,
         /// Published questions, oldest first.
         questions: &'a [PublicQuestion],
+        /// The latest published comments (up to 200), oldest first.
+        comments: &'a [PublicComment],
         /// This viewer's own questions, any status.
         mine: &'a [OwnQuestion],
         /// Ids this viewer has upvoted.

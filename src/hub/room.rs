@@ -18,8 +18,8 @@ use tokio::sync::{broadcast, mpsc};
 
 use super::protocol::{OwnQuestion, PublicFrame, ServerMsg, encode};
 use crate::domain::event::EventStatus;
-use crate::domain::question::{ModerationMode, PublicQuestion, RoomChange, ViewerKey};
-use crate::store::live::{QuestionRecord, RoomState};
+use crate::domain::question::{ModerationMode, PublicComment, PublicQuestion, RoomChange, ViewerKey};
+use crate::store::live::{QuestionRecord, RECENT_COMMENTS, RoomState};
 use crate::store::writer::ChangeSink;
 
 /// One frame on a room's public channel.
@@ -46,6 +46,7 @@ pub struct Snapshot {
     pub slow_mode_secs: u32,
     pub pinned: Option<i64>,
     pub questions: Vec<PublicQuestion>,
+    pub comments: Vec<PublicComment>,
 }
 
 pub struct Joined {
@@ -86,6 +87,8 @@ struct Inner {
     slow_mode_secs: u32,
     pinned: Option<i64>,
     questions: BTreeMap<i64, PublicQuestion>,
+    /// The latest visible comments, oldest first.
+    comments: VecDeque<PublicComment>,
     ring: VecDeque<(i64, Utf8Bytes)>,
     banned_viewers: HashSet<String>,
     banned_ips: HashSet<String>,
@@ -125,6 +128,7 @@ impl Room {
                 slow_mode_secs: 0,
                 pinned: None,
                 questions: BTreeMap::new(),
+                comments: VecDeque::new(),
                 ring: VecDeque::new(),
                 banned_viewers: HashSet::new(),
                 banned_ips: HashSet::new(),
@@ -153,6 +157,7 @@ impl Room {
         inner.slow_mode_secs = state.slow_mode_secs;
         inner.pinned = state.pinned;
         inner.questions = state.questions.into_iter().map(|q| (q.id, q)).collect();
+        inner.comments = state.comments.into_iter().collect();
         inner.banned_viewers = state.banned_viewers.into_iter().collect();
         inner.banned_ips = state.banned_ips.into_iter().collect();
         inner.loaded = true;
@@ -178,6 +183,16 @@ impl Room {
             RoomChange::Question { question } => {
                 inner.questions.insert(question.id, question.clone());
             }
+            RoomChange::Comment { comment } => match inner.comments.iter_mut().find(|c| c.id == comment.id) {
+                Some(c) => *c = comment.clone(),
+                None => {
+                    inner.comments.push_back(comment.clone());
+                    while inner.comments.len() > RECENT_COMMENTS {
+                        inner.comments.pop_front();
+                    }
+                }
+            },
+            RoomChange::CommentRemoved { comment_id } => inner.comments.retain(|c| c.id != *comment_id),
             RoomChange::QuestionRemoved { question_id } => {
                 inner.questions.remove(question_id);
             }
@@ -234,6 +249,7 @@ impl Room {
                 slow_mode_secs: inner.slow_mode_secs,
                 pinned: inner.pinned,
                 questions: inner.questions.values().cloned().collect(),
+                comments: inner.comments.iter().cloned().collect(),
             }),
         };
         Joined {
@@ -403,6 +419,7 @@ mod tests {
             slow_mode_secs: 0,
             pinned: None,
             questions: vec![],
+            comments: vec![],
             banned_viewers: vec![],
             banned_ips: vec![],
         });
@@ -445,6 +462,7 @@ mod tests {
             slow_mode_secs: 5,
             pinned: None,
             questions: vec![question(1)],
+            comments: vec![],
             banned_viewers: vec![],
             banned_ips: vec![],
         });

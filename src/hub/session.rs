@@ -21,7 +21,8 @@ use super::room::{ConnEntry, Frame, Joined, Private, Room, Start};
 use super::{Hub, JoinError};
 use crate::domain::event::EventStatus;
 use crate::domain::question::{
-    ModAction, ModerationMode, Nickname, QuestionStatus, QuestionText, ViewerKey, ViewerToken, answer_text, reason_text,
+    ModAction, ModerationMode, Nickname, PostKind, QuestionStatus, QuestionText, ViewerKey, ViewerToken, answer_text,
+    reason_text,
 };
 use crate::domain::screen::Verdict;
 use crate::domain::staff::{Role, Staff};
@@ -537,6 +538,7 @@ impl Session {
                     pinned: s.pinned,
                     viewers: self.room.viewers(),
                     questions: &s.questions,
+                    comments: &s.comments,
                     mine: &mine,
                     upvoted: &upvoted,
                 };
@@ -618,7 +620,9 @@ impl Session {
         match message {
             ClientMsg::Hello { .. } => Err(refuse("already_greeted", "hello is sent once, as the first frame")),
             ClientMsg::Ping => Ok(encode(&ServerMsg::Pong { reference })),
-            ClientMsg::Ask { text } => self.ask(&text, reference).await,
+            ClientMsg::Ask { text } => self.post(PostKind::Question, &text, reference).await,
+            ClientMsg::Comment { text } => self.post(PostKind::Comment, &text, reference).await,
+            ClientMsg::Promote { question_id } => self.moderate(question_id, ModAction::Promote, reference).await,
             ClientMsg::Upvote { question_id } => self.upvote(question_id, reference).await,
             ClientMsg::Approve { question_id } => self.moderate(question_id, ModAction::Approve, reference).await,
             ClientMsg::Reject { question_id, reason } => {
@@ -664,9 +668,13 @@ impl Session {
         }
     }
 
-    async fn ask(&self, text: &str, reference: Option<&str>) -> Result<String, Refusal> {
+    /// A question or a comment: screened, limited and moderated alike.
+    async fn post(&self, kind: PostKind, text: &str, reference: Option<&str>) -> Result<String, Refusal> {
         let Who::Viewer { key, nickname, .. } = &self.who else {
-            return Err(refuse("forbidden", "staff connections do not ask questions"));
+            return Err(refuse(
+                "forbidden",
+                "staff connections do not post questions or comments",
+            ));
         };
         if !matches!(
             self.room.status(),
@@ -705,6 +713,7 @@ impl Session {
             nickname: nickname.as_str().to_owned(),
             text: text.as_str().to_owned(),
             client_ref: reference.map(str::to_owned),
+            kind,
             ip: Some(self.ip.to_string()),
             status,
             reject_reason,
@@ -715,7 +724,7 @@ impl Session {
                 if !duplicate {
                     self.room.tell_staff(&question);
                 }
-                Ok(ack(reference, "ask", Some(&question), None))
+                Ok(ack(reference, kind_action(kind), Some(&question), None))
             }
             _ => Err(refuse("internal", "unexpected outcome")),
         }
@@ -842,9 +851,11 @@ impl Session {
 }
 
 /// Message types clients may send (for telling `unknown_type` from `bad_message`).
-const KNOWN_TYPES: [&str; 14] = [
+const KNOWN_TYPES: [&str; 16] = [
     "hello",
     "ask",
+    "comment",
+    "promote",
     "upvote",
     "approve",
     "reject",
@@ -858,6 +869,13 @@ const KNOWN_TYPES: [&str; 14] = [
     "set_moderation",
     "ping",
 ];
+
+fn kind_action(kind: PostKind) -> &'static str {
+    match kind {
+        PostKind::Question => "ask",
+        PostKind::Comment => "comment",
+    }
+}
 
 struct Refusal {
     code: &'static str,
@@ -901,7 +919,8 @@ fn ack(reference: Option<&str>, action: &str, question: Option<&QuestionRecord>,
 
 /// Whether the author should hear of a moderation step.
 fn author_sees_change(before: &QuestionRecord, after: &QuestionRecord) -> bool {
-    before.status != after.status
+    before.kind != after.kind
+        || before.status != after.status
         || before.text != after.text
         || before.answer != after.answer
         || before.answered != after.answered

@@ -4,13 +4,15 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{Store, StoreError, StoreResult, on_pool};
-use crate::domain::question::{ModerationMode, PublicQuestion, QuestionStatus, RoomChange, ViewerKey};
+use crate::domain::question::{
+    ModerationMode, PostKind, PublicComment, PublicQuestion, QuestionStatus, RoomChange, ViewerKey,
+};
 
 /// The columns of a [`QuestionRow`], as a literal for `concat!`.
 macro_rules! question_columns {
     () => {
         "id, event_id, viewer_key, nickname, text, original_text, status, reject_reason, \
-         screen_hits, answered, answer, upvotes, created_at, moderated_at"
+         screen_hits, answered, answer, upvotes, created_at, moderated_at, kind"
     };
 }
 pub(crate) use question_columns;
@@ -31,12 +33,18 @@ pub(crate) struct QuestionRow {
     upvotes: i64,
     created_at: DateTime<Utc>,
     moderated_at: Option<DateTime<Utc>>,
+    kind: String,
 }
 
-/// A question with everything moderators see.
+/// How many recent comments a room shows a newcomer.
+pub const RECENT_COMMENTS: usize = 200;
+
+/// A question or comment with everything moderators see.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct QuestionRecord {
     pub id: i64,
+    /// `question` or `comment`.
+    pub kind: PostKind,
     pub event_id: i64,
     pub viewer_key: ViewerKey,
     pub nickname: String,
@@ -58,8 +66,11 @@ impl QuestionRow {
     pub(crate) fn into_record(self) -> StoreResult<QuestionRecord> {
         let status = QuestionStatus::parse(&self.status)
             .ok_or_else(|| StoreError::Conflict(format!("question {} has unknown status {}", self.id, self.status)))?;
+        let kind = PostKind::parse(&self.kind)
+            .ok_or_else(|| StoreError::Conflict(format!("post {} has unknown kind {}", self.id, self.kind)))?;
         Ok(QuestionRecord {
             id: self.id,
+            kind,
             event_id: self.event_id,
             viewer_key: ViewerKey(self.viewer_key),
             nickname: self.nickname,
@@ -81,6 +92,36 @@ impl QuestionRow {
 }
 
 impl QuestionRecord {
+    pub fn public_comment(&self) -> PublicComment {
+        PublicComment {
+            id: self.id,
+            nickname: self.nickname.clone(),
+            text: self.text.clone(),
+            edited: self.original_text.is_some(),
+            created_at: self.created_at,
+        }
+    }
+
+    /// The change that shows this post as it is now.
+    pub fn shown(&self) -> RoomChange {
+        match self.kind {
+            PostKind::Question => RoomChange::Question {
+                question: self.public(),
+            },
+            PostKind::Comment => RoomChange::Comment {
+                comment: self.public_comment(),
+            },
+        }
+    }
+
+    /// The change that takes this post off the public view.
+    pub fn removed(&self) -> RoomChange {
+        match self.kind {
+            PostKind::Question => RoomChange::QuestionRemoved { question_id: self.id },
+            PostKind::Comment => RoomChange::CommentRemoved { comment_id: self.id },
+        }
+    }
+
     pub fn public(&self) -> PublicQuestion {
         PublicQuestion {
             id: self.id,
@@ -104,6 +145,8 @@ pub struct RoomState {
     pub pinned: Option<i64>,
     /// Visible (approved) questions.
     pub questions: Vec<PublicQuestion>,
+    /// The latest visible comments, oldest first.
+    pub comments: Vec<PublicComment>,
     /// Banned viewer keys and addresses.
     pub banned_viewers: Vec<String>,
     pub banned_ips: Vec<String>,
@@ -144,9 +187,20 @@ impl Store {
         const SQL: &str = concat!(
             "SELECT ",
             question_columns!(),
-            " FROM questions WHERE event_id = $1 AND status = 'approved' ORDER BY id"
+            " FROM questions WHERE event_id = $1 AND status = 'approved' AND kind = 'question' ORDER BY id"
         );
         let rows = on_pool!(self, read p => sqlx::query_as::<_, QuestionRow>(SQL).bind(event_id).fetch_all(p).await)?;
+        const COMMENTS: &str = concat!(
+            "SELECT ",
+            question_columns!(),
+            " FROM questions WHERE event_id = $1 AND status = 'approved' AND kind = 'comment' ORDER BY id DESC LIMIT $2"
+        );
+        let recent = on_pool!(self, read p => sqlx::query_as::<_, QuestionRow>(COMMENTS).bind(event_id).bind(RECENT_COMMENTS as i64).fetch_all(p).await)?;
+        let mut comments: Vec<PublicComment> = rows_to_records(recent)?
+            .iter()
+            .map(QuestionRecord::public_comment)
+            .collect();
+        comments.reverse();
         const BANS: &str = "SELECT viewer_key, ip FROM bans WHERE event_id = $1";
         let bans = on_pool!(self, read p => sqlx::query_as::<_, BanRow>(BANS).bind(event_id).fetch_all(p).await)?;
         Ok(RoomState {
@@ -155,6 +209,7 @@ impl Store {
             slow_mode_secs: u32::try_from(room.slow_mode_secs).unwrap_or(0),
             pinned: room.pinned_question_id,
             questions: rows_to_records(rows)?.iter().map(QuestionRecord::public).collect(),
+            comments,
             banned_viewers: bans.iter().filter_map(|b| b.viewer_key.clone()).collect(),
             banned_ips: bans.iter().filter_map(|b| b.ip.clone()).collect(),
         })

@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::live::{QuestionRecord, QuestionRow, question_columns};
 use super::{Store, StoreError, on_pool};
 use crate::domain::event::EventStatus;
-use crate::domain::question::{ModAction, ModerationMode, QuestionStatus, RoomChange, ViewerKey};
+use crate::domain::question::{ModAction, ModerationMode, PostKind, QuestionStatus, RoomChange, ViewerKey};
 use crate::domain::time::now;
 
 /// Receives a room's changes after they are committed, in `seq` order.
@@ -39,6 +39,8 @@ pub struct NewQuestion {
     /// The client's request id: a retry with the same one is not a second question.
     pub client_ref: Option<String>,
     pub ip: Option<String>,
+    /// A question or a comment.
+    pub kind: PostKind,
     pub status: QuestionStatus,
     pub reject_reason: Option<String>,
     /// Sensitive-word hits, as JSON.
@@ -282,7 +284,7 @@ async fn apply_batch(store: &Store, commands: &[Command]) -> Result<Vec<Applied>
                 Command::Ask(q) => {
                     const INSERT: &str = concat!(
                         "INSERT INTO questions (event_id, viewer_key, nickname, text, status, reject_reason, screen_hits, \
-                         client_ref, ip, created_at, moderated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+                         client_ref, ip, created_at, moderated_at, kind) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
                          ON CONFLICT (event_id, viewer_key, client_ref) WHERE client_ref IS NOT NULL DO NOTHING RETURNING ",
                         question_columns!()
                     );
@@ -291,12 +293,13 @@ async fn apply_batch(store: &Store, commands: &[Command]) -> Result<Vec<Applied>
                     let row: Option<QuestionRow> = sqlx::query_as(INSERT)
                         .bind(q.event_id).bind(&q.viewer.0).bind(&q.nickname).bind(&q.text).bind(q.status.as_str())
                         .bind(&q.reject_reason).bind(hits).bind(&q.client_ref).bind(&q.ip).bind(at).bind(decided)
+                        .bind(q.kind.as_str())
                         .fetch_optional(&mut *tx).await?;
                     match row {
                         Some(row) => {
                             let question = row.into_record()?;
                             if question.status == QuestionStatus::Approved {
-                                let change = RoomChange::Question { question: question.public() };
+                                let change = question.shown();
                                 changes.push((log_change!(tx, q.event_id, change, at), change));
                             }
                             if !q.hits.as_array().is_none_or(|h| h.is_empty()) || question.status == QuestionStatus::Rejected {
@@ -316,11 +319,12 @@ async fn apply_batch(store: &Store, commands: &[Command]) -> Result<Vec<Applied>
                     }
                 }
                 Command::Upvote { event_id, question_id, viewer } => {
-                    let status: Option<String> = sqlx::query_scalar("SELECT status FROM questions WHERE id = $1 AND event_id = $2")
+                    let found: Option<(String, String)> = sqlx::query_as("SELECT status, kind FROM questions WHERE id = $1 AND event_id = $2")
                         .bind(question_id).bind(event_id).fetch_optional(&mut *tx).await?;
-                    match status.as_deref() {
+                    match found.as_ref().map(|(s, k)| (s.as_str(), k.as_str())) {
                         None => Err(refused("not_found", "no such question in this room")),
-                        Some(s) if s != "approved" => Err(refused("not_visible", "only published questions can be upvoted")),
+                        Some((_, "comment")) => Err(refused("not_a_question", "comments are not upvoted")),
+                        Some((s, _)) if s != "approved" => Err(refused("not_visible", "only published questions can be upvoted")),
                         Some(_) => {
                             let added = sqlx::query("INSERT INTO upvotes (question_id, viewer_key, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
                                 .bind(question_id).bind(&viewer.0).bind(at).execute(&mut *tx).await?.rows_affected();
@@ -341,6 +345,14 @@ async fn apply_batch(store: &Store, commands: &[Command]) -> Result<Vec<Applied>
                         None => Err(refused("not_found", "no such question in this room")),
                         Some(before) => match action.next_status(before.status) {
                             Err(why) => Err(refused("wrong_status", why)),
+                            Ok(_) if before.kind == PostKind::Comment
+                                && matches!(action, ModAction::Pin | ModAction::Unpin | ModAction::Answer { .. }) =>
+                            {
+                                Err(refused("not_a_question", "comments are not pinned or answered; promote the comment to a question first"))
+                            }
+                            Ok(_) if before.kind == PostKind::Question && *action == ModAction::Promote => {
+                                Err(refused("not_a_comment", "only comments are promoted to questions"))
+                            }
                             Ok(next) => {
                                 let pinned: Option<i64> = sqlx::query_scalar("SELECT pinned_question_id FROM rooms WHERE event_id = $1")
                                     .bind(event_id).fetch_optional(&mut *tx).await?.flatten();
@@ -363,10 +375,14 @@ async fn apply_batch(store: &Store, commands: &[Command]) -> Result<Vec<Applied>
                                         sqlx::query("UPDATE rooms SET pinned_question_id = $1 WHERE event_id = $2")
                                             .bind(question_id).bind(event_id).execute(&mut *tx).await?;
                                     }
+                                    ModAction::Promote => {
+                                        sqlx::query("UPDATE questions SET kind = 'question', moderated_at = $1, moderated_by = $2 WHERE id = $3")
+                                            .bind(at).bind(staff_id).bind(question_id).execute(&mut *tx).await?;
+                                    }
                                     ModAction::Unpin => {}
                                 }
                                 let after = fetch_question!(tx, *event_id, *question_id).ok_or(StoreError::NotFound("question"))?;
-                                let visible_change = RoomChange::Question { question: after.public() };
+                                let visible_change = after.shown();
                                 let unpin = pinned == Some(*question_id)
                                     && matches!(action, ModAction::Unpin | ModAction::Hide);
                                 if unpin {
@@ -379,7 +395,11 @@ async fn apply_batch(store: &Store, commands: &[Command]) -> Result<Vec<Applied>
                                     ModAction::Edit { .. } | ModAction::Answer { .. } if after.status == QuestionStatus::Approved => {
                                         room_changes.push(visible_change)
                                     }
-                                    ModAction::Hide => room_changes.push(RoomChange::QuestionRemoved { question_id: *question_id }),
+                                    ModAction::Hide => room_changes.push(before.removed()),
+                                    ModAction::Promote if after.status == QuestionStatus::Approved => {
+                                        room_changes.push(before.removed());
+                                        room_changes.push(visible_change);
+                                    }
                                     ModAction::Pin => room_changes.push(RoomChange::Pinned { question_id: Some(*question_id) }),
                                     _ => {}
                                 }

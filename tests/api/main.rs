@@ -7,6 +7,7 @@ mod helpers;
 mod auth;
 mod bad_input;
 mod cli;
+mod comments;
 mod lifecycle;
 mod live;
 mod live_input;
