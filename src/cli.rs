@@ -96,6 +96,9 @@ pub struct ServeArgs {
     /// Public messages a connection may fall behind before it is cut off (it resumes).
     #[arg(long, env = "MINSHENG_OUTBOUND_QUEUE", default_value_t = 512)]
     pub outbound_queue: usize,
+    /// Live poll tallies go out at most this often, in milliseconds.
+    #[arg(long, env = "MINSHENG_TALLY_INTERVAL_MS", default_value_t = 250)]
+    pub tally_interval_ms: u64,
     /// Seconds to wait for requests in flight on shutdown.
     #[arg(long = "shutdown-grace", env = "MINSHENG_SHUTDOWN_GRACE", default_value_t = 10)]
     pub shutdown_grace_secs: u64,
@@ -114,6 +117,7 @@ impl Default for ServeArgs {
             asks_per_ip_per_min: 60,
             asks_per_room_per_sec: 200,
             outbound_queue: 512,
+            tally_interval_ms: 250,
         }
     }
 }
@@ -126,6 +130,7 @@ impl ServeArgs {
             asks_per_room_per_sec: self.asks_per_room_per_sec,
             outbound_queue: self.outbound_queue,
             words_file: self.words_file.clone(),
+            tally_interval_ms: self.tally_interval_ms,
             ..crate::config::LiveSettings::default()
         }
     }

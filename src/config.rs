@@ -105,6 +105,8 @@ pub struct LiveSettings {
     pub max_frame_bytes: usize,
     pub writer_queue: usize,
     pub writer_batch: usize,
+    /// Live poll tallies go out at most this often (per poll).
+    pub tally_interval_ms: u64,
     /// Word list (TOML); the built-in starter list when `None`.
     pub words_file: Option<std::path::PathBuf>,
 }
@@ -125,6 +127,7 @@ impl Default for LiveSettings {
             max_frame_bytes: 16 * 1024,
             writer_queue: 8192,
             writer_batch: 1024,
+            tally_interval_ms: 250,
             words_file: None,
         }
     }

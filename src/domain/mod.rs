@@ -4,6 +4,7 @@ pub mod calendar;
 pub mod deadlines;
 pub mod event;
 pub mod plan;
+pub mod poll;
 pub mod question;
 pub mod screen;
 pub mod staff;

@@ -279,7 +279,7 @@ pub struct PublicComment {
 }
 
 /// One change to a room's public state; the room log keeps them in `seq` order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum RoomChange {
     /// A question became visible, or a visible one changed (edit, answer).
@@ -297,6 +297,15 @@ pub enum RoomChange {
     /// A visible comment was hidden, or promoted to a question.
     CommentRemoved {
         comment_id: i64,
+    },
+    /// A poll opened, closed or reopened (with its tally when it may be shown).
+    Poll {
+        poll: super::poll::PublicPoll,
+    },
+    /// The live tally of an open poll (coalesced: at most every 250 ms).
+    PollResults {
+        poll_id: i64,
+        tally: super::poll::Tally,
     },
     Upvotes {
         question_id: i64,

@@ -18,8 +18,9 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::LiveSettings;
 use crate::domain::event::EventStatus;
-use crate::store::writer::{ChangeSink, Command, Writer};
+use crate::store::writer::{ChangeSink, Command, Outcome, Writer};
 use crate::store::{Store, StoreError};
+use protocol::ServerMsg;
 
 pub mod limits;
 pub mod protocol;
@@ -200,8 +201,17 @@ impl Hub {
     fn spawn_housekeeping(&self) {
         let hub = self.clone();
         let shutdown = self.shutdown.clone();
+        let every = Duration::from_millis(self.settings.tally_interval_ms.max(10));
+        // Everything else runs on multiples of the tally tick.
+        let ticks = |d: Duration| (d.as_millis() / every.as_millis()).max(1) as u64;
+        let (presence, words, limits) = (
+            ticks(Duration::from_secs(2)),
+            ticks(Duration::from_secs(5)),
+            ticks(Duration::from_secs(60)),
+        );
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(2));
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut last_counts: HashMap<i64, usize> = HashMap::new();
             let mut n: u64 = 0;
             loop {
@@ -211,21 +221,61 @@ impl Hub {
                 }
                 n += 1;
                 let rooms: Vec<Arc<Room>> = hub.rooms().values().cloned().collect();
-                last_counts.retain(|id, _| rooms.iter().any(|r| r.event_id == *id));
-                for room in rooms {
-                    let viewers = room.viewers();
-                    if last_counts.insert(room.event_id, viewers) != Some(viewers) {
-                        room.broadcast_presence();
+                for room in &rooms {
+                    hub.flush_tallies(room);
+                }
+                if n % presence == 0 {
+                    last_counts.retain(|id, _| rooms.iter().any(|r| r.event_id == *id));
+                    for room in &rooms {
+                        let viewers = room.viewers();
+                        if last_counts.insert(room.event_id, viewers) != Some(viewers) {
+                            room.broadcast_presence();
+                        }
                     }
                 }
-                if n % 3 == 0 {
+                if n % words == 0 {
                     hub.screen.reload_if_changed();
                 }
-                if n % 30 == 0 {
+                if n % limits == 0 {
                     hub.limits.shrink();
                 }
             }
         });
+    }
+
+    /// Live tallies are coalesced: a poll with new votes gets one tally per
+    /// tick, counted from the store, never one message per vote.
+    fn flush_tallies(&self, room: &Arc<Room>) {
+        for poll_id in room.take_dirty_polls() {
+            let hub = self.clone();
+            let room = room.clone();
+            tokio::spawn(async move {
+                let sink: Arc<dyn ChangeSink> = room.clone();
+                let command = Command::PollTally {
+                    event_id: room.event_id,
+                    poll_id,
+                };
+                match hub.writer.submit(command, Some(sink)).await {
+                    Ok(Outcome::Tally {
+                        tally: Some(tally),
+                        public: false,
+                        ..
+                    }) => {
+                        let frame = ServerMsg::PollAdmin {
+                            poll: None,
+                            poll_id,
+                            tally: Some(&tally),
+                        };
+                        room.tell_staff_text(protocol::encode(&frame));
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(poll_id, error = %e, "tally not sent; retrying on the next tick");
+                        room.poll_voted(poll_id);
+                    }
+                }
+            });
+        }
     }
 
     /// Close every live connection (code 1001) and wait for them, at most `grace`.

@@ -9,8 +9,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::event::EventStatus;
+use crate::domain::poll::{PollKind, PublicPoll, ResultsVisibility, Tally};
 use crate::domain::question::{ModerationMode, PostKind, PublicComment, PublicQuestion, QuestionStatus, RoomChange};
 use crate::store::live::QuestionRecord;
+use crate::store::polls::{OwnVote, PollRecord};
 
 pub const PROTOCOL_VERSION: u32 = 1;
 pub const MAX_REF_CHARS: usize = 64;
@@ -91,6 +93,32 @@ pub enum ClientMsg {
         mode: ModerationMode,
     },
     Ping,
+    /// Prepare a poll (a draft until opened). Hosts and moderators.
+    CreatePoll {
+        kind: PollKind,
+        title: String,
+        #[serde(default)]
+        options: Vec<String>,
+        max_choices: Option<u32>,
+        #[serde(default = "yes")]
+        allow_change: bool,
+        #[serde(default)]
+        results: ResultsVisibility,
+    },
+    /// Open a draft, or reopen a closed poll.
+    OpenPoll {
+        poll_id: i64,
+    },
+    ClosePoll {
+        poll_id: i64,
+    },
+    /// A vote: `choices` (option indices from 0), `rating` (1–5) or `text`, by the poll's kind.
+    Vote {
+        poll_id: i64,
+        choices: Option<Vec<u32>>,
+        rating: Option<u8>,
+        text: Option<String>,
+    },
 }
 
 fn yes() -> bool {
@@ -186,6 +214,19 @@ pub enum ServerMsg<'a> {
         mine: &'a [OwnQuestion],
         /// Ids this viewer has upvoted.
         upvoted: &'a [i64],
+        /// Opened and closed polls, with the tally when it may be shown.
+        polls: &'a [PublicPoll],
+        /// This viewer's votes.
+        my_votes: &'a [OwnVote],
+    },
+    /// Moderators and hosts: every poll of the event, drafts included.
+    Polls { polls: &'a [PollRecord] },
+    /// Moderators and hosts: a poll was created or changed, or its tally (also when hidden from the public).
+    PollAdmin {
+        poll: Option<&'a PollRecord>,
+        poll_id: i64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        tally: Option<&'a Tally>,
     },
     /// Moderators and hosts: pending questions and recently rejected or hidden ones.
     Queue { questions: &'a [QuestionRecord] },
@@ -200,6 +241,14 @@ pub enum ServerMsg<'a> {
         question: Option<OwnQuestion>,
         #[serde(skip_serializing_if = "Option::is_none")]
         upvotes: Option<i64>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        poll: Option<&'a PollRecord>,
+        /// Votes: whether an earlier vote was replaced.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        changed: Option<bool>,
+        /// Open-text votes: `approved` (in the word cloud), `pending` (held for review) or `rejected`.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        text_status: Option<&'a str>,
     },
     /// One of your questions changed (approved, rejected with a reason, answered, …).
     Mine { question: OwnQuestion },

@@ -18,6 +18,7 @@ use tokio::sync::{broadcast, mpsc};
 
 use super::protocol::{OwnQuestion, PublicFrame, ServerMsg, encode};
 use crate::domain::event::EventStatus;
+use crate::domain::poll::PublicPoll;
 use crate::domain::question::{ModerationMode, PublicComment, PublicQuestion, RoomChange, ViewerKey};
 use crate::store::live::{QuestionRecord, RECENT_COMMENTS, RoomState};
 use crate::store::writer::ChangeSink;
@@ -47,6 +48,7 @@ pub struct Snapshot {
     pub pinned: Option<i64>,
     pub questions: Vec<PublicQuestion>,
     pub comments: Vec<PublicComment>,
+    pub polls: Vec<PublicPoll>,
 }
 
 pub struct Joined {
@@ -89,6 +91,10 @@ struct Inner {
     questions: BTreeMap<i64, PublicQuestion>,
     /// The latest visible comments, oldest first.
     comments: VecDeque<PublicComment>,
+    /// Opened and closed polls.
+    polls: BTreeMap<i64, PublicPoll>,
+    /// Polls with votes since their tally was last sent.
+    dirty_polls: HashSet<i64>,
     ring: VecDeque<(i64, Utf8Bytes)>,
     banned_viewers: HashSet<String>,
     banned_ips: HashSet<String>,
@@ -129,6 +135,8 @@ impl Room {
                 pinned: None,
                 questions: BTreeMap::new(),
                 comments: VecDeque::new(),
+                polls: BTreeMap::new(),
+                dirty_polls: HashSet::new(),
                 ring: VecDeque::new(),
                 banned_viewers: HashSet::new(),
                 banned_ips: HashSet::new(),
@@ -158,6 +166,7 @@ impl Room {
         inner.pinned = state.pinned;
         inner.questions = state.questions.into_iter().map(|q| (q.id, q)).collect();
         inner.comments = state.comments.into_iter().collect();
+        inner.polls = state.polls.into_iter().map(|p| (p.id, p)).collect();
         inner.banned_viewers = state.banned_viewers.into_iter().collect();
         inner.banned_ips = state.banned_ips.into_iter().collect();
         inner.loaded = true;
@@ -193,6 +202,14 @@ impl Room {
                 }
             },
             RoomChange::CommentRemoved { comment_id } => inner.comments.retain(|c| c.id != *comment_id),
+            RoomChange::Poll { poll } => {
+                inner.polls.insert(poll.id, poll.clone());
+            }
+            RoomChange::PollResults { poll_id, tally } => {
+                if let Some(p) = inner.polls.get_mut(poll_id) {
+                    p.tally = Some(tally.clone());
+                }
+            }
             RoomChange::QuestionRemoved { question_id } => {
                 inner.questions.remove(question_id);
             }
@@ -250,6 +267,7 @@ impl Room {
                 pinned: inner.pinned,
                 questions: inner.questions.values().cloned().collect(),
                 comments: inner.comments.iter().cloned().collect(),
+                polls: inner.polls.values().cloned().collect(),
             }),
         };
         Joined {
@@ -371,6 +389,26 @@ impl Room {
             .send(Utf8Bytes::from(encode(&ServerMsg::Moderation { question })));
     }
 
+    /// The spec of an open or closed poll, for checking a ballot.
+    pub fn poll(&self, poll_id: i64) -> Option<PublicPoll> {
+        self.inner().polls.get(&poll_id).cloned()
+    }
+
+    /// A vote was committed: the tally goes out with the next flush.
+    pub fn poll_voted(&self, poll_id: i64) {
+        self.inner().dirty_polls.insert(poll_id);
+    }
+
+    /// The polls whose tallies are due (and forget them).
+    pub fn take_dirty_polls(&self) -> Vec<i64> {
+        self.inner().dirty_polls.drain().collect()
+    }
+
+    /// Staff's channel: a poll they manage (drafts included) or a tally they see before the public.
+    pub fn tell_staff_text(&self, text: String) {
+        let _ = self.staff.send(Utf8Bytes::from(text));
+    }
+
     /// Send the viewer count (ephemeral, current seq).
     pub fn broadcast_presence(&self) {
         let seq = self.inner().seq;
@@ -420,6 +458,7 @@ mod tests {
             pinned: None,
             questions: vec![],
             comments: vec![],
+            polls: vec![],
             banned_viewers: vec![],
             banned_ips: vec![],
         });
@@ -463,6 +502,7 @@ mod tests {
             pinned: None,
             questions: vec![question(1)],
             comments: vec![],
+            polls: vec![],
             banned_viewers: vec![],
             banned_ips: vec![],
         });

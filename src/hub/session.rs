@@ -20,6 +20,7 @@ use super::protocol::{
 use super::room::{ConnEntry, Frame, Joined, Private, Room, Start};
 use super::{Hub, JoinError};
 use crate::domain::event::EventStatus;
+use crate::domain::poll::{Ballot, CheckedBallot, PollSpec, PollStatus};
 use crate::domain::question::{
     ModAction, ModerationMode, Nickname, PostKind, QuestionStatus, QuestionText, ViewerKey, ViewerToken, answer_text,
     reason_text,
@@ -515,7 +516,7 @@ impl Session {
     async fn catch_up(&self, ws: &mut WebSocket, start: Start, seq: i64) -> Result<(), Ended> {
         match start {
             Start::Snapshot(s) => {
-                let (mine, upvoted) = match &self.who {
+                let (mine, upvoted, votes) = match &self.who {
                     Who::Viewer { key, .. } => {
                         let store = &self.hub.store;
                         let mine = store
@@ -526,9 +527,10 @@ impl Session {
                             .viewer_upvotes(self.room.event_id, key)
                             .await
                             .map_err(unavailable)?;
-                        (mine.iter().map(OwnQuestion::from).collect(), upvoted)
+                        let votes = store.viewer_votes(self.room.event_id, key).await.map_err(unavailable)?;
+                        (mine.iter().map(OwnQuestion::from).collect(), upvoted, votes)
                     }
-                    Who::Staff { .. } => (Vec::new(), Vec::new()),
+                    Who::Staff { .. } => (Vec::new(), Vec::new(), Vec::new()),
                 };
                 let snapshot = ServerMsg::Snapshot {
                     seq,
@@ -541,6 +543,8 @@ impl Session {
                     comments: &s.comments,
                     mine: &mine,
                     upvoted: &upvoted,
+                    polls: &s.polls,
+                    my_votes: &votes,
                 };
                 self.send(ws, encode(&snapshot)).await?;
             }
@@ -569,6 +573,8 @@ impl Session {
                 .await
                 .map_err(unavailable)?;
             self.send(ws, encode(&ServerMsg::Queue { questions: &queue })).await?;
+            let polls = self.hub.store.polls(self.room.event_id).await.map_err(unavailable)?;
+            self.send(ws, encode(&ServerMsg::Polls { polls: &polls })).await?;
         }
         Ok(())
     }
@@ -617,10 +623,51 @@ impl Session {
     }
 
     async fn dispatch(&self, message: ClientMsg, reference: Option<&str>) -> Result<String, Refusal> {
+        let message_kind = if matches!(message, ClientMsg::OpenPoll { .. }) {
+            PollStep::Open
+        } else {
+            PollStep::Other
+        };
         match message {
             ClientMsg::Hello { .. } => Err(refuse("already_greeted", "hello is sent once, as the first frame")),
             ClientMsg::Ping => Ok(encode(&ServerMsg::Pong { reference })),
             ClientMsg::Ask { text } => self.post(PostKind::Question, &text, reference).await,
+            ClientMsg::CreatePoll {
+                kind,
+                title,
+                options,
+                max_choices,
+                allow_change,
+                results,
+            } => {
+                let spec =
+                    PollSpec::parse(kind, &title, options, max_choices, allow_change, results).map_err(invalid)?;
+                let staff_id = self.staff_id(Capability::Host)?;
+                let command = Command::CreatePoll {
+                    event_id: self.room.event_id,
+                    spec,
+                    staff_id,
+                };
+                self.poll_step(command, "create_poll", reference).await
+            }
+            ClientMsg::OpenPoll { poll_id } | ClientMsg::ClosePoll { poll_id } => {
+                let open = matches!(message_kind, PollStep::Open);
+                let staff_id = self.staff_id(Capability::Host)?;
+                let command = Command::SetPollStatus {
+                    event_id: self.room.event_id,
+                    poll_id,
+                    open,
+                    staff_id,
+                };
+                self.poll_step(command, if open { "open_poll" } else { "close_poll" }, reference)
+                    .await
+            }
+            ClientMsg::Vote {
+                poll_id,
+                choices,
+                rating,
+                text,
+            } => self.vote(poll_id, choices, rating, text, reference).await,
             ClientMsg::Comment { text } => self.post(PostKind::Comment, &text, reference).await,
             ClientMsg::Promote { question_id } => self.moderate(question_id, ModAction::Promote, reference).await,
             ClientMsg::Upvote { question_id } => self.upvote(question_id, reference).await,
@@ -657,6 +704,103 @@ impl Session {
                 let (_, slow) = self.room.moderation();
                 self.settings(mode, slow, reference).await
             }
+        }
+    }
+
+    async fn poll_step(&self, command: Command, action: &str, reference: Option<&str>) -> Result<String, Refusal> {
+        match self.submit(command).await? {
+            Outcome::Poll { poll, tally } => {
+                self.room.tell_staff_text(encode(&ServerMsg::PollAdmin {
+                    poll: Some(&poll),
+                    poll_id: poll.id,
+                    tally: tally.as_ref(),
+                }));
+                Ok(encode(&ServerMsg::Ack {
+                    reference,
+                    action,
+                    question: None,
+                    upvotes: None,
+                    poll: Some(&poll),
+                    changed: None,
+                    text_status: None,
+                }))
+            }
+            _ => Err(refuse("internal", "unexpected outcome")),
+        }
+    }
+
+    async fn vote(
+        &self,
+        poll_id: i64,
+        choices: Option<Vec<u32>>,
+        rating: Option<u8>,
+        text: Option<String>,
+        reference: Option<&str>,
+    ) -> Result<String, Refusal> {
+        let Who::Viewer { key, .. } = &self.who else {
+            return Err(refuse("forbidden", "staff connections do not vote"));
+        };
+        let ballot = match (choices, rating, text) {
+            (Some(c), None, None) => Ballot::Choices(c),
+            (None, Some(r), None) => Ballot::Rating(r),
+            (None, None, Some(t)) => Ballot::Text(t),
+            _ => {
+                return Err(refuse(
+                    "invalid_vote",
+                    "give exactly one of `choices`, `rating` or `text`",
+                ));
+            }
+        };
+        let poll = self
+            .room
+            .poll(poll_id)
+            .ok_or_else(|| refuse("not_found", "no such poll in this room"))?;
+        if poll.status != PollStatus::Open {
+            return Err(refuse("poll_closed", "the poll is not open"));
+        }
+        let checked = poll.spec.check(ballot.clone()).map_err(|e| Refusal {
+            code: e.code,
+            message: e.message,
+            retry_after: None,
+        })?;
+        if let Err(l) = self.hub.limits.upvote(key) {
+            return Err(Refusal {
+                code: "rate_limited",
+                message: "too many votes".into(),
+                retry_after: Some(l.retry_after),
+            });
+        }
+        // Open-text answers go through the same screen as questions.
+        let (text_status, hits) = match &checked {
+            CheckedBallot::Text(t) => match self.hub.screen.current().screen(t) {
+                Verdict::Clean => (Some("approved"), Vec::new()),
+                Verdict::Hold { hits } => (Some("pending"), hits),
+                Verdict::Reject { hits, .. } => (Some("rejected"), hits),
+            },
+            CheckedBallot::Choices(_) => (None, Vec::new()),
+        };
+        let command = Command::Vote {
+            event_id: self.room.event_id,
+            poll_id,
+            viewer: key.clone(),
+            ballot,
+            text_status,
+            hits: serde_json::to_value(&hits).unwrap_or_default(),
+        };
+        match self.submit(command).await? {
+            Outcome::Voted { changed, .. } => {
+                self.room.poll_voted(poll_id);
+                Ok(encode(&ServerMsg::Ack {
+                    reference,
+                    action: "vote",
+                    question: None,
+                    upvotes: None,
+                    poll: None,
+                    changed: Some(changed),
+                    text_status,
+                }))
+            }
+            _ => Err(refuse("internal", "unexpected outcome")),
         }
     }
 
@@ -777,6 +921,9 @@ impl Session {
                     action: name,
                     question: Some(OwnQuestion::from(&after)),
                     upvotes: None,
+                    poll: None,
+                    changed: None,
+                    text_status: None,
                 }))
             }
             _ => Err(refuse("internal", "unexpected outcome")),
@@ -851,8 +998,12 @@ impl Session {
 }
 
 /// Message types clients may send (for telling `unknown_type` from `bad_message`).
-const KNOWN_TYPES: [&str; 16] = [
+const KNOWN_TYPES: [&str; 20] = [
     "hello",
+    "create_poll",
+    "open_poll",
+    "close_poll",
+    "vote",
     "ask",
     "comment",
     "promote",
@@ -869,6 +1020,11 @@ const KNOWN_TYPES: [&str; 16] = [
     "set_moderation",
     "ping",
 ];
+
+enum PollStep {
+    Open,
+    Other,
+}
 
 fn kind_action(kind: PostKind) -> &'static str {
     match kind {
@@ -913,6 +1069,9 @@ fn ack(reference: Option<&str>, action: &str, question: Option<&QuestionRecord>,
         reference,
         action,
         question: question.map(OwnQuestion::from),
+        poll: None,
+        changed: None,
+        text_status: None,
         upvotes,
     })
 }

@@ -147,6 +147,8 @@ pub struct RoomState {
     pub questions: Vec<PublicQuestion>,
     /// The latest visible comments, oldest first.
     pub comments: Vec<PublicComment>,
+    /// Opened and closed polls.
+    pub polls: Vec<crate::domain::poll::PublicPoll>,
     /// Banned viewer keys and addresses.
     pub banned_viewers: Vec<String>,
     pub banned_ips: Vec<String>,
@@ -201,6 +203,7 @@ impl Store {
             .map(QuestionRecord::public_comment)
             .collect();
         comments.reverse();
+        let polls = self.public_polls(event_id).await?;
         const BANS: &str = "SELECT viewer_key, ip FROM bans WHERE event_id = $1";
         let bans = on_pool!(self, read p => sqlx::query_as::<_, BanRow>(BANS).bind(event_id).fetch_all(p).await)?;
         Ok(RoomState {
@@ -210,6 +213,7 @@ impl Store {
             pinned: room.pinned_question_id,
             questions: rows_to_records(rows)?.iter().map(QuestionRecord::public).collect(),
             comments,
+            polls,
             banned_viewers: bans.iter().filter_map(|b| b.viewer_key.clone()).collect(),
             banned_ips: bans.iter().filter_map(|b| b.ip.clone()).collect(),
         })

@@ -19,6 +19,7 @@ pub mod change_reports;
 pub mod events;
 pub mod live;
 pub mod plans;
+pub mod polls;
 pub mod sessions;
 pub mod themes;
 pub mod units;

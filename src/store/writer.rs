@@ -18,8 +18,12 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot};
 
 use super::live::{QuestionRecord, QuestionRow, question_columns};
+use super::polls::{PollRecord, PollRow, TALLY_COUNTS, TALLY_VOTERS, TALLY_WORDS, build_tally, poll_columns};
 use super::{Store, StoreError, on_pool};
 use crate::domain::event::EventStatus;
+use crate::domain::poll::{
+    Ballot, CLOUD_SIZE, CheckedBallot, PollKind, PollSpec, PollStatus, ResultsVisibility, Tally,
+};
 use crate::domain::question::{ModAction, ModerationMode, PostKind, QuestionStatus, RoomChange, ViewerKey};
 use crate::domain::time::now;
 
@@ -78,6 +82,32 @@ pub enum Command {
         event_id: i64,
         status: EventStatus,
     },
+    CreatePoll {
+        event_id: i64,
+        spec: PollSpec,
+        staff_id: i64,
+    },
+    /// Open (a draft, or reopen a closed poll) or close a poll.
+    SetPollStatus {
+        event_id: i64,
+        poll_id: i64,
+        open: bool,
+        staff_id: i64,
+    },
+    /// `text_status` and `hits`: the screen's verdict on an open-text answer.
+    Vote {
+        event_id: i64,
+        poll_id: i64,
+        viewer: ViewerKey,
+        ballot: Ballot,
+        text_status: Option<&'static str>,
+        hits: serde_json::Value,
+    },
+    /// Count an open poll's votes and, when its results are live, log the tally.
+    PollTally {
+        event_id: i64,
+        poll_id: i64,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -98,6 +128,20 @@ pub enum Outcome {
     Banned,
     SettingsChanged,
     StatusLogged,
+    Poll {
+        poll: PollRecord,
+        tally: Option<Tally>,
+    },
+    /// `changed`: the viewer had voted before and changed the vote.
+    Voted {
+        poll_id: i64,
+        changed: bool,
+    },
+    Tally {
+        poll_id: i64,
+        tally: Option<Tally>,
+        public: bool,
+    },
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -244,6 +288,47 @@ macro_rules! audit {
         .execute(&mut *$tx)
         .await?
     };
+}
+
+macro_rules! fetch_poll {
+    ($tx:expr, $event_id:expr, $id:expr) => {{
+        const SQL: &str = concat!(
+            "SELECT ",
+            poll_columns!(),
+            " FROM polls WHERE id = $1 AND event_id = $2"
+        );
+        let row: Option<PollRow> = sqlx::query_as(SQL)
+            .bind($id)
+            .bind($event_id)
+            .fetch_optional(&mut *$tx)
+            .await?;
+        match row {
+            Some(r) => Some(r.into_record()?),
+            None => None,
+        }
+    }};
+}
+
+/// Count a poll's stored votes inside `$tx`.
+macro_rules! tally {
+    ($tx:expr, $poll:expr) => {{
+        let poll: &PollRecord = $poll;
+        let voters: i64 = sqlx::query_scalar(TALLY_VOTERS)
+            .bind(poll.id)
+            .fetch_one(&mut *$tx)
+            .await?;
+        let counts: Vec<(i64, i64)> = sqlx::query_as(TALLY_COUNTS).bind(poll.id).fetch_all(&mut *$tx).await?;
+        let words: Vec<(String, i64)> = if poll.spec.kind == PollKind::OpenText {
+            sqlx::query_as(TALLY_WORDS)
+                .bind(poll.id)
+                .bind(CLOUD_SIZE as i64)
+                .fetch_all(&mut *$tx)
+                .await?
+        } else {
+            Vec::new()
+        };
+        build_tally(&poll.spec, voters, &counts, words)
+    }};
 }
 
 macro_rules! fetch_question {
@@ -436,6 +521,96 @@ async fn apply_batch(store: &Store, commands: &[Command]) -> Result<Vec<Applied>
                     audit!(tx, *event_id, "staff", staff_id.to_string(), "settings", None::<i64>, before, Some(after), at);
                     Ok(Outcome::SettingsChanged)
                 }
+                Command::CreatePoll { event_id, spec, staff_id } => {
+                    const SQL: &str = concat!(
+                        "INSERT INTO polls (event_id, kind, title, options, max_choices, allow_change, results, status, created_by, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, 'draft', $8, $9) RETURNING ",
+                        poll_columns!()
+                    );
+                    let options = serde_json::to_string(&spec.options).map_err(|e| StoreError::Conflict(e.to_string()))?;
+                    let row: PollRow = sqlx::query_as(SQL)
+                        .bind(event_id).bind(spec.kind.as_str()).bind(&spec.title).bind(options).bind(i64::from(spec.max_choices))
+                        .bind(spec.allow_change).bind(spec.results.as_str()).bind(staff_id).bind(at)
+                        .fetch_one(&mut *tx).await?;
+                    let poll = row.into_record()?;
+                    let after = serde_json::to_string(&poll).ok();
+                    audit!(tx, *event_id, "staff", staff_id.to_string(), "create_poll", Some(poll.id), None::<String>, after, at);
+                    Ok(Outcome::Poll { poll, tally: None })
+                }
+                Command::SetPollStatus { event_id, poll_id, open, staff_id } => match fetch_poll!(tx, *event_id, *poll_id) {
+                    None => Err(refused("not_found", "no such poll in this room")),
+                    Some(before) => {
+                        let allowed = if *open { before.status != PollStatus::Open } else { before.status == PollStatus::Open };
+                        if !allowed {
+                            let what = if *open { "opened" } else { "closed" };
+                            Err(refused("wrong_status", format!("a {} poll cannot be {what}", before.status.as_str())))
+                        } else {
+                            let sql = if *open {
+                                "UPDATE polls SET status = 'open', opened_at = $1, closed_at = NULL WHERE id = $2"
+                            } else {
+                                "UPDATE polls SET status = 'closed', closed_at = $1 WHERE id = $2"
+                            };
+                            sqlx::query(sql).bind(at).bind(poll_id).execute(&mut *tx).await?;
+                            let after = fetch_poll!(tx, *event_id, *poll_id).ok_or(StoreError::NotFound("poll"))?;
+                            // Counted in the same transaction as the close: no later vote can be in it.
+                            let tally = tally!(tx, &after);
+                            let change = RoomChange::Poll { poll: after.public(Some(tally.clone())) };
+                            changes.push((log_change!(tx, *event_id, change, at), change));
+                            let action = if *open { "open_poll" } else { "close_poll" };
+                            let view = |p: &PollRecord| serde_json::json!({ "status": p.status }).to_string();
+                            audit!(tx, *event_id, "staff", staff_id.to_string(), action, Some(*poll_id),
+                                Some(view(&before)), Some(view(&after)), at);
+                            Ok(Outcome::Poll { poll: after, tally: Some(tally) })
+                        }
+                    }
+                },
+                Command::Vote { event_id, poll_id, viewer, ballot, text_status, hits } => match fetch_poll!(tx, *event_id, *poll_id) {
+                    None => Err(refused("not_found", "no such poll in this room")),
+                    Some(poll) if poll.status != PollStatus::Open => Err(refused("poll_closed", "the poll is not open")),
+                    Some(poll) => match poll.spec.check(ballot.clone()) {
+                        Err(e) => Err(refused(e.code, e.message)),
+                        Ok(checked) => {
+                            let voted: Option<String> = sqlx::query_scalar("SELECT viewer_key FROM poll_votes WHERE poll_id = $1 AND viewer_key = $2")
+                                .bind(poll_id).bind(&viewer.0).fetch_optional(&mut *tx).await?;
+                            if voted.is_some() && !poll.spec.allow_change {
+                                Err(refused("already_voted", "you have voted in this poll, and votes cannot be changed"))
+                            } else {
+                                let (text, choices) = match checked {
+                                    CheckedBallot::Text(t) => (Some(t), Vec::new()),
+                                    CheckedBallot::Choices(c) => (None, c),
+                                };
+                                let hits = hits.as_array().is_some_and(|h| !h.is_empty()).then(|| hits.to_string());
+                                sqlx::query(
+                                    "INSERT INTO poll_votes (poll_id, viewer_key, text, text_status, screen_hits, created_at, updated_at)
+                                     VALUES ($1, $2, $3, $4, $5, $6, $6)
+                                     ON CONFLICT (poll_id, viewer_key) DO UPDATE SET text = excluded.text,
+                                       text_status = excluded.text_status, screen_hits = excluded.screen_hits, updated_at = excluded.updated_at",
+                                )
+                                .bind(poll_id).bind(&viewer.0).bind(&text).bind(text.as_ref().and(*text_status)).bind(hits).bind(at)
+                                .execute(&mut *tx).await?;
+                                sqlx::query("DELETE FROM poll_choices WHERE poll_id = $1 AND viewer_key = $2")
+                                    .bind(poll_id).bind(&viewer.0).execute(&mut *tx).await?;
+                                for option in choices {
+                                    sqlx::query("INSERT INTO poll_choices (poll_id, viewer_key, option) VALUES ($1, $2, $3)")
+                                        .bind(poll_id).bind(&viewer.0).bind(i64::from(option)).execute(&mut *tx).await?;
+                                }
+                                Ok(Outcome::Voted { poll_id: *poll_id, changed: voted.is_some() })
+                            }
+                        }
+                    },
+                },
+                Command::PollTally { event_id, poll_id } => match fetch_poll!(tx, *event_id, *poll_id) {
+                    Some(poll) if poll.status == PollStatus::Open => {
+                        let tally = tally!(tx, &poll);
+                        let public = poll.spec.results == ResultsVisibility::Live;
+                        if public {
+                            let change = RoomChange::PollResults { poll_id: *poll_id, tally: tally.clone() };
+                            changes.push((log_change!(tx, *event_id, change, at), change));
+                        }
+                        Ok(Outcome::Tally { poll_id: *poll_id, tally: Some(tally), public })
+                    }
+                    _ => Ok(Outcome::Tally { poll_id: *poll_id, tally: None, public: false }),
+                },
                 Command::EventStatus { event_id, status } => {
                     let change = RoomChange::EventStatus { status: *status };
                     changes.push((log_change!(tx, *event_id, change, at), change));

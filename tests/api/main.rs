@@ -12,4 +12,5 @@ mod lifecycle;
 mod live;
 mod live_input;
 mod ops;
+mod polls;
 mod programme;
