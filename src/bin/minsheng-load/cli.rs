@@ -1,0 +1,209 @@
+//! The command line of `minsheng-load`.
+
+use clap::{Parser, ValueEnum};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Scenario {
+    /// Seed questions, then a moderator approves them at --approvals-per-sec
+    /// for --duration seconds; every viewer measures approval-to-delivery
+    /// latency, losses and duplicates (optionally with --upvotes-per-sec).
+    Broadcast,
+    /// Like broadcast, but --stalled viewers stop reading after their
+    /// snapshot while the moderator sends --messages-per-sec answers of
+    /// --text-bytes on one question; measures the others' latency, the
+    /// server's memory and how fast the stalled viewers are cut off.
+    Stall,
+    /// Connect --viewers at --connect-rate, hold them --duration seconds;
+    /// reports connections held and server memory per connection.
+    Connect,
+    /// --askers viewers ask as fast as they can (--in-flight pipelined asks
+    /// each) for --duration seconds; reports acknowledged questions per
+    /// second and errors by code. Start the server with raised ask limits.
+    Questions,
+}
+
+impl Scenario {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Broadcast => "broadcast",
+            Self::Stall => "stall",
+            Self::Connect => "connect",
+            Self::Questions => "questions",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Target {
+    /// A minsheng server (`minsheng serve`) at --url.
+    Minsheng,
+    /// A reference nats-server WebSocket listener at --nats-url (broadcast,
+    /// stall and connect only).
+    Nats,
+}
+
+const ABOUT: &str = "Load generator for minsheng's live rooms: opens many viewer connections \
+to one room, drives questions, approvals and upvotes at chosen rates, and reports connections \
+held, deliveries per second, approval-to-delivery latency, lost and duplicated messages, and the \
+server's memory and CPU.";
+
+const AFTER_HELP: &str = "\
+EXAMPLES (against `minsheng serve --demo --listen 127.0.0.1:18090`):
+  minsheng-load broadcast --url http://127.0.0.1:18090 --viewers 200 --approvals-per-sec 10 --duration 5
+  minsheng-load stall --url http://127.0.0.1:18090 --viewers 100 --stalled 5 --messages-per-sec 100 --duration 10
+  minsheng-load connect --url http://127.0.0.1:18090 --viewers 500
+  minsheng-load questions --url http://127.0.0.1:18090 --askers 20 --duration 5
+    (for `questions`, start the server with --asks-per-viewer-per-min 100000
+     --asks-per-ip-per-min 1000000 --asks-per-room-per-sec 100000)
+
+WHAT A RUN DOES:
+  broadcast  logs in (--username/--password), opens the staff connections, seeds rate x duration
+             questions (5 per short-lived viewer connection, spread over --source-ips, at
+             --seed-rate, waiting out `rate_limited`), connects the viewers, waits 2 s, then
+             approves at the rate; each viewer times every `question` frame from the approval's
+             send instant. Afterwards the published questions are hidden again (--keep-questions).
+  stall      the same with one seeded, approved question answered --messages-per-sec times
+             (`#n#` + filler); `minsheng_live_connections` is polled every 250 ms from /metrics.
+  Lost = gaps in each viewer's public `seq` (presence ignored) + what a still-connected viewer
+  lacks at the end; duplicated = a seq not above the last one seen.
+  Server memory: VmRSS just before the viewers connect and 2 s after the last one did;
+  bytes per connection = the difference / viewers. Only a freshly started server gives a clean
+  figure (freed memory of earlier connections is reused); the report says when it was not.
+
+SERVER LIMITS THAT SHAPE A RUN:
+  The server accepts at most 20 frames per second (burst 40) on any one connection, so
+  moderator actions are spread over ceil(rate / --staff-frames-per-sec) staff connections,
+  and each asker in `questions` tops out near 20 asks per second.
+
+REFERENCE MODE (--target nats):
+  Compares the same fan-out with nats-server's WebSocket listener. Write ref.conf:
+      port: 4333
+      websocket { listen: \"127.0.0.1:4223\", no_tls: true }
+  start `nats-server -c ref.conf`, then e.g.
+      minsheng-load broadcast --target nats --nats-url ws://127.0.0.1:4223 --viewers 200 --approvals-per-sec 10 --duration 5
+  Viewers send `CONNECT`+`SUB room 1`; a publisher sends `PUB room` at --approvals-per-sec
+  (or --messages-per-sec with --text-bytes payloads in `stall`). The server process is
+  --server-pid or the process named nats-server.
+
+OUTPUT:
+  A plain-text report on stdout; with --json the same figures as one JSON object on stdout
+  and the text report on stderr. Exit status: 0 when the run completed, 2 when it hit the
+  hard deadline or was interrupted (what was measured is still reported), 1 on a setup error.
+
+Only loopback targets are allowed (127.x.x.x, localhost, ::1).";
+
+#[derive(Debug, Clone, Parser)]
+#[command(name = "minsheng-load", version, about = ABOUT, after_help = AFTER_HELP)]
+pub struct Args {
+    /// The scenario (the same as --scenario; `broadcast` when neither is given).
+    #[arg(value_enum, value_name = "SCENARIO", conflicts_with = "scenario_flag")]
+    pub scenario_pos: Option<Scenario>,
+    /// The scenario: broadcast, stall, connect or questions (see SCENARIO above).
+    #[arg(long = "scenario", value_enum, value_name = "SCENARIO", hide_possible_values = true)]
+    pub scenario_flag: Option<Scenario>,
+    /// What to load: a minsheng server or a reference nats-server.
+    #[arg(long, value_enum, default_value_t = Target::Minsheng)]
+    pub target: Target,
+    /// Base URL of the minsheng server (loopback only).
+    #[arg(long, env = "MINSHENG_LOAD_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// The event whose live room to load; default: the first of `GET /api/events?status=live`.
+    #[arg(long)]
+    pub event: Option<i64>,
+    /// Viewer connections to open.
+    #[arg(long, default_value_t = 1000)]
+    pub viewers: usize,
+    /// New connections per second.
+    #[arg(long, default_value_t = 2000.0)]
+    pub connect_rate: f64,
+    /// Loopback source addresses the viewer sockets bind to, round-robin: a
+    /// range `A-B`, a comma-separated list, or `none` (let the kernel choose).
+    /// Many addresses make per-address limits and the ephemeral-port range
+    /// behave as with many real clients.
+    #[arg(long, default_value = "127.0.0.2-127.0.0.250")]
+    pub source_ips: String,
+    /// Seconds to measure (broadcast, stall, questions) or to hold (connect).
+    #[arg(long, default_value_t = 30)]
+    pub duration: u64,
+    /// broadcast: approvals per second the moderator sends (questions are
+    /// seeded first: rate x duration of them, 5 per seeding viewer).
+    #[arg(long, default_value_t = 20.0)]
+    pub approvals_per_sec: f64,
+    /// broadcast: upvotes per second, by random viewers on random approved questions.
+    #[arg(long, default_value_t = 0.0)]
+    pub upvotes_per_sec: f64,
+    /// stall: viewers that stop reading right after their snapshot (4 KiB receive buffer).
+    #[arg(long, default_value_t = 50)]
+    pub stalled: usize,
+    /// stall: `answer` frames per second on one approved question.
+    #[arg(long, default_value_t = 200.0)]
+    pub messages_per_sec: f64,
+    /// stall: approximate size of each answer's public frame in bytes (the
+    /// answer text is at most 2000 characters).
+    #[arg(long, default_value_t = 2048)]
+    pub text_bytes: usize,
+    /// questions: viewer connections that ask.
+    #[arg(long, default_value_t = 200)]
+    pub askers: usize,
+    /// questions: asks each asker keeps in flight (tracked by `ref`).
+    #[arg(long, default_value_t = 8)]
+    pub in_flight: usize,
+    /// Staff account for the moderator connections.
+    #[arg(long, env = "MINSHENG_LOAD_USERNAME", default_value = "demo-moderator")]
+    pub username: String,
+    /// Its password.
+    #[arg(
+        long,
+        env = "MINSHENG_LOAD_PASSWORD",
+        default_value = "minsheng-demo",
+        hide_env_values = true
+    )]
+    pub password: String,
+    /// Frames per second to send on one staff connection (the server allows
+    /// 20 per second per connection); more staff connections are opened for higher rates.
+    #[arg(long, default_value_t = 18.0)]
+    pub staff_frames_per_sec: f64,
+    /// The server process to sample (VmRSS, CPU); default: the process listening
+    /// on the target's port, else the one whose argv[0] is `minsheng` with
+    /// `serve` (or `nats-server` with --target nats).
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// WebSocket URL of the nats-server listener (--target nats; loopback only).
+    #[arg(long, default_value = "ws://127.0.0.1:4223")]
+    pub nats_url: String,
+    /// --target nats, broadcast and connect: payload bytes of each published message.
+    #[arg(long, default_value_t = 300)]
+    pub nats_payload_bytes: usize,
+    /// broadcast and stall: questions per second while seeding (the server
+    /// refuses more than --asks-per-room-per-sec, 200 by default).
+    #[arg(long, default_value_t = 150.0)]
+    pub seed_rate: f64,
+    /// Seconds to wait after the last send for deliveries to arrive.
+    #[arg(long, default_value_t = 10)]
+    pub drain_secs: u64,
+    /// Hard deadline of the whole run in seconds (default: --duration + 60);
+    /// then the run stops, reports what it has and exits with status 2.
+    #[arg(long)]
+    pub hard_deadline: Option<u64>,
+    /// Leave the questions this run published. By default broadcast and stall
+    /// hide them after the measurement (not measured), so that the room's
+    /// snapshot does not grow from run to run.
+    #[arg(long)]
+    pub keep_questions: bool,
+    /// Print the figures as one JSON object on stdout (the text report goes to stderr).
+    #[arg(long)]
+    pub json: bool,
+    /// No progress lines on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+impl Args {
+    pub fn scenario(&self) -> Scenario {
+        self.scenario_pos.or(self.scenario_flag).unwrap_or(Scenario::Broadcast)
+    }
+
+    pub fn hard_deadline_secs(&self) -> u64 {
+        self.hard_deadline.unwrap_or(self.duration + 60)
+    }
+}

@@ -1,0 +1,821 @@
+//! Loading a minsheng live room: the four scenarios (the wire is in
+//! [`client`] for viewers and askers, [`staff`] for moderators and seeding).
+
+mod client;
+mod staff;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::bail;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::cli::{Args, Scenario};
+use crate::fleet::{self, Deadline, Rng, Sample, Shared, ViewerOut};
+use crate::net::{Endpoint, parse_source_ips};
+use crate::procfs::{self, CpuMark};
+use crate::report::{self, Delivery, Moderator, Questions, Report, Stall, Upvotes, add_all};
+
+pub use client::close_label;
+use client::{Match, Room, asker, viewer};
+use staff::{ModCmd, ModOut, drive, live_event, login, moderator, open_staff, park, request, seed};
+
+fn status(quiet: bool, msg: impl AsRef<str>) {
+    if !quiet {
+        eprintln!("minsheng-load: {}", msg.as_ref());
+    }
+}
+
+struct Harness {
+    args: Args,
+    deadline: Deadline,
+    base: Endpoint,
+    room: Arc<Room>,
+    pid: Option<u32>,
+    report: Report,
+}
+
+pub async fn run(args: &Args, deadline: &Deadline) -> anyhow::Result<Report> {
+    let base = Endpoint::parse(&args.url, &["http"])?;
+    let mut srcs = parse_source_ips(&args.source_ips)?;
+    let mut notes = Vec::new();
+    if base.addr.is_ipv6() && !srcs.is_empty() {
+        notes.push("the server is on ::1: --source-ips (IPv4) ignored".to_owned());
+        srcs.clear();
+    }
+    let event_id = match args.event {
+        Some(e) => e,
+        None => live_event(&base).await?,
+    };
+    let room = Arc::new(Room {
+        addr: base.addr,
+        ws_url: format!("ws://{}/api/events/{event_id}/live", base.authority),
+        srcs,
+    });
+    let pid = match args.server_pid {
+        Some(p) => Some(p),
+        None => {
+            let (pick, all) = procfs::find_minsheng(base.addr.port());
+            if all.len() > 1 {
+                notes.push(format!(
+                    "several minsheng servers run ({all:?}); sampling {pick:?} (use --server-pid)"
+                ));
+            }
+            pick
+        }
+    };
+    if pid.is_none() {
+        notes.push("no minsheng server process found: no memory or CPU figures (use --server-pid)".into());
+    }
+    let mut h = Harness {
+        args: args.clone(),
+        deadline: deadline.clone(),
+        base,
+        room,
+        pid,
+        report: Report {
+            target: "minsheng".into(),
+            scenario: args.scenario().name().into(),
+            endpoint: args.url.clone(),
+            event_id: Some(event_id),
+            duration_secs: args.duration,
+            notes,
+            ..Report::default()
+        },
+    };
+    h.report.server.pid = pid;
+    status(
+        args.quiet,
+        format!("{} on event {event_id} ({})", h.report.scenario, h.room.ws_url),
+    );
+    match args.scenario() {
+        Scenario::Broadcast => broadcast(&mut h).await?,
+        Scenario::Stall => stall(&mut h).await?,
+        Scenario::Connect => connect(&mut h).await?,
+        Scenario::Questions => questions(&mut h).await?,
+    }
+    Ok(h.report)
+}
+
+/// The server's RSS just before the viewers connect (everything else is set
+/// up by then), read three times 250 ms apart; a note when it still moves,
+/// or when earlier connections left freed memory for the new ones to reuse.
+async fn idle_rss(h: &mut Harness, opened_so_far: usize) -> Option<u64> {
+    let pid = h.pid?;
+    if let Some(served) = fleet::upgrades_served(&h.base).await {
+        let earlier = served.saturating_sub(opened_so_far as u64);
+        if earlier > 10 {
+            h.report.notes.push(format!(
+                "the server had served {earlier} live connections before this run: new ones reuse memory \
+                 those freed, so bytes per connection is understated (restart the server for a clean figure)"
+            ));
+        }
+    }
+    let first = procfs::rss_bytes(pid)?;
+    let mut last = first;
+    for _ in 0..2 {
+        h.deadline.sleep(Duration::from_millis(250)).await;
+        last = procfs::rss_bytes(pid).unwrap_or(last);
+    }
+    if first.abs_diff(last) > 2 << 20 {
+        h.report.notes.push(format!(
+            "the server's memory was still changing before the viewers connected ({:.1} -> {:.1} MiB): \
+             the per-connection figure is rough (restart the server for a clean one)",
+            first as f64 / 1048576.0,
+            last as f64 / 1048576.0
+        ));
+    }
+    Some(last)
+}
+
+/// Memory per viewer connection from the idle and connected samples.
+fn memory(h: &mut Harness, idle: Option<u64>, connected: Option<u64>, connections: usize) {
+    h.report.server.rss_idle_bytes = idle;
+    h.report.server.rss_connected_bytes = connected;
+    if let (Some(i), Some(c)) = (idle, connected) {
+        if connections > 0 && c >= i {
+            h.report.server.bytes_per_connection = Some((c - i) as f64 / connections as f64);
+        } else if c < i {
+            h.report.notes.push(
+                "the server's memory fell while the viewers connected (its allocator returned memory \
+                 from earlier work): no per-connection figure; restart the server for a clean one"
+                    .into(),
+            );
+        }
+    }
+}
+
+fn finish_memory(h: &mut Harness, samples: &[Sample]) {
+    let end = h.pid.and_then(procfs::rss_bytes);
+    h.report.server.rss_end_bytes = end;
+    let peak = samples
+        .iter()
+        .filter_map(|s| s.rss)
+        .chain(h.report.server.rss_connected_bytes)
+        .chain(end)
+        .max();
+    h.report.server.rss_peak_bytes = peak;
+}
+
+/// Fill the delivery figures from the viewers' results.
+fn deliveries(
+    h: &mut Harness,
+    shared: &Shared,
+    outs: &mut [ViewerOut],
+    final_seq: i64,
+    first_send_ns: u64,
+    drive_secs: f64,
+) {
+    let s = fleet::summarise(outs, final_seq);
+    if let Some(note) = s.welcome_note() {
+        h.report.notes.push(note);
+    }
+    let sent = shared.sent.load(Relaxed);
+    let acked = shared.acked.load(Relaxed);
+    let window = s.last_match_ns.saturating_sub(first_send_ns) as f64 / 1e9;
+    h.report.delivery = Some(Delivery {
+        sent,
+        acked,
+        send_rate: if drive_secs > 0.0 {
+            sent as f64 / drive_secs
+        } else {
+            0.0
+        },
+        measured_viewers: s.measured_viewers,
+        expected: acked * s.measured_viewers as u64,
+        delivered: s.delivered,
+        lost: s.gaps + s.tail,
+        lost_gaps: s.gaps,
+        lost_tail: s.tail,
+        missed_after_disconnect: s.missed_after_disconnect,
+        duplicated: s.dups,
+        window_secs: window,
+        deliveries_per_sec: if window > 0.0 { s.delivered as f64 / window } else { 0.0 },
+    });
+    h.report.latency_ms = report::latency(s.lat);
+    h.report.disconnects_by_code = s.disconnects;
+    h.report.viewer_error_frames = s.errors;
+    h.report.viewers.connect_errors = s.connect_errors;
+    h.report.viewers.still_connected_at_end = s.still_connected;
+}
+
+fn viewer_counts(h: &mut Harness, shared: &Shared, requested: usize, connect_secs: f64) {
+    h.report.viewers.requested = requested;
+    h.report.viewers.connected = shared.connected.load(Relaxed);
+    h.report.viewers.failed = requested - h.report.viewers.connected;
+    h.report.viewers.connect_secs = connect_secs;
+}
+
+async fn collect_mods(handles: Vec<JoinHandle<ModOut>>) -> Moderator {
+    let mut m = Moderator {
+        connections: handles.len(),
+        ..Moderator::default()
+    };
+    for hd in handles {
+        if let Ok(Ok(o)) = tokio::time::timeout(Duration::from_secs(5), hd).await {
+            m.sent += o.sent;
+            add_all(&mut m.acks_by_action, &o.acks);
+            add_all(&mut m.errors_by_code, &o.errors);
+            if let Some(c) = o.cut {
+                *m.errors_by_code
+                    .entry(format!("staff connection ended: {c}"))
+                    .or_default() += 1;
+            }
+        }
+    }
+    m
+}
+
+/// Hide what a run published (not measured), so that the room's snapshot
+/// does not grow from run to run.
+#[allow(clippy::too_many_arguments)]
+async fn cleanup(
+    h: &mut Harness,
+    shared: &Arc<Shared>,
+    token: &str,
+    mods: &mut Vec<mpsc::Sender<ModCmd>>,
+    handles: &mut Vec<JoinHandle<ModOut>>,
+    stop: &watch::Receiver<bool>,
+    hide: &[i64],
+) {
+    if hide.is_empty() || h.args.keep_questions || h.deadline.interrupted() {
+        return;
+    }
+    // Bounded on its own: it also runs after the run's deadline.
+    let deadline = h.deadline.grace(15);
+    let per = h.args.staff_frames_per_sec;
+    // Up to 8 staff connections, to be done in about 3 s.
+    let want = ((hide.len() as f64 / (per * 3.0)).ceil() as usize).clamp(1, 8);
+    while mods.len() < want {
+        match open_staff(&h.room, token).await {
+            Ok(ws) => {
+                let (tx, rx) = mpsc::channel(4096);
+                handles.push(tokio::spawn(moderator(ws, shared.clone(), rx, "-", stop.clone())));
+                mods.push(tx);
+            }
+            Err(e) => {
+                h.report.notes.push(format!("cleanup: {e}"));
+                break;
+            }
+        }
+    }
+    status(
+        h.args.quiet,
+        format!(
+            "hiding the {} question(s) this run published (--keep-questions to keep them)",
+            hide.len()
+        ),
+    );
+    let ignored = AtomicUsize::new(0);
+    let done = drive(per * mods.len() as f64, hide.len(), mods, &deadline, &ignored, |k| {
+        ModCmd {
+            text: format!(r#"{{"type":"hide","ref":"h{k}","question_id":{}}}"#, hide[k]),
+            slot: None,
+        }
+    })
+    .await;
+    if done < hide.len() {
+        h.report.notes.push(format!(
+            "cleanup: only {done} of {} published questions were hidden",
+            hide.len()
+        ));
+    }
+    deadline.sleep(Duration::from_secs(1)).await;
+}
+
+fn run_tag() -> String {
+    chrono::Utc::now().format("%H%M%S").to_string()
+}
+
+async fn broadcast(h: &mut Harness) -> anyhow::Result<()> {
+    let a = h.args.clone();
+    let quiet = a.quiet;
+    let total = ((a.approvals_per_sec * a.duration as f64).round() as usize).max(1);
+    let token = login(&h.base, &a.username, &a.password).await?;
+    // Staff connect before seeding: the server sends them every pending question on joining.
+    let per = a.staff_frames_per_sec;
+    let staff = ((a.approvals_per_sec / per).ceil() as usize)
+        .max(((total as f64 / (per * 3.0)).ceil() as usize).min(8))
+        .max(1);
+    let (park_tx, park_rx) = watch::channel(false);
+    let mut parked = Vec::new();
+    for _ in 0..staff {
+        parked.push(park(open_staff(&h.room, &token).await?, park_rx.clone()));
+    }
+    status(
+        quiet,
+        format!("seeding {total} questions (5 per connection, {}/s)", a.seed_rate),
+    );
+    let seeded = h
+        .deadline
+        .run(seed(h.room.clone(), total, run_tag(), a.seed_rate))
+        .await;
+    let _ = park_tx.send(true);
+    let Some(seeded) = seeded else {
+        h.report.notes.push("the deadline passed while seeding".into());
+        return Ok(());
+    };
+    for (e, n) in &seeded.errors {
+        h.report.notes.push(format!("seeding: {n} x {e}"));
+    }
+    for (scope, n) in &seeded.waits {
+        h.report.notes.push(format!("seeding waited {n} times: {scope}"));
+    }
+    for (st, n) in &seeded.not_pending {
+        h.report
+            .notes
+            .push(format!("seeding: {n} questions were `{st}` instead of pending"));
+    }
+    let ids = seeded.ids;
+    if ids.is_empty() {
+        bail!(
+            "seeding produced no pending question: errors {:?}, not pending {:?}",
+            seeded.errors,
+            seeded.not_pending
+        );
+    }
+    if ids.len() < total {
+        h.report
+            .notes
+            .push(format!("only {} of {total} questions were seeded", ids.len()));
+    }
+    let min_id = ids[0];
+    let span = usize::try_from(ids[ids.len() - 1] - min_id + 1).unwrap_or(0);
+    let shared = Shared::new(span, ids.len());
+    let mode = Match::QuestionId { min_id };
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (mod_stop_tx, mod_stop_rx) = watch::channel(false);
+    let mut mod_txs = Vec::new();
+    let mut mod_handles = Vec::new();
+    for p in parked {
+        let ws = match p.await {
+            Ok(Ok(ws)) => ws,
+            Ok(Err(e)) => bail!("a staff connection closed while seeding: {e}"),
+            Err(e) => bail!("staff connection task: {e}"),
+        };
+        let (tx, rx) = mpsc::channel(4096);
+        let stop = mod_stop_rx.clone();
+        mod_handles.push(tokio::spawn(moderator(ws, shared.clone(), rx, "approve", stop)));
+        mod_txs.push(tx);
+    }
+
+    let n = a.viewers;
+    let upvoting = a.upvotes_per_sec > 0.0;
+    let mut up_txs = Vec::new();
+    let mut up_rxs = Vec::new();
+    if upvoting {
+        for _ in 0..n {
+            let (tx, rx) = mpsc::channel::<i64>(8);
+            up_txs.push(tx);
+            up_rxs.push(Some(rx));
+        }
+    }
+    let up_rxs = Mutex::new(up_rxs);
+    status(quiet, format!("connecting {n} viewers at {}/s", a.connect_rate));
+    let rss_idle = idle_rss(h, staff + total.div_ceil(5)).await;
+    let mut handles = Vec::with_capacity(n);
+    let t0 = shared.now_ns();
+    let (room, sh) = (h.room.clone(), shared.clone());
+    fleet::launch(n, a.connect_rate, &h.deadline, &mut handles, |i| {
+        let cmds = up_rxs.lock().ok().and_then(|mut v| v.get_mut(i).and_then(Option::take));
+        viewer(room.clone(), sh.clone(), i, false, mode, stop_rx.clone(), cmds)
+    })
+    .await;
+    let connect_secs = fleet::wait_connected(&shared, handles.len(), t0, &h.deadline, quiet).await;
+    viewer_counts(h, &shared, n, connect_secs);
+    h.deadline.sleep(Duration::from_secs(2)).await;
+    let rss_connected = h.pid.and_then(procfs::rss_bytes);
+    memory(h, rss_idle, rss_connected, shared.connected.load(Relaxed));
+
+    let (sample_tx, sample_rx) = watch::channel(false);
+    let sampler = fleet::sampler(shared.clone(), h.pid, None, sample_rx.clone());
+    let progress = fleet::progress(shared.clone(), quiet, sample_rx);
+    let cpu = CpuMark::of(h.pid);
+    let gen_cpu = CpuMark::of(None);
+    let count = ids.len().min(total);
+    status(
+        quiet,
+        format!(
+            "approving {count} questions at {}/s over {staff} staff connection(s)",
+            a.approvals_per_sec
+        ),
+    );
+    let first_send_ns = shared.now_ns();
+    let drive_start = std::time::Instant::now();
+    let approved = AtomicUsize::new(0);
+    let driving = AtomicBool::new(true);
+    let mut upvotes = Upvotes::default();
+    let approvals = async {
+        let sent = drive(a.approvals_per_sec, count, &mod_txs, &h.deadline, &approved, |k| {
+            ModCmd {
+                text: format!(r#"{{"type":"approve","ref":"m{k}","question_id":{}}}"#, ids[k]),
+                slot: usize::try_from(ids[k] - min_id).ok(),
+            }
+        })
+        .await;
+        driving.store(false, Relaxed);
+        sent
+    };
+    let upvoter = async {
+        if !upvoting {
+            return;
+        }
+        let mut rng = Rng::new();
+        let t0 = tokio::time::Instant::now();
+        let mut k = 0u64;
+        while driving.load(Relaxed) {
+            let at = t0 + Duration::from_secs_f64(k as f64 / a.upvotes_per_sec);
+            k += 1;
+            if h.deadline.run(tokio::time::sleep_until(at)).await.is_none() {
+                return;
+            }
+            let done = approved.load(Relaxed);
+            if done == 0 {
+                continue;
+            }
+            let qid = ids[rng.below(done)];
+            if up_txs[rng.below(up_txs.len())].try_send(qid).is_ok() {
+                upvotes.requested += 1;
+            }
+        }
+    };
+    let (handed, ()) = tokio::join!(approvals, upvoter);
+    let mut complete = true;
+    if handed < count && !h.deadline.over() {
+        h.report.notes.push(format!(
+            "only {handed} of {count} approvals could be handed to a staff connection: all were closed"
+        ));
+        complete = false;
+    }
+    let drive_secs = drive_start.elapsed().as_secs_f64();
+    fleet::drain(&shared, Duration::from_secs(a.drain_secs), &h.deadline).await;
+    h.report.server.cpu_cores = cpu.and_then(|c| c.cores_since(h.pid));
+    h.report.generator_cpu_cores = gen_cpu.and_then(|c| c.cores_since(None));
+    let _ = sample_tx.send(true);
+    let samples = sampler.await.unwrap_or_default();
+    if let Some(p) = progress {
+        let _ = p.await;
+    }
+    finish_memory(h, &samples);
+    let complete = complete && !h.deadline.over();
+
+    let final_seq = shared.max_seq.load(Relaxed);
+    let _ = stop_tx.send(true);
+    let (mut outs, unfinished) = fleet::collect(handles).await;
+    let published = &ids[..approved.load(Relaxed)];
+    cleanup(
+        h,
+        &shared,
+        &token,
+        &mut mod_txs,
+        &mut mod_handles,
+        &mod_stop_rx,
+        published,
+    )
+    .await;
+    let _ = mod_stop_tx.send(true);
+    h.report.moderator = Some(collect_mods(mod_handles).await);
+    if unfinished > 0 {
+        h.report
+            .notes
+            .push(format!("{unfinished} viewer tasks did not finish in time"));
+    }
+    let final_seq = outs.iter().map(|o| o.last_seq).max().unwrap_or(0).max(final_seq);
+    deliveries(h, &shared, &mut outs, final_seq, first_send_ns, drive_secs);
+    if upvoting {
+        upvotes.acked = shared.upvote_acks.load(Relaxed);
+        upvotes.errors_by_code = h.report.viewer_error_frames.clone();
+        h.report.upvotes = Some(upvotes);
+    }
+    h.report.complete = complete;
+    Ok(())
+}
+
+async fn stall(h: &mut Harness) -> anyhow::Result<()> {
+    let a = h.args.clone();
+    let quiet = a.quiet;
+    if a.stalled >= a.viewers {
+        bail!(
+            "--stalled ({}) must be smaller than --viewers ({})",
+            a.stalled,
+            a.viewers
+        );
+    }
+    let total = ((a.messages_per_sec * a.duration as f64).round() as usize).max(1);
+    let token = login(&h.base, &a.username, &a.password).await?;
+    let shared = Shared::new(total, total);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (mod_stop_tx, mod_stop_rx) = watch::channel(false);
+    // Staff connect first: the server sends them every pending question on joining.
+    let staff = ((a.messages_per_sec / a.staff_frames_per_sec).ceil() as usize).max(1);
+    let mut staff_ws = Vec::new();
+    for _ in 0..staff {
+        staff_ws.push(open_staff(&h.room, &token).await?);
+    }
+    let seeded = seed(h.room.clone(), 1, run_tag(), a.seed_rate).await;
+    let Some(&qid) = seeded.ids.first() else {
+        bail!("could not seed the question to answer: {:?}", seeded.errors);
+    };
+    let approve = format!(r#"{{"type":"approve","ref":"a0","question_id":{qid}}}"#);
+    let v = request(&mut staff_ws[0], approve, "a0")
+        .await
+        .map_err(|e| anyhow::anyhow!("approving question {qid}: {e}"))?;
+    if v["type"] != "ack" {
+        bail!("approving question {qid}: {v}");
+    }
+    let mut mod_txs = Vec::new();
+    let mut mod_handles = Vec::new();
+    for ws in staff_ws {
+        let (tx, rx) = mpsc::channel(4096);
+        let stop = mod_stop_rx.clone();
+        mod_handles.push(tokio::spawn(moderator(ws, shared.clone(), rx, "answer", stop)));
+        mod_txs.push(tx);
+    }
+
+    let n = a.viewers;
+    let k = a.stalled;
+    status(
+        quiet,
+        format!(
+            "connecting {n} viewers ({k} of them stall after their snapshot) at {}/s",
+            a.connect_rate
+        ),
+    );
+    let rss_idle = idle_rss(h, staff + 1).await;
+    let mut handles = Vec::with_capacity(n);
+    let t0 = shared.now_ns();
+    let (room, sh) = (h.room.clone(), shared.clone());
+    let mode = Match::AnswerCounter;
+    // Stalled viewers are spread over the whole range.
+    let stride = n / k.max(1);
+    let is_stalled = move |i: usize| k > 0 && i % stride == stride - 1 && i / stride < k;
+    fleet::launch(n, a.connect_rate, &h.deadline, &mut handles, |i| {
+        viewer(room.clone(), sh.clone(), i, is_stalled(i), mode, stop_rx.clone(), None)
+    })
+    .await;
+    let connect_secs = fleet::wait_connected(&shared, handles.len(), t0, &h.deadline, quiet).await;
+    viewer_counts(h, &shared, n, connect_secs);
+    h.deadline.sleep(Duration::from_secs(2)).await;
+    let rss_connected = h.pid.and_then(procfs::rss_bytes);
+    memory(h, rss_idle, rss_connected, shared.connected.load(Relaxed));
+    let gauge_start = fleet::live_connections(&h.base).await;
+
+    let (sample_tx, sample_rx) = watch::channel(false);
+    let sampler = fleet::sampler(shared.clone(), h.pid, Some(h.base.clone()), sample_rx.clone());
+    let progress = fleet::progress(shared.clone(), quiet, sample_rx);
+    let cpu = CpuMark::of(h.pid);
+    let gen_cpu = CpuMark::of(None);
+    // The answer text: `#n#` then filler, so that the public frame is about --text-bytes.
+    let text_len = a.text_bytes.saturating_sub(256).clamp(16, 2000);
+    let filler: String = "abcdefghijklmnopqrstuvwxyz0123456789"
+        .chars()
+        .cycle()
+        .take(text_len)
+        .collect();
+    status(
+        quiet,
+        format!(
+            "answering question {qid} {total} times at {}/s ({text_len}-character answers) over {staff} staff connection(s)",
+            a.messages_per_sec
+        ),
+    );
+    let first_send_ns = shared.now_ns();
+    let drive_start = std::time::Instant::now();
+    let progress_count = AtomicUsize::new(0);
+    let handed = drive(a.messages_per_sec, total, &mod_txs, &h.deadline, &progress_count, |n| {
+        let prefix = format!("#{n}#");
+        let text = format!("{prefix}{}", &filler[..text_len.saturating_sub(prefix.len())]);
+        ModCmd {
+            text: format!(r#"{{"type":"answer","ref":"m{n}","question_id":{qid},"text":"{text}"}}"#),
+            slot: Some(n),
+        }
+    })
+    .await;
+    let mut complete = true;
+    if handed < total && !h.deadline.over() {
+        h.report.notes.push(format!(
+            "only {handed} of {total} answers could be handed to a staff connection: all were closed"
+        ));
+        complete = false;
+    }
+    let drive_secs = drive_start.elapsed().as_secs_f64();
+    fleet::drain(&shared, Duration::from_secs(a.drain_secs), &h.deadline).await;
+    h.report.server.cpu_cores = cpu.and_then(|c| c.cores_since(h.pid));
+    h.report.generator_cpu_cores = gen_cpu.and_then(|c| c.cores_since(None));
+    let _ = sample_tx.send(true);
+    let samples = sampler.await.unwrap_or_default();
+    if let Some(p) = progress {
+        let _ = p.await;
+    }
+    finish_memory(h, &samples);
+    let complete = complete && !h.deadline.over();
+
+    let final_seq = shared.max_seq.load(Relaxed);
+    let _ = stop_tx.send(true);
+    let (mut outs, unfinished) = fleet::collect(handles).await;
+    cleanup(h, &shared, &token, &mut mod_txs, &mut mod_handles, &mod_stop_rx, &[qid]).await;
+    let _ = mod_stop_tx.send(true);
+    h.report.moderator = Some(collect_mods(mod_handles).await);
+    if unfinished > 0 {
+        h.report
+            .notes
+            .push(format!("{unfinished} viewer tasks did not finish in time"));
+    }
+    let frame = shared.frame_len.load(Relaxed);
+    h.report
+        .notes
+        .push(format!("each answer's public frame is about {frame} bytes"));
+
+    // The stalled viewers, as the gauge and their own sockets tell it.
+    let mut st = Stall {
+        stalled: k,
+        stalled_connected: outs.iter().filter(|o| o.stalled && o.connected).count(),
+        gauge_at_start: gauge_start,
+        ..Stall::default()
+    };
+    let mut last_gauge = gauge_start;
+    for s in &samples {
+        let t = (s.at_ns as f64 - first_send_ns as f64) / 1e9;
+        if s.gauge.is_some() && s.gauge != last_gauge {
+            st.gauge_changes.push((t, s.gauge.unwrap_or_default()));
+            last_gauge = s.gauge;
+        }
+        if let (None, Some(g), Some(g0)) = (st.all_cut_after_secs, s.gauge, gauge_start) {
+            if t >= 0.0 && g <= g0 - st.stalled_connected as i64 {
+                st.all_cut_after_secs = Some(t);
+            }
+        }
+    }
+    st.all_cut_within_duration = st.all_cut_after_secs.is_some_and(|t| t <= a.duration as f64);
+    for o in outs.iter().filter(|o| o.stalled && o.connected) {
+        let how = o.cut.clone().unwrap_or_else(|| "?".into());
+        *st.stalled_close.entry(how).or_default() += 1;
+        st.stalled_bytes_buffered += o.drained_bytes;
+    }
+    let final_seq = outs
+        .iter()
+        .filter(|o| !o.stalled)
+        .map(|o| o.last_seq)
+        .max()
+        .unwrap_or(0)
+        .max(final_seq);
+    deliveries(h, &shared, &mut outs, final_seq, first_send_ns, drive_secs);
+    st.normal_viewers_disconnected = h.report.disconnects_by_code.values().sum();
+    h.report.stall = Some(st);
+    h.report.complete = complete;
+    Ok(())
+}
+
+async fn connect(h: &mut Harness) -> anyhow::Result<()> {
+    let a = h.args.clone();
+    let shared = Shared::new(0, 0);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let n = a.viewers;
+    status(a.quiet, format!("connecting {n} viewers at {}/s", a.connect_rate));
+    let rss_idle = idle_rss(h, 0).await;
+    let mut handles = Vec::with_capacity(n);
+    let t0 = shared.now_ns();
+    let (room, sh) = (h.room.clone(), shared.clone());
+    fleet::launch(n, a.connect_rate, &h.deadline, &mut handles, |i| {
+        viewer(room.clone(), sh.clone(), i, false, Match::None, stop_rx.clone(), None)
+    })
+    .await;
+    let connect_secs = fleet::wait_connected(&shared, handles.len(), t0, &h.deadline, a.quiet).await;
+    viewer_counts(h, &shared, n, connect_secs);
+    h.deadline.sleep(Duration::from_secs(2)).await;
+    let rss_connected = h.pid.and_then(procfs::rss_bytes);
+    memory(h, rss_idle, rss_connected, shared.connected.load(Relaxed));
+    status(
+        a.quiet,
+        format!(
+            "holding {} connections for {} s",
+            shared.connected.load(Relaxed),
+            a.duration
+        ),
+    );
+    let (sample_tx, sample_rx) = watch::channel(false);
+    let sampler = fleet::sampler(shared.clone(), h.pid, None, sample_rx);
+    let cpu = CpuMark::of(h.pid);
+    let gen_cpu = CpuMark::of(None);
+    h.deadline.sleep(Duration::from_secs(a.duration)).await;
+    h.report.server.cpu_cores = cpu.and_then(|c| c.cores_since(h.pid));
+    h.report.generator_cpu_cores = gen_cpu.and_then(|c| c.cores_since(None));
+    let _ = sample_tx.send(true);
+    let samples = sampler.await.unwrap_or_default();
+    finish_memory(h, &samples);
+    let complete = !h.deadline.over();
+    let _ = stop_tx.send(true);
+    let (mut outs, unfinished) = fleet::collect(handles).await;
+    if unfinished > 0 {
+        h.report
+            .notes
+            .push(format!("{unfinished} viewer tasks did not finish in time"));
+    }
+    let s = fleet::summarise(&mut outs, 0);
+    if let Some(note) = s.welcome_note() {
+        h.report.notes.push(note);
+    }
+    h.report.disconnects_by_code = s.disconnects;
+    h.report.viewer_error_frames = s.errors;
+    h.report.viewers.connect_errors = s.connect_errors;
+    h.report.viewers.still_connected_at_end = s.still_connected;
+    h.report.complete = complete;
+    Ok(())
+}
+
+async fn questions(h: &mut Harness) -> anyhow::Result<()> {
+    let a = h.args.clone();
+    let shared = Shared::new(0, 0);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (go_tx, go_rx) = watch::channel::<Option<tokio::time::Instant>>(None);
+    let n = a.askers;
+    status(a.quiet, format!("connecting {n} askers at {}/s", a.connect_rate));
+    let rss_idle = idle_rss(h, 0).await;
+    let mut handles = Vec::with_capacity(n);
+    let t0 = shared.now_ns();
+    let (room, sh) = (h.room.clone(), shared.clone());
+    let in_flight = a.in_flight.max(1);
+    fleet::launch(n, a.connect_rate, &h.deadline, &mut handles, |i| {
+        asker(room.clone(), sh.clone(), i, in_flight, go_rx.clone(), stop_rx.clone())
+    })
+    .await;
+    let connect_secs = fleet::wait_connected(&shared, handles.len(), t0, &h.deadline, a.quiet).await;
+    viewer_counts(h, &shared, n, connect_secs);
+    h.deadline.sleep(Duration::from_secs(2)).await;
+    let rss_connected = h.pid.and_then(procfs::rss_bytes);
+    memory(h, rss_idle, rss_connected, shared.connected.load(Relaxed));
+    status(
+        a.quiet,
+        format!("asking for {} s, {in_flight} in flight per asker", a.duration),
+    );
+    let (sample_tx, sample_rx) = watch::channel(false);
+    let sampler = fleet::sampler(shared.clone(), h.pid, None, sample_rx.clone());
+    let progress = fleet::progress(shared.clone(), a.quiet, sample_rx);
+    let cpu = CpuMark::of(h.pid);
+    let gen_cpu = CpuMark::of(None);
+    let start = tokio::time::Instant::now();
+    let end = start + Duration::from_secs(a.duration);
+    let _ = go_tx.send(Some(end));
+    h.deadline.run(tokio::time::sleep_until(end)).await;
+    h.report.server.cpu_cores = cpu.and_then(|c| c.cores_since(h.pid));
+    h.report.generator_cpu_cores = gen_cpu.and_then(|c| c.cores_since(None));
+    // Let the last answers come in, then collect.
+    h.deadline.sleep(Duration::from_secs(1)).await;
+    let (mut outs, unfinished) = {
+        let mut outs = Vec::new();
+        let mut unfinished = 0;
+        let until = tokio::time::Instant::now() + Duration::from_secs(6);
+        for hd in handles {
+            let abort = hd.abort_handle();
+            match tokio::time::timeout_at(until, hd).await {
+                Ok(Ok(o)) => outs.push(o),
+                _ => {
+                    abort.abort();
+                    unfinished += 1;
+                }
+            }
+        }
+        (outs, unfinished)
+    };
+    let _ = stop_tx.send(true);
+    let _ = sample_tx.send(true);
+    let samples = sampler.await.unwrap_or_default();
+    if let Some(p) = progress {
+        let _ = p.await;
+    }
+    finish_memory(h, &samples);
+    if unfinished > 0 {
+        h.report
+            .notes
+            .push(format!("{unfinished} askers did not finish in time"));
+    }
+    let mut q = Questions {
+        askers: n,
+        connected: shared.connected.load(Relaxed),
+        ..Questions::default()
+    };
+    let mut lat = Vec::new();
+    for o in &mut outs {
+        q.sent += o.sent;
+        q.acked += o.matched;
+        q.unanswered += o.unanswered;
+        add_all(&mut q.errors_by_code, &o.errors);
+        if let Some(e) = &o.connect_error {
+            *h.report.viewers.connect_errors.entry(e.clone()).or_default() += 1;
+        }
+        if let Some(c) = &o.cut {
+            *h.report.disconnects_by_code.entry(c.clone()).or_default() += 1;
+        } else if o.connected {
+            h.report.viewers.still_connected_at_end += 1;
+        }
+        lat.append(&mut o.lat);
+    }
+    q.acked_per_sec = q.acked as f64 / a.duration.max(1) as f64;
+    q.ack_latency_ms = report::latency(lat);
+    h.report.questions = Some(q);
+    h.report.complete = !h.deadline.over();
+    Ok(())
+}
