@@ -96,6 +96,10 @@ pub struct ServeArgs {
     /// Public messages a connection may fall behind before it is cut off (it resumes).
     #[arg(long, env = "MINSHENG_OUTBOUND_QUEUE", default_value_t = 512)]
     pub outbound_queue: usize,
+    /// Frames one connection may send per second (bursts of twice that); a
+    /// moderator console's actions count here too.
+    #[arg(long, env = "MINSHENG_FRAMES_PER_CONN_PER_SEC", default_value_t = 20)]
+    pub frames_per_conn_per_sec: u32,
     /// Live poll tallies go out at most this often, in milliseconds.
     #[arg(long, env = "MINSHENG_TALLY_INTERVAL_MS", default_value_t = 250)]
     pub tally_interval_ms: u64,
@@ -118,6 +122,7 @@ impl Default for ServeArgs {
             asks_per_room_per_sec: 200,
             outbound_queue: 512,
             tally_interval_ms: 250,
+            frames_per_conn_per_sec: 20,
         }
     }
 }
@@ -131,6 +136,7 @@ impl ServeArgs {
             outbound_queue: self.outbound_queue,
             words_file: self.words_file.clone(),
             tally_interval_ms: self.tally_interval_ms,
+            frames_per_conn_per_sec: self.frames_per_conn_per_sec,
             ..crate::config::LiveSettings::default()
         }
     }

@@ -15,6 +15,11 @@ use super::error::{ApiError, ApiResult, ErrorBody, Json, Path};
 use crate::hub::session::{self, Upgrade};
 use crate::store::live::AuditEntry;
 
+/// The largest frame the server may have to write at once: a snapshot of a
+/// big room (thousands of published questions) or a moderator's queue. Memory
+/// is only used while such a frame is being written.
+const MAX_WRITE_BUFFER: usize = 16 * 1024 * 1024;
+
 /// Open the live room of an event (WebSocket; see docs/protocol.md). Staff
 /// are recognised by their session cookie here or by `session` in `hello`.
 #[utoipa::path(get, path = "/api/events/{id}/live", tag = "live", params(("id" = i64, Path)),
@@ -32,7 +37,7 @@ pub async fn connect(
     let ws = ws
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
-        .max_write_buffer_size(256 * 1024)
+        .max_write_buffer_size(MAX_WRITE_BUFFER)
         .max_message_size(live.max_frame_bytes)
         .max_frame_size(live.max_frame_bytes);
     let hub = state.hub.clone();

@@ -112,31 +112,24 @@ impl Hub {
     /// use. The room stays registered while any membership is alive, so
     /// everybody in an event shares one room.
     pub async fn join(&self, event_id: i64) -> Result<Membership, JoinError> {
-        let room = self.room(event_id).await?;
-        Ok(Membership {
-            hub: self.clone(),
-            room,
-        })
-    }
-
-    /// Count a member in, under the registry lock (so a room is never dropped
-    /// between being found and being joined).
-    fn enter(&self, event_id: i64) -> Option<Arc<Room>> {
-        let rooms = self.rooms();
-        let room = rooms.get(&event_id)?.clone();
-        room.members.fetch_add(1, Ordering::Relaxed);
-        Some(room)
-    }
-
-    async fn room(&self, event_id: i64) -> Result<Arc<Room>, JoinError> {
-        if let Some(room) = self.enter(event_id) {
-            return Ok(room);
+        if let Some(membership) = self.enter(event_id) {
+            if membership.room.is_loaded() {
+                return Ok(membership);
+            }
+            // Still loading: the loader holds `loading` until it is done.
+            drop(self.loading.lock().await);
+            if membership.room.is_loaded() {
+                return Ok(membership);
+            }
+            return Err(JoinError::Store(StoreError::Conflict(
+                "the room could not be loaded".into(),
+            )));
         }
         // Loading is rare (first join of a room): one at a time keeps two
         // joiners from loading the same room twice.
         let _loading = self.loading.lock().await;
-        if let Some(room) = self.enter(event_id) {
-            return Ok(room);
+        if let Some(membership) = self.enter(event_id) {
+            return Ok(membership);
         }
         let event = match self.store.event(event_id).await {
             Ok(e) => e,
@@ -155,16 +148,32 @@ impl Hub {
         // Registered before loading: changes committed meanwhile queue in the room.
         room.members.fetch_add(1, Ordering::Relaxed);
         self.rooms().insert(event_id, room.clone());
+        let membership = Membership {
+            hub: self.clone(),
+            room,
+        };
         match self.store.load_room(event_id).await {
             Ok(state) => {
-                room.load(state);
-                Ok(room)
+                membership.room.load(state);
+                Ok(membership)
             }
             Err(e) => {
                 self.rooms().remove(&event_id);
                 Err(e.into())
             }
         }
+    }
+
+    /// Count a member in, under the registry lock (so a room is never dropped
+    /// between being found and being joined).
+    fn enter(&self, event_id: i64) -> Option<Membership> {
+        let rooms = self.rooms();
+        let room = rooms.get(&event_id)?.clone();
+        room.members.fetch_add(1, Ordering::Relaxed);
+        Some(Membership {
+            hub: self.clone(),
+            room,
+        })
     }
 
     /// A member left; a room without members is dropped (it reloads on the next join).

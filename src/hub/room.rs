@@ -278,6 +278,10 @@ impl Room {
         }
     }
 
+    pub fn is_loaded(&self) -> bool {
+        self.inner().loaded
+    }
+
     pub fn register(&self, id: u64, entry: ConnEntry) {
         if !entry.staff {
             self.viewers.fetch_add(1, Ordering::Relaxed);

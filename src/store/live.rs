@@ -36,6 +36,10 @@ pub(crate) struct QuestionRow {
     kind: String,
 }
 
+/// Pending posts sent in a moderator's queue at once (oldest first); the rest
+/// arrive as moderators work through these (and on their next join).
+pub const MAX_PENDING_IN_QUEUE: i64 = 2000;
+
 /// How many recent comments a room shows a newcomer.
 pub const RECENT_COMMENTS: usize = 200;
 
@@ -262,10 +266,9 @@ impl Store {
         const PENDING: &str = concat!(
             "SELECT ",
             question_columns!(),
-            " FROM questions WHERE event_id = $1 AND status = 'pending' ORDER BY id"
+            " FROM questions WHERE event_id = $1 AND status = 'pending' ORDER BY id LIMIT $2"
         );
-        let rows =
-            on_pool!(self, read p => sqlx::query_as::<_, QuestionRow>(PENDING).bind(event_id).fetch_all(p).await)?;
+        let rows = on_pool!(self, read p => sqlx::query_as::<_, QuestionRow>(PENDING).bind(event_id).bind(MAX_PENDING_IN_QUEUE).fetch_all(p).await)?;
         const DONE: &str = concat!(
             "SELECT ",
             question_columns!(),
