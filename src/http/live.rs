@@ -15,6 +15,10 @@ use super::error::{ApiError, ApiResult, ErrorBody, Json, Path};
 use crate::hub::session::{self, Upgrade};
 use crate::store::live::AuditEntry;
 
+/// Frames are gathered up to this size before a write: a connection that fell
+/// behind catches up in a few syscalls instead of one per message.
+const WRITE_BUFFER: usize = 8 * 1024;
+
 /// The largest frame the server may have to write at once: a snapshot of a
 /// big room (thousands of published questions) or a moderator's queue. Memory
 /// is only used while such a frame is being written.
@@ -36,7 +40,7 @@ pub async fn connect(
     // would cost every idle phone a quarter of a megabyte.
     let ws = ws
         .read_buffer_size(4 * 1024)
-        .write_buffer_size(0)
+        .write_buffer_size(WRITE_BUFFER)
         .max_write_buffer_size(MAX_WRITE_BUFFER)
         .max_message_size(live.max_frame_bytes)
         .max_frame_size(live.max_frame_bytes);

@@ -30,6 +30,9 @@ use crate::domain::staff::{Role, Staff};
 use crate::store::live::QuestionRecord;
 use crate::store::writer::{ChangeSink, Command, NewQuestion, Outcome, WriteError};
 
+/// Public frames written to a socket in one go at most.
+const MAX_WRITE_BATCH: usize = 64;
+
 /// Close codes (the 4xxx ones are ours; see docs/protocol.md).
 pub mod close {
     pub const GOING_AWAY: u16 = 1001;
@@ -456,7 +459,45 @@ impl Session {
                     Message::Ping(Default::default())
                 }
             };
-            self.sink_send_message(sink, message).await?;
+            // Whatever else the room already queued goes out in the same write:
+            // under load a connection catches up with one syscall, not one per message.
+            let mut batch = 1;
+            let mut lagged = None;
+            let write = async {
+                sink.feed(message).await?;
+                while batch < MAX_WRITE_BATCH {
+                    match public.try_recv() {
+                        Ok(Frame { seq: Some(seq), text }) => {
+                            if seq > sent {
+                                sent = seq;
+                                sink.feed(Message::Text(text)).await?;
+                                batch += 1;
+                            }
+                        }
+                        Ok(Frame { seq: None, text }) => {
+                            sink.feed(Message::Text(text)).await?;
+                            batch += 1;
+                        }
+                        Err(broadcast::error::TryRecvError::Lagged(n)) => {
+                            lagged = Some(n);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                sink.flush().await
+            };
+            match tokio::time::timeout(self.send_timeout, write).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Err(ended(close::GOING_AWAY, "connection lost")),
+                Err(_) => return Err(ended(close::STALLED, "stalled: the client is not reading")),
+            }
+            if let Some(n) = lagged {
+                let msg = format!("fell {n} messages behind; reconnect with last_seq {sent} to resume");
+                self.sink_send(sink, error_frame(None, "lagged", &msg, None).into())
+                    .await?;
+                return Err(ended(close::LAGGED, "lagged"));
+            }
         }
     }
 
