@@ -37,7 +37,7 @@ pub(crate) struct QuestionRow {
 }
 
 /// Pending posts sent in a moderator's queue at once (oldest first); the rest
-/// arrive as moderators work through these (and on their next join).
+/// are not sent until a later join, once these are handled (the console needs paging).
 pub const MAX_PENDING_IN_QUEUE: i64 = 2000;
 
 /// How many recent comments a room shows a newcomer.
