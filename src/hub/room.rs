@@ -388,9 +388,7 @@ impl Room {
 
     /// Moderators' and hosts' channel.
     pub fn tell_staff(&self, question: &QuestionRecord) {
-        let _ = self
-            .staff
-            .send(Utf8Bytes::from(encode(&ServerMsg::Moderation { question })));
+        self.tell_staff_text(encode(&ServerMsg::Moderation { question }));
     }
 
     /// The spec of an open or closed poll, for checking a ballot.

@@ -28,6 +28,19 @@ fn days_ahead(days: i64) -> String {
     format!("{date}T09:30:00")
 }
 
+/// An event's deadlines, by kind.
+async fn deadlines_by_kind(app: &TestApp, id: i64) -> std::collections::HashMap<String, Value> {
+    let d = app
+        .get(&format!("/api/events/{id}/deadlines"), Some(&app.admin_token))
+        .await
+        .body;
+    d.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| (x["kind"].as_str().unwrap().to_owned(), x.clone()))
+        .collect()
+}
+
 async fn new_event(app: &TestApp, code: &str, kind: &str, form: &str, extra: Value) -> i64 {
     let mut body =
         json!({ "code": code, "kind": kind, "title": format!("测试活动 {code}"), "host_units": ["rsj"], "form": form });
@@ -336,23 +349,12 @@ async fn deadlines_follow_the_2024_holidays(backend: Backend) {
         event("2024-10-14T09:30:00"),
     )
     .await;
-    let d = app
-        .get(&format!("/api/events/{id}/deadlines"), Some(&app.admin_token))
-        .await
-        .body;
-    let by = |kind: &str| {
-        d.as_array()
-            .unwrap()
-            .iter()
-            .find(|x| x["kind"] == kind)
-            .unwrap()
-            .clone()
-    };
-    assert_eq!(by("announcement")["due_date"], "2024-10-10");
-    assert_eq!(by("announcement")["due_at"], "2024-10-10T16:00:00Z");
-    assert_eq!(by("announcement")["state"], "overdue");
-    assert_eq!(by("selection_notice")["due_date"], "2024-10-12");
-    assert_eq!(by("materials")["due_date"], "2024-10-21");
+    let by = deadlines_by_kind(&app, id).await;
+    assert_eq!(by["announcement"]["due_date"], "2024-10-10");
+    assert_eq!(by["announcement"]["due_at"], "2024-10-10T16:00:00Z");
+    assert_eq!(by["announcement"]["state"], "overdue");
+    assert_eq!(by["selection_notice"]["due_date"], "2024-10-12");
+    assert_eq!(by["materials"]["due_date"], "2024-10-21");
 
     // Monday after Spring Festival 2024: Sunday 02-18 works; 02-10..17 are off.
     let id = new_event(
@@ -363,55 +365,22 @@ async fn deadlines_follow_the_2024_holidays(backend: Backend) {
         event("2024-02-19T09:30:00"),
     )
     .await;
-    let d = app
-        .get(&format!("/api/events/{id}/deadlines"), Some(&app.admin_token))
-        .await
-        .body;
-    let by = |kind: &str| {
-        d.as_array()
-            .unwrap()
-            .iter()
-            .find(|x| x["kind"] == kind)
-            .unwrap()
-            .clone()
-    };
-    assert_eq!(by("announcement")["due_date"], "2024-02-08");
-    assert_eq!(by("selection_notice")["due_date"], "2024-02-18");
+    let by = deadlines_by_kind(&app, id).await;
+    assert_eq!(by["announcement"]["due_date"], "2024-02-08");
+    assert_eq!(by["selection_notice"]["due_date"], "2024-02-18");
 
     // The last day of 2024: materials counted into 2025's calendar (01-01 off).
     let id = new_event(&app, "year-end", "open_day", "offline", event("2024-12-31T09:30:00")).await;
-    let d = app
-        .get(&format!("/api/events/{id}/deadlines"), Some(&app.admin_token))
-        .await
-        .body;
-    let by = |kind: &str| {
-        d.as_array()
-            .unwrap()
-            .iter()
-            .find(|x| x["kind"] == kind)
-            .unwrap()
-            .clone()
-    };
-    assert_eq!(by("announcement")["state"], "not_applicable");
-    assert_eq!(by("materials")["due_date"], "2025-01-08");
+    let by = deadlines_by_kind(&app, id).await;
+    assert_eq!(by["announcement"]["state"], "not_applicable");
+    assert_eq!(by["materials"]["due_date"], "2025-01-08");
 
     // A due date in a year without a notice is said so, not guessed.
     let id = new_event(&app, "far-future", "open_day", "offline", event("2031-06-02T09:30:00")).await;
-    let d = app
-        .get(&format!("/api/events/{id}/deadlines"), Some(&app.admin_token))
-        .await
-        .body;
-    let by = |kind: &str| {
-        d.as_array()
-            .unwrap()
-            .iter()
-            .find(|x| x["kind"] == kind)
-            .unwrap()
-            .clone()
-    };
-    assert_eq!(by("materials")["state"], "calendar_missing");
-    assert!(by("materials")["note"].as_str().unwrap().contains("2031"));
-    assert!(by("materials")["due_date"].is_null());
+    let by = deadlines_by_kind(&app, id).await;
+    assert_eq!(by["materials"]["state"], "calendar_missing");
+    assert!(by["materials"]["note"].as_str().unwrap().contains("2031"));
+    assert!(by["materials"]["due_date"].is_null());
 
     let overdue = app
         .get("/api/deadlines?state=overdue", Some(&app.admin_token))
