@@ -11,6 +11,7 @@
 //! - [`app`]: wiring — configuration into state, serving, graceful shutdown.
 //! - [`config`], [`cli`]: the command line and its environment fallbacks.
 //! - [`demo`]: the demo schedule that `serve --demo` lays around today.
+//! - [`export`]: CSV and Excel workbooks from typed tables (bytes only, no I/O).
 //! - [`metrics`]: the counters behind `/metrics`.
 
 pub mod app;
@@ -18,6 +19,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod domain;
+pub mod export;
 pub mod http;
 pub mod hub;
 pub mod metrics;
