@@ -80,6 +80,9 @@ pub struct ServeArgs {
     /// Mark the session cookie `Secure` (behind HTTPS).
     #[arg(long, env = "MINSHENG_SECURE_COOKIES")]
     pub secure_cookies: bool,
+    /// Working days after an event ends within which units reply to its opinions.
+    #[arg(long, env = "MINSHENG_REPLY_WORKING_DAYS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=60))]
+    pub reply_working_days: u32,
     /// Sensitive-word list (TOML, see config/screen/README.md); re-read
     /// within seconds when it changes. The built-in starter list when unset.
     #[arg(long, env = "MINSHENG_WORDS_FILE")]
@@ -115,6 +118,7 @@ impl Default for ServeArgs {
             demo: false,
             session_hours: 12,
             secure_cookies: false,
+            reply_working_days: 10,
             shutdown_grace_secs: 10,
             words_file: None,
             asks_per_viewer_per_min: 6,

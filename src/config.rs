@@ -50,6 +50,8 @@ impl fmt::Display for DatabaseUrl {
 pub struct HttpSettings {
     pub session_hours: u32,
     pub secure_cookies: bool,
+    /// Working days after an event's end within which its opinions are answered.
+    pub reply_working_days: u32,
 }
 
 impl Default for HttpSettings {
@@ -57,6 +59,7 @@ impl Default for HttpSettings {
         Self {
             session_hours: 12,
             secure_cookies: false,
+            reply_working_days: crate::domain::opinion::DEFAULT_REPLY_WORKING_DAYS,
         }
     }
 }

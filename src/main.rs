@@ -82,6 +82,7 @@ async fn serve(args: ServeArgs, db: &DatabaseUrl, calendar_dir: &std::path::Path
     let settings = HttpSettings {
         session_hours: args.session_hours,
         secure_cookies: args.secure_cookies,
+        reply_working_days: args.reply_working_days,
     };
     let state = app::build_state(db, calendar_dir, settings, args.live_settings()).await?;
     if args.demo {

@@ -503,6 +503,15 @@ async fn live_transition(state: AppState, staff: CurrentStaff, id: i64, t: Trans
     let event = state.store.transition_event(id, event.status, t).await?;
     tracing::info!(event_id = id, by = staff.0.id, transition = ?t, "event lifecycle");
     state.hub.event_status_changed(id, event.status).await;
+    if event.status == EventStatus::Ended {
+        // What citizens said becomes opinions for the host unit; unanswered
+        // questions become hand-off tasks. The event has ended either way: a
+        // failure here is logged and the capture route can run it again.
+        match super::opinions::capture(&state, &event).await {
+            Ok(added) => tracing::info!(event_id = id, added, "opinions captured"),
+            Err(e) => tracing::error!(event_id = id, error = %e.message, "capturing opinions failed"),
+        }
+    }
     Ok(Json(view(&state, event, Some(&staff.0))))
 }
 

@@ -21,8 +21,10 @@ pub mod assets;
 pub mod auth;
 pub mod error;
 pub mod events;
+pub mod feedback;
 pub mod live;
 pub mod openapi;
+pub mod opinions;
 pub mod ops;
 pub mod programme;
 pub mod reports;
@@ -64,6 +66,20 @@ pub fn router(state: AppState) -> Router {
         .route("/events/{id}/cancel", post(events::cancel))
         .route("/events/{id}/live", get(live::connect))
         .route("/events/{id}/audit", get(live::audit))
+        .route("/events/{id}/opinions", post(opinions::create))
+        .route("/events/{id}/opinions/capture", post(opinions::capture_route))
+        .route("/events/{id}/feedback", get(feedback::event_feedback))
+        .route("/opinions", get(opinions::list))
+        .route("/opinions/bulk", post(opinions::bulk))
+        .route("/opinions/{id}", get(opinions::get).patch(opinions::decide))
+        .route("/opinions/{id}/publish", post(opinions::publish))
+        .route("/opinions/{id}/merge", post(opinions::merge))
+        .route("/opinions/{id}/transfer", post(opinions::transfer))
+        .route("/opinions/{id}/extensions", post(opinions::request_extension))
+        .route("/opinions/{id}/reminders", post(opinions::remind))
+        .route("/opinions/{id}/rating", post(feedback::rate))
+        .route("/extensions", get(opinions::pending_extensions))
+        .route("/extensions/{id}/decision", post(opinions::decide_extension))
         .route("/screen/reload", post(live::reload_screen))
         .route("/deadlines", get(reports::deadlines))
         .route("/change-reports", get(reports::change_reports))

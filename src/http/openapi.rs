@@ -4,11 +4,11 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use super::error::Json;
-use super::{auth, events, live, ops, programme, reports, users};
+use super::{auth, events, feedback, live, opinions, ops, programme, reports, users};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Minsheng (民声) API", description = "Programme, events, deadlines and change reports of the government–public interaction programme. Errors are `{\"error\": {\"code\", \"message\"}}`. Times are UTC (RFC 3339); `*_local` fields and due dates are Asia/Shanghai."),
+    info(title = "Minsheng (民声) API", description = "Programme, events, deadlines, change reports, opinions and their adoption feedback of the government–public interaction programme. Errors are `{\"error\": {\"code\", \"message\"}}`. Times are UTC (RFC 3339); `*_local` fields and due dates are Asia/Shanghai."),
     paths(
         auth::login, auth::logout, auth::me, users::list, users::create,
         programme::list_units, programme::get_unit, programme::list_themes, programme::import_plan,
@@ -17,6 +17,10 @@ use super::{auth, events, live, ops, programme, reports, users};
         events::announce, events::selection_notice, events::start, events::end,
         events::publish_materials, events::reschedule, events::cancel,
         live::connect, live::audit, live::reload_screen,
+        opinions::list, opinions::get, opinions::create, opinions::capture_route, opinions::decide,
+        opinions::publish, opinions::bulk, opinions::merge, opinions::transfer, opinions::request_extension,
+        opinions::pending_extensions, opinions::decide_extension, opinions::remind,
+        feedback::event_feedback, feedback::rate,
         reports::deadlines, reports::change_reports,
         ops::healthz, ops::readyz, ops::metrics, document,
     ),

@@ -18,6 +18,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 pub mod change_reports;
 pub mod events;
 pub mod live;
+pub mod opinions;
 pub mod plans;
 pub mod polls;
 pub mod sessions;

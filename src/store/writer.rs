@@ -289,6 +289,7 @@ macro_rules! audit {
         .await?
     };
 }
+pub(super) use audit;
 
 macro_rules! fetch_poll {
     ($tx:expr, $event_id:expr, $id:expr) => {{

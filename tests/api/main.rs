@@ -9,6 +9,7 @@ mod bad_input;
 mod cli;
 mod comments;
 mod lifecycle;
+mod opinions;
 mod live;
 mod live_input;
 mod ops;

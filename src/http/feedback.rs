@@ -1,0 +1,203 @@
+//! The public side of the feedback loop: each event's published replies with
+//! their adoption states and counts, how many submissions were withheld and
+//! why (never their text), and the asker's rating of a reply.
+
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::error::{ApiError, ApiResult, ErrorBody, Json, Path};
+use super::opinions::local_day;
+use crate::domain::event::EventStatus;
+use crate::domain::masking::mask_personal_data;
+use crate::domain::opinion::{AdoptionState, Rating, WithheldCategory};
+use crate::domain::question::ViewerToken;
+use crate::domain::time::local_date;
+use crate::store::opinions::{Opinion, OpinionFilter};
+
+/// A published reply as the public sees it. Personal data in the citizen's
+/// text is masked.
+#[derive(Serialize, ToSchema)]
+pub struct PublicReply {
+    pub id: i64,
+    /// `question`, `comment`, `poll_answer` or `offline`.
+    pub source: String,
+    pub nickname: String,
+    pub text: String,
+    pub topic: Option<String>,
+    pub state: AdoptionState,
+    pub state_label: &'static str,
+    /// Why not adopted.
+    pub reason: Option<String>,
+    pub reply: String,
+    /// 受理日期 (Beijing).
+    pub received_date: String,
+    /// 答复日期 (Beijing).
+    pub reply_date: String,
+    /// 答复单位.
+    pub unit_name: String,
+    pub support: i64,
+    /// Whether the asker has rated the reply.
+    pub rated: bool,
+    /// Whether the asker can rate it (it came from a viewer with a token).
+    pub rateable: bool,
+}
+
+impl PublicReply {
+    pub fn from_opinion(o: &Opinion) -> Option<Self> {
+        let published = o.published_at?;
+        Some(Self {
+            id: o.id,
+            source: o.source.as_str().to_owned(),
+            nickname: mask_personal_data(&o.nickname).into_owned(),
+            text: mask_personal_data(&o.text).into_owned(),
+            topic: o.topic.clone(),
+            state: o.state,
+            state_label: o.state.label(),
+            reason: o.reason.clone(),
+            reply: o.reply.clone().unwrap_or_default(),
+            received_date: local_day(o.received_at),
+            reply_date: local_day(published),
+            unit_name: o.unit_name.clone(),
+            support: o.support,
+            rated: o.rating.is_some(),
+            rateable: o.viewer_key.is_some(),
+        })
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StateCount {
+    pub state: AdoptionState,
+    pub label: &'static str,
+    pub count: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct WithheldCount {
+    pub category: WithheldCategory,
+    pub label: &'static str,
+    pub count: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RatingCount {
+    pub rating: Rating,
+    pub label: &'static str,
+    pub count: i64,
+}
+
+/// An event's public feedback page.
+#[derive(Serialize, ToSchema)]
+pub struct EventFeedback {
+    pub event_id: i64,
+    /// Opinions collected (merged duplicates counted once).
+    pub collected: i64,
+    /// Replies published so far.
+    pub published: i64,
+    /// Published replies per adoption state.
+    pub by_state: Vec<StateCount>,
+    pub replies: Vec<PublicReply>,
+    /// Submissions withheld from the public, by category.
+    pub withheld: Vec<WithheldCount>,
+    pub ratings: Vec<RatingCount>,
+}
+
+/// Everything the collected opinions of one event are, read with a bound.
+pub(super) async fn event_opinions(state: &AppState, event_id: i64) -> ApiResult<Vec<Opinion>> {
+    let filter = OpinionFilter {
+        event_id: Some(event_id),
+        today: local_date(crate::domain::time::now()),
+        limit: 100_000,
+        ..OpinionFilter::default()
+    };
+    Ok(state.store.list_opinions(&filter).await?)
+}
+
+/// An event's published replies, counts per adoption state, ratings and
+/// moderation counts (public).
+#[utoipa::path(get, path = "/api/events/{id}/feedback", tag = "feedback", params(("id" = i64, Path)),
+    responses((status = 200, body = EventFeedback), (status = 404, body = ErrorBody)))]
+pub async fn event_feedback(State(state): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<EventFeedback>> {
+    let event = state.store.event(id).await?;
+    if event.status == EventStatus::Draft {
+        return Err(ApiError::not_found("event"));
+    }
+    let opinions = event_opinions(&state, id).await?;
+    let mut replies: Vec<PublicReply> = opinions.iter().filter_map(PublicReply::from_opinion).collect();
+    replies.sort_by(|a, b| (&a.reply_date, a.id).cmp(&(&b.reply_date, b.id)));
+    let published: Vec<&Opinion> = opinions.iter().filter(|o| o.published_at.is_some()).collect();
+    let by_state = AdoptionState::ALL
+        .iter()
+        .filter(|s| s.decided())
+        .map(|s| StateCount {
+            state: *s,
+            label: s.label(),
+            count: published.iter().filter(|o| o.state == *s).count() as i64,
+        })
+        .collect();
+    let ratings = Rating::ALL
+        .iter()
+        .map(|r| RatingCount {
+            rating: *r,
+            label: r.label(),
+            count: published.iter().filter(|o| o.rating == Some(*r)).count() as i64,
+        })
+        .collect();
+    let withheld = state
+        .store
+        .withheld_counts(id)
+        .await?
+        .into_iter()
+        .map(|(category, count)| WithheldCount {
+            category,
+            label: category.label(),
+            count,
+        })
+        .collect();
+    Ok(Json(EventFeedback {
+        event_id: id,
+        collected: opinions.len() as i64,
+        published: published.len() as i64,
+        by_state,
+        replies,
+        withheld,
+        ratings,
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RatingBody {
+    /// The anonymous viewer token the asker's client kept.
+    pub viewer_token: String,
+    pub rating: Rating,
+}
+
+/// The asker rates a published reply: 满意, 基本满意 or 不满意, once.
+#[utoipa::path(post, path = "/api/opinions/{id}/rating", tag = "feedback", params(("id" = i64, Path)), request_body = RatingBody,
+    responses((status = 200, body = PublicReply), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn rate(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    Json(body): Json<RatingBody>,
+) -> ApiResult<Json<PublicReply>> {
+    let token = ViewerToken::parse(&body.viewer_token)
+        .ok_or_else(|| ApiError::invalid("viewer_token is not a viewer token (32 hexadecimal characters)"))?;
+    let key = token.key();
+    let o = state.store.opinion(id).await?;
+    if o.published_at.is_none() {
+        return Err(ApiError::not_found("published reply"));
+    }
+    if o.viewer_key.as_ref() != Some(&key) {
+        return Err(ApiError::forbidden("only the person who asked may rate this reply"));
+    }
+    if o.rating.is_some() {
+        return Err(ApiError::conflict("already_rated", "this reply was rated already"));
+    }
+    let rated = state.store.rate_opinion(&o, &key, body.rating).await?;
+    PublicReply::from_opinion(&rated)
+        .map(Json)
+        .ok_or_else(|| ApiError::internal("rate", &"a rated reply is unpublished"))
+}
