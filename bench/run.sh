@@ -4,6 +4,8 @@
 #   bench/run.sh NAME [server flags --] generator args...
 # Example: bench/run.sh broadcast-10k -- broadcast --viewers 10000 --approvals-per-sec 20 --duration 20
 # With DATABASE_URL=postgres://… in the environment the server runs on PostgreSQL.
+# MINSHENG_BIN and MINSHENG_LOAD_BIN choose other binaries (default: ./target/release/…),
+# e.g. a server built from a clean checkout of one commit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 name=$1; shift
@@ -15,11 +17,13 @@ mkdir -p bench/results
 port=18181
 rm -f data/bench.db data/bench.db-*
 export DATABASE_URL="${DATABASE_URL:-sqlite://data/bench.db}"
-./target/release/minsheng serve --demo --listen "127.0.0.1:$port" "${server_flags[@]}" >"bench/results/$name.server.log" 2>&1 &
+server_bin=${MINSHENG_BIN:-./target/release/minsheng}
+load_bin=${MINSHENG_LOAD_BIN:-./target/release/minsheng-load}
+"$server_bin" serve --demo --listen "127.0.0.1:$port" "${server_flags[@]}" >"bench/results/$name.server.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null' EXIT
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.2; done
 sleep 2 # let the demo's password hashing settle before the idle memory sample
-./target/release/minsheng-load --url "http://127.0.0.1:$port" --server-pid "$server" -q --json "$@" \
+"$load_bin" --url "http://127.0.0.1:$port" --server-pid "$server" -q --json "$@" \
   >"bench/results/$name.json" 2>"bench/results/$name.txt" || echo "generator exit $?" >>"bench/results/$name.txt"
 cat "bench/results/$name.txt"

@@ -20,6 +20,13 @@ pub enum Scenario {
     /// each) for --duration seconds; reports acknowledged questions per
     /// second and errors by code. Start the server with raised ask limits.
     Questions,
+    /// A moderator creates and opens a single-choice poll; --viewers
+    /// (10,000 by default) each cast one vote, spread evenly over
+    /// --vote-window seconds; then the poll is closed. Reports votes
+    /// acknowledged per second, ack latency, errors by code, the live tally
+    /// updates and their rate, and whether the final tally equals the
+    /// acknowledged votes per option.
+    Vote,
 }
 
 impl Scenario {
@@ -29,6 +36,7 @@ impl Scenario {
             Self::Stall => "stall",
             Self::Connect => "connect",
             Self::Questions => "questions",
+            Self::Vote => "vote",
         }
     }
 }
@@ -43,9 +51,9 @@ pub enum Target {
 }
 
 const ABOUT: &str = "Load generator for minsheng's live rooms: opens many viewer connections \
-to one room, drives questions, approvals and upvotes at chosen rates, and reports connections \
-held, deliveries per second, approval-to-delivery latency, lost and duplicated messages, and the \
-server's memory and CPU.";
+to one room, drives questions, approvals, upvotes and poll votes at chosen rates, and reports \
+connections held, deliveries per second, approval-to-delivery latency, lost and duplicated \
+messages, votes acknowledged and live tallies, and the server's memory and CPU.";
 
 const AFTER_HELP: &str = "\
 EXAMPLES (against `minsheng serve --demo --listen 127.0.0.1:18090`):
@@ -64,6 +72,14 @@ WHAT A RUN DOES:
              send instant. Afterwards the published questions are hidden again (--keep-questions).
   stall      the same with one seeded, approved question answered --messages-per-sec times
              (`#n#` + filler); `minsheng_live_connections` is polled every 250 ms from /metrics.
+  vote       connects the viewers plus one observer viewer, then logs in and over one staff
+             connection creates a single-choice poll (--vote-options options, live results)
+             and opens it; viewer i votes at window x (i + 0.5) / viewers for one option
+             (a fixed skewed mix: option k about twice as often as option k + 1), timing
+             vote -> ack. The observer records every `poll_results` frame (tally updates,
+             their spacing against --tally-interval-ms); every viewer counts them. After the
+             acks are in (or --drain-secs), the poll is closed and the tally in the closing
+             `poll` frame is compared with the acknowledged votes per option.
   Lost = gaps in each viewer's public `seq` (presence ignored) + what a still-connected viewer
   lacks at the end; duplicated = a seq not above the last one seen.
   Server memory: VmRSS just before the viewers connect and 2 s after the last one did;
@@ -74,6 +90,8 @@ SERVER LIMITS THAT SHAPE A RUN:
   The server accepts at most 20 frames per second (burst 40) on any one connection, so
   moderator actions are spread over ceil(rate / --staff-frames-per-sec) staff connections,
   and each asker in `questions` tops out near 20 asks per second.
+  Votes are limited per viewer only (60 a minute, shared with upvotes; no per-address or
+  per-room vote limit), so `vote` needs no raised limits: each viewer sends two frames.
 
 REFERENCE MODE (--target nats):
   Compares the same fan-out with nats-server's WebSocket listener. Write ref.conf:
@@ -98,7 +116,7 @@ pub struct Args {
     /// The scenario (the same as --scenario; `broadcast` when neither is given).
     #[arg(value_enum, value_name = "SCENARIO", conflicts_with = "scenario_flag")]
     pub scenario_pos: Option<Scenario>,
-    /// The scenario: broadcast, stall, connect or questions (see SCENARIO above).
+    /// The scenario: broadcast, stall, connect, questions or vote (see SCENARIO above).
     #[arg(long = "scenario", value_enum, value_name = "SCENARIO", hide_possible_values = true)]
     pub scenario_flag: Option<Scenario>,
     /// What to load: a minsheng server or a reference nats-server.
@@ -110,9 +128,9 @@ pub struct Args {
     /// The event whose live room to load; default: the first of `GET /api/events?status=live`.
     #[arg(long)]
     pub event: Option<i64>,
-    /// Viewer connections to open.
-    #[arg(long, default_value_t = 1000)]
-    pub viewers: usize,
+    /// Viewer connections to open [default: 1000; 10000 for vote].
+    #[arg(long = "viewers", value_name = "VIEWERS")]
+    pub viewers_flag: Option<usize>,
     /// New connections per second.
     #[arg(long, default_value_t = 2000.0)]
     pub connect_rate: f64,
@@ -148,6 +166,16 @@ pub struct Args {
     /// questions: asks each asker keeps in flight (tracked by `ref`).
     #[arg(long, default_value_t = 8)]
     pub in_flight: usize,
+    /// vote: seconds over which the viewers' votes are spread evenly.
+    #[arg(long, default_value_t = 10.0)]
+    pub vote_window: f64,
+    /// vote: options of the single-choice poll (2-20).
+    #[arg(long, default_value_t = 4)]
+    pub vote_options: usize,
+    /// vote: the server's --tally-interval-ms, which live tally updates
+    /// should be spaced by at least (the check in the report).
+    #[arg(long, default_value_t = 250)]
+    pub tally_interval_ms: u64,
     /// Staff account for the moderator connections.
     #[arg(long, env = "MINSHENG_LOAD_USERNAME", default_value = "demo-moderator")]
     pub username: String,
@@ -181,7 +209,8 @@ pub struct Args {
     /// Seconds to wait after the last send for deliveries to arrive.
     #[arg(long, default_value_t = 10)]
     pub drain_secs: u64,
-    /// Hard deadline of the whole run in seconds (default: --duration + 60);
+    /// Hard deadline of the whole run in seconds (default: --duration + 60;
+    /// vote: connecting + --vote-window + --drain-secs + 60);
     /// then the run stops, reports what it has and exits with status 2.
     #[arg(long)]
     pub hard_deadline: Option<u64>,
@@ -203,7 +232,21 @@ impl Args {
         self.scenario_pos.or(self.scenario_flag).unwrap_or(Scenario::Broadcast)
     }
 
+    pub fn viewers(&self) -> usize {
+        self.viewers_flag.unwrap_or(if self.scenario() == Scenario::Vote {
+            10_000
+        } else {
+            1000
+        })
+    }
+
     pub fn hard_deadline_secs(&self) -> u64 {
-        self.hard_deadline.unwrap_or(self.duration + 60)
+        let default = if self.scenario() == Scenario::Vote {
+            let connecting = self.viewers() as f64 / self.connect_rate.max(1.0);
+            (connecting + self.vote_window.max(0.0)).ceil() as u64 + self.drain_secs + 60
+        } else {
+            self.duration + 60
+        };
+        self.hard_deadline.unwrap_or(default)
     }
 }

@@ -86,6 +86,8 @@ pub struct Shared {
     pub max_seq: AtomicI64,
     pub frame_len: AtomicU64,
     pub upvote_acks: AtomicU64,
+    /// vote: viewers that received the closing `poll` frame.
+    pub finals: AtomicUsize,
 }
 
 impl Shared {
@@ -106,6 +108,7 @@ impl Shared {
             max_seq: AtomicI64::new(0),
             frame_len: AtomicU64::new(0),
             upvote_acks: AtomicU64::new(0),
+            finals: AtomicUsize::new(0),
         })
     }
 
@@ -171,9 +174,15 @@ pub struct ViewerOut {
     pub upvote_acks: u64,
     /// Stalled viewers: bytes read when finally drained.
     pub drained_bytes: u64,
-    /// Askers: asks sent, and those still unanswered at the end.
+    /// Askers: asks sent, and those still unanswered at the end (voters: their one vote).
     pub sent: u64,
     pub unanswered: u64,
+    /// Voters: the option of the acknowledged vote, the code of a refused one,
+    /// live tally frames received and whether the closing `poll` frame came.
+    pub voted: Option<u32>,
+    pub vote_error: Option<String>,
+    pub tallies: u64,
+    pub saw_final: bool,
 }
 
 impl ViewerOut {

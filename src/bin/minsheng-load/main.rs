@@ -52,7 +52,7 @@ fn check(args: &Args) -> anyhow::Result<()> {
     }
     net::parse_source_ips(&args.source_ips)?;
     anyhow::ensure!(
-        args.viewers > 0 || args.scenario() == cli::Scenario::Questions,
+        args.viewers() > 0 || args.scenario() == cli::Scenario::Questions,
         "--viewers must be at least 1"
     );
     anyhow::ensure!(args.connect_rate > 0.0, "--connect-rate must be positive");
@@ -64,6 +64,15 @@ fn check(args: &Args) -> anyhow::Result<()> {
     );
     anyhow::ensure!(args.upvotes_per_sec >= 0.0, "--upvotes-per-sec must not be negative");
     anyhow::ensure!(args.duration > 0, "--duration must be at least 1 second");
+    anyhow::ensure!(
+        args.vote_window.is_finite() && args.vote_window > 0.0,
+        "--vote-window must be a positive number of seconds"
+    );
+    anyhow::ensure!(
+        (2..=20).contains(&args.vote_options),
+        "--vote-options must be 2 to 20 (the server's limit on poll options)"
+    );
+    anyhow::ensure!(args.tally_interval_ms > 0, "--tally-interval-ms must be at least 1");
     Ok(())
 }
 

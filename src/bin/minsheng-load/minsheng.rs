@@ -1,8 +1,10 @@
-//! Loading a minsheng live room: the four scenarios (the wire is in
-//! [`client`] for viewers and askers, [`staff`] for moderators and seeding).
+//! Loading a minsheng live room: the scenarios (the wire is in [`client`]
+//! for viewers and askers, [`staff`] for moderators and seeding; `vote` is
+//! in [`vote`]).
 
 mod client;
 mod staff;
+mod vote;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -95,6 +97,7 @@ pub async fn run(args: &Args, deadline: &Deadline) -> anyhow::Result<Report> {
         Scenario::Stall => stall(&mut h).await?,
         Scenario::Connect => connect(&mut h).await?,
         Scenario::Questions => questions(&mut h).await?,
+        Scenario::Vote => vote::vote(&mut h).await?,
     }
     Ok(h.report)
 }
@@ -362,7 +365,7 @@ async fn broadcast(h: &mut Harness) -> anyhow::Result<()> {
         mod_txs.push(tx);
     }
 
-    let n = a.viewers;
+    let n = a.viewers();
     let upvoting = a.upvotes_per_sec > 0.0;
     let mut up_txs = Vec::new();
     let mut up_rxs = Vec::new();
@@ -497,11 +500,11 @@ async fn broadcast(h: &mut Harness) -> anyhow::Result<()> {
 async fn stall(h: &mut Harness) -> anyhow::Result<()> {
     let a = h.args.clone();
     let quiet = a.quiet;
-    if a.stalled >= a.viewers {
+    if a.stalled >= a.viewers() {
         bail!(
             "--stalled ({}) must be smaller than --viewers ({})",
             a.stalled,
-            a.viewers
+            a.viewers()
         );
     }
     let total = ((a.messages_per_sec * a.duration as f64).round() as usize).max(1);
@@ -535,7 +538,7 @@ async fn stall(h: &mut Harness) -> anyhow::Result<()> {
         mod_txs.push(tx);
     }
 
-    let n = a.viewers;
+    let n = a.viewers();
     let k = a.stalled;
     status(
         quiet,
@@ -673,7 +676,7 @@ async fn connect(h: &mut Harness) -> anyhow::Result<()> {
     let a = h.args.clone();
     let shared = Shared::new(0, 0);
     let (stop_tx, stop_rx) = watch::channel(false);
-    let n = a.viewers;
+    let n = a.viewers();
     status(a.quiet, format!("connecting {n} viewers at {}/s", a.connect_rate));
     let rss_idle = idle_rss(h, 0).await;
     let mut handles = Vec::with_capacity(n);

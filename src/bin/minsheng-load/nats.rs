@@ -299,8 +299,11 @@ async fn publisher(
 pub async fn run(args: &Args, deadline: &Deadline) -> anyhow::Result<Report> {
     let ep = Endpoint::parse(&args.nats_url, &["ws"])?;
     let scenario = args.scenario();
-    if scenario == Scenario::Questions {
-        bail!("--target nats supports broadcast, stall and connect, not questions");
+    if matches!(scenario, Scenario::Questions | Scenario::Vote) {
+        bail!(
+            "--target nats supports broadcast, stall and connect, not {}",
+            scenario.name()
+        );
     }
     let mut srcs = parse_source_ips(&args.source_ips)?;
     let mut report = Report {
@@ -344,7 +347,7 @@ pub async fn run(args: &Args, deadline: &Deadline) -> anyhow::Result<Report> {
     };
     let (rate, payload_len, stalled) = match scenario {
         Scenario::Stall => {
-            if args.stalled >= args.viewers {
+            if args.stalled >= args.viewers() {
                 bail!("--stalled must be smaller than --viewers");
             }
             (args.messages_per_sec, args.text_bytes, args.stalled)
@@ -359,7 +362,7 @@ pub async fn run(args: &Args, deadline: &Deadline) -> anyhow::Result<Report> {
     let rss_idle = pid.and_then(procfs::rss_bytes);
     let shared = Shared::new(total + 1, total);
     let (stop_tx, stop_rx) = watch::channel(false);
-    let n = args.viewers;
+    let n = args.viewers();
     say(format!(
         "{} against nats-server at {}: connecting {n} viewers",
         scenario.name(),

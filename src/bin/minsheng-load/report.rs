@@ -134,6 +134,79 @@ pub struct Questions {
 }
 
 #[derive(Debug, Default, Serialize)]
+pub struct Votes {
+    pub poll_id: i64,
+    pub options: usize,
+    /// Viewers connected to vote (one vote each).
+    pub voters: usize,
+    /// The votes were spread evenly over this many seconds.
+    pub window_secs: f64,
+    pub sent: u64,
+    /// Acknowledged (committed) votes.
+    pub acked: u64,
+    /// Sent votes with neither an ack nor an error when the poll was closed.
+    pub unanswered: u64,
+    pub errors_by_code: BTreeMap<String, u64>,
+    /// sent / window.
+    pub offered_per_sec: f64,
+    /// acked / ack_window_secs.
+    pub acked_per_sec: f64,
+    /// From the first vote sent to the last ack received.
+    pub ack_window_secs: f64,
+    pub ack_latency_ms: Option<Latency>,
+    /// Acknowledged votes per option, in option order.
+    pub acked_by_option: Vec<u64>,
+    pub tally: TallyUpdates,
+    /// The tally in the closing `poll` frame, against the acknowledged votes.
+    pub final_tally: Option<FinalTally>,
+    /// Public frames a voter missed (seq gaps, and what a still-connected voter lacked at the end) or saw twice.
+    pub frames_lost: u64,
+    pub frames_duplicated: u64,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct TallyUpdates {
+    /// `poll_results` frames of the poll the observer received.
+    pub updates: u64,
+    /// From the first to the last of them.
+    pub span_secs: f64,
+    /// (updates - 1) / span.
+    pub updates_per_sec: f64,
+    /// The most updates one per interval allows over the span (span / interval + 1).
+    pub allowed_max: u64,
+    /// The spacing they should keep at least (the server's --tally-interval-ms).
+    pub interval_ms: u64,
+    pub gap_min_ms: Option<f64>,
+    pub gap_median_ms: Option<f64>,
+    pub gap_max_ms: Option<f64>,
+    /// Consecutive updates that arrived closer than the interval (arrival jitter included).
+    pub gaps_below_interval: u64,
+    /// ... and closer than half of it (two tallies in one tick rather than jitter).
+    pub gaps_below_half_interval: u64,
+    /// Voters in the last live tally, and whether the voter counts never went down.
+    pub last_live_voters: Option<i64>,
+    pub voters_monotonic: bool,
+    /// `poll_results` frames all voters received, expected (updates x voters), and per second over the span.
+    pub frames_delivered: u64,
+    pub frames_expected: u64,
+    pub frames_per_sec: f64,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct FinalTally {
+    pub seq: i64,
+    pub voters: i64,
+    pub counts: Vec<i64>,
+    /// voters == acked and counts == acked_by_option.
+    pub matches: bool,
+    pub differences: Vec<String>,
+    /// Voters that received the closing frame (of those connected).
+    pub viewers_received: usize,
+    /// From sending close_poll to the observer receiving the closing frame.
+    pub close_to_frame_ms: f64,
+}
+
+#[derive(Debug, Default, Serialize)]
 pub struct Report {
     pub target: String,
     pub scenario: String,
@@ -158,6 +231,7 @@ pub struct Report {
     pub upvotes: Option<Upvotes>,
     pub stall: Option<Stall>,
     pub questions: Option<Questions>,
+    pub votes: Option<Votes>,
 }
 
 fn mib(b: Option<u64>) -> String {
@@ -243,6 +317,89 @@ impl Report {
             );
             let _ = writeln!(o, "ask errors      {}", map(&q.errors_by_code));
             let _ = writeln!(o, "ask -> ack      {}", lat(&q.ack_latency_ms));
+        }
+        if let Some(v) = &self.votes {
+            let _ = writeln!(
+                o,
+                "votes           poll {} ({} options), {} voters over {:.1} s: {} sent ({:.0}/s offered), {} acknowledged = {:.0}/s over {:.2} s; {} unanswered",
+                v.poll_id,
+                v.options,
+                v.voters,
+                v.window_secs,
+                v.sent,
+                v.offered_per_sec,
+                v.acked,
+                v.acked_per_sec,
+                v.ack_window_secs,
+                v.unanswered
+            );
+            let _ = writeln!(o, "vote errors     {}", map(&v.errors_by_code));
+            let _ = writeln!(o, "vote -> ack     {}", lat(&v.ack_latency_ms));
+            let t = &v.tally;
+            let ms = |x: Option<f64>| x.map_or("n/a".into(), |x| format!("{x:.0} ms"));
+            let _ = writeln!(
+                o,
+                "live tallies    {} updates over {:.2} s = {:.2}/s (one per {} ms allows {}); gaps min {}, median {}, max {}; {} below {} ms, {} below half",
+                t.updates,
+                t.span_secs,
+                t.updates_per_sec,
+                t.interval_ms,
+                t.allowed_max,
+                ms(t.gap_min_ms),
+                ms(t.gap_median_ms),
+                ms(t.gap_max_ms),
+                t.gaps_below_interval,
+                t.interval_ms,
+                t.gaps_below_half_interval
+            );
+            let _ = writeln!(
+                o,
+                "tally frames    {} delivered of {} expected, {:.0}/s; last live tally {} voters; voter counts {}; public frames lost {}, duplicated {}",
+                t.frames_delivered,
+                t.frames_expected,
+                t.frames_per_sec,
+                t.last_live_voters.map_or("n/a".into(), |n| n.to_string()),
+                if t.voters_monotonic {
+                    "never went down"
+                } else {
+                    "WENT DOWN"
+                },
+                v.frames_lost,
+                v.frames_duplicated
+            );
+            let counts = |c: &[i64]| c.iter().map(i64::to_string).collect::<Vec<_>>().join("/");
+            let acked: Vec<i64> = v.acked_by_option.iter().map(|&n| n as i64).collect();
+            match &v.final_tally {
+                Some(f) => {
+                    let _ = writeln!(
+                        o,
+                        "final tally     seq {}: {} voters, counts {}; acknowledged {} voters, {}; match: {}{}",
+                        f.seq,
+                        f.voters,
+                        counts(&f.counts),
+                        v.acked,
+                        counts(&acked),
+                        if f.matches { "yes" } else { "NO" },
+                        if f.differences.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({})", f.differences.join("; "))
+                        }
+                    );
+                    let _ = writeln!(
+                        o,
+                        "closing frame   received by {} of {} voters; {:.1} ms from close_poll to the observer",
+                        f.viewers_received, v.voters, f.close_to_frame_ms
+                    );
+                }
+                None => {
+                    let _ = writeln!(
+                        o,
+                        "final tally     NOT received (acknowledged {}); match: NO",
+                        counts(&acked)
+                    );
+                }
+            }
         }
         if let Some(m) = &self.moderator {
             let _ = writeln!(
