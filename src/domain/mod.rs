@@ -4,6 +4,7 @@ pub mod calendar;
 pub mod deadlines;
 pub mod event;
 pub mod opinion;
+pub mod performance;
 pub mod masking;
 pub mod plan;
 pub mod poll;

@@ -21,6 +21,7 @@ pub mod assets;
 pub mod auth;
 pub mod error;
 pub mod events;
+pub mod exports;
 pub mod feedback;
 pub mod live;
 pub mod openapi;
@@ -71,6 +72,8 @@ pub fn router(state: AppState) -> Router {
         .route("/events/{id}/feedback", get(feedback::event_feedback))
         .route("/opinions", get(opinions::list))
         .route("/opinions/bulk", post(opinions::bulk))
+        .route("/opinions/export", get(exports::export_opinions))
+        .route("/reports/performance", get(exports::performance))
         .route("/opinions/{id}", get(opinions::get).patch(opinions::decide))
         .route("/opinions/{id}/publish", post(opinions::publish))
         .route("/opinions/{id}/merge", post(opinions::merge))

@@ -4,7 +4,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use super::error::Json;
-use super::{auth, events, feedback, live, opinions, ops, programme, reports, users};
+use super::{auth, events, exports, feedback, live, opinions, ops, programme, reports, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -20,7 +20,7 @@ use super::{auth, events, feedback, live, opinions, ops, programme, reports, use
         opinions::list, opinions::get, opinions::create, opinions::capture_route, opinions::decide,
         opinions::publish, opinions::bulk, opinions::merge, opinions::transfer, opinions::request_extension,
         opinions::pending_extensions, opinions::decide_extension, opinions::remind,
-        feedback::event_feedback, feedback::rate,
+        feedback::event_feedback, feedback::rate, exports::export_opinions, exports::performance,
         reports::deadlines, reports::change_reports,
         ops::healthz, ops::readyz, ops::metrics, document,
     ),

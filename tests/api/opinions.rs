@@ -11,6 +11,7 @@ use crate::on_both_backends;
 on_both_backends!(
     a_live_event_becomes_replies_the_public_can_rate,
     units_merge_transfer_extend_and_search,
+    exports_mask_personal_data_and_the_report_counts,
 );
 
 async fn ask(viewer: &mut Ws, text: &str, reference: &str) -> i64 {
@@ -541,5 +542,157 @@ async fn units_merge_transfer_extend_and_search(backend: Backend) {
     let fb = app.get(&format!("/api/events/{event}/feedback"), None).await;
     assert_eq!(fb.body["replies"][0]["reason"], "已纳入明年计划统筹考虑");
     assert_eq!(fb.body["replies"][0]["rateable"], false);
+    app.stop().await;
+}
+
+async fn download(app: &TestApp, path: &str, token: &str) -> (StatusCode, String, Vec<u8>) {
+    let res = app
+        .client
+        .get(app.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("request");
+    let status = res.status();
+    let kind = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    (status, kind, res.bytes().await.expect("body").to_vec())
+}
+
+async fn exports_mask_personal_data_and_the_report_counts(backend: Backend) {
+    use calamine::{Data, Reader, Xlsx};
+
+    let Some(app) = spawn_app(backend).await else { return };
+    let event = app.live_event().await;
+    let unit = app.staff("rsj-staff", "unit_staff", Some("rsj")).await;
+    let gzw = app.staff("gzw-staff", "unit_staff", Some("gzw")).await;
+    let moderator = app.staff("mod", "moderator", None).await;
+    let admin = app.admin_token.clone();
+    let private = "请回电13912345678，身份证110105199001011234，邮箱zhang@example.com";
+    let first = offline(&app, &unit, event, private, None).await;
+    offline(&app, &unit, event, "=HYPERLINK(\"http://x\")", None).await;
+    let r = app
+        .patch(
+            &format!("/api/opinions/{first}"),
+            Some(&unit),
+            json!({ "state": "adopted", "reply": "已安排专人回电。" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let r = app
+        .post(&format!("/api/opinions/{first}/publish"), Some(&unit), json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+
+    // CSV: BOM, Chinese headers, masked text, formulas defused.
+    let (status, kind, bytes) = download(&app, &format!("/api/opinions/export?event={event}"), &unit).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(kind.starts_with("text/csv"), "{kind}");
+    let csv = String::from_utf8(bytes).unwrap();
+    assert!(csv.starts_with('\u{feff}'));
+    let lines: Vec<&str> = csv.trim_end().split("\r\n").collect();
+    assert_eq!(lines.len(), 3, "{csv}");
+    assert!(
+        lines[0].starts_with("\u{feff}编号,活动,来源,提问人,内容"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        csv.contains("139****5678") && csv.contains("110105********1234") && csv.contains("z***@example.com"),
+        "{csv}"
+    );
+    assert!(!csv.contains("13912345678") && !csv.contains("zhang@"));
+    assert!(csv.contains("'=HYPERLINK"), "{csv}");
+    assert!(csv.contains("已采纳") && csv.contains("按时答复"), "{csv}");
+
+    // Unmasked only for the bureau.
+    let (status, _, _) = download(&app, "/api/opinions/export?personal_data=shown", &unit).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, bytes) = download(&app, "/api/opinions/export?personal_data=shown", &admin).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(String::from_utf8(bytes).unwrap().contains("13912345678"));
+    // Another unit exports nothing of this unit's.
+    let (_, _, bytes) = download(&app, "/api/opinions/export", &gzw).await;
+    assert_eq!(String::from_utf8(bytes).unwrap().trim_end().split("\r\n").count(), 1);
+    assert_eq!(
+        download(&app, "/api/opinions/export", &moderator).await.0,
+        StatusCode::FORBIDDEN
+    );
+
+    // XLSX, opened back with a reader: one sheet per event, the same rows.
+    let (status, kind, bytes) = download(&app, "/api/opinions/export?format=xlsx", &unit).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(kind.contains("spreadsheetml"), "{kind}");
+    let mut book = Xlsx::new(std::io::Cursor::new(bytes)).expect("an xlsx calamine opens");
+    let names = book.sheet_names();
+    assert_eq!(names.len(), 1, "{names:?}");
+    let sheet = book.worksheet_range(&names[0]).unwrap();
+    assert_eq!(sheet.height(), 3);
+    assert_eq!(sheet.get_value((0, 4)), Some(&Data::String("内容".into())));
+    let texts: Vec<String> = (1..3).map(|r| sheet.get_value((r, 4)).unwrap().to_string()).collect();
+    assert!(texts.iter().any(|t| t.starts_with("请回电139****5678")), "{texts:?}");
+
+    // The performance report: this unit's year, figure by figure.
+    let year = chrono::Utc::now().format("%Y").to_string();
+    let r = app
+        .get(&format!("/api/reports/performance?year={year}&unit=rsj"), Some(&unit))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let f = &r.body["units"][0];
+    assert_eq!(f["unit_code"], "rsj");
+    assert_eq!(
+        (f["events_planned"].as_i64(), f["events_held"].as_i64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(f["announcements"]["met"], 1, "{f:?}");
+    assert_eq!(
+        (f["opinions_collected"].as_i64(), f["replies_published"].as_i64()),
+        (Some(2), Some(1))
+    );
+    assert_eq!(f["reply_rate"], 0.5);
+    assert_eq!(f["adoption_rate"], 1.0);
+    assert_eq!(f["median_reply_working_days"], 0.0);
+    assert_eq!(f["replies_on_time"], 1);
+    let r = app
+        .get(&format!("/api/reports/performance?year={year}&unit=rsj"), Some(&gzw))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.get(&format!("/api/reports/performance?year={year}"), Some(&moderator))
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    let r = app
+        .get(&format!("/api/reports/performance?year={year}"), Some(&admin))
+        .await;
+    // Every host unit; the supervising bureau only in a year it hosted events.
+    let codes: Vec<&str> = r.body["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|u| u["unit_code"].as_str())
+        .collect();
+    assert_eq!(codes.len(), 15, "{codes:?}");
+    assert!(codes.contains(&"rsj") && !codes.contains(&"zwsj"), "{codes:?}");
+    assert_eq!(
+        app.get("/api/reports/performance?year=1999", Some(&admin)).await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    let (status, _, bytes) = download(
+        &app,
+        &format!("/api/reports/performance?year={year}&format=xlsx"),
+        &admin,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let mut book = Xlsx::new(std::io::Cursor::new(bytes)).expect("an xlsx calamine opens");
+    let names = book.sheet_names();
+    let sheet = book.worksheet_range(&names[0]).unwrap();
+    assert_eq!(sheet.get_value((0, 0)), Some(&Data::String("单位".into())));
     app.stop().await;
 }

@@ -1,0 +1,419 @@
+//! Downloads for units and the data bureau: opinions as CSV or XLSX, and the
+//! performance report (绩效考核) as JSON or XLSX. Personal data found in
+//! citizens' text is masked unless an administrator asks to see it.
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{Datelike, NaiveDate};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::AppState;
+use super::auth::CurrentStaff;
+use super::error::{ApiError, ApiResult, ErrorBody, Json, Query};
+use super::opinions::{ListQuery, filter_for, view};
+use crate::domain::event::EventStatus;
+use crate::domain::masking::mask_personal_data;
+use crate::domain::opinion::AdoptionState;
+use crate::domain::performance::{DutyFigures, OpinionFacts, UnitFigures, unit_figures};
+use crate::domain::staff::Role;
+use crate::domain::time::{end_of_local_day, local_date, now};
+use crate::domain::values::{Code, Invalid};
+use crate::export::{Cell, Table, to_csv, to_xlsx};
+use crate::store::events::EventFilter;
+use crate::store::opinions::{Opinion, OpinionFilter};
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Format {
+    #[default]
+    Csv,
+    Xlsx,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PersonalData {
+    /// Phone numbers, ID numbers and e-mail addresses in the text are masked.
+    #[default]
+    Masked,
+    /// Shown as written: administrators only.
+    Shown,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ExportQuery {
+    /// `csv` (default) or `xlsx` (one sheet per event).
+    pub format: Option<Format>,
+    pub event: Option<i64>,
+    /// Unit code; unit staff always export their own unit's.
+    pub unit: Option<String>,
+    pub state: Option<AdoptionState>,
+    /// Received on or after (Beijing date).
+    pub from: Option<NaiveDate>,
+    /// Received on or before (Beijing date).
+    pub to: Option<NaiveDate>,
+    /// `masked` (default) or `shown` (administrators only).
+    pub personal_data: Option<PersonalData>,
+}
+
+const HEADERS: [&str; 18] = [
+    "编号",
+    "活动",
+    "来源",
+    "提问人",
+    "内容",
+    "分类",
+    "支持数",
+    "受理日期",
+    "答复期限",
+    "期限状态",
+    "采纳情况",
+    "不采纳理由",
+    "答复内容",
+    "答复单位",
+    "答复人",
+    "答复日期",
+    "合并到",
+    "满意度",
+];
+
+fn row(o: &Opinion, shown: bool) -> Vec<Cell> {
+    let text = |s: &str| -> Cell { if shown { s.into() } else { mask_personal_data(s).into() } };
+    let deadline = view(o.clone()).deadline;
+    vec![
+        o.id.into(),
+        o.event_title.as_str().into(),
+        o.source.label().into(),
+        text(&o.nickname),
+        text(&o.text),
+        o.topic.clone().into(),
+        o.support.into(),
+        local_date(o.received_at).into(),
+        o.due_date.into(),
+        deadline_label(deadline).into(),
+        o.state.label().into(),
+        o.reason.clone().into(),
+        o.reply.clone().into(),
+        o.unit_name.as_str().into(),
+        o.replied_by_name.clone().into(),
+        o.published_at.map(local_date).into(),
+        o.merged_into.into(),
+        o.rating.map(|r| r.label()).into(),
+    ]
+}
+
+fn deadline_label(s: crate::domain::deadlines::DeadlineState) -> &'static str {
+    use crate::domain::deadlines::DeadlineState::*;
+    match s {
+        Met => "按时答复",
+        Late => "逾期答复",
+        Open => "办理中",
+        Overdue => "已逾期",
+        CalendarMissing => "缺少工作日历",
+        NotApplicable | Unscheduled => "",
+    }
+}
+
+fn download(bytes: Vec<u8>, content_type: &'static str, filename: &str) -> Response {
+    let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\""))
+        .unwrap_or_else(|_| HeaderValue::from_static("attachment"));
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        bytes,
+    )
+        .into_response()
+}
+
+const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
+fn xlsx(tables: &[Table], filename: &str) -> ApiResult<Response> {
+    let bytes = to_xlsx(tables).map_err(|e| ApiError::internal("writing xlsx", &e))?;
+    Ok(download(bytes, XLSX, filename))
+}
+
+/// Export opinions as CSV or XLSX (Chinese headers; one sheet per event in
+/// XLSX), personal data masked unless an administrator asks otherwise.
+#[utoipa::path(get, path = "/api/opinions/export", tag = "opinions", params(ExportQuery),
+    responses((status = 200, description = "text/csv or xlsx"), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("session" = [])))]
+pub async fn export_opinions(
+    State(state): State<AppState>,
+    staff: CurrentStaff,
+    Query(q): Query<ExportQuery>,
+) -> ApiResult<Response> {
+    let shown = matches!(q.personal_data.unwrap_or_default(), PersonalData::Shown);
+    if shown && staff.0.role != Role::Admin {
+        return Err(ApiError::forbidden(
+            "only the data bureau's administrators may export unmasked personal data",
+        ));
+    }
+    let list = ListQuery {
+        event: q.event,
+        unit: q.unit.clone(),
+        state: q.state,
+        source: None,
+        topic: None,
+        q: None,
+        from: q.from,
+        to: q.to,
+        handoff: false,
+        published: None,
+        include_merged: true,
+        limit: Some(1000),
+        offset: None,
+    };
+    let mut filter = filter_for(&state, &staff.0, &list).await?;
+    filter.limit = 100_000;
+    let opinions = state.store.list_opinions(&filter).await?;
+    if shown {
+        tracing::info!(
+            by = staff.0.id,
+            rows = opinions.len(),
+            "opinions exported with personal data shown"
+        );
+    }
+    match q.format.unwrap_or_default() {
+        Format::Csv | Format::Json => {
+            let mut table = Table::new("意见建议", HEADERS);
+            table.rows = opinions.iter().map(|o| row(o, shown)).collect();
+            Ok(download(to_csv(&table), "text/csv; charset=utf-8", "opinions.csv"))
+        }
+        Format::Xlsx => {
+            let mut sheets: BTreeMap<i64, Table> = BTreeMap::new();
+            for o in &opinions {
+                sheets
+                    .entry(o.event_id)
+                    .or_insert_with(|| Table::new(o.event_title.clone(), HEADERS))
+                    .rows
+                    .push(row(o, shown));
+            }
+            let tables: Vec<Table> = sheets.into_values().collect();
+            xlsx(&tables, "opinions.xlsx")
+        }
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PerformanceQuery {
+    pub year: i32,
+    /// One unit's code; every host unit when absent (administrators).
+    pub unit: Option<String>,
+    /// `json` (default) or `xlsx`.
+    pub format: Option<Format>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UnitReport {
+    pub unit_code: String,
+    pub unit_name: String,
+    #[serde(flatten)]
+    pub figures: UnitFigures,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PerformanceReport {
+    pub year: i32,
+    pub units: Vec<UnitReport>,
+}
+
+/// The performance report (绩效考核) per unit and year: events, the plan's
+/// duties on time, change reports, opinions, replies, adoption, reply time,
+/// satisfaction and hand-off tasks. Unit staff see their own unit.
+#[utoipa::path(get, path = "/api/reports/performance", tag = "reports", params(PerformanceQuery),
+    responses((status = 200, body = PerformanceReport), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("session" = [])))]
+pub async fn performance(
+    State(state): State<AppState>,
+    staff: CurrentStaff,
+    Query(q): Query<PerformanceQuery>,
+) -> ApiResult<Response> {
+    if !(2000..=2100).contains(&q.year) {
+        return Err(Invalid::new("year", "must be between 2000 and 2100").into());
+    }
+    let mut units = match q.unit.as_deref() {
+        Some(code) => {
+            let code = Code::parse("unit", code)?;
+            vec![
+                state
+                    .store
+                    .unit_by_code(code.as_str())
+                    .await
+                    .map_err(|_| ApiError::invalid(format!("there is no unit with code `{code}`")))?,
+            ]
+        }
+        None => state.store.list_units().await?,
+    };
+    match staff.0.role {
+        Role::Admin => {}
+        Role::UnitStaff => {
+            if q.unit.is_some() && units.iter().any(|u| Some(u.id) != staff.0.unit_id) {
+                return Err(ApiError::forbidden("unit staff see only their own unit's report"));
+            }
+            units.retain(|u| Some(u.id) == staff.0.unit_id);
+        }
+        Role::Moderator | Role::Host => {
+            return Err(ApiError::forbidden(
+                "the performance report is for the data bureau and the units",
+            ));
+        }
+    }
+    let at = now();
+    let year_start = NaiveDate::from_ymd_opt(q.year, 1, 1)
+        .and_then(|d| d.pred_opt())
+        .map(end_of_local_day);
+    let year_end = NaiveDate::from_ymd_opt(q.year, 12, 31).map(end_of_local_day);
+    let mut reports = Vec::with_capacity(units.len());
+    for unit in units {
+        let events: Vec<_> = state
+            .store
+            .list_events(&EventFilter {
+                unit_id: Some(unit.id),
+                ..EventFilter::default()
+            })
+            .await?
+            .into_iter()
+            .filter(|e| e.status != EventStatus::Draft)
+            .filter(|e| e.starts_at.is_some_and(|s| local_date(s).year() == q.year))
+            .collect();
+        if events.is_empty() && q.unit.is_none() && unit.supervisor {
+            continue;
+        }
+        let event_ids: Vec<i64> = events.iter().map(|e| e.id).collect();
+        let change_reports = state
+            .store
+            .list_change_reports(Some(unit.id), None)
+            .await?
+            .iter()
+            .filter(|c| event_ids.contains(&c.event_id))
+            .count() as u32;
+        let opinions = state
+            .store
+            .list_opinions(&OpinionFilter {
+                unit_id: Some(unit.id),
+                from: year_start,
+                until: year_end,
+                today: local_date(at),
+                limit: 1_000_000,
+                ..OpinionFilter::default()
+            })
+            .await?;
+        let facts: Vec<OpinionFacts> = opinions
+            .iter()
+            .map(|o| OpinionFacts {
+                state: o.state,
+                handoff: o.handoff,
+                received_at: o.received_at,
+                due_date: o.due_date,
+                published_at: o.published_at,
+                rating: o.rating,
+            })
+            .collect();
+        let event_facts: Vec<_> = events.iter().map(|e| e.facts()).collect();
+        reports.push(UnitReport {
+            unit_code: unit.code,
+            unit_name: unit.short_name,
+            figures: unit_figures(&event_facts, change_reports, &facts, &state.calendar, at),
+        });
+    }
+    let report = PerformanceReport {
+        year: q.year,
+        units: reports,
+    };
+    match q.format.unwrap_or(Format::Json) {
+        Format::Json => Ok(Json(report).into_response()),
+        Format::Csv => Ok(download(
+            to_csv(&performance_table(&report)),
+            "text/csv; charset=utf-8",
+            &format!("performance-{}.csv", q.year),
+        )),
+        Format::Xlsx => xlsx(&[performance_table(&report)], &format!("performance-{}.xlsx", q.year)),
+    }
+}
+
+fn performance_table(report: &PerformanceReport) -> Table {
+    let duty_headers = |name: &str| {
+        [
+            format!("{name}应完成"),
+            format!("{name}按时"),
+            format!("{name}逾期"),
+            format!("{name}按时率"),
+        ]
+    };
+    let mut headers: Vec<String> = ["单位", "计划活动", "已举办", "已取消"].map(String::from).to_vec();
+    for name in ["公告", "遴选通知", "活动资料"] {
+        headers.extend(duty_headers(name));
+    }
+    headers.extend(["变更报备", "收集意见", "已答复", "答复率", "按时答复", "按时答复率"].map(String::from));
+    headers.extend(AdoptionState::ALL.iter().map(|s| s.label().to_owned()));
+    headers.extend(
+        [
+            "采纳率",
+            "答复用时中位数(工作日)",
+            "评价数",
+            "满意",
+            "基本满意",
+            "不满意",
+            "满意率",
+            "转办任务",
+            "转办逾期未复",
+            "转办逾期答复",
+        ]
+        .map(String::from),
+    );
+    let mut table = Table::new(format!("{}年绩效", report.year), headers);
+    let pct = |r: Option<f64>| -> Cell { r.into() };
+    for u in &report.units {
+        let f = &u.figures;
+        let duty = |d: &DutyFigures| -> [Cell; 4] {
+            [
+                i64::from(d.due).into(),
+                i64::from(d.met).into(),
+                i64::from(d.late + d.overdue).into(),
+                pct(d.on_time_rate),
+            ]
+        };
+        let mut row: Vec<Cell> = vec![
+            u.unit_name.as_str().into(),
+            i64::from(f.events_planned).into(),
+            i64::from(f.events_held).into(),
+            i64::from(f.events_cancelled).into(),
+        ];
+        for d in [&f.announcements, &f.selection_notices, &f.materials] {
+            row.extend(duty(d));
+        }
+        row.extend([
+            i64::from(f.change_reports).into(),
+            i64::from(f.opinions_collected).into(),
+            i64::from(f.replies_published).into(),
+            pct(f.reply_rate),
+            i64::from(f.replies_on_time).into(),
+            pct(f.on_time_reply_rate),
+        ]);
+        row.extend(f.by_state.iter().map(|s| Cell::from(i64::from(s.count))));
+        row.extend([
+            pct(f.adoption_rate),
+            f.median_reply_working_days.into(),
+            i64::from(f.rated).into(),
+            i64::from(f.satisfied).into(),
+            i64::from(f.basically_satisfied).into(),
+            i64::from(f.unsatisfied).into(),
+            pct(f.satisfaction_rate),
+            i64::from(f.handoff_tasks).into(),
+            i64::from(f.handoff_overdue).into(),
+            i64::from(f.handoff_late).into(),
+        ]);
+        table.rows.push(row);
+    }
+    table
+}
