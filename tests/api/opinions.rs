@@ -12,6 +12,7 @@ on_both_backends!(
     a_live_event_becomes_replies_the_public_can_rate,
     units_merge_transfer_extend_and_search,
     exports_mask_personal_data_and_the_report_counts,
+    every_opinion_route_answers_bad_input_with_a_4xx,
 );
 
 async fn ask(viewer: &mut Ws, text: &str, reference: &str) -> i64 {
@@ -694,5 +695,96 @@ async fn exports_mask_personal_data_and_the_report_counts(backend: Backend) {
     let names = book.sheet_names();
     let sheet = book.worksheet_range(&names[0]).unwrap();
     assert_eq!(sheet.get_value((0, 0)), Some(&Data::String("单位".into())));
+    app.stop().await;
+}
+
+async fn every_opinion_route_answers_bad_input_with_a_4xx(backend: Backend) {
+    use reqwest::Method;
+
+    let Some(app) = spawn_app(backend).await else { return };
+    let event = app.live_event().await;
+    let admin = app.admin_token.clone();
+    let id = offline(&app, &admin, event, "一条意见", None).await;
+    let post_routes = [
+        format!("/api/events/{event}/opinions"),
+        format!("/api/events/{event}/opinions/capture"),
+        "/api/opinions/bulk".to_owned(),
+        format!("/api/opinions/{id}/publish"),
+        format!("/api/opinions/{id}/merge"),
+        format!("/api/opinions/{id}/transfer"),
+        format!("/api/opinions/{id}/extensions"),
+        format!("/api/opinions/{id}/reminders"),
+        format!("/api/opinions/{id}/rating"),
+        "/api/extensions/1/decision".to_owned(),
+    ];
+    for path in &post_routes {
+        // Malformed JSON, a wrong shape, unknown ids: a clear 4xx each (the
+        // helper fails on any 500).
+        let res = app
+            .client
+            .post(app.url(path))
+            .bearer_auth(&admin)
+            .header("content-type", "application/json")
+            .body("{oops")
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_client_error(), "{path}: {}", res.status());
+        let r = app.post(path, Some(&admin), json!({ "unexpected": [1, 2] })).await;
+        assert!(r.status.is_client_error(), "{path}: {:?}", r.body);
+        r.error_code();
+    }
+    for (method, path) in [
+        (Method::GET, "/api/opinions/999999"),
+        (Method::PATCH, "/api/opinions/999999"),
+        (Method::POST, "/api/opinions/999999/publish"),
+        (Method::POST, "/api/extensions/999999/decision"),
+        (Method::POST, "/api/events/999999/opinions"),
+        (Method::GET, "/api/events/999999/feedback"),
+    ] {
+        let body = match method {
+            Method::GET => None,
+            Method::PATCH => Some(json!({ "state": "adopted" })),
+            _ if path.contains("decision") => Some(json!({ "grant": true })),
+            _ => Some(json!({ "text": "x" })),
+        };
+        let r = app.request(method, path, Some(&admin), body).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}: {:?}", r.body);
+    }
+    assert_eq!(
+        app.get("/api/opinions/abc", Some(&admin)).await.error_code(),
+        "bad_path"
+    );
+    assert_eq!(
+        app.get("/api/opinions?limit=0", Some(&admin)).await.error_code(),
+        "invalid"
+    );
+    assert_eq!(
+        app.get("/api/opinions?from=2024-13-01", Some(&admin))
+            .await
+            .error_code(),
+        "bad_query"
+    );
+    let long = "长".repeat(2001);
+    let r = app
+        .post(
+            &format!("/api/events/{event}/opinions"),
+            Some(&admin),
+            json!({ "text": long }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let r = app
+        .patch(&format!("/api/opinions/{id}"), Some(&admin), json!({ "topic": "a\nb" }))
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let r = app
+        .post(
+            "/api/opinions/bulk",
+            Some(&admin),
+            json!({ "ids": [] , "state": "adopted" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY);
     app.stop().await;
 }
