@@ -4,13 +4,16 @@
 
 use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
 
+use crate::domain::calendar::WorkingCalendar;
 use crate::domain::event::{EventKind, EventStatus};
+use crate::domain::opinion::{AdoptionState, DEFAULT_REPLY_WORKING_DAYS};
 use crate::domain::plan;
 use crate::domain::staff::{Role, Username};
 use crate::domain::time::{local_date, shanghai};
 use crate::passwords;
 use crate::store::Store;
-use crate::store::events::{EventFilter, Lifecycle};
+use crate::store::events::{Event, EventFilter, Lifecycle};
+use crate::store::opinions::{Actor, NewOpinion, OpinionFilter, SideRecord};
 
 pub const PLAN: &str = include_str!("../plans/daxing-2024.toml");
 /// Password of every demo account. Demo only: never use `--demo` for real data.
@@ -52,8 +55,9 @@ fn slot(index: usize, now: DateTime<Utc>) -> (DateTime<Utc>, EventStatus) {
     (local, status)
 }
 
-/// Import the plan, create the demo accounts and lay the events around `now`.
-pub async fn load(store: &Store, now: DateTime<Utc>) -> anyhow::Result<()> {
+/// Import the plan, create the demo accounts, lay the events around `now`
+/// and give the live and ended events a few opinions to work on.
+pub async fn load(store: &Store, calendar: &WorkingCalendar, now: DateTime<Utc>) -> anyhow::Result<()> {
     let plan = plan::parse(PLAN)?;
     store.import_plan(&plan).await?;
     for (username, display, role, unit) in ACCOUNTS {
@@ -93,6 +97,101 @@ pub async fn load(store: &Store, now: DateTime<Utc>) -> anyhow::Result<()> {
                 .then(|| format!("https://video.demo.invalid/{}.mp4", event.code)),
         };
         store.overwrite_lifecycle(event.id, &lifecycle).await?;
+    }
+    let admin = store
+        .credentials("demo-admin")
+        .await?
+        .map(|c| c.account.staff.id)
+        .ok_or_else(|| anyhow::anyhow!("the demo administrator is missing"))?;
+    for event in store.list_events(&EventFilter::default()).await? {
+        if matches!(
+            event.status,
+            EventStatus::Live | EventStatus::Ended | EventStatus::MaterialsPublished
+        ) {
+            sample_opinions(store, calendar, &event, admin, now).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Opinions as a unit would have typed them in from an open day's paper
+/// forms: one replied and published, one under study, one waiting. Added
+/// once per event (a restart of the demo keeps what was done with them).
+async fn sample_opinions(
+    store: &Store,
+    calendar: &WorkingCalendar,
+    event: &Event,
+    admin: i64,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    const SAMPLES: [(&str, &str, &str); 3] = [
+        ("市民王先生", "办事指南", "希望把办事指南做成图文版，老年人更容易看懂。"),
+        (
+            "网友“大兴居民”",
+            "便民服务",
+            "建议周末也开放一个窗口，上班族平时没时间办理。",
+        ),
+        (
+            "李女士",
+            "政策咨询",
+            "相关补贴政策的申请条件能否在直播后公布一份书面说明？",
+        ),
+    ];
+    let existing = store
+        .list_opinions(&OpinionFilter {
+            event_id: Some(event.id),
+            include_merged: true,
+            today: local_date(now),
+            limit: 1,
+            ..OpinionFilter::default()
+        })
+        .await?;
+    let Some(lead) = event.hosts.first() else {
+        return Ok(());
+    };
+    if !existing.is_empty() {
+        return Ok(());
+    }
+    let received = event.live_at.unwrap_or(now).min(now);
+    let from = event.ended_at.unwrap_or(received);
+    let due_date = calendar
+        .add_working_days(local_date(from), DEFAULT_REPLY_WORKING_DAYS)
+        .ok();
+    for (i, (nickname, topic, text)) in SAMPLES.into_iter().enumerate() {
+        let opinion = store
+            .create_opinion(&NewOpinion {
+                event_id: event.id,
+                unit_id: lead.id,
+                text,
+                nickname,
+                topic: Some(topic),
+                received_at: received,
+                due_date,
+                created_by: admin,
+            })
+            .await?;
+        if event.status == EventStatus::Live {
+            continue;
+        }
+        let mut after = opinion.fields();
+        match i {
+            0 => {
+                after.state = AdoptionState::Adopted;
+                after.reply = Some("感谢您的建议。图文版办事指南已在区政府网站和政务服务中心发布。".into());
+                after.published_at = Some((from + Duration::days(2)).min(now));
+                after.replied_by = Some(admin);
+            }
+            1 => after.state = AdoptionState::UnderStudy,
+            _ => continue,
+        }
+        store
+            .change_opinions(
+                &[(opinion, after)],
+                "opinion.demo",
+                Actor::Staff(admin),
+                SideRecord::None,
+            )
+            .await?;
     }
     Ok(())
 }

@@ -86,7 +86,7 @@ async fn serve(args: ServeArgs, db: &DatabaseUrl, calendar_dir: &std::path::Path
     };
     let state = app::build_state(db, calendar_dir, settings, args.live_settings()).await?;
     if args.demo {
-        demo::load(&state.store, now())
+        demo::load(&state.store, &state.calendar, now())
             .await
             .context("loading the demo programme")?;
         eprintln!(
