@@ -6,11 +6,17 @@ FROM rust:1.95-bookworm AS build
 WORKDIR /src
 # Dependencies first, so that source edits reuse the cached layer.
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir src && echo 'fn main() {}' > src/main.rs && echo '' > src/lib.rs \
+# Every [[bin]] in Cargo.toml needs a file, or cargo refuses the manifest.
+RUN mkdir -p src/bin/minsheng-load \
+    && echo 'fn main() {}' > src/main.rs && echo '' > src/lib.rs \
+    && echo 'fn main() {}' > src/bin/minsheng-load/main.rs \
     && cargo build --release --locked \
     && rm -rf src target/release/.fingerprint/minsheng-*
 COPY src ./src
+# Compiled in: migrations (sqlx::migrate!), the built-in calendar years, the
+# starter word list and traditional→simplified table, the demo plan, the pages.
 COPY migrations ./migrations
+COPY config ./config
 COPY calendar ./calendar
 COPY plans ./plans
 COPY web ./web
