@@ -28,6 +28,7 @@ pub mod openapi;
 pub mod opinions;
 pub mod ops;
 pub mod programme;
+pub mod record;
 pub mod reports;
 pub mod users;
 
@@ -63,6 +64,8 @@ pub fn router(state: AppState) -> Router {
         .route("/events/{id}/start", post(events::start))
         .route("/events/{id}/end", post(events::end))
         .route("/events/{id}/materials", post(events::publish_materials))
+        .route("/events/{id}/record", get(record::get_record))
+        .route("/events/{id}/record/publish", post(record::publish))
         .route("/events/{id}/reschedule", post(events::reschedule))
         .route("/events/{id}/cancel", post(events::cancel))
         .route("/events/{id}/live", get(live::connect))
@@ -95,6 +98,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        .route("/events/{id}/record", get(record::page))
         .merge(assets::routes())
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {

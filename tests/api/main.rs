@@ -15,3 +15,4 @@ mod live_input;
 mod ops;
 mod polls;
 mod programme;
+mod record;
