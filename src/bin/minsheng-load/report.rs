@@ -190,6 +190,8 @@ pub struct TallyUpdates {
     pub frames_delivered: u64,
     pub frames_expected: u64,
     pub frames_per_sec: f64,
+    /// Every update as the observer got it: (seconds after the first, seq, voters).
+    pub timeline: Vec<(f64, i64, Option<i64>)>,
 }
 
 #[derive(Debug, Default, Serialize)]

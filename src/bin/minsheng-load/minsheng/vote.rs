@@ -360,6 +360,11 @@ fn tally_updates(log: &[Seen], poll_id: i64, interval_ms: u64) -> TallyUpdates {
     t.gap_max_ms = gaps.iter().copied().max_by(f64::total_cmp);
     t.gap_median_ms = median(&mut gaps);
     t.voters_monotonic = live.windows(2).all(|w| w[1].voters >= w[0].voters);
+    let t0 = live.first().map_or(0, |s| s.at_ns);
+    t.timeline = live
+        .iter()
+        .map(|s| (s.at_ns.saturating_sub(t0) as f64 / 1e9, s.seq, s.voters))
+        .collect();
     if let (Some(first), Some(last)) = (live.first(), live.last()) {
         t.span_secs = last.at_ns.saturating_sub(first.at_ns) as f64 / 1e9;
         if t.span_secs > 0.0 {
