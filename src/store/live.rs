@@ -223,6 +223,19 @@ impl Store {
         })
     }
 
+    /// The approved questions of a room (not comments), in the order asked;
+    /// a read only (unlike [`Store::load_room`], which creates the room).
+    #[tracing::instrument(skip(self), err)]
+    pub async fn approved_questions(&self, event_id: i64) -> StoreResult<Vec<PublicQuestion>> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            question_columns!(),
+            " FROM questions WHERE event_id = $1 AND status = 'approved' AND kind = 'question' ORDER BY id"
+        );
+        let rows = on_pool!(self, read p => sqlx::query_as::<_, QuestionRow>(SQL).bind(event_id).fetch_all(p).await)?;
+        Ok(rows_to_records(rows)?.iter().map(QuestionRecord::public).collect())
+    }
+
     /// Logged changes with `after < seq <= up_to`, in order.
     #[tracing::instrument(skip(self), err)]
     pub async fn room_log(&self, event_id: i64, after: i64, up_to: i64) -> StoreResult<Vec<(i64, RoomChange)>> {

@@ -9,8 +9,6 @@
 //! poll answers, opinions) is masked for personal data; every text in the HTML
 //! is escaped, and the page needs no inline script or style (strict CSP).
 
-use std::fmt::Write;
-
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -30,9 +28,15 @@ use crate::domain::poll::{PollKind, PollStatus, PublicPoll};
 use crate::domain::staff::Staff;
 use crate::domain::time::{now, shanghai, to_local_string};
 use crate::domain::values::optional_url;
-use crate::export::{Cell, Table, to_xlsx};
+use crate::export::to_xlsx;
 use crate::store::StoreError;
 use crate::store::events::Event;
+
+mod html;
+mod sheets;
+
+pub use html::{escape_html, render_html};
+use sheets::tables;
 
 const XLSX_TYPE: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 const HTML_TYPE: &str = "text/html; charset=utf-8";
@@ -135,11 +139,10 @@ pub struct AdoptionSummary {
 
 /// Build the package from the store.
 async fn assemble(state: &AppState, event: &Event) -> ApiResult<MaterialsPackage> {
-    // `load_room` reads the approved questions (kind `question`, in order)
-    // and the room's polls with the tallies the public may see.
-    let room = state.store.load_room(event.id).await?;
-    let questions = room
-        .questions
+    let questions = state
+        .store
+        .approved_questions(event.id)
+        .await?
         .iter()
         .enumerate()
         .map(|(i, q)| RecordQuestion {
@@ -152,6 +155,7 @@ async fn assemble(state: &AppState, event: &Event) -> ApiResult<MaterialsPackage
             asked_at: q.created_at,
         })
         .collect();
+    let polls = state.store.public_polls(event.id).await?;
     let opinions = event_opinions(state, event.id).await?;
     let mut replies: Vec<PublicReply> = opinions.iter().filter_map(PublicReply::from_opinion).collect();
     replies.sort_by(|a, b| (&a.reply_date, a.id).cmp(&(&b.reply_date, b.id)));
@@ -172,7 +176,7 @@ async fn assemble(state: &AppState, event: &Event) -> ApiResult<MaterialsPackage
         materials_published_at: event.materials_published_at,
         announcement: announcement(event),
         questions,
-        polls: room.polls.iter().map(poll_result).collect(),
+        polls: polls.iter().map(poll_result).collect(),
         video_url: event.video_url.clone(),
         adoption: AdoptionSummary {
             collected,
@@ -425,340 +429,10 @@ fn not_found_page() -> Response {
     (StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, HTML_TYPE)], body).into_response()
 }
 
-/// Escape text for HTML element content and quoted attribute values.
-pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// A Beijing time for people: `2024-10-14 09:30`.
-fn local_minutes(at: DateTime<Utc>) -> String {
-    at.with_timezone(&shanghai()).format("%Y-%m-%d %H:%M").to_string()
-}
-
-/// A link for an http(s) URL (stored URLs are checked to be http(s) on input;
-/// anything else is shown as text).
-fn link(url: &str) -> String {
-    let url = escape_html(url);
-    if url.starts_with("https://") || url.starts_with("http://") {
-        format!("<a href=\"{url}\" rel=\"noopener\">{url}</a>")
-    } else {
-        url
-    }
-}
-
-/// The package as a standalone HTML document. Every text that came from a
-/// person goes through [`escape_html`]; the rest are fixed labels and numbers.
-pub fn render_html(p: &MaterialsPackage) -> String {
-    let a = &p.announcement;
-    let e = escape_html;
-    let mut h = String::with_capacity(16 * 1024);
-    let _ = write!(
-        h,
-        "<!doctype html>\n<html lang=\"zh-CN\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{title} · 活动实录</title>\n<link rel=\"stylesheet\" href=\"/style.css\">\n</head>\n\
-         <body class=\"record\">\n<header><h1>{title}</h1><p>{kind} · 活动实录</p></header>\n<main>\n",
-        title = e(&a.title),
-        kind = a.kind_label,
-    );
-    if !p.published {
-        h.push_str("<p class=\"record-draft\">预览：本实录尚未发布。</p>\n");
-    }
-    render_announcement(&mut h, p);
-    render_questions(&mut h, p);
-    render_polls(&mut h, p);
-    render_adoption(&mut h, p);
-    let _ = write!(
-        h,
-        "</main>\n<footer>北京市大兴区 · 政务开放日 / 政策公开讲 · 生成于 {}</footer>\n</body>\n</html>\n",
-        local_minutes(p.generated_at)
-    );
-    h
-}
-
-fn render_announcement(h: &mut String, p: &MaterialsPackage) {
-    let a = &p.announcement;
-    let e = escape_html;
-    let mut facts: Vec<(&str, String)> = vec![("活动类型", a.kind_label.to_owned())];
-    if let Some(theme) = &a.theme {
-        facts.push(("主题", e(theme)));
-    }
-    facts.push(("主办单位", e(&a.host_units.join("、"))));
-    facts.push(("活动形式", a.form_label.to_owned()));
-    if let Some(at) = a.starts_at {
-        facts.push(("活动时间", format!("{}（北京时间）", local_minutes(at))));
-    }
-    if let Some(m) = a.duration_minutes {
-        facts.push(("活动时长", format!("{m} 分钟")));
-    }
-    let optional = [
-        ("活动地点", &a.venue),
-        ("活动流程", &a.agenda),
-        ("网民参与方式", &a.participation),
-    ];
-    for (label, value) in optional {
-        if let Some(v) = value {
-            facts.push((label, format!("<span class=\"record-text\">{}</span>", e(v))));
-        }
-    }
-    if let Some(url) = &a.stream_url {
-        facts.push(("直播地址", link(url)));
-    }
-    h.push_str("<section id=\"announcement\">\n<h2>活动公告</h2>\n");
-    if !a.summary.is_empty() {
-        let _ = writeln!(h, "<p class=\"record-text\">{}</p>", e(&a.summary));
-    }
-    h.push_str("<dl class=\"record-facts\">\n");
-    for (label, value) in facts {
-        let _ = writeln!(h, "<dt>{label}</dt><dd>{value}</dd>");
-    }
-    h.push_str("</dl>\n</section>\n<section id=\"video\">\n<h2>活动视频</h2>\n");
-    match &p.video_url {
-        Some(url) => {
-            let _ = writeln!(h, "<p>{}</p>", link(url));
-        }
-        None => h.push_str("<p>暂无视频。</p>\n"),
-    }
-    h.push_str("</section>\n");
-}
-
-fn render_questions(h: &mut String, p: &MaterialsPackage) {
-    let e = escape_html;
-    h.push_str("<section id=\"qa\">\n<h2>互动问答</h2>\n");
-    if p.questions.is_empty() {
-        h.push_str("<p>本场活动没有公开的提问。</p>\n</section>\n");
-        return;
-    }
-    h.push_str("<ol class=\"record-qa\">\n");
-    for q in &p.questions {
-        let _ = write!(
-            h,
-            "<li><p class=\"record-q\"><span class=\"record-who\">{}</span>：<span class=\"record-text\">{}</span> \
-             <span class=\"badge\">赞 {}</span></p>",
-            e(&q.nickname),
-            e(&q.text),
-            q.upvotes
-        );
-        match &q.answer {
-            Some(answer) => {
-                let _ = write!(h, "<p class=\"record-a record-text\">答：{}</p>", e(answer));
-            }
-            None => h.push_str("<p class=\"record-a\">现场未作答，已转交承办单位答复。</p>"),
-        }
-        h.push_str("</li>\n");
-    }
-    h.push_str("</ol>\n</section>\n");
-}
-
-fn render_polls(h: &mut String, p: &MaterialsPackage) {
-    let e = escape_html;
-    h.push_str("<section id=\"polls\">\n<h2>投票结果</h2>\n");
-    if p.polls.is_empty() {
-        h.push_str("<p>本场活动没有投票。</p>\n");
-    }
-    for poll in &p.polls {
-        let status = if poll.status == PollStatus::Closed.as_str() {
-            "已结束"
-        } else {
-            "进行中"
-        };
-        let _ = write!(
-            h,
-            "<article class=\"record-poll\">\n<h3>{}</h3>\n<p>{} · {}",
-            e(&poll.title),
-            poll.kind_label,
-            status
-        );
-        if let Some(voters) = poll.voters {
-            let _ = write!(h, " · {voters} 人参与");
-        }
-        if let Some(avg) = poll.average {
-            let _ = write!(h, " · 平均 {avg:.2} 分");
-        }
-        h.push_str("</p>\n");
-        if !poll.results_shown {
-            h.push_str("<p>结果将在投票结束后公布。</p>\n</article>\n");
-            continue;
-        }
-        let total: i64 = poll.counts.iter().map(|c| c.count).sum::<i64>().max(1);
-        h.push_str("<table class=\"record-table\">\n<thead><tr><th>选项</th><th>票数</th><th>占比</th></tr></thead>\n<tbody>\n");
-        for c in &poll.counts {
-            let _ = writeln!(
-                h,
-                "<tr><td>{}</td><td>{}</td><td><meter min=\"0\" max=\"{total}\" value=\"{}\"></meter> {:.1}%</td></tr>",
-                e(&c.label),
-                c.count,
-                c.count,
-                c.count as f64 * 100.0 / total as f64
-            );
-        }
-        h.push_str("</tbody>\n</table>\n</article>\n");
-    }
-    h.push_str("</section>\n");
-}
-
-fn render_adoption(h: &mut String, p: &MaterialsPackage) {
-    let e = escape_html;
-    let s = &p.adoption;
-    let _ = write!(
-        h,
-        "<section id=\"adoption\">\n<h2>意见采纳情况</h2>\n<table class=\"record-table\">\n<tbody>\n\
-         <tr><th>收集意见建议</th><td>{}</td></tr>\n<tr><th>已公开答复</th><td>{}</td></tr>\n\
-         <tr><th>待答复</th><td>{}</td></tr>\n",
-        s.collected, s.published, s.awaiting_reply
-    );
-    for c in &s.by_state {
-        let _ = writeln!(h, "<tr><th>{}</th><td>{}</td></tr>", c.label, c.count);
-    }
-    h.push_str("</tbody>\n</table>\n<h3>答复公开</h3>\n");
-    if p.replies.is_empty() {
-        h.push_str("<p>暂无公开答复。</p>\n</section>\n");
-        return;
-    }
-    h.push_str("<ol class=\"record-replies\">\n");
-    for r in &p.replies {
-        let _ = write!(
-            h,
-            "<li><p class=\"record-q\"><span class=\"record-who\">{}</span>：<span class=\"record-text\">{}</span> \
-             <span class=\"badge\">{}</span></p>",
-            e(&r.nickname),
-            e(&r.text),
-            r.state_label
-        );
-        if let Some(reason) = &r.reason {
-            let _ = write!(h, "<p class=\"record-text\">原因：{}</p>", e(reason));
-        }
-        let _ = writeln!(
-            h,
-            "<p class=\"record-a record-text\">答复：{}</p><p class=\"record-meta\">答复单位：{} · 受理日期：{} · 答复日期：{}</p></li>",
-            e(&r.reply),
-            e(&r.unit_name),
-            e(&r.received_date),
-            e(&r.reply_date)
-        );
-    }
-    h.push_str("</ol>\n</section>\n");
-}
-
-/// The package as workbook sheets: 公告, 问答, 投票结果, 采纳情况 and 答复.
-fn tables(p: &MaterialsPackage) -> Vec<Table> {
-    let a = &p.announcement;
-    let mut notice = Table::new("公告", ["项目", "内容"]);
-    let rows: [(&str, Cell); 14] = [
-        ("活动名称", a.title.as_str().into()),
-        ("活动类型", a.kind_label.into()),
-        ("主题", a.theme.clone().into()),
-        ("主办单位", a.host_units.join("、").into()),
-        ("活动形式", a.form_label.into()),
-        ("活动简介", a.summary.as_str().into()),
-        ("开始时间（北京时间）", a.starts_at.into()),
-        ("时长（分钟）", a.duration_minutes.into()),
-        ("活动地点", a.venue.clone().into()),
-        ("活动流程", a.agenda.clone().into()),
-        ("网民参与方式", a.participation.clone().into()),
-        ("直播地址", a.stream_url.clone().into()),
-        ("视频", p.video_url.clone().into()),
-        ("生成时间", p.generated_at.into()),
-    ];
-    notice.rows = rows.into_iter().map(|(k, v)| vec![k.into(), v]).collect();
-
-    let mut qa = Table::new("问答", ["序号", "提问人", "问题", "点赞数", "现场答复", "提问时间"]);
-    qa.rows = p
-        .questions
-        .iter()
-        .map(|q| {
-            vec![
-                q.number.into(),
-                q.nickname.as_str().into(),
-                q.text.as_str().into(),
-                q.upvotes.into(),
-                q.answer.clone().into(),
-                q.asked_at.into(),
-            ]
-        })
-        .collect();
-
-    let mut polls = Table::new("投票结果", ["投票", "类型", "状态", "参与人数", "选项", "票数"]);
-    for poll in &p.polls {
-        let head = |option: Cell, count: Cell| {
-            vec![
-                poll.title.as_str().into(),
-                poll.kind_label.into(),
-                poll.status.into(),
-                poll.voters.into(),
-                option,
-                count,
-            ]
-        };
-        if !poll.results_shown {
-            polls.rows.push(head("结果未公布".into(), Cell::Empty));
-        }
-        for c in &poll.counts {
-            polls.rows.push(head(c.label.as_str().into(), c.count.into()));
-        }
-        if let Some(avg) = poll.average {
-            polls.rows.push(head("平均分".into(), avg.into()));
-        }
-    }
-
-    let mut adoption = Table::new("采纳情况", ["项目", "数量"]);
-    let s = &p.adoption;
-    adoption.rows = [
-        ("收集意见建议", s.collected),
-        ("已公开答复", s.published),
-        ("待答复", s.awaiting_reply),
-    ]
-    .into_iter()
-    .chain(s.by_state.iter().map(|c| (c.label, c.count)))
-    .map(|(k, n)| vec![k.into(), n.into()])
-    .collect();
-
-    let mut replies = Table::new(
-        "答复",
-        [
-            "留言人",
-            "意见建议",
-            "采纳情况",
-            "原因",
-            "答复",
-            "答复单位",
-            "受理日期",
-            "答复日期",
-        ],
-    );
-    replies.rows = p
-        .replies
-        .iter()
-        .map(|r| {
-            vec![
-                r.nickname.as_str().into(),
-                r.text.as_str().into(),
-                r.state_label.into(),
-                r.reason.clone().into(),
-                r.reply.as_str().into(),
-                r.unit_name.as_str().into(),
-                r.received_date.as_str().into(),
-                r.reply_date.as_str().into(),
-            ]
-        })
-        .collect();
-    vec![notice, qa, polls, adoption, replies]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::export::Cell;
 
     #[test]
     fn escapes_markup_quotes_and_ampersands() {

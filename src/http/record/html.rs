@@ -1,0 +1,234 @@
+//! The materials package as a standalone HTML page: every text escaped, no
+//! inline script or style (the server's CSP forbids both).
+
+use std::fmt::Write;
+
+use chrono::{DateTime, Utc};
+
+use super::*;
+
+/// Escape text for HTML element content and quoted attribute values.
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A Beijing time for people: `2024-10-14 09:30`.
+fn local_minutes(at: DateTime<Utc>) -> String {
+    at.with_timezone(&shanghai()).format("%Y-%m-%d %H:%M").to_string()
+}
+
+/// A link for an http(s) URL (stored URLs are checked to be http(s) on input;
+/// anything else is shown as text).
+fn link(url: &str) -> String {
+    let url = escape_html(url);
+    if url.starts_with("https://") || url.starts_with("http://") {
+        format!("<a href=\"{url}\" rel=\"noopener\">{url}</a>")
+    } else {
+        url
+    }
+}
+
+/// The package as a standalone HTML document. Every text that came from a
+/// person goes through [`escape_html`]; the rest are fixed labels and numbers.
+pub fn render_html(p: &MaterialsPackage) -> String {
+    let a = &p.announcement;
+    let e = escape_html;
+    let mut h = String::with_capacity(16 * 1024);
+    let _ = write!(
+        h,
+        "<!doctype html>\n<html lang=\"zh-CN\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>{title} · 活动实录</title>\n<link rel=\"stylesheet\" href=\"/style.css\">\n</head>\n\
+         <body class=\"record\">\n<header><h1>{title}</h1><p>{kind} · 活动实录</p></header>\n<main>\n",
+        title = e(&a.title),
+        kind = a.kind_label,
+    );
+    if !p.published {
+        h.push_str("<p class=\"record-draft\">预览：本实录尚未发布。</p>\n");
+    }
+    render_announcement(&mut h, p);
+    render_questions(&mut h, p);
+    render_polls(&mut h, p);
+    render_adoption(&mut h, p);
+    let _ = write!(
+        h,
+        "</main>\n<footer>北京市大兴区 · 政务开放日 / 政策公开讲 · 生成于 {}</footer>\n</body>\n</html>\n",
+        local_minutes(p.generated_at)
+    );
+    h
+}
+
+fn render_announcement(h: &mut String, p: &MaterialsPackage) {
+    let a = &p.announcement;
+    let e = escape_html;
+    let mut facts: Vec<(&str, String)> = vec![("活动类型", a.kind_label.to_owned())];
+    if let Some(theme) = &a.theme {
+        facts.push(("主题", e(theme)));
+    }
+    facts.push(("主办单位", e(&a.host_units.join("、"))));
+    facts.push(("活动形式", a.form_label.to_owned()));
+    if let Some(at) = a.starts_at {
+        facts.push(("活动时间", format!("{}（北京时间）", local_minutes(at))));
+    }
+    if let Some(m) = a.duration_minutes {
+        facts.push(("活动时长", format!("{m} 分钟")));
+    }
+    let optional = [
+        ("活动地点", &a.venue),
+        ("活动流程", &a.agenda),
+        ("网民参与方式", &a.participation),
+    ];
+    for (label, value) in optional {
+        if let Some(v) = value {
+            facts.push((label, format!("<span class=\"record-text\">{}</span>", e(v))));
+        }
+    }
+    if let Some(url) = &a.stream_url {
+        facts.push(("直播地址", link(url)));
+    }
+    h.push_str("<section id=\"announcement\">\n<h2>活动公告</h2>\n");
+    if !a.summary.is_empty() {
+        let _ = writeln!(h, "<p class=\"record-text\">{}</p>", e(&a.summary));
+    }
+    h.push_str("<dl class=\"record-facts\">\n");
+    for (label, value) in facts {
+        let _ = writeln!(h, "<dt>{label}</dt><dd>{value}</dd>");
+    }
+    h.push_str("</dl>\n</section>\n<section id=\"video\">\n<h2>活动视频</h2>\n");
+    match &p.video_url {
+        Some(url) => {
+            let _ = writeln!(h, "<p>{}</p>", link(url));
+        }
+        None => h.push_str("<p>暂无视频。</p>\n"),
+    }
+    h.push_str("</section>\n");
+}
+
+fn render_questions(h: &mut String, p: &MaterialsPackage) {
+    let e = escape_html;
+    h.push_str("<section id=\"qa\">\n<h2>互动问答</h2>\n");
+    if p.questions.is_empty() {
+        h.push_str("<p>本场活动没有公开的提问。</p>\n</section>\n");
+        return;
+    }
+    h.push_str("<ol class=\"record-qa\">\n");
+    for q in &p.questions {
+        let _ = write!(
+            h,
+            "<li><p class=\"record-q\"><span class=\"record-who\">{}</span>：<span class=\"record-text\">{}</span> \
+             <span class=\"badge\">赞 {}</span></p>",
+            e(&q.nickname),
+            e(&q.text),
+            q.upvotes
+        );
+        match &q.answer {
+            Some(answer) => {
+                let _ = write!(h, "<p class=\"record-a record-text\">答：{}</p>", e(answer));
+            }
+            None => h.push_str("<p class=\"record-a\">现场未作答，已转交承办单位答复。</p>"),
+        }
+        h.push_str("</li>\n");
+    }
+    h.push_str("</ol>\n</section>\n");
+}
+
+fn render_polls(h: &mut String, p: &MaterialsPackage) {
+    let e = escape_html;
+    h.push_str("<section id=\"polls\">\n<h2>投票结果</h2>\n");
+    if p.polls.is_empty() {
+        h.push_str("<p>本场活动没有投票。</p>\n");
+    }
+    for poll in &p.polls {
+        let status = if poll.status == PollStatus::Closed.as_str() {
+            "已结束"
+        } else {
+            "进行中"
+        };
+        let _ = write!(
+            h,
+            "<article class=\"record-poll\">\n<h3>{}</h3>\n<p>{} · {}",
+            e(&poll.title),
+            poll.kind_label,
+            status
+        );
+        if let Some(voters) = poll.voters {
+            let _ = write!(h, " · {voters} 人参与");
+        }
+        if let Some(avg) = poll.average {
+            let _ = write!(h, " · 平均 {avg:.2} 分");
+        }
+        h.push_str("</p>\n");
+        if !poll.results_shown {
+            h.push_str("<p>结果将在投票结束后公布。</p>\n</article>\n");
+            continue;
+        }
+        let total: i64 = poll.counts.iter().map(|c| c.count).sum::<i64>().max(1);
+        h.push_str("<table class=\"record-table\">\n<thead><tr><th>选项</th><th>票数</th><th>占比</th></tr></thead>\n<tbody>\n");
+        for c in &poll.counts {
+            let _ = writeln!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td><meter min=\"0\" max=\"{total}\" value=\"{}\"></meter> {:.1}%</td></tr>",
+                e(&c.label),
+                c.count,
+                c.count,
+                c.count as f64 * 100.0 / total as f64
+            );
+        }
+        h.push_str("</tbody>\n</table>\n</article>\n");
+    }
+    h.push_str("</section>\n");
+}
+
+fn render_adoption(h: &mut String, p: &MaterialsPackage) {
+    let e = escape_html;
+    let s = &p.adoption;
+    let _ = write!(
+        h,
+        "<section id=\"adoption\">\n<h2>意见采纳情况</h2>\n<table class=\"record-table\">\n<tbody>\n\
+         <tr><th>收集意见建议</th><td>{}</td></tr>\n<tr><th>已公开答复</th><td>{}</td></tr>\n\
+         <tr><th>待答复</th><td>{}</td></tr>\n",
+        s.collected, s.published, s.awaiting_reply
+    );
+    for c in &s.by_state {
+        let _ = writeln!(h, "<tr><th>{}</th><td>{}</td></tr>", c.label, c.count);
+    }
+    h.push_str("</tbody>\n</table>\n<h3>答复公开</h3>\n");
+    if p.replies.is_empty() {
+        h.push_str("<p>暂无公开答复。</p>\n</section>\n");
+        return;
+    }
+    h.push_str("<ol class=\"record-replies\">\n");
+    for r in &p.replies {
+        let _ = write!(
+            h,
+            "<li><p class=\"record-q\"><span class=\"record-who\">{}</span>：<span class=\"record-text\">{}</span> \
+             <span class=\"badge\">{}</span></p>",
+            e(&r.nickname),
+            e(&r.text),
+            r.state_label
+        );
+        if let Some(reason) = &r.reason {
+            let _ = write!(h, "<p class=\"record-text\">原因：{}</p>", e(reason));
+        }
+        let _ = writeln!(
+            h,
+            "<p class=\"record-a record-text\">答复：{}</p><p class=\"record-meta\">答复单位：{} · 受理日期：{} · 答复日期：{}</p></li>",
+            e(&r.reply),
+            e(&r.unit_name),
+            e(&r.received_date),
+            e(&r.reply_date)
+        );
+    }
+    h.push_str("</ol>\n</section>\n");
+}
