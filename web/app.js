@@ -44,7 +44,25 @@ function eventItem(event) {
   item.append(el("p", "hosts", `主责单位：${hosts}`));
   if (event.summary) item.append(el("p", "summary", event.summary));
   if (event.participation) item.append(el("p", "participation", `参与方式：${event.participation}`));
+  if (LIVE_LINK[event.status]) item.append(liveLinks(event));
   return item;
+}
+
+// The live room opens once an event is announced; the link says what is there now.
+const LIVE_LINK = { live: "进入直播互动", announced: "直播互动页", rescheduled: "直播互动页", ended: "查看互动记录" };
+
+function liveLinks(event) {
+  const links = el("p", "live-links");
+  const link = (text, page, className) => {
+    const a = el("a", className, text);
+    a.href = `/${page}.html?event=${encodeURIComponent(event.id)}`;
+    return a;
+  };
+  links.append(link(LIVE_LINK[event.status], "live", "live-link"));
+  if (event.status === "live") {
+    links.append(" · 工作人员：", link("审核台", "moderate"), " · ", link("大屏", "present"));
+  }
+  return links;
 }
 
 async function load() {

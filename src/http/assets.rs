@@ -32,6 +32,63 @@ const ASSETS: &[Asset] = &[
         content_type: "text/css; charset=utf-8",
         body: include_bytes!("../../web/style.css"),
     },
+    // The live pages: viewer, moderator console (with its sign-in), presenter
+    // screen, and the modules they share (protocol client, DOM helpers).
+    Asset {
+        path: "/live.html",
+        content_type: "text/html; charset=utf-8",
+        body: include_bytes!("../../web/live.html"),
+    },
+    Asset {
+        path: "/live.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../web/live.js"),
+    },
+    Asset {
+        path: "/moderate.html",
+        content_type: "text/html; charset=utf-8",
+        body: include_bytes!("../../web/moderate.html"),
+    },
+    Asset {
+        path: "/moderate.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../web/moderate.js"),
+    },
+    Asset {
+        path: "/present.html",
+        content_type: "text/html; charset=utf-8",
+        body: include_bytes!("../../web/present.html"),
+    },
+    Asset {
+        path: "/present.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../web/present.js"),
+    },
+    Asset {
+        path: "/login.html",
+        content_type: "text/html; charset=utf-8",
+        body: include_bytes!("../../web/login.html"),
+    },
+    Asset {
+        path: "/login.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../web/login.js"),
+    },
+    Asset {
+        path: "/live-client.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../web/live-client.js"),
+    },
+    Asset {
+        path: "/ui.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../web/ui.js"),
+    },
+    Asset {
+        path: "/live.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_bytes!("../../web/live.css"),
+    },
 ];
 
 pub fn routes() -> Router<AppState> {

@@ -1,0 +1,269 @@
+// The live room's protocol (docs/protocol.md) for the three live pages:
+// connect, say hello, keep the last seq, reconnect by itself with backoff and
+// resume from that seq, match answers to requests by `ref`, and hand every
+// other frame to the page's handlers by its `type`.
+
+const TOKEN_KEY = "minsheng.viewer_token";
+const NICKNAME_KEY = "minsheng.nickname";
+
+// Close codes after which trying again cannot help (protocol.md, "Close codes").
+const FINAL_CLOSES = new Set([1002, 1003, 4403, 4404]);
+// Frames that are not part of the room log: their seq (if any) is not ours to keep.
+const UNLOGGED = new Set(["presence", "ack", "mine", "error", "pong", "moderation", "queue", "polls", "poll_admin"]);
+
+const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000];
+const PING_EVERY_MS = 25000;
+const PONG_WITHIN_MS = 10000;
+
+export function storedNickname() {
+  try {
+    return localStorage.getItem(NICKNAME_KEY) || "";
+  } catch {
+    return "";
+  }
+}
+
+function store(key, value) {
+  try {
+    if (value) localStorage.setItem(key, value);
+    else localStorage.removeItem(key);
+  } catch {
+    // Private mode without storage: the viewer simply gets a new token next time.
+  }
+}
+
+export class LiveClient {
+  /**
+   * @param {number} eventId
+   * @param {object} options
+   *   viewer: true to keep a viewer token in localStorage (the viewer page);
+   *     staff pages send none and are recognised by their session cookie.
+   *   handlers: { [type]: (frame) => void }, plus "status" (state, detail).
+   */
+  constructor(eventId, { viewer = false, handlers = {} } = {}) {
+    this.eventId = eventId;
+    this.viewer = viewer;
+    this.handlers = handlers;
+    this.nickname = viewer ? storedNickname() : "";
+    this.lastSeq = null;
+    this.state = "idle";
+    this.welcome = null;
+    this.socket = null;
+    this.attempt = 0;
+    this.connections = 0;
+    this.holdUntil = 0;
+    this.refCounter = 0;
+    this.waiting = new Map(); // ref -> { message, resolve, reject, retry }
+    this.timers = { reconnect: null, ping: null, pong: null };
+  }
+
+  get url() {
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    return `${scheme}//${location.host}/api/events/${this.eventId}/live`;
+  }
+
+  connect() {
+    if (this.state === "closed") return;
+    this.setState(this.connections === 0 ? "connecting" : "reconnecting");
+    let socket;
+    try {
+      socket = new WebSocket(this.url);
+    } catch (err) {
+      this.scheduleReconnect(String(err));
+      return;
+    }
+    this.socket = socket;
+    socket.onopen = () => socket.send(JSON.stringify(this.hello()));
+    socket.onmessage = (event) => this.receive(event.data);
+    socket.onclose = (event) => {
+      if (this.socket !== socket) return;
+      this.socket = null;
+      this.stopHeartbeat();
+      if (FINAL_CLOSES.has(event.code) || this.state === "closed") {
+        this.finish(event.code, event.reason);
+      } else {
+        this.scheduleReconnect(`close ${event.code}`);
+      }
+    };
+  }
+
+  hello() {
+    const hello = { type: "hello", protocol: 1 };
+    if (this.viewer) {
+      const token = localStorage.getItem(TOKEN_KEY);
+      if (token) hello.viewer_token = token;
+      if (this.nickname) hello.nickname = this.nickname;
+    }
+    if (this.lastSeq !== null) hello.last_seq = this.lastSeq;
+    return hello;
+  }
+
+  receive(data) {
+    let frame;
+    try {
+      frame = JSON.parse(data);
+    } catch {
+      return;
+    }
+    if (frame.type === "welcome") return this.welcomed(frame);
+    if (frame.type === "snapshot") this.lastSeq = frame.seq;
+    else if (typeof frame.seq === "number" && !UNLOGGED.has(frame.type)) {
+      // Public frames come in seq order exactly once; never move backwards.
+      if (this.lastSeq !== null && frame.seq <= this.lastSeq) return;
+      this.lastSeq = frame.seq;
+    }
+    if (frame.ref !== undefined && frame.ref !== null && this.settle(frame)) return;
+    if (frame.type === "error" && frame.code === "banned") this.state = "closed";
+    this.emit(frame.type, frame);
+  }
+
+  welcomed(frame) {
+    this.welcome = frame;
+    this.attempt = 0;
+    this.connections += 1;
+    if (frame.viewer) store(TOKEN_KEY, frame.viewer.token);
+    // A resume that became a snapshot (too far behind): the snapshot replaces everything.
+    if (frame.start === "snapshot") this.lastSeq = frame.seq;
+    this.setState("open");
+    this.emit("welcome", frame);
+    this.startHeartbeat();
+    // Questions and comments sent before a drop go again with the same ref:
+    // the server answers a committed one with its ack and never stores it twice.
+    for (const [ref, entry] of this.waiting) {
+      if (entry.retry && !entry.sent) this.transmit(ref, entry);
+    }
+  }
+
+  settle(frame) {
+    if (frame.type === "pong") {
+      clearTimeout(this.timers.pong);
+      return true;
+    }
+    const entry = this.waiting.get(frame.ref);
+    if (!entry || !["ack", "error"].includes(frame.type)) return false;
+    this.waiting.delete(frame.ref);
+    if (frame.type === "ack") entry.resolve(frame);
+    else entry.reject(Object.assign(new Error(frame.message), { code: frame.code, frame }));
+    // Acks and errors still reach the page's handlers (e.g. an ack carries the new question).
+    this.emit(frame.type, frame);
+    return true;
+  }
+
+  /** Send a request; resolves with its `ack`, rejects with its `error` (err.code). */
+  request(message) {
+    const ref = `${message.type}-${Date.now().toString(36)}-${++this.refCounter}`;
+    return new Promise((resolve, reject) => {
+      const retry = message.type === "ask" || message.type === "comment";
+      const entry = { message, resolve, reject, retry, sent: false };
+      this.waiting.set(ref, entry);
+      if (this.state === "open") this.transmit(ref, entry);
+      else if (!retry) {
+        this.waiting.delete(ref);
+        reject(Object.assign(new Error("not connected"), { code: "disconnected" }));
+      }
+    });
+  }
+
+  transmit(ref, entry) {
+    entry.sent = true;
+    this.socket.send(JSON.stringify({ ...entry.message, ref }));
+  }
+
+  /** Change the nickname: it travels in `hello`, so reconnect (resuming) with it. */
+  setNickname(nickname) {
+    this.nickname = nickname;
+    store(NICKNAME_KEY, nickname);
+    this.restart(0);
+  }
+
+  /**
+   * Drop the connection as a network failure would, and let the client
+   * reconnect by itself (after at least `holdMs`). The browser tests use it.
+   */
+  restart(holdMs = 0) {
+    this.holdUntil = Date.now() + holdMs;
+    if (this.socket) this.socket.close(4000, "restart");
+    else this.scheduleReconnect("restart");
+  }
+
+  close() {
+    this.state = "closed";
+    clearTimeout(this.timers.reconnect);
+    this.stopHeartbeat();
+    if (this.socket) this.socket.close(1000, "bye");
+  }
+
+  scheduleReconnect(reason) {
+    this.failWaiting();
+    this.setState("reconnecting", reason);
+    const base = BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)];
+    this.attempt += 1;
+    const delay = Math.max(base * (0.75 + Math.random() / 2), this.holdUntil - Date.now());
+    clearTimeout(this.timers.reconnect);
+    this.timers.reconnect = setTimeout(() => this.connect(), delay);
+  }
+
+  failWaiting() {
+    for (const [ref, entry] of this.waiting) {
+      if (entry.retry) {
+        entry.sent = false;
+        continue;
+      }
+      this.waiting.delete(ref);
+      entry.reject(Object.assign(new Error("connection lost"), { code: "disconnected" }));
+    }
+  }
+
+  finish(code, reason) {
+    this.state = "closed";
+    clearTimeout(this.timers.reconnect);
+    for (const entry of this.waiting.values()) {
+      entry.reject(Object.assign(new Error("connection closed"), { code: "disconnected" }));
+    }
+    this.waiting.clear();
+    this.emit("status", "closed", { code, reason });
+  }
+
+  // Browsers answer the server's pings without us; our own ping notices a
+  // connection that died silently (a phone changing networks) sooner.
+  startHeartbeat() {
+    this.stopHeartbeat();
+    this.timers.ping = setInterval(() => {
+      if (!this.socket || this.socket.readyState !== WebSocket.OPEN) return;
+      this.socket.send(JSON.stringify({ type: "ping", ref: `ping-${++this.refCounter}` }));
+      clearTimeout(this.timers.pong);
+      const socket = this.socket;
+      this.timers.pong = setTimeout(() => socket.close(4000, "no pong"), PONG_WITHIN_MS);
+    }, PING_EVERY_MS);
+  }
+
+  stopHeartbeat() {
+    clearInterval(this.timers.ping);
+    clearTimeout(this.timers.pong);
+  }
+
+  setState(state, detail) {
+    if (this.state === "closed") return;
+    this.state = state;
+    this.emit("status", state, detail);
+  }
+
+  emit(type, ...args) {
+    const handler = this.handlers[type];
+    if (!handler) return;
+    try {
+      handler(...args);
+    } catch (err) {
+      console.error(`handling ${type}`, err);
+    }
+  }
+}
+
+/** Chinese text for the connection states, shared by the pages' indicators. */
+export const STATE_TEXT = {
+  idle: "连接中",
+  connecting: "连接中",
+  open: "已连接",
+  reconnecting: "重新连接中",
+  closed: "已断开",
+};

@@ -1,0 +1,531 @@
+// The viewer page: watch, ask, upvote, vote and comment (docs/protocol.md).
+// Every text a user wrote is set with textContent, never parsed as HTML.
+
+import { LiveClient } from "./live-client.js";
+import {
+  $,
+  EVENT_STATUS,
+  POLL_KIND,
+  clock,
+  el,
+  errorText,
+  eventIdFromUrl,
+  pollResults,
+  scheduler,
+  showConnection,
+  when,
+} from "./ui.js";
+
+const room = {
+  status: null,
+  moderation: "pre",
+  slowMode: 0,
+  pinned: null,
+  viewers: null,
+  questions: new Map(),
+  comments: new Map(),
+  mine: new Map(),
+  upvoted: new Set(),
+  polls: new Map(),
+  myVotes: new Map(),
+};
+
+const eventId = eventIdFromUrl();
+const render = scheduler(renderAll);
+
+// ---- the event's announcement and the stream ----
+
+const FORM = { online: "线上直播", offline: "线下", online_offline: "线上线下结合" };
+
+async function loadEvent() {
+  const res = await fetch(`/api/events/${eventId}`);
+  if (!res.ok) throw new Error(`HTTP ${res.status}`);
+  const event = await res.json();
+  $("title").textContent = event.title;
+  document.title = `${event.title} · 直播互动`;
+  if (!room.status) showStatus(event.status);
+  const facts = $("facts");
+  const add = (term, value) => {
+    if (!value) return;
+    facts.append(el("dt", null, term), el("dd", null, value));
+  };
+  add("时间", when(event.starts_at));
+  add("时长", event.duration_minutes ? `${event.duration_minutes} 分钟` : null);
+  add("形式", FORM[event.form] ?? event.form);
+  add("地点", event.venue);
+  add("主责单位", event.hosts.map((h) => h.short_name).join("、"));
+  add("活动流程", event.agenda);
+  add("参与方式", event.participation);
+  add("简介", event.summary);
+  showStream(event.stream_url);
+}
+
+function showStream(url) {
+  const box = $("stream");
+  if (!url) return;
+  let parsed;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return;
+  }
+  box.replaceChildren();
+  if (parsed.protocol !== "https:") {
+    // The CSP only lets https frames and media in; offer the link instead.
+    const link = el("a", null, "在新窗口观看直播");
+    link.href = parsed.href;
+    link.rel = "noopener";
+    box.append(link);
+  } else if (/\.(mp4|webm|ogv|ogg|m3u8)$/i.test(parsed.pathname)) {
+    const video = el("video");
+    video.src = parsed.href;
+    video.controls = true;
+    video.playsInline = true;
+    video.setAttribute("aria-label", "直播画面");
+    box.append(video);
+  } else {
+    const frame = el("iframe");
+    frame.src = parsed.href;
+    frame.title = "直播画面";
+    frame.allow = "autoplay; fullscreen; picture-in-picture";
+    frame.allowFullscreen = true;
+    frame.referrerPolicy = "no-referrer";
+    box.append(frame);
+  }
+}
+
+function showStatus(status) {
+  room.status = status;
+  const badge = $("event-status");
+  badge.textContent = EVENT_STATUS[status] ?? status;
+  badge.className = `badge status-${status}`;
+  const closed = status !== "live";
+  for (const form of [$("ask-form"), $("comment-form")]) {
+    form.querySelector("button").disabled = closed;
+  }
+  if (closed) notice(status === "ended" ? "直播已结束，不再接收提问和评论。" : "直播尚未开始，开始后可提问和评论。", "info");
+}
+
+// ---- the room ----
+
+const client = new LiveClient(eventId, {
+  viewer: true,
+  handlers: {
+    status: (state, detail) => {
+      showConnection($("conn"), state);
+      if (state === "closed" && detail?.code === 4404) notice("没有这场活动。");
+      else if (state === "closed") notice("连接已关闭，请刷新页面。");
+    },
+    welcome: (w) => {
+      if (w.viewer && document.activeElement !== $("nickname")) $("nickname").value = w.viewer.nickname;
+    },
+    snapshot: (s) => {
+      room.moderation = s.moderation;
+      room.slowMode = s.slow_mode_secs;
+      room.pinned = s.pinned;
+      room.viewers = s.viewers;
+      room.questions = new Map(s.questions.map((q) => [q.id, q]));
+      room.comments = new Map(s.comments.map((c) => [c.id, c]));
+      room.mine = new Map(s.mine.map((q) => [q.id, q]));
+      room.upvoted = new Set(s.upvoted);
+      room.myVotes = new Map((s.my_votes ?? []).map((v) => [v.poll_id, v]));
+      room.polls = new Map();
+      pollCards.forEach((card) => card.root.remove());
+      pollCards.clear();
+      for (const p of s.polls ?? []) room.polls.set(p.id, p);
+      showStatus(s.status);
+      render();
+      renderPolls();
+    },
+    question: ({ question }) => {
+      room.questions.set(question.id, question);
+      const own = room.mine.get(question.id);
+      if (own) Object.assign(own, { status: "approved", text: question.text, answered: question.answered });
+      render();
+    },
+    upvotes: ({ question_id, upvotes }) => {
+      const q = room.questions.get(question_id);
+      if (q) q.upvotes = upvotes;
+      render();
+    },
+    pinned: ({ question_id }) => {
+      room.pinned = question_id;
+      render();
+    },
+    question_removed: ({ question_id }) => {
+      room.questions.delete(question_id);
+      const own = room.mine.get(question_id);
+      if (own) own.status = "hidden";
+      render();
+    },
+    comment: ({ comment }) => {
+      room.comments.set(comment.id, comment);
+      const own = room.mine.get(comment.id);
+      if (own) own.status = "approved";
+      render();
+    },
+    comment_removed: ({ comment_id }) => {
+      room.comments.delete(comment_id);
+      render();
+    },
+    settings: (s) => {
+      room.moderation = s.moderation;
+      room.slowMode = s.slow_mode_secs;
+      render();
+    },
+    event_status: ({ status }) => showStatus(status),
+    presence: ({ viewers }) => {
+      room.viewers = viewers;
+      $("viewers").textContent = `${viewers} 人在看`; // no need to rebuild the lists
+    },
+    mine: ({ question }) => {
+      room.mine.set(question.id, question);
+      render();
+    },
+    ack: (ack) => {
+      if (ack.question) room.mine.set(ack.question.id, ack.question);
+      render();
+    },
+    poll: ({ poll }) => {
+      const before = room.polls.get(poll.id);
+      room.polls.set(poll.id, poll);
+      if (poll.status === "open" && before?.status !== "open" && !isSelected("poll")) $("poll-badge").hidden = false;
+      renderPolls();
+    },
+    poll_results: ({ poll_id, tally }) => {
+      const poll = room.polls.get(poll_id);
+      if (!poll) return;
+      poll.tally = tally;
+      renderPolls();
+    },
+    error: (e) => {
+      if (e.code === "lagged") return; // the client resumes by itself
+      notice(errorText(e));
+    },
+  },
+});
+
+// ---- rendering ----
+
+function renderAll() {
+  $("viewers").textContent = room.viewers === null ? "— 人在看" : `${room.viewers} 人在看`;
+  let note = room.moderation === "pre" ? "本场采用先审后发：问题经工作人员审核后公开。" : "问题提交后即公开，不当内容将被处理。";
+  if (room.slowMode > 0) note += ` 慢速模式：每 ${room.slowMode} 秒可发一次。`;
+  $("moderation-note").textContent = note;
+  renderPinned();
+  renderMine();
+  renderQuestions();
+  renderComments();
+}
+
+function renderPinned() {
+  const box = $("pinned");
+  const q = room.pinned !== null ? room.questions.get(room.pinned) : null;
+  box.hidden = !q;
+  box.replaceChildren();
+  if (!q) return;
+  box.append(el("p", "pinned-label", "置顶问题"), questionItem(q, "div"));
+}
+
+function questionItem(q, tag = "li") {
+  const item = el(tag, "post");
+  item.dataset.id = q.id;
+  const meta = el("p", "post-meta");
+  meta.append(el("span", "nick", q.nickname), ` · ${clock(q.created_at)}`);
+  if (room.mine.has(q.id)) meta.append(" ", el("span", "tag tag-mine", "我的"));
+  if (q.edited) meta.append(" ", el("span", "tag", "已编辑"));
+  if (q.answered) meta.append(" ", el("span", "tag tag-answered", "已回答"));
+  item.append(meta, el("p", "post-text", q.text));
+  if (q.answer) {
+    const answer = el("p", "answer");
+    answer.append(el("strong", null, "嘉宾回答："), document.createTextNode(q.answer));
+    item.append(answer);
+  }
+  const voted = room.upvoted.has(q.id);
+  const button = el("button", "upvote", `赞 ${q.upvotes}`);
+  button.type = "button";
+  button.dataset.upvote = q.id;
+  button.disabled = voted;
+  button.setAttribute("aria-pressed", String(voted));
+  button.setAttribute("aria-label", `${voted ? "已点赞" : "点赞"}，当前 ${q.upvotes} 个赞`);
+  item.append(button);
+  return item;
+}
+
+const OWN_STATUS = { pending: "待审核", rejected: "未通过", hidden: "已被隐藏", approved: "已公开" };
+
+function ownItem(q) {
+  const item = el("li", `post own own-${q.status}`);
+  item.dataset.id = q.id;
+  const meta = el("p", "post-meta");
+  meta.append(el("span", `tag tag-${q.status}`, OWN_STATUS[q.status] ?? q.status), ` · ${clock(q.created_at)}`);
+  item.append(meta, el("p", "post-text", q.text));
+  if (q.status === "rejected" && q.reject_reason) item.append(el("p", "reason", `理由：${q.reject_reason}`));
+  return item;
+}
+
+function renderMine() {
+  const unpublished = [...room.mine.values()].filter((q) => q.status !== "approved");
+  const questions = unpublished.filter((q) => q.kind !== "comment").sort((a, b) => b.id - a.id);
+  const comments = unpublished.filter((q) => q.kind === "comment").sort((a, b) => b.id - a.id);
+  $("mine-title").hidden = questions.length === 0;
+  $("mine").replaceChildren(...questions.map(ownItem));
+  $("my-comments").replaceChildren(...comments.map(ownItem));
+}
+
+function renderQuestions() {
+  const list = [...room.questions.values()];
+  if ($("sort").value === "votes") list.sort((a, b) => b.upvotes - a.upvotes || a.id - b.id);
+  else list.sort((a, b) => b.id - a.id);
+  $("questions").replaceChildren(...list.map((q) => questionItem(q)));
+  $("questions-empty").hidden = list.length > 0;
+  $("question-count").textContent = list.length ? `（${list.length}）` : "";
+}
+
+function renderComments() {
+  const list = [...room.comments.values()].sort((a, b) => b.id - a.id);
+  $("comments").replaceChildren(
+    ...list.map((c) => {
+      const item = el("li", "post comment");
+      const meta = el("p", "post-meta");
+      meta.append(el("span", "nick", c.nickname), ` · ${clock(c.created_at)}`);
+      item.append(meta, el("p", "post-text", c.text));
+      return item;
+    }),
+  );
+  $("comments-empty").hidden = list.length > 0;
+}
+
+// ---- polls: each card is built once per status so a half-filled ballot survives tallies ----
+
+const pollCards = new Map(); // poll id -> { root, status, results }
+
+function renderPolls() {
+  const polls = [...room.polls.values()].sort((a, b) => (a.status === b.status ? b.id - a.id : a.status === "open" ? -1 : 1));
+  const box = $("polls");
+  for (const poll of polls) {
+    let card = pollCards.get(poll.id);
+    if (!card || card.status !== poll.status) {
+      const fresh = pollCard(poll);
+      if (card) card.root.replaceWith(fresh.root);
+      card = fresh;
+      pollCards.set(poll.id, card);
+    }
+    const results = pollResults(poll, poll.tally);
+    card.results.replaceWith(results);
+    card.results = results;
+    box.append(card.root); // keeps the order: open polls first, newest first
+  }
+  $("polls-empty").hidden = polls.length > 0;
+}
+
+function pollCard(poll) {
+  const root = el("article", `poll poll-${poll.status}`);
+  root.dataset.poll = poll.id;
+  const head = el("p", "post-meta");
+  head.append(el("span", "tag", POLL_KIND[poll.kind] ?? poll.kind), " ", el("span", `tag tag-${poll.status}`, poll.status === "open" ? "进行中" : "已结束"));
+  root.append(head, el("h3", "poll-title", poll.title));
+  if (poll.status === "open") root.append(ballot(poll));
+  const mine = room.myVotes.get(poll.id);
+  if (mine) root.append(el("p", "voted muted", poll.allow_change && poll.status === "open" ? "您已投票，可修改后重新提交。" : "您已投票。"));
+  const results = el("div");
+  root.append(results);
+  return { root, status: poll.status, results };
+}
+
+function ballot(poll) {
+  const form = el("form", "ballot");
+  const mine = room.myVotes.get(poll.id);
+  const fieldset = el("fieldset");
+  const legend = el("legend", "visually-hidden", poll.title);
+  fieldset.append(legend);
+  const name = `poll-${poll.id}`;
+  if (poll.kind === "single_choice" || poll.kind === "multiple_choice") {
+    const multi = poll.kind === "multiple_choice";
+    if (multi) fieldset.append(el("p", "muted", `最多选 ${poll.max_choices} 项`));
+    poll.options.forEach((option, i) => {
+      const label = el("label", "choice");
+      const input = el("input");
+      input.type = multi ? "checkbox" : "radio";
+      input.name = name;
+      input.value = String(i);
+      input.checked = Boolean(mine?.choices?.includes(i));
+      label.append(input, document.createTextNode(option));
+      fieldset.append(label);
+    });
+    if (multi) {
+      fieldset.addEventListener("change", () => {
+        const boxes = [...fieldset.querySelectorAll("input")];
+        const full = boxes.filter((b) => b.checked).length >= poll.max_choices;
+        boxes.forEach((b) => (b.disabled = full && !b.checked));
+      });
+    }
+  } else if (poll.kind === "rating") {
+    const row = el("div", "rating");
+    for (let i = 1; i <= 5; i++) {
+      const label = el("label", "choice");
+      const input = el("input");
+      input.type = "radio";
+      input.name = name;
+      input.value = String(i);
+      label.append(input, document.createTextNode(`${i} 分`));
+      row.append(label);
+    }
+    fieldset.append(row);
+  } else {
+    const id = `poll-text-${poll.id}`;
+    const label = el("label", null, "您的回答（最多 30 字）");
+    label.htmlFor = id;
+    const input = el("input");
+    input.id = id;
+    input.name = name;
+    input.maxLength = 30;
+    input.value = mine?.text ?? "";
+    fieldset.append(label, input);
+  }
+  const button = el("button", null, mine ? "修改投票" : "投票");
+  button.type = "submit";
+  button.disabled = Boolean(mine) && !poll.allow_change;
+  form.append(fieldset, button);
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    vote(poll, form, button);
+  });
+  return form;
+}
+
+async function vote(poll, form, button) {
+  const message = { type: "vote", poll_id: poll.id };
+  const inputs = [...form.querySelectorAll("input")];
+  if (poll.kind === "open_text") message.text = inputs[0].value.trim();
+  else {
+    const picked = inputs.filter((i) => i.checked).map((i) => Number(i.value));
+    if (poll.kind === "rating") message.rating = picked[0];
+    else message.choices = picked;
+  }
+  button.disabled = true;
+  try {
+    const ack = await client.request(message);
+    room.myVotes.set(poll.id, { poll_id: poll.id, choices: message.choices ?? [], text: message.text ?? null, text_status: ack.text_status ?? null });
+    const held = ack.text_status === "pending" ? "，回答待审核后显示" : ack.text_status === "rejected" ? "，但回答未通过审核" : "";
+    notice(`${ack.changed ? "已修改投票" : "投票成功"}${held}`, "info");
+    const card = pollCards.get(poll.id);
+    if (card) card.status = null; // rebuild with "您已投票"
+    renderPolls();
+  } catch (err) {
+    notice(errorText(err));
+    button.disabled = false;
+  }
+}
+
+// ---- actions ----
+
+function notice(text, kind = "error") {
+  const box = $("notice");
+  box.textContent = text;
+  box.className = `notice notice-${kind}`;
+  box.hidden = false;
+  clearTimeout(notice.timer);
+  notice.timer = setTimeout(() => (box.hidden = true), 6000);
+}
+
+async function post(type, textarea, button) {
+  const text = textarea.value.trim();
+  if (!text) return;
+  button.disabled = true;
+  try {
+    const ack = await client.request({ type, text });
+    textarea.value = "";
+    updateCount();
+    const q = ack.question;
+    const what = type === "ask" ? "问题" : "评论";
+    if (q.status === "pending") notice(`${what}已提交，审核通过后公开。`, "info");
+    else if (q.status === "rejected") notice(`${what}未通过：${q.reject_reason ?? ""}`);
+    else notice(`${what}已发布。`, "info");
+  } catch (err) {
+    notice(errorText(err));
+  } finally {
+    button.disabled = room.status !== "live";
+  }
+}
+
+function updateCount() {
+  $("ask-count").textContent = `${[...$("ask-text").value].length} / 300`;
+}
+
+function isSelected(name) {
+  return $(`tab-${name}`).getAttribute("aria-selected") === "true";
+}
+
+function selectTab(name) {
+  for (const tab of document.querySelectorAll('[role="tab"]')) {
+    const on = tab.id === `tab-${name}`;
+    tab.setAttribute("aria-selected", String(on));
+    tab.tabIndex = on ? 0 : -1;
+    $(tab.getAttribute("aria-controls")).hidden = !on;
+  }
+  if (name === "poll") $("poll-badge").hidden = true;
+}
+
+function wire() {
+  $("ask-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    post("ask", $("ask-text"), e.submitter ?? $("ask-form").querySelector("button"));
+  });
+  $("comment-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    post("comment", $("comment-text"), e.submitter ?? $("comment-form").querySelector("button"));
+  });
+  $("ask-text").addEventListener("input", updateCount);
+  $("nick-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const nickname = $("nickname").value.trim();
+    if ([...nickname].length > 20) return notice("昵称最多 20 个字");
+    client.setNickname(nickname);
+    notice(nickname ? `昵称已设为“${nickname}”` : "将以“网友”身份参与", "info");
+  });
+  $("questions").addEventListener("click", upvoteClick);
+  $("pinned").addEventListener("click", upvoteClick);
+  $("sort").addEventListener("change", render);
+  const tabs = [...document.querySelectorAll('[role="tab"]')];
+  tabs.forEach((tab, i) => {
+    tab.addEventListener("click", () => selectTab(tab.id.slice(4)));
+    tab.addEventListener("keydown", (e) => {
+      const step = e.key === "ArrowRight" ? 1 : e.key === "ArrowLeft" ? -1 : 0;
+      if (!step) return;
+      const next = tabs[(i + step + tabs.length) % tabs.length];
+      next.focus();
+      selectTab(next.id.slice(4));
+    });
+  });
+}
+
+async function upvoteClick(e) {
+  const button = e.target.closest("button[data-upvote]");
+  if (!button) return;
+  const id = Number(button.dataset.upvote);
+  button.disabled = true;
+  try {
+    const ack = await client.request({ type: "upvote", question_id: id });
+    room.upvoted.add(id);
+    const q = room.questions.get(id);
+    if (q && typeof ack.upvotes === "number") q.upvotes = ack.upvotes;
+  } catch (err) {
+    if (err.code === "already_upvoted") room.upvoted.add(id);
+    else notice(errorText(err));
+  }
+  render();
+}
+
+if (eventId === null) {
+  notice("链接缺少活动编号（?event=…）。");
+  showConnection($("conn"), "closed");
+} else {
+  wire();
+  updateCount();
+  $("nickname").value = client.nickname;
+  loadEvent().catch(() => notice("活动信息加载失败。"));
+  client.connect();
+  // For debugging and the browser tests: `minshengLive.restart(ms)` drops the connection.
+  window.minshengLive = client;
+}

@@ -1,0 +1,540 @@
+// The moderator console: the live queue, moderation by mouse and keyboard,
+// room settings and polls. Staff are recognised by their HttpOnly session
+// cookie, which the browser sends with the WebSocket handshake.
+
+import { LiveClient } from "./live-client.js";
+import { $, POLL_KIND, POLL_STATUS, clock, el, errorText, eventIdFromUrl, pollResults, scheduler, showConnection } from "./ui.js";
+
+const eventId = eventIdFromUrl();
+const render = scheduler(renderAll);
+
+const room = {
+  capability: null,
+  viewers: 0,
+  pinned: null,
+  records: new Map(), // id -> the moderators' record (queue, moderation frames, acks)
+  published: new Map(), // id -> public question
+  comments: new Map(), // id -> public comment
+  polls: new Map(), // id -> poll record
+  tallies: new Map(), // poll id -> tally
+};
+let selectedId = null;
+
+// ---- the room ----
+
+const client = new LiveClient(eventId, {
+  handlers: {
+    status: (state, detail) => {
+      showConnection($("conn"), state);
+      if (state === "closed" && detail?.code === 4403) notice("没有权限进入此活动的审核台（请确认账号是否服务于本场活动）。");
+      else if (state === "closed") notice("连接已关闭，请刷新页面。");
+    },
+    welcome: (w) => {
+      room.capability = w.capability;
+      if (w.capability === "viewer") {
+        // No (valid) session cookie: the server took us for a viewer.
+        client.close();
+        location.replace(`/login.html?next=${encodeURIComponent(location.pathname + location.search)}`);
+        return;
+      }
+      document.body.classList.toggle("host-only", w.capability === "host");
+      $("who").textContent = `${w.staff.display_name}（${w.capability === "host" ? "主持人" : "审核员"}）`;
+    },
+    snapshot: (s) => {
+      room.viewers = s.viewers;
+      room.pinned = s.pinned;
+      room.published = new Map(s.questions.map((q) => [q.id, q]));
+      room.comments = new Map(s.comments.map((c) => [c.id, c]));
+      for (const p of s.polls ?? []) if (p.tally) room.tallies.set(p.id, p.tally);
+      showSettings(s.moderation, s.slow_mode_secs);
+      render();
+    },
+    queue: ({ questions }) => {
+      // Sent after every snapshot or replay: the queue as it is now.
+      for (const [id, r] of room.records) if (r.status === "pending") room.records.delete(id);
+      for (const q of questions) room.records.set(q.id, q);
+      render();
+    },
+    moderation: ({ question }) => {
+      room.records.set(question.id, question);
+      render();
+    },
+    question: ({ question }) => {
+      room.published.set(question.id, question);
+      render();
+    },
+    question_removed: ({ question_id }) => {
+      room.published.delete(question_id);
+      render();
+    },
+    comment: ({ comment }) => {
+      room.comments.set(comment.id, comment);
+      render();
+    },
+    comment_removed: ({ comment_id }) => {
+      room.comments.delete(comment_id);
+      render();
+    },
+    upvotes: ({ question_id, upvotes }) => {
+      const q = room.published.get(question_id);
+      if (q) q.upvotes = upvotes;
+      render();
+    },
+    pinned: ({ question_id }) => {
+      room.pinned = question_id;
+      render();
+    },
+    settings: (s) => showSettings(s.moderation, s.slow_mode_secs),
+    presence: ({ viewers }) => {
+      room.viewers = viewers;
+      $("count-viewers").textContent = viewers; // no need to rebuild the lists
+    },
+    polls: ({ polls }) => {
+      room.polls = new Map(polls.map((p) => [p.id, p]));
+      renderPolls();
+    },
+    poll_admin: ({ poll_id, poll, tally }) => {
+      if (poll) room.polls.set(poll_id, poll);
+      if (tally) room.tallies.set(poll_id, tally);
+      renderPolls();
+    },
+    poll: ({ poll }) => {
+      if (poll.tally) room.tallies.set(poll.id, poll.tally);
+      const known = room.polls.get(poll.id);
+      if (known) known.status = poll.status;
+      renderPolls();
+    },
+    poll_results: ({ poll_id, tally }) => {
+      room.tallies.set(poll_id, tally);
+      renderPolls();
+    },
+    ack: (ack) => {
+      if (ack.poll) {
+        room.polls.set(ack.poll.id, ack.poll);
+        renderPolls();
+      }
+    },
+    error: (e) => notice(errorText(e)),
+  },
+});
+
+// ---- rendering ----
+
+function renderAll() {
+  const pending = [...room.records.values()].filter((r) => r.status === "pending").sort((a, b) => a.id - b.id);
+  const recent = [...room.records.values()]
+    .filter((r) => r.status === "rejected" || r.status === "hidden")
+    .sort((a, b) => b.id - a.id)
+    .slice(0, 100);
+  const published = [...room.published.values()].sort((a, b) => b.upvotes - a.upvotes || a.id - b.id);
+  const comments = [...room.comments.values()].sort((a, b) => b.id - a.id).slice(0, 100);
+  $("count-pending").textContent = pending.length;
+  $("count-approved").textContent = published.length;
+  $("count-comments").textContent = room.comments.size;
+  $("count-viewers").textContent = room.viewers;
+  const hadFocus = document.activeElement?.classList.contains("mod-item");
+  $("queue").replaceChildren(...pending.map((r) => item(r, "pending")));
+  $("published").replaceChildren(...published.map((q) => item(merge(q, "question"), "published")));
+  $("comments").replaceChildren(...comments.map((c) => item(merge(c, "comment"), "published")));
+  $("recent").replaceChildren(...recent.map((r) => item(r, r.status)));
+  $("queue-empty").hidden = pending.length > 0;
+  $("published-empty").hidden = published.length > 0;
+  $("comments-empty").hidden = room.comments.size > 0;
+  const selected = selectedId !== null ? document.querySelector(`.mod-item[data-id="${selectedId}"]`) : null;
+  for (const node of document.querySelectorAll(".mod-item")) node.tabIndex = node === selected ? 0 : -1;
+  if (selected) {
+    selected.classList.add("selected");
+    if (hadFocus) selected.focus();
+  } else {
+    const first = document.querySelector(".mod-item");
+    if (first) first.tabIndex = 0;
+  }
+}
+
+/** A published post with what the moderators know of it (viewer key, original text). */
+function merge(pub, kind) {
+  const record = room.records.get(pub.id);
+  return { ...record, ...pub, kind, status: "approved", viewer_key: record?.viewer_key ?? null };
+}
+
+const KIND = { question: "提问", comment: "评论" };
+
+function item(r, where) {
+  const node = el("li", "mod-item");
+  node.dataset.id = r.id;
+  node.dataset.where = where;
+  const hits = Array.isArray(r.screen_hits) ? r.screen_hits : [];
+  if (hits.length) node.classList.add("flagged");
+  if (room.pinned === r.id) node.classList.add("is-pinned");
+  const meta = el("p", "post-meta");
+  meta.append(el("span", "tag", KIND[r.kind] ?? r.kind), " ", el("span", "nick", r.nickname), ` · ${clock(r.created_at)}`);
+  if (r.viewer_key) meta.append(` · ${r.viewer_key}`);
+  if (where === "published") meta.append(` · 赞 ${r.upvotes ?? 0}`);
+  if (room.pinned === r.id) meta.append(" ", el("span", "tag tag-open", "置顶中"));
+  if (r.answered) meta.append(" ", el("span", "tag tag-answered", "已回答"));
+  if (r.status === "rejected" || r.status === "hidden") {
+    meta.append(" ", el("span", `tag tag-${r.status}`, r.status === "rejected" ? "已拒绝" : "已隐藏"));
+  }
+  node.append(meta);
+  // Hits are offsets into what the viewer wrote: the original when a moderator edited it.
+  const original = r.original_text ?? null;
+  if (original) {
+    node.append(el("p", "post-text", r.text));
+    const orig = el("p", "original", "原文：");
+    orig.append(...highlighted(original, hits));
+    node.append(orig);
+  } else {
+    const text = el("p", "post-text");
+    text.append(...highlighted(r.text, hits));
+    node.append(text);
+  }
+  if (hits.length) node.append(el("p", "hits", `命中敏感词：${hits.map((h) => `${h.word}（${h.category}）`).join("、")}`));
+  if (r.reject_reason) node.append(el("p", "reason", `拒绝理由：${r.reject_reason}`));
+  if (r.answer) {
+    const answer = el("p", "answer");
+    answer.append(el("strong", null, "回答："), document.createTextNode(r.answer));
+    node.append(answer);
+  }
+  node.append(actions(r, where));
+  return node;
+}
+
+/**
+ * The text as text nodes with each sensitive-word hit in a <mark>. Offsets
+ * count characters (code points), so split with Array.from, not by UTF-16.
+ */
+function highlighted(text, hits) {
+  const chars = Array.from(text);
+  const spans = hits
+    .map((h) => [Math.max(0, h.start), Math.min(chars.length, h.end)])
+    .filter(([s, e]) => e > s)
+    .sort((a, b) => a[0] - b[0]);
+  const nodes = [];
+  let at = 0;
+  for (const [start, end] of spans) {
+    if (end <= at) continue;
+    const from = Math.max(start, at);
+    if (from > at) nodes.push(document.createTextNode(chars.slice(at, from).join("")));
+    nodes.push(el("mark", null, chars.slice(from, end).join("")));
+    at = end;
+  }
+  if (at < chars.length) nodes.push(document.createTextNode(chars.slice(at).join("")));
+  return nodes;
+}
+
+const ACTIONS = {
+  a: { label: "通过", title: "通过 (a)", when: (r) => r.status === "pending", mod: true },
+  restore: { key: "a", label: "恢复", title: "恢复公开 (a)", when: (r) => r.status === "hidden", mod: true },
+  r: { label: "拒绝", title: "拒绝 (r)", when: (r) => r.status === "pending", mod: true },
+  e: { label: "编辑", title: "编辑 (e)", when: (r) => r.status === "pending" || r.status === "approved", mod: true },
+  p: { label: "置顶", title: "置顶 / 取消置顶 (p)", when: (r) => r.status === "approved" && r.kind === "question" },
+  d: { label: "回答", title: "回答 (d)", when: (r) => r.status === "approved" && r.kind === "question" },
+  h: { label: "隐藏", title: "隐藏 (h)", when: (r) => r.status === "approved", mod: true },
+  c: { label: "转为提问", title: "评论转为提问 (c)", when: (r) => r.kind === "comment" && (r.status === "pending" || r.status === "approved"), mod: true },
+  b: { label: "封禁", title: "封禁发布者 (b)", when: (r) => Boolean(r.viewer_key), mod: true },
+};
+
+function actions(r, where) {
+  const row = el("div", "actions");
+  for (const [name, action] of Object.entries(ACTIONS)) {
+    if (!action.when(r)) continue;
+    if (action.mod && room.capability !== "moderator") continue;
+    const label = name === "p" && room.pinned === r.id ? "取消置顶" : action.label;
+    const button = el("button", name === "a" ? null : "secondary", label);
+    button.type = "button";
+    button.title = action.title;
+    button.dataset.action = action.key ?? name;
+    row.append(button);
+  }
+  if (where === "published" && r.status === "approved" && !r.viewer_key && room.capability === "moderator") {
+    row.append(el("span", "muted", "（发布者未知，不能封禁）"));
+  }
+  return row;
+}
+
+function recordOf(id) {
+  const pub = room.published.get(id);
+  if (pub) return merge(pub, "question");
+  const comment = room.comments.get(id);
+  if (comment) return merge(comment, "comment");
+  return room.records.get(id);
+}
+
+// ---- moderation steps ----
+
+async function act(key, id) {
+  const r = recordOf(id);
+  if (!r) return;
+  const action = Object.entries(ACTIONS).find(([name, a]) => (a.key ?? name) === key && a.when(r));
+  if (!action) return;
+  if (action[1].mod && room.capability !== "moderator") return;
+  const q = { question_id: id };
+  let message;
+  switch (key) {
+    case "a":
+      message = { type: "approve", ...q };
+      break;
+    case "r": {
+      const reason = await ask("拒绝", r.text, "拒绝理由（将告知提问者）", "与本次活动主题无关");
+      if (reason === null) return;
+      message = { type: "reject", ...q, reason };
+      break;
+    }
+    case "e": {
+      const text = await ask("编辑", r.original_text ?? r.text, "修改后的文字（原文会保留）", r.text);
+      if (text === null) return;
+      message = { type: "edit", ...q, text };
+      break;
+    }
+    case "p":
+      message = { type: room.pinned === id ? "unpin" : "pin", ...q };
+      break;
+    case "d": {
+      const text = await ask("回答", r.text, "嘉宾的回答（可留空，仅标记为已回答）", r.answer ?? "", true);
+      if (text === null) return;
+      message = { type: "answer", ...q };
+      if (text) message.text = text;
+      break;
+    }
+    case "h":
+      message = { type: "hide", ...q };
+      break;
+    case "c":
+      message = { type: "promote", ...q };
+      break;
+    case "b": {
+      const reason = await ask("封禁", `${r.nickname}：${r.text}`, "封禁理由", "反复发布不当内容", false, true);
+      if (reason === null) return;
+      message = { type: "ban", viewer: r.viewer_key, reason, include_address: $("prompt-check").checked };
+      break;
+    }
+    default:
+      return;
+  }
+  if (key === "a" || key === "r") moveSelectionPast(id);
+  try {
+    const ack = await client.request(message);
+    if (ack.question) {
+      const known = room.records.get(id);
+      room.records.set(id, { ...known, ...ack.question, kind: ack.question.kind ?? known?.kind });
+    }
+    if (key === "b") notice(`已封禁 ${r.nickname}`, "info");
+    render();
+  } catch (err) {
+    notice(errorText(err));
+  }
+}
+
+/** After approving or rejecting, the next pending post is the one to look at. */
+function moveSelectionPast(id) {
+  const node = document.querySelector(`.mod-item[data-id="${id}"]`);
+  const next = node?.nextElementSibling ?? node?.previousElementSibling;
+  selectedId = next ? Number(next.dataset.id) : null;
+}
+
+/** A small modal for a reason or a text; resolves null when cancelled. */
+function ask(title, subject, label, value, optional = false, withAddress = false) {
+  const dialog = $("prompt");
+  $("prompt-title").textContent = title;
+  $("prompt-subject").textContent = subject;
+  $("prompt-label").textContent = label;
+  const input = $("prompt-text");
+  input.value = value;
+  input.required = !optional;
+  $("prompt-check-row").hidden = !withAddress;
+  const restore = document.activeElement;
+  dialog.showModal();
+  input.focus();
+  input.select();
+  return new Promise((resolve) => {
+    const done = (result) => {
+      dialog.removeEventListener("close", onClose);
+      $("prompt-form").removeEventListener("submit", onSubmit);
+      $("prompt-cancel").removeEventListener("click", onCancel);
+      if (dialog.open) dialog.close();
+      restore?.focus?.();
+      resolve(result);
+    };
+    const onSubmit = (e) => {
+      e.preventDefault();
+      const text = input.value.trim();
+      if (!text && !optional) return;
+      done(text);
+    };
+    const onCancel = () => done(null);
+    const onClose = () => done(null);
+    dialog.addEventListener("close", onClose);
+    $("prompt-form").addEventListener("submit", onSubmit);
+    $("prompt-cancel").addEventListener("click", onCancel);
+  });
+}
+
+// ---- keyboard and mouse ----
+
+const KEYS = new Set(["a", "r", "e", "p", "d", "h", "c", "b"]);
+
+function onKey(e) {
+  if (e.ctrlKey || e.metaKey || e.altKey || $("prompt").open) return;
+  if (e.target.closest("input, textarea, select, [contenteditable]")) return;
+  const items = [...document.querySelectorAll(".mod-item")].filter((n) => n.offsetParent !== null);
+  if (items.length === 0) return;
+  const current = items.findIndex((n) => Number(n.dataset.id) === selectedId);
+  if (e.key === "j" || e.key === "ArrowDown" || e.key === "k" || e.key === "ArrowUp") {
+    const step = e.key === "j" || e.key === "ArrowDown" ? 1 : -1;
+    const next = items[Math.max(0, Math.min(items.length - 1, current + step))] ?? items[0];
+    select(next);
+    e.preventDefault();
+  } else if (KEYS.has(e.key) && current >= 0) {
+    e.preventDefault();
+    act(e.key, selectedId);
+  }
+}
+
+function select(node) {
+  for (const n of document.querySelectorAll(".mod-item.selected")) n.classList.remove("selected");
+  for (const n of document.querySelectorAll(".mod-item")) n.tabIndex = -1;
+  selectedId = Number(node.dataset.id);
+  node.classList.add("selected");
+  node.tabIndex = 0;
+  node.focus();
+}
+
+function onClick(e) {
+  const node = e.target.closest(".mod-item");
+  if (!node) return;
+  select(node);
+  const button = e.target.closest("button[data-action]");
+  if (button) act(button.dataset.action, Number(node.dataset.id));
+}
+
+// ---- settings ----
+
+function showSettings(mode, slow) {
+  $("mode").value = mode;
+  if (document.activeElement !== $("slow")) $("slow").value = slow;
+}
+
+async function send(message, done) {
+  try {
+    await client.request(message);
+    if (done) notice(done, "info");
+  } catch (err) {
+    notice(errorText(err));
+  }
+}
+
+// ---- polls ----
+
+function renderPolls() {
+  const list = [...room.polls.values()].sort((a, b) => b.id - a.id);
+  $("polls").replaceChildren(
+    ...list.map((poll) => {
+      const box = el("article", "poll-admin");
+      box.dataset.poll = poll.id;
+      const meta = el("p", "post-meta");
+      meta.append(
+        el("span", "tag", POLL_KIND[poll.kind] ?? poll.kind),
+        " ",
+        el("span", `tag tag-${poll.status}`, POLL_STATUS[poll.status] ?? poll.status),
+        ` · ${poll.results === "live" ? "实时公开结果" : "结束后公开结果"}${poll.allow_change ? " · 可改票" : ""}`,
+      );
+      box.append(meta, el("h3", "poll-title", poll.title));
+      const row = el("div", "actions");
+      const button = (label, type) => {
+        const b = el("button", "secondary", label);
+        b.type = "button";
+        b.dataset.pollAction = type;
+        row.append(b);
+      };
+      if (poll.status === "draft") button("开启投票", "open_poll");
+      if (poll.status === "open") button("结束投票", "close_poll");
+      if (poll.status === "closed") button("重新开启", "open_poll");
+      box.append(row);
+      if (poll.status !== "draft") box.append(pollResults({ ...poll, status: "closed" }, room.tallies.get(poll.id) ?? null));
+      return box;
+    }),
+  );
+}
+
+function wirePolls() {
+  const kind = $("poll-kind");
+  const sync = () => {
+    const choice = kind.value === "single_choice" || kind.value === "multiple_choice";
+    $("poll-options-row").hidden = !choice;
+    $("poll-max-row").hidden = kind.value !== "multiple_choice";
+  };
+  kind.addEventListener("change", sync);
+  sync();
+  $("poll-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const message = {
+      type: "create_poll",
+      kind: kind.value,
+      title: $("poll-title").value.trim(),
+      allow_change: $("poll-change").checked,
+      results: $("poll-results").value,
+    };
+    if (kind.value === "single_choice" || kind.value === "multiple_choice") {
+      message.options = $("poll-options").value.split("\n").map((s) => s.trim()).filter(Boolean);
+    }
+    if (kind.value === "multiple_choice") message.max_choices = Number($("poll-max").value);
+    try {
+      const ack = await client.request(message);
+      room.polls.set(ack.poll.id, ack.poll);
+      renderPolls();
+      $("poll-title").value = "";
+      $("poll-options").value = "";
+      notice("投票草稿已创建", "info");
+    } catch (err) {
+      notice(err.code === "invalid" ? "投票内容不符合要求：题目 1–200 字，选项 2–20 个且不重复" : errorText(err));
+    }
+  });
+  $("polls").addEventListener("click", (e) => {
+    const b = e.target.closest("button[data-poll-action]");
+    if (!b) return;
+    const pollId = Number(b.closest("[data-poll]").dataset.poll);
+    send({ type: b.dataset.pollAction, poll_id: pollId });
+  });
+}
+
+function notice(text, kind = "error") {
+  const box = $("notice");
+  box.textContent = text;
+  box.className = `notice notice-${kind}`;
+  box.hidden = false;
+  clearTimeout(notice.timer);
+  notice.timer = setTimeout(() => (box.hidden = true), 6000);
+}
+
+async function start() {
+  const me = await fetch("/api/auth/me");
+  if (me.status === 401) {
+    location.replace(`/login.html?next=${encodeURIComponent(location.pathname + location.search)}`);
+    return;
+  }
+  $("viewer-link").href = `/live.html?event=${eventId}`;
+  $("present-link").href = `/present.html?event=${eventId}`;
+  fetch(`/api/events/${eventId}`)
+    .then((r) => (r.ok ? r.json() : null))
+    .then((event) => {
+      if (!event) return;
+      $("title").textContent = event.title;
+      document.title = `${event.title} · 审核台`;
+    });
+  document.addEventListener("keydown", onKey);
+  document.querySelector("main").addEventListener("click", onClick);
+  $("mode").addEventListener("change", () => send({ type: "set_moderation", mode: $("mode").value }, "审核模式已更新"));
+  $("slow-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    send({ type: "set_slow_mode", seconds: Number($("slow").value) || 0 }, "慢速模式已更新");
+  });
+  wirePolls();
+  client.connect();
+  window.minshengLive = client;
+}
+
+if (eventId === null) {
+  notice("链接缺少活动编号（?event=…）。");
+} else {
+  start().catch(() => notice("无法连接服务器，请刷新重试。"));
+}

@@ -1,0 +1,120 @@
+// The presenter screen for the hall's big screen: the pinned question large,
+// the next ones by upvotes, and the current poll's results as bars. It shows
+// only what the public sees.
+
+import { LiveClient } from "./live-client.js";
+import { $, POLL_KIND, el, eventIdFromUrl, pollResults, scheduler, showConnection } from "./ui.js";
+
+const NEXT_COUNT = 6;
+const eventId = eventIdFromUrl();
+const render = scheduler(renderAll);
+const room = { pinned: null, viewers: null, questions: new Map(), polls: new Map() };
+
+const client = new LiveClient(eventId, {
+  handlers: {
+    status: (state) => showConnection($("conn"), state),
+    snapshot: (s) => {
+      room.pinned = s.pinned;
+      room.viewers = s.viewers;
+      room.questions = new Map(s.questions.map((q) => [q.id, q]));
+      room.polls = new Map((s.polls ?? []).map((p) => [p.id, p]));
+      render();
+    },
+    question: ({ question }) => {
+      room.questions.set(question.id, question);
+      render();
+    },
+    question_removed: ({ question_id }) => {
+      room.questions.delete(question_id);
+      render();
+    },
+    upvotes: ({ question_id, upvotes }) => {
+      const q = room.questions.get(question_id);
+      if (q) q.upvotes = upvotes;
+      render();
+    },
+    pinned: ({ question_id }) => {
+      room.pinned = question_id;
+      render();
+    },
+    presence: ({ viewers }) => {
+      room.viewers = viewers;
+      render();
+    },
+    poll: ({ poll }) => {
+      room.polls.set(poll.id, { ...poll, shownAt: Date.now() });
+      render();
+    },
+    poll_results: ({ poll_id, tally }) => {
+      const poll = room.polls.get(poll_id);
+      if (poll) poll.tally = tally;
+      render();
+    },
+  },
+});
+
+function renderAll() {
+  $("viewers").textContent = room.viewers === null ? "— 人在看" : `${room.viewers} 人在看`;
+  const pinned = room.pinned !== null ? room.questions.get(room.pinned) : null;
+  const box = $("pinned");
+  if (pinned) {
+    const parts = [el("p", "big-meta", `${pinned.nickname} · 赞 ${pinned.upvotes}`), el("p", "big-question", pinned.text)];
+    if (pinned.answer) parts.push(el("p", "big-answer", `回答：${pinned.answer}`));
+    box.replaceChildren(...parts);
+  } else {
+    box.replaceChildren(el("p", "big-meta muted", "暂无置顶问题"));
+  }
+  // Unanswered first, then by upvotes: the host's to-do list.
+  const next = [...room.questions.values()]
+    .filter((q) => q.id !== room.pinned)
+    .sort((a, b) => Number(a.answered) - Number(b.answered) || b.upvotes - a.upvotes || a.id - b.id)
+    .slice(0, NEXT_COUNT);
+  $("next").replaceChildren(
+    ...next.map((q) => {
+      const li = el("li");
+      li.dataset.id = q.id;
+      li.append(el("span", "votes", `赞 ${q.upvotes}`), el("span", "q", q.text));
+      if (q.answered) li.append(el("span", "tag tag-answered", "已回答"));
+      return li;
+    }),
+  );
+  $("next-empty").hidden = next.length > 0;
+  renderPoll();
+}
+
+/** The current poll: the open one shown last, else the poll that closed last. */
+function currentPoll() {
+  const polls = [...room.polls.values()];
+  const open = polls.filter((p) => p.status === "open");
+  const pick = (list) => list.sort((a, b) => (b.shownAt ?? 0) - (a.shownAt ?? 0) || b.id - a.id)[0];
+  return pick(open) ?? pick(polls.filter((p) => p.status === "closed")) ?? null;
+}
+
+function renderPoll() {
+  const poll = currentPoll();
+  const box = $("poll");
+  if (!poll) {
+    box.replaceChildren(el("p", "big-meta muted", "当前没有投票"));
+    return;
+  }
+  const state = poll.status === "open" ? "投票进行中" : "投票已结束";
+  box.replaceChildren(
+    el("p", "big-meta", `${POLL_KIND[poll.kind] ?? poll.kind} · ${state}`),
+    el("p", "present-poll-title", poll.title),
+    pollResults(poll, poll.tally),
+  );
+}
+
+if (eventId !== null) {
+  fetch(`/api/events/${eventId}`)
+    .then((r) => (r.ok ? r.json() : null))
+    .then((event) => {
+      if (!event) return;
+      $("title").textContent = event.title;
+      document.title = `${event.title} · 直播大屏`;
+    });
+  client.connect();
+  window.minshengLive = client;
+} else {
+  showConnection($("conn"), "closed");
+}
