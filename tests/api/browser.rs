@@ -1,0 +1,359 @@
+//! The live pages in a real browser: Debian's headless Chromium driven over
+//! WebDriver (`webdriver.rs`). A viewer on a phone-sized screen, a moderator
+//! signed in with the session cookie and the presenter screen, each in its own
+//! browser, against one room on SQLite (the database is not what this tests).
+//!
+//! Without Chromium or chromedriver the test says so loudly and passes, unless
+//! MINSHENG_REQUIRE_BROWSER=1 (CI), which makes it fail.
+
+use std::path::PathBuf;
+
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, TestApp, spawn_app};
+
+#[path = "webdriver.rs"]
+mod webdriver;
+use webdriver::{Browser, Driver};
+
+/// The password `TestApp::staff` gives the accounts it creates.
+const STAFF_PASSWORD: &str = "staff-password-123";
+const XSS: &str = "<img src=x onerror=alert(1)>";
+
+fn browser_required() -> bool {
+    std::env::var("MINSHENG_REQUIRE_BROWSER").is_ok_and(|v| v == "1")
+}
+
+/// Where the pages' screenshots go (test artifacts).
+fn screenshots() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/browser-screenshots");
+    std::fs::create_dir_all(&dir).expect("screenshot folder");
+    dir
+}
+
+/// Wait until the page's live client is connected.
+async fn connected(b: &Browser, what: &str) {
+    b.wait(
+        what,
+        "return document.getElementById('conn').textContent === '已连接' \
+         && window.minshengLive && window.minshengLive.state === 'open'",
+        json!([]),
+    )
+    .await;
+}
+
+/// The `data-id` of the first element matching `css` whose text contains `text`.
+async fn id_of(b: &Browser, css: &str, text: &str) -> i64 {
+    let v = b
+        .wait(
+            &format!("{css} containing {text:?}"),
+            "const [css, text] = arguments; \
+             const n = [...document.querySelectorAll(css)].find(e => e.textContent.includes(text)); \
+             return n ? n.dataset.id : null;",
+            json!([css, text]),
+        )
+        .await;
+    v.as_str().and_then(|s| s.parse().ok()).expect("numeric data-id")
+}
+
+/// Whether an element matching `css` contains `text`.
+async fn shows(b: &Browser, what: &str, css: &str, text: &str) {
+    b.wait(
+        what,
+        "const [css, text] = arguments; \
+         return [...document.querySelectorAll(css)].some(e => e.textContent.includes(text));",
+        json!([css, text]),
+    )
+    .await;
+}
+
+async fn ask(viewer: &Browser, text: &str) {
+    viewer.fill("#ask-text", text).await;
+    viewer.click("#ask-form button[type=submit]").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_pages_in_chromium() {
+    if let Err(missing) = webdriver::available() {
+        assert!(
+            !browser_required(),
+            "MINSHENG_REQUIRE_BROWSER=1 but the browser tests cannot run: {missing}"
+        );
+        eprintln!("\n*** SKIPPED browser tests: {missing}; set MINSHENG_REQUIRE_BROWSER=1 to fail instead ***\n");
+        return;
+    }
+    let app = spawn_app(Backend::Sqlite).await.expect("SQLite is always there");
+    let event = app.live_event().await;
+    app.staff("moderator1", "moderator", None).await;
+    let driver = Driver::start().await;
+    let shots = screenshots();
+
+    // The viewer, on a 360 px phone screen.
+    let viewer = driver.browser(360, 780, true).await;
+    viewer.goto(&app.url(&format!("/live.html?event={event}"))).await;
+    connected(&viewer, "the viewer page to connect").await;
+    let fits = viewer
+        .js(
+            "return document.documentElement.scrollWidth <= window.innerWidth",
+            json!([]),
+        )
+        .await;
+    assert_eq!(fits, json!(true), "the viewer page scrolls sideways at 360 px");
+    viewer.fill("#nickname", "张三").await;
+    viewer.click("#nick-form button").await;
+    viewer
+        .wait(
+            "the nickname to take effect (a new hello)",
+            "return window.minshengLive.welcome.viewer.nickname === '张三'",
+            json!([]),
+        )
+        .await;
+
+    // Ask: a plain question, one with markup, one the screen holds, one it refuses.
+    let plain = "社保卡丢了怎么补办？";
+    let held = "我的身份证号能查到社保记录吗？";
+    ask(&viewer, plain).await;
+    shows(&viewer, "own question pending", "#mine .own-pending", plain).await;
+    ask(&viewer, XSS).await;
+    shows(&viewer, "own markup question pending", "#mine .own-pending", XSS).await;
+    ask(&viewer, held).await;
+    shows(&viewer, "held question pending", "#mine .own-pending", held).await;
+    ask(&viewer, "加微信领取补贴").await;
+    shows(
+        &viewer,
+        "refused question with its reason",
+        "#mine .own-rejected",
+        "理由：",
+    )
+    .await;
+    shows(&viewer, "pending tag", "#mine .own-pending .tag", "待审核").await;
+
+    let moderator = moderator_signs_in(&app, &driver, event).await;
+    let plain_id = id_of(&moderator, "#queue .mod-item", plain).await;
+    let xss_id = id_of(&moderator, "#queue .mod-item", "onerror").await;
+    let held_id = id_of(&moderator, "#queue .mod-item", "身份证").await;
+
+    // Markup stays text in the console; the held question's hit is a <mark>.
+    let xss_text = moderator
+        .js(
+            "return document.querySelector(`.mod-item[data-id=\"${arguments[0]}\"] .post-text`).textContent",
+            json!([xss_id]),
+        )
+        .await;
+    assert_eq!(xss_text, json!(XSS));
+    let mark = moderator
+        .js(
+            "return document.querySelector(`.mod-item[data-id=\"${arguments[0]}\"] mark`)?.textContent",
+            json!([held_id]),
+        )
+        .await;
+    assert_eq!(mark, json!("身份证号"), "the hit is marked");
+    assert_eq!(img_count(&moderator).await, 0, "no <img> in the console");
+
+    // Approve by mouse, then by keyboard (select, then `a`).
+    moderator
+        .click(&format!(".mod-item[data-id=\"{plain_id}\"] button[data-action=\"a\"]"))
+        .await;
+    shows(&moderator, "approved in the console", "#published .mod-item", plain).await;
+    moderator
+        .click(&format!(".mod-item[data-id=\"{xss_id}\"] .post-meta"))
+        .await;
+    moderator.keys("a").await;
+    shows(
+        &moderator,
+        "markup approved in the console",
+        "#published .mod-item",
+        "onerror",
+    )
+    .await;
+
+    // The viewer sees both published, markup as text, and no <img> anywhere.
+    shows(&viewer, "the approved question", "#questions .post-text", plain).await;
+    let shown = viewer
+        .wait(
+            "the markup question as text",
+            "return [...document.querySelectorAll('#questions .post-text')].map(e => e.textContent)\
+             .find(t => t.includes('onerror'))",
+            json!([]),
+        )
+        .await;
+    assert_eq!(shown, json!(XSS));
+    assert_eq!(img_count(&viewer).await, 0, "no <img> on the viewer page");
+
+    // The presenter screen: the questions by votes, then the pinned one large.
+    let presenter = driver.browser(1280, 720, false).await;
+    presenter.goto(&app.url(&format!("/present.html?event={event}"))).await;
+    connected(&presenter, "the presenter screen to connect").await;
+    shows(&presenter, "the question on the big screen", "#next .q", plain).await;
+    moderator
+        .click(&format!("#published .mod-item[data-id=\"{plain_id}\"] .post-meta"))
+        .await;
+    moderator.keys("p").await;
+    shows(&presenter, "the pinned question", "#pinned .big-question", plain).await;
+    assert_eq!(presenter.text("#pinned .big-question").await, plain);
+    shows(
+        &viewer,
+        "the pinned question on the viewer page",
+        "#pinned .post-text",
+        plain,
+    )
+    .await;
+    shows(&presenter, "the markup question as text", "#next .q", XSS).await;
+    assert_eq!(img_count(&presenter).await, 0, "no <img> on the presenter screen");
+    viewer
+        .js("document.querySelector('.tabs').scrollIntoView()", json!([]))
+        .await;
+    viewer.screenshot(&shots.join("live.png")).await;
+
+    poll_is_voted(&moderator, &viewer, &presenter).await;
+    resumes_after_a_drop(&moderator, &viewer).await;
+
+    moderator.js("window.scrollTo(0, 0)", json!([])).await;
+    moderator.screenshot(&shots.join("moderate.png")).await;
+    presenter.screenshot(&shots.join("present.png")).await;
+    viewer.quit().await;
+    moderator.quit().await;
+    presenter.quit().await;
+    drop(driver);
+    app.stop().await;
+}
+
+async fn img_count(b: &Browser) -> i64 {
+    b.js("return document.getElementsByTagName('img').length", json!([]))
+        .await
+        .as_i64()
+        .expect("a count")
+}
+
+/// The console sends an anonymous visitor to sign in; the sign-in sets the
+/// HttpOnly cookie, which the WebSocket handshake carries (no token in `hello`).
+async fn moderator_signs_in(app: &TestApp, driver: &Driver, event: i64) -> Browser {
+    let moderator = driver.browser(1280, 900, false).await;
+    moderator.goto(&app.url(&format!("/moderate.html?event={event}"))).await;
+    moderator
+        .wait(
+            "the redirect to the sign-in page",
+            "return location.pathname === '/login.html' && document.readyState === 'complete'",
+            json!([]),
+        )
+        .await;
+    moderator.screenshot(&screenshots().join("login.png")).await;
+    moderator.fill("#username", "moderator1").await;
+    moderator.fill("#password", STAFF_PASSWORD).await;
+    moderator.click("#login-button").await;
+    moderator
+        .wait(
+            "the console after signing in",
+            "return location.pathname === '/moderate.html' && !!window.minshengLive",
+            json!([]),
+        )
+        .await;
+    connected(&moderator, "the console to connect").await;
+    let capability = moderator
+        .js("return window.minshengLive.welcome.capability", json!([]))
+        .await;
+    assert_eq!(
+        capability,
+        json!("moderator"),
+        "the cookie made this a staff connection"
+    );
+    let token_visible = moderator
+        .js("return document.cookie.includes('minsheng_session')", json!([]))
+        .await;
+    assert_eq!(token_visible, json!(false), "the session cookie is HttpOnly");
+    moderator
+}
+
+/// A single-choice poll: created and opened in the console, voted on the
+/// phone, the results updating on all three screens.
+async fn poll_is_voted(moderator: &Browser, viewer: &Browser, presenter: &Browser) {
+    moderator.fill("#poll-title", "您最关心哪项政策？").await;
+    moderator.fill("#poll-options", "社保\n医保\n就业").await;
+    moderator.click("#poll-form button[type=submit]").await;
+    shows(moderator, "the draft poll", "#polls .poll-admin", "草稿").await;
+    moderator.click("#polls button[data-poll-action=\"open_poll\"]").await;
+    shows(moderator, "the open poll", "#polls .poll-admin", "进行中").await;
+
+    viewer.click("#tab-poll").await;
+    shows(
+        viewer,
+        "the poll on the phone",
+        "#polls .poll-title",
+        "您最关心哪项政策？",
+    )
+    .await;
+    viewer.click("#polls .poll input[value=\"1\"]").await;
+    viewer.click("#polls .ballot button[type=submit]").await;
+    // The second option (医保) has the one vote, on every screen.
+    let second_bar = "const bars = document.querySelectorAll(arguments[0]); \
+                      return bars.length === 3 && bars[1].textContent.startsWith('1 票');";
+    for (b, css, what) in [
+        (viewer, "#polls .bar-count", "the phone's results"),
+        (presenter, "#poll .bar-count", "the big screen's results"),
+        (moderator, "#polls .bar-count", "the console's results"),
+    ] {
+        b.wait(what, second_bar, json!([css])).await;
+    }
+    shows(viewer, "the vote is remembered", "#polls .voted", "您已投票").await;
+    viewer.screenshot(&screenshots().join("live-poll.png")).await;
+    viewer.click("#tab-ask").await;
+}
+
+/// Drop the viewer's socket; while it is away a moderator approves its
+/// question; it comes back by itself as the same viewer, resuming from its
+/// last seq (a replay, not a snapshot), and shows the question.
+async fn resumes_after_a_drop(moderator: &Browser, viewer: &Browser) {
+    let text = "断线期间获批的问题";
+    ask(viewer, text).await;
+    shows(viewer, "the question pending", "#mine .own-pending", text).await;
+    let id = id_of(moderator, "#queue .mod-item", text).await;
+    let before: Value = viewer
+        .js(
+            "return { token: localStorage.getItem('minsheng.viewer_token'), \
+             connections: window.minshengLive.connections, seq: window.minshengLive.lastSeq }",
+            json!([]),
+        )
+        .await;
+
+    // Stay away long enough for the approval to land while disconnected.
+    viewer.js("window.minshengLive.restart(3000)", json!([])).await;
+    viewer
+        .wait(
+            "the reconnecting indicator",
+            "return document.getElementById('conn').textContent === '重新连接中'",
+            json!([]),
+        )
+        .await;
+    moderator
+        .click(&format!(".mod-item[data-id=\"{id}\"] button[data-action=\"a\"]"))
+        .await;
+    shows(
+        moderator,
+        "approved while the viewer is away",
+        "#published .mod-item",
+        text,
+    )
+    .await;
+
+    let after = viewer
+        .wait(
+            "the viewer to come back",
+            "const c = window.minshengLive; const [n] = arguments; \
+             return c.state === 'open' && c.connections === n + 1 ? \
+             { start: c.welcome.start, token: c.welcome.viewer.token, seq: c.lastSeq } : null",
+            json!([before["connections"]]),
+        )
+        .await;
+    assert_eq!(after["start"], "replay", "resumed from last_seq, not a new snapshot");
+    assert_eq!(after["token"], before["token"], "the same viewer came back");
+    assert!(after["seq"].as_i64() > before["seq"].as_i64(), "{before} -> {after}");
+    shows(viewer, "the question approved meanwhile", "#questions .post-text", text).await;
+    connected(viewer, "the indicator back to connected").await;
+    let pending = viewer
+        .js(
+            "return [...document.querySelectorAll('#mine .own-pending')].some(e => e.textContent.includes(arguments[0]))",
+            json!([text]),
+        )
+        .await;
+    assert_eq!(pending, json!(false), "no longer marked pending once published");
+}
