@@ -116,9 +116,6 @@ const client = new LiveClient(eventId, {
       if (state === "closed" && detail?.code === 4404) notice("没有这场活动。");
       else if (state === "closed") notice("连接已关闭，请刷新页面。");
     },
-    welcome: (w) => {
-      if (w.viewer && document.activeElement !== $("nickname")) $("nickname").value = w.viewer.nickname;
-    },
     snapshot: (s) => {
       room.moderation = s.moderation;
       room.slowMode = s.slow_mode_secs;

@@ -132,8 +132,9 @@ function renderAll() {
   $("count-approved").textContent = published.length;
   $("count-comments").textContent = room.comments.size;
   $("count-viewers").textContent = room.viewers;
-  const hadFocus = document.activeElement?.classList.contains("mod-item");
-  $("queue").replaceChildren(...pending.map((r) => item(r, "pending")));
+  const hadFocus = Boolean(document.activeElement?.closest?.(".mod-item"));
+  // The oldest 200 are on screen (the counter has them all): a long queue stays quick to redraw.
+  $("queue").replaceChildren(...pending.slice(0, 200).map((r) => item(r, "pending")));
   $("published").replaceChildren(...published.map((q) => item(merge(q, "question"), "published")));
   $("comments").replaceChildren(...comments.map((c) => item(merge(c, "comment"), "published")));
   $("recent").replaceChildren(...recent.map((r) => item(r, r.status)));
@@ -363,6 +364,13 @@ function ask(title, subject, label, value, optional = false, withAddress = false
     };
     const onCancel = () => done(null);
     const onClose = () => done(null);
+    // Enter confirms, Shift+Enter starts a new line; never while an IME is composing.
+    input.onkeydown = (e) => {
+      if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
+        e.preventDefault();
+        $("prompt-form").requestSubmit();
+      }
+    };
     dialog.addEventListener("close", onClose);
     $("prompt-form").addEventListener("submit", onSubmit);
     $("prompt-cancel").addEventListener("click", onCancel);

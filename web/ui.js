@@ -64,6 +64,7 @@ const ERRORS = {
   banned: "您已被禁止参与本场互动",
   not_a_question: "评论不能点赞、置顶或回答",
   not_a_comment: "只有评论可以转为提问",
+  invalid_nickname: "昵称无效（1–20 个字），将以“网友”显示",
 };
 
 /** A Chinese message for an error from the room (err.code, err.frame). */

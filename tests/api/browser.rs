@@ -167,6 +167,28 @@ async fn live_pages_in_chromium() {
     )
     .await;
 
+    // Reject by keyboard with a reason; the author sees it.
+    moderator
+        .click(&format!(".mod-item[data-id=\"{held_id}\"] .post-meta"))
+        .await;
+    moderator.keys("r").await;
+    moderator
+        .wait(
+            "the reject dialog",
+            "return document.getElementById('prompt').open",
+            json!([]),
+        )
+        .await;
+    moderator.fill("#prompt-text", "与本次活动主题无关").await;
+    moderator.click("#prompt-ok").await;
+    shows(
+        &viewer,
+        "the reason on the phone",
+        "#mine .own-rejected",
+        "与本次活动主题无关",
+    )
+    .await;
+
     // The viewer sees both published, markup as text, and no <img> anywhere.
     shows(&viewer, "the approved question", "#questions .post-text", plain).await;
     let shown = viewer
@@ -199,6 +221,50 @@ async fn live_pages_in_chromium() {
     )
     .await;
     shows(&presenter, "the markup question as text", "#next .q", XSS).await;
+    moderator.keys("d").await;
+    moderator
+        .wait(
+            "the answer dialog",
+            "return document.getElementById('prompt').open",
+            json!([]),
+        )
+        .await;
+    moderator.fill("#prompt-text", "可在社保中心窗口补办。").await;
+    moderator.click("#prompt-ok").await;
+    shows(
+        &presenter,
+        "the answer on the big screen",
+        "#pinned .big-answer",
+        "可在社保中心窗口补办。",
+    )
+    .await;
+    shows(
+        &viewer,
+        "the answer on the phone",
+        "#pinned .answer",
+        "可在社保中心窗口补办。",
+    )
+    .await;
+
+    // A comment, approved, in the comment stream.
+    viewer.click("#tab-comment").await;
+    viewer.fill("#comment-text", "讲得很清楚！").await;
+    viewer.click("#comment-form button[type=submit]").await;
+    shows(
+        &viewer,
+        "own comment pending",
+        "#my-comments .own-pending",
+        "讲得很清楚！",
+    )
+    .await;
+    let comment_id = id_of(&moderator, "#queue .mod-item", "讲得很清楚！").await;
+    moderator
+        .click(&format!(
+            ".mod-item[data-id=\"{comment_id}\"] button[data-action=\"a\"]"
+        ))
+        .await;
+    shows(&viewer, "the published comment", "#comments .post-text", "讲得很清楚！").await;
+    viewer.click("#tab-ask").await;
     assert_eq!(img_count(&presenter).await, 0, "no <img> on the presenter screen");
     viewer
         .js("document.querySelector('.tabs').scrollIntoView()", json!([]))
