@@ -252,19 +252,24 @@ impl Hub {
         });
     }
 
-    /// Live tallies are coalesced: a poll with new votes gets one tally per
-    /// tick, counted from the store, never one message per vote.
+    /// Live tallies are coalesced: a poll with new votes gets one tally,
+    /// counted from the store, at most once per interval — never one message
+    /// per vote, and never two back to back when a commit is slow.
     fn flush_tallies(&self, room: &Arc<Room>) {
-        for poll_id in room.take_dirty_polls() {
+        let every = Duration::from_millis(self.settings.tally_interval_ms.max(10));
+        for (poll_id, last_sent) in room.take_dirty_polls() {
             let hub = self.clone();
             let room = room.clone();
             tokio::spawn(async move {
+                if let Some(next) = last_sent.map(|at| at + every) {
+                    tokio::time::sleep_until(next.into()).await;
+                }
                 let sink: Arc<dyn ChangeSink> = room.clone();
                 let command = Command::PollTally {
                     event_id: room.event_id,
                     poll_id,
                 };
-                match hub.writer.submit(command, Some(sink)).await {
+                let sent = match hub.writer.submit(command, Some(sink)).await {
                     Ok(Outcome::Tally {
                         tally: Some(tally),
                         public: false,
@@ -276,13 +281,15 @@ impl Hub {
                             tally: Some(&tally),
                         };
                         room.tell_staff_text(protocol::encode(&frame));
+                        true
                     }
-                    Ok(_) => {}
+                    Ok(_) => true,
                     Err(e) => {
                         tracing::warn!(poll_id, error = %e, "tally not sent; retrying on the next tick");
-                        room.poll_voted(poll_id);
+                        false
                     }
-                }
+                };
+                room.tally_finished(poll_id, sent);
             });
         }
     }

@@ -95,6 +95,12 @@ struct Inner {
     polls: BTreeMap<i64, PublicPoll>,
     /// Polls with votes since their tally was last sent.
     dirty_polls: HashSet<i64>,
+    /// Polls whose tally is being counted and sent now, and when each poll's
+    /// last tally went out: a poll has at most one tally in flight, and the
+    /// next leaves no sooner than one interval after the last (so a slow
+    /// commit never lets two tallies out back to back).
+    tallies_in_flight: HashSet<i64>,
+    tally_sent_at: HashMap<i64, Instant>,
     ring: VecDeque<(i64, Utf8Bytes)>,
     banned_viewers: HashSet<String>,
     banned_ips: HashSet<String>,
@@ -137,6 +143,8 @@ impl Room {
                 comments: VecDeque::new(),
                 polls: BTreeMap::new(),
                 dirty_polls: HashSet::new(),
+                tallies_in_flight: HashSet::new(),
+                tally_sent_at: HashMap::new(),
                 ring: VecDeque::new(),
                 banned_viewers: HashSet::new(),
                 banned_ips: HashSet::new(),
@@ -401,9 +409,36 @@ impl Room {
         self.inner().dirty_polls.insert(poll_id);
     }
 
-    /// The polls whose tallies are due (and forget them).
-    pub fn take_dirty_polls(&self) -> Vec<i64> {
-        self.inner().dirty_polls.drain().collect()
+    /// The polls whose tallies are due, with when their last tally went out;
+    /// each is marked in flight until [`Room::tally_finished`]. A poll whose
+    /// tally is still in flight stays dirty for a later tick.
+    pub fn take_dirty_polls(&self) -> Vec<(i64, Option<Instant>)> {
+        let mut inner = self.inner();
+        let inner = &mut *inner;
+        let due: Vec<i64> = inner
+            .dirty_polls
+            .iter()
+            .copied()
+            .filter(|id| !inner.tallies_in_flight.contains(id))
+            .collect();
+        due.into_iter()
+            .map(|id| {
+                inner.dirty_polls.remove(&id);
+                inner.tallies_in_flight.insert(id);
+                (id, inner.tally_sent_at.get(&id).copied())
+            })
+            .collect()
+    }
+
+    /// A poll's tally went out (`sent`) or failed (it is counted again later).
+    pub fn tally_finished(&self, poll_id: i64, sent: bool) {
+        let mut inner = self.inner();
+        inner.tallies_in_flight.remove(&poll_id);
+        if sent {
+            inner.tally_sent_at.insert(poll_id, Instant::now());
+        } else {
+            inner.dirty_polls.insert(poll_id);
+        }
     }
 
     /// Staff's channel: a poll they manage (drafts included) or a tally they see before the public.

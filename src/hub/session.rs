@@ -555,6 +555,7 @@ impl Session {
 
     /// Bring the client to `seq`: a snapshot, or exactly the frames it missed.
     async fn catch_up(&self, ws: &mut WebSocket, start: Start, seq: i64) -> Result<(), Ended> {
+        let resumed = !matches!(start, Start::Snapshot(_));
         match start {
             Start::Snapshot(s) => {
                 let (mine, upvoted, votes) = match &self.who {
@@ -606,6 +607,23 @@ impl Session {
                 }
             }
         }
+        if resumed && let Who::Viewer { key, .. } = &self.who {
+            // Private `mine` frames are not in the room log: after a replay the
+            // author gets each of their posts as it is now (a rejection or a
+            // hide while they were away included).
+            let mine = self
+                .hub
+                .store
+                .viewer_questions(self.room.event_id, key)
+                .await
+                .map_err(unavailable)?;
+            for question in &mine {
+                let frame = ServerMsg::Mine {
+                    question: OwnQuestion::from(question),
+                };
+                self.send(ws, encode(&frame)).await?;
+            }
+        }
         if self.capability != Capability::Viewer {
             let queue = self
                 .hub
@@ -616,6 +634,17 @@ impl Session {
             self.send(ws, encode(&ServerMsg::Queue { questions: &queue })).await?;
             let polls = self.hub.store.polls(self.room.event_id).await.map_err(unavailable)?;
             self.send(ws, encode(&ServerMsg::Polls { polls: &polls })).await?;
+            // Staff see every tally, "after close" ones too: send the current
+            // counts now rather than at the next vote.
+            for poll in polls.iter().filter(|p| p.status != PollStatus::Draft) {
+                let tally = self.hub.store.poll_tally(poll).await.map_err(unavailable)?;
+                let frame = ServerMsg::PollAdmin {
+                    poll: None,
+                    poll_id: poll.id,
+                    tally: Some(&tally),
+                };
+                self.send(ws, encode(&frame)).await?;
+            }
         }
         Ok(())
     }

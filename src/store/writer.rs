@@ -618,7 +618,9 @@ async fn apply_batch(store: &Store, commands: &[Command]) -> Result<Vec<Applied>
                     Ok(Outcome::StatusLogged)
                 }
             };
-            // A refused command leaves nothing behind.
+            // A refused command leaves nothing behind: every refusal above is
+            // decided before the command's first write (keep it so when adding
+            // one), so the batch's transaction holds only accepted commands.
             if result.is_err() {
                 changes.clear();
             }

@@ -203,6 +203,39 @@ async fn resume_gets_exactly_what_was_missed(backend: Backend) {
     assert_eq!(live["type"], "pinned");
     assert_eq!(live["seq"], upto + 1);
 
+    // The author, away meanwhile, hears after the replay what became of
+    // their posts (private frames are not in the room log).
+    let asker_token = asker.welcome["viewer"]["token"].as_str().unwrap().to_owned();
+    let ack = asker
+        .request(json!({ "type": "ask", "text": "离开时被拒的问题" }), "q-away")
+        .await;
+    let away = ack["question"]["id"].as_i64().unwrap();
+    let asker_seq = live["seq"].as_i64().unwrap();
+    drop(asker);
+    let reject = moderator
+        .request(
+            json!({ "type": "reject", "question_id": away, "reason": "重复提问" }),
+            "rej",
+        )
+        .await;
+    assert_eq!(reject["type"], "ack", "{reject:?}");
+    let mut back_asker = app
+        .ws(event, json!({ "viewer_token": asker_token, "last_seq": asker_seq }))
+        .await;
+    assert_eq!(back_asker.welcome["start"], "replay");
+    let mut statuses = std::collections::BTreeMap::new();
+    while statuses.len() < ids.len() + 1 {
+        let mine = back_asker.expect("mine").await;
+        statuses.insert(mine["question"]["id"].as_i64().unwrap(), mine["question"].clone());
+    }
+    assert_eq!(statuses[&away]["status"], "rejected", "{statuses:?}");
+    assert_eq!(statuses[&away]["reject_reason"], "重复提问");
+    assert!(
+        ids.iter().all(|id| statuses[id]["status"] == "approved"),
+        "{statuses:?}"
+    );
+    drop(back_asker);
+
     // Nothing missed: a resume at the head replays nothing and stays live.
     let mut head = app
         .ws(event, json!({ "viewer_token": token, "last_seq": upto + 1 }))

@@ -242,6 +242,15 @@ async fn votes_that_cannot_change_and_results_after_close(backend: Backend) {
             break;
         }
     }
+    // A console that joins now gets the current tally at once, not at the next vote.
+    let token = app.staff("mod2", "moderator", None).await;
+    let mut late = app.staff_ws(event, &token).await;
+    let tally = late.expect("poll_admin").await;
+    assert_eq!(
+        (tally["poll_id"].as_i64(), tally["tally"]["voters"].as_i64()),
+        (Some(id), Some(1)),
+        "{tally:?}"
+    );
     moderator
         .request(json!({ "type": "close_poll", "poll_id": id }), "c")
         .await;
