@@ -115,6 +115,23 @@ pub(super) async fn event_opinions(state: &AppState, event_id: i64) -> ApiResult
     Ok(state.store.list_opinions(&filter).await?)
 }
 
+/// The published replies among `opinions` in the order published, and how
+/// many of them are in each decided adoption state.
+pub(super) fn published_replies(opinions: &[Opinion]) -> (Vec<PublicReply>, Vec<StateCount>) {
+    let mut replies: Vec<PublicReply> = opinions.iter().filter_map(PublicReply::from_opinion).collect();
+    replies.sort_by(|a, b| (&a.reply_date, a.id).cmp(&(&b.reply_date, b.id)));
+    let by_state = AdoptionState::ALL
+        .iter()
+        .filter(|s| s.decided())
+        .map(|s| StateCount {
+            state: *s,
+            label: s.label(),
+            count: replies.iter().filter(|r| r.state == *s).count() as i64,
+        })
+        .collect();
+    (replies, by_state)
+}
+
 /// An event's published replies, counts per adoption state, ratings and
 /// moderation counts (public).
 #[utoipa::path(get, path = "/api/events/{id}/feedback", tag = "feedback", params(("id" = i64, Path)),
@@ -125,18 +142,8 @@ pub async fn event_feedback(State(state): State<AppState>, Path(id): Path<i64>) 
         return Err(ApiError::not_found("event"));
     }
     let opinions = event_opinions(&state, id).await?;
-    let mut replies: Vec<PublicReply> = opinions.iter().filter_map(PublicReply::from_opinion).collect();
-    replies.sort_by(|a, b| (&a.reply_date, a.id).cmp(&(&b.reply_date, b.id)));
+    let (replies, by_state) = published_replies(&opinions);
     let published: Vec<&Opinion> = opinions.iter().filter(|o| o.published_at.is_some()).collect();
-    let by_state = AdoptionState::ALL
-        .iter()
-        .filter(|s| s.decided())
-        .map(|s| StateCount {
-            state: *s,
-            label: s.label(),
-            count: published.iter().filter(|o| o.state == *s).count() as i64,
-        })
-        .collect();
     let ratings = Rating::ALL
         .iter()
         .map(|r| RatingCount {

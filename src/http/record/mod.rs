@@ -20,10 +20,9 @@ use super::AppState;
 use super::auth::{CurrentStaff, MaybeStaff};
 use super::error::{ApiError, ApiResult, ErrorBody, Json, Path, Query};
 use super::events::{EventView, view};
-use super::feedback::{PublicReply, StateCount, event_opinions};
+use super::feedback::{PublicReply, StateCount, event_opinions, published_replies};
 use crate::domain::event::{EventForm, EventKind, EventStatus, Transition};
 use crate::domain::masking::mask_personal_data;
-use crate::domain::opinion::AdoptionState;
 use crate::domain::poll::{PollKind, PollStatus, PublicPoll};
 use crate::domain::staff::Staff;
 use crate::domain::time::{now, shanghai, to_local_string};
@@ -157,17 +156,7 @@ async fn assemble(state: &AppState, event: &Event) -> ApiResult<MaterialsPackage
         .collect();
     let polls = state.store.public_polls(event.id).await?;
     let opinions = event_opinions(state, event.id).await?;
-    let mut replies: Vec<PublicReply> = opinions.iter().filter_map(PublicReply::from_opinion).collect();
-    replies.sort_by(|a, b| (&a.reply_date, a.id).cmp(&(&b.reply_date, b.id)));
-    let by_state = AdoptionState::ALL
-        .iter()
-        .filter(|s| s.decided())
-        .map(|s| StateCount {
-            state: *s,
-            label: s.label(),
-            count: replies.iter().filter(|r| r.state == *s).count() as i64,
-        })
-        .collect();
+    let (replies, by_state) = published_replies(&opinions);
     let collected = opinions.len() as i64;
     let published = replies.len() as i64;
     Ok(MaterialsPackage {
@@ -432,6 +421,7 @@ fn not_found_page() -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::opinion::AdoptionState;
     use crate::export::Cell;
 
     #[test]
