@@ -44,6 +44,11 @@ function eventItem(event) {
   item.append(el("p", "hosts", `主责单位：${hosts}`));
   if (event.summary) item.append(el("p", "summary", event.summary));
   if (event.participation) item.append(el("p", "participation", `参与方式：${event.participation}`));
+  const more = el("p", "event-link");
+  const page = el("a", null, event.status === "ended" || event.status === "materials_published" ? "活动详情与答复" : "活动详情");
+  page.href = `/event.html?id=${encodeURIComponent(event.id)}`;
+  more.append(page);
+  item.append(more);
   if (LIVE_LINK[event.status]) item.append(liveLinks(event));
   return item;
 }

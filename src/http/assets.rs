@@ -89,6 +89,48 @@ const ASSETS: &[Asset] = &[
         content_type: "text/css; charset=utf-8",
         body: include_bytes!("../../web/live.css"),
     },
+    // The public event page and the staff workspaces (unit, bureau), with
+    // the module and stylesheet they share.
+    Asset {
+        path: "/event.html",
+        content_type: "text/html; charset=utf-8",
+        body: include_bytes!("../../web/event.html"),
+    },
+    Asset {
+        path: "/event.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../web/event.js"),
+    },
+    Asset {
+        path: "/unit.html",
+        content_type: "text/html; charset=utf-8",
+        body: include_bytes!("../../web/unit.html"),
+    },
+    Asset {
+        path: "/unit.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../web/unit.js"),
+    },
+    Asset {
+        path: "/bureau.html",
+        content_type: "text/html; charset=utf-8",
+        body: include_bytes!("../../web/bureau.html"),
+    },
+    Asset {
+        path: "/bureau.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../web/bureau.js"),
+    },
+    Asset {
+        path: "/common.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../web/common.js"),
+    },
+    Asset {
+        path: "/work.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_bytes!("../../web/work.css"),
+    },
 ];
 
 pub fn routes() -> Router<AppState> {

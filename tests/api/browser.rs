@@ -3,8 +3,12 @@
 //! signed in with the session cookie and the presenter screen, each in its own
 //! browser, against one room on SQLite (the database is not what this tests).
 //!
-//! Without Chromium or chromedriver the test says so loudly and passes, unless
-//! MINSHENG_REQUIRE_BROWSER=1 (CI), which makes it fail.
+//! A second test follows an opinion after the broadcast: the unit answers it
+//! in its workspace, the public reads (and the asker rates) the reply on the
+//! event page, and the bureau's dashboard shows the unit's figures.
+//!
+//! Without Chromium or chromedriver the tests say so loudly and pass, unless
+//! MINSHENG_REQUIRE_BROWSER=1 (CI), which makes them fail.
 
 use std::path::PathBuf;
 
@@ -72,14 +76,23 @@ async fn ask(viewer: &Browser, text: &str) {
     viewer.click("#ask-form button[type=submit]").await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn live_pages_in_chromium() {
+/// Whether the browser tests can run here; says so loudly when they cannot
+/// (and fails under MINSHENG_REQUIRE_BROWSER=1).
+fn browser_here() -> bool {
     if let Err(missing) = webdriver::available() {
         assert!(
             !browser_required(),
             "MINSHENG_REQUIRE_BROWSER=1 but the browser tests cannot run: {missing}"
         );
         eprintln!("\n*** SKIPPED browser tests: {missing}; set MINSHENG_REQUIRE_BROWSER=1 to fail instead ***\n");
+        return false;
+    }
+    true
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_pages_in_chromium() {
+    if !browser_here() {
         return;
     }
     let app = spawn_app(Backend::Sqlite).await.expect("SQLite is always there");
@@ -422,4 +435,191 @@ async fn resumes_after_a_drop(moderator: &Browser, viewer: &Browser) {
         )
         .await;
     assert_eq!(pending, json!(false), "no longer marked pending once published");
+}
+
+/// Open `path` signed out, get sent to the sign-in page, sign in as
+/// `username` and land back on `path`.
+async fn signs_in(app: &TestApp, driver: &Driver, path: &str, username: &str) -> Browser {
+    let b = driver.browser(1280, 900, false).await;
+    b.goto(&app.url(path)).await;
+    b.wait(
+        "the redirect to the sign-in page",
+        "return location.pathname === '/login.html' && document.readyState === 'complete'",
+        json!([]),
+    )
+    .await;
+    b.fill("#username", username).await;
+    b.fill("#password", STAFF_PASSWORD).await;
+    b.click("#login-button").await;
+    b.wait(
+        &format!("{path} after signing in"),
+        "return location.pathname === arguments[0] && document.getElementById('who').textContent === arguments[1]",
+        json!([path, username]),
+    )
+    .await;
+    b
+}
+
+/// The reply a unit writes contains markup; it must stay text everywhere.
+const REPLY: &str = "已采纳：<b>x</b> 明年在各社区增设服务站。";
+
+/// After the broadcast: a viewer's question becomes the unit's hand-off
+/// task; the unit decides 已采纳 and publishes a reply in /unit.html; the
+/// public reads it on /event.html (markup as text) and only the asker may
+/// rate it; the bureau's /bureau.html lists the unit in its report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unit_reply_reaches_the_public_page() {
+    if !browser_here() {
+        return;
+    }
+    let app = spawn_app(Backend::Sqlite).await.expect("SQLite is always there");
+    // What is not under test goes through the API: a live event of 人保局,
+    // a viewer's question approved over real WebSockets, the end.
+    let event = app.live_event().await;
+    let moderator = app.staff("moderator1", "moderator", None).await;
+    app.staff("rsj-staff", "unit_staff", Some("rsj")).await;
+    app.staff("bureau", "admin", None).await;
+    let question = "希望社区增设养老服务站点";
+    let mut desk = app.staff_ws(event, &moderator).await;
+    let mut asker = app.viewer_ws(event, "王女士").await;
+    let other = app.viewer_ws(event, "旁观者").await;
+    let token = |ws: &crate::helpers::Ws| ws.welcome["viewer"]["token"].as_str().expect("token").to_owned();
+    let (asker_token, other_token) = (token(&asker), token(&other));
+    let ack = asker.request(json!({ "type": "ask", "text": question }), "q").await;
+    assert_eq!(ack["type"], "ack", "{ack:?}");
+    let id = ack["question"]["id"].as_i64().expect("question id");
+    let ack = desk.request(json!({ "type": "approve", "question_id": id }), "a").await;
+    assert_eq!(ack["type"], "ack", "{ack:?}");
+    let r = app
+        .post(&format!("/api/events/{event}/end"), Some(&moderator), json!({}))
+        .await;
+    assert_eq!(r.status, reqwest::StatusCode::OK, "{:?}", r.body);
+
+    let driver = Driver::start().await;
+    let shots = screenshots();
+
+    // The unit: the hand-off task, then the editor.
+    let unit = signs_in(&app, &driver, "/unit.html", "rsj-staff").await;
+    shows(&unit, "the hand-off task", "#handoff tbody tr", question).await;
+    let opinion = id_of(&unit, "#opinions tbody tr", question).await;
+    unit.click(&format!("#opinions tr[data-id=\"{opinion}\"] button")).await;
+    unit.wait(
+        "the editor",
+        "return !document.getElementById('editor').hidden \
+         && document.getElementById('ed-quote').textContent === arguments[0]",
+        json!([question]),
+    )
+    .await;
+    unit.click("#ed-state option[value=\"adopted\"]").await;
+    unit.fill("#ed-reply", REPLY).await;
+    unit.click("#ed-publish").await;
+    shows(&unit, "the reply published", "#ed-msg", "答复已发布").await;
+    shows(
+        &unit,
+        "the list updated",
+        &format!("#opinions tr[data-id=\"{opinion}\"]"),
+        "已采纳 已发布",
+    )
+    .await;
+    unit.js("window.scrollTo(0, 0)", json!([])).await;
+    unit.screenshot(&shots.join("unit.png")).await;
+
+    // The public, on a phone: the reply as text with its state.
+    let public = driver.browser(360, 780, true).await;
+    public.goto(&app.url(&format!("/event.html?id={event}"))).await;
+    shows(&public, "the published reply", "#replies .reply-body", REPLY).await;
+    let reply: Value = public
+        .js(
+            "const r = document.querySelector(`#replies .reply[data-id=\"${arguments[0]}\"]`); \
+             return { body: r.querySelector('.reply-body').textContent, state: r.querySelector('.tag').textContent, \
+             bold: document.querySelectorAll('main b').length, \
+             fits: document.documentElement.scrollWidth <= window.innerWidth }",
+            json!([opinion]),
+        )
+        .await;
+    assert_eq!(reply["body"], REPLY, "the reply is shown literally");
+    assert_eq!(reply["state"], "已采纳");
+    assert_eq!(reply["bold"], 0, "no <b> element was created from the reply");
+    assert_eq!(reply["fits"], true, "the event page scrolls sideways at 360 px");
+    shows(&public, "the count per state", "#by-state li", "已采纳1").await;
+
+    // Someone else's token is refused politely; the asker's is taken.
+    let page = app.url(&format!("/event.html?id={event}"));
+    let rate_with = |token: String| {
+        let (public, page) = (&public, &page);
+        async move {
+            public
+                .js(
+                    "localStorage.setItem('minsheng.viewer_token', arguments[0])",
+                    json!([token]),
+                )
+                .await;
+            public.goto(page).await;
+            public.click(".reply .rating button").await;
+        }
+    };
+    rate_with(other_token).await;
+    shows(&public, "the refusal", ".reply .rating .msg", "只有提问者本人可以评价").await;
+    rate_with(asker_token).await;
+    shows(&public, "the rating taken", "#ratings li", "满意1").await;
+    shows(&public, "the reply marked rated", ".reply", "提问者已评价").await;
+    public
+        .js(
+            "document.getElementById('replies').previousElementSibling.scrollIntoView()",
+            json!([]),
+        )
+        .await;
+    public.screenshot(&shots.join("event.png")).await;
+
+    // The bureau: the unit in the performance table, its reply counted.
+    let bureau = signs_in(&app, &driver, "/bureau.html", "bureau").await;
+    let row = bureau
+        .wait(
+            "the unit in the performance table",
+            "const tr = [...document.querySelectorAll('#report tbody tr')].find(r => r.cells[0].textContent === '人保局'); \
+             return tr ? [...tr.cells].map(c => c.textContent) : null",
+            json!([]),
+        )
+        .await;
+    assert_eq!(row[5], "1", "collected: {row}");
+    assert_eq!(row[6], "1", "published: {row}");
+    assert_eq!(row[9], "100%", "adoption rate: {row}");
+    shows(&bureau, "the bars", "#charts .chart li", "人保局").await;
+    // The event's start is in this month or the next: page until it shows.
+    let title = app.get(&format!("/api/events/{event}"), None).await.body["title"].clone();
+    bureau
+        .wait(
+            "the event on the calendar",
+            "const found = [...document.querySelectorAll('#calendar .cal-item.event-start')] \
+             .some(e => e.textContent === '▶ ' + arguments[0]); \
+             if (!found) document.getElementById('cal-next').click(); \
+             return found;",
+            json!([title]),
+        )
+        .await;
+    bureau.screenshot(&shots.join("bureau.png")).await;
+    bureau
+        .js("document.getElementById('report-title').scrollIntoView()", json!([]))
+        .await;
+    bureau.screenshot(&shots.join("bureau-report.png")).await;
+
+    // Signing out ends the session: back to the sign-in page.
+    unit.click("#logout").await;
+    unit.wait(
+        "the sign-in page after signing out",
+        "return location.pathname === '/login.html'",
+        json!([]),
+    )
+    .await;
+    let me = unit
+        .js("return fetch('/api/auth/me').then(r => r.status)", json!([]))
+        .await;
+    assert_eq!(me, json!(401), "the session is gone");
+
+    unit.quit().await;
+    public.quit().await;
+    bureau.quit().await;
+    drop(driver);
+    drop((desk, asker, other));
+    app.stop().await;
 }

@@ -1,0 +1,191 @@
+// The public page of one event (/event.html?id=ID): the announcement, the
+// plan's deadlines, and after the broadcast the published replies with their
+// adoption state, the counts, and the asker's rating. No sign-in.
+
+import {
+  $,
+  api,
+  button,
+  DEADLINE_KIND,
+  DEADLINE_STATE,
+  el,
+  errorText,
+  EVENT_STATUS,
+  FORM,
+  KIND,
+  link,
+  messageSlot,
+  RATING,
+  say,
+  SOURCE,
+  tag,
+  when,
+} from "./common.js";
+
+// The live page's client keeps the viewer's anonymous token under this key
+// (web/live-client.js, TOKEN_KEY); only the asker's token may rate a reply.
+const TOKEN_KEY = "minsheng.viewer_token";
+
+const AFTER = new Set(["ended", "materials_published"]);
+
+function eventId() {
+  const raw = new URLSearchParams(location.search).get("id");
+  return raw && /^\d{1,15}$/.test(raw) ? Number(raw) : null;
+}
+
+function viewerToken() {
+  try {
+    return localStorage.getItem(TOKEN_KEY);
+  } catch {
+    return null;
+  }
+}
+
+function fact(dl, term, value) {
+  if (value === null || value === undefined || value === "") return;
+  dl.append(el("dt", null, term), el("dd", null, value));
+}
+
+function announcement(event) {
+  document.title = `${event.title} · 民声`;
+  $("title").textContent = event.title;
+  $("kind").textContent = KIND[event.kind] ?? event.kind;
+  const status = $("status");
+  status.textContent = EVENT_STATUS[event.status] ?? event.status;
+  status.className = `badge status-${event.status}`;
+  const dl = $("facts");
+  dl.replaceChildren();
+  fact(dl, "时间（北京时间）", when(event.starts_at));
+  fact(dl, "时长", event.duration_minutes ? `${event.duration_minutes} 分钟` : null);
+  fact(dl, "形式", FORM[event.form] ?? event.form);
+  fact(dl, "地点", event.venue);
+  fact(dl, "议程", event.agenda);
+  fact(dl, "网民参与方式", event.participation);
+  fact(dl, "主办单位", event.hosts.map((h) => h.short_name).join("、"));
+  fact(dl, "活动简介", event.summary);
+  fact(dl, "状态", EVENT_STATUS[event.status] ?? event.status);
+  if (event.status === "cancelled") fact(dl, "取消原因", event.cancel_reason);
+  $("announce").hidden = false;
+
+  const live = $("live-link");
+  live.replaceChildren();
+  if (event.status === "live") {
+    live.append(link("正在直播：进入直播互动", `/live.html?event=${event.id}`, "live-link"));
+    live.hidden = false;
+  } else if (event.status === "announced" || event.status === "rescheduled") {
+    live.append(link("直播互动页（开播后可提问）", `/live.html?event=${event.id}`));
+    live.hidden = false;
+  }
+
+  const list = $("deadlines");
+  list.replaceChildren();
+  for (const d of event.deadlines) {
+    if (d.state === "not_applicable") continue;
+    const li = el("li");
+    li.append(el("strong", null, DEADLINE_KIND[d.kind] ?? d.kind), " ");
+    li.append(tag(DEADLINE_STATE[d.state] ?? d.state, d.state));
+    if (d.due_date) li.append(el("span", "muted", ` 截止 ${d.due_date}`));
+    list.append(li);
+  }
+  $("deadlines-box").hidden = list.childElementCount === 0;
+
+  if (event.status === "materials_published") {
+    const p = $("record-link");
+    p.replaceChildren(link("查看活动实录（材料包）", `/events/${event.id}/record`));
+    p.hidden = false;
+  }
+}
+
+function counts(list, items) {
+  list.replaceChildren();
+  for (const item of items) {
+    const li = el("li");
+    li.append(el("span", null, item.label), el("strong", null, String(item.count)));
+    list.append(li);
+  }
+}
+
+function ratingControl(reply) {
+  const box = el("fieldset", "rating");
+  box.append(el("legend", null, "您是提问者吗？请评价这条答复"));
+  const msg = messageSlot();
+  const buttons = Object.entries(RATING).map(([value, text]) =>
+    button(text, () => rate(reply, value, buttons, msg), "secondary"),
+  );
+  box.append(...buttons, msg);
+  return box;
+}
+
+async function rate(reply, rating, buttons, msg) {
+  const token = viewerToken();
+  if (!token) {
+    say(msg, "只有提问者本人可以评价：请使用提问时的手机或浏览器打开本页。");
+    return;
+  }
+  buttons.forEach((b) => (b.disabled = true));
+  try {
+    await api("POST", `/api/opinions/${reply.id}/rating`, { viewer_token: token, rating });
+    say(msg, `感谢您的评价：${RATING[rating]}`, true);
+    load();
+    return;
+  } catch (err) {
+    if (err.status === 403) {
+      say(msg, `抱歉，只有提问者本人可以评价这条答复。${err.message ? `（${err.message}）` : ""}`);
+    } else if (err.code === "conflict") {
+      say(msg, "这条答复已经评价过了，感谢参与。");
+    } else {
+      say(msg, errorText(err));
+      buttons.forEach((b) => (b.disabled = false));
+    }
+  }
+}
+
+function replyItem(r) {
+  const li = el("li", "reply");
+  li.dataset.id = r.id;
+  const head = el("p", "reply-head");
+  head.append(tag(r.state_label, r.state), " ", el("span", "who", r.nickname), el("span", "muted", ` · ${SOURCE[r.source] ?? r.source}`));
+  if (r.support > 1) head.append(el("span", "muted", ` · ${r.support} 人反映`));
+  if (r.topic) head.append(el("span", "muted", ` · ${r.topic}`));
+  li.append(head, el("p", "reply-text", r.text));
+  if (r.reason) li.append(el("p", "reply-reason", `暂不采纳的原因：${r.reason}`));
+  const answer = el("div", "reply-answer");
+  answer.append(el("p", "reply-unit", `${r.unit_name} 答复：`), el("p", "reply-body", r.reply));
+  li.append(answer);
+  const dates = el("p", "muted small", `受理日期 ${r.received_date} · 答复日期 ${r.reply_date} · 答复单位 ${r.unit_name}`);
+  li.append(dates);
+  if (r.rated) li.append(el("p", "muted small", "提问者已评价"));
+  else if (r.rateable) li.append(ratingControl(r));
+  return li;
+}
+
+async function feedback(event) {
+  const fb = await api("GET", `/api/events/${event.id}/feedback`);
+  $("collected").textContent = `收集意见建议 ${fb.collected} 条，已答复 ${fb.published} 条`;
+  counts($("by-state"), fb.by_state);
+  counts($("ratings"), fb.ratings);
+  counts($("withheld"), fb.withheld);
+  const list = $("replies");
+  list.replaceChildren(...fb.replies.map(replyItem));
+  if (fb.replies.length === 0) list.append(el("li", "muted", "答复将在各单位办理后公开。"));
+  $("feedback-box").hidden = false;
+}
+
+async function load() {
+  const status = $("load-status");
+  const id = eventId();
+  if (id === null) {
+    status.textContent = "地址缺少活动编号（?id=）。";
+    return;
+  }
+  try {
+    const event = await api("GET", `/api/events/${id}`);
+    announcement(event);
+    if (AFTER.has(event.status)) await feedback(event);
+    status.textContent = "";
+  } catch (err) {
+    status.textContent = err.status === 404 ? "没有找到这场活动。" : `加载失败：${errorText(err)}`;
+  }
+}
+
+load();

@@ -1,0 +1,403 @@
+// The unit workspace (/unit.html): the unit's events and deadlines, hand-off
+// tasks, the opinions with search, filters, an editor, bulk changes, merge,
+// transfer, extension requests and exports, and the materials packages.
+// Every write shows the API's answer next to the control that made it.
+
+import {
+  $,
+  ADOPTION,
+  api,
+  button,
+  DEADLINE_STATE,
+  el,
+  errorText,
+  EVENT_STATUS,
+  EXTENSION,
+  field,
+  link,
+  messageSlot,
+  rows,
+  say,
+  SOURCE,
+  signedIn,
+  tag,
+  when,
+} from "./common.js";
+
+const ENDED = new Set(["ended", "materials_published"]);
+const FILTERS = ["q", "event", "state", "source", "topic", "from", "to"];
+// What the export understands of the list's filters (GET /api/opinions/export).
+const EXPORT_FILTERS = ["event", "state", "from", "to"];
+
+const page = { me: null, units: [], events: [], checked: new Set(), list: [], current: null };
+
+function deadlineCell(d) {
+  if (!d || d.state === "not_applicable") return "—";
+  const span = el("span");
+  span.append(tag(DEADLINE_STATE[d.state] ?? d.state, d.state));
+  if (d.due_date) span.append(el("span", "small", ` ${d.due_date}`));
+  return span;
+}
+
+async function loadEvents() {
+  const unit = page.units.find((u) => u.id === page.me.unit_id);
+  $("unit-name").textContent = unit ? `· ${unit.short_name}` : "· 全部单位";
+  const path = unit ? `/api/events?unit=${encodeURIComponent(unit.code)}` : "/api/events";
+  const [events, deadlines] = await Promise.all([api("GET", path), api("GET", "/api/deadlines")]);
+  page.events = events;
+  const byEvent = new Map();
+  for (const d of deadlines) {
+    if (!byEvent.has(d.event_id)) byEvent.set(d.event_id, {});
+    byEvent.get(d.event_id)[d.kind] = d;
+  }
+  const of = (e, kind) => byEvent.get(e.id)?.[kind] ?? e.deadlines.find((d) => d.kind === kind);
+  rows($("events").tBodies[0], events, (e) => [
+    ["活动", link(e.title, `/event.html?id=${e.id}`)],
+    ["时间", when(e.starts_at)],
+    ["状态", EVENT_STATUS[e.status] ?? e.status],
+    ["活动公告", deadlineCell(of(e, "announcement"))],
+    ["遴选通知", deadlineCell(of(e, "selection_notice"))],
+    ["材料公开", deadlineCell(of(e, "materials"))],
+  ]);
+  const overdue = deadlines.filter((d) => d.state === "overdue").length;
+  if (overdue) say($("page-status"), `有 ${overdue} 项活动工作时限已逾期，请尽快办理。`);
+
+  const select = $("f-event");
+  for (const e of events) {
+    const o = el("option", null, e.title);
+    o.value = e.id;
+    select.append(o);
+  }
+  records(events.filter((e) => ENDED.has(e.status)));
+}
+
+function handoffRow(o) {
+  const ext = o.extension_pending ? tag("延期待批复", "pending") : "—";
+  return [
+    ["提问", o.text],
+    ["活动", o.event_title],
+    ["答复期限", o.due_date ?? "—"],
+    ["期限状态", tag(o.published_at ? "已答复" : (DEADLINE_STATE[o.deadline] ?? o.deadline), o.deadline)],
+    ["催办", o.reminders ? `${o.reminders} 次` : "—"],
+    ["延期", ext],
+    ["操作", button("办理", () => openEditor(o.id), "secondary")],
+  ];
+}
+
+async function loadHandoff() {
+  const list = await api("GET", "/api/opinions?handoff=true&limit=1000");
+  rows($("handoff").tBodies[0], list, handoffRow, "暂无转办任务");
+}
+
+function filterParams(names) {
+  const form = $("filters");
+  const params = new URLSearchParams();
+  for (const name of names) {
+    const v = form.elements[name].value.trim();
+    if (v) params.set(name, v);
+  }
+  return params;
+}
+
+function updateExports() {
+  for (const format of ["csv", "xlsx"]) {
+    const params = filterParams(EXPORT_FILTERS);
+    params.set("format", format);
+    $(`export-${format}`).href = `/api/opinions/export?${params}`;
+  }
+}
+
+function opinionRow(o) {
+  const check = el("input");
+  check.type = "checkbox";
+  check.checked = page.checked.has(o.id);
+  check.setAttribute("aria-label", `勾选：${o.text.slice(0, 20)}`);
+  check.addEventListener("change", () => {
+    if (check.checked) page.checked.add(o.id);
+    else page.checked.delete(o.id);
+    $("checked-count").textContent = page.checked.size;
+  });
+  const state = el("span");
+  state.append(tag(o.state_label, o.state));
+  state.append(el("span", "small", o.published_at ? " 已发布" : " 未发布"));
+  const due = el("span");
+  due.append(el("span", "small", `${o.due_date ?? "—"} `));
+  due.append(tag(o.published_at ? "已答复" : (DEADLINE_STATE[o.deadline] ?? o.deadline), o.deadline));
+  if (o.reminders) due.append(el("span", "small", ` 催办 ${o.reminders} 次`));
+  const source = `${o.nickname}（${SOURCE[o.source] ?? o.source}${o.support > 1 ? `，${o.support} 人` : ""}）`;
+  return [
+    ["勾选", check],
+    ["意见建议", o.text],
+    ["网民", source],
+    ["活动", o.event_title],
+    ["采纳状态", state],
+    ["主题", o.topic ?? "—"],
+    ["答复期限", due],
+    ["操作", button("办理", () => openEditor(o.id), "secondary")],
+  ];
+}
+
+async function loadList() {
+  const params = filterParams(FILTERS);
+  params.set("limit", "500");
+  updateExports();
+  try {
+    page.list = await api("GET", `/api/opinions?${params}`);
+  } catch (err) {
+    say($("list-count"), errorText(err));
+    return;
+  }
+  const tbody = $("opinions").tBodies[0];
+  rows(tbody, page.list, opinionRow, "没有符合条件的意见建议");
+  [...tbody.rows].forEach((tr, i) => {
+    if (page.list[i]) tr.dataset.id = page.list[i].id;
+  });
+  page.checked = new Set([...page.checked].filter((id) => page.list.some((o) => o.id === id)));
+  $("checked-count").textContent = page.checked.size;
+  say($("list-count"), `共 ${page.list.length} 条（已逾期的排在前面）`, true);
+}
+
+async function refresh() {
+  await Promise.all([loadList(), loadHandoff()]);
+}
+
+// --- the editor -----------------------------------------------------------
+
+async function openEditor(id) {
+  const box = $("editor");
+  let o;
+  try {
+    o = await api("GET", `/api/opinions/${id}`);
+  } catch (err) {
+    say($("page-status"), errorText(err));
+    return;
+  }
+  page.current = o;
+  box.hidden = false;
+  $("editor-title").textContent = `办理意见 #${o.id}`;
+  $("ed-quote").textContent = o.text;
+  $("ed-meta").textContent =
+    `${o.nickname} · ${SOURCE[o.source] ?? o.source} · ${o.event_title} · 受理 ${when(o.received_at)} · ` +
+    `答复期限 ${o.due_date ?? "—"}（${DEADLINE_STATE[o.deadline] ?? o.deadline}）· 主责 ${o.unit_name}` +
+    (o.published_at ? ` · 已于 ${when(o.published_at)} 发布` : " · 答复未发布");
+  $("ed-state").value = o.state;
+  $("ed-topic").value = o.topic ?? "";
+  $("ed-reason").value = o.reason ?? "";
+  $("ed-reply").value = o.reply ?? "";
+  for (const id of ["ed-msg", "tr-msg", "ex-msg"]) say($(id), "");
+  const history = $("ed-history");
+  history.replaceChildren();
+  const item = (text) => history.append(el("li", null, text));
+  const unitName = (uid) => page.units.find((u) => u.id === uid)?.short_name ?? uid;
+  for (const r of o.reminders) item(`催办：${when(r.sent_at)}${r.note ? `，${r.note}` : ""}`);
+  for (const x of o.extensions) {
+    item(`延期申请至 ${x.requested_due}（${x.reason}）：${EXTENSION[x.decision] ?? x.decision}${x.decision_note ? `，${x.decision_note}` : ""}`);
+  }
+  for (const t of o.transfers) item(`转办：${unitName(t.from_unit)} → ${unitName(t.to_unit)}，${t.reason}（${when(t.created_at)}）`);
+  for (const m of o.merged) item(`已并入：#${m.id} ${m.text}`);
+  if (!history.childElementCount) item("暂无");
+  box.scrollIntoView({ block: "start" });
+  $("ed-state").focus();
+}
+
+async function save() {
+  const o = page.current;
+  const updated = await api("PATCH", `/api/opinions/${o.id}`, {
+    state: $("ed-state").value,
+    reason: $("ed-reason").value.trim(),
+    reply: $("ed-reply").value.trim(),
+    topic: $("ed-topic").value.trim(),
+    updated_at: o.updated_at,
+  });
+  page.current = { ...o, ...updated };
+  return updated;
+}
+
+async function editorAction(publish) {
+  const msg = $("ed-msg");
+  const buttons = [$("ed-save"), $("ed-publish")];
+  buttons.forEach((b) => (b.disabled = true));
+  try {
+    await save();
+    if (publish) await api("POST", `/api/opinions/${page.current.id}/publish`);
+    const id = page.current.id;
+    await refresh();
+    await openEditor(id);
+    say(msg, publish ? "答复已发布，公众可在活动页看到。" : "已保存。", true);
+  } catch (err) {
+    say(msg, errorText(err));
+  } finally {
+    buttons.forEach((b) => (b.disabled = false));
+  }
+}
+
+async function transfer() {
+  const msg = $("tr-msg");
+  try {
+    await api("POST", `/api/opinions/${page.current.id}/transfer`, {
+      unit: $("tr-unit").value,
+      reason: $("tr-reason").value.trim(),
+    });
+    say(msg, "已转办。", true);
+    $("tr-reason").value = "";
+    await refresh();
+  } catch (err) {
+    say(msg, errorText(err));
+  }
+}
+
+async function extension() {
+  const msg = $("ex-msg");
+  try {
+    await api("POST", `/api/opinions/${page.current.id}/extensions`, {
+      due_date: $("ex-date").value,
+      reason: $("ex-reason").value.trim(),
+    });
+    say(msg, "延期申请已提交，等待数据局批复。", true);
+    $("ex-reason").value = "";
+    const id = page.current.id;
+    await refresh();
+    await openEditor(id);
+    say(msg, "延期申请已提交，等待数据局批复。", true);
+  } catch (err) {
+    say(msg, errorText(err));
+  }
+}
+
+// --- bulk and merge -------------------------------------------------------
+
+/** The checked ids in the order the list shows them. */
+function checkedIds() {
+  return page.list.filter((o) => page.checked.has(o.id)).map((o) => o.id);
+}
+
+async function bulk() {
+  const msg = $("bulk-msg");
+  const ids = checkedIds();
+  if (!ids.length) return say(msg, "请先勾选意见。");
+  const body = { ids };
+  if ($("bulk-state").value) body.state = $("bulk-state").value;
+  if ($("bulk-reason").value.trim()) body.reason = $("bulk-reason").value.trim();
+  if ($("bulk-topic").value.trim()) body.topic = $("bulk-topic").value.trim();
+  if (!body.state && !body.topic) return say(msg, "请选择要改的状态或填写主题。");
+  try {
+    const done = await api("POST", "/api/opinions/bulk", body);
+    page.checked.clear();
+    await refresh();
+    say(msg, `已修改 ${done.length} 条。`, true);
+  } catch (err) {
+    say(msg, errorText(err));
+  }
+}
+
+async function merge() {
+  const msg = $("bulk-msg");
+  const [primary, ...rest] = checkedIds();
+  if (!rest.length) return say(msg, "请至少勾选两条重复的意见。");
+  try {
+    await api("POST", `/api/opinions/${primary}/merge`, { ids: rest });
+    page.checked.clear();
+    await refresh();
+    say(msg, `已将 ${rest.length} 条并入 #${primary}。`, true);
+  } catch (err) {
+    say(msg, errorText(err));
+  }
+}
+
+// --- materials packages ----------------------------------------------------
+
+function records(events) {
+  rows($("records").tBodies[0], events, (e) => {
+    const preview = el("span");
+    for (const format of ["html", "json", "xlsx"]) {
+      preview.append(link(format.toUpperCase(), `/api/events/${e.id}/record?format=${format}`), " ");
+    }
+    const publish = el("div");
+    if (e.status === "materials_published") {
+      publish.append(link("已公开：查看公开页", `/events/${e.id}/record`));
+    } else {
+      const url = el("input");
+      url.type = "url";
+      url.placeholder = "https://…";
+      url.value = e.video_url ?? "";
+      const msg = messageSlot();
+      const go = button("发布实录", async () => {
+        go.disabled = true;
+        try {
+          await api("POST", `/api/events/${e.id}/record/publish`, { video_url: url.value.trim() || null });
+          say(msg, "已发布。", true);
+          await loadEvents().catch(() => {});
+        } catch (err) {
+          say(msg, errorText(err));
+        }
+        go.disabled = false;
+      });
+      const row = el("div", "actions");
+      row.append(field(e.kind === "lecture" ? "视频链接（必填）" : "视频链接（可选）", url), go);
+      publish.append(row, msg);
+    }
+    return [
+      ["活动", e.title],
+      ["状态", EVENT_STATUS[e.status] ?? e.status],
+      ["预览", preview],
+      ["发布", publish],
+    ];
+  }, "暂无已结束的活动");
+}
+
+// --- start -----------------------------------------------------------------
+
+function fillSelects() {
+  const states = Object.entries(ADOPTION);
+  for (const [v, text] of states) {
+    for (const id of ["f-state", "bulk-state", "ed-state"]) {
+      const o = el("option", null, text);
+      o.value = v;
+      $(id).append(o);
+    }
+  }
+  for (const [v, text] of Object.entries(SOURCE)) {
+    const o = el("option", null, text);
+    o.value = v;
+    $("f-source").append(o);
+  }
+  for (const u of page.units) {
+    if (u.id === page.me.unit_id) continue;
+    const o = el("option", null, u.short_name);
+    o.value = u.code;
+    $("tr-unit").append(o);
+  }
+}
+
+async function start() {
+  const status = $("page-status");
+  try {
+    page.me = await signedIn(["unit_staff", "admin"]);
+    if (!page.me) {
+      say(status, "工作台只供各单位工作人员和数据局使用。");
+      return;
+    }
+    page.units = await api("GET", "/api/units");
+    fillSelects();
+    $("filters").addEventListener("submit", (e) => {
+      e.preventDefault();
+      loadList();
+    });
+    $("filters").addEventListener("reset", () => setTimeout(loadList, 0));
+    $("bulk-apply").addEventListener("click", bulk);
+    $("merge").addEventListener("click", merge);
+    $("ed-form").addEventListener("submit", (e) => {
+      e.preventDefault();
+      editorAction(false);
+    });
+    $("ed-publish").addEventListener("click", () => editorAction(true));
+    $("ed-close").addEventListener("click", () => ($("editor").hidden = true));
+    $("tr-go").addEventListener("click", transfer);
+    $("ex-go").addEventListener("click", extension);
+    await Promise.all([loadEvents(), refresh()]);
+  } catch (err) {
+    say(status, `加载失败：${errorText(err)}`);
+  }
+}
+
+start();
