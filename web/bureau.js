@@ -272,6 +272,7 @@ async function loadReport() {
       ["转办任务/逾期", `${u.handoff_tasks}/${u.handoff_overdue}`],
     ], "该年度没有数据");
     for (const tr of $("report").tBodies[0].rows) {
+      tr.cells[0].classList.add("nowrap");
       [...tr.cells].slice(1).forEach((td) => td.classList.add("num"));
     }
     charts(report.units);

@@ -520,6 +520,11 @@ async function start() {
     location.replace(`/login.html?next=${encodeURIComponent(location.pathname + location.search)}`);
     return;
   }
+  $("logout").addEventListener("click", async () => {
+    // The server clears the HttpOnly cookie; whatever it answers, sign in again.
+    await fetch("/api/auth/logout", { method: "POST" }).catch(() => {});
+    location.assign(`/login.html?next=${encodeURIComponent(location.pathname + location.search)}`);
+  });
   $("viewer-link").href = `/live.html?event=${eventId}`;
   $("present-link").href = `/present.html?event=${eventId}`;
   fetch(`/api/events/${eventId}`)

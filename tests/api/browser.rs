@@ -437,10 +437,15 @@ async fn resumes_after_a_drop(moderator: &Browser, viewer: &Browser) {
     assert_eq!(pending, json!(false), "no longer marked pending once published");
 }
 
-/// Open `path` signed out, get sent to the sign-in page, sign in as
-/// `username` and land back on `path`.
+/// Open `path` signed out in a new desktop browser, get sent to the sign-in
+/// page, sign in as `username` and land back on `path`.
 async fn signs_in(app: &TestApp, driver: &Driver, path: &str, username: &str) -> Browser {
     let b = driver.browser(1280, 900, false).await;
+    sign_in(&b, app, path, username).await;
+    b
+}
+
+async fn sign_in(b: &Browser, app: &TestApp, path: &str, username: &str) {
     b.goto(&app.url(path)).await;
     b.wait(
         "the redirect to the sign-in page",
@@ -457,7 +462,22 @@ async fn signs_in(app: &TestApp, driver: &Driver, path: &str, username: &str) ->
         json!([path, username]),
     )
     .await;
-    b
+}
+
+/// Whether the page fits the screen's width once `css` shows (no sideways scrolling).
+async fn fits(b: &Browser, css: &str) -> bool {
+    b.wait(
+        &format!("{css} on the phone"),
+        "return !!document.querySelector(arguments[0])",
+        json!([css]),
+    )
+    .await;
+    b.js(
+        "return document.documentElement.scrollWidth <= window.innerWidth",
+        json!([]),
+    )
+    .await
+        == json!(true)
 }
 
 /// The reply a unit writes contains markup; it must stay text everywhere.
@@ -602,6 +622,31 @@ async fn unit_reply_reaches_the_public_page() {
         .js("document.getElementById('report-title').scrollIntoView()", json!([]))
         .await;
     bureau.screenshot(&shots.join("bureau-report.png")).await;
+
+    // Both workspaces are readable on a phone (tables fold into cards).
+    sign_in(&public, &app, "/unit.html", "rsj-staff").await;
+    assert!(
+        fits(&public, "#opinions tbody tr[data-id]").await,
+        "/unit.html scrolls sideways at 360 px"
+    );
+    public
+        .js("document.getElementById('opinions').scrollIntoView()", json!([]))
+        .await;
+    public.screenshot(&shots.join("unit-phone.png")).await;
+    public.click("#logout").await;
+    public
+        .wait(
+            "the sign-in page after signing out",
+            "return location.pathname === '/login.html' && document.readyState === 'complete'",
+            json!([]),
+        )
+        .await;
+    sign_in(&public, &app, "/bureau.html", "bureau").await;
+    assert!(
+        fits(&public, "#report tbody td.num").await,
+        "/bureau.html scrolls sideways at 360 px"
+    );
+    public.screenshot(&shots.join("bureau-phone.png")).await;
 
     // Signing out ends the session: back to the sign-in page.
     unit.click("#logout").await;
