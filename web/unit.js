@@ -63,11 +63,14 @@ async function loadEvents() {
   if (overdue) say($("page-status"), `有 ${overdue} 项活动工作时限已逾期，请尽快办理。`);
 
   const select = $("f-event");
+  const chosen = select.value;
+  select.replaceChildren(select.options[0]);
   for (const e of events) {
     const o = el("option", null, e.title);
     o.value = e.id;
     select.append(o);
   }
+  select.value = chosen;
   records(events.filter((e) => ENDED.has(e.status)));
 }
 
@@ -238,8 +241,11 @@ async function transfer() {
       unit: $("tr-unit").value,
       reason: $("tr-reason").value.trim(),
     });
-    say(msg, "已转办。", true);
+    const to = $("tr-unit").selectedOptions[0]?.textContent ?? "";
     $("tr-reason").value = "";
+    // The receiving unit answers it from now on: it leaves this unit's lists.
+    $("editor").hidden = true;
+    say($("page-status"), `意见 #${page.current.id} 已转办给${to}。`, true);
     await refresh();
   } catch (err) {
     say(msg, errorText(err));
