@@ -55,6 +55,7 @@ pub fn view(state: &AppState, mut event: Event, viewer: Option<&Staff>) -> Event
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// `open_day` or `lecture`.

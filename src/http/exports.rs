@@ -17,7 +17,7 @@ use super::error::{ApiError, ApiResult, ErrorBody, Json, Query};
 use super::opinions::{ListQuery, filter_for, view};
 use crate::domain::event::EventStatus;
 use crate::domain::masking::mask_personal_data;
-use crate::domain::opinion::AdoptionState;
+use crate::domain::opinion::{AdoptionState, OpinionSource};
 use crate::domain::performance::{DutyFigures, OpinionFacts, UnitFigures, unit_figures};
 use crate::domain::staff::Role;
 use crate::domain::time::{end_of_local_day, local_date, now};
@@ -46,6 +46,7 @@ pub enum PersonalData {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ExportQuery {
     /// `csv` (default) or `xlsx` (one sheet per event).
@@ -54,6 +55,10 @@ pub struct ExportQuery {
     /// Unit code; unit staff always export their own unit's.
     pub unit: Option<String>,
     pub state: Option<AdoptionState>,
+    pub source: Option<OpinionSource>,
+    pub topic: Option<String>,
+    /// Text to find in the opinion, its reply or the nickname.
+    pub q: Option<String>,
     /// Received on or after (Beijing date).
     pub from: Option<NaiveDate>,
     /// Received on or before (Beijing date).
@@ -161,12 +166,13 @@ pub async fn export_opinions(
         event: q.event,
         unit: q.unit.clone(),
         state: q.state,
-        source: None,
-        topic: None,
-        q: None,
+        source: q.source,
+        topic: q.topic.clone(),
+        q: q.q.clone(),
         from: q.from,
         to: q.to,
         handoff: false,
+        overdue: false,
         published: None,
         include_merged: true,
         limit: Some(1000),
@@ -204,6 +210,7 @@ pub async fn export_opinions(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PerformanceQuery {
     pub year: i32,

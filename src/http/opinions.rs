@@ -88,6 +88,7 @@ pub async fn capture(state: &AppState, event: &Event) -> ApiResult<u64> {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     pub event: Option<i64>,
@@ -105,6 +106,9 @@ pub struct ListQuery {
     /// Only hand-off tasks (questions not answered on air).
     #[serde(default)]
     pub handoff: bool,
+    /// Only opinions whose reply is overdue (not published, past the due date).
+    #[serde(default)]
+    pub overdue: bool,
     pub published: Option<bool>,
     #[serde(default)]
     pub include_merged: bool,
@@ -172,6 +176,7 @@ pub(super) async fn filter_for(state: &AppState, staff: &Staff, q: &ListQuery) -
         from: q.from.and_then(|d| d.pred_opt()).map(end_of_local_day),
         until: q.to.map(end_of_local_day),
         handoff_only: q.handoff,
+        overdue_only: q.overdue,
         published: q.published,
         include_merged: q.include_merged,
         today: local_date(now()),

@@ -24,6 +24,7 @@ pub struct DeadlineRow {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DeadlineQuery {
     /// Only deadlines in this state, e.g. `overdue`.
@@ -69,6 +70,7 @@ pub async fn deadlines(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeReportQuery {
     /// Only this event's reports.

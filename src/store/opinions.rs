@@ -223,6 +223,8 @@ pub struct OpinionFilter {
     /// Received before.
     pub until: Option<DateTime<Utc>>,
     pub handoff_only: bool,
+    /// Only unpublished opinions whose due date is before `today`.
+    pub overdue_only: bool,
     pub published: Option<bool>,
     /// Opinions merged into another are left out unless asked for.
     pub include_merged: bool,
@@ -394,6 +396,7 @@ impl Store {
             AND ($9 = FALSE OR o.handoff = TRUE)
             AND ($10 IS NULL OR (o.published_at IS NOT NULL) = $10)
             AND ($11 = TRUE OR o.merged_into IS NULL)
+            AND ($15 = FALSE OR (o.published_at IS NULL AND o.due_date < $12))
             ORDER BY CASE WHEN o.published_at IS NULL AND o.due_date < $12 THEN 0 ELSE 1 END,
               o.published_at IS NOT NULL, o.due_date IS NULL, o.due_date, o.id
             LIMIT $13 OFFSET $14";
@@ -414,6 +417,7 @@ impl Store {
             .bind(f.today)
             .bind(f.limit)
             .bind(f.offset)
+            .bind(f.overdue_only)
             .fetch_all(p)
             .await)?;
         rows.into_iter().map(OpinionRow::into_opinion).collect()

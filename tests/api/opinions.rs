@@ -343,6 +343,8 @@ async fn units_merge_transfer_extend_and_search(backend: Backend) {
     let list = app.get(&format!("/api/opinions?event={event}"), Some(&unit)).await;
     assert_eq!(list.body[0]["id"], old, "overdue first: {:?}", list.body);
     assert_eq!(list.body[0]["deadline"], "overdue");
+    let overdue = app.get("/api/opinions?overdue=true", Some(&unit)).await;
+    assert_eq!(ids_of(&overdue.body), [old]);
     // 10 working days after Tuesday 2024-10-08, counting Saturday 2024-10-12 (调休, a working day).
     assert_eq!(list.body[0]["due_date"], "2024-10-21");
 
@@ -609,6 +611,10 @@ async fn exports_mask_personal_data_and_the_report_counts(backend: Backend) {
     assert!(!csv.contains("13912345678") && !csv.contains("zhang@"));
     assert!(csv.contains("'=HYPERLINK"), "{csv}");
     assert!(csv.contains("已采纳") && csv.contains("按时答复"), "{csv}");
+
+    // The list's filters apply to exports too.
+    let (_, _, bytes) = download(&app, "/api/opinions/export?q=HYPERLINK", &unit).await;
+    assert_eq!(String::from_utf8(bytes).unwrap().trim_end().split("\r\n").count(), 2);
 
     // Unmasked only for the bureau.
     let (status, _, _) = download(&app, "/api/opinions/export?personal_data=shown", &unit).await;

@@ -92,6 +92,11 @@ async fn health_metrics_openapi_and_pages(backend: Backend) {
         assert!(paths.contains_key(path), "{path} missing from the OpenAPI document");
     }
     assert!(paths["/api/events/{id}"].get("patch").is_some());
+    let params = paths["/api/opinions"]["get"]["parameters"].as_array().unwrap();
+    assert!(
+        params.iter().all(|p| p["in"] == "query"),
+        "query parameters are documented as such: {params:?}"
+    );
 
     // The page is served from the binary with a strict CSP.
     let page = app.client.get(app.url("/")).send().await.unwrap();

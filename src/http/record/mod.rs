@@ -291,6 +291,7 @@ pub enum RecordFormat {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RecordQuery {
     /// `json` (default), `html` or `xlsx`; `html` and `xlsx` are downloads.
