@@ -177,9 +177,7 @@ async function loadExtensions() {
 }
 
 async function loadOverdue() {
-  // The list comes overdue first; the API has no deadline filter, so cut it here.
-  const list = await api("GET", "/api/opinions?published=false&limit=1000");
-  const overdue = list.filter((o) => o.deadline === "overdue");
+  const overdue = await api("GET", "/api/opinions?overdue=true&limit=1000");
   rows($("overdue").tBodies[0], overdue, (o) => {
     const note = el("input");
     const msg = messageSlot();

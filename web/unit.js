@@ -26,8 +26,8 @@ import {
 
 const ENDED = new Set(["ended", "materials_published"]);
 const FILTERS = ["q", "event", "state", "source", "topic", "from", "to"];
-// What the export understands of the list's filters (GET /api/opinions/export).
-const EXPORT_FILTERS = ["event", "state", "from", "to"];
+// The export takes the same filters as the list (GET /api/opinions/export).
+const EXPORT_FILTERS = FILTERS;
 
 const page = { me: null, units: [], events: [], checked: new Set(), list: [], current: null };
 
