@@ -3,7 +3,7 @@
 
 use axum::Router;
 use axum::extract::Request;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -133,25 +133,37 @@ const ASSETS: &[Asset] = &[
     },
 ];
 
+/// Every page is served with a strong `ETag` (a digest of the embedded
+/// bytes) and `Cache-Control: no-cache`: a browser revalidates on each load
+/// and gets `304 Not Modified` without a body while the binary is the same.
 pub fn routes() -> Router<AppState> {
     ASSETS
         .iter()
         .fold(Router::new(), |router, asset| {
+            let etag = etag_of(asset.body);
             router.route(
                 asset.path,
-                get(move || async move {
-                    (
-                        [
-                            (header::CONTENT_TYPE, asset.content_type),
-                            (header::CACHE_CONTROL, "no-cache"),
-                        ],
-                        asset.body,
-                    )
-                        .into_response()
+                get(move |headers: HeaderMap| async move {
+                    let fresh = headers
+                        .get(header::IF_NONE_MATCH)
+                        .and_then(|v| v.to_str().ok())
+                        .is_some_and(|v| v.split(',').any(|tag| tag.trim() == etag || tag.trim() == "*"));
+                    let common = [(header::CACHE_CONTROL, "no-cache"), (header::ETAG, etag.as_str())];
+                    if fresh {
+                        return (StatusCode::NOT_MODIFIED, common).into_response();
+                    }
+                    (common, [(header::CONTENT_TYPE, asset.content_type)], asset.body).into_response()
                 }),
             )
         })
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found") })
+}
+
+fn etag_of(body: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(body);
+    let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+    format!("\"{hex}\"")
 }
 
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \

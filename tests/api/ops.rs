@@ -107,6 +107,20 @@ async fn health_metrics_openapi_and_pages(backend: Backend) {
         "{csp}"
     );
     assert_eq!(page.headers()["x-content-type-options"], "nosniff");
+    let etag = page.headers()["etag"].to_str().unwrap().to_owned();
+    let again = app
+        .client
+        .get(app.url("/"))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        again.status(),
+        StatusCode::NOT_MODIFIED,
+        "an unchanged page is not sent again"
+    );
+    assert!(again.headers().contains_key("content-security-policy"));
     let html = page.text().await.unwrap();
     assert!(html.contains("政务开放日") && html.contains("/app.js") && !html.contains("<script>"));
     let js = app.client.get(app.url("/app.js")).send().await.unwrap();
