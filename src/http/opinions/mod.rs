@@ -1,0 +1,348 @@
+//! `/api/opinions`: the units' review of what citizens said — decide, reply,
+//! publish, classify, merge, transfer — and the bureau's reminders and
+//! extension decisions. Unit staff see and change only the opinions their
+//! unit answers; the data bureau (admin) sees all.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::AppState;
+use super::auth::CurrentStaff;
+use super::error::{ApiError, ApiResult, ErrorBody, Json, Path, Query};
+use crate::domain::deadlines::DeadlineState;
+use crate::domain::event::EventStatus;
+use crate::domain::opinion::{self, AdoptionState, OpinionSource, reply_deadline};
+use crate::domain::plan::parse_local_or_rfc3339;
+use crate::domain::staff::{Role, Staff};
+use crate::domain::time::{end_of_local_day, local_date, now, shanghai};
+use crate::domain::values::{Code, Invalid};
+use crate::store::events::Event;
+use crate::store::opinions::{Extension, NewOpinion, Opinion, OpinionFilter, Reminder, Transfer};
+
+mod decisions;
+mod followups;
+
+pub use decisions::*;
+pub use followups::*;
+
+/// An opinion with the state of its reply deadline.
+#[derive(Serialize, ToSchema)]
+pub struct OpinionView {
+    #[serde(flatten)]
+    pub opinion: Opinion,
+    /// `open`, `overdue`, `met`, `late` or `calendar_missing`.
+    pub deadline: DeadlineState,
+    pub state_label: &'static str,
+}
+
+pub fn view(opinion: Opinion) -> OpinionView {
+    OpinionView {
+        deadline: reply_deadline(opinion.due_date, opinion.published_at, now()),
+        state_label: opinion.state.label(),
+        opinion,
+    }
+}
+
+/// Whether `staff` may see and change `opinion`.
+pub(super) fn answers(staff: &Staff, opinion: &Opinion) -> bool {
+    match staff.role {
+        Role::Admin => true,
+        Role::UnitStaff => staff.unit_id == Some(opinion.unit_id),
+        Role::Moderator | Role::Host => false,
+    }
+}
+
+/// The opinion, if `staff` may work on it (404 for others' opinions, so
+/// their existence does not leak).
+pub(super) async fn own_opinion(state: &AppState, staff: &Staff, id: i64) -> ApiResult<Opinion> {
+    if !matches!(staff.role, Role::Admin | Role::UnitStaff) {
+        return Err(ApiError::forbidden(
+            "only the data bureau and unit staff work on opinions",
+        ));
+    }
+    let opinion = state.store.opinion(id).await?;
+    if answers(staff, &opinion) {
+        Ok(opinion)
+    } else {
+        Err(ApiError::not_found("opinion"))
+    }
+}
+
+/// The reply due date for an event's opinions: `reply_working_days` after the
+/// event ended (or after `received`, if later or the event has not ended).
+/// `None` when the calendar does not cover the year: never guessed.
+pub(super) fn due_date(state: &AppState, event: &Event, received: DateTime<Utc>) -> Option<NaiveDate> {
+    let from = event.ended_at.map_or(received, |end| end.max(received));
+    state
+        .calendar
+        .add_working_days(local_date(from), state.settings.reply_working_days)
+        .ok()
+}
+
+/// Record the live room's opinions of an ended event for its lead host unit.
+pub async fn capture(state: &AppState, event: &Event) -> ApiResult<u64> {
+    let Some(lead) = event.hosts.first() else {
+        return Ok(0);
+    };
+    let due = due_date(state, event, event.ended_at.unwrap_or_else(now));
+    Ok(state.store.capture_opinions(event.id, lead.id, due).await?)
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    pub event: Option<i64>,
+    /// Unit code; unit staff always see their own unit's.
+    pub unit: Option<String>,
+    pub state: Option<AdoptionState>,
+    pub source: Option<OpinionSource>,
+    pub topic: Option<String>,
+    /// Text to find in the opinion, its reply or the nickname (substring, works for Chinese).
+    pub q: Option<String>,
+    /// Received on or after this date (Beijing), `YYYY-MM-DD`.
+    pub from: Option<NaiveDate>,
+    /// Received on or before this date (Beijing), `YYYY-MM-DD`.
+    pub to: Option<NaiveDate>,
+    /// Only hand-off tasks (questions not answered on air).
+    #[serde(default)]
+    pub handoff: bool,
+    /// Only opinions whose reply is overdue (not published, past the due date).
+    #[serde(default)]
+    pub overdue: bool,
+    pub published: Option<bool>,
+    #[serde(default)]
+    pub include_merged: bool,
+    /// At most 1000; 200 when absent.
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+/// The filter a list or export uses, with unit staff held to their unit.
+pub(super) async fn filter_for(state: &AppState, staff: &Staff, q: &ListQuery) -> ApiResult<OpinionFilter> {
+    if !matches!(staff.role, Role::Admin | Role::UnitStaff) {
+        return Err(ApiError::forbidden(
+            "only the data bureau and unit staff work on opinions",
+        ));
+    }
+    let mut unit_id = match q.unit.as_deref() {
+        Some(code) => {
+            let code = Code::parse("unit", code)?;
+            Some(
+                state
+                    .store
+                    .unit_by_code(code.as_str())
+                    .await
+                    .map_err(|_| ApiError::invalid(format!("there is no unit with code `{code}`")))?
+                    .id,
+            )
+        }
+        None => None,
+    };
+    if staff.role == Role::UnitStaff {
+        if unit_id.is_some_and(|u| Some(u) != staff.unit_id) {
+            return Err(ApiError::forbidden("unit staff see only their own unit's opinions"));
+        }
+        unit_id = staff.unit_id;
+    }
+    let topic = q.topic.as_deref().map(opinion::topic).transpose()?;
+    let text =
+        q.q.as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned);
+    if text.as_ref().is_some_and(|t| t.chars().count() > 100) {
+        return Err(Invalid::new("q", "search for at most 100 characters").into());
+    }
+    let limit = q.limit.unwrap_or(200);
+    if !(1..=1000).contains(&limit) {
+        return Err(Invalid::new("limit", "must be between 1 and 1000").into());
+    }
+    let offset = q.offset.unwrap_or(0);
+    if offset < 0 {
+        return Err(Invalid::new("offset", "must not be negative").into());
+    }
+    if let (Some(from), Some(to)) = (q.from, q.to) {
+        if from > to {
+            return Err(Invalid::new("from", "must not be after `to`").into());
+        }
+    }
+    Ok(OpinionFilter {
+        event_id: q.event,
+        unit_id,
+        state: q.state,
+        source: q.source,
+        topic,
+        text,
+        from: q.from.and_then(|d| d.pred_opt()).map(end_of_local_day),
+        until: q.to.map(end_of_local_day),
+        handoff_only: q.handoff,
+        overdue_only: q.overdue,
+        published: q.published,
+        include_merged: q.include_merged,
+        today: local_date(now()),
+        limit,
+        offset,
+    })
+}
+
+/// List opinions: overdue first, then by due date.
+#[utoipa::path(get, path = "/api/opinions", tag = "opinions", params(ListQuery),
+    responses((status = 200, body = Vec<OpinionView>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("session" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    staff: CurrentStaff,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Vec<OpinionView>>> {
+    let filter = filter_for(&state, &staff.0, &q).await?;
+    let opinions = state.store.list_opinions(&filter).await?;
+    Ok(Json(opinions.into_iter().map(view).collect()))
+}
+
+/// One opinion with its history: merged opinions, transfers, extension requests, reminders.
+#[derive(Serialize, ToSchema)]
+pub struct OpinionDetail {
+    #[serde(flatten)]
+    pub opinion: OpinionView,
+    pub merged: Vec<OpinionView>,
+    pub transfers: Vec<Transfer>,
+    pub extensions: Vec<Extension>,
+    pub reminders: Vec<Reminder>,
+}
+
+/// One opinion and its history.
+#[utoipa::path(get, path = "/api/opinions/{id}", tag = "opinions", params(("id" = i64, Path)),
+    responses((status = 200, body = OpinionDetail), (status = 404, body = ErrorBody)), security(("session" = [])))]
+pub async fn get(
+    State(state): State<AppState>,
+    staff: CurrentStaff,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<OpinionDetail>> {
+    let opinion = own_opinion(&state, &staff.0, id).await?;
+    detail(&state, opinion).await.map(Json)
+}
+
+pub(super) async fn detail(state: &AppState, opinion: Opinion) -> ApiResult<OpinionDetail> {
+    let id = opinion.id;
+    Ok(OpinionDetail {
+        merged: state.store.merged_opinions(id).await?.into_iter().map(view).collect(),
+        transfers: state.store.transfers(id).await?,
+        extensions: state.store.extensions(Some(id)).await?,
+        reminders: state.store.reminders(id).await?,
+        opinion: view(opinion),
+    })
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewOpinionBody {
+    pub text: String,
+    /// The person's name or nickname as they gave it; 网友 when absent.
+    pub nickname: Option<String>,
+    pub topic: Option<String>,
+    /// When it was received (受理): RFC 3339 or local Beijing time; now when absent.
+    pub received_at: Option<String>,
+}
+
+/// Type in an opinion collected offline (paper forms at an open day, letters).
+#[utoipa::path(post, path = "/api/events/{id}/opinions", tag = "opinions", params(("id" = i64, Path)),
+    request_body = NewOpinionBody,
+    responses((status = 201, body = OpinionView), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("session" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    staff: CurrentStaff,
+    Path(event_id): Path<i64>,
+    Json(body): Json<NewOpinionBody>,
+) -> ApiResult<(StatusCode, Json<OpinionView>)> {
+    let event = state.store.event(event_id).await?;
+    if !staff.0.manages(&event.host_ids()) {
+        return Err(ApiError::forbidden(
+            "only the data bureau and the event's host units record its opinions",
+        ));
+    }
+    if matches!(event.status, EventStatus::Draft | EventStatus::Cancelled) {
+        return Err(ApiError::conflict(
+            "wrong_status",
+            "opinions are recorded for announced, live or ended events",
+        ));
+    }
+    let text = opinion::opinion_text(&body.text)?;
+    let nickname = crate::domain::question::Nickname::parse(body.nickname.as_deref())?;
+    let topic = body
+        .topic
+        .as_deref()
+        .filter(|t| !t.trim().is_empty())
+        .map(opinion::topic)
+        .transpose()?;
+    let received_at = body
+        .received_at
+        .as_deref()
+        .map(parse_local_or_rfc3339)
+        .transpose()?
+        .unwrap_or_else(now);
+    if received_at > now() {
+        return Err(Invalid::new("received_at", "must not be in the future").into());
+    }
+    // The staff member's own unit answers it when it hosts the event; else the lead host.
+    let unit_id = staff
+        .0
+        .unit_id
+        .filter(|u| event.host_ids().contains(u))
+        .or_else(|| event.hosts.first().map(|h| h.id))
+        .ok_or_else(|| ApiError::conflict("no_host", "the event has no host unit"))?;
+    let new = NewOpinion {
+        event_id,
+        unit_id,
+        text: &text,
+        nickname: nickname.as_str(),
+        topic: topic.as_deref(),
+        received_at,
+        due_date: due_date(&state, &event, received_at),
+        created_by: staff.0.id,
+    };
+    let created = state.store.create_opinion(&new).await?;
+    Ok((StatusCode::CREATED, Json(view(created))))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CaptureResult {
+    /// Opinions added now (those recorded before are kept as they are).
+    pub added: u64,
+}
+
+/// Record the live room's approved questions, comments and screened poll
+/// answers as opinions (idempotent; runs by itself when the event ends).
+#[utoipa::path(post, path = "/api/events/{id}/opinions/capture", tag = "opinions", params(("id" = i64, Path)),
+    responses((status = 200, body = CaptureResult), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("session" = [])))]
+pub async fn capture_route(
+    State(state): State<AppState>,
+    staff: CurrentStaff,
+    Path(event_id): Path<i64>,
+) -> ApiResult<Json<CaptureResult>> {
+    let event = state.store.event(event_id).await?;
+    if !staff.0.manages(&event.host_ids()) {
+        return Err(ApiError::forbidden(
+            "only the data bureau and the event's host units collect its opinions",
+        ));
+    }
+    if !matches!(event.status, EventStatus::Ended | EventStatus::MaterialsPublished) {
+        return Err(ApiError::conflict(
+            "wrong_status",
+            "opinions are collected once the event has ended",
+        ));
+    }
+    Ok(Json(CaptureResult {
+        added: capture(&state, &event).await?,
+    }))
+}
+
+/// `YYYY-MM-DD` in Beijing.
+pub fn local_day(at: DateTime<Utc>) -> String {
+    at.with_timezone(&shanghai()).format("%Y-%m-%d").to_string()
+}
