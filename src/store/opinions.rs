@@ -252,6 +252,14 @@ pub struct NewOpinion<'a> {
 pub struct Extension {
     pub id: i64,
     pub opinion_id: i64,
+    /// What the request is about, so that a list of requests reads on its own.
+    pub event_id: i64,
+    pub event_title: String,
+    pub unit_code: String,
+    pub unit_name: String,
+    pub opinion_text: String,
+    /// The opinion's due date now (a grant moves it to `requested_due`).
+    pub current_due: Option<NaiveDate>,
     pub reason: String,
     pub requested_due: NaiveDate,
     pub requested_by: i64,
@@ -261,6 +269,16 @@ pub struct Extension {
     pub decision_note: Option<String>,
     pub decided_by: Option<i64>,
     pub decided_at: Option<DateTime<Utc>>,
+}
+
+macro_rules! extension_select {
+    () => {
+        "SELECT x.id, x.opinion_id, o.event_id, e.title AS event_title, u.code AS unit_code, u.short_name AS unit_name,
+           o.text AS opinion_text, o.due_date AS current_due, x.reason, x.requested_due, x.requested_by, x.requested_at,
+           x.decision, x.decision_note, x.decided_by, x.decided_at
+         FROM opinion_extensions x JOIN opinions o ON o.id = x.opinion_id JOIN events e ON e.id = o.event_id
+         JOIN units u ON u.id = o.unit_id"
+    };
 }
 
 /// A transfer of an opinion from one unit to another.
@@ -548,9 +566,7 @@ impl Store {
 
     #[tracing::instrument(skip(self), err)]
     pub async fn extension(&self, id: i64) -> StoreResult<Extension> {
-        const SQL: &str =
-            "SELECT id, opinion_id, reason, requested_due, requested_by, requested_at, decision, decision_note,
-               decided_by, decided_at FROM opinion_extensions WHERE id = $1";
+        const SQL: &str = concat!(extension_select!(), " WHERE x.id = $1");
         on_pool!(self, read p => sqlx::query_as::<_, Extension>(SQL).bind(id).fetch_optional(p).await)?
             .ok_or(StoreError::NotFound("extension request"))
     }
@@ -558,10 +574,10 @@ impl Store {
     /// Extension requests: of one opinion, or (with `None`) every pending one.
     #[tracing::instrument(skip(self), err)]
     pub async fn extensions(&self, opinion_id: Option<i64>) -> StoreResult<Vec<Extension>> {
-        const SQL: &str =
-            "SELECT id, opinion_id, reason, requested_due, requested_by, requested_at, decision, decision_note,
-               decided_by, decided_at FROM opinion_extensions
-             WHERE ($1 IS NULL AND decision = 'pending') OR opinion_id = $1 ORDER BY id";
+        const SQL: &str = concat!(
+            extension_select!(),
+            " WHERE ($1 IS NULL AND x.decision = 'pending') OR x.opinion_id = $1 ORDER BY x.id"
+        );
         Ok(on_pool!(self, read p => sqlx::query_as::<_, Extension>(SQL).bind(opinion_id).fetch_all(p).await)?)
     }
 

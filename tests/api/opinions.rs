@@ -497,7 +497,16 @@ async fn units_merge_transfer_extend_and_search(backend: Backend) {
         )
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
-    assert_eq!(ids_of(&app.get("/api/extensions", Some(&admin)).await.body), [ext]);
+    let pending = app.get("/api/extensions", Some(&admin)).await;
+    assert_eq!(ids_of(&pending.body), [ext]);
+    assert_eq!(pending.body[0]["opinion_text"], "去年提的建议还没有答复");
+    assert_eq!(
+        (
+            pending.body[0]["unit_code"].as_str(),
+            pending.body[0]["current_due"].as_str()
+        ),
+        (Some("rsj"), Some("2024-10-21"))
+    );
     let r = app
         .post(
             &format!("/api/extensions/{ext}/decision"),
