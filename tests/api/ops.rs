@@ -84,6 +84,8 @@ async fn health_metrics_openapi_and_pages(backend: Backend) {
         "/api/extensions",
         "/api/extensions/{id}/decision",
         "/api/reports/performance",
+        "/api/events/{id}/record",
+        "/api/events/{id}/record/publish",
         "/api/openapi.json",
         "/healthz",
         "/readyz",
