@@ -51,10 +51,13 @@ export function button(text, onClick, className) {
 
 /** An error from the API: `{"error": {"code", "message"}}`, or a network failure. */
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, details = null) {
     super(message);
     this.status = status;
     this.code = code;
+    // What the server adds for a program: `{field}` of an invalid value,
+    // `{missing: [...]}` of an incomplete announcement.
+    this.details = details;
   }
 }
 
@@ -74,7 +77,8 @@ export async function api(method, path, body) {
   if (res.status === 204) return null;
   const data = await res.json().catch(() => null);
   if (!res.ok) {
-    throw new ApiError(res.status, data?.error?.code ?? `http_${res.status}`, data?.error?.message ?? "");
+    const e = data?.error;
+    throw new ApiError(res.status, e?.code ?? `http_${res.status}`, e?.message ?? "", e?.details ?? null);
   }
   return data;
 }
@@ -94,11 +98,43 @@ const ERROR_TEXT = {
   video_required: "政策公开讲需要填写视频链接",
   announcement_incomplete: "公告内容不完整",
   calendar_missing: "缺少该年份的工作日历",
+  use_reschedule: "已发布公告的活动改时间须通过“调整时间”并报备",
+  no_public_selection: "本活动没有公开遴选参与者",
+  not_ended: "活动结束后才能这样操作",
+  already_published: "已经发布过了",
+  invalid_credentials: "用户名或密码不正确",
+  unsupported_media_type: "提交的内容格式不对",
+  method_not_allowed: "不支持这种操作",
+  unavailable: "服务暂时不可用，请稍后重试",
+};
+
+/** Chinese names of the fields the API names in `error.details.field`. */
+export const FIELD = {
+  code: "活动编号",
+  kind: "活动类型",
+  title: "活动名称",
+  theme: "主题",
+  unit: "主办单位",
+  host_units: "主办单位",
+  form: "活动形式",
+  summary: "简介",
+  starts_at: "开始时间",
+  duration_minutes: "活动时长",
+  venue: "地点",
+  agenda: "活动流程",
+  participation: "网民参与方式",
+  stream_url: "直播地址",
+  audience_limit: "人数上限",
+  notified_at: "通知时间",
+  reason: "理由",
+  video_url: "视频链接",
 };
 
 /** A Chinese sentence for an API error; the server's own words follow in brackets. */
 export function errorText(err) {
-  const base = ERROR_TEXT[err?.code] ?? "操作失败，请重试";
+  let base = ERROR_TEXT[err?.code] ?? "操作失败，请重试";
+  const field = FIELD[err?.details?.field];
+  if (field && err.code === "invalid") base = `${field}：${base}`;
   return err?.message ? `${base}（${err.message}）` : base;
 }
 
@@ -128,6 +164,14 @@ export const EVENT_STATUS = {
 };
 export const FORM = { online: "线上直播", offline: "线下", online_offline: "线上线下结合" };
 export const KIND = { open_day: "政务开放日", lecture: "政策公开讲" };
+/** The parts an announcement must state (`error.details.missing` of `announcement_incomplete`). */
+export const ANNOUNCEMENT_PART = {
+  starts_at: "活动时间",
+  duration_minutes: "活动时长",
+  agenda: "活动流程",
+  participation: "网民参与方式",
+  host_units: "主办单位",
+};
 export const DEADLINE_KIND = {
   announcement: "活动公告",
   selection_notice: "遴选通知",

@@ -1,6 +1,7 @@
 // The moderator console: the live queue, moderation by mouse and keyboard,
-// room settings and polls. Staff are recognised by their HttpOnly session
-// cookie, which the browser sends with the WebSocket handshake.
+// room settings, polls, and starting and ending the live event. Staff are
+// recognised by their HttpOnly session cookie, which the browser sends with
+// the WebSocket handshake.
 
 import { LiveClient } from "./live-client.js";
 import { $, POLL_KIND, POLL_STATUS, clock, el, errorText, eventIdFromUrl, pollResults, scheduler, showConnection } from "./ui.js";
@@ -10,6 +11,7 @@ const render = scheduler(renderAll);
 
 const room = {
   capability: null,
+  status: null, // the event's: announced, live, ended, … (snapshot, event_status)
   viewers: 0,
   pinned: null,
   records: new Map(), // id -> the moderators' record (queue, moderation frames, acks)
@@ -39,8 +41,11 @@ const client = new LiveClient(eventId, {
       }
       document.body.classList.toggle("host-only", w.capability === "host");
       $("who").textContent = `${w.staff.display_name}（${w.capability === "host" ? "主持人" : "审核员"}）`;
+      showStatus();
     },
     snapshot: (s) => {
+      room.status = s.status;
+      showStatus();
       room.viewers = s.viewers;
       room.pinned = s.pinned;
       room.published = new Map(s.questions.map((q) => [q.id, q]));
@@ -85,6 +90,10 @@ const client = new LiveClient(eventId, {
       render();
     },
     settings: (s) => showSettings(s.moderation, s.slow_mode_secs),
+    event_status: ({ status }) => {
+      room.status = status;
+      showStatus();
+    },
     presence: ({ viewers }) => {
       room.viewers = viewers;
       $("count-viewers").textContent = viewers; // no need to rebuild the lists
@@ -431,6 +440,76 @@ async function send(message, done) {
   }
 }
 
+// ---- going live and ending ----
+
+const STATUS = {
+  announced: "已发布公告，未开播",
+  rescheduled: "已调整时间，未开播",
+  live: "直播中",
+  ended: "已结束",
+  materials_published: "已结束，材料已公开",
+  cancelled: "已取消",
+};
+
+/**
+ * The event's status, and the step it allows. Every staff connection the
+ * room admits serves this event (moderators, hosts, the host units' staff,
+ * administrators), and whoever serves it may start and end it.
+ */
+function showStatus() {
+  $("event-status").textContent = STATUS[room.status] ?? "—";
+  const staff = room.capability === "moderator" || room.capability === "host";
+  $("live-start").hidden = !(staff && (room.status === "announced" || room.status === "rescheduled"));
+  $("live-end").hidden = !(staff && room.status === "live");
+  if (room.status !== "live") $("live-end-confirm").hidden = true;
+}
+
+function liveMessage(text, ok) {
+  const box = $("live-msg");
+  box.textContent = text;
+  box.className = `live-msg ${ok ? "ok" : "bad"}`;
+}
+
+/** POST /api/events/{id}/start or /end with the session cookie. */
+async function lifecycle(step, buttons, done) {
+  buttons.forEach((b) => (b.disabled = true));
+  try {
+    const res = await fetch(`/api/events/${eventId}/${step}`, { method: "POST", headers: { accept: "application/json" } });
+    const body = await res.json().catch(() => null);
+    if (!res.ok) {
+      const e = body?.error ?? {};
+      const base = errorText({ code: e.code ?? (res.status === 401 ? "unauthorized" : "") });
+      liveMessage(e.message ? `${base}（${e.message}）` : base, false);
+      return;
+    }
+    room.status = body.status;
+    showStatus();
+    liveMessage(done, true);
+  } catch {
+    liveMessage(errorText({ code: "disconnected" }), false);
+  } finally {
+    buttons.forEach((b) => (b.disabled = false));
+  }
+}
+
+function wireLifecycle() {
+  $("live-start").addEventListener("click", () =>
+    lifecycle("start", [$("live-start")], "直播已开始，观众现在可以提问。"),
+  );
+  $("live-end").addEventListener("click", () => {
+    $("live-end-confirm").hidden = false;
+    $("live-end-ok").focus();
+  });
+  $("live-end-cancel").addEventListener("click", () => {
+    $("live-end-confirm").hidden = true;
+    $("live-end").focus();
+  });
+  $("live-end-ok").addEventListener("click", async () => {
+    await lifecycle("end", [$("live-end-ok"), $("live-end")], "直播已结束，互动内容已转为意见建议。");
+    if (room.status !== "live") $("live-end-confirm").hidden = true;
+  });
+}
+
 // ---- polls ----
 
 function renderPolls() {
@@ -531,6 +610,9 @@ async function start() {
     .then((r) => (r.ok ? r.json() : null))
     .then((event) => {
       if (!event) return;
+      // Until the room's snapshot says otherwise.
+      room.status ??= event.status;
+      showStatus();
       $("title").textContent = event.title;
       document.title = `${event.title} · 审核台`;
     });
@@ -542,6 +624,7 @@ async function start() {
     send({ type: "set_slow_mode", seconds: Number($("slow").value) || 0 }, "慢速模式已更新");
   });
   wirePolls();
+  wireLifecycle();
   client.connect();
   window.minshengLive = client;
 }

@@ -58,6 +58,7 @@ const ERRORS = {
   too_many_choices: "选择的项数超过上限",
   invalid_vote: "请先选择或填写",
   forbidden: "没有权限执行此操作",
+  unauthorized: "登录已失效，请重新登录",
   wrong_status: "当前状态下不能这样操作",
   unavailable: "服务暂时不可用，内容未保存，请重试",
   disconnected: "连接已断开，请稍后重试",

@@ -1,6 +1,7 @@
-// The unit workspace (/unit.html): the unit's events and deadlines, hand-off
-// tasks, the opinions with search, filters, an editor, bulk changes, merge,
-// transfer, extension requests and exports, and the materials packages.
+// The unit workspace (/unit.html): the unit's events and deadlines (the event
+// editor and lifecycle steps are in unit-events.js), hand-off tasks, the
+// opinions with search, filters, an editor, bulk changes, merge, transfer,
+// extension requests and exports, and the materials packages.
 // Every write shows the API's answer next to the control that made it.
 
 import {
@@ -23,6 +24,7 @@ import {
   tag,
   when,
 } from "./common.js";
+import { initEvents, openEvent } from "./unit-events.js";
 
 const ENDED = new Set(["ended", "materials_published"]);
 const FILTERS = ["q", "event", "state", "source", "topic", "from", "to"];
@@ -58,7 +60,9 @@ async function loadEvents() {
     ["活动公告", deadlineCell(of(e, "announcement"))],
     ["遴选通知", deadlineCell(of(e, "selection_notice"))],
     ["材料公开", deadlineCell(of(e, "materials"))],
+    ["操作", button("管理", () => openEvent(e.id), "secondary")],
   ]);
+  markRows($("events"), events);
   const overdue = deadlines.filter((d) => d.state === "overdue").length;
   if (overdue) say($("page-status"), `有 ${overdue} 项活动工作时限已逾期，请尽快办理。`);
 
@@ -72,6 +76,13 @@ async function loadEvents() {
   }
   select.value = chosen;
   records(events.filter((e) => ENDED.has(e.status)));
+}
+
+/** Each row carries its record's id (`data-id`), for the tests and the keyboard alike. */
+function markRows(table, list) {
+  [...table.tBodies[0].rows].forEach((tr, i) => {
+    if (list[i]) tr.dataset.id = list[i].id;
+  });
 }
 
 function handoffRow(o) {
@@ -150,11 +161,8 @@ async function loadList() {
     say($("list-count"), errorText(err));
     return;
   }
-  const tbody = $("opinions").tBodies[0];
-  rows(tbody, page.list, opinionRow, "没有符合条件的意见建议");
-  [...tbody.rows].forEach((tr, i) => {
-    if (page.list[i]) tr.dataset.id = page.list[i].id;
-  });
+  rows($("opinions").tBodies[0], page.list, opinionRow, "没有符合条件的意见建议");
+  markRows($("opinions"), page.list);
   page.checked = new Set([...page.checked].filter((id) => page.list.some((o) => o.id === id)));
   $("checked-count").textContent = page.checked.size;
   say($("list-count"), `共 ${page.list.length} 条（已逾期的排在前面）`, true);
@@ -349,6 +357,7 @@ function records(events) {
       ["发布", publish],
     ];
   }, "暂无已结束的活动");
+  markRows($("records"), events);
 }
 
 // --- start -----------------------------------------------------------------
@@ -400,6 +409,7 @@ async function start() {
     $("ed-close").addEventListener("click", () => ($("editor").hidden = true));
     $("tr-go").addEventListener("click", transfer);
     $("ex-go").addEventListener("click", extension);
+    await initEvents(page.me, page.units, () => Promise.all([loadEvents(), refresh()]));
     await Promise.all([loadEvents(), refresh()]);
   } catch (err) {
     say(status, `加载失败：${errorText(err)}`);

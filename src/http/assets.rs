@@ -112,6 +112,11 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../../web/unit.js"),
     },
     Asset {
+        path: "/unit-events.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../web/unit-events.js"),
+    },
+    Asset {
         path: "/bureau.html",
         content_type: "text/html; charset=utf-8",
         body: include_bytes!("../../web/bureau.html"),

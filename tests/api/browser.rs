@@ -5,7 +5,9 @@
 //!
 //! A second test follows an opinion after the broadcast: the unit answers it
 //! in its workspace, the public reads (and the asker rates) the reply on the
-//! event page, and the bureau's dashboard shows the unit's figures.
+//! event page, and the bureau's dashboard shows the unit's figures. A third
+//! runs a whole open day from the browser, from the unit creating and
+//! announcing the event to the materials on the public page.
 //!
 //! Without Chromium or chromedriver the tests say so loudly and pass, unless
 //! MINSHENG_REQUIRE_BROWSER=1 (CI), which makes them fail.
@@ -346,12 +348,7 @@ async fn moderator_signs_in(app: &TestApp, driver: &Driver, event: i64) -> Brows
 /// A single-choice poll: created and opened in the console, voted on the
 /// phone, the results updating on all three screens.
 async fn poll_is_voted(moderator: &Browser, viewer: &Browser, presenter: &Browser) {
-    moderator.fill("#poll-title", "您最关心哪项政策？").await;
-    moderator.fill("#poll-options", "社保\n医保\n就业").await;
-    moderator.click("#poll-form button[type=submit]").await;
-    shows(moderator, "the draft poll", "#polls .poll-admin", "草稿").await;
-    moderator.click("#polls button[data-poll-action=\"open_poll\"]").await;
-    shows(moderator, "the open poll", "#polls .poll-admin", "进行中").await;
+    console_opens_poll(moderator, "您最关心哪项政策？", "社保\n医保\n就业").await;
 
     viewer.click("#tab-poll").await;
     shows(
@@ -376,6 +373,26 @@ async fn poll_is_voted(moderator: &Browser, viewer: &Browser, presenter: &Browse
     shows(viewer, "the vote is remembered", "#polls .voted", "您已投票").await;
     viewer.screenshot(&screenshots().join("live-poll.png")).await;
     viewer.click("#tab-ask").await;
+}
+
+/// In the console: a single-choice poll drafted (`options` one a line), then
+/// opened. Returns its id.
+async fn console_opens_poll(moderator: &Browser, title: &str, options: &str) -> i64 {
+    moderator.fill("#poll-title", title).await;
+    moderator.fill("#poll-options", options).await;
+    moderator.click("#poll-form button[type=submit]").await;
+    shows(moderator, "the draft poll", "#polls .poll-admin", "草稿").await;
+    moderator.click("#polls button[data-poll-action=\"open_poll\"]").await;
+    let id = moderator
+        .wait(
+            "the open poll",
+            "const box = [...document.querySelectorAll('#polls .poll-admin')] \
+             .find(b => b.querySelector('.poll-title').textContent === arguments[0] && b.textContent.includes('进行中')); \
+             return box ? box.dataset.poll : null;",
+            json!([title]),
+        )
+        .await;
+    id.as_str().and_then(|s| s.parse().ok()).expect("numeric poll id")
 }
 
 /// Drop the viewer's socket; while it is away a moderator approves its
@@ -483,6 +500,32 @@ async fn fits(b: &Browser, css: &str) -> bool {
 /// The reply a unit writes contains markup; it must stay text everywhere.
 const REPLY: &str = "已采纳：<b>x</b> 明年在各社区增设服务站。";
 
+/// In the unit workspace: open the opinion whose text is `opinion`, decide
+/// 已采纳 with `reply` and publish it. Returns the opinion's id.
+async fn unit_publishes_reply(unit: &Browser, opinion: &str, reply: &str) -> i64 {
+    let id = id_of(unit, "#opinions tbody tr", opinion).await;
+    unit.click(&format!("#opinions tr[data-id=\"{id}\"] button")).await;
+    unit.wait(
+        "the editor",
+        "return !document.getElementById('editor').hidden \
+         && document.getElementById('ed-quote').textContent === arguments[0]",
+        json!([opinion]),
+    )
+    .await;
+    unit.click("#ed-state option[value=\"adopted\"]").await;
+    unit.fill("#ed-reply", reply).await;
+    unit.click("#ed-publish").await;
+    shows(unit, "the reply published", "#ed-msg", "答复已发布").await;
+    shows(
+        unit,
+        "the list updated",
+        &format!("#opinions tr[data-id=\"{id}\"]"),
+        "已采纳 已发布",
+    )
+    .await;
+    id
+}
+
 /// After the broadcast: a viewer's question becomes the unit's hand-off
 /// task; the unit decides 已采纳 and publishes a reply in /unit.html; the
 /// public reads it on /event.html (markup as text) and only the asker may
@@ -521,26 +564,7 @@ async fn unit_reply_reaches_the_public_page() {
     // The unit: the hand-off task, then the editor.
     let unit = signs_in(&app, &driver, "/unit.html", "rsj-staff").await;
     shows(&unit, "the hand-off task", "#handoff tbody tr", question).await;
-    let opinion = id_of(&unit, "#opinions tbody tr", question).await;
-    unit.click(&format!("#opinions tr[data-id=\"{opinion}\"] button")).await;
-    unit.wait(
-        "the editor",
-        "return !document.getElementById('editor').hidden \
-         && document.getElementById('ed-quote').textContent === arguments[0]",
-        json!([question]),
-    )
-    .await;
-    unit.click("#ed-state option[value=\"adopted\"]").await;
-    unit.fill("#ed-reply", REPLY).await;
-    unit.click("#ed-publish").await;
-    shows(&unit, "the reply published", "#ed-msg", "答复已发布").await;
-    shows(
-        &unit,
-        "the list updated",
-        &format!("#opinions tr[data-id=\"{opinion}\"]"),
-        "已采纳 已发布",
-    )
-    .await;
+    let opinion = unit_publishes_reply(&unit, question, REPLY).await;
     unit.js("window.scrollTo(0, 0)", json!([])).await;
     unit.screenshot(&shots.join("unit.png")).await;
 
@@ -666,5 +690,270 @@ async fn unit_reply_reaches_the_public_page() {
     bureau.quit().await;
     drop(driver);
     drop((desk, asker, other));
+    app.stop().await;
+}
+
+/// Set an input's value as a person's typing would (an `input` and a
+/// `change` event); for `datetime-local`, whose typed form depends on the locale.
+async fn set_value(b: &Browser, css: &str, value: &str) {
+    b.js(
+        "const [css, value] = arguments; const e = document.querySelector(css); e.value = value; \
+         e.dispatchEvent(new Event('input', { bubbles: true })); \
+         e.dispatchEvent(new Event('change', { bubbles: true }));",
+        json!([css, value]),
+    )
+    .await;
+}
+
+/// Whether the state tag of deadline `kind` in `list` (a `ul` of the event
+/// editor or the public page) reads `state`.
+async fn deadline_is(b: &Browser, list: &str, kind: &str, state: &str) {
+    shows(
+        b,
+        &format!("the {kind} deadline {state}"),
+        &format!("{list} li"),
+        &format!("{kind} {state}"),
+    )
+    .await;
+}
+
+/// A whole open day run from the browser: the unit's staff create the event
+/// in /unit.html, learn what the announcement lacks, announce it, record the
+/// participants' notice and go live; a viewer asks (a real WebSocket), the
+/// moderator approves and answers in the console and runs a poll the viewer
+/// votes in, then ends the event there; the unit replies to the captured
+/// opinion and publishes the materials; the public page shows the reply, the
+/// materials and the deadlines met.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_day_runs_from_the_browser() {
+    if !browser_here() {
+        return;
+    }
+    let app = spawn_app(Backend::Sqlite).await.expect("SQLite is always there");
+    app.import_plan().await; // the units and themes
+    app.staff("rsj-staff", "unit_staff", Some("rsj")).await;
+    app.staff("moderator1", "moderator", None).await;
+    let driver = Driver::start().await;
+    let shots = screenshots();
+
+    // Two weeks ahead: at least 3 working days away however the holidays fall.
+    let beijing = chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8");
+    let start = (chrono::Utc::now() + chrono::Duration::days(14))
+        .with_timezone(&beijing)
+        .format("%Y-%m-%dT09:30")
+        .to_string();
+    let title = "社保服务进社区开放日";
+
+    // The unit creates the event with every part but 网民参与方式.
+    let unit = signs_in(&app, &driver, "/unit.html", "rsj-staff").await;
+    unit.click("#ev-new").await;
+    unit.wait(
+        "the new-event editor",
+        "return !document.getElementById('ev-editor').hidden \
+         && document.getElementById('ev-lead').value === 'rsj'",
+        json!([]),
+    )
+    .await;
+    unit.fill("#ev-code", "rsj-open-day-web").await;
+    unit.click("#ev-kind option[value=\"open_day\"]").await;
+    unit.click("#ev-theme option[value=\"livelihood\"]").await;
+    unit.fill("#ev-name", title).await;
+    unit.click("#ev-form-kind option[value=\"online_offline\"]").await;
+    set_value(&unit, "#ev-start", &start).await;
+    unit.fill("#ev-duration", "90").await;
+    unit.fill("#ev-venue", "区人力社保局一层服务大厅").await;
+    unit.fill("#ev-stream", "https://live.example.cn/daxing/rsj.m3u8").await;
+    unit.fill("#ev-limit", "30").await;
+    unit.click("#ev-selection").await;
+    unit.fill("#ev-agenda", "参观服务大厅；政策讲解；现场与网上问答").await;
+    unit.click("#ev-announce").await;
+    shows(&unit, "the missing part named", "#ev-msg", "还缺：网民参与方式").await;
+    shows(
+        &unit,
+        "the missing part beside its field",
+        "#ev-participation-err",
+        "网民参与方式",
+    )
+    .await;
+    let marked = unit
+        .js(
+            "return [document.getElementById('ev-participation').getAttribute('aria-invalid'), \
+             document.activeElement.id, document.getElementById('ev-status').textContent]",
+            json!([]),
+        )
+        .await;
+    assert_eq!(marked[0], "true", "{marked}");
+    assert_eq!(
+        marked[1], "ev-participation",
+        "the missing field has the focus: {marked}"
+    );
+    assert!(
+        marked[2].as_str().is_some_and(|s| s.contains("筹备中")),
+        "saved as a draft: {marked}"
+    );
+    unit.screenshot(&shots.join("unit-event-missing.png")).await;
+    let event = id_of(&unit, "#events tbody tr", title).await;
+
+    // Filled in, announced on time; the selected participants notified.
+    unit.fill(
+        "#ev-participation",
+        "直播间在线提问、评论和投票；现场名额 30 人，公开遴选",
+    )
+    .await;
+    unit.click("#ev-announce").await;
+    shows(&unit, "the announcement published", "#ev-msg", "公告已发布").await;
+    deadline_is(&unit, "#ev-deadlines", "活动公告", "按时完成").await;
+    let invalid = unit
+        .js(
+            "return document.querySelectorAll('#ev-editor [aria-invalid]').length",
+            json!([]),
+        )
+        .await;
+    assert_eq!(invalid, json!(0), "the marks went with the error");
+    unit.click("#ev-notice").await;
+    shows(&unit, "the notice recorded", "#ev-notice-msg", "已记录通知入选者").await;
+    deadline_is(&unit, "#ev-deadlines", "遴选通知", "按时完成").await;
+    shows(
+        &unit,
+        "the table updated",
+        &format!("#events tr[data-id=\"{event}\"]"),
+        "已发布公告",
+    )
+    .await;
+    unit.js("document.getElementById('ev-editor').scrollIntoView()", json!([]))
+        .await;
+    unit.screenshot(&shots.join("unit-event.png")).await;
+
+    // Live from the workspace, with the way to the console and the big screen.
+    unit.click("#ev-start-live").await;
+    shows(&unit, "the event live", "#ev-live-msg", "直播已开始").await;
+    let links = unit
+        .js(
+            "return [...document.querySelectorAll('#ev-links a')].map(a => a.getAttribute('href'))",
+            json!([]),
+        )
+        .await;
+    for page in ["moderate", "present"] {
+        let href = format!("/{page}.html?event={event}");
+        assert!(
+            links.as_array().is_some_and(|l| l.contains(&json!(href))),
+            "{href} in {links}"
+        );
+    }
+
+    // The room: a viewer asks; the moderator approves and answers in the console.
+    let moderator = moderator_signs_in(&app, &driver, event).await;
+    shows(&moderator, "the console's status", "#event-status", "直播中").await;
+    let mut viewer = app.viewer_ws(event, "李先生").await;
+    let question = "社区能否开设社保卡自助补办点？";
+    let answer = "年内在三个社区试点自助补卡。";
+    let ack = viewer.request(json!({ "type": "ask", "text": question }), "q").await;
+    assert_eq!(ack["type"], "ack", "{ack:?}");
+    let id = id_of(&moderator, "#queue .mod-item", question).await;
+    moderator
+        .click(&format!(".mod-item[data-id=\"{id}\"] button[data-action=\"a\"]"))
+        .await;
+    moderator
+        .click(&format!(
+            "#published .mod-item[data-id=\"{id}\"] button[data-action=\"d\"]"
+        ))
+        .await;
+    moderator
+        .wait(
+            "the answer dialog",
+            "return document.getElementById('prompt').open",
+            json!([]),
+        )
+        .await;
+    moderator.fill("#prompt-text", answer).await;
+    moderator.click("#prompt-ok").await;
+    shows(&moderator, "the answer in the console", "#published .answer", answer).await;
+
+    // A poll, voted by the viewer, counted in the console.
+    let poll = console_opens_poll(&moderator, "您希望自助补卡点设在哪里？", "社区服务站\n银行网点").await;
+    let ack = viewer
+        .request(json!({ "type": "vote", "poll_id": poll, "choices": [0] }), "v")
+        .await;
+    assert_eq!(ack["type"], "ack", "{ack:?}");
+    moderator
+        .wait(
+            "the vote in the console",
+            "const bars = document.querySelectorAll('#polls .bar-count'); \
+             return bars.length === 2 && bars[0].textContent.startsWith('1 票');",
+            json!([]),
+        )
+        .await;
+
+    // The end, from the console (it asks first).
+    moderator.click("#live-end").await;
+    moderator.click("#live-end-ok").await;
+    shows(&moderator, "the event ended", "#event-status", "已结束").await;
+    shows(&moderator, "the end confirmed", "#live-msg", "直播已结束").await;
+    let start_shown = moderator
+        .js("return !document.getElementById('live-start').hidden", json!([]))
+        .await;
+    assert_eq!(start_shown, json!(false), "an ended event cannot start again");
+    moderator.js("window.scrollTo(0, 0)", json!([])).await;
+    moderator.screenshot(&shots.join("moderate-ended.png")).await;
+
+    // The unit replies to the captured opinion and publishes the materials.
+    unit.goto(&app.url("/unit.html")).await;
+    shows(&unit, "the captured opinion", "#opinions tbody tr", question).await;
+    unit_publishes_reply(&unit, question, "已采纳：年内在三个社区试点自助补卡，明年推广。").await;
+    unit.click(&format!("#records tr[data-id=\"{event}\"] button")).await;
+    shows(
+        &unit,
+        "the materials published",
+        &format!("#records tr[data-id=\"{event}\"]"),
+        "已公开",
+    )
+    .await;
+    unit.click(&format!("#events tr[data-id=\"{event}\"] button")).await;
+    deadline_is(&unit, "#ev-deadlines", "材料公开", "按时完成").await;
+    deadline_is(&unit, "#ev-deadlines", "活动公告", "按时完成").await;
+    unit.js("document.getElementById('ev-editor').scrollIntoView()", json!([]))
+        .await;
+    unit.screenshot(&shots.join("unit-event-done.png")).await;
+
+    // The public page: the reply, the materials link, the deadlines met.
+    let public = driver.browser(360, 780, true).await;
+    public.goto(&app.url(&format!("/event.html?id={event}"))).await;
+    shows(
+        &public,
+        "the reply",
+        "#replies .reply-body",
+        "年内在三个社区试点自助补卡",
+    )
+    .await;
+    deadline_is(&public, "#deadlines", "活动公告", "按时完成").await;
+    deadline_is(&public, "#deadlines", "遴选通知", "按时完成").await;
+    deadline_is(&public, "#deadlines", "材料公开", "按时完成").await;
+    let record = public
+        .wait(
+            "the materials link",
+            "return document.querySelector('#record-link a')?.getAttribute('href')",
+            json!([]),
+        )
+        .await;
+    assert_eq!(record, json!(format!("/events/{event}/record")));
+    public
+        .js("document.getElementById('deadlines-box').scrollIntoView()", json!([]))
+        .await;
+    public.screenshot(&shots.join("event-open-day.png")).await;
+
+    // The editor reads on a phone too.
+    sign_in(&public, &app, "/unit.html", "rsj-staff").await;
+    public.click(&format!("#events tr[data-id=\"{event}\"] button")).await;
+    assert!(
+        fits(&public, "#ev-editor:not([hidden]) #ev-deadlines li").await,
+        "the event editor scrolls sideways at 360 px"
+    );
+    public.screenshot(&shots.join("unit-event-phone.png")).await;
+
+    unit.quit().await;
+    moderator.quit().await;
+    public.quit().await;
+    drop(driver);
+    drop(viewer);
     app.stop().await;
 }
