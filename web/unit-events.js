@@ -41,7 +41,7 @@ const CONTROL = {
 const EDITABLE = new Set(["draft", "announced", "rescheduled"]);
 const BEFORE_LIVE = new Set(["announced", "rescheduled"]);
 const ENDED = new Set(["ended", "materials_published"]);
-const ALL_MESSAGES = ["ev-msg", "ev-notice-msg", "ev-live-msg", "ev-rs-msg", "ev-cancel-msg"];
+const ALL_MESSAGES = ["ev-step-msg", "ev-msg", "ev-notice-msg", "ev-live-msg", "ev-rs-msg", "ev-cancel-msg"];
 
 const state = { me: null, units: [], event: null, changed: async () => {} };
 
@@ -313,8 +313,12 @@ async function run(msg, buttons, step, done, controls) {
     const e = await step();
     show(e);
     await state.changed();
-    say($(msg), typeof done === "function" ? done(e) : done, true);
+    // A step can hide its own box (ending, cancelling): then the outcome
+    // shows under the event's status line.
+    const slot = $(msg).closest("[hidden]") ? $("ev-step-msg") : $(msg);
+    say(slot, typeof done === "function" ? done(e) : done, true);
   } catch (err) {
+    say($("ev-step-msg"), "");
     showError(err, $(msg), controls);
   } finally {
     buttons.forEach((b) => (b.disabled = false));

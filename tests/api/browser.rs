@@ -824,6 +824,35 @@ async fn an_open_day_runs_from_the_browser() {
         .await;
     unit.screenshot(&shots.join("unit-event.png")).await;
 
+    // A day later: no reason is refused beside the reason; with one, the
+    // move is reported to the bureau and the deadlines still hold.
+    let later = (chrono::Utc::now() + chrono::Duration::days(15))
+        .with_timezone(&beijing)
+        .format("%Y-%m-%dT14:00")
+        .to_string();
+    set_value(&unit, "#ev-rs-start", &later).await;
+    unit.click("#ev-reschedule").await;
+    shows(&unit, "the reason asked for", "#ev-rs-msg", "理由").await;
+    let flagged = unit
+        .js(
+            "return document.getElementById('ev-rs-reason').getAttribute('aria-invalid')",
+            json!([]),
+        )
+        .await;
+    assert_eq!(flagged, json!("true"), "the reason is marked");
+    unit.fill("#ev-rs-reason", "场地检修，顺延一天").await;
+    unit.click("#ev-reschedule").await;
+    shows(&unit, "the change reported", "#ev-rs-msg", "已向数据局报备").await;
+    shows(&unit, "the new status", "#ev-status", "已调整时间").await;
+    shows(&unit, "the new time", "#ev-status", "14:00").await;
+    deadline_is(&unit, "#ev-deadlines", "活动公告", "按时完成").await;
+    let reports = app.get("/api/change-reports", Some(&app.admin_token)).await;
+    assert!(
+        reports.body.to_string().contains("场地检修，顺延一天"),
+        "the change report: {:?}",
+        reports.body
+    );
+
     // Live from the workspace, with the way to the console and the big screen.
     unit.click("#ev-start-live").await;
     shows(&unit, "the event live", "#ev-live-msg", "直播已开始").await;
@@ -914,6 +943,27 @@ async fn an_open_day_runs_from_the_browser() {
     unit.js("document.getElementById('ev-editor').scrollIntoView()", json!([]))
         .await;
     unit.screenshot(&shots.join("unit-event-done.png")).await;
+
+    // Another of the unit's drafts is called off.
+    let other = app.event_id("open-day-06").await;
+    unit.click(&format!("#events tr[data-id=\"{other}\"] button")).await;
+    unit.wait(
+        "the other event in the editor",
+        "return document.getElementById('ev-editor').dataset.status === 'draft' \
+         && document.getElementById('ev-cancel-box').hidden === false",
+        json!([]),
+    )
+    .await;
+    unit.fill("#ev-cancel-reason", "与区级活动时间冲突").await;
+    unit.click("#ev-cancel").await;
+    shows(&unit, "the draft cancelled", "#ev-step-msg", "活动已取消").await;
+    shows(
+        &unit,
+        "the table updated",
+        &format!("#events tr[data-id=\"{other}\"]"),
+        "已取消",
+    )
+    .await;
 
     // The public page: the reply, the materials link, the deadlines met.
     let public = driver.browser(360, 780, true).await;
