@@ -106,6 +106,10 @@ function showError(err, msg, controls) {
     first?.focus();
   } else if (field) {
     fieldError(field, errorText(err))?.focus();
+  } else if (err.code === "conflict" && !state.event) {
+    // Creating: the only conflict is a code another event already has.
+    say(msg, `活动编号已被其他活动使用（${err.message}）`);
+    fieldError("code", "活动编号已被使用，请换一个")?.focus();
   }
 }
 
