@@ -28,6 +28,14 @@ pub async fn build_state(
     let store = Store::connect(db.expose())
         .await
         .with_context(|| format!("opening the database {db}"))?;
+    if let Some(cluster) = &live.cluster {
+        anyhow::ensure!(
+            store.backend() == "postgres",
+            "--redis-url (MINSHENG_REDIS_URL) needs a PostgreSQL database (DATABASE_URL=postgres://…): the nodes of a \
+             cluster share their rooms' log there; with SQLite run one node without a Redis URL (got {})",
+            cluster.redis_url
+        );
+    }
     store.migrate().await?;
     let calendar = WorkingCalendar::load(Some(calendar_dir)).context("loading the working-day calendar")?;
     let years: Vec<i32> = calendar.years().iter().map(|y| y.year).collect();

@@ -106,6 +106,19 @@ pub struct ServeArgs {
     /// Live poll tallies go out at most this often, in milliseconds.
     #[arg(long, env = "MINSHENG_TALLY_INTERVAL_MS", default_value_t = 250)]
     pub tally_interval_ms: u64,
+    /// Redis shared by several nodes (`redis://host:6379`): join their
+    /// cluster, one room across them. Needs a PostgreSQL database; without
+    /// it this node runs alone.
+    #[arg(long, env = "MINSHENG_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// Prefix of the cluster's Redis keys and channels (one per cluster
+    /// sharing a Redis).
+    #[arg(long, env = "MINSHENG_REDIS_PREFIX", default_value = "minsheng")]
+    pub redis_prefix: String,
+    /// Print `listening on ADDR` to standard output once bound (for scripts
+    /// and tests that listen on port 0).
+    #[arg(long, env = "MINSHENG_PRINT_ADDR")]
+    pub print_addr: bool,
     /// Seconds to wait for requests in flight on shutdown.
     #[arg(long = "shutdown-grace", env = "MINSHENG_SHUTDOWN_GRACE", default_value_t = 10)]
     pub shutdown_grace_secs: u64,
@@ -127,6 +140,9 @@ impl Default for ServeArgs {
             outbound_queue: 512,
             tally_interval_ms: 250,
             frames_per_conn_per_sec: 20,
+            redis_url: None,
+            redis_prefix: "minsheng".into(),
+            print_addr: false,
         }
     }
 }
@@ -141,6 +157,14 @@ impl ServeArgs {
             words_file: self.words_file.clone(),
             tally_interval_ms: self.tally_interval_ms,
             frames_per_conn_per_sec: self.frames_per_conn_per_sec,
+            cluster: self
+                .redis_url
+                .as_deref()
+                .and_then(crate::config::RedisUrl::parse)
+                .map(|redis_url| crate::config::ClusterSettings {
+                    redis_url,
+                    prefix: self.redis_prefix.clone(),
+                }),
             ..crate::config::LiveSettings::default()
         }
     }

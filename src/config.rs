@@ -33,16 +33,57 @@ impl fmt::Debug for DatabaseUrl {
 /// Shown with any password replaced by `***`.
 impl fmt::Display for DatabaseUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let url = &self.0;
-        if let Some((scheme, rest)) = url.split_once("://") {
-            if let Some((creds, host)) = rest.rsplit_once('@') {
-                if let Some((user, _password)) = creds.split_once(':') {
-                    return write!(f, "{scheme}://{user}:***@{host}");
-                }
+        redacted(&self.0, f)
+    }
+}
+
+/// `scheme://user:password@host…` with the password replaced by `***`.
+fn redacted(url: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        if let Some((creds, host)) = rest.rsplit_once('@') {
+            if let Some((user, _password)) = creds.split_once(':') {
+                return write!(f, "{scheme}://{user}:***@{host}");
             }
         }
-        f.write_str(url)
     }
+    f.write_str(url)
+}
+
+/// A Redis URL (`redis://[:password@]host[:port][/db]`) that never prints its password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisUrl(String);
+
+impl RedisUrl {
+    /// `None` for an empty or blank value.
+    pub fn parse(url: &str) -> Option<Self> {
+        let url = url.trim();
+        (!url.is_empty()).then(|| Self(url.to_owned()))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Display for RedisUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        redacted(&self.0, f)
+    }
+}
+
+/// Several nodes sharing their rooms: PostgreSQL holds the room log, Redis
+/// carries the wake-ups, staff frames and presence between the nodes.
+#[derive(Debug, Clone)]
+pub struct ClusterSettings {
+    pub redis_url: RedisUrl,
+    /// Prefix of every Redis key and channel, so clusters (or test runs) sharing a Redis never cross.
+    pub prefix: String,
 }
 
 /// Settings of the HTTP side.
@@ -79,6 +120,10 @@ mod tests {
         );
         assert_eq!(DatabaseUrl::resolve(None, true).expose(), DatabaseUrl::DEMO);
         assert_eq!(DatabaseUrl::resolve(Some(" "), false).expose(), DatabaseUrl::DEFAULT);
+        let redis = RedisUrl::parse("redis://:hunter2@cache:6379/0").unwrap();
+        assert_eq!(redis.to_string(), "redis://:***@cache:6379/0");
+        assert!(!format!("{redis:?}").contains("hunter2"));
+        assert!(RedisUrl::parse("  ").is_none());
     }
 }
 
@@ -112,6 +157,8 @@ pub struct LiveSettings {
     pub tally_interval_ms: u64,
     /// Word list (TOML); the built-in starter list when `None`.
     pub words_file: Option<std::path::PathBuf>,
+    /// Join a cluster of nodes; `None` runs this node alone.
+    pub cluster: Option<ClusterSettings>,
 }
 
 impl Default for LiveSettings {
@@ -132,6 +179,7 @@ impl Default for LiveSettings {
             writer_batch: 1024,
             tally_interval_ms: 250,
             words_file: None,
+            cluster: None,
         }
     }
 }

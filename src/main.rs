@@ -98,6 +98,10 @@ async fn serve(args: ServeArgs, db: &DatabaseUrl, calendar_dir: &std::path::Path
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
+    if args.print_addr {
+        // Tests and scripts start on port 0 and read the port here.
+        println!("listening on {}", listener.local_addr()?);
+    }
     app::serve(
         listener,
         state,

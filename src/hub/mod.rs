@@ -3,7 +3,8 @@
 //! - [`protocol`]: the typed wire messages;
 //! - [`room`]: a room's state, resume ring and fan-out;
 //! - [`session`]: one task per connection;
-//! - [`limits`]: governor rate limits; [`screen`]: the reloadable word list.
+//! - [`limits`]: governor rate limits; [`screen`]: the reloadable word list;
+//! - [`bus`]: the Redis bus between the nodes of a cluster (off without a Redis URL).
 //!
 //! Writes go through the store's group-commit [`Writer`]; rooms learn of
 //! committed changes through [`crate::store::writer::ChangeSink`].
@@ -18,10 +19,15 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::LiveSettings;
 use crate::domain::event::EventStatus;
+use crate::domain::question::{RoomChange, ViewerKey};
+use crate::store::live::QuestionRecord;
 use crate::store::writer::{ChangeSink, Command, Outcome, Writer};
 use crate::store::{Store, StoreError};
+use axum::extract::ws::Utf8Bytes;
+use bus::{Body, Bus};
 use protocol::ServerMsg;
 
+pub mod bus;
 pub mod limits;
 pub mod protocol;
 pub mod room;
@@ -55,6 +61,8 @@ pub struct HubInner {
     next_conn: AtomicU64,
     pub shutdown: CancellationToken,
     pub tasks: TaskTracker,
+    /// The other nodes; `None` when this node runs alone.
+    pub bus: Option<Arc<Bus>>,
 }
 
 /// A connection's place in a room; leaving happens on drop, on every path.
@@ -84,6 +92,13 @@ impl Hub {
     pub fn new(store: Store, settings: LiveSettings) -> anyhow::Result<Self> {
         let writer = Writer::spawn(store.clone(), settings.writer_queue, settings.writer_batch);
         let screen = Screen::load(settings.words_file.clone())?;
+        let (bus, outbox) = match &settings.cluster {
+            Some(cluster) => {
+                let (bus, outbox) = Bus::new(cluster)?;
+                (Some(bus), Some(outbox))
+            }
+            None => (None, None),
+        };
         let hub = Self(Arc::new(HubInner {
             store,
             writer,
@@ -95,8 +110,15 @@ impl Hub {
             next_conn: AtomicU64::new(1),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
+            bus,
         }));
         hub.spawn_housekeeping();
+        if let (Some(bus), Some(outbox)) = (hub.bus.clone(), outbox) {
+            tracing::info!(node = %bus.node, "joining the cluster");
+            tokio::spawn(bus.clone().run_publisher(outbox));
+            tokio::spawn(bus.clone().run_subscriber(hub.clone()));
+            tokio::spawn(hub.clone().run_cluster_checks(bus));
+        }
         Ok(hub)
     }
 
@@ -148,6 +170,7 @@ impl Hub {
         // Registered before loading: changes committed meanwhile queue in the room.
         room.members.fetch_add(1, Ordering::Relaxed);
         self.rooms().insert(event_id, room.clone());
+        self.spawn_fill(&room);
         let membership = Membership {
             hub: self.clone(),
             room,
@@ -186,9 +209,149 @@ impl Hub {
         }
     }
 
+    /// What the writer hands a room's committed changes to: the room here,
+    /// and in a cluster a wake-up for the other nodes (even when no room of
+    /// the event is loaded here).
+    pub fn sink(&self, event_id: i64, room: Option<Arc<Room>>) -> Option<Arc<dyn ChangeSink>> {
+        match &self.bus {
+            None => room.map(|r| r as Arc<dyn ChangeSink>),
+            Some(bus) => Some(Arc::new(Announced {
+                event_id,
+                room,
+                bus: bus.clone(),
+            })),
+        }
+    }
+
+    /// A frame for the staff of a room, here and on the other nodes.
+    pub fn tell_staff(&self, room: &Room, text: String) {
+        if let Some(bus) = &self.bus {
+            bus.publish(room.event_id, Body::Staff { text: text.clone() });
+        }
+        room.tell_staff_text(text);
+    }
+
+    /// Tell the author of `question` its news, wherever they are connected.
+    pub fn tell_author(&self, room: &Room, question: &QuestionRecord) {
+        let text = Room::author_frame(question);
+        if let Some(bus) = &self.bus {
+            bus.publish(
+                room.event_id,
+                Body::Viewer {
+                    viewer: question.viewer_key.0.clone(),
+                    text: text.clone(),
+                },
+            );
+        }
+        room.tell_viewer(&question.viewer_key, Utf8Bytes::from(text));
+    }
+
+    /// Record a ban and cut the viewer's connections on every node; returns
+    /// how many were cut here.
+    pub fn ban(&self, room: &Room, viewer: Option<&ViewerKey>, ip: Option<&str>, reason: &str) -> usize {
+        if let Some(bus) = &self.bus {
+            bus.publish(
+                room.event_id,
+                Body::Ban {
+                    viewer: viewer.map(|v| v.0.clone()),
+                    ip: ip.map(str::to_owned),
+                    reason: reason.to_owned(),
+                },
+            );
+        }
+        room.ban(viewer, ip, reason)
+    }
+
+    /// A message from another node.
+    pub fn from_bus(&self, event_id: i64, body: Body) {
+        let Some(room) = self.rooms().get(&event_id).cloned() else {
+            return; // Nobody here watches that room.
+        };
+        match body {
+            Body::Seq { seq } => room.want(seq),
+            Body::Staff { text } => room.tell_staff_text(text),
+            Body::Viewer { viewer, text } => room.tell_viewer(&ViewerKey(viewer), Utf8Bytes::from(text)),
+            Body::Ban { viewer, ip, reason } => {
+                room.ban(viewer.map(ViewerKey).as_ref(), ip.as_deref(), &reason);
+            }
+        }
+    }
+
+    /// Every 2 s: each room checks the log for changes it missed (lost
+    /// wake-ups, a Redis outage), and shares its viewer count; viewers see
+    /// the cluster's total.
+    async fn run_cluster_checks(self, bus: Arc<Bus>) {
+        let mut tick = tokio::time::interval(Duration::from_secs(2));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut conn = None;
+        let mut last_totals: HashMap<i64, usize> = HashMap::new();
+        loop {
+            tokio::select! {
+                () = self.shutdown.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            self.probe_rooms();
+            let rooms: Vec<Arc<Room>> = self.rooms().values().cloned().collect();
+            let counts: Vec<(i64, usize)> = rooms.iter().map(|r| (r.event_id, r.viewers())).collect();
+            // Without Redis each node shows its own count until it is back.
+            let totals = match bus.presence(&mut conn, &counts).await {
+                Some(totals) => totals,
+                None => counts.iter().map(|(_, n)| *n).collect(),
+            };
+            last_totals.retain(|id, _| rooms.iter().any(|r| r.event_id == *id));
+            for (room, total) in rooms.iter().zip(totals) {
+                if last_totals.insert(room.event_id, total) != Some(total) {
+                    room.broadcast_viewers(total);
+                }
+            }
+        }
+    }
+
+    /// Every loaded room reads the log past its seq once.
+    pub fn probe_rooms(&self) {
+        let rooms: Vec<Arc<Room>> = self.rooms().values().cloned().collect();
+        for room in rooms {
+            room.probe();
+        }
+    }
+
+    /// The room's fill task: woken when a change is missing, it reads the
+    /// range from the room log and hands it in (one fill in flight per room;
+    /// wake-ups meanwhile coalesce). It ends with the room.
+    fn spawn_fill(&self, room: &Arc<Room>) {
+        let weak = Arc::downgrade(room);
+        let wake = room.fill_signal();
+        let store = self.store.clone();
+        let shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = wake.notified() => {}
+                }
+                let Some(room) = weak.upgrade() else { break };
+                while let Some((after, up_to)) = room.fill_range() {
+                    match store.room_log(room.event_id, after, up_to).await {
+                        Ok(changes) => {
+                            let before = room.seq();
+                            room.filled(&changes);
+                            if room.seq() == before {
+                                break; // Not in the log yet: the next wake-up or check retries.
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(event_id = room.event_id, error = %e, "room fill failed; retried on the next check");
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+    }
+
     /// An event went live or ended (HTTP): log it in the room.
     pub async fn event_status_changed(&self, event_id: i64, status: EventStatus) {
-        let sink = self.rooms().get(&event_id).cloned().map(|r| r as Arc<dyn ChangeSink>);
+        let sink = self.sink(event_id, self.rooms().get(&event_id).cloned());
         if let Err(e) = self
             .writer
             .submit(Command::EventStatus { event_id, status }, sink)
@@ -233,7 +396,8 @@ impl Hub {
                 for room in &rooms {
                     hub.flush_tallies(room);
                 }
-                if n % presence == 0 {
+                // In a cluster, presence is the cluster's (see `run_cluster_checks`).
+                if n % presence == 0 && hub.bus.is_none() {
                     last_counts.retain(|id, _| rooms.iter().any(|r| r.event_id == *id));
                     for room in &rooms {
                         let viewers = room.viewers();
@@ -264,12 +428,12 @@ impl Hub {
                 if let Some(next) = last_sent.map(|at| at + every) {
                     tokio::time::sleep_until(next.into()).await;
                 }
-                let sink: Arc<dyn ChangeSink> = room.clone();
+                let sink = hub.sink(room.event_id, Some(room.clone()));
                 let command = Command::PollTally {
                     event_id: room.event_id,
                     poll_id,
                 };
-                let sent = match hub.writer.submit(command, Some(sink)).await {
+                let sent = match hub.writer.submit(command, sink).await {
                     Ok(Outcome::Tally {
                         tally: Some(tally),
                         public: false,
@@ -280,7 +444,7 @@ impl Hub {
                             poll_id,
                             tally: Some(&tally),
                         };
-                        room.tell_staff_text(protocol::encode(&frame));
+                        hub.tell_staff(&room, protocol::encode(&frame));
                         true
                     }
                     Ok(_) => true,
@@ -301,5 +465,21 @@ impl Hub {
         if tokio::time::timeout(grace, self.tasks.wait()).await.is_err() {
             tracing::warn!("some live connections did not close in time");
         }
+    }
+}
+
+/// A sink that hands changes to the room here and wakes the other nodes.
+struct Announced {
+    event_id: i64,
+    room: Option<Arc<Room>>,
+    bus: Arc<Bus>,
+}
+
+impl ChangeSink for Announced {
+    fn committed(&self, seq: i64, change: &RoomChange) {
+        if let Some(room) = &self.room {
+            room.committed(seq, change);
+        }
+        self.bus.publish(self.event_id, Body::Seq { seq });
     }
 }

@@ -7,14 +7,20 @@
 //! than its capacity behind is told `lagged` and closed (it resumes from its
 //! last seq), and never slows the others. Rooms share no lock; inside a room
 //! the std mutexes are held for in-memory updates only, never across `.await`.
+//!
+//! Changes are applied strictly in `seq` order. On one node they arrive in
+//! order from the writer; in a cluster a change committed here may overtake
+//! one committed on another node. A change beyond `seq + 1` waits (bounded)
+//! while the hub's fill task reads the missing range from the room log and
+//! hands it in through [`Room::filled`]; repeats are ignored.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::extract::ws::Utf8Bytes;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{Notify, broadcast, mpsc};
 
 use super::protocol::{OwnQuestion, PublicFrame, ServerMsg, encode};
 use crate::domain::event::EventStatus;
@@ -84,6 +90,12 @@ struct Inner {
     /// Changes committed while the room was loading.
     backlog: Vec<(i64, RoomChange)>,
     seq: i64,
+    /// Changes beyond `seq + 1`, waiting for the ones before them.
+    waiting: BTreeMap<i64, RoomChange>,
+    /// The highest seq known to be committed: a fill reads up to it.
+    wanted: i64,
+    /// Read the log past `seq`, whatever `wanted` says (the periodic check).
+    probe: bool,
     status: EventStatus,
     moderation: ModerationMode,
     slow_mode_secs: u32,
@@ -117,7 +129,13 @@ pub struct Room {
     viewers: AtomicUsize,
     /// Connections holding a membership; changed only under the hub's registry lock.
     pub(super) members: AtomicUsize,
+    /// Wakes the room's fill task (a permit is kept, so wake-ups coalesce).
+    fill: Arc<Notify>,
 }
+
+/// Changes that may wait for an earlier seq; past this many they are dropped
+/// and the fill reads them from the log with the rest.
+pub const MAX_WAITING: usize = 1024;
 
 /// Joins beyond this many missed messages get a snapshot instead of a replay.
 pub const MAX_REPLAY: i64 = 10_000;
@@ -135,6 +153,9 @@ impl Room {
                 loaded: false,
                 backlog: Vec::new(),
                 seq: 0,
+                waiting: BTreeMap::new(),
+                wanted: 0,
+                probe: false,
                 status,
                 moderation: ModerationMode::Pre,
                 slow_mode_secs: 0,
@@ -153,6 +174,7 @@ impl Room {
             conns: Mutex::new(HashMap::new()),
             viewers: AtomicUsize::new(0),
             members: AtomicUsize::new(0),
+            fill: Arc::new(Notify::new()),
         }
     }
 
@@ -178,24 +200,110 @@ impl Room {
         inner.banned_viewers = state.banned_viewers.into_iter().collect();
         inner.banned_ips = state.banned_ips.into_iter().collect();
         inner.loaded = true;
-        let backlog = std::mem::take(&mut inner.backlog);
+        let mut backlog = std::mem::take(&mut inner.backlog);
+        backlog.sort_by_key(|(seq, _)| *seq);
+        let mut gap = inner.wanted > inner.seq;
         for (seq, change) in backlog {
-            self.apply(&mut inner, seq, &change);
+            gap = self.accept(&mut inner, seq, &change);
+        }
+        drop(inner);
+        if gap {
+            self.fill.notify_one();
         }
     }
 
-    fn apply(&self, inner: &mut Inner, seq: i64, change: &RoomChange) {
+    /// Apply `change` if it is next, keep it waiting if it is ahead, ignore a
+    /// repeat. True when a gap remains for the fill to read.
+    fn accept(&self, inner: &mut Inner, seq: i64, change: &RoomChange) -> bool {
         if seq <= inner.seq {
-            return; // Already part of the state (loaded, or a repeat).
+            return inner.wanted > inner.seq; // Already part of the state (loaded, or a repeat).
         }
+        inner.wanted = inner.wanted.max(seq);
         if seq != inner.seq + 1 {
-            tracing::warn!(
-                event_id = self.event_id,
-                expected = inner.seq + 1,
-                got = seq,
-                "room log gap"
-            );
+            if inner.waiting.len() < MAX_WAITING {
+                inner.waiting.insert(seq, change.clone());
+            } else {
+                // Bounded: the fill reads all of them from the log instead.
+                tracing::warn!(
+                    event_id = self.event_id,
+                    seq = inner.seq,
+                    wanted = inner.wanted,
+                    "too many changes waiting for a gap; dropped, the fill reads them"
+                );
+                inner.waiting.clear();
+            }
+            return true;
         }
+        self.apply(inner, seq, change);
+        while let Some(entry) = inner.waiting.first_entry() {
+            let next = *entry.key();
+            if next > inner.seq + 1 {
+                break;
+            }
+            let change = entry.remove();
+            if next == inner.seq + 1 {
+                self.apply(inner, next, &change);
+            }
+        }
+        inner.wanted > inner.seq
+    }
+
+    /// Changes read from the room log by the fill (no further wake-up).
+    pub fn filled(&self, changes: &[(i64, RoomChange)]) {
+        let mut inner = self.inner();
+        if !inner.loaded {
+            return; // The load reads the state as of now anyway.
+        }
+        for (seq, change) in changes {
+            self.accept(&mut inner, *seq, change);
+        }
+    }
+
+    /// Another node committed up to `seq`: fill up to it.
+    pub fn want(&self, seq: i64) {
+        let mut inner = self.inner();
+        inner.wanted = inner.wanted.max(seq);
+        let gap = inner.loaded && inner.wanted > inner.seq;
+        drop(inner);
+        if gap {
+            self.fill.notify_one();
+        }
+    }
+
+    /// Read the log past the current seq once (the periodic check).
+    pub fn probe(&self) {
+        self.inner().probe = true;
+        self.fill.notify_one();
+    }
+
+    /// The range `(after, up_to]` the fill should read now, if any.
+    pub fn fill_range(&self) -> Option<(i64, i64)> {
+        let mut inner = self.inner();
+        if !inner.loaded {
+            return None;
+        }
+        let probe = std::mem::take(&mut inner.probe);
+        if inner.wanted > inner.seq {
+            Some((inner.seq, inner.wanted))
+        } else if probe {
+            Some((inner.seq, i64::MAX))
+        } else {
+            None
+        }
+    }
+
+    /// What wakes the fill task.
+    pub fn fill_signal(&self) -> Arc<Notify> {
+        self.fill.clone()
+    }
+
+    pub fn seq(&self) -> i64 {
+        self.inner().seq
+    }
+
+    /// Only ever called with `seq == inner.seq + 1`.
+    fn apply(&self, inner: &mut Inner, seq: i64, change: &RoomChange) {
+        debug_assert_eq!(seq, inner.seq + 1);
         match change {
             RoomChange::Question { question } => {
                 inner.questions.insert(question.id, question.clone());
@@ -377,16 +485,21 @@ impl Room {
         kicked
     }
 
+    /// The `mine` frame telling the author of `question` its news.
+    pub fn author_frame(question: &QuestionRecord) -> String {
+        encode(&ServerMsg::Mine {
+            question: OwnQuestion::from(question),
+        })
+    }
+
     /// Tell the author of `question` (on every connection they have here).
     pub fn tell_author(&self, question: &QuestionRecord) {
-        let text = Utf8Bytes::from(encode(&ServerMsg::Mine {
-            question: OwnQuestion::from(question),
-        }));
-        for entry in self
-            .conns()
-            .values()
-            .filter(|e| e.viewer.as_ref() == Some(&question.viewer_key))
-        {
+        self.tell_viewer(&question.viewer_key, Utf8Bytes::from(Self::author_frame(question)));
+    }
+
+    /// A private frame to every connection of `viewer` here.
+    pub fn tell_viewer(&self, viewer: &ViewerKey, text: Utf8Bytes) {
+        for entry in self.conns().values().filter(|e| e.viewer.as_ref() == Some(viewer)) {
             if entry.private.try_send(Private::Frame(text.clone())).is_err() {
                 // A full private queue means the client stopped reading: it is cut off and resumes.
                 entry.stalled.store(true, Ordering::Relaxed);
@@ -394,9 +507,9 @@ impl Room {
         }
     }
 
-    /// Moderators' and hosts' channel.
-    pub fn tell_staff(&self, question: &QuestionRecord) {
-        self.tell_staff_text(encode(&ServerMsg::Moderation { question }));
+    /// The staff frame of a question (new, or moderated).
+    pub fn staff_frame(question: &QuestionRecord) -> String {
+        encode(&ServerMsg::Moderation { question })
     }
 
     /// The spec of an open or closed poll, for checking a ballot.
@@ -448,11 +561,13 @@ impl Room {
 
     /// Send the viewer count (ephemeral, current seq).
     pub fn broadcast_presence(&self) {
+        self.broadcast_viewers(self.viewers());
+    }
+
+    /// Send a viewer count (the cluster's total in a cluster).
+    pub fn broadcast_viewers(&self, viewers: usize) {
         let seq = self.inner().seq;
-        let text = Utf8Bytes::from(encode(&ServerMsg::Presence {
-            seq,
-            viewers: self.viewers(),
-        }));
+        let text = Utf8Bytes::from(encode(&ServerMsg::Presence { seq, viewers }));
         let _ = self.public.send(Frame { seq: None, text });
     }
 }
@@ -460,11 +575,22 @@ impl Room {
 impl ChangeSink for Room {
     fn committed(&self, seq: i64, change: &RoomChange) {
         let mut inner = self.inner();
-        if inner.loaded {
-            self.apply(&mut inner, seq, change);
-        } else {
+        if !inner.loaded {
             inner.backlog.push((seq, change.clone()));
+            return;
         }
+        let gap = self.accept(&mut inner, seq, change);
+        drop(inner);
+        if gap {
+            self.fill.notify_one();
+        }
+    }
+}
+
+impl Drop for Room {
+    fn drop(&mut self) {
+        // The fill task wakes, finds the room gone and ends.
+        self.fill.notify_one();
     }
 }
 
@@ -548,5 +674,112 @@ mod tests {
         assert_eq!(frame.seq, Some(3));
         assert!(rx.try_recv().is_err(), "seq 3 delivered once");
         assert!(matches!(room.join(None, false).start, Start::Snapshot(ref s) if s.questions.len() == 2));
+    }
+
+    fn ask(seq: i64) -> RoomChange {
+        RoomChange::Question {
+            question: question(seq),
+        }
+    }
+
+    fn seqs(rx: &mut broadcast::Receiver<Frame>) -> Vec<i64> {
+        std::iter::from_fn(|| rx.try_recv().ok())
+            .filter_map(|f| f.seq)
+            .collect()
+    }
+
+    #[test]
+    fn a_change_ahead_waits_for_the_fill_and_everything_goes_out_in_order() {
+        let room = loaded(16);
+        let mut rx = room.join(None, false).public;
+        room.committed(1, &ask(1));
+        // 2 and 3 were committed on another node; 4 (ours) overtakes them.
+        room.committed(4, &ask(4));
+        room.committed(5, &ask(5));
+        assert_eq!(seqs(&mut rx), vec![1], "4 and 5 wait for 2 and 3");
+        assert_eq!(room.seq(), 1);
+        assert_eq!(room.fill_range(), Some((1, 5)));
+        // The fill reads (1, 5] from the log: 2 and 3 are new, 4 and 5 repeats.
+        room.filled(&[(2, ask(2)), (3, ask(3)), (4, ask(4)), (5, ask(5))]);
+        assert_eq!(seqs(&mut rx), vec![2, 3, 4, 5], "in order, each once");
+        assert_eq!(room.fill_range(), None);
+        room.committed(5, &ask(5));
+        room.committed(6, &ask(6));
+        assert_eq!(seqs(&mut rx), vec![6]);
+        assert!(matches!(room.join(None, false).start, Start::Snapshot(ref s) if s.questions.len() == 6));
+    }
+
+    #[test]
+    fn a_partial_fill_applies_what_is_next_and_leaves_the_rest_wanted() {
+        let room = loaded(16);
+        let mut rx = room.join(None, false).public;
+        room.want(3); // A wake-up from another node.
+        room.committed(5, &ask(5));
+        assert_eq!(room.fill_range(), Some((0, 5)));
+        room.filled(&[(1, ask(1)), (2, ask(2))]);
+        assert_eq!(seqs(&mut rx), vec![1, 2]);
+        assert_eq!(room.fill_range(), Some((2, 5)));
+        room.filled(&[(3, ask(3)), (4, ask(4))]);
+        assert_eq!(seqs(&mut rx), vec![3, 4, 5]);
+        assert_eq!(room.fill_range(), None);
+        // The periodic check reads past the seq once.
+        room.probe();
+        assert_eq!(room.fill_range(), Some((5, i64::MAX)));
+        assert_eq!(room.fill_range(), None);
+    }
+
+    #[test]
+    fn the_wait_is_bounded_and_the_fill_reads_what_was_dropped() {
+        let room = loaded(4096);
+        let mut rx = room.join(None, false).public;
+        let last = MAX_WAITING as i64 + 10;
+        for seq in 2..=last {
+            room.committed(seq, &ask(seq));
+        }
+        assert!(room.inner().waiting.len() < MAX_WAITING, "dropped past the bound");
+        assert!(seqs(&mut rx).is_empty());
+        assert_eq!(room.fill_range(), Some((0, last)));
+        let log: Vec<(i64, RoomChange)> = (1..=last).map(|s| (s, ask(s))).collect();
+        room.filled(&log);
+        assert_eq!(room.seq(), last);
+        // More than the channel holds: the resume ring shows the order.
+        match room.join(Some(0), false).start {
+            Start::Ring(frames) => {
+                let seqs: Vec<i64> = frames
+                    .iter()
+                    .map(|t| {
+                        serde_json::from_str::<serde_json::Value>(t.as_str()).unwrap()["seq"]
+                            .as_i64()
+                            .unwrap()
+                    })
+                    .collect();
+                assert_eq!(seqs, (1..=last).collect::<Vec<_>>());
+            }
+            _ => panic!("expected a ring replay"),
+        }
+        assert!(room.inner().waiting.is_empty());
+    }
+
+    #[test]
+    fn changes_during_loading_are_sorted_and_a_gap_after_loading_is_wanted() {
+        let room = Room::new(1, EventStatus::Live, 64, 16);
+        room.committed(6, &ask(6));
+        room.committed(4, &ask(4));
+        let mut rx = room.join(None, false).public;
+        room.load(RoomState {
+            seq: 3,
+            moderation: ModerationMode::Pre,
+            slow_mode_secs: 0,
+            pinned: None,
+            questions: vec![],
+            comments: vec![],
+            polls: vec![],
+            banned_viewers: vec![],
+            banned_ips: vec![],
+        });
+        assert_eq!(seqs(&mut rx), vec![4]);
+        assert_eq!(room.fill_range(), Some((4, 6)));
+        room.filled(&[(5, ask(5)), (6, ask(6))]);
+        assert_eq!(seqs(&mut rx), vec![5, 6]);
     }
 }

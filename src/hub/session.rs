@@ -28,7 +28,7 @@ use crate::domain::question::{
 use crate::domain::screen::Verdict;
 use crate::domain::staff::{Role, Staff};
 use crate::store::live::QuestionRecord;
-use crate::store::writer::{ChangeSink, Command, NewQuestion, Outcome, WriteError};
+use crate::store::writer::{Command, NewQuestion, Outcome, WriteError};
 
 /// Public frames written to a socket in one go at most.
 const MAX_WRITE_BATCH: usize = 64;
@@ -780,11 +780,14 @@ impl Session {
     async fn poll_step(&self, command: Command, action: &str, reference: Option<&str>) -> Result<String, Refusal> {
         match self.submit(command).await? {
             Outcome::Poll { poll, tally } => {
-                self.room.tell_staff_text(encode(&ServerMsg::PollAdmin {
-                    poll: Some(&poll),
-                    poll_id: poll.id,
-                    tally: tally.as_ref(),
-                }));
+                self.hub.tell_staff(
+                    &self.room,
+                    encode(&ServerMsg::PollAdmin {
+                        poll: Some(&poll),
+                        poll_id: poll.id,
+                        tally: tally.as_ref(),
+                    }),
+                );
                 Ok(encode(&ServerMsg::Ack {
                     reference,
                     action,
@@ -936,7 +939,7 @@ impl Session {
         match self.submit(command).await? {
             Outcome::Asked { question, duplicate } => {
                 if !duplicate {
-                    self.room.tell_staff(&question);
+                    self.hub.tell_staff(&self.room, Room::staff_frame(&question));
                 }
                 Ok(ack(reference, kind_action(kind), Some(&question), None))
             }
@@ -982,9 +985,9 @@ impl Session {
         };
         match self.submit(command).await? {
             Outcome::Moderated { before, after } => {
-                self.room.tell_staff(&after);
+                self.hub.tell_staff(&self.room, Room::staff_frame(&after));
                 if author_sees_change(&before, &after) {
-                    self.room.tell_author(&after);
+                    self.hub.tell_author(&self.room, &after);
                 }
                 Ok(encode(&ServerMsg::Ack {
                     reference,
@@ -1028,7 +1031,7 @@ impl Session {
             staff_id,
         };
         self.submit(command).await?;
-        let kicked = self.room.ban(Some(&key), ip.as_deref(), &reason);
+        let kicked = self.hub.ban(&self.room, Some(&key), ip.as_deref(), &reason);
         tracing::info!(viewer = %key.0, kicked, "viewer banned");
         Ok(ack(reference, "ban", None, None))
     }
@@ -1051,8 +1054,8 @@ impl Session {
     }
 
     async fn submit(&self, command: Command) -> Result<Outcome, Refusal> {
-        let sink: Arc<dyn ChangeSink> = self.room.clone();
-        self.hub.writer.submit(command, Some(sink)).await.map_err(|e| match e {
+        let sink = self.hub.sink(self.room.event_id, Some(self.room.clone()));
+        self.hub.writer.submit(command, sink).await.map_err(|e| match e {
             WriteError::Refused { code, message } => Refusal {
                 code,
                 message,

@@ -8,6 +8,7 @@ mod auth;
 mod bad_input;
 mod browser;
 mod cli;
+mod cluster;
 mod comments;
 mod lifecycle;
 mod opinions;
