@@ -80,6 +80,11 @@ pub struct ServeArgs {
     /// Mark the session cookie `Secure` (behind HTTPS).
     #[arg(long, env = "MINSHENG_SECURE_COOKIES")]
     pub secure_cookies: bool,
+    /// Addresses of the load balancers in front (comma-separated): for a
+    /// connection from one of them the client's address is taken from
+    /// `X-Forwarded-For`; anyone else's header is ignored.
+    #[arg(long = "trusted-proxies", env = "MINSHENG_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Working days after an event ends within which units reply to its opinions.
     #[arg(long, env = "MINSHENG_REPLY_WORKING_DAYS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=60))]
     pub reply_working_days: u32,
@@ -132,6 +137,7 @@ impl Default for ServeArgs {
             session_hours: 12,
             secure_cookies: false,
             reply_working_days: 10,
+            trusted_proxies: Vec::new(),
             shutdown_grace_secs: 10,
             words_file: None,
             asks_per_viewer_per_min: 6,

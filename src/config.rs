@@ -93,6 +93,8 @@ pub struct HttpSettings {
     pub secure_cookies: bool,
     /// Working days after an event's end within which its opinions are answered.
     pub reply_working_days: u32,
+    /// Load balancers whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for HttpSettings {
@@ -101,6 +103,7 @@ impl Default for HttpSettings {
             session_hours: 12,
             secure_cookies: false,
             reply_working_days: crate::domain::opinion::DEFAULT_REPLY_WORKING_DAYS,
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -1,10 +1,11 @@
 //! The live room's HTTP side: the WebSocket endpoint, the audit log and the
 //! word-list reload.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, State};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -32,6 +33,7 @@ pub async fn connect(
     State(state): State<AppState>,
     MaybeStaff(staff): MaybeStaff,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     Path(event_id): Path<i64>,
     ws: WebSocketUpgrade,
 ) -> Response {
@@ -48,7 +50,7 @@ pub async fn connect(
     let tracker = hub.tasks.clone();
     let upgrade = Upgrade {
         event_id,
-        ip: peer.ip(),
+        ip: client_ip(peer.ip(), &headers, &state.settings.trusted_proxies),
         cookie_staff: staff,
     };
     ws.on_upgrade(move |socket| tracker.track_future(session::run(socket, hub, upgrade)))
@@ -92,4 +94,70 @@ pub async fn reload_screen(State(state): State<AppState>, staff: CurrentStaff) -
         )
     })?;
     Ok(Json(ReloadReport { words }))
+}
+
+/// The client's address: the peer's, unless the peer is a trusted proxy;
+/// then the nearest address in `X-Forwarded-For` that is not one (read from
+/// the right, as each proxy appends the address it saw). A malformed header
+/// falls back to the peer.
+pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
+    }
+    let mut nearest = peer;
+    for value in headers.get_all("x-forwarded-for") {
+        let Ok(list) = value.to_str() else { return peer };
+        for hop in list.split(',').rev() {
+            match hop.trim().parse::<IpAddr>() {
+                Ok(ip) if trusted.contains(&ip) => nearest = ip,
+                Ok(ip) => return ip,
+                Err(_) => return peer,
+            }
+        }
+    }
+    nearest
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn forwarded(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", v.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn forwarded_addresses_count_only_from_trusted_proxies() {
+        let lb = [ip("10.0.0.2")];
+        // Not from the balancer: the header is the client's own claim.
+        assert_eq!(
+            client_ip(ip("198.51.100.7"), &forwarded("1.2.3.4"), &lb),
+            ip("198.51.100.7")
+        );
+        // From the balancer: the address it saw.
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), &forwarded("203.0.113.9"), &lb),
+            ip("203.0.113.9")
+        );
+        // A client that forges a first hop gets the address the balancer appended.
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), &forwarded("1.2.3.4, 203.0.113.9"), &lb),
+            ip("203.0.113.9")
+        );
+        // Proxies of ours along the way are skipped.
+        let two = [ip("10.0.0.2"), ip("10.0.0.3")];
+        assert_eq!(
+            client_ip(ip("10.0.0.2"), &forwarded("203.0.113.9, 10.0.0.3"), &two),
+            ip("203.0.113.9")
+        );
+        // Missing or malformed: the peer.
+        assert_eq!(client_ip(ip("10.0.0.2"), &HeaderMap::new(), &lb), ip("10.0.0.2"));
+        assert_eq!(client_ip(ip("10.0.0.2"), &forwarded("bogus"), &lb), ip("10.0.0.2"));
+    }
 }

@@ -143,6 +143,10 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
 }
 
 pub async fn spawn_app_with(backend: Backend, live: LiveSettings) -> Option<TestApp> {
+    spawn_app_full(backend, live, HttpSettings::default()).await
+}
+
+pub async fn spawn_app_full(backend: Backend, live: LiveSettings, http: HttpSettings) -> Option<TestApp> {
     if std::env::var("MINSHENG_TEST_LOG").is_ok() {
         let _ = tracing_subscriber::fmt()
             .with_env_filter("info,sqlx=warn")
@@ -150,7 +154,7 @@ pub async fn spawn_app_with(backend: Backend, live: LiveSettings) -> Option<Test
             .try_init();
     }
     let (db, url) = TestDb::create(backend).await?;
-    let state = app::build_state(&url, std::path::Path::new("calendar"), HttpSettings::default(), live)
+    let state = app::build_state(&url, std::path::Path::new("calendar"), http, live)
         .await
         .expect("state");
     let hash = passwords::hash_blocking(ADMIN_PASSWORD.into()).await.expect("hash");
@@ -373,9 +377,25 @@ impl TestApp {
 
     /// Connect and say `hello` (protocol 1 merged with `hello`); returns after `welcome`.
     pub async fn ws(&self, event_id: i64, hello: Value) -> Ws {
-        let (mut socket, _) = tokio_tungstenite::connect_async(self.ws_url(event_id))
-            .await
-            .expect("ws connect");
+        self.ws_via(event_id, hello, None).await
+    }
+
+    /// Open the socket, with an `X-Forwarded-For` header when `forwarded_for` is given.
+    async fn open(&self, event_id: i64, forwarded_for: Option<&str>) -> Socket {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = self.ws_url(event_id).into_client_request().expect("ws request");
+        if let Some(xff) = forwarded_for {
+            request
+                .headers_mut()
+                .insert("x-forwarded-for", xff.parse().expect("header value"));
+        }
+        let (socket, _) = tokio_tungstenite::connect_async(request).await.expect("ws connect");
+        socket
+    }
+
+    /// [`TestApp::ws`] as if through a proxy that says the client is `forwarded_for`.
+    pub async fn ws_via(&self, event_id: i64, hello: Value, forwarded_for: Option<&str>) -> Ws {
+        let mut socket = self.open(event_id, forwarded_for).await;
         let mut msg = json!({ "type": "hello", "protocol": 1 });
         for (k, v) in hello.as_object().expect("hello object") {
             msg[k] = v.clone();
@@ -392,9 +412,12 @@ impl TestApp {
 
     /// Connect, say hello and expect to be turned away: the error code and the close code.
     pub async fn refused(&self, event_id: i64, hello: Value) -> (String, Option<u16>) {
-        let (socket, _) = tokio_tungstenite::connect_async(self.ws_url(event_id))
-            .await
-            .expect("ws connect");
+        self.refused_via(event_id, hello, None).await
+    }
+
+    /// [`TestApp::refused`] as if through a proxy that says the client is `forwarded_for`.
+    pub async fn refused_via(&self, event_id: i64, hello: Value, forwarded_for: Option<&str>) -> (String, Option<u16>) {
+        let socket = self.open(event_id, forwarded_for).await;
         let mut msg = json!({ "type": "hello", "protocol": 1 });
         for (k, v) in hello.as_object().expect("hello object") {
             msg[k] = v.clone();

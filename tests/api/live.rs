@@ -15,6 +15,7 @@ on_both_backends!(
     the_screen_holds_or_rejects_and_never_drops,
     slow_mode_and_rate_limits_say_when_to_retry,
     a_ban_cuts_the_viewer_off,
+    behind_a_trusted_proxy_an_address_ban_hits_the_client_not_the_proxy,
     retries_with_the_same_ref_make_one_question,
 );
 
@@ -504,6 +505,55 @@ async fn a_ban_cuts_the_viewer_off(backend: Backend) {
         .await
         .body;
     assert!(audit.as_array().unwrap().iter().any(|a| a["action"] == "ban"));
+    app.stop().await;
+}
+
+async fn behind_a_trusted_proxy_an_address_ban_hits_the_client_not_the_proxy(backend: Backend) {
+    let http = minsheng::config::HttpSettings {
+        trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
+        ..Default::default()
+    };
+    let Some(app) = crate::helpers::spawn_app_full(backend, crate::helpers::live_settings(), http).await else {
+        return;
+    };
+    let event = app.live_event().await;
+    let moderator_token = app.staff("mod", "moderator", None).await;
+    let mut moderator = app.staff_ws(event, &moderator_token).await;
+    let mut troll = app
+        .ws_via(event, json!({ "nickname": "捣乱" }), Some("203.0.113.9"))
+        .await;
+    let key = troll.welcome["viewer"]["key"].as_str().unwrap().to_owned();
+    troll.expect("snapshot").await;
+    troll.request(json!({ "type": "ask", "text": "刷屏" }), "q").await;
+    // Another client behind the same balancer.
+    let mut neighbour = app
+        .ws_via(event, json!({ "nickname": "邻居" }), Some("203.0.113.10"))
+        .await;
+    neighbour.expect("snapshot").await;
+
+    let ack = moderator
+        .request(
+            json!({ "type": "ban", "viewer": key, "reason": "反复刷屏", "include_address": true }),
+            "b",
+        )
+        .await;
+    assert_eq!(ack["type"], "ack", "{ack:?}");
+    assert_eq!(troll.closed().await.0, Some(4403));
+    // A new token from the banned client's address is turned away ...
+    assert_eq!(
+        app.refused_via(event, json!({}), Some("203.0.113.9")).await,
+        ("banned".into(), Some(4403))
+    );
+    // ... while the balancer's other clients stay, and a forged first hop does not help.
+    assert_eq!(neighbour.request(json!({ "type": "ping" }), "p").await["type"], "pong");
+    assert_eq!(
+        app.refused_via(event, json!({}), Some("198.51.100.1, 203.0.113.9"))
+            .await
+            .0,
+        "banned"
+    );
+    let mut other = app.ws_via(event, json!({}), Some("203.0.113.11")).await;
+    other.expect("snapshot").await;
     app.stop().await;
 }
 
