@@ -276,13 +276,18 @@ impl Browser {
             .await;
     }
 
+    /// The rendered text of the element `css` names. Read in one script call:
+    /// live lists are rebuilt as frames arrive, so a reference found first and
+    /// read second can already be stale.
     pub async fn text(&self, css: &str) -> String {
-        let e = self.find(css).await;
-        self.get(&format!("/element/{}/text", e.0))
-            .await
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+        let v = self
+            .wait(
+                &format!("{css} to read"),
+                "const e = document.querySelector(arguments[0]); return e ? { text: e.innerText } : null;",
+                json!([css]),
+            )
+            .await;
+        v["text"].as_str().unwrap_or_default().to_owned()
     }
 
     /// Press keys on whatever has the focus (W3C actions, one key at a time).
