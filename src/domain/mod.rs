@@ -3,9 +3,9 @@
 pub mod calendar;
 pub mod deadlines;
 pub mod event;
+pub mod masking;
 pub mod opinion;
 pub mod performance;
-pub mod masking;
 pub mod plan;
 pub mod poll;
 pub mod question;
