@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
 
 use crate::domain::calendar::WorkingCalendar;
 use crate::domain::event::{EventKind, EventStatus};
-use crate::domain::opinion::{AdoptionState, DEFAULT_REPLY_WORKING_DAYS};
+use crate::domain::opinion::{AdoptionState, DEFAULT_REPLY_WORKING_DAYS, reply_due_date};
 use crate::domain::plan;
 use crate::domain::staff::{Role, Username};
 use crate::domain::time::{local_date, shanghai};
@@ -153,10 +153,7 @@ async fn sample_opinions(
         return Ok(());
     }
     let received = event.live_at.unwrap_or(now).min(now);
-    let from = event.ended_at.unwrap_or(received);
-    let due_date = calendar
-        .add_working_days(local_date(from), DEFAULT_REPLY_WORKING_DAYS)
-        .ok();
+    let due_date = reply_due_date(calendar, event.ended_at, received, DEFAULT_REPLY_WORKING_DAYS);
     for (i, (nickname, topic, text)) in SAMPLES.into_iter().enumerate() {
         let opinion = store
             .create_opinion(&NewOpinion {
@@ -178,7 +175,7 @@ async fn sample_opinions(
             0 => {
                 after.state = AdoptionState::Adopted;
                 after.reply = Some("感谢您的建议。图文版办事指南已在区政府网站和政务服务中心发布。".into());
-                after.published_at = Some((from + Duration::days(2)).min(now));
+                after.published_at = Some((event.ended_at.unwrap_or(received) + Duration::days(2)).min(now));
                 after.replied_by = Some(admin);
             }
             1 => after.state = AdoptionState::UnderStudy,

@@ -13,8 +13,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::calendar::WorkingCalendar;
 use super::deadlines::DeadlineState;
-use super::time::end_of_local_day;
+use super::time::{end_of_local_day, local_date};
 use super::values::Invalid;
 
 /// Working days after the event's end within which a reply is due, unless
@@ -210,6 +211,20 @@ fn optional(field: &'static str, s: Option<&str>, max: usize) -> Result<Option<S
         return Err(Invalid::new(field, "contains control characters"));
     }
     Ok(Some(t.to_owned()))
+}
+
+/// The last day an opinion's reply is due: `working_days` after the event
+/// ended, or after the opinion was received if that is later (or the event
+/// has not ended). `None` when the calendar does not cover the year: never
+/// guessed.
+pub fn reply_due_date(
+    calendar: &WorkingCalendar,
+    event_ended_at: Option<DateTime<Utc>>,
+    received_at: DateTime<Utc>,
+    working_days: u32,
+) -> Option<NaiveDate> {
+    let from = event_ended_at.map_or(received_at, |end| end.max(received_at));
+    calendar.add_working_days(local_date(from), working_days).ok()
 }
 
 /// The state of an opinion's reply deadline.

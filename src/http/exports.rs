@@ -14,10 +14,10 @@ use utoipa::{IntoParams, ToSchema};
 use super::AppState;
 use super::auth::CurrentStaff;
 use super::error::{ApiError, ApiResult, ErrorBody, Json, Query};
-use super::opinions::{ListQuery, filter_for, view};
+use super::opinions::{ListQuery, filter_for};
 use crate::domain::event::EventStatus;
 use crate::domain::masking::mask_personal_data;
-use crate::domain::opinion::{AdoptionState, OpinionSource};
+use crate::domain::opinion::{AdoptionState, OpinionSource, reply_deadline};
 use crate::domain::performance::{DutyFigures, OpinionFacts, UnitFigures, unit_figures};
 use crate::domain::staff::Role;
 use crate::domain::time::{end_of_local_day, local_date, now};
@@ -90,7 +90,7 @@ const HEADERS: [&str; 18] = [
 
 fn row(o: &Opinion, shown: bool) -> Vec<Cell> {
     let text = |s: &str| -> Cell { if shown { s.into() } else { mask_personal_data(s).into() } };
-    let deadline = view(o.clone()).deadline;
+    let deadline = reply_deadline(o.due_date, o.published_at, now());
     vec![
         o.id.into(),
         o.event_title.as_str().into(),
@@ -125,7 +125,8 @@ fn deadline_label(s: crate::domain::deadlines::DeadlineState) -> &'static str {
     }
 }
 
-fn download(bytes: Vec<u8>, content_type: &'static str, filename: &str) -> Response {
+/// A file to download: its type, `attachment` with `filename`, not cached.
+pub(super) fn attachment(bytes: Vec<u8>, content_type: &'static str, filename: &str) -> Response {
     let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\""))
         .unwrap_or_else(|_| HeaderValue::from_static("attachment"));
     (
@@ -133,17 +134,18 @@ fn download(bytes: Vec<u8>, content_type: &'static str, filename: &str) -> Respo
         [
             (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
             (header::CONTENT_DISPOSITION, disposition),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
         ],
         bytes,
     )
         .into_response()
 }
 
-const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+pub(super) const XLSX_TYPE: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 
 fn xlsx(tables: &[Table], filename: &str) -> ApiResult<Response> {
     let bytes = to_xlsx(tables).map_err(|e| ApiError::internal("writing xlsx", &e))?;
-    Ok(download(bytes, XLSX, filename))
+    Ok(attachment(bytes, XLSX_TYPE, filename))
 }
 
 /// Export opinions as CSV or XLSX (Chinese headers; one sheet per event in
@@ -192,7 +194,7 @@ pub async fn export_opinions(
         Format::Csv | Format::Json => {
             let mut table = Table::new("意见建议", HEADERS);
             table.rows = opinions.iter().map(|o| row(o, shown)).collect();
-            Ok(download(to_csv(&table), "text/csv; charset=utf-8", "opinions.csv"))
+            Ok(attachment(to_csv(&table), "text/csv; charset=utf-8", "opinions.csv"))
         }
         Format::Xlsx => {
             let mut sheets: BTreeMap<i64, Table> = BTreeMap::new();
@@ -280,41 +282,35 @@ pub async fn performance(
         .and_then(|d| d.pred_opt())
         .map(end_of_local_day);
     let year_end = NaiveDate::from_ymd_opt(q.year, 12, 31).map(end_of_local_day);
+    // Read once for every unit, then split by unit.
+    let year_events: Vec<_> = state
+        .store
+        .list_events(&EventFilter::default())
+        .await?
+        .into_iter()
+        .filter(|e| e.status != EventStatus::Draft)
+        .filter(|e| e.starts_at.is_some_and(|s| local_date(s).year() == q.year))
+        .collect();
+    let all_reports = state.store.list_change_reports(None, None).await?;
+    let year_opinions = state
+        .store
+        .list_opinions(&OpinionFilter {
+            from: year_start,
+            until: year_end,
+            today: local_date(at),
+            limit: 1_000_000,
+            ..OpinionFilter::default()
+        })
+        .await?;
     let mut reports = Vec::with_capacity(units.len());
     for unit in units {
-        let events: Vec<_> = state
-            .store
-            .list_events(&EventFilter {
-                unit_id: Some(unit.id),
-                ..EventFilter::default()
-            })
-            .await?
-            .into_iter()
-            .filter(|e| e.status != EventStatus::Draft)
-            .filter(|e| e.starts_at.is_some_and(|s| local_date(s).year() == q.year))
-            .collect();
+        let events: Vec<_> = year_events.iter().filter(|e| e.host_ids().contains(&unit.id)).collect();
         if events.is_empty() && q.unit.is_none() && unit.supervisor {
             continue;
         }
         let event_ids: Vec<i64> = events.iter().map(|e| e.id).collect();
-        let change_reports = state
-            .store
-            .list_change_reports(Some(unit.id), None)
-            .await?
-            .iter()
-            .filter(|c| event_ids.contains(&c.event_id))
-            .count() as u32;
-        let opinions = state
-            .store
-            .list_opinions(&OpinionFilter {
-                unit_id: Some(unit.id),
-                from: year_start,
-                until: year_end,
-                today: local_date(at),
-                limit: 1_000_000,
-                ..OpinionFilter::default()
-            })
-            .await?;
+        let change_reports = all_reports.iter().filter(|c| event_ids.contains(&c.event_id)).count() as u32;
+        let opinions: Vec<_> = year_opinions.iter().filter(|o| o.unit_id == unit.id).collect();
         let facts: Vec<OpinionFacts> = opinions
             .iter()
             .map(|o| OpinionFacts {
@@ -339,7 +335,7 @@ pub async fn performance(
     };
     match q.format.unwrap_or(Format::Json) {
         Format::Json => Ok(Json(report).into_response()),
-        Format::Csv => Ok(download(
+        Format::Csv => Ok(attachment(
             to_csv(&performance_table(&report)),
             "text/csv; charset=utf-8",
             &format!("performance-{}.csv", q.year),

@@ -255,6 +255,8 @@ pub struct Extension {
     /// What the request is about, so that a list of requests reads on its own.
     pub event_id: i64,
     pub event_title: String,
+    /// The unit that answers the opinion.
+    pub unit_id: i64,
     pub unit_code: String,
     pub unit_name: String,
     pub opinion_text: String,
@@ -273,7 +275,7 @@ pub struct Extension {
 
 macro_rules! extension_select {
     () => {
-        "SELECT x.id, x.opinion_id, o.event_id, e.title AS event_title, u.code AS unit_code, u.short_name AS unit_name,
+        "SELECT x.id, x.opinion_id, o.event_id, e.title AS event_title, o.unit_id, u.code AS unit_code, u.short_name AS unit_name,
            o.text AS opinion_text, o.due_date AS current_due, x.reason, x.requested_due, x.requested_by, x.requested_at,
            x.decision, x.decision_note, x.decided_by, x.decided_at
          FROM opinion_extensions x JOIN opinions o ON o.id = x.opinion_id JOIN events e ON e.id = o.event_id

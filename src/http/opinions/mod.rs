@@ -46,11 +46,11 @@ pub fn view(opinion: Opinion) -> OpinionView {
     }
 }
 
-/// Whether `staff` may see and change `opinion`.
-pub(super) fn answers(staff: &Staff, opinion: &Opinion) -> bool {
+/// Whether `staff` may see and change the opinions `unit_id` answers.
+pub(super) fn answers(staff: &Staff, unit_id: i64) -> bool {
     match staff.role {
         Role::Admin => true,
-        Role::UnitStaff => staff.unit_id == Some(opinion.unit_id),
+        Role::UnitStaff => staff.unit_id == Some(unit_id),
         Role::Moderator | Role::Host => false,
     }
 }
@@ -64,22 +64,21 @@ pub(super) async fn own_opinion(state: &AppState, staff: &Staff, id: i64) -> Api
         ));
     }
     let opinion = state.store.opinion(id).await?;
-    if answers(staff, &opinion) {
+    if answers(staff, opinion.unit_id) {
         Ok(opinion)
     } else {
         Err(ApiError::not_found("opinion"))
     }
 }
 
-/// The reply due date for an event's opinions: `reply_working_days` after the
-/// event ended (or after `received`, if later or the event has not ended).
-/// `None` when the calendar does not cover the year: never guessed.
+/// The reply due date of an opinion of `event` received at `received`.
 pub(super) fn due_date(state: &AppState, event: &Event, received: DateTime<Utc>) -> Option<NaiveDate> {
-    let from = event.ended_at.map_or(received, |end| end.max(received));
-    state
-        .calendar
-        .add_working_days(local_date(from), state.settings.reply_working_days)
-        .ok()
+    opinion::reply_due_date(
+        &state.calendar,
+        event.ended_at,
+        received,
+        state.settings.reply_working_days,
+    )
 }
 
 /// Record the live room's opinions of an ended event for its lead host unit.

@@ -20,6 +20,7 @@ use super::AppState;
 use super::auth::{CurrentStaff, MaybeStaff};
 use super::error::{ApiError, ApiResult, ErrorBody, Json, Path, Query};
 use super::events::{EventView, view};
+use super::exports::{XLSX_TYPE, attachment};
 use super::feedback::{PublicReply, StateCount, event_opinions, published_replies};
 use crate::domain::event::{EventForm, EventKind, EventStatus, Transition};
 use crate::domain::masking::mask_personal_data;
@@ -37,7 +38,6 @@ mod sheets;
 pub use html::{escape_html, render_html};
 use sheets::tables;
 
-const XLSX_TYPE: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 const HTML_TYPE: &str = "text/html; charset=utf-8";
 
 /// An event's materials package (活动实录).
@@ -319,25 +319,16 @@ pub async fn get_record(
     let package = assemble(&state, &event).await?;
     Ok(match q.format.unwrap_or_default() {
         RecordFormat::Json => Json(package).into_response(),
-        RecordFormat::Html => download(render_html(&package).into_bytes(), HTML_TYPE, id, "html"),
+        RecordFormat::Html => attachment(
+            render_html(&package).into_bytes(),
+            HTML_TYPE,
+            &format!("record-{id}.html"),
+        ),
         RecordFormat::Xlsx => {
             let bytes = to_xlsx(&tables(&package)).map_err(|e| ApiError::internal("materials workbook", &e))?;
-            download(bytes, XLSX_TYPE, id, "xlsx")
+            attachment(bytes, XLSX_TYPE, &format!("record-{id}.xlsx"))
         }
     })
-}
-
-fn download(body: Vec<u8>, content_type: &'static str, id: i64, ext: &str) -> Response {
-    let disposition = format!("attachment; filename=\"record-{id}.{ext}\"");
-    (
-        [
-            (header::CONTENT_TYPE, content_type.to_owned()),
-            (header::CONTENT_DISPOSITION, disposition),
-            (header::CACHE_CONTROL, "no-cache".to_owned()),
-        ],
-        body,
-    )
-        .into_response()
 }
 
 #[derive(Deserialize, ToSchema, Default)]
