@@ -103,6 +103,15 @@ REFERENCE MODE (--target nats):
   (or --messages-per-sec with --text-bytes payloads in `stall`). The server process is
   --server-pid or the process named nats-server.
 
+SEVERAL NODES (a cluster on one PostgreSQL and Redis):
+  minsheng-load broadcast --url http://127.0.0.1:8081,http://127.0.0.1:8082,http://127.0.0.1:8083
+  (or --server repeated) puts viewer i on node i mod 3; the moderator, the seeding askers and the
+  cleanup use --moderator-node (0-based, default 0). The report adds a line per node (viewers,
+  deliveries, lost, duplicated, approval-on-the-moderator's-node to delivery-there latency, CPU,
+  memory) and one for the viewers on the other nodes; the server CPU and RSS figures are the sums.
+  --server-pid takes one pid per node (else each node is found by its listening port). stall,
+  questions and vote keep every connection on the moderator's node.
+
 OUTPUT:
   A plain-text report on stdout; with --json the same figures as one JSON object on stdout
   and the text report on stderr. Exit status: 0 when the run completed, 2 when it hit the
@@ -122,9 +131,23 @@ pub struct Args {
     /// What to load: a minsheng server or a reference nats-server.
     #[arg(long, value_enum, default_value_t = Target::Minsheng)]
     pub target: Target,
-    /// Base URL of the minsheng server (loopback only).
-    #[arg(long, env = "MINSHENG_LOAD_URL", default_value = "http://127.0.0.1:8080")]
-    pub url: String,
+    /// Base URL of the minsheng server (loopback only). Several nodes of one
+    /// cluster: repeat it or give a comma-separated list (`--server` is the
+    /// same flag); broadcast and connect then spread the viewers over them
+    /// round-robin (viewer i on node i mod N) and report each node.
+    #[arg(
+        long,
+        visible_alias = "server",
+        env = "MINSHENG_LOAD_URL",
+        value_delimiter = ',',
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub url: Vec<String>,
+    /// With several --url: the node (0-based, in --url order) the moderator,
+    /// the seeding askers and the staff connections use; latency on the
+    /// other nodes is approval on this node to delivery on that one.
+    #[arg(long, default_value_t = 0)]
+    pub moderator_node: usize,
     /// The event whose live room to load; default: the first of `GET /api/events?status=live`.
     #[arg(long)]
     pub event: Option<i64>,
@@ -193,9 +216,10 @@ pub struct Args {
     pub staff_frames_per_sec: f64,
     /// The server process to sample (VmRSS, CPU); default: the process listening
     /// on the target's port, else the one whose argv[0] is `minsheng` with
-    /// `serve` (or `nats-server` with --target nats).
-    #[arg(long)]
-    pub server_pid: Option<u32>,
+    /// `serve` (or `nats-server` with --target nats). With several --url, one
+    /// pid per node in the same order (repeated or comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub server_pid: Vec<u32>,
     /// WebSocket URL of the nats-server listener (--target nats; loopback only).
     #[arg(long, default_value = "ws://127.0.0.1:4223")]
     pub nats_url: String,
@@ -228,6 +252,27 @@ pub struct Args {
 }
 
 impl Args {
+    /// The server pid given for node `k`, if any.
+    pub fn pid_of(&self, k: usize) -> Option<u32> {
+        self.server_pid.get(k).copied()
+    }
+
+    /// The nodes the viewers are spread over (one unless several --url).
+    pub fn nodes(&self) -> usize {
+        self.url.len().max(1)
+    }
+
+    /// The node viewer `i` connects to: round-robin over the nodes.
+    pub fn node_of(&self, i: usize) -> usize {
+        i % self.nodes()
+    }
+
+    /// Does this scenario spread its viewers over several nodes? (stall,
+    /// questions and vote keep every connection on the moderator's node.)
+    pub fn spreads(&self) -> bool {
+        self.nodes() > 1 && matches!(self.scenario(), Scenario::Broadcast | Scenario::Connect)
+    }
+
     pub fn scenario(&self) -> Scenario {
         self.scenario_pos.or(self.scenario_flag).unwrap_or(Scenario::Broadcast)
     }
@@ -248,5 +293,76 @@ impl Args {
             self.duration + 60
         };
         self.hard_deadline.unwrap_or(default)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Args {
+        let mut v = vec!["minsheng-load"];
+        v.extend_from_slice(args);
+        Args::try_parse_from(v).unwrap()
+    }
+
+    #[test]
+    fn one_server_as_before() {
+        let a = parse(&["broadcast", "--url", "http://127.0.0.1:18181", "--server-pid", "42"]);
+        assert_eq!(a.url, ["http://127.0.0.1:18181"]);
+        assert_eq!(a.nodes(), 1);
+        assert_eq!(a.pid_of(0), Some(42));
+        assert_eq!(a.moderator_node, 0);
+        assert!(!a.spreads());
+        assert_eq!(a.node_of(7), 0);
+    }
+
+    #[test]
+    fn several_servers_repeated_or_listed() {
+        let listed = parse(&[
+            "broadcast",
+            "--url",
+            "http://127.0.0.1:1,http://127.0.0.1:2,http://127.0.0.1:3",
+            "--server-pid",
+            "10,11,12",
+            "--moderator-node",
+            "1",
+        ]);
+        let repeated = parse(&[
+            "--server",
+            "http://127.0.0.1:1",
+            "--server",
+            "http://127.0.0.1:2",
+            "--url",
+            "http://127.0.0.1:3",
+            "--server-pid",
+            "10",
+            "--server-pid",
+            "11",
+            "--server-pid",
+            "12",
+        ]);
+        for a in [&listed, &repeated] {
+            assert_eq!(a.nodes(), 3);
+            assert_eq!(a.url[2], "http://127.0.0.1:3");
+            assert_eq!(a.pid_of(1), Some(11));
+            assert!(a.spreads());
+        }
+        assert_eq!(listed.moderator_node, 1);
+        assert_eq!(repeated.moderator_node, 0);
+    }
+
+    #[test]
+    fn viewers_go_round_robin() {
+        let a = parse(&["--url", "http://127.0.0.1:1,http://127.0.0.1:2,http://127.0.0.1:3"]);
+        let nodes: Vec<usize> = (0..7).map(|i| a.node_of(i)).collect();
+        assert_eq!(nodes, [0, 1, 2, 0, 1, 2, 0]);
+        let mut per = [0usize; 3];
+        for i in 0..3000 {
+            per[a.node_of(i)] += 1;
+        }
+        assert_eq!(per, [1000, 1000, 1000]);
+        let stall = parse(&["stall", "--url", "http://127.0.0.1:1,http://127.0.0.1:2"]);
+        assert!(!stall.spreads(), "stall keeps its viewers on the moderator's node");
     }
 }

@@ -157,6 +157,8 @@ impl Shared {
 #[derive(Debug, Default)]
 pub struct ViewerOut {
     pub stalled: bool,
+    /// The node (index in --url) this viewer is connected to.
+    pub node: usize,
     pub connected: bool,
     pub connect_error: Option<String>,
     /// The room's seq in this viewer's `welcome` (minsheng).
@@ -360,6 +362,41 @@ pub fn summarise(outs: &mut [ViewerOut], final_seq: i64) -> Summary {
     s
 }
 
+/// The deliveries to the measured viewers `pick` chooses (one node's, or
+/// every node but the moderator's), without taking their samples away (the
+/// overall [`summarise`] does that afterwards). Counted as `summarise` does.
+pub fn group(
+    outs: &[ViewerOut],
+    pick: impl Fn(&ViewerOut) -> bool,
+    final_seq: i64,
+    first_send_ns: u64,
+) -> crate::report::Group {
+    let mut g = crate::report::Group::default();
+    let mut lat = Vec::new();
+    let mut last = 0;
+    for o in outs.iter().filter(|o| o.connected && !o.stalled && pick(o)) {
+        g.viewers += 1;
+        g.delivered += o.matched;
+        g.duplicated += o.dups;
+        g.lost += o.gaps;
+        let behind = u64::try_from(final_seq - o.last_seq).unwrap_or(0);
+        if o.cut.is_some() {
+            g.disconnected += 1;
+            g.missed_after_disconnect += behind;
+        } else {
+            g.lost += behind;
+        }
+        last = last.max(o.last_match_ns);
+        lat.extend_from_slice(&o.lat);
+    }
+    let window = last.saturating_sub(first_send_ns) as f64 / 1e9;
+    if window > 0.0 {
+        g.deliveries_per_sec = g.delivered as f64 / window;
+    }
+    g.latency_ms = crate::report::latency(lat);
+    g
+}
+
 impl Summary {
     /// Viewers that joined the same quiet room should all be welcomed at the same seq.
     pub fn welcome_note(&self) -> Option<String> {
@@ -381,10 +418,11 @@ pub struct Sample {
     pub gauge: Option<i64>,
 }
 
-/// Sample RSS (and the connection gauge when `metrics` is given) until told to stop.
+/// Sample RSS (summed over `pids`: the nodes of a cluster) and the
+/// connection gauge when `metrics` is given, until told to stop.
 pub fn sampler(
     shared: Arc<Shared>,
-    pid: Option<u32>,
+    pids: Vec<u32>,
     metrics: Option<Endpoint>,
     mut stop: watch::Receiver<bool>,
 ) -> JoinHandle<Vec<Sample>> {
@@ -398,7 +436,7 @@ pub fn sampler(
                 _ = tick.tick() => {}
             }
             let at_ns = shared.now_ns();
-            let rss = pid.and_then(procfs::rss_bytes);
+            let rss = procfs::rss_total(&pids);
             let gauge = match &metrics {
                 Some(ep) => live_connections(ep).await,
                 None => None,
@@ -480,4 +518,57 @@ pub fn progress(shared: Arc<Shared>, quiet: bool, mut stop: watch::Receiver<bool
             );
         }
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn out(node: usize, lat_ms: &[u32], last_seq: i64, gaps: u64, dups: u64) -> ViewerOut {
+        ViewerOut {
+            node,
+            connected: true,
+            last_seq,
+            gaps,
+            dups,
+            matched: lat_ms.len() as u64,
+            lat: lat_ms.iter().map(|ms| ms * 1000).collect(),
+            last_match_ns: 2_000_000_000,
+            ..ViewerOut::default()
+        }
+    }
+
+    #[test]
+    fn groups_by_node_and_leave_the_samples() {
+        let mut outs = vec![
+            out(0, &[1, 2, 3], 10, 0, 0),
+            out(1, &[10, 20, 30], 10, 0, 0),
+            out(2, &[40, 50, 60], 9, 1, 2),
+            out(0, &[4, 5, 6], 10, 0, 0),
+        ];
+        outs.push(ViewerOut {
+            node: 1,
+            stalled: true,
+            connected: true,
+            ..ViewerOut::default()
+        });
+        let moderator = 0;
+        let g0 = group(&outs, |o| o.node == 0, 10, 0);
+        assert_eq!((g0.viewers, g0.delivered, g0.lost, g0.duplicated), (2, 6, 0, 0));
+        assert_eq!(g0.latency_ms.as_ref().unwrap().max_ms, 6.0);
+        assert_eq!(g0.deliveries_per_sec, 3.0);
+        let g2 = group(&outs, |o| o.node == 2, 10, 0);
+        // One gap inside the stream, one message missing at the end.
+        assert_eq!((g2.viewers, g2.lost, g2.duplicated), (1, 2, 2));
+        let other = group(&outs, |o| o.node != moderator, 10, 0);
+        assert_eq!(other.viewers, 2, "the stalled viewer is not measured");
+        let l = other.latency_ms.unwrap();
+        assert_eq!((l.samples, l.p50_ms, l.max_ms), (6, 30.0, 60.0));
+        // Nothing was taken away: the overall summary still sees every sample.
+        let s = summarise(&mut outs, 10);
+        assert_eq!(
+            (s.measured_viewers, s.lat.len(), s.gaps + s.tail, s.dups),
+            (4, 12, 2, 2)
+        );
+    }
 }

@@ -44,7 +44,22 @@ fn check(args: &Args) -> anyhow::Result<()> {
     // Refuse non-loopback targets before anything else.
     match args.target {
         Target::Minsheng => {
-            net::Endpoint::parse(&args.url, &["http"])?;
+            anyhow::ensure!(!args.url.is_empty(), "--url: at least one server");
+            for url in &args.url {
+                net::Endpoint::parse(url, &["http"])?;
+            }
+            anyhow::ensure!(
+                args.moderator_node < args.url.len(),
+                "--moderator-node {} is not one of the {} server(s) given (0-based)",
+                args.moderator_node,
+                args.url.len()
+            );
+            anyhow::ensure!(
+                args.server_pid.is_empty() || args.server_pid.len() == args.url.len(),
+                "--server-pid: give one pid per --url ({} given for {} server(s))",
+                args.server_pid.len(),
+                args.url.len()
+            );
         }
         Target::Nats => {
             net::Endpoint::parse(&args.nats_url, &["ws"])?;

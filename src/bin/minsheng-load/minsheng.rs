@@ -18,7 +18,7 @@ use crate::cli::{Args, Scenario};
 use crate::fleet::{self, Deadline, Rng, Sample, Shared, ViewerOut};
 use crate::net::{Endpoint, parse_source_ips};
 use crate::procfs::{self, CpuMark};
-use crate::report::{self, Delivery, Moderator, Questions, Report, Stall, Upvotes, add_all};
+use crate::report::{self, Delivery, Moderator, NodeFigures, Questions, Report, Stall, Upvotes, add_all};
 
 pub use client::close_label;
 use client::{Match, Room, asker, viewer};
@@ -33,61 +33,190 @@ fn status(quiet: bool, msg: impl AsRef<str>) {
 struct Harness {
     args: Args,
     deadline: Deadline,
+    /// The moderator's node (the only one with a single --url).
     base: Endpoint,
     room: Arc<Room>,
-    pid: Option<u32>,
+    /// Every node, in --url order.
+    bases: Vec<Endpoint>,
+    rooms: Vec<Arc<Room>>,
+    pids: Vec<Option<u32>>,
     report: Report,
 }
 
+impl Harness {
+    /// The node viewer `i` connects to (round-robin when the scenario spreads).
+    fn room_for(&self, i: usize) -> Arc<Room> {
+        if self.args.spreads() {
+            self.rooms[self.args.node_of(i)].clone()
+        } else {
+            self.room.clone()
+        }
+    }
+
+    fn known_pids(&self) -> Vec<u32> {
+        self.pids.iter().flatten().copied().collect()
+    }
+
+    /// Every node's RSS now, summed (each node's kept in the report's node figures).
+    fn rss_now(&mut self, slot: fn(&mut NodeFigures) -> &mut Option<u64>) -> Option<u64> {
+        let each: Vec<Option<u64>> = self.pids.iter().map(|p| p.and_then(procfs::rss_bytes)).collect();
+        for (n, v) in self.report.nodes.iter_mut().zip(&each) {
+            *slot(n) = *v;
+        }
+        if self.known_pids().is_empty() {
+            return None;
+        }
+        each.into_iter().sum()
+    }
+
+    fn rss_connected(&mut self) -> Option<u64> {
+        self.rss_now(|n| &mut n.rss_connected_bytes)
+    }
+
+    /// A CPU reading of every node.
+    fn cpu_mark(&self) -> Vec<Option<CpuMark>> {
+        self.pids.iter().map(|p| p.and_then(|p| CpuMark::of(Some(p)))).collect()
+    }
+
+    /// CPU since `marks`, per node and summed into the server figure.
+    fn cpu_done(&mut self, marks: &[Option<CpuMark>]) {
+        let each: Vec<Option<f64>> = marks
+            .iter()
+            .zip(&self.pids)
+            .map(|(m, p)| m.and_then(|m| p.and_then(|p| m.cores_since(Some(p)))))
+            .collect();
+        for (n, c) in self.report.nodes.iter_mut().zip(&each) {
+            n.cpu_cores = *c;
+        }
+        self.report.server.cpu_cores = if marks.is_empty() { None } else { each.into_iter().sum() };
+    }
+
+    /// Per node (and for the nodes other than the moderator's): deliveries,
+    /// losses, latency and memory per connection. Only with several nodes.
+    fn per_node(&mut self, outs: &[ViewerOut], final_seq: i64, first_send_ns: u64) {
+        if self.report.nodes.is_empty() {
+            return;
+        }
+        let m = self.args.moderator_node;
+        for n in &mut self.report.nodes {
+            let k = n.node;
+            n.deliveries = fleet::group(outs, |o| o.node == k, final_seq, first_send_ns);
+            if let (Some(i), Some(c)) = (n.rss_idle_bytes, n.rss_connected_bytes) {
+                if c >= i && n.deliveries.viewers > 0 {
+                    n.bytes_per_connection = Some((c - i) as f64 / n.deliveries.viewers as f64);
+                }
+            }
+        }
+        if self.args.spreads() {
+            self.report.other_nodes = Some(fleet::group(outs, |o| o.node != m, final_seq, first_send_ns));
+        }
+    }
+}
+
 pub async fn run(args: &Args, deadline: &Deadline) -> anyhow::Result<Report> {
-    let base = Endpoint::parse(&args.url, &["http"])?;
+    let bases = args
+        .url
+        .iter()
+        .map(|u| Endpoint::parse(u, &["http"]))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let m = args.moderator_node;
+    let Some(base) = bases.get(m).cloned() else {
+        bail!("--moderator-node {m}: only {} server(s) given", bases.len());
+    };
     let mut srcs = parse_source_ips(&args.source_ips)?;
     let mut notes = Vec::new();
-    if base.addr.is_ipv6() && !srcs.is_empty() {
-        notes.push("the server is on ::1: --source-ips (IPv4) ignored".to_owned());
+    if bases.iter().any(|b| b.addr.is_ipv6()) && !srcs.is_empty() {
+        notes.push("a server is on ::1: --source-ips (IPv4) ignored".to_owned());
         srcs.clear();
     }
     let event_id = match args.event {
         Some(e) => e,
         None => live_event(&base).await?,
     };
-    let room = Arc::new(Room {
-        addr: base.addr,
-        ws_url: format!("ws://{}/api/events/{event_id}/live", base.authority),
-        srcs,
-    });
-    let pid = match args.server_pid {
-        Some(p) => Some(p),
-        None => {
-            let (pick, all) = procfs::find_minsheng(base.addr.port());
-            if all.len() > 1 {
-                notes.push(format!(
-                    "several minsheng servers run ({all:?}); sampling {pick:?} (use --server-pid)"
-                ));
+    let rooms: Vec<Arc<Room>> = bases
+        .iter()
+        .enumerate()
+        .map(|(node, b)| {
+            Arc::new(Room {
+                addr: b.addr,
+                ws_url: format!("ws://{}/api/events/{event_id}/live", b.authority),
+                srcs: srcs.clone(),
+                node,
+            })
+        })
+        .collect();
+    let several = bases.len() > 1;
+    let mut pids = Vec::new();
+    for (k, b) in bases.iter().enumerate() {
+        let pid = match args.pid_of(k) {
+            Some(p) => Some(p),
+            None => {
+                let (pick, all) = procfs::find_minsheng(b.addr.port());
+                if all.len() > 1 {
+                    notes.push(format!(
+                        "several minsheng servers run ({all:?}); sampling {pick:?} for {} (use --server-pid)",
+                        args.url[k]
+                    ));
+                }
+                pick
             }
-            pick
+        };
+        if pid.is_none() {
+            notes.push(format!(
+                "no minsheng server process found for {}: no memory or CPU figures (use --server-pid)",
+                args.url[k]
+            ));
         }
-    };
-    if pid.is_none() {
-        notes.push("no minsheng server process found: no memory or CPU figures (use --server-pid)".into());
+        pids.push(pid);
     }
+    if several && pids.iter().flatten().collect::<std::collections::BTreeSet<_>>().len() < pids.iter().flatten().count()
+    {
+        notes.push(format!(
+            "the same process was found for several nodes ({pids:?}): CPU and memory are counted twice (use --server-pid)"
+        ));
+    }
+    if several && !args.spreads() {
+        notes.push(format!(
+            "{}: every connection uses the moderator's node {m} (only broadcast and connect spread viewers over nodes)",
+            args.scenario().name()
+        ));
+    }
+    let nodes = if several {
+        bases
+            .iter()
+            .enumerate()
+            .map(|(k, _)| NodeFigures {
+                node: k,
+                url: args.url[k].clone(),
+                pid: pids[k],
+                moderator: k == m,
+                ..NodeFigures::default()
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let mut h = Harness {
         args: args.clone(),
         deadline: deadline.clone(),
         base,
-        room,
-        pid,
+        room: rooms[m].clone(),
+        bases,
+        rooms,
+        pids: pids.clone(),
         report: Report {
             target: "minsheng".into(),
             scenario: args.scenario().name().into(),
-            endpoint: args.url.clone(),
+            endpoint: args.url.join(","),
             event_id: Some(event_id),
             duration_secs: args.duration,
             notes,
+            moderator_node: several.then_some(m),
+            nodes,
             ..Report::default()
         },
     };
-    h.report.server.pid = pid;
+    h.report.server.pid = pids[m];
     status(
         args.quiet,
         format!("{} on event {event_id} ({})", h.report.scenario, h.room.ws_url),
@@ -106,8 +235,14 @@ pub async fn run(args: &Args, deadline: &Deadline) -> anyhow::Result<Report> {
 /// up by then), read three times 250 ms apart; a note when it still moves,
 /// or when earlier connections left freed memory for the new ones to reuse.
 async fn idle_rss(h: &mut Harness, opened_so_far: usize) -> Option<u64> {
-    let pid = h.pid?;
-    if let Some(served) = fleet::upgrades_served(&h.base).await {
+    if h.known_pids().is_empty() {
+        return None;
+    }
+    let mut served = Some(0);
+    for b in &h.bases {
+        served = served.zip(fleet::upgrades_served(b).await).map(|(a, b)| a + b);
+    }
+    if let Some(served) = served {
         let earlier = served.saturating_sub(opened_so_far as u64);
         if earlier > 10 {
             h.report.notes.push(format!(
@@ -116,11 +251,11 @@ async fn idle_rss(h: &mut Harness, opened_so_far: usize) -> Option<u64> {
             ));
         }
     }
-    let first = procfs::rss_bytes(pid)?;
+    let first = h.rss_now(|n| &mut n.rss_idle_bytes)?;
     let mut last = first;
     for _ in 0..2 {
         h.deadline.sleep(Duration::from_millis(250)).await;
-        last = procfs::rss_bytes(pid).unwrap_or(last);
+        last = h.rss_now(|n| &mut n.rss_idle_bytes).unwrap_or(last);
     }
     if first.abs_diff(last) > 2 << 20 {
         h.report.notes.push(format!(
@@ -151,7 +286,7 @@ fn memory(h: &mut Harness, idle: Option<u64>, connected: Option<u64>, connection
 }
 
 fn finish_memory(h: &mut Harness, samples: &[Sample]) {
-    let end = h.pid.and_then(procfs::rss_bytes);
+    let end = h.rss_now(|n| &mut n.rss_end_bytes);
     h.report.server.rss_end_bytes = end;
     let peak = samples
         .iter()
@@ -171,6 +306,7 @@ fn deliveries(
     first_send_ns: u64,
     drive_secs: f64,
 ) {
+    h.per_node(outs, final_seq, first_send_ns);
     let s = fleet::summarise(outs, final_seq);
     if let Some(note) = s.welcome_note() {
         h.report.notes.push(note);
@@ -381,22 +517,23 @@ async fn broadcast(h: &mut Harness) -> anyhow::Result<()> {
     let rss_idle = idle_rss(h, staff + total.div_ceil(5)).await;
     let mut handles = Vec::with_capacity(n);
     let t0 = shared.now_ns();
-    let (room, sh) = (h.room.clone(), shared.clone());
+    let sh = shared.clone();
+    let hr: &Harness = h;
     fleet::launch(n, a.connect_rate, &h.deadline, &mut handles, |i| {
         let cmds = up_rxs.lock().ok().and_then(|mut v| v.get_mut(i).and_then(Option::take));
-        viewer(room.clone(), sh.clone(), i, false, mode, stop_rx.clone(), cmds)
+        viewer(hr.room_for(i), sh.clone(), i, false, mode, stop_rx.clone(), cmds)
     })
     .await;
     let connect_secs = fleet::wait_connected(&shared, handles.len(), t0, &h.deadline, quiet).await;
     viewer_counts(h, &shared, n, connect_secs);
     h.deadline.sleep(Duration::from_secs(2)).await;
-    let rss_connected = h.pid.and_then(procfs::rss_bytes);
+    let rss_connected = h.rss_connected();
     memory(h, rss_idle, rss_connected, shared.connected.load(Relaxed));
 
     let (sample_tx, sample_rx) = watch::channel(false);
-    let sampler = fleet::sampler(shared.clone(), h.pid, None, sample_rx.clone());
+    let sampler = fleet::sampler(shared.clone(), h.known_pids(), None, sample_rx.clone());
     let progress = fleet::progress(shared.clone(), quiet, sample_rx);
-    let cpu = CpuMark::of(h.pid);
+    let cpu = h.cpu_mark();
     let gen_cpu = CpuMark::of(None);
     let count = ids.len().min(total);
     status(
@@ -455,7 +592,7 @@ async fn broadcast(h: &mut Harness) -> anyhow::Result<()> {
     }
     let drive_secs = drive_start.elapsed().as_secs_f64();
     fleet::drain(&shared, Duration::from_secs(a.drain_secs), &h.deadline).await;
-    h.report.server.cpu_cores = cpu.and_then(|c| c.cores_since(h.pid));
+    h.cpu_done(&cpu);
     h.report.generator_cpu_cores = gen_cpu.and_then(|c| c.cores_since(None));
     let _ = sample_tx.send(true);
     let samples = sampler.await.unwrap_or_default();
@@ -562,14 +699,14 @@ async fn stall(h: &mut Harness) -> anyhow::Result<()> {
     let connect_secs = fleet::wait_connected(&shared, handles.len(), t0, &h.deadline, quiet).await;
     viewer_counts(h, &shared, n, connect_secs);
     h.deadline.sleep(Duration::from_secs(2)).await;
-    let rss_connected = h.pid.and_then(procfs::rss_bytes);
+    let rss_connected = h.rss_connected();
     memory(h, rss_idle, rss_connected, shared.connected.load(Relaxed));
     let gauge_start = fleet::live_connections(&h.base).await;
 
     let (sample_tx, sample_rx) = watch::channel(false);
-    let sampler = fleet::sampler(shared.clone(), h.pid, Some(h.base.clone()), sample_rx.clone());
+    let sampler = fleet::sampler(shared.clone(), h.known_pids(), Some(h.base.clone()), sample_rx.clone());
     let progress = fleet::progress(shared.clone(), quiet, sample_rx);
-    let cpu = CpuMark::of(h.pid);
+    let cpu = h.cpu_mark();
     let gen_cpu = CpuMark::of(None);
     // The answer text: `#n#` then filler, so that the public frame is about --text-bytes.
     let text_len = a.text_bytes.saturating_sub(256).clamp(16, 2000);
@@ -606,7 +743,7 @@ async fn stall(h: &mut Harness) -> anyhow::Result<()> {
     }
     let drive_secs = drive_start.elapsed().as_secs_f64();
     fleet::drain(&shared, Duration::from_secs(a.drain_secs), &h.deadline).await;
-    h.report.server.cpu_cores = cpu.and_then(|c| c.cores_since(h.pid));
+    h.cpu_done(&cpu);
     h.report.generator_cpu_cores = gen_cpu.and_then(|c| c.cores_since(None));
     let _ = sample_tx.send(true);
     let samples = sampler.await.unwrap_or_default();
@@ -681,15 +818,16 @@ async fn connect(h: &mut Harness) -> anyhow::Result<()> {
     let rss_idle = idle_rss(h, 0).await;
     let mut handles = Vec::with_capacity(n);
     let t0 = shared.now_ns();
-    let (room, sh) = (h.room.clone(), shared.clone());
+    let sh = shared.clone();
+    let hr: &Harness = h;
     fleet::launch(n, a.connect_rate, &h.deadline, &mut handles, |i| {
-        viewer(room.clone(), sh.clone(), i, false, Match::None, stop_rx.clone(), None)
+        viewer(hr.room_for(i), sh.clone(), i, false, Match::None, stop_rx.clone(), None)
     })
     .await;
     let connect_secs = fleet::wait_connected(&shared, handles.len(), t0, &h.deadline, a.quiet).await;
     viewer_counts(h, &shared, n, connect_secs);
     h.deadline.sleep(Duration::from_secs(2)).await;
-    let rss_connected = h.pid.and_then(procfs::rss_bytes);
+    let rss_connected = h.rss_connected();
     memory(h, rss_idle, rss_connected, shared.connected.load(Relaxed));
     status(
         a.quiet,
@@ -700,11 +838,11 @@ async fn connect(h: &mut Harness) -> anyhow::Result<()> {
         ),
     );
     let (sample_tx, sample_rx) = watch::channel(false);
-    let sampler = fleet::sampler(shared.clone(), h.pid, None, sample_rx);
-    let cpu = CpuMark::of(h.pid);
+    let sampler = fleet::sampler(shared.clone(), h.known_pids(), None, sample_rx);
+    let cpu = h.cpu_mark();
     let gen_cpu = CpuMark::of(None);
     h.deadline.sleep(Duration::from_secs(a.duration)).await;
-    h.report.server.cpu_cores = cpu.and_then(|c| c.cores_since(h.pid));
+    h.cpu_done(&cpu);
     h.report.generator_cpu_cores = gen_cpu.and_then(|c| c.cores_since(None));
     let _ = sample_tx.send(true);
     let samples = sampler.await.unwrap_or_default();
@@ -717,6 +855,7 @@ async fn connect(h: &mut Harness) -> anyhow::Result<()> {
             .notes
             .push(format!("{unfinished} viewer tasks did not finish in time"));
     }
+    h.per_node(&outs, 0, 0);
     let s = fleet::summarise(&mut outs, 0);
     if let Some(note) = s.welcome_note() {
         h.report.notes.push(note);
@@ -748,22 +887,22 @@ async fn questions(h: &mut Harness) -> anyhow::Result<()> {
     let connect_secs = fleet::wait_connected(&shared, handles.len(), t0, &h.deadline, a.quiet).await;
     viewer_counts(h, &shared, n, connect_secs);
     h.deadline.sleep(Duration::from_secs(2)).await;
-    let rss_connected = h.pid.and_then(procfs::rss_bytes);
+    let rss_connected = h.rss_connected();
     memory(h, rss_idle, rss_connected, shared.connected.load(Relaxed));
     status(
         a.quiet,
         format!("asking for {} s, {in_flight} in flight per asker", a.duration),
     );
     let (sample_tx, sample_rx) = watch::channel(false);
-    let sampler = fleet::sampler(shared.clone(), h.pid, None, sample_rx.clone());
+    let sampler = fleet::sampler(shared.clone(), h.known_pids(), None, sample_rx.clone());
     let progress = fleet::progress(shared.clone(), a.quiet, sample_rx);
-    let cpu = CpuMark::of(h.pid);
+    let cpu = h.cpu_mark();
     let gen_cpu = CpuMark::of(None);
     let start = tokio::time::Instant::now();
     let end = start + Duration::from_secs(a.duration);
     let _ = go_tx.send(Some(end));
     h.deadline.run(tokio::time::sleep_until(end)).await;
-    h.report.server.cpu_cores = cpu.and_then(|c| c.cores_since(h.pid));
+    h.cpu_done(&cpu);
     h.report.generator_cpu_cores = gen_cpu.and_then(|c| c.cores_since(None));
     // Let the last answers come in, then collect.
     h.deadline.sleep(Duration::from_secs(1)).await;

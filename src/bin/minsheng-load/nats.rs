@@ -324,7 +324,7 @@ pub async fn run(args: &Args, deadline: &Deadline) -> anyhow::Result<Report> {
         url: format!("ws://{}{}", ep.authority, ep.path),
         srcs,
     });
-    let pid = args.server_pid.or_else(|| {
+    let pid = args.server_pid.first().copied().or_else(|| {
         let (pick, all) = procfs::find_nats(ep.addr.port());
         if all.len() > 1 {
             report
@@ -400,7 +400,7 @@ pub async fn run(args: &Args, deadline: &Deadline) -> anyhow::Result<Report> {
     }
 
     let (sample_tx, sample_rx) = watch::channel(false);
-    let sampler = fleet::sampler(shared.clone(), pid, None, sample_rx.clone());
+    let sampler = fleet::sampler(shared.clone(), pid.into_iter().collect(), None, sample_rx.clone());
     let progress = fleet::progress(shared.clone(), quiet, sample_rx);
     let cpu = CpuMark::of(pid);
     let gen_cpu = CpuMark::of(None);

@@ -75,6 +75,43 @@ pub struct Delivery {
     pub deliveries_per_sec: f64,
 }
 
+/// Deliveries to one group of viewers (one node's, or those on other nodes
+/// than the moderator's).
+#[derive(Debug, Default, Serialize)]
+pub struct Group {
+    /// Measured viewers (connected, not stalled) in the group.
+    pub viewers: usize,
+    pub delivered: u64,
+    /// delivered / (first send to the group's last delivery).
+    pub deliveries_per_sec: f64,
+    /// Seq gaps, plus what a still-connected viewer lacked at the end.
+    pub lost: u64,
+    pub duplicated: u64,
+    pub missed_after_disconnect: u64,
+    /// Viewers of the group the server (or the network) cut off.
+    pub disconnected: u64,
+    /// Approval on the moderator's node to delivery here.
+    pub latency_ms: Option<Latency>,
+}
+
+/// One node of a cluster run (several --url).
+#[derive(Debug, Default, Serialize)]
+pub struct NodeFigures {
+    pub node: usize,
+    pub url: String,
+    pub pid: Option<u32>,
+    /// The moderator (who approves), the seeding askers and the staff connections use this node.
+    pub moderator: bool,
+    #[serde(flatten)]
+    pub deliveries: Group,
+    /// This node's CPU over the measured window, in cores.
+    pub cpu_cores: Option<f64>,
+    pub rss_idle_bytes: Option<u64>,
+    pub rss_connected_bytes: Option<u64>,
+    pub rss_end_bytes: Option<u64>,
+    pub bytes_per_connection: Option<f64>,
+}
+
 #[derive(Debug, Default, Serialize)]
 pub struct Server {
     pub pid: Option<u32>,
@@ -84,7 +121,8 @@ pub struct Server {
     pub rss_end_bytes: Option<u64>,
     /// (connected - idle) / connections, after 2 s idle.
     pub bytes_per_connection: Option<f64>,
-    /// Server CPU over the measured window, in cores.
+    /// Server CPU over the measured window, in cores (with several nodes:
+    /// their sum, as are the RSS figures).
     pub cpu_cores: Option<f64>,
 }
 
@@ -223,6 +261,15 @@ pub struct Report {
     /// Approval (or send) to delivery, over all measured viewers.
     pub latency_ms: Option<Latency>,
     pub server: Server,
+    /// With several --url: the moderator's node (0-based).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub moderator_node: Option<usize>,
+    /// With several --url: each node's viewers, deliveries, latency, CPU and memory.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<NodeFigures>,
+    /// With several --url: the viewers on nodes other than the moderator's together.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub other_nodes: Option<Group>,
     /// This generator's CPU over the measured window, in cores.
     pub generator_cpu_cores: Option<f64>,
     /// Viewers (not stalled ones) closed, by close code or reason.
@@ -252,6 +299,19 @@ fn map(m: &BTreeMap<String, u64>) -> String {
         .map(|(k, v)| format!("{k}: {v}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+fn group(g: &Group) -> String {
+    format!(
+        "{} viewers; delivered {} = {:.0}/s; lost {}, duplicated {}, disconnected {}; latency {}",
+        g.viewers,
+        g.delivered,
+        g.deliveries_per_sec,
+        g.lost,
+        g.duplicated,
+        g.disconnected,
+        lat(&g.latency_ms)
+    )
 }
 
 fn lat(l: &Option<Latency>) -> String {
@@ -462,10 +522,47 @@ impl Report {
                 s.normal_viewers_disconnected
             );
         }
+        if let Some(m) = self.moderator_node {
+            let _ = writeln!(
+                o,
+                "nodes           {}; the moderator on node {m}; viewers round-robin (viewer i on node i mod {})",
+                self.nodes.len(),
+                self.nodes.len()
+            );
+        }
+        for n in &self.nodes {
+            let _ = writeln!(
+                o,
+                "node {}{}  {} pid {}: {}",
+                n.node,
+                if n.moderator { " (mod)" } else { " (other)" },
+                n.url,
+                n.pid.map_or("n/a".into(), |p| p.to_string()),
+                group(&n.deliveries)
+            );
+            let _ = writeln!(
+                o,
+                "                CPU {}; RSS idle {}, connected {}, end {}; per connection {}",
+                opt(n.cpu_cores, " cores"),
+                mib(n.rss_idle_bytes),
+                mib(n.rss_connected_bytes),
+                mib(n.rss_end_bytes),
+                n.bytes_per_connection
+                    .map_or("n/a".into(), |b| format!("{:.1} KiB", b / 1024.0)),
+            );
+        }
+        if let Some(g) = &self.other_nodes {
+            let _ = writeln!(o, "other nodes     {}", group(g));
+        }
         let s = &self.server;
         let _ = writeln!(
             o,
-            "server          pid {}; RSS idle {}, connected {}, peak {}, end {}",
+            "server{}pid {}; RSS idle {}, connected {}, peak {}, end {}",
+            if self.nodes.is_empty() {
+                "          "
+            } else {
+                " (nodes summed) moderator's "
+            },
             s.pid.map_or("n/a".into(), |p| p.to_string()),
             mib(s.rss_idle_bytes),
             mib(s.rss_connected_bytes),

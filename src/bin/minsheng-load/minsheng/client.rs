@@ -23,6 +23,8 @@ pub(crate) struct Room {
     pub(crate) addr: SocketAddr,
     pub(crate) ws_url: String,
     pub(crate) srcs: Vec<IpAddr>,
+    /// Which of the --url nodes this is (0 with one server).
+    pub(crate) node: usize,
 }
 
 impl Room {
@@ -136,6 +138,7 @@ pub(super) async fn viewer(
 ) -> ViewerOut {
     let mut out = ViewerOut {
         stalled,
+        node: room.node,
         ..ViewerOut::default()
     };
     let permit = shared.handshakes.acquire().await.ok();

@@ -18,7 +18,7 @@ use super::staff::{login, open_staff, park, request};
 use super::{Harness, finish_memory, idle_rss, memory, run_tag, status, viewer_counts};
 use crate::fleet::{self, Shared, ViewerOut};
 use crate::net::{Ws, find, open_ws, parse_int, ws_error};
-use crate::procfs::{self, CpuMark};
+use crate::procfs::CpuMark;
 use crate::report::{self, FinalTally, TallyUpdates, Votes, add_all};
 
 /// The `ref` of every viewer's vote (one per connection).
@@ -438,7 +438,7 @@ pub(super) async fn vote(h: &mut Harness) -> anyhow::Result<()> {
     let connect_secs = fleet::wait_connected(&shared, handles.len(), t0, &h.deadline, quiet).await;
     viewer_counts(h, &shared, n, connect_secs);
     h.deadline.sleep(Duration::from_secs(2)).await;
-    let rss_connected = h.pid.and_then(procfs::rss_bytes);
+    let rss_connected = h.rss_connected();
     memory(h, rss_idle, rss_connected, shared.connected.load(Relaxed));
 
     // Create and open the poll.
@@ -471,9 +471,9 @@ pub(super) async fn vote(h: &mut Harness) -> anyhow::Result<()> {
         ),
     );
     let (sample_tx, sample_rx) = watch::channel(false);
-    let sampler = fleet::sampler(shared.clone(), h.pid, None, sample_rx.clone());
+    let sampler = fleet::sampler(shared.clone(), h.known_pids(), None, sample_rx.clone());
     let progress = fleet::progress(shared.clone(), quiet, sample_rx);
-    let cpu = CpuMark::of(h.pid);
+    let cpu = h.cpu_mark();
     let gen_cpu = CpuMark::of(None);
     // A short lead, so that the first voters are not late.
     let start = Instant::now() + Duration::from_millis(100);
@@ -500,7 +500,7 @@ pub(super) async fn vote(h: &mut Harness) -> anyhow::Result<()> {
     h.deadline
         .sleep(Duration::from_millis(2 * a.tally_interval_ms + 250))
         .await;
-    h.report.server.cpu_cores = cpu.and_then(|c| c.cores_since(h.pid));
+    h.cpu_done(&cpu);
     h.report.generator_cpu_cores = gen_cpu.and_then(|c| c.cores_since(None));
 
     // Close the poll; the closing frame carries the final tally.

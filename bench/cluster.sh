@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# Runs one benchmark against N freshly started nodes on one fresh PostgreSQL database and
+# (unless --no-redis) the machine's Redis, and keeps the report in bench/results/NAME.txt
+# (and .json: the generator's report plus a "bench" object with the bus and machine figures).
+#   bench/cluster.sh NAME NODES [--no-redis] [server flags] -- generator args...
+# Examples:
+#   bench/cluster.sh c3-3k 3 -- broadcast --viewers 3000 --approvals-per-sec 20 --duration 20
+#   bench/cluster.sh c1-3k-noredis 1 --no-redis -- broadcast --viewers 3000 --approvals-per-sec 20 --duration 20
+# What it does, each run from scratch:
+#   - createdb minsheng_bench_<name>_<pid> on 127.0.0.1:5432 (user postgres; PGHOST/PGPORT/PGUSER
+#     override), `minsheng migrate`; dropped at the end;
+#   - node 0 runs `serve --demo` (the demo data and accounts, loaded before it listens); only when it
+#     answers /readyz do nodes 1..N-1 start, without --demo, so the demo is seeded exactly once;
+#   - every node gets --redis-url (MINSHENG_BENCH_REDIS, default redis://127.0.0.1:6379) and a
+#     --redis-prefix of its own (minsheng-bench-<db>); the Redis is never flushed or restarted, only
+#     this prefix's keys are deleted at the end;
+#   - a `redis-cli SUBSCRIBE` on the cluster's channel counts every bus message and its bytes;
+#     the CPU time of redis-server and of all postgres processes is read from /proc before and
+#     after the generator (machine-wide: other users of the same Redis/PostgreSQL count too);
+#   - the generator gets every node's URL (--url a,b,c) and pid (--server-pid p,q,r), the
+#     moderator on node 0 unless the generator args say --moderator-node;
+#   - load average before and after; every process started here is killed at the end.
+# MINSHENG_BIN and MINSHENG_LOAD_BIN choose the binaries (default: $CARGO_TARGET_DIR/release/…,
+# else ./target/release/…).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+name=$1 nodes=$2
+shift 2
+redis=1
+server_flags=()
+while [ $# -gt 0 ] && [ "$1" != "--" ]; do
+  if [ "$1" = "--no-redis" ]; then redis=0; else server_flags+=("$1"); fi
+  shift
+done
+[ "${1:-}" = "--" ] && shift
+[ "$nodes" -ge 1 ] || { echo "NODES must be at least 1" >&2; exit 1; }
+[ "$redis" = 1 ] || [ "$nodes" = 1 ] || { echo "--no-redis runs one node only" >&2; exit 1; }
+ulimit -n "$(ulimit -Hn)"
+mkdir -p bench/results
+out=bench/results/$name
+target=${CARGO_TARGET_DIR:-./target}
+server_bin=${MINSHENG_BIN:-$target/release/minsheng}
+load_bin=${MINSHENG_LOAD_BIN:-$target/release/minsheng-load}
+export PGHOST=${PGHOST:-127.0.0.1} PGPORT=${PGPORT:-5432} PGUSER=${PGUSER:-postgres}
+redis_url=${MINSHENG_BENCH_REDIS:-redis://127.0.0.1:6379}
+redis_host=$(sed -E 's#^redis://([^:/]+).*#\1#' <<<"$redis_url")
+redis_port=$(sed -E 's#^redis://[^:/]+:?([0-9]*).*#\1#' <<<"$redis_url")
+redis_port=${redis_port:-6379}
+db=minsheng_bench_$(tr -c 'a-zA-Z0-9\n' _ <<<"$name" | tr 'A-Z' 'a-z')_$$
+prefix=minsheng-bench-$db
+channel=$prefix:rooms
+export DATABASE_URL="postgres://$PGUSER@$PGHOST:$PGPORT/$db"
+unset MINSHENG_REDIS_URL
+
+pids=()
+sub=
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ -n "$sub" ] && kill "$sub" 2>/dev/null || true
+  for p in "${pids[@]}" $sub; do wait "$p" 2>/dev/null || true; done
+  if [ "$redis" = 1 ]; then
+    redis-cli -h "$redis_host" -p "$redis_port" --scan --pattern "$prefix:*" |
+      xargs -r redis-cli -h "$redis_host" -p "$redis_port" del >/dev/null || true
+  fi
+  dropdb --if-exists "$db" 2>/dev/null || true
+}
+trap cleanup EXIT
+
+# CPU ticks (utime + stime) of processes by name, summed.
+ticks_of() {
+  local total=0 p f
+  for p in $(pgrep -x "$1" || true); do
+    f=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null) || continue
+    set -- $f
+    total=$((total + ${12} + ${13}))
+  done
+  echo "$total"
+}
+
+createdb "$db"
+"$server_bin" migrate >/dev/null
+redis_flags=()
+[ "$redis" = 1 ] && redis_flags=(--redis-url "$redis_url" --redis-prefix "$prefix")
+urls=() node_pids=()
+start_node() { # index, extra flags...
+  local k=$1
+  shift
+  "$server_bin" serve "$@" --listen 127.0.0.1:0 --print-addr "${redis_flags[@]}" "${server_flags[@]}" \
+    >"$out.node$k.out" 2>"$out.node$k.log" &
+  pids+=($!)
+  node_pids+=($!)
+  local addr=
+  for _ in $(seq 300); do
+    addr=$(sed -n 's/^listening on //p' "$out.node$k.out" | head -1)
+    [ -n "$addr" ] && curl -sf "http://$addr/readyz" >/dev/null && break
+    kill -0 "${pids[-1]}" 2>/dev/null || { echo "node $k exited:" >&2; tail "$out.node$k.log" >&2; exit 1; }
+    sleep 0.2
+  done
+  [ -n "$addr" ] || { echo "node $k did not start" >&2; exit 1; }
+  urls+=("http://$addr")
+}
+start_node 0 --demo
+for k in $(seq 1 $((nodes - 1))); do start_node "$k"; done
+sleep 2 # let the demo's password hashing settle before the idle memory sample
+
+if [ "$redis" = 1 ]; then
+  redis-cli -h "$redis_host" -p "$redis_port" --raw SUBSCRIBE "$channel" >"$out.bus" 2>/dev/null &
+  sub=$!
+  sleep 0.3
+fi
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+redis_t0=$(ticks_of redis-server) pg_t0=$(ticks_of postgres) t0=$(date +%s.%N)
+gen_status=0
+"$load_bin" --url "$(IFS=,; echo "${urls[*]}")" --server-pid "$(IFS=,; echo "${node_pids[*]}")" -q --json "$@" \
+  >"$out.gen.json" 2>"$out.txt" || gen_status=$?
+redis_t1=$(ticks_of redis-server) pg_t1=$(ticks_of postgres) t1=$(date +%s.%N)
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+[ "$gen_status" = 0 ] || echo "generator exit $gen_status" >>"$out.txt"
+sleep 0.5
+[ -n "$sub" ] && kill "$sub" 2>/dev/null && wait "$sub" 2>/dev/null || true
+sub=
+
+# Bus messages: redis-cli --raw prints message / channel / payload, one per line.
+bus_msgs=0 bus_bytes=0 bus_kinds={}
+if [ "$redis" = 1 ] && [ -s "$out.bus" ]; then
+  read -r bus_msgs bus_bytes bus_kinds < <(awk -v ch="$channel" '
+    prev2 == "message" && prev1 == ch {
+      n++; b += length($0); k = "?"
+      if (match($0, /"kind":"[a-z_]+"/)) k = substr($0, RSTART + 8, RLENGTH - 9)
+      kinds[k]++
+    }
+    { prev2 = prev1; prev1 = $0 }
+    END {
+      j = ""; for (k in kinds) j = j (j == "" ? "" : ",") "\"" k "\":" kinds[k]
+      printf "%d %d {%s}\n", n, b, j
+    }' "$out.bus")
+fi
+secs=$(echo "$t1 - $t0" | bc -l)
+redis_cores=$(echo "($redis_t1 - $redis_t0) / 100 / $secs" | bc -l)
+pg_cores=$(echo "($pg_t1 - $pg_t0) / 100 / $secs" | bc -l)
+bus_warnings=$(cat "$out".node*.log | grep -c 'bus:.*\(dropped\|failed\|unreachable\|lost\)' || true)
+{
+  echo "-- bench/cluster.sh: $nodes node(s), $([ "$redis" = 1 ] && echo "Redis $redis_url prefix $prefix" || echo "no Redis"), PostgreSQL database $db"
+  echo "load average    before $load_before, after $load_after"
+  printf "window          %.1f s (the generator's whole run)\n" "$secs"
+  if [ "$redis" = 1 ]; then
+    echo "bus messages    $bus_msgs on $channel, $bus_bytes payload bytes; by kind $bus_kinds; node log lines about dropped/failed bus messages: $bus_warnings"
+  fi
+  printf "redis-server    %.3f cores; postgres (all processes) %.3f cores (machine-wide, over the window)\n" \
+    "$redis_cores" "$pg_cores"
+} >>"$out.txt"
+jq --arg nodes "$nodes" --arg redis "$redis" --arg load_before "$load_before" --arg load_after "$load_after" \
+  --argjson secs "$secs" --argjson bus_msgs "$bus_msgs" --argjson bus_bytes "$bus_bytes" \
+  --argjson bus_kinds "$bus_kinds" \
+  --argjson bus_warnings "$bus_warnings" \
+  --argjson redis_cores "$(printf %.4f "$redis_cores")" --argjson pg_cores "$(printf %.4f "$pg_cores")" \
+  '. + {bench: {nodes: ($nodes | tonumber), redis: ($redis == "1"), load_before: $load_before,
+     load_after: $load_after, window_secs: $secs, bus_messages: $bus_msgs, bus_payload_bytes: $bus_bytes,
+     bus_by_kind: $bus_kinds, bus_warning_lines: $bus_warnings,
+     redis_server_cores: $redis_cores, postgres_cores: $pg_cores}}' \
+  "$out.gen.json" >"$out.json" 2>/dev/null || cp "$out.gen.json" "$out.json"
+rm -f "$out.gen.json" "$out.bus" "$out".node*.out
+cat "$out.txt"
