@@ -77,6 +77,24 @@ ticks_of() {
   echo "$total"
 }
 
+# CPU ticks of the given pids, summed.
+ticks_pids() {
+  local total=0 p f
+  for p in "$@"; do
+    f=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null) || continue
+    set -- $f
+    total=$((total + ${12} + ${13}))
+  done
+  echo "$total"
+}
+# CPU seconds of this shell's waited-for children (the generator): `times` runs in this shell
+# (in a $(...) subshell it would count the subshell's children), then its output is read.
+children_secs() {
+  awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/); print u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$out.times"
+}
+# Busy CPU ticks of the whole machine (every core; user nice system irq softirq steal).
+machine_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
+
 createdb "$db"
 "$server_bin" migrate >/dev/null
 redis_flags=()
@@ -109,11 +127,15 @@ if [ "$redis" = 1 ]; then
   sleep 0.3
 fi
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-redis_t0=$(ticks_of redis-server) pg_t0=$(ticks_of postgres) t0=$(date +%s.%N)
+redis_t0=$(ticks_of redis-server) pg_t0=$(ticks_of postgres) m_t0=$(machine_ticks) n_t0=$(ticks_pids "${node_pids[@]}") t0=$(date +%s.%N)
+times >"$out.times"
+c_t0=$(children_secs)
 gen_status=0
 "$load_bin" --url "$(IFS=,; echo "${urls[*]}")" --server-pid "$(IFS=,; echo "${node_pids[*]}")" -q --json "$@" \
   >"$out.gen.json" 2>"$out.txt" || gen_status=$?
-redis_t1=$(ticks_of redis-server) pg_t1=$(ticks_of postgres) t1=$(date +%s.%N)
+redis_t1=$(ticks_of redis-server) pg_t1=$(ticks_of postgres) m_t1=$(machine_ticks) n_t1=$(ticks_pids "${node_pids[@]}") t1=$(date +%s.%N)
+times >"$out.times"
+c_t1=$(children_secs)
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 [ "$gen_status" = 0 ] || echo "generator exit $gen_status" >>"$out.txt"
 sleep 0.5
@@ -138,6 +160,10 @@ fi
 secs=$(echo "$t1 - $t0" | bc -l)
 redis_cores=$(echo "($redis_t1 - $redis_t0) / 100 / $secs" | bc -l)
 pg_cores=$(echo "($pg_t1 - $pg_t0) / 100 / $secs" | bc -l)
+machine_cores=$(echo "($m_t1 - $m_t0) / 100 / $secs" | bc -l)
+nodes_cores=$(echo "($n_t1 - $n_t0) / 100 / $secs" | bc -l)
+gen_cores=$(echo "($c_t1 - $c_t0) / $secs" | bc -l)
+others_cores=$(echo "$machine_cores - $nodes_cores - $gen_cores - $redis_cores - $pg_cores" | bc -l)
 bus_warnings=$(cat "$out".node*.log | grep -c 'bus:.*\(dropped\|failed\|unreachable\|lost\)' || true)
 {
   echo "-- bench/cluster.sh: $nodes node(s), $([ "$redis" = 1 ] && echo "Redis $redis_url prefix $prefix" || echo "no Redis"), PostgreSQL database $db"
@@ -148,16 +174,21 @@ bus_warnings=$(cat "$out".node*.log | grep -c 'bus:.*\(dropped\|failed\|unreacha
   fi
   printf "redis-server    %.3f cores; postgres (all processes) %.3f cores (machine-wide, over the window)\n" \
     "$redis_cores" "$pg_cores"
+  printf "machine         %.2f of %d cores busy over the window: nodes %.2f, generator %.2f, redis-server %.2f, postgres %.2f, everything else %.2f\n" \
+    "$machine_cores" "$(nproc)" "$nodes_cores" "$gen_cores" "$redis_cores" "$pg_cores" "$others_cores"
 } >>"$out.txt"
 jq --arg nodes "$nodes" --arg redis "$redis" --arg load_before "$load_before" --arg load_after "$load_after" \
   --argjson secs "$secs" --argjson bus_msgs "$bus_msgs" --argjson bus_bytes "$bus_bytes" \
   --argjson bus_kinds "$bus_kinds" \
   --argjson bus_warnings "$bus_warnings" \
   --argjson redis_cores "$(printf %.4f "$redis_cores")" --argjson pg_cores "$(printf %.4f "$pg_cores")" \
+  --argjson machine_cores "$(printf %.4f "$machine_cores")" --argjson nodes_cores "$(printf %.4f "$nodes_cores")" \
+  --argjson gen_cores "$(printf %.4f "$gen_cores")" --argjson others_cores "$(printf %.4f "$others_cores")" \
   '. + {bench: {nodes: ($nodes | tonumber), redis: ($redis == "1"), load_before: $load_before,
      load_after: $load_after, window_secs: $secs, bus_messages: $bus_msgs, bus_payload_bytes: $bus_bytes,
      bus_by_kind: $bus_kinds, bus_warning_lines: $bus_warnings,
-     redis_server_cores: $redis_cores, postgres_cores: $pg_cores}}' \
+     redis_server_cores: $redis_cores, postgres_cores: $pg_cores, machine_busy_cores: $machine_cores,
+     window_nodes_cores: $nodes_cores, window_generator_cores: $gen_cores, window_others_cores: $others_cores}}' \
   "$out.gen.json" >"$out.json" 2>/dev/null || cp "$out.gen.json" "$out.json"
-rm -f "$out.gen.json" "$out.bus" "$out".node*.out
+rm -f "$out.gen.json" "$out.bus" "$out.times" "$out".node*.out
 cat "$out.txt"
