@@ -55,7 +55,8 @@ const client = new LiveClient(eventId, {
       render();
     },
     queue: ({ questions }) => {
-      // Sent after every snapshot or replay: the queue as it is now.
+      // Sent after every snapshot or replay, and again whenever live moderation
+      // frames may have been lost between the server's nodes: the queue as it is now.
       for (const [id, r] of room.records) if (r.status === "pending") room.records.delete(id);
       for (const q of questions) room.records.set(q.id, q);
       render();

@@ -13,12 +13,19 @@
 //! Publishing never blocks a room: messages go through a bounded queue to one
 //! publisher task, and are dropped (and counted) when it is full or Redis is
 //! away. The subscriber reconnects by itself, with backoff.
+//!
+//! What was dropped is made good, not forgotten. After the subscriber was
+//! away, every room here re-reads what it may have missed (the log, and for
+//! staff and authors the state of the posts: see [`Hub::resync_room`]); a
+//! publisher that had to drop staff or private frames asks the other nodes
+//! to do the same for those rooms once Redis is back ([`Body::Resync`]).
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
@@ -32,6 +39,10 @@ const OUTBOX: usize = 4096;
 const PRESENCE_TTL_SECS: i64 = 6;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// How often a publisher that owes the other nodes a [`Body::Resync`] tries Redis.
+const RESYNC_RETRY: Duration = Duration::from_secs(1);
+/// Clocks of the nodes may differ a little: a resync reaches this far further back.
+pub const CLOCK_MARGIN: chrono::Duration = chrono::Duration::seconds(30);
 
 /// One message on the bus.
 #[derive(Debug, Serialize, Deserialize)]
@@ -57,6 +68,24 @@ pub enum Body {
         ip: Option<String>,
         reason: String,
     },
+    /// Staff or private frames of the room were lost on their way (the
+    /// sender dropped them): re-read what changed since `since`.
+    Resync { since: DateTime<Utc> },
+}
+
+impl Body {
+    /// Whether losing this message loses something no periodic check brings back.
+    fn needs_resync(&self) -> bool {
+        !matches!(self, Body::Seq { .. })
+    }
+}
+
+/// One room's presence across the cluster.
+pub struct Presence {
+    /// Viewers on every live node.
+    pub viewers: usize,
+    /// The nodes with a fresh count (this one included).
+    pub nodes: HashSet<String>,
 }
 
 pub struct Bus {
@@ -68,6 +97,9 @@ pub struct Bus {
     outbox: mpsc::Sender<(i64, Body)>,
     /// Messages dropped because the outbox was full or Redis was away.
     pub dropped: AtomicU64,
+    /// Rooms whose staff or private frames were dropped, and since when: the
+    /// other nodes are told to resync them once Redis takes messages again.
+    owed: Mutex<HashMap<i64, DateTime<Utc>>>,
 }
 
 impl Bus {
@@ -86,16 +118,33 @@ impl Bus {
             client,
             outbox,
             dropped: AtomicU64::new(0),
+            owed: Mutex::new(HashMap::new()),
         });
         Ok((bus, rx))
     }
 
     /// Queue a message for the other nodes; never waits.
     pub fn publish(&self, event_id: i64, body: Body) {
+        let resync = body.needs_resync();
         if self.outbox.try_send((event_id, body)).is_err() {
-            // Seq wake-ups are covered by the periodic check; staff frames are lost.
+            // Seq wake-ups are covered by the periodic check; for the rest the
+            // other nodes are told to resync the room.
             self.dropped.fetch_add(1, Ordering::Relaxed);
+            if resync {
+                self.owe(event_id, Utc::now());
+            }
         }
+    }
+
+    fn owed(&self) -> std::sync::MutexGuard<'_, HashMap<i64, DateTime<Utc>>> {
+        self.owed.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Remember that the room's frames since `since` were dropped.
+    fn owe(&self, event_id: i64, since: DateTime<Utc>) {
+        let mut owed = self.owed();
+        let at = owed.entry(event_id).or_insert(since);
+        *at = (*at).min(since);
     }
 
     async fn connect(&self) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
@@ -109,46 +158,94 @@ impl Bus {
     }
 
     /// Drain the outbox into Redis. Wake-ups queued together collapse into one
-    /// per room (the highest seq).
+    /// per room (the highest seq). A batch that fails is tried once more on a
+    /// fresh connection (Redis restarted: the old one is dead); if that fails
+    /// too it is dropped, and the rooms it concerned are owed a resync.
     pub async fn run_publisher(self: Arc<Self>, mut rx: mpsc::Receiver<(i64, Body)>) {
         let mut conn: Option<redis::aio::MultiplexedConnection> = None;
         let mut batch = Vec::with_capacity(256);
-        while rx.recv_many(&mut batch, 256).await > 0 {
+        loop {
+            let owing = !self.owed().is_empty();
+            let received = if owing {
+                // Owed resyncs go out as soon as Redis is back, traffic or not.
+                tokio::select! {
+                    n = rx.recv_many(&mut batch, 256) => n,
+                    () = tokio::time::sleep(RESYNC_RETRY) => usize::MAX,
+                }
+            } else {
+                rx.recv_many(&mut batch, 256).await
+            };
+            if received == 0 {
+                break; // The hub is gone.
+            }
             let mut highest: HashMap<i64, i64> = HashMap::new();
-            let mut payloads = Vec::with_capacity(batch.len());
+            // Each payload with its room and whether losing it needs a resync.
+            let mut payloads: Vec<(i64, bool, String)> = Vec::with_capacity(batch.len());
             for (event_id, body) in batch.drain(..) {
                 match body {
                     Body::Seq { seq } => {
                         let h = highest.entry(event_id).or_insert(seq);
                         *h = (*h).max(seq);
                     }
-                    body => payloads.push(self.encode(event_id, body)),
+                    body => payloads.push((event_id, true, self.encode(event_id, body))),
                 }
             }
             payloads.extend(
                 highest
                     .into_iter()
-                    .map(|(event_id, seq)| self.encode(event_id, Body::Seq { seq })),
+                    .map(|(event_id, seq)| (event_id, false, self.encode(event_id, Body::Seq { seq }))),
             );
-            if conn.is_none() {
-                match self.connect().await {
-                    Ok(c) => conn = Some(c),
-                    Err(e) => {
-                        tracing::warn!(error = %e, dropped = payloads.len(), "bus: Redis unreachable; messages dropped");
-                        self.dropped.fetch_add(payloads.len() as u64, Ordering::Relaxed);
-                        continue;
+            let owed: Vec<(i64, DateTime<Utc>)> = self.owed().drain().collect();
+            payloads
+                .extend(owed.iter().map(|(event_id, since)| {
+                    (*event_id, true, self.encode(*event_id, Body::Resync { since: *since }))
+                }));
+            if payloads.is_empty() {
+                continue;
+            }
+            if let Err(e) = self.send(&mut conn, &payloads).await {
+                tracing::warn!(error = %e, dropped = payloads.len(), "bus: Redis unreachable; messages dropped, resync owed");
+                self.dropped.fetch_add(payloads.len() as u64, Ordering::Relaxed);
+                let now = Utc::now();
+                for (event_id, resync, _) in &payloads {
+                    if *resync {
+                        self.owe(*event_id, now);
                     }
                 }
+                for (event_id, since) in owed {
+                    self.owe(event_id, since);
+                }
+            } else if !owed.is_empty() {
+                tracing::info!(rooms = owed.len(), "bus: the other nodes were asked to resync");
             }
-            let mut pipe = redis::pipe();
-            for payload in &payloads {
-                pipe.cmd("PUBLISH").arg(&self.channel).arg(payload).ignore();
-            }
-            if let Some(c) = conn.as_mut() {
-                if let Err(e) = pipe.query_async::<()>(c).await {
-                    tracing::warn!(error = %e, dropped = payloads.len(), "bus: publishing failed; reconnecting");
-                    self.dropped.fetch_add(payloads.len() as u64, Ordering::Relaxed);
-                    conn = None;
+        }
+    }
+
+    /// Publish `payloads` in one pipeline; once more on a fresh connection if that fails.
+    async fn send(
+        &self,
+        conn: &mut Option<redis::aio::MultiplexedConnection>,
+        payloads: &[(i64, bool, String)],
+    ) -> redis::RedisResult<()> {
+        let mut pipe = redis::pipe();
+        for (_, _, payload) in payloads {
+            pipe.cmd("PUBLISH").arg(&self.channel).arg(payload).ignore();
+        }
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let c = match conn {
+                Some(c) => c,
+                None => conn.insert(self.connect().await?),
+            };
+            match pipe.query_async::<()>(c).await {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    *conn = None;
+                    if attempt == 2 {
+                        return Err(e);
+                    }
+                    tracing::debug!(error = %e, "bus: publishing failed; once more on a new connection");
                 }
             }
         }
@@ -164,15 +261,21 @@ impl Bus {
     }
 
     /// Subscribe and hand every message from another node to the hub; after
-    /// each (re)subscription every room checks the log for what it missed.
+    /// each (re)subscription every room checks the log for what it missed,
+    /// and after an outage re-reads what its staff and authors missed.
     pub async fn run_subscriber(self: Arc<Self>, hub: Hub) {
         let mut backoff = Duration::from_millis(100);
+        // When the subscription was lost (nothing is missed before the first one).
+        let mut lost: Option<DateTime<Utc>> = None;
         loop {
             match self.subscribe().await {
                 Ok(mut pubsub) => {
                     tracing::info!(node = %self.node, channel = %self.channel, "bus: subscribed");
                     backoff = Duration::from_millis(100);
                     hub.probe_rooms();
+                    if let Some(since) = lost.take() {
+                        hub.resync_rooms(since - CLOCK_MARGIN);
+                    }
                     let mut messages = pubsub.on_message();
                     loop {
                         tokio::select! {
@@ -183,9 +286,13 @@ impl Bus {
                             },
                         }
                     }
+                    lost = Some(Utc::now());
                     tracing::warn!("bus: connection to Redis lost; reconnecting");
                 }
-                Err(e) => tracing::warn!(error = %e, retry_in = ?backoff, "bus: cannot subscribe"),
+                Err(e) => {
+                    lost.get_or_insert_with(Utc::now);
+                    tracing::warn!(error = %e, retry_in = ?backoff, "bus: cannot subscribe");
+                }
             }
             tokio::select! {
                 () = hub.shutdown.cancelled() => return,
@@ -223,14 +330,14 @@ impl Bus {
     }
 
     /// Write this node's viewer count of each room and read the cluster's
-    /// totals back. Each room is a hash with a field per node; every field
-    /// carries its own write time, so a dead node's count is ignored after
+    /// back. Each room is a hash with a field per node; every field carries
+    /// its own write time, so a dead node's count is ignored after
     /// [`PRESENCE_TTL_SECS`] even while other nodes keep the hash alive.
     pub async fn presence(
         &self,
         conn: &mut Option<redis::aio::MultiplexedConnection>,
         counts: &[(i64, usize)],
-    ) -> Option<Vec<usize>> {
+    ) -> Option<Vec<Presence>> {
         if conn.is_none() {
             *conn = self.connect().await.ok();
         }
@@ -245,22 +352,10 @@ impl Bus {
                 .arg(format!("{viewers}:{now}"))
                 .ignore();
             pipe.cmd("EXPIRE").arg(&key).arg(PRESENCE_TTL_SECS).ignore();
-            pipe.cmd("HVALS").arg(&key);
+            pipe.cmd("HGETALL").arg(&key);
         }
-        match pipe.query_async::<Vec<Vec<String>>>(c).await {
-            Ok(all) => Some(
-                all.iter()
-                    .map(|values| {
-                        values
-                            .iter()
-                            .filter_map(|v| v.split_once(':'))
-                            .filter_map(|(n, at)| Some((n.parse::<usize>().ok()?, at.parse::<i64>().ok()?)))
-                            .filter(|(_, at)| now - at <= PRESENCE_TTL_SECS)
-                            .map(|(n, _)| n)
-                            .sum()
-                    })
-                    .collect(),
-            ),
+        match pipe.query_async::<Vec<HashMap<String, String>>>(c).await {
+            Ok(all) => Some(all.iter().map(|fields| fresh_counts(fields, now)).collect()),
             Err(e) => {
                 tracing::warn!(error = %e, "bus: presence not shared");
                 *conn = None;
@@ -268,6 +363,25 @@ impl Bus {
             }
         }
     }
+}
+
+/// The fresh fields (`node -> "viewers:written_at"`) of a presence hash.
+fn fresh_counts(fields: &HashMap<String, String>, now: i64) -> Presence {
+    let mut presence = Presence {
+        viewers: 0,
+        nodes: HashSet::new(),
+    };
+    for (node, value) in fields {
+        let Some((n, at)) = value.split_once(':') else { continue };
+        let (Ok(n), Ok(at)) = (n.parse::<usize>(), at.parse::<i64>()) else {
+            continue;
+        };
+        if now - at <= PRESENCE_TTL_SECS {
+            presence.viewers += n;
+            presence.nodes.insert(node.clone());
+        }
+    }
+    presence
 }
 
 #[cfg(test)]
@@ -285,5 +399,34 @@ mod tests {
         assert_eq!(text, r#"{"node":"n1","event_id":7,"kind":"seq","seq":42}"#);
         let back: BusMsg = serde_json::from_str(&text).unwrap();
         assert!(matches!(back.body, Body::Seq { seq: 42 }));
+        assert!(!back.body.needs_resync());
+        let resync = Body::Resync {
+            since: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+        };
+        assert!(resync.needs_resync());
+        let msg = BusMsg {
+            node: "n1".into(),
+            event_id: 7,
+            body: resync,
+        };
+        let text = serde_json::to_string(&msg).unwrap();
+        assert_eq!(
+            text,
+            r#"{"node":"n1","event_id":7,"kind":"resync","since":"2023-11-14T22:13:20Z"}"#
+        );
+    }
+
+    #[test]
+    fn presence_counts_fresh_fields_only() {
+        let fields: HashMap<String, String> = [
+            ("a".to_owned(), "3:100".to_owned()),
+            ("b".to_owned(), "4:90".to_owned()),
+            ("c".to_owned(), "5:97".to_owned()),
+            ("d".to_owned(), "junk".to_owned()),
+        ]
+        .into();
+        let p = fresh_counts(&fields, 100);
+        assert_eq!(p.viewers, 8);
+        assert_eq!(p.nodes, HashSet::from(["a".to_owned(), "c".to_owned()]));
     }
 }

@@ -9,11 +9,12 @@
 //! Writes go through the store's group-commit [`Writer`]; rooms learn of
 //! committed changes through [`crate::store::writer::ChangeSink`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -37,6 +38,9 @@ pub mod session;
 use limits::Limits;
 use room::Room;
 use screen::Screen;
+
+/// How long a resuming client waits for this node's room to reach its `seq`.
+const REACH_WAIT: Duration = Duration::from_secs(3);
 
 /// Why a connection cannot join a room.
 #[derive(Debug, thiserror::Error)]
@@ -274,17 +278,73 @@ impl Hub {
             Body::Ban { viewer, ip, reason } => {
                 room.ban(viewer.map(ViewerKey).as_ref(), ip.as_deref(), &reason);
             }
+            Body::Resync { since } => self.resync_room(&room, since),
+        }
+    }
+
+    /// Every loaded room re-reads what its staff and authors may have missed since `since`.
+    pub fn resync_rooms(&self, since: DateTime<Utc>) {
+        let rooms: Vec<Arc<Room>> = self.rooms().values().cloned().collect();
+        tracing::info!(rooms = rooms.len(), %since, "resyncing the rooms after frames were lost");
+        for room in rooms {
+            self.resync_room(&room, since);
+        }
+    }
+
+    /// Staff and private frames of other nodes travel only over the bus: when
+    /// some may have been lost (Redis away, a node killed before it published),
+    /// the room's staff re-read the moderation queue and polls, and the
+    /// authors of posts moderated since `since` are sent their posts again.
+    pub fn resync_room(&self, room: &Arc<Room>, since: DateTime<Utc>) {
+        room.resync_staff();
+        let room = room.clone();
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            match store.authors_since(room.event_id, since).await {
+                Ok(authors) if !authors.is_empty() => {
+                    let authors: HashSet<String> = authors.into_iter().map(|k| k.0).collect();
+                    let told = room.resync_viewers(&authors);
+                    tracing::debug!(event_id = room.event_id, told, "authors sent their posts again");
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(event_id = room.event_id, error = %e, "authors not resynced"),
+            }
+        });
+    }
+
+    /// A client resuming from `seq` saw it, so the log holds it. A room here
+    /// that is behind (a wake-up still on its way, or lost with the node that
+    /// committed it) reads the log first, so that the client gets a replay
+    /// rather than a snapshot older than what it showed. Bounded: a `seq`
+    /// the log does not reach waits [`REACH_WAIT`], then the join goes on.
+    pub async fn reach(&self, room: &Room, seq: i64) {
+        let deadline = tokio::time::Instant::now() + REACH_WAIT;
+        let mut probe_at = tokio::time::Instant::now();
+        while room.seq() < seq {
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                tracing::debug!(event_id = room.event_id, seq, "resume from beyond the log");
+                return;
+            }
+            if now >= probe_at {
+                room.probe();
+                probe_at = now + Duration::from_millis(500);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 
     /// Every 2 s: each room checks the log for changes it missed (lost
     /// wake-ups, a Redis outage), and shares its viewer count; viewers see
-    /// the cluster's total.
+    /// the cluster's total. A node that stops counting in a room (killed, or
+    /// cut off) may have taken staff or private frames with it: the room
+    /// resyncs.
     async fn run_cluster_checks(self, bus: Arc<Bus>) {
         let mut tick = tokio::time::interval(Duration::from_secs(2));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut conn = None;
         let mut last_totals: HashMap<i64, usize> = HashMap::new();
+        let mut last_nodes: HashMap<i64, HashSet<String>> = HashMap::new();
         loop {
             tokio::select! {
                 () = self.shutdown.cancelled() => break,
@@ -294,8 +354,20 @@ impl Hub {
             let rooms: Vec<Arc<Room>> = self.rooms().values().cloned().collect();
             let counts: Vec<(i64, usize)> = rooms.iter().map(|r| (r.event_id, r.viewers())).collect();
             // Without Redis each node shows its own count until it is back.
-            let totals = match bus.presence(&mut conn, &counts).await {
-                Some(totals) => totals,
+            let totals: Vec<usize> = match bus.presence(&mut conn, &counts).await {
+                Some(presence) => {
+                    last_nodes.retain(|id, _| rooms.iter().any(|r| r.event_id == *id));
+                    for (room, p) in rooms.iter().zip(&presence) {
+                        let before = last_nodes.insert(room.event_id, p.nodes.clone());
+                        let gone = before.is_some_and(|b| b.iter().any(|n| !p.nodes.contains(n)));
+                        if gone {
+                            let since = Utc::now() - bus::CLOCK_MARGIN;
+                            tracing::info!(event_id = room.event_id, "a node left the room; resyncing");
+                            self.resync_room(room, since);
+                        }
+                    }
+                    presence.iter().map(|p| p.viewers).collect()
+                }
                 None => counts.iter().map(|(_, n)| *n).collect(),
             };
             last_totals.retain(|id, _| rooms.iter().any(|r| r.event_id == *id));

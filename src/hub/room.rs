@@ -61,7 +61,17 @@ pub struct Joined {
     pub seq: i64,
     pub start: Start,
     pub public: broadcast::Receiver<Frame>,
-    pub staff: Option<broadcast::Receiver<Utf8Bytes>>,
+    pub staff: Option<broadcast::Receiver<StaffItem>>,
+}
+
+/// One item on a room's staff channel.
+#[derive(Debug, Clone)]
+pub enum StaffItem {
+    Frame(Utf8Bytes),
+    /// Frames may have been lost (the bus was away): re-read the moderation
+    /// queue and the polls, and send them as at join. Staff frames sent after
+    /// this follow the re-read, so none of them is overwritten by older state.
+    Resync,
 }
 
 /// What the room knows of each connection.
@@ -83,6 +93,9 @@ pub enum Private {
         code: &'static str,
         reason: String,
     },
+    /// `mine` frames may have been lost (the bus was away): send the viewer
+    /// each of their posts as it is now, as after a replay.
+    Resync,
 }
 
 struct Inner {
@@ -123,7 +136,7 @@ pub struct Room {
     pub event_id: i64,
     ring_capacity: usize,
     public: broadcast::Sender<Frame>,
-    staff: broadcast::Sender<Utf8Bytes>,
+    staff: broadcast::Sender<StaffItem>,
     inner: Mutex<Inner>,
     conns: Mutex<HashMap<u64, ConnEntry>>,
     viewers: AtomicUsize,
@@ -556,7 +569,26 @@ impl Room {
 
     /// Staff's channel: a poll they manage (drafts included) or a tally they see before the public.
     pub fn tell_staff_text(&self, text: String) {
-        let _ = self.staff.send(Utf8Bytes::from(text));
+        let _ = self.staff.send(StaffItem::Frame(Utf8Bytes::from(text)));
+    }
+
+    /// Every staff connection re-reads the queue and the polls.
+    pub fn resync_staff(&self) {
+        let _ = self.staff.send(StaffItem::Resync);
+    }
+
+    /// Every connection of these viewers here is sent their posts again; how many.
+    pub fn resync_viewers(&self, viewers: &HashSet<String>) -> usize {
+        let mut told = 0;
+        for entry in self.conns().values() {
+            if entry.viewer.as_ref().is_some_and(|v| viewers.contains(&v.0)) {
+                told += 1;
+                if entry.private.try_send(Private::Resync).is_err() {
+                    entry.stalled.store(true, Ordering::Relaxed);
+                }
+            }
+        }
+        told
     }
 
     /// Send the viewer count (ephemeral, current seq).

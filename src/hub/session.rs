@@ -17,7 +17,7 @@ use super::protocol::{
     Capability, ClientMsg, Envelope, MAX_REF_CHARS, OwnQuestion, PROTOCOL_VERSION, PublicFrame, ServerMsg, StaffInfo,
     ViewerInfo, encode,
 };
-use super::room::{ConnEntry, Frame, Joined, Private, Room, Start};
+use super::room::{ConnEntry, Frame, Joined, Private, Room, StaffItem, Start};
 use super::{Hub, JoinError};
 use crate::domain::event::EventStatus;
 use crate::domain::poll::{Ballot, CheckedBallot, PollSpec, PollStatus};
@@ -27,11 +27,15 @@ use crate::domain::question::{
 };
 use crate::domain::screen::Verdict;
 use crate::domain::staff::{Role, Staff};
+use crate::store::StoreError;
 use crate::store::live::QuestionRecord;
 use crate::store::writer::{Command, NewQuestion, Outcome, WriteError};
 
 /// Public frames written to a socket in one go at most.
 const MAX_WRITE_BATCH: usize = 64;
+
+/// How long a resync (after the bus was away) may wait for the store.
+const RESYNC_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Close codes (the 4xxx ones are ours; see docs/protocol.md).
 pub mod close {
@@ -347,6 +351,12 @@ impl Session {
         stalled: Arc<AtomicBool>,
     ) -> Result<(), Ended> {
         let staff = self.capability != Capability::Viewer;
+        if let Some(last) = last_seq {
+            // The client saw `last`: this node's room reads the log up to it
+            // first (it may lag the node the client came from), so that the
+            // client gets a replay rather than an older snapshot.
+            self.hub.reach(&self.room, last).await;
+        }
         let Joined {
             seq,
             start,
@@ -403,7 +413,7 @@ impl Session {
         sink: &mut SplitSink<&mut WebSocket, Message>,
         mut sent: i64,
         mut public: broadcast::Receiver<Frame>,
-        mut staff: Option<broadcast::Receiver<Utf8Bytes>>,
+        mut staff: Option<broadcast::Receiver<StaffItem>>,
         mut private: mpsc::Receiver<Private>,
         seen: &AtomicU64,
         epoch: Instant,
@@ -436,7 +446,11 @@ impl Session {
                     Err(broadcast::error::RecvError::Closed) => return Err(ended(close::GOING_AWAY, "room closed")),
                 },
                 frame = recv_staff(&mut staff) => match frame {
-                    Ok(text) => Message::Text(text),
+                    Ok(StaffItem::Frame(text)) => Message::Text(text),
+                    Ok(StaffItem::Resync) => {
+                        self.resync(sink).await?;
+                        continue;
+                    }
                     Err(broadcast::error::RecvError::Lagged(_)) => {
                         let msg = "the moderation feed fell behind; reconnect";
                         self.sink_send(sink, error_frame(None, "lagged", msg, None).into()).await?;
@@ -446,6 +460,10 @@ impl Session {
                 },
                 message = private.recv() => match message {
                     Some(Private::Frame(text)) => Message::Text(text),
+                    Some(Private::Resync) => {
+                        self.resync(sink).await?;
+                        continue;
+                    }
                     Some(Private::Kick { code, reason }) => {
                         self.sink_send(sink, error_frame(None, code, &reason, None).into()).await?;
                         return Err(ended(close::FORBIDDEN, code));
@@ -499,6 +517,28 @@ impl Session {
                 return Err(ended(close::LAGGED, "lagged"));
             }
         }
+    }
+
+    /// Send again what may have been lost while the bus was away: staff get
+    /// the queue and polls, a viewer their own posts, as at join. A store that
+    /// does not answer in time costs the connection this resync only.
+    async fn resync(&self, sink: &mut SplitSink<&mut WebSocket, Message>) -> Result<(), Ended> {
+        let frames = async {
+            match &self.who {
+                Who::Staff { .. } => self.staff_frames().await,
+                Who::Viewer { key, .. } => self.own_posts(key).await,
+            }
+        };
+        match tokio::time::timeout(RESYNC_TIMEOUT, frames).await {
+            Ok(Ok(frames)) => {
+                for frame in frames {
+                    self.sink_send(sink, frame.into()).await?;
+                }
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "resync skipped: the store is unavailable"),
+            Err(_) => tracing::warn!("resync skipped: the store did not answer in time"),
+        }
+        Ok(())
     }
 
     async fn sink_send(&self, sink: &mut SplitSink<&mut WebSocket, Message>, text: Utf8Bytes) -> Result<(), Ended> {
@@ -611,42 +651,52 @@ impl Session {
             // Private `mine` frames are not in the room log: after a replay the
             // author gets each of their posts as it is now (a rejection or a
             // hide while they were away included).
-            let mine = self
-                .hub
-                .store
-                .viewer_questions(self.room.event_id, key)
-                .await
-                .map_err(unavailable)?;
-            for question in &mine {
-                let frame = ServerMsg::Mine {
-                    question: OwnQuestion::from(question),
-                };
-                self.send(ws, encode(&frame)).await?;
+            for frame in self.own_posts(key).await.map_err(unavailable)? {
+                self.send(ws, frame).await?;
             }
         }
         if self.capability != Capability::Viewer {
-            let queue = self
-                .hub
-                .store
-                .moderation_queue(self.room.event_id, 200)
-                .await
-                .map_err(unavailable)?;
-            self.send(ws, encode(&ServerMsg::Queue { questions: &queue })).await?;
-            let polls = self.hub.store.polls(self.room.event_id).await.map_err(unavailable)?;
-            self.send(ws, encode(&ServerMsg::Polls { polls: &polls })).await?;
-            // Staff see every tally, "after close" ones too: send the current
-            // counts now rather than at the next vote.
-            for poll in polls.iter().filter(|p| p.status != PollStatus::Draft) {
-                let tally = self.hub.store.poll_tally(poll).await.map_err(unavailable)?;
-                let frame = ServerMsg::PollAdmin {
-                    poll: None,
-                    poll_id: poll.id,
-                    tally: Some(&tally),
-                };
-                self.send(ws, encode(&frame)).await?;
+            for frame in self.staff_frames().await.map_err(unavailable)? {
+                self.send(ws, frame).await?;
             }
         }
         Ok(())
+    }
+
+    /// A `mine` frame for each of the viewer's posts, as it is now.
+    async fn own_posts(&self, key: &ViewerKey) -> Result<Vec<String>, StoreError> {
+        let mine = self.hub.store.viewer_questions(self.room.event_id, key).await?;
+        Ok(mine
+            .iter()
+            .map(|question| {
+                encode(&ServerMsg::Mine {
+                    question: OwnQuestion::from(question),
+                })
+            })
+            .collect())
+    }
+
+    /// What staff get after the snapshot or replay: the moderation queue, the
+    /// polls and the tally of each open or closed poll.
+    async fn staff_frames(&self) -> Result<Vec<String>, StoreError> {
+        let store = &self.hub.store;
+        let queue = store.moderation_queue(self.room.event_id, 200).await?;
+        let polls = store.polls(self.room.event_id).await?;
+        let mut frames = vec![
+            encode(&ServerMsg::Queue { questions: &queue }),
+            encode(&ServerMsg::Polls { polls: &polls }),
+        ];
+        // Staff see every tally, "after close" ones too: send the current
+        // counts now rather than at the next vote.
+        for poll in polls.iter().filter(|p| p.status != PollStatus::Draft) {
+            let tally = store.poll_tally(poll).await?;
+            frames.push(encode(&ServerMsg::PollAdmin {
+                poll: None,
+                poll_id: poll.id,
+                tally: Some(&tally),
+            }));
+        }
+        Ok(frames)
     }
 
     /// The answer to one client frame: an ack, a pong or an error frame.
@@ -1158,7 +1208,7 @@ fn author_sees_change(before: &QuestionRecord, after: &QuestionRecord) -> bool {
         || before.answered != after.answered
 }
 
-async fn recv_staff(rx: &mut Option<broadcast::Receiver<Utf8Bytes>>) -> Result<Utf8Bytes, broadcast::error::RecvError> {
+async fn recv_staff(rx: &mut Option<broadcast::Receiver<StaffItem>>) -> Result<StaffItem, broadcast::error::RecvError> {
     match rx {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,

@@ -236,6 +236,17 @@ impl Store {
         Ok(rows_to_records(rows)?.iter().map(QuestionRecord::public).collect())
     }
 
+    /// The viewers whose posts in the event were moderated (or posted
+    /// already decided) at or after `since`: the authors who may have missed
+    /// a `mine` frame from another node.
+    #[tracing::instrument(skip(self), err)]
+    pub async fn authors_since(&self, event_id: i64, since: DateTime<Utc>) -> StoreResult<Vec<ViewerKey>> {
+        const SQL: &str = "SELECT DISTINCT viewer_key FROM questions WHERE event_id = $1 AND moderated_at >= $2";
+        let keys: Vec<String> =
+            on_pool!(self, read p => sqlx::query_scalar(SQL).bind(event_id).bind(since).fetch_all(p).await)?;
+        Ok(keys.into_iter().map(ViewerKey).collect())
+    }
+
     /// Logged changes with `after < seq <= up_to`, in order.
     #[tracing::instrument(skip(self), err)]
     pub async fn room_log(&self, event_id: i64, after: i64, up_to: i64) -> StoreResult<Vec<(i64, RoomChange)>> {

@@ -10,12 +10,20 @@
 //!
 //! The queue is bounded: when the store falls behind, callers wait for room
 //! in the queue instead of piling up memory.
+//!
+//! When the database is unreachable a write is refused in bounded time and
+//! never acknowledged: a batch that fails for want of a connection fails
+//! whole at once (no retry one by one, each waiting for the pool again); a
+//! command that could not start within [`START_DEADLINE`] is refused without
+//! being tried, and never applied later behind its caller's back; a batch
+//! gets at most [`BATCH_TIMEOUT`] (a connection that stopped answering).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 
 use super::live::{QuestionRecord, QuestionRow, question_columns};
 use super::polls::{PollRecord, PollRow, TALLY_COUNTS, TALLY_VOTERS, TALLY_WORDS, build_tally, poll_columns};
@@ -167,6 +175,8 @@ struct Job {
     command: Command,
     sink: Option<Arc<dyn ChangeSink>>,
     reply: oneshot::Sender<Result<Outcome, WriteError>>,
+    /// Not started after this: refused, nothing saved.
+    deadline: Instant,
 }
 
 /// A handle to the writer task; cheap to clone.
@@ -175,8 +185,13 @@ pub struct Writer {
     jobs: mpsc::Sender<Job>,
 }
 
-/// How long a caller waits for its command to be committed.
-const REPLY_TIMEOUT: Duration = Duration::from_secs(15);
+/// A command not started this long after it was submitted is refused (nothing saved).
+pub const START_DEADLINE: Duration = Duration::from_secs(8);
+/// The longest one transaction may take; past it, it is abandoned.
+pub const BATCH_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a caller waits for the answer: the writer always answers before
+/// (a command starts before its deadline and takes at most a batch).
+const REPLY_TIMEOUT: Duration = Duration::from_secs(START_DEADLINE.as_secs() + BATCH_TIMEOUT.as_secs() + 5);
 
 impl Writer {
     /// Start the writer task. `queue` bounds the commands waiting; `max_batch`
@@ -190,15 +205,24 @@ impl Writer {
     /// Commit `command`; `sink` receives the room changes after the commit.
     pub async fn submit(&self, command: Command, sink: Option<Arc<dyn ChangeSink>>) -> Result<Outcome, WriteError> {
         let (reply, answer) = oneshot::channel();
-        let job = Job { command, sink, reply };
-        self.jobs
-            .send(job)
-            .await
-            .map_err(|_| WriteError::Unavailable("the writer has stopped".into()))?;
+        let deadline = Instant::now() + START_DEADLINE;
+        let job = Job {
+            command,
+            sink,
+            reply,
+            deadline,
+        };
+        match tokio::time::timeout_at(deadline, self.jobs.send(job)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err(WriteError::Unavailable("the writer has stopped".into())),
+            Err(_) => return Err(not_started()),
+        }
         match tokio::time::timeout(REPLY_TIMEOUT, answer).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(WriteError::Unavailable("the writer has stopped".into())),
-            Err(_) => Err(WriteError::Unavailable("the store did not commit in time".into())),
+            Err(_) => Err(WriteError::Unavailable(
+                "the database did not answer in time; the write may not have been saved: send it again".into(),
+            )),
         }
     }
 }
@@ -207,22 +231,49 @@ impl Writer {
 async fn run(store: Store, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
     let mut batch = Vec::with_capacity(max_batch);
     while rx.recv_many(&mut batch, max_batch).await > 0 {
+        // Too late to start (the store was slow or away): refused, never tried.
+        let now = Instant::now();
+        let (late, kept): (Vec<Job>, Vec<Job>) = batch
+            .drain(..)
+            .partition(|job| job.deadline <= now || job.reply.is_closed());
+        batch = kept;
+        for job in late {
+            let _ = job.reply.send(Err(not_started()));
+        }
+        if batch.is_empty() {
+            continue;
+        }
         let commands: Vec<Command> = batch.iter().map(|j| j.command.clone()).collect();
-        let results = match apply_batch(&store, &commands).await {
+        let results = match bounded_batch(&store, &commands).await {
             Ok(results) => results,
-            Err(e) if commands.len() > 1 => {
+            Err(e) if commands.len() > 1 && !e.is_unreachable() => {
                 // One bad command must not sink its neighbours: retry each alone.
                 tracing::warn!(error = %e, size = commands.len(), "batch failed; retrying its commands one by one");
                 let mut results = Vec::with_capacity(commands.len());
-                for command in &commands {
-                    match apply_batch(&store, std::slice::from_ref(command)).await {
+                let mut unreachable = None;
+                for (command, job) in commands.iter().zip(&batch) {
+                    if let Some(e) = &unreachable {
+                        results.push((Err(unavailable(e)), Vec::new()));
+                        continue;
+                    }
+                    if job.deadline <= Instant::now() {
+                        results.push((Err(not_started()), Vec::new()));
+                        continue;
+                    }
+                    match bounded_batch(&store, std::slice::from_ref(command)).await {
                         Ok(mut r) => results.push(r.remove(0)),
-                        Err(e) => results.push((Err(unavailable(&e)), Vec::new())),
+                        Err(e) => {
+                            results.push((Err(unavailable(&e)), Vec::new()));
+                            if e.is_unreachable() {
+                                unreachable = Some(e);
+                            }
+                        }
                     }
                 }
                 results
             }
-            Err(e) => vec![(Err(unavailable(&e)), Vec::new())],
+            // Unreachable: the whole batch fails now (nothing was committed).
+            Err(e) => commands.iter().map(|_| (Err(unavailable(&e)), Vec::new())).collect(),
         };
         tracing::debug!(size = batch.len(), "batch committed");
         for (job, (result, changes)) in batch.drain(..).zip(results) {
@@ -236,9 +287,70 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
     }
 }
 
-fn unavailable(e: &StoreError) -> WriteError {
+/// Why a batch was not committed.
+#[derive(Debug)]
+enum BatchError {
+    Store(StoreError),
+    /// The transaction took longer than [`BATCH_TIMEOUT`] and was abandoned.
+    TimedOut,
+}
+
+impl std::fmt::Display for BatchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Store(e) => e.fmt(f),
+            Self::TimedOut => write!(f, "the transaction took longer than {BATCH_TIMEOUT:?}"),
+        }
+    }
+}
+
+impl BatchError {
+    /// The database cannot be reached (as opposed to one command it refused):
+    /// trying the commands one by one would only wait for it again.
+    fn is_unreachable(&self) -> bool {
+        match self {
+            Self::TimedOut => true,
+            Self::Store(StoreError::Database(e)) => match e {
+                sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::Protocol(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed
+                | sqlx::Error::BeginFailed => true,
+                // Connection exceptions, operator intervention (a restart), out of resources.
+                sqlx::Error::Database(db) => db
+                    .code()
+                    .is_some_and(|c| c.starts_with("08") || c.starts_with("57") || c.starts_with("53")),
+                _ => false,
+            },
+            Self::Store(_) => false,
+        }
+    }
+}
+
+/// [`apply_batch`], abandoned after [`BATCH_TIMEOUT`].
+async fn bounded_batch(store: &Store, commands: &[Command]) -> Result<Vec<Applied>, BatchError> {
+    match tokio::time::timeout(BATCH_TIMEOUT, apply_batch(store, commands)).await {
+        Ok(result) => result.map_err(BatchError::Store),
+        Err(_) => Err(BatchError::TimedOut),
+    }
+}
+
+fn not_started() -> WriteError {
+    WriteError::Unavailable("the database is not taking writes now; nothing was saved".into())
+}
+
+fn unavailable(e: &BatchError) -> WriteError {
     tracing::error!(error = %e, "live write failed");
-    WriteError::Unavailable("the database did not accept the write; nothing was saved".into())
+    match e {
+        BatchError::TimedOut => WriteError::Unavailable(
+            "the database stopped answering; the write may not have been saved: send it again".into(),
+        ),
+        BatchError::Store(_) => {
+            WriteError::Unavailable("the database did not accept the write; nothing was saved".into())
+        }
+    }
 }
 
 /// Append `change` to the room log inside `$tx`; evaluates to its seq.

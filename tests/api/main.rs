@@ -9,6 +9,7 @@ mod bad_input;
 mod browser;
 mod cli;
 mod cluster;
+mod cluster_failures;
 mod comments;
 mod lifecycle;
 mod live;
