@@ -1,15 +1,82 @@
-//! Rate limits on posting, with governor: per viewer, per address, per room.
-//! Slow mode (per room, per viewer) sits on top, in the room.
+//! Rate limits on posting: per viewer, per address, per room; and slow mode.
+//!
+//! Every node checks its own governor limiters first: no round trip, and
+//! still warm when Redis goes away. In a cluster the same quotas are then
+//! checked in Redis by one script ([`SHARED_CHECK`]: GCRA, the algorithm
+//! governor uses, on Redis's clock), together with the room's slow mode, so a
+//! viewer connected to several nodes has one quota, not one per node. When
+//! Redis does not answer within [`SHARED_TIMEOUT`] the node goes on with its
+//! own limits alone (per node, not per cluster) and tries Redis again
+//! [`SHARED_RETRY`] later: a Redis outage never stops the questions.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use crate::config::LiveSettings;
+use crate::config::{ClusterSettings, LiveSettings};
 use crate::domain::question::ViewerKey;
+
+/// How long a shared check may take before the node decides alone.
+const SHARED_TIMEOUT: Duration = Duration::from_millis(300);
+/// After Redis failed, how long the node decides alone before trying again.
+const SHARED_RETRY: Duration = Duration::from_secs(1);
+
+/// The shared check, run atomically in Redis. KEYS: `n` GCRA keys, then the
+/// slow-mode key. ARGV: `n`, then per key its emission interval and burst
+/// (ms, count), then the slow-mode gap in ms (0: off). Returns `{0, 0}` when
+/// allowed (and then records the post everywhere), or `{i, wait_ms}` naming
+/// the first key that refuses (`n + 1`: slow mode) and how long to wait.
+const SHARED_CHECK: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local n = tonumber(ARGV[1])
+local tats = {}
+for i = 1, n do
+  local interval = tonumber(ARGV[2 * i])
+  local burst = tonumber(ARGV[2 * i + 1])
+  local tat = tonumber(redis.call('GET', KEYS[i])) or now
+  if tat < now then tat = now end
+  local new_tat = tat + interval
+  local allow_at = new_tat - burst * interval
+  if allow_at > now then return {i, allow_at - now} end
+  tats[i] = new_tat
+end
+local gap = tonumber(ARGV[2 * n + 2])
+if gap > 0 then
+  local left = redis.call('PTTL', KEYS[n + 1])
+  if left > 0 then return {n + 1, left} end
+end
+for i = 1, n do
+  redis.call('SET', KEYS[i], tats[i], 'PX', tats[i] - now)
+end
+if gap > 0 then redis.call('SET', KEYS[n + 1], 1, 'PX', gap) end
+return {0, 0}
+";
+
+/// The scope of a refusal by slow mode (the others are limits).
+pub const SLOW_MODE: &str = "slow_mode";
+
+/// A quota as GCRA sees it: one use per `interval`, up to `burst` at once.
+#[derive(Debug, Clone, Copy)]
+struct Rate {
+    interval_ms: u64,
+    burst: u32,
+}
+
+impl Rate {
+    fn per(period: Duration, n: u32) -> Self {
+        let n = n.max(1);
+        Self {
+            interval_ms: (period.as_millis() as u64 / u64::from(n)).max(1),
+            burst: n,
+        }
+    }
+}
 
 pub struct Limits {
     viewer_asks: DefaultKeyedRateLimiter<ViewerKey>,
@@ -18,6 +85,17 @@ pub struct Limits {
     viewer_upvotes: DefaultKeyedRateLimiter<ViewerKey>,
     frames_per_sec: NonZeroU32,
     clock: DefaultClock,
+    rates: Rates,
+    /// The cluster's shared limits; `None` when this node runs alone.
+    shared: Option<Shared>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Rates {
+    viewer_asks: Rate,
+    ip_asks: Rate,
+    room_asks: Rate,
+    viewer_upvotes: Rate,
 }
 
 fn nz(n: u32) -> NonZeroU32 {
@@ -32,15 +110,23 @@ pub struct Limited {
 }
 
 impl Limits {
-    pub fn new(s: &LiveSettings) -> Self {
-        Self {
+    pub fn new(s: &LiveSettings) -> anyhow::Result<Self> {
+        let shared = s.cluster.as_ref().map(Shared::new).transpose()?;
+        Ok(Self {
             viewer_asks: RateLimiter::keyed(Quota::per_minute(nz(s.asks_per_viewer_per_min))),
             ip_asks: RateLimiter::keyed(Quota::per_minute(nz(s.asks_per_ip_per_min))),
             room_asks: RateLimiter::keyed(Quota::per_second(nz(s.asks_per_room_per_sec))),
             viewer_upvotes: RateLimiter::keyed(Quota::per_minute(nz(s.upvotes_per_viewer_per_min))),
             frames_per_sec: nz(s.frames_per_conn_per_sec),
             clock: DefaultClock::default(),
-        }
+            rates: Rates {
+                viewer_asks: Rate::per(Duration::from_secs(60), s.asks_per_viewer_per_min),
+                ip_asks: Rate::per(Duration::from_secs(60), s.asks_per_ip_per_min),
+                room_asks: Rate::per(Duration::from_secs(1), s.asks_per_room_per_sec),
+                viewer_upvotes: Rate::per(Duration::from_secs(60), s.upvotes_per_viewer_per_min),
+            },
+            shared,
+        })
     }
 
     fn wait<K: std::hash::Hash + Eq + Clone>(
@@ -55,14 +141,44 @@ impl Limits {
         })
     }
 
-    pub fn ask(&self, viewer: &ViewerKey, ip: IpAddr, room: i64) -> Result<(), Limited> {
+    /// A question or comment: the viewer's, the address's and the room's
+    /// quotas, and in a cluster the room's slow mode (`slow_mode_secs`; the
+    /// room itself checks it on this node).
+    pub async fn ask(&self, viewer: &ViewerKey, ip: IpAddr, room: i64, slow_mode_secs: u32) -> Result<(), Limited> {
         self.wait(&self.viewer_asks, viewer, "viewer")?;
         self.wait(&self.ip_asks, &ip, "address")?;
-        self.wait(&self.room_asks, &room, "room")
+        self.wait(&self.room_asks, &room, "room")?;
+        let Some(shared) = &self.shared else {
+            return Ok(());
+        };
+        let checks = [
+            (
+                shared.key(&format!("ask:viewer:{}", viewer.0)),
+                self.rates.viewer_asks,
+                "viewer",
+            ),
+            (shared.key(&format!("ask:ip:{ip}")), self.rates.ip_asks, "address"),
+            (shared.key(&format!("ask:room:{room}")), self.rates.room_asks, "room"),
+        ];
+        let slow = (
+            shared.key(&format!("slow:{room}:{}", viewer.0)),
+            Duration::from_secs(u64::from(slow_mode_secs)),
+        );
+        shared.check(&checks, Some(slow)).await
     }
 
-    pub fn upvote(&self, viewer: &ViewerKey) -> Result<(), Limited> {
-        self.wait(&self.viewer_upvotes, viewer, "viewer")
+    /// An upvote or a vote.
+    pub async fn upvote(&self, viewer: &ViewerKey) -> Result<(), Limited> {
+        self.wait(&self.viewer_upvotes, viewer, "viewer")?;
+        let Some(shared) = &self.shared else {
+            return Ok(());
+        };
+        let checks = [(
+            shared.key(&format!("upvote:viewer:{}", viewer.0)),
+            self.rates.viewer_upvotes,
+            "viewer",
+        )];
+        shared.check(&checks, None).await
     }
 
     /// A limiter for the frames of one connection (flood protection).
@@ -90,24 +206,149 @@ impl Limits {
     }
 }
 
+/// The cluster's limits in Redis.
+struct Shared {
+    client: redis::Client,
+    prefix: String,
+    conn: Mutex<Option<redis::aio::MultiplexedConnection>>,
+    /// One connect attempt at a time; the others decide alone meanwhile.
+    connecting: AtomicBool,
+    /// While Redis is away: when to try it again.
+    retry_at: Mutex<Option<Instant>>,
+}
+
+impl Shared {
+    fn new(settings: &ClusterSettings) -> anyhow::Result<Self> {
+        let client = redis::Client::open(settings.redis_url.expose())
+            .map_err(|e| anyhow::anyhow!("the Redis URL {} is not usable: {e}", settings.redis_url))?;
+        Ok(Self {
+            client,
+            prefix: settings.prefix.clone(),
+            conn: Mutex::new(None),
+            connecting: AtomicBool::new(false),
+            retry_at: Mutex::new(None),
+        })
+    }
+
+    fn key(&self, name: &str) -> String {
+        format!("{}:limit:{name}", self.prefix)
+    }
+
+    /// The GCRA `checks` and the slow mode `(key, gap)`, all or nothing.
+    /// Allows when Redis cannot answer (the node's own limits were checked).
+    async fn check(
+        &self,
+        checks: &[(String, Rate, &'static str)],
+        slow: Option<(String, Duration)>,
+    ) -> Result<(), Limited> {
+        let Some(mut conn) = self.connection().await else {
+            return Ok(());
+        };
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(SHARED_CHECK).arg(checks.len() + 1);
+        for (key, _, _) in checks {
+            cmd.arg(key);
+        }
+        let (slow_key, gap) = slow.unwrap_or_else(|| (self.key("slow:none"), Duration::ZERO));
+        cmd.arg(&slow_key).arg(checks.len());
+        for (_, rate, _) in checks {
+            cmd.arg(rate.interval_ms).arg(rate.burst);
+        }
+        cmd.arg(gap.as_millis() as u64);
+        match tokio::time::timeout(SHARED_TIMEOUT, cmd.query_async::<(usize, u64)>(&mut conn)).await {
+            Ok(Ok((0, _))) => Ok(()),
+            Ok(Ok((i, wait_ms))) => Err(Limited {
+                scope: checks.get(i.wrapping_sub(1)).map_or(SLOW_MODE, |(_, _, scope)| scope),
+                retry_after: Duration::from_millis(wait_ms),
+            }),
+            Ok(Err(e)) => {
+                self.failed(&e.to_string());
+                Ok(())
+            }
+            Err(_) => {
+                self.failed("no answer in time");
+                Ok(())
+            }
+        }
+    }
+
+    /// The connection, connecting first if needed; `None` while Redis is away.
+    async fn connection(&self) -> Option<redis::aio::MultiplexedConnection> {
+        if let Some(conn) = lock(&self.conn).clone() {
+            return Some(conn);
+        }
+        if lock(&self.retry_at).is_some_and(|at| Instant::now() < at) {
+            return None;
+        }
+        if self.connecting.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        let connected = tokio::time::timeout(SHARED_TIMEOUT * 3, self.client.get_multiplexed_async_connection()).await;
+        self.connecting.store(false, Ordering::Release);
+        match connected {
+            Ok(Ok(conn)) => {
+                if lock(&self.retry_at).take().is_some() {
+                    tracing::info!("shared rate limits: Redis is back");
+                }
+                *lock(&self.conn) = Some(conn.clone());
+                Some(conn)
+            }
+            Ok(Err(e)) => {
+                self.failed(&e.to_string());
+                None
+            }
+            Err(_) => {
+                self.failed("connect timed out");
+                None
+            }
+        }
+    }
+
+    fn failed(&self, why: &str) {
+        *lock(&self.conn) = None;
+        let was_up = lock(&self.retry_at).replace(Instant::now() + SHARED_RETRY).is_none();
+        if was_up {
+            tracing::warn!(
+                error = why,
+                "shared rate limits: Redis unavailable; limits are per node until it is back"
+            );
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_viewer_limit_says_how_long_to_wait() {
+    #[tokio::test]
+    async fn the_viewer_limit_says_how_long_to_wait() {
         let limits = Limits::new(&LiveSettings {
             asks_per_viewer_per_min: 2,
             ..LiveSettings::default()
-        });
+        })
+        .unwrap();
         let v = ViewerKey("0123456789abcdef".into());
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
-        assert!(limits.ask(&v, ip, 1).is_ok());
-        assert!(limits.ask(&v, ip, 1).is_ok());
-        let limited = limits.ask(&v, ip, 1).unwrap_err();
+        assert!(limits.ask(&v, ip, 1, 0).await.is_ok());
+        assert!(limits.ask(&v, ip, 1, 0).await.is_ok());
+        let limited = limits.ask(&v, ip, 1, 0).await.unwrap_err();
         assert_eq!(limited.scope, "viewer");
         assert!(limited.retry_after > Duration::from_secs(1) && limited.retry_after <= Duration::from_secs(30));
         let other = ViewerKey("fedcba9876543210".into());
-        assert!(limits.ask(&other, ip, 1).is_ok());
+        assert!(limits.ask(&other, ip, 1, 0).await.is_ok());
+    }
+
+    #[test]
+    fn rates_match_the_governor_quotas() {
+        let r = Rate::per(Duration::from_secs(60), 6);
+        assert_eq!((r.interval_ms, r.burst), (10_000, 6));
+        let r = Rate::per(Duration::from_secs(1), 200);
+        assert_eq!((r.interval_ms, r.burst), (5, 200));
+        let r = Rate::per(Duration::from_secs(1), 0);
+        assert_eq!((r.interval_ms, r.burst), (1_000, 1));
     }
 }

@@ -106,7 +106,7 @@ impl Hub {
         let hub = Self(Arc::new(HubInner {
             store,
             writer,
-            limits: Limits::new(&settings),
+            limits: Limits::new(&settings)?,
             screen,
             settings,
             rooms: Mutex::new(HashMap::new()),
@@ -122,6 +122,7 @@ impl Hub {
             tokio::spawn(bus.clone().run_publisher(outbox));
             tokio::spawn(bus.clone().run_subscriber(hub.clone()));
             tokio::spawn(hub.clone().run_cluster_checks(bus));
+            tokio::spawn(hub.clone().run_ban_checks());
         }
         Ok(hub)
     }
@@ -374,6 +375,33 @@ impl Hub {
             for (room, total) in rooms.iter().zip(totals) {
                 if last_totals.insert(room.event_id, total) != Some(total) {
                     room.broadcast_viewers(total);
+                }
+            }
+        }
+    }
+
+    /// Every 2 s: each room reads the bans issued since its newest, so a
+    /// ban from another node holds here even if its bus message was lost
+    /// (Redis restarted): a banned viewer cannot stay on, or come back
+    /// through, another node.
+    async fn run_ban_checks(self) {
+        let mut tick = tokio::time::interval(Duration::from_secs(2));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = self.shutdown.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            let rooms: Vec<Arc<Room>> = self.rooms().values().cloned().collect();
+            for room in rooms {
+                match self.store.bans_after(room.event_id, room.last_ban_id()).await {
+                    Ok(bans) => {
+                        let kicked = room.learn_bans(&bans);
+                        if kicked > 0 {
+                            tracing::info!(event_id = room.event_id, kicked, "ban from another node applied");
+                        }
+                    }
+                    Err(e) => tracing::warn!(event_id = room.event_id, error = %e, "bans not re-read; retried in 2 s"),
                 }
             }
         }

@@ -26,7 +26,7 @@ use super::protocol::{OwnQuestion, PublicFrame, ServerMsg, encode};
 use crate::domain::event::EventStatus;
 use crate::domain::poll::PublicPoll;
 use crate::domain::question::{ModerationMode, PublicComment, PublicQuestion, RoomChange, ViewerKey};
-use crate::store::live::{QuestionRecord, RECENT_COMMENTS, RoomState};
+use crate::store::live::{BanRecord, QuestionRecord, RECENT_COMMENTS, RoomState};
 use crate::store::writer::ChangeSink;
 
 /// One frame on a room's public channel.
@@ -129,6 +129,8 @@ struct Inner {
     ring: VecDeque<(i64, Utf8Bytes)>,
     banned_viewers: HashSet<String>,
     banned_ips: HashSet<String>,
+    /// The newest ban read from the store (bans from other nodes are re-read past it).
+    last_ban_id: i64,
     last_post: HashMap<ViewerKey, Instant>,
 }
 
@@ -182,6 +184,7 @@ impl Room {
                 ring: VecDeque::new(),
                 banned_viewers: HashSet::new(),
                 banned_ips: HashSet::new(),
+                last_ban_id: 0,
                 last_post: HashMap::new(),
             }),
             conns: Mutex::new(HashMap::new()),
@@ -212,6 +215,7 @@ impl Room {
         inner.polls = state.polls.into_iter().map(|p| (p.id, p)).collect();
         inner.banned_viewers = state.banned_viewers.into_iter().collect();
         inner.banned_ips = state.banned_ips.into_iter().collect();
+        inner.last_ban_id = state.last_ban_id;
         inner.loaded = true;
         let mut backlog = std::mem::take(&mut inner.backlog);
         backlog.sort_by_key(|(seq, _)| *seq);
@@ -498,6 +502,34 @@ impl Room {
         kicked
     }
 
+    /// The newest ban this room knows from the store.
+    pub fn last_ban_id(&self) -> i64 {
+        self.inner().last_ban_id
+    }
+
+    /// Bans read from the store (issued on any node): the ones not known
+    /// yet are recorded and cut their viewers off here. Returns how many
+    /// connections were cut.
+    pub fn learn_bans(&self, bans: &[BanRecord]) -> usize {
+        let mut kicked = 0;
+        for ban in bans {
+            let known = {
+                let mut inner = self.inner();
+                if ban.id <= inner.last_ban_id {
+                    continue;
+                }
+                inner.last_ban_id = ban.id;
+                ban.viewer_key.as_ref().is_none_or(|v| inner.banned_viewers.contains(v))
+                    && ban.ip.as_ref().is_none_or(|ip| inner.banned_ips.contains(ip))
+            };
+            if !known {
+                let viewer = ban.viewer_key.clone().map(ViewerKey);
+                kicked += self.ban(viewer.as_ref(), ban.ip.as_deref(), &ban.reason);
+            }
+        }
+        kicked
+    }
+
     /// The `mine` frame telling the author of `question` its news.
     pub fn author_frame(question: &QuestionRecord) -> String {
         encode(&ServerMsg::Mine {
@@ -656,6 +688,7 @@ mod tests {
             polls: vec![],
             banned_viewers: vec![],
             banned_ips: vec![],
+            last_ban_id: 0,
         });
         room
     }
@@ -700,6 +733,7 @@ mod tests {
             polls: vec![],
             banned_viewers: vec![],
             banned_ips: vec![],
+            last_ban_id: 0,
         });
         room.committed(3, &RoomChange::Question { question: question(7) });
         let frame = rx.try_recv().unwrap();
@@ -808,6 +842,7 @@ mod tests {
             polls: vec![],
             banned_viewers: vec![],
             banned_ips: vec![],
+            last_ban_id: 0,
         });
         assert_eq!(seqs(&mut rx), vec![4]);
         assert_eq!(room.fill_range(), Some((4, 6)));

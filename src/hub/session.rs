@@ -18,7 +18,7 @@ use super::protocol::{
     ViewerInfo, encode,
 };
 use super::room::{ConnEntry, Frame, Joined, Private, Room, StaffItem, Start};
-use super::{Hub, JoinError};
+use super::{Hub, JoinError, limits};
 use crate::domain::event::EventStatus;
 use crate::domain::poll::{Ballot, CheckedBallot, PollSpec, PollStatus};
 use crate::domain::question::{
@@ -886,7 +886,7 @@ impl Session {
             message: e.message,
             retry_after: None,
         })?;
-        if let Err(l) = self.hub.limits.upvote(key) {
+        if let Err(l) = self.hub.limits.upvote(key).await {
             return Err(Refusal {
                 code: "rate_limited",
                 message: "too many votes".into(),
@@ -950,23 +950,30 @@ impl Session {
             return Err(refuse("event_closed", "the event is not taking questions"));
         }
         let text = QuestionText::parse(text).map_err(invalid)?;
-        if let Err(l) = self.hub.limits.ask(key, self.ip, self.room.event_id) {
-            let msg = format!("too many questions ({} limit); try again later", l.scope);
-            return Err(Refusal {
-                code: "rate_limited",
-                message: msg,
-                retry_after: Some(l.retry_after),
-            });
+        let (moderation, slow_mode_secs) = self.room.moderation();
+        let slow_mode = |wait| Refusal {
+            code: "slow_mode",
+            message: "slow mode is on: wait before posting again".to_owned(),
+            retry_after: Some(wait),
+        };
+        // The cluster's limits (and slow mode) first, then the room's own slow mode.
+        match self
+            .hub
+            .limits
+            .ask(key, self.ip, self.room.event_id, slow_mode_secs)
+            .await
+        {
+            Ok(()) => {}
+            Err(l) if l.scope == limits::SLOW_MODE => return Err(slow_mode(l.retry_after)),
+            Err(l) => {
+                return Err(Refusal {
+                    code: "rate_limited",
+                    message: format!("too many questions ({} limit); try again later", l.scope),
+                    retry_after: Some(l.retry_after),
+                });
+            }
         }
-        if let Err(wait) = self.room.slow_mode_check(key) {
-            let msg = "slow mode is on: wait before posting again".to_owned();
-            return Err(Refusal {
-                code: "slow_mode",
-                message: msg,
-                retry_after: Some(wait),
-            });
-        }
-        let (moderation, _) = self.room.moderation();
+        self.room.slow_mode_check(key).map_err(slow_mode)?;
         let (status, reject_reason, hits) = match self.hub.screen.current().screen(text.as_str()) {
             Verdict::Clean if moderation == ModerationMode::Post => (QuestionStatus::Approved, None, Vec::new()),
             Verdict::Clean => (QuestionStatus::Pending, None, Vec::new()),
@@ -1001,7 +1008,7 @@ impl Session {
         let Who::Viewer { key, .. } = &self.who else {
             return Err(refuse("forbidden", "staff connections do not upvote"));
         };
-        if let Err(l) = self.hub.limits.upvote(key) {
+        if let Err(l) = self.hub.limits.upvote(key).await {
             return Err(Refusal {
                 code: "rate_limited",
                 message: "too many upvotes".into(),

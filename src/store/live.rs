@@ -156,6 +156,17 @@ pub struct RoomState {
     /// Banned viewer keys and addresses.
     pub banned_viewers: Vec<String>,
     pub banned_ips: Vec<String>,
+    /// The newest of those bans (see [`Store::bans_after`]).
+    pub last_ban_id: i64,
+}
+
+/// A ban of a viewer, an address or both, in one room.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct BanRecord {
+    pub id: i64,
+    pub viewer_key: Option<String>,
+    pub ip: Option<String>,
+    pub reason: String,
 }
 
 #[derive(Debug, sqlx::FromRow)]
@@ -164,12 +175,6 @@ struct RoomRow {
     moderation: String,
     slow_mode_secs: i64,
     pinned_question_id: Option<i64>,
-}
-
-#[derive(Debug, sqlx::FromRow)]
-struct BanRow {
-    viewer_key: Option<String>,
-    ip: Option<String>,
 }
 
 fn rows_to_records(rows: Vec<QuestionRow>) -> StoreResult<Vec<QuestionRecord>> {
@@ -208,8 +213,7 @@ impl Store {
             .collect();
         comments.reverse();
         let polls = self.public_polls(event_id).await?;
-        const BANS: &str = "SELECT viewer_key, ip FROM bans WHERE event_id = $1";
-        let bans = on_pool!(self, read p => sqlx::query_as::<_, BanRow>(BANS).bind(event_id).fetch_all(p).await)?;
+        let bans = self.bans_after(event_id, 0).await?;
         Ok(RoomState {
             seq: room.last_seq,
             moderation: ModerationMode::parse(&room.moderation).unwrap_or_default(),
@@ -220,7 +224,17 @@ impl Store {
             polls,
             banned_viewers: bans.iter().filter_map(|b| b.viewer_key.clone()).collect(),
             banned_ips: bans.iter().filter_map(|b| b.ip.clone()).collect(),
+            last_ban_id: bans.iter().map(|b| b.id).max().unwrap_or(0),
         })
+    }
+
+    /// The bans of a room newer than `after_id`, oldest first: a node learns
+    /// of bans issued on other nodes even when it missed the bus message.
+    pub async fn bans_after(&self, event_id: i64, after_id: i64) -> StoreResult<Vec<BanRecord>> {
+        const SQL: &str = "SELECT id, viewer_key, ip, reason FROM bans WHERE event_id = $1 AND id > $2 ORDER BY id";
+        Ok(
+            on_pool!(self, read p => sqlx::query_as::<_, BanRecord>(SQL).bind(event_id).bind(after_id).fetch_all(p).await)?,
+        )
     }
 
     /// The approved questions of a room (not comments), in the order asked;

@@ -10,6 +10,7 @@ mod browser;
 mod cli;
 mod cluster;
 mod cluster_failures;
+mod cluster_limits;
 mod comments;
 mod lifecycle;
 mod live;

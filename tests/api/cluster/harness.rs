@@ -104,6 +104,8 @@ pub struct Options {
     pub redis: Option<String>,
     /// These nodes reach PostgreSQL through a [`PgProxy`] of their own.
     pub proxied: Vec<usize>,
+    /// Questions per viewer per minute (high by default, so tests that ask a lot are not limited).
+    pub asks_per_viewer_per_min: u32,
 }
 
 impl Options {
@@ -112,6 +114,7 @@ impl Options {
             nodes,
             redis: None,
             proxied: Vec::new(),
+            asks_per_viewer_per_min: 1000,
         }
     }
 }
@@ -195,9 +198,10 @@ impl Cluster {
                 url.clone()
             };
             let (url, redis, prefix) = (db_url, redis.clone(), prefix.clone());
+            let asks = options.asks_per_viewer_per_min;
             // Blocking (a process and its first line): off the runtime's threads,
             // so that a proxy on them keeps serving the node meanwhile.
-            let node = tokio::task::spawn_blocking(move || spawn_node(&url, &redis, &prefix))
+            let node = tokio::task::spawn_blocking(move || spawn_node(&url, &redis, &prefix, asks))
                 .await
                 .expect("start a node");
             started.push(node);
@@ -313,7 +317,7 @@ impl Cluster {
     }
 }
 
-fn spawn_node(db: &str, redis: &str, prefix: &str) -> Node {
+fn spawn_node(db: &str, redis: &str, prefix: &str, asks_per_viewer_per_min: u32) -> Node {
     let mut child = minsheng(db)
         .args([
             "serve",
@@ -324,7 +328,7 @@ fn spawn_node(db: &str, redis: &str, prefix: &str) -> Node {
             "1",
         ])
         .args(["--redis-url", redis, "--redis-prefix", prefix])
-        .env("MINSHENG_ASKS_PER_VIEWER_PER_MIN", "1000")
+        .env("MINSHENG_ASKS_PER_VIEWER_PER_MIN", asks_per_viewer_per_min.to_string())
         .stdout(Stdio::piped())
         .stderr(if std::env::var("MINSHENG_TEST_LOG").is_ok() {
             Stdio::inherit()
