@@ -403,14 +403,43 @@ macro_rules! audit {
 }
 pub(super) use audit;
 
+/// How a command reads a row it decides on. On PostgreSQL several nodes
+/// write at once: a vote holds the poll row shared until its transaction ends, so a
+/// close committing on another node waits for the vote and counts it (or the
+/// vote waits for the close and sees the poll closed); opening and closing
+/// hold it exclusively, so two nodes never close the same poll twice, and a
+/// moderation holds its question exclusively, so two moderators on two nodes
+/// decide one after the other, each on the current state. SQLite
+/// has one writer at a time and needs none of it (nor has the syntax).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RowLock {
+    None,
+    Share,
+    Update,
+}
+
+/// `SELECT <columns> FROM <table> WHERE id = $1 AND event_id = $2`, with the
+/// row lock asked for.
+macro_rules! select_by_id {
+    ($columns:expr, $table:literal, $lock:expr) => {{
+        const SQL: &str = concat!("SELECT ", $columns, " FROM ", $table, " WHERE id = $1 AND event_id = $2");
+        const SHARE: &str = concat!("SELECT ", $columns, " FROM ", $table, " WHERE id = $1 AND event_id = $2 FOR SHARE");
+        const UPDATE: &str = concat!("SELECT ", $columns, " FROM ", $table, " WHERE id = $1 AND event_id = $2 FOR UPDATE");
+        match $lock {
+            RowLock::None => SQL,
+            RowLock::Share => SHARE,
+            RowLock::Update => UPDATE,
+        }
+    }};
+}
+
 macro_rules! fetch_poll {
-    ($tx:expr, $event_id:expr, $id:expr) => {{
-        const SQL: &str = concat!(
-            "SELECT ",
-            poll_columns!(),
-            " FROM polls WHERE id = $1 AND event_id = $2"
-        );
-        let row: Option<PollRow> = sqlx::query_as(SQL)
+    ($tx:expr, $event_id:expr, $id:expr) => {
+        fetch_poll!($tx, $event_id, $id, RowLock::None)
+    };
+    ($tx:expr, $event_id:expr, $id:expr, $lock:expr) => {{
+        let sql = select_by_id!(poll_columns!(), "polls", $lock);
+        let row: Option<PollRow> = sqlx::query_as(sql)
             .bind($id)
             .bind($event_id)
             .fetch_optional(&mut *$tx)
@@ -445,13 +474,12 @@ macro_rules! tally {
 }
 
 macro_rules! fetch_question {
-    ($tx:expr, $event_id:expr, $id:expr) => {{
-        const SQL: &str = concat!(
-            "SELECT ",
-            question_columns!(),
-            " FROM questions WHERE id = $1 AND event_id = $2"
-        );
-        let row: Option<QuestionRow> = sqlx::query_as(SQL)
+    ($tx:expr, $event_id:expr, $id:expr) => {
+        fetch_question!($tx, $event_id, $id, RowLock::None)
+    };
+    ($tx:expr, $event_id:expr, $id:expr, $lock:expr) => {{
+        let sql = select_by_id!(question_columns!(), "questions", $lock);
+        let row: Option<QuestionRow> = sqlx::query_as(sql)
             .bind($id)
             .bind($event_id)
             .fetch_optional(&mut *$tx)
@@ -473,6 +501,8 @@ fn audit_view(q: &QuestionRecord) -> String {
 /// Apply `commands` in one transaction. `Err` means nothing was committed.
 async fn apply_batch(store: &Store, commands: &[Command]) -> Result<Vec<Applied>, StoreError> {
     let at: DateTime<Utc> = now();
+    // SQLite has one writer at a time; PostgreSQL serves several nodes at once.
+    let lock = |mode: RowLock| if store.backend() == "postgres" { mode } else { RowLock::None };
     on_pool!(store, write p => async {
         let mut tx = p.begin().await?;
         let mut results: Vec<Applied> = Vec::with_capacity(commands.len());
@@ -539,7 +569,8 @@ async fn apply_batch(store: &Store, commands: &[Command]) -> Result<Vec<Applied>
                     }
                 }
                 Command::Moderate { event_id, question_id, action, staff_id } => {
-                    match fetch_question!(tx, *event_id, *question_id) {
+                    // Exclusive: moderators on two nodes decide one after the other, each on the current state.
+                    match fetch_question!(tx, *event_id, *question_id, lock(RowLock::Update)) {
                         None => Err(refused("not_found", "no such question in this room")),
                         Some(before) => match action.next_status(before.status) {
                             Err(why) => Err(refused("wrong_status", why)),
@@ -650,7 +681,7 @@ async fn apply_batch(store: &Store, commands: &[Command]) -> Result<Vec<Applied>
                     audit!(tx, *event_id, "staff", staff_id.to_string(), "create_poll", Some(poll.id), None::<String>, after, at);
                     Ok(Outcome::Poll { poll, tally: None })
                 }
-                Command::SetPollStatus { event_id, poll_id, open, staff_id } => match fetch_poll!(tx, *event_id, *poll_id) {
+                Command::SetPollStatus { event_id, poll_id, open, staff_id } => match fetch_poll!(tx, *event_id, *poll_id, lock(RowLock::Update)) {
                     None => Err(refused("not_found", "no such poll in this room")),
                     Some(before) => {
                         let allowed = if *open { before.status != PollStatus::Open } else { before.status == PollStatus::Open };
@@ -677,7 +708,7 @@ async fn apply_batch(store: &Store, commands: &[Command]) -> Result<Vec<Applied>
                         }
                     }
                 },
-                Command::Vote { event_id, poll_id, viewer, ballot, text_status, hits } => match fetch_poll!(tx, *event_id, *poll_id) {
+                Command::Vote { event_id, poll_id, viewer, ballot, text_status, hits } => match fetch_poll!(tx, *event_id, *poll_id, lock(RowLock::Share)) {
                     None => Err(refused("not_found", "no such poll in this room")),
                     Some(poll) if poll.status != PollStatus::Open => Err(refused("poll_closed", "the poll is not open")),
                     Some(poll) => match poll.spec.check(ballot.clone()) {

@@ -126,6 +126,8 @@ pub struct Cluster {
     pub client: reqwest::Client,
     pub token: String,
     pub prefix: String,
+    /// The nodes' database (its own schema), for a test's own connection.
+    pub db_url: String,
     _db: TestDb,
 }
 
@@ -216,6 +218,7 @@ impl Cluster {
             client,
             token: String::new(),
             prefix,
+            db_url: url.clone(),
             _db: db,
         };
         let r = cluster

@@ -128,3 +128,168 @@ async fn presence_is_the_cluster_total_on_every_node() {
         assert_eq!(p["viewers"], 6);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poll_tallies_are_cluster_wide_and_the_final_tally_is_the_stored_votes() {
+    let Some(cluster) = Cluster::start(3).await else {
+        return;
+    };
+    let event = cluster.live_event().await;
+    let mut mod_a = cluster.moderator(0, event).await;
+    let mut mod_b = cluster.moderator(1, event).await;
+    let created = mod_a
+        .request(
+            json!({ "type": "create_poll", "kind": "single_choice", "title": "选一个", "options": ["一", "二"], "results": "live" }),
+            "create",
+        )
+        .await;
+    assert_eq!(created["type"], "ack", "{created:?}");
+    let poll = created["poll"]["id"].as_i64().unwrap();
+    let mut viewers = Vec::new();
+    for i in 0..30 {
+        viewers.push(cluster.viewer(i % 3, event, &format!("投票{i}")).await);
+    }
+    let opened = mod_a
+        .request(json!({ "type": "open_poll", "poll_id": poll }), "open")
+        .await;
+    assert_eq!(opened["type"], "ack", "{opened:?}");
+    for v in &mut viewers {
+        v.find(|f| f["type"] == "poll" && f["poll"]["status"] == "open").await;
+    }
+
+    // Fifteen votes on three nodes: every node shows the cluster's count.
+    let late = viewers.split_off(15);
+    for (i, v) in viewers.iter_mut().enumerate() {
+        let ack = v
+            .request(json!({ "type": "vote", "poll_id": poll, "choices": [i % 2] }), "v")
+            .await;
+        assert_eq!(ack["type"], "ack", "{ack:?}");
+    }
+    for node in 0..3 {
+        let v = &mut viewers[node];
+        let tally = v
+            .expect(|f| f["type"] == "poll_results" && f["tally"]["voters"] == 15)
+            .await;
+        assert_eq!(tally["tally"]["counts"], json!([8, 7]), "node {node}: {tally:?}");
+    }
+
+    // Fifteen more on three nodes while a moderator on B closes the poll.
+    let voting: Vec<_> = late
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut v)| {
+            tokio::spawn(async move {
+                let r = v
+                    .request(json!({ "type": "vote", "poll_id": poll, "choices": [i % 2] }), "late")
+                    .await;
+                match r["type"].as_str() {
+                    Some("ack") => 1,
+                    _ => {
+                        assert_eq!(r["code"], "poll_closed", "{r:?}");
+                        0
+                    }
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(15)).await;
+    let closed = mod_b
+        .request(json!({ "type": "close_poll", "poll_id": poll }), "close")
+        .await;
+    assert_eq!(closed["type"], "ack", "{closed:?}");
+    let mut acked = 15;
+    for v in voting {
+        acked += v.await.unwrap();
+    }
+    // The closing tally is the same on every node and counts exactly the acknowledged votes.
+    let mut finals = Vec::new();
+    for node in 0..3 {
+        let f = viewers[node]
+            .find(|f| f["type"] == "poll" && f["poll"]["status"] == "closed")
+            .await;
+        finals.push(f);
+    }
+    assert_eq!(finals[0], finals[1]);
+    assert_eq!(finals[1], finals[2]);
+    let tally = &finals[0]["poll"]["tally"];
+    assert_eq!(
+        tally["voters"], acked,
+        "every acknowledged vote, and only those: {tally:?}"
+    );
+    let counted: i64 = tally["counts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_i64().unwrap())
+        .sum();
+    assert_eq!(counted, acked);
+    // And it is what the store holds: a fresh viewer on C sees the same.
+    let mut fresh = cluster.connect(2, event, json!({})).await;
+    let snapshot = fresh.expect(|f| f["type"] == "snapshot").await;
+    assert_eq!(&snapshot["polls"][0]["tally"], tally);
+}
+
+/// A vote committing on one node while another node closes the poll: the
+/// test holds the vote back inside its transaction (a table lock on the
+/// votes, taken from its own connection) while the close is sent. The close
+/// must wait for the vote and count it; it must never be acknowledged
+/// without a vote that is then acknowledged too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_close_on_one_node_counts_a_vote_still_committing_on_another() {
+    use sqlx::{Connection, Executor};
+    let Some(cluster) = Cluster::start(2).await else {
+        return;
+    };
+    let event = cluster.live_event().await;
+    let mut mod_b = cluster.moderator(1, event).await;
+    let created = mod_b
+        .request(
+            json!({ "type": "create_poll", "kind": "single_choice", "title": "选一个", "options": ["一", "二"] }),
+            "create",
+        )
+        .await;
+    let poll = created["poll"]["id"].as_i64().unwrap();
+    let mut voter = cluster.viewer(0, event, "投票").await;
+    mod_b
+        .request(json!({ "type": "open_poll", "poll_id": poll }), "open")
+        .await;
+    voter
+        .find(|f| f["type"] == "poll" && f["poll"]["status"] == "open")
+        .await;
+
+    let mut blocker = sqlx::PgConnection::connect(&cluster.db_url).await.expect("connect");
+    blocker.execute("BEGIN").await.unwrap();
+    blocker
+        .execute("LOCK TABLE poll_votes IN SHARE ROW EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    voter
+        .send(json!({ "type": "vote", "poll_id": poll, "choices": [1], "ref": "held" }))
+        .await;
+    // Let the vote reach its INSERT (where the lock holds it), then close on B.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    mod_b
+        .send(json!({ "type": "close_poll", "poll_id": poll, "ref": "close" }))
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    blocker.execute("COMMIT").await.unwrap();
+
+    let vote = voter
+        .expect(|f| f["ref"] == "held" && matches!(f["type"].as_str(), Some("ack" | "error")))
+        .await;
+    let closed = mod_b
+        .expect(|f| f["ref"] == "close" && matches!(f["type"].as_str(), Some("ack" | "error")))
+        .await;
+    assert_eq!(closed["type"], "ack", "{closed:?}");
+    let voters = if vote["type"] == "ack" { 1 } else { 0 };
+    if voters == 0 {
+        assert_eq!(vote["code"], "poll_closed", "{vote:?}");
+    }
+    let final_frame = voter
+        .find(|f| f["type"] == "poll" && f["poll"]["status"] == "closed")
+        .await;
+    assert_eq!(
+        final_frame["poll"]["tally"]["voters"], voters,
+        "the closing tally counts exactly the acknowledged vote: {vote:?} {final_frame:?}"
+    );
+}
