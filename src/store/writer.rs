@@ -422,9 +422,27 @@ enum RowLock {
 /// row lock asked for.
 macro_rules! select_by_id {
     ($columns:expr, $table:literal, $lock:expr) => {{
-        const SQL: &str = concat!("SELECT ", $columns, " FROM ", $table, " WHERE id = $1 AND event_id = $2");
-        const SHARE: &str = concat!("SELECT ", $columns, " FROM ", $table, " WHERE id = $1 AND event_id = $2 FOR SHARE");
-        const UPDATE: &str = concat!("SELECT ", $columns, " FROM ", $table, " WHERE id = $1 AND event_id = $2 FOR UPDATE");
+        const SQL: &str = concat!(
+            "SELECT ",
+            $columns,
+            " FROM ",
+            $table,
+            " WHERE id = $1 AND event_id = $2"
+        );
+        const SHARE: &str = concat!(
+            "SELECT ",
+            $columns,
+            " FROM ",
+            $table,
+            " WHERE id = $1 AND event_id = $2 FOR SHARE"
+        );
+        const UPDATE: &str = concat!(
+            "SELECT ",
+            $columns,
+            " FROM ",
+            $table,
+            " WHERE id = $1 AND event_id = $2 FOR UPDATE"
+        );
         match $lock {
             RowLock::None => SQL,
             RowLock::Share => SHARE,
@@ -502,7 +520,13 @@ fn audit_view(q: &QuestionRecord) -> String {
 async fn apply_batch(store: &Store, commands: &[Command]) -> Result<Vec<Applied>, StoreError> {
     let at: DateTime<Utc> = now();
     // SQLite has one writer at a time; PostgreSQL serves several nodes at once.
-    let lock = |mode: RowLock| if store.backend() == "postgres" { mode } else { RowLock::None };
+    let lock = |mode: RowLock| {
+        if store.backend() == "postgres" {
+            mode
+        } else {
+            RowLock::None
+        }
+    };
     on_pool!(store, write p => async {
         let mut tx = p.begin().await?;
         let mut results: Vec<Applied> = Vec::with_capacity(commands.len());
