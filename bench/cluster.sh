@@ -149,11 +149,12 @@ if [ "$redis" = 1 ] && [ -s "$out.bus" ]; then
     prev2 == "message" && prev1 == ch {
       n++; b += length($0); k = "?"
       if (match($0, /"kind":"[a-z_]+"/)) k = substr($0, RSTART + 8, RLENGTH - 9)
-      kinds[k]++
+      kinds[k]++; bytes[k] += length($0)
     }
     { prev2 = prev1; prev1 = $0 }
     END {
-      j = ""; for (k in kinds) j = j (j == "" ? "" : ",") "\"" k "\":" kinds[k]
+      j = ""
+      for (k in kinds) j = j (j == "" ? "" : ",") "\"" k "\":{\"messages\":" kinds[k] ",\"bytes\":" bytes[k] "}"
       printf "%d %d {%s}\n", n, b, j
     }' "$out.bus")
 fi
@@ -170,7 +171,7 @@ bus_warnings=$(cat "$out".node*.log | grep -c 'bus:.*\(dropped\|failed\|unreacha
   echo "load average    before $load_before, after $load_after"
   printf "window          %.1f s (the generator's whole run)\n" "$secs"
   if [ "$redis" = 1 ]; then
-    echo "bus messages    $bus_msgs on $channel, $bus_bytes payload bytes; by kind $bus_kinds; node log lines about dropped/failed bus messages: $bus_warnings"
+    echo "bus messages    $bus_msgs on $channel, $bus_bytes payload bytes; by kind (messages, payload bytes) $bus_kinds; node log lines about dropped/failed bus messages: $bus_warnings"
   fi
   printf "redis-server    %.3f cores; postgres (all processes) %.3f cores (machine-wide, over the window)\n" \
     "$redis_cores" "$pg_cores"
