@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::Hub;
+use super::redis_link::RedisLink;
 use crate::config::ClusterSettings;
 
 /// Messages waiting for the publisher; past this they are dropped.
@@ -100,6 +101,8 @@ pub struct Bus {
     /// Rooms whose staff or private frames were dropped, and since when: the
     /// other nodes are told to resync them once Redis takes messages again.
     owed: Mutex<HashMap<i64, DateTime<Utc>>>,
+    /// Short questions on the hot path (tally slots).
+    link: RedisLink,
 }
 
 impl Bus {
@@ -119,8 +122,28 @@ impl Bus {
             outbox,
             dropped: AtomicU64::new(0),
             owed: Mutex::new(HashMap::new()),
+            link: RedisLink::new("tally slots", settings)?,
         });
         Ok((bus, rx))
+    }
+
+    /// Whether this node may send the next live tally of `poll_id`: one node
+    /// of the cluster per interval (`SET NX PX`), so viewers get at most one
+    /// tally per interval however many nodes take votes. Every tally counts
+    /// the stored votes of all nodes, so it does not matter which node sends
+    /// it; a node that is refused keeps its poll marked and asks again on its
+    /// next tick. Without Redis every node sends its own.
+    pub async fn claim_tally(&self, poll_id: i64, every: Duration) -> bool {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(format!("{}:tally:{poll_id}", self.prefix))
+            .arg(&self.node)
+            .arg("NX")
+            .arg("PX")
+            .arg(every.as_millis().max(1) as u64);
+        self.link
+            .query::<Option<String>>(&cmd)
+            .await
+            .is_none_or(|set| set.is_some())
     }
 
     /// Queue a message for the other nodes; never waits.

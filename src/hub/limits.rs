@@ -5,26 +5,20 @@
 //! checked in Redis by one script ([`SHARED_CHECK`]: GCRA, the algorithm
 //! governor uses, on Redis's clock), together with the room's slow mode, so a
 //! viewer connected to several nodes has one quota, not one per node. When
-//! Redis does not answer within [`SHARED_TIMEOUT`] the node goes on with its
-//! own limits alone (per node, not per cluster) and tries Redis again
-//! [`SHARED_RETRY`] later: a Redis outage never stops the questions.
+//! Redis does not answer in time ([`super::redis_link`]) the node goes on
+//! with its own limits alone (per node, not per cluster) and tries Redis
+//! again a second later: a Redis outage never stops the questions.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 
+use super::redis_link::RedisLink;
 use crate::config::{ClusterSettings, LiveSettings};
 use crate::domain::question::ViewerKey;
-
-/// How long a shared check may take before the node decides alone.
-const SHARED_TIMEOUT: Duration = Duration::from_millis(300);
-/// After Redis failed, how long the node decides alone before trying again.
-const SHARED_RETRY: Duration = Duration::from_secs(1);
 
 /// The shared check, run atomically in Redis. KEYS: `n` GCRA keys, then the
 /// slow-mode key. ARGV: `n`, then per key its emission interval and burst
@@ -208,25 +202,15 @@ impl Limits {
 
 /// The cluster's limits in Redis.
 struct Shared {
-    client: redis::Client,
+    link: RedisLink,
     prefix: String,
-    conn: Mutex<Option<redis::aio::MultiplexedConnection>>,
-    /// One connect attempt at a time; the others decide alone meanwhile.
-    connecting: AtomicBool,
-    /// While Redis is away: when to try it again.
-    retry_at: Mutex<Option<Instant>>,
 }
 
 impl Shared {
     fn new(settings: &ClusterSettings) -> anyhow::Result<Self> {
-        let client = redis::Client::open(settings.redis_url.expose())
-            .map_err(|e| anyhow::anyhow!("the Redis URL {} is not usable: {e}", settings.redis_url))?;
         Ok(Self {
-            client,
+            link: RedisLink::new("shared rate limits", settings)?,
             prefix: settings.prefix.clone(),
-            conn: Mutex::new(None),
-            connecting: AtomicBool::new(false),
-            retry_at: Mutex::new(None),
         })
     }
 
@@ -241,9 +225,6 @@ impl Shared {
         checks: &[(String, Rate, &'static str)],
         slow: Option<(String, Duration)>,
     ) -> Result<(), Limited> {
-        let Some(mut conn) = self.connection().await else {
-            return Ok(());
-        };
         let mut cmd = redis::cmd("EVAL");
         cmd.arg(SHARED_CHECK).arg(checks.len() + 1);
         for (key, _, _) in checks {
@@ -255,69 +236,14 @@ impl Shared {
             cmd.arg(rate.interval_ms).arg(rate.burst);
         }
         cmd.arg(gap.as_millis() as u64);
-        match tokio::time::timeout(SHARED_TIMEOUT, cmd.query_async::<(usize, u64)>(&mut conn)).await {
-            Ok(Ok((0, _))) => Ok(()),
-            Ok(Ok((i, wait_ms))) => Err(Limited {
+        match self.link.query::<(usize, u64)>(&cmd).await {
+            None | Some((0, _)) => Ok(()),
+            Some((i, wait_ms)) => Err(Limited {
                 scope: checks.get(i.wrapping_sub(1)).map_or(SLOW_MODE, |(_, _, scope)| scope),
                 retry_after: Duration::from_millis(wait_ms),
             }),
-            Ok(Err(e)) => {
-                self.failed(&e.to_string());
-                Ok(())
-            }
-            Err(_) => {
-                self.failed("no answer in time");
-                Ok(())
-            }
         }
     }
-
-    /// The connection, connecting first if needed; `None` while Redis is away.
-    async fn connection(&self) -> Option<redis::aio::MultiplexedConnection> {
-        if let Some(conn) = lock(&self.conn).clone() {
-            return Some(conn);
-        }
-        if lock(&self.retry_at).is_some_and(|at| Instant::now() < at) {
-            return None;
-        }
-        if self.connecting.swap(true, Ordering::AcqRel) {
-            return None;
-        }
-        let connected = tokio::time::timeout(SHARED_TIMEOUT * 3, self.client.get_multiplexed_async_connection()).await;
-        self.connecting.store(false, Ordering::Release);
-        match connected {
-            Ok(Ok(conn)) => {
-                if lock(&self.retry_at).take().is_some() {
-                    tracing::info!("shared rate limits: Redis is back");
-                }
-                *lock(&self.conn) = Some(conn.clone());
-                Some(conn)
-            }
-            Ok(Err(e)) => {
-                self.failed(&e.to_string());
-                None
-            }
-            Err(_) => {
-                self.failed("connect timed out");
-                None
-            }
-        }
-    }
-
-    fn failed(&self, why: &str) {
-        *lock(&self.conn) = None;
-        let was_up = lock(&self.retry_at).replace(Instant::now() + SHARED_RETRY).is_none();
-        if was_up {
-            tracing::warn!(
-                error = why,
-                "shared rate limits: Redis unavailable; limits are per node until it is back"
-            );
-        }
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

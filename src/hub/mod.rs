@@ -31,6 +31,7 @@ use protocol::ServerMsg;
 pub mod bus;
 pub mod limits;
 pub mod protocol;
+pub mod redis_link;
 pub mod room;
 pub mod screen;
 pub mod session;
@@ -527,6 +528,13 @@ impl Hub {
             tokio::spawn(async move {
                 if let Some(next) = last_sent.map(|at| at + every) {
                     tokio::time::sleep_until(next.into()).await;
+                }
+                // In a cluster one node sends each interval's tally (of everybody's votes).
+                if let Some(bus) = &hub.bus
+                    && !bus.claim_tally(poll_id, every).await
+                {
+                    room.tally_finished(poll_id, false);
+                    return;
                 }
                 let sink = hub.sink(room.event_id, Some(room.clone()));
                 let command = Command::PollTally {
