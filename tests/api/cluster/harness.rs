@@ -163,7 +163,16 @@ impl Cluster {
         };
         let (db, url) = TestDb::create(Backend::Postgres).await?;
         let url = url.expose().to_owned();
-        let plan = std::env::temp_dir().join(format!("minsheng_cluster_plan_{}.toml", std::process::id()));
+        // A prefix of its own, so parallel runs sharing the Redis never cross
+        // (and a plan file of its own, so parallel tests never share one).
+        let prefix = format!(
+            "minsheng-test-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        );
+        let plan = std::env::temp_dir().join(format!("{prefix}-plan.toml"));
         std::fs::write(&plan, PLAN).expect("plan file");
         run_ok({
             let mut c = minsheng(&url);
@@ -180,14 +189,7 @@ impl Cluster {
             c.arg("import-plan").arg(&plan);
             c
         });
-        // A prefix of its own, so parallel runs sharing the Redis never cross.
-        let prefix = format!(
-            "minsheng-test-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos())
-        );
+        let _ = std::fs::remove_file(&plan);
         let mut proxies = Vec::new();
         let mut started = Vec::new();
         for i in 0..options.nodes {
