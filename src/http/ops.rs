@@ -44,7 +44,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let year = local_date(now()).year();
     let covered = f64::from(u8::from(state.calendar.years().iter().any(|y| y.year == year)));
-    let body = state.metrics.render(&[
+    let mut gauges = vec![
         ("minsheng_up", "1 while the process runs.", 1.0),
         (
             "minsheng_calendar_covers_this_year",
@@ -61,7 +61,28 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             "Live WebSocket connections on this node.",
             state.hub.connection_count() as f64,
         ),
-    ]);
+    ];
+    if let Some(bus) = &state.hub.bus {
+        let count = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed) as f64;
+        gauges.extend([
+            (
+                "minsheng_bus_published_total",
+                "Messages this node published to the other nodes.",
+                count(&bus.published),
+            ),
+            (
+                "minsheng_bus_received_total",
+                "Messages this node received from the other nodes.",
+                count(&bus.received),
+            ),
+            (
+                "minsheng_bus_dropped_total",
+                "Messages this node could not publish (outbox full or Redis away; made good by resync).",
+                count(&bus.dropped),
+            ),
+        ]);
+    }
+    let body = state.metrics.render(&gauges);
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         body,

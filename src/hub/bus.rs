@@ -98,6 +98,9 @@ pub struct Bus {
     outbox: mpsc::Sender<(i64, Body)>,
     /// Messages dropped because the outbox was full or Redis was away.
     pub dropped: AtomicU64,
+    /// Messages handed to Redis, and messages taken from other nodes (for `/metrics`).
+    pub published: AtomicU64,
+    pub received: AtomicU64,
     /// Rooms whose staff or private frames were dropped, and since when: the
     /// other nodes are told to resync them once Redis takes messages again.
     owed: Mutex<HashMap<i64, DateTime<Utc>>>,
@@ -121,6 +124,8 @@ impl Bus {
             client,
             outbox,
             dropped: AtomicU64::new(0),
+            published: AtomicU64::new(0),
+            received: AtomicU64::new(0),
             owed: Mutex::new(HashMap::new()),
             link: RedisLink::new("tally slots", settings)?,
         });
@@ -238,8 +243,11 @@ impl Bus {
                 for (event_id, since) in owed {
                     self.owe(event_id, since);
                 }
-            } else if !owed.is_empty() {
-                tracing::info!(rooms = owed.len(), "bus: the other nodes were asked to resync");
+            } else {
+                self.published.fetch_add(payloads.len() as u64, Ordering::Relaxed);
+                if !owed.is_empty() {
+                    tracing::info!(rooms = owed.len(), "bus: the other nodes were asked to resync");
+                }
             }
         }
     }
@@ -343,7 +351,10 @@ impl Bus {
     fn received(&self, hub: &Hub, payload: &[u8]) {
         match serde_json::from_slice::<BusMsg>(payload) {
             Ok(msg) if msg.node == self.node => {}
-            Ok(msg) => hub.from_bus(msg.event_id, msg.body),
+            Ok(msg) => {
+                self.received.fetch_add(1, Ordering::Relaxed);
+                hub.from_bus(msg.event_id, msg.body);
+            }
             Err(e) => tracing::warn!(error = %e, "bus: unreadable message ignored"),
         }
     }

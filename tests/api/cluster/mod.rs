@@ -227,6 +227,23 @@ async fn poll_tallies_are_cluster_wide_and_the_final_tally_is_the_stored_votes()
     let mut fresh = cluster.connect(2, event, json!({})).await;
     let snapshot = fresh.expect(|f| f["type"] == "snapshot").await;
     assert_eq!(&snapshot["polls"][0]["tally"], tally);
+
+    // Each node counts its bus traffic for /metrics.
+    for node in 0..3 {
+        let url = format!("http://{}/metrics", cluster.nodes[node].addr);
+        let text = cluster.client.get(url).send().await.unwrap().text().await.unwrap();
+        let counter = |name: &str| -> f64 {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+                .unwrap_or_else(|| panic!("node {node}: no {name} in /metrics"))
+        };
+        // The moderators' nodes (A opened, B closed) published; C may have had nothing to say.
+        if node < 2 {
+            assert!(counter("minsheng_bus_published_total ") > 0.0, "node {node}");
+        }
+        assert!(counter("minsheng_bus_received_total ") > 0.0, "node {node}");
+        assert_eq!(counter("minsheng_bus_dropped_total "), 0.0, "node {node}");
+    }
 }
 
 /// A vote committing on one node while another node closes the poll: the
