@@ -109,8 +109,10 @@ SEVERAL NODES (a cluster on one PostgreSQL and Redis):
   cleanup use --moderator-node (0-based, default 0). The report adds a line per node (viewers,
   deliveries, lost, duplicated, approval-on-the-moderator's-node to delivery-there latency, CPU,
   memory) and one for the viewers on the other nodes; the server CPU and RSS figures are the sums.
-  --server-pid takes one pid per node (else each node is found by its listening port). stall,
-  questions and vote keep every connection on the moderator's node.
+  --server-pid takes one pid per node (else each node is found by its listening port). vote
+  spreads its voters the same way (the observer stays on the moderator's node, so the tally
+  gaps it measures are the cluster's); stall and questions keep every connection on the
+  moderator's node.
 
 OUTPUT:
   A plain-text report on stdout; with --json the same figures as one JSON object on stdout
@@ -267,10 +269,14 @@ impl Args {
         i % self.nodes()
     }
 
-    /// Does this scenario spread its viewers over several nodes? (stall,
-    /// questions and vote keep every connection on the moderator's node.)
+    /// Does this scenario spread its viewers over several nodes? (stall and
+    /// questions keep every connection on the moderator's node.)
     pub fn spreads(&self) -> bool {
-        self.nodes() > 1 && matches!(self.scenario(), Scenario::Broadcast | Scenario::Connect)
+        self.nodes() > 1
+            && matches!(
+                self.scenario(),
+                Scenario::Broadcast | Scenario::Connect | Scenario::Vote
+            )
     }
 
     pub fn scenario(&self) -> Scenario {
@@ -350,6 +356,10 @@ mod tests {
         }
         assert_eq!(listed.moderator_node, 1);
         assert_eq!(repeated.moderator_node, 0);
+        let vote = parse(&["vote", "--url", "http://127.0.0.1:1,http://127.0.0.1:2"]);
+        assert!(vote.spreads());
+        let stall = parse(&["stall", "--url", "http://127.0.0.1:1,http://127.0.0.1:2"]);
+        assert!(!stall.spreads());
     }
 
     #[test]

@@ -430,9 +430,11 @@ pub(super) async fn vote(h: &mut Harness) -> anyhow::Result<()> {
     let rss_idle = idle_rss(h, 2).await;
     let mut handles = Vec::with_capacity(n);
     let t0 = shared.now_ns();
-    let (room, sh) = (h.room.clone(), shared.clone());
+    // Voter i on its node (round-robin over several --url).
+    let rooms: Vec<Arc<Room>> = (0..n).map(|i| h.room_for(i)).collect();
+    let sh = shared.clone();
     fleet::launch(n, a.connect_rate, &h.deadline, &mut handles, |i| {
-        voter(room.clone(), sh.clone(), i, n, plan_rx.clone(), stop_rx.clone())
+        voter(rooms[i].clone(), sh.clone(), i, n, plan_rx.clone(), stop_rx.clone())
     })
     .await;
     let connect_secs = fleet::wait_connected(&shared, handles.len(), t0, &h.deadline, quiet).await;
