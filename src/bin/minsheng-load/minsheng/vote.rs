@@ -79,7 +79,10 @@ pub(super) async fn voter(
     mut plan: watch::Receiver<Option<Plan>>,
     mut stop: watch::Receiver<bool>,
 ) -> ViewerOut {
-    let mut out = ViewerOut::default();
+    let mut out = ViewerOut {
+        node: room.node,
+        ..ViewerOut::default()
+    };
     let permit = shared.handshakes.acquire().await.ok();
     let opened = tokio::time::timeout(Duration::from_secs(HANDSHAKE_SECS), async {
         let mut ws = open_ws(room.addr, &room.ws_url, room.src(i), None).await?;
@@ -585,6 +588,7 @@ pub(super) async fn vote(h: &mut Harness) -> anyhow::Result<()> {
     }
     let viewers_received = outs.iter().filter(|o| o.saw_final).count();
     let final_seq = closing.as_ref().map_or(0, |c| c.seq);
+    h.per_node(&outs, final_seq, 0);
     let s = fleet::summarise(&mut outs, final_seq);
     if let Some(note) = s.welcome_note() {
         h.report.notes.push(note);
