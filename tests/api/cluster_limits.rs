@@ -22,7 +22,7 @@ async fn same_viewer_on_every_node(cluster: &Cluster, event: i64, token: &str) -
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_viewer_on_three_nodes_has_one_quota_and_one_slow_mode() {
+async fn a_viewer_on_three_nodes_has_one_quota_one_slow_mode_and_one_ban() {
     let options = Options {
         asks_per_viewer_per_min: 6,
         ..Options::nodes(3)
@@ -93,6 +93,24 @@ async fn a_viewer_on_three_nodes_has_one_quota_and_one_slow_mode() {
     assert_eq!(second["code"], "slow_mode", "{second:?}");
     let wait = second["retry_after_ms"].as_u64().unwrap();
     assert!(wait > 30_000 && wait <= 60_000, "{wait}");
+
+    // A ban issued on node 1 cuts the viewer off on all three nodes.
+    let key = viewer[0].welcome["viewer"]["key"].as_str().unwrap().to_owned();
+    let ack = moderator
+        .request(
+            json!({ "type": "ban", "viewer": key, "reason": "多端刷屏", "include_address": false }),
+            "ban",
+        )
+        .await;
+    assert_eq!(ack["type"], "ack", "{ack:?}");
+    for (node, c) in viewer.iter_mut().enumerate() {
+        let frames = c.until_closed().await;
+        assert_eq!(
+            frames.last().map(|f| &f["code"]),
+            Some(&json!("banned")),
+            "node {node}: {frames:?}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
