@@ -150,6 +150,16 @@ pub struct Args {
     /// other nodes is approval on this node to delivery on that one.
     #[arg(long, default_value_t = 0)]
     pub moderator_node: usize,
+    /// broadcast with several --url: SIGKILL this node (0-based; not the
+    /// moderator's) --kill-after seconds into the approvals. Its viewers
+    /// reconnect to the next node with their viewer token and last seq and
+    /// resume; the report says how long that took and whether anything was
+    /// lost or duplicated. Needs the node's pid (--server-pid or its port).
+    #[arg(long)]
+    pub kill_node: Option<usize>,
+    /// Seconds into the approvals at which --kill-node is killed.
+    #[arg(long, default_value_t = 5.0)]
+    pub kill_after: f64,
     /// The event whose live room to load; default: the first of `GET /api/events?status=live`.
     #[arg(long)]
     pub event: Option<i64>,

@@ -185,6 +185,11 @@ pub struct ViewerOut {
     pub vote_error: Option<String>,
     pub tallies: u64,
     pub saw_final: bool,
+    /// Failover (--kill-node): the time from losing the connection to the
+    /// `welcome` of the next node, per reconnect, and how many of those
+    /// resumes came back as a snapshot instead of a replay (a gap).
+    pub reconnect_ms: Vec<u32>,
+    pub resumed_by_snapshot: u32,
 }
 
 impl ViewerOut {

@@ -513,6 +513,22 @@ async fn broadcast(h: &mut Harness) -> anyhow::Result<()> {
         }
     }
     let up_rxs = Mutex::new(up_rxs);
+    // --kill-node: that node is SIGKILLed mid-run; its viewers fail over to the next node.
+    let kill = match a.kill_node {
+        None => None,
+        Some(k) => {
+            anyhow::ensure!(h.rooms.len() > 1, "--kill-node needs several --url");
+            anyhow::ensure!(
+                k < h.rooms.len() && k != a.moderator_node,
+                "--kill-node {k}: give a node other than the moderator's, below {}",
+                h.rooms.len()
+            );
+            let pid =
+                h.pids[k].ok_or_else(|| anyhow::anyhow!("--kill-node {k}: its pid is unknown (give --server-pid)"))?;
+            Some((k, pid))
+        }
+    };
+    let failover = kill.map(|_| Arc::new(h.rooms.clone()));
     status(quiet, format!("connecting {n} viewers at {}/s", a.connect_rate));
     let rss_idle = idle_rss(h, staff + total.div_ceil(5)).await;
     let mut handles = Vec::with_capacity(n);
@@ -521,7 +537,16 @@ async fn broadcast(h: &mut Harness) -> anyhow::Result<()> {
     let hr: &Harness = h;
     fleet::launch(n, a.connect_rate, &h.deadline, &mut handles, |i| {
         let cmds = up_rxs.lock().ok().and_then(|mut v| v.get_mut(i).and_then(Option::take));
-        viewer(hr.room_for(i), sh.clone(), i, false, mode, stop_rx.clone(), cmds)
+        viewer(
+            hr.room_for(i),
+            sh.clone(),
+            i,
+            false,
+            mode,
+            stop_rx.clone(),
+            cmds,
+            failover.clone(),
+        )
     })
     .await;
     let connect_secs = fleet::wait_connected(&shared, handles.len(), t0, &h.deadline, quiet).await;
@@ -582,7 +607,18 @@ async fn broadcast(h: &mut Harness) -> anyhow::Result<()> {
             }
         }
     };
-    let (handed, ()) = tokio::join!(approvals, upvoter);
+    let killer = async {
+        let (k, pid) = kill?;
+        h.deadline
+            .run(tokio::time::sleep(Duration::from_secs_f64(a.kill_after)))
+            .await?;
+        let killed = std::process::Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status()
+            .is_ok_and(|s| s.success());
+        Some((k, pid, killed))
+    };
+    let (handed, (), killed) = tokio::join!(approvals, upvoter, killer);
     let mut complete = true;
     if handed < count && !h.deadline.over() {
         h.report.notes.push(format!(
@@ -625,6 +661,9 @@ async fn broadcast(h: &mut Harness) -> anyhow::Result<()> {
     }
     let final_seq = outs.iter().map(|o| o.last_seq).max().unwrap_or(0).max(final_seq);
     deliveries(h, &shared, &mut outs, final_seq, first_send_ns, drive_secs);
+    if let Some((k, pid, killed)) = killed {
+        h.report.notes.push(failover_note(&outs, k, pid, killed, a.kill_after));
+    }
     if upvoting {
         upvotes.acked = shared.upvote_acks.load(Relaxed);
         upvotes.errors_by_code = h.report.viewer_error_frames.clone();
@@ -632,6 +671,31 @@ async fn broadcast(h: &mut Harness) -> anyhow::Result<()> {
     }
     h.report.complete = complete;
     Ok(())
+}
+
+/// What the viewers saw of a node killed under them.
+fn failover_note(outs: &[ViewerOut], node: usize, pid: u32, killed: bool, after: f64) -> String {
+    if !killed {
+        return format!("failover: `kill -KILL {pid}` (node {node}) failed; nothing was killed");
+    }
+    let mut ms: Vec<u32> = outs.iter().flat_map(|o| o.reconnect_ms.iter().copied()).collect();
+    ms.sort_unstable();
+    let viewers = outs.iter().filter(|o| !o.reconnect_ms.is_empty()).count();
+    let snapshots: u32 = outs.iter().map(|o| o.resumed_by_snapshot).sum();
+    let at = |p: f64| {
+        ms.get(((ms.len().saturating_sub(1)) as f64 * p).round() as usize)
+            .copied()
+            .unwrap_or(0)
+    };
+    format!(
+        "failover: node {node} (pid {pid}) SIGKILLed {after:.1} s into the approvals; {viewers} viewers \
+         reconnected to another node ({} reconnects; {snapshots} answered with a snapshot instead of a replay); \
+         from losing the connection to the next node's welcome: p50 {} ms, p99 {} ms, max {} ms",
+        ms.len(),
+        at(0.5),
+        at(0.99),
+        ms.last().copied().unwrap_or(0)
+    )
 }
 
 async fn stall(h: &mut Harness) -> anyhow::Result<()> {
@@ -693,7 +757,16 @@ async fn stall(h: &mut Harness) -> anyhow::Result<()> {
     let stride = n / k.max(1);
     let is_stalled = move |i: usize| k > 0 && i % stride == stride - 1 && i / stride < k;
     fleet::launch(n, a.connect_rate, &h.deadline, &mut handles, |i| {
-        viewer(room.clone(), sh.clone(), i, is_stalled(i), mode, stop_rx.clone(), None)
+        viewer(
+            room.clone(),
+            sh.clone(),
+            i,
+            is_stalled(i),
+            mode,
+            stop_rx.clone(),
+            None,
+            None,
+        )
     })
     .await;
     let connect_secs = fleet::wait_connected(&shared, handles.len(), t0, &h.deadline, quiet).await;
@@ -821,7 +894,16 @@ async fn connect(h: &mut Harness) -> anyhow::Result<()> {
     let sh = shared.clone();
     let hr: &Harness = h;
     fleet::launch(n, a.connect_rate, &h.deadline, &mut handles, |i| {
-        viewer(hr.room_for(i), sh.clone(), i, false, Match::None, stop_rx.clone(), None)
+        viewer(
+            hr.room_for(i),
+            sh.clone(),
+            i,
+            false,
+            Match::None,
+            stop_rx.clone(),
+            None,
+            None,
+        )
     })
     .await;
     let connect_secs = fleet::wait_connected(&shared, handles.len(), t0, &h.deadline, a.quiet).await;

@@ -135,6 +135,7 @@ pub(super) async fn viewer(
     mode: Match,
     mut stop: watch::Receiver<bool>,
     mut cmds: Option<mpsc::Receiver<i64>>,
+    failover: Option<Arc<Vec<Arc<Room>>>>,
 ) -> ViewerOut {
     let mut out = ViewerOut {
         stalled,
@@ -144,13 +145,13 @@ pub(super) async fn viewer(
     let permit = shared.handshakes.acquire().await.ok();
     let opened = tokio::time::timeout(Duration::from_secs(HANDSHAKE_SECS), async {
         let mut ws = open_ws(room.addr, &room.ws_url, room.src(i), stalled.then_some(4096)).await?;
-        let (seq, _) = handshake(&mut ws, HELLO.to_owned()).await?;
-        Ok::<_, String>((ws, seq))
+        let (seq, welcome) = handshake(&mut ws, HELLO.to_owned()).await?;
+        Ok::<_, String>((ws, (seq, welcome)))
     })
     .await
     .unwrap_or_else(|_| Err("handshake: timeout".into()));
     drop(permit);
-    let (mut ws, seq) = match opened {
+    let (mut ws, (seq, welcome)) = match opened {
         Ok(x) => x,
         Err(e) => {
             out.connect_error = Some(e);
@@ -171,45 +172,100 @@ pub(super) async fn viewer(
     if *stop.borrow_and_update() {
         return out;
     }
-    loop {
-        tokio::select! {
-            biased;
-            _ = stop.changed() => {
-                let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(None)).await;
-                break;
-            }
-            cmd = recv_opt(&mut cmds) => match cmd {
-                Some(qid) => {
-                    let text = format!(r#"{{"type":"upvote","ref":"u{qid}","question_id":{qid}}}"#);
-                    if let Err(e) = ws.send(Message::text(text)).await {
-                        out.cut = Some(ws_error("send", &e));
+    let token = welcome["viewer"]["token"].as_str().unwrap_or_default().to_owned();
+    let mut node = room.node;
+    'connection: loop {
+        loop {
+            tokio::select! {
+                biased;
+                _ = stop.changed() => {
+                    let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(None)).await;
+                    break;
+                }
+                cmd = recv_opt(&mut cmds) => match cmd {
+                    Some(qid) => {
+                        let text = format!(r#"{{"type":"upvote","ref":"u{qid}","question_id":{qid}}}"#);
+                        if let Err(e) = ws.send(Message::text(text)).await {
+                            out.cut = Some(ws_error("send", &e));
+                            break;
+                        }
+                    }
+                    None => cmds = None,
+                },
+                m = ws.next() => match m {
+                    Some(Ok(Message::Text(t))) => on_text(&shared, mode, &mut out, t.as_bytes()),
+                    Some(Ok(Message::Close(f))) => {
+                        out.cut = Some(close_label(&f));
                         break;
                     }
-                }
-                None => cmds = None,
-            },
-            m = ws.next() => match m {
-                Some(Ok(Message::Text(t))) => on_text(&shared, mode, &mut out, t.as_bytes()),
-                Some(Ok(Message::Close(f))) => {
-                    out.cut = Some(close_label(&f));
-                    break;
-                }
-                Some(Ok(_)) => {}
-                Some(Err(e)) => {
-                    out.cut = Some(ws_error("read", &e));
-                    break;
-                }
-                None => {
-                    out.cut = Some("closed without a close frame".into());
-                    break;
-                }
-            },
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => {
+                        out.cut = Some(ws_error("read", &e));
+                        break;
+                    }
+                    None => {
+                        out.cut = Some("closed without a close frame".into());
+                        break;
+                    }
+                },
+            }
         }
+        // Failover: resume on the next node that answers, as a browser behind a
+        // load balancer would, from the last seq seen.
+        if let (Some(rooms), Some(_)) = (&failover, &out.cut) {
+            if !*stop.borrow() {
+                let lost_at = std::time::Instant::now();
+                for k in 1..rooms.len() {
+                    let next = &rooms[(node + k) % rooms.len()];
+                    match resume(next, i, &token, out.last_seq).await {
+                        Ok((new_ws, replayed)) => {
+                            out.reconnect_ms
+                                .push(u32::try_from(lost_at.elapsed().as_millis()).unwrap_or(u32::MAX));
+                            if !replayed {
+                                out.resumed_by_snapshot += 1;
+                            }
+                            ws = new_ws;
+                            node = next.node;
+                            out.cut = None;
+                            continue 'connection;
+                        }
+                        Err(e) => out.cut = Some(format!("failover to node {}: {e}", next.node)),
+                    }
+                }
+            }
+        }
+        break;
     }
     if out.cut.is_some() {
         shared.alive.fetch_sub(1, Relaxed);
     }
     out
+}
+
+/// Reconnect to `room` as the same viewer from `last_seq`: `(socket, replayed)`;
+/// `replayed` is false when the node answered with a snapshot instead (the
+/// frames in between are then missing, and counted as gaps).
+async fn resume(room: &Room, i: usize, token: &str, last_seq: i64) -> Result<(Ws, bool), String> {
+    tokio::time::timeout(Duration::from_secs(HANDSHAKE_SECS), async {
+        let mut ws = open_ws(room.addr, &room.ws_url, room.src(i), None).await?;
+        let hello = serde_json::json!({ "type": "hello", "protocol": 1, "viewer_token": token, "last_seq": last_seq });
+        ws.send(Message::text(hello.to_string()))
+            .await
+            .map_err(|e| ws_error("hello", &e))?;
+        let within = Duration::from_secs(HANDSHAKE_SECS);
+        let welcome: Value = serde_json::from_str(&next_text(&mut ws, within).await?)
+            .map_err(|_| "resume: welcome is not JSON".to_owned())?;
+        if welcome["type"] != "welcome" {
+            return Err(format!("resume refused: {}", welcome["code"].as_str().unwrap_or("?")));
+        }
+        let replayed = welcome["start"] == "replay";
+        if !replayed {
+            next_text(&mut ws, within).await?; // The snapshot.
+        }
+        Ok((ws, replayed))
+    })
+    .await
+    .unwrap_or_else(|_| Err("resume: timeout".into()))
 }
 
 /// The per-message path: byte searches, no JSON parse, no locks.
