@@ -96,9 +96,7 @@ async fn serve(args: ServeArgs, db: &DatabaseUrl, calendar_dir: &std::path::Path
         );
     }
     app::ensure_admin(&state.store).await?;
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("listening on {}", args.listen))?;
+    let listener = listen(args.listen).with_context(|| format!("listening on {}", args.listen))?;
     if args.print_addr {
         // Tests and scripts start on port 0 and read the port here.
         println!("listening on {}", listener.local_addr()?);
@@ -143,4 +141,22 @@ async fn create_admin(
         println!("password (shown once): {}", password.expose());
     }
     Ok(())
+}
+
+/// Connections the kernel may hold for us before they are accepted. When a
+/// node of a cluster dies, its viewers all reconnect to the others at once;
+/// with tokio's default (1,024) a burst of a few thousand overflows the queue
+/// and the overflow waits a full second for TCP to retry (the kernel caps it
+/// at `net.core.somaxconn`).
+const LISTEN_BACKLOG: u32 = 8192;
+
+fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
