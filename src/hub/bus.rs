@@ -81,6 +81,14 @@ impl Body {
     }
 }
 
+/// What a node reads back every 2 s: the nodes alive in the cluster (a
+/// fresh stamp in the cluster's hash, written from a node's start whether or
+/// not it serves a room yet) and each room's presence.
+pub struct ClusterView {
+    pub nodes: HashSet<String>,
+    pub rooms: Vec<Presence>,
+}
+
 /// One room's presence across the cluster.
 pub struct Presence {
     /// Viewers on every live node.
@@ -363,21 +371,30 @@ impl Bus {
         format!("{}:presence:{event_id}", self.prefix)
     }
 
-    /// Write this node's viewer count of each room and read the cluster's
-    /// back. Each room is a hash with a field per node; every field carries
-    /// its own write time, so a dead node's count is ignored after
-    /// [`PRESENCE_TTL_SECS`] even while other nodes keep the hash alive.
+    /// Stamp this node alive, write its viewer count of each room, and read
+    /// the cluster's back. The cluster and each room are hashes with a field
+    /// per node; every field carries its own write time, so a dead node is
+    /// gone after [`PRESENCE_TTL_SECS`] even while other nodes keep the hash
+    /// alive.
     pub async fn presence(
         &self,
         conn: &mut Option<redis::aio::MultiplexedConnection>,
         counts: &[(i64, usize)],
-    ) -> Option<Vec<Presence>> {
+    ) -> Option<ClusterView> {
         if conn.is_none() {
             *conn = self.connect().await.ok();
         }
         let c = conn.as_mut()?;
         let now = chrono::Utc::now().timestamp();
         let mut pipe = redis::pipe();
+        let nodes_key = format!("{}:nodes", self.prefix);
+        pipe.cmd("HSET")
+            .arg(&nodes_key)
+            .arg(&self.node)
+            .arg(format!("0:{now}"))
+            .ignore();
+        pipe.cmd("EXPIRE").arg(&nodes_key).arg(PRESENCE_TTL_SECS).ignore();
+        pipe.cmd("HGETALL").arg(&nodes_key);
         for (event_id, viewers) in counts {
             let key = self.presence_key(*event_id);
             pipe.cmd("HSET")
@@ -389,7 +406,14 @@ impl Bus {
             pipe.cmd("HGETALL").arg(&key);
         }
         match pipe.query_async::<Vec<HashMap<String, String>>>(c).await {
-            Ok(all) => Some(all.iter().map(|fields| fresh_counts(fields, now)).collect()),
+            Ok(all) => {
+                let mut all = all.iter().map(|fields| fresh_counts(fields, now));
+                let nodes = all.next().map(|cluster| cluster.nodes).unwrap_or_default();
+                Some(ClusterView {
+                    nodes,
+                    rooms: all.collect(),
+                })
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "bus: presence not shared");
                 *conn = None;

@@ -338,15 +338,15 @@ impl Hub {
 
     /// Every 2 s: each room checks the log for changes it missed (lost
     /// wake-ups, a Redis outage), and shares its viewer count; viewers see
-    /// the cluster's total. A node that stops counting in a room (killed, or
-    /// cut off) may have taken staff or private frames with it: the room
-    /// resyncs.
+    /// the cluster's total. A node that stops stamping itself alive (killed,
+    /// or cut off) may have taken staff or private frames with it: every
+    /// room here resyncs.
     async fn run_cluster_checks(self, bus: Arc<Bus>) {
         let mut tick = tokio::time::interval(Duration::from_secs(2));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut conn = None;
         let mut last_totals: HashMap<i64, usize> = HashMap::new();
-        let mut last_nodes: HashMap<i64, HashSet<String>> = HashMap::new();
+        let mut last_nodes: Option<HashSet<String>> = None;
         loop {
             tokio::select! {
                 () = self.shutdown.cancelled() => break,
@@ -357,18 +357,18 @@ impl Hub {
             let counts: Vec<(i64, usize)> = rooms.iter().map(|r| (r.event_id, r.viewers())).collect();
             // Without Redis each node shows its own count until it is back.
             let totals: Vec<usize> = match bus.presence(&mut conn, &counts).await {
-                Some(presence) => {
-                    last_nodes.retain(|id, _| rooms.iter().any(|r| r.event_id == *id));
-                    for (room, p) in rooms.iter().zip(&presence) {
-                        let before = last_nodes.insert(room.event_id, p.nodes.clone());
-                        let gone = before.is_some_and(|b| b.iter().any(|n| !p.nodes.contains(n)));
-                        if gone {
-                            let since = Utc::now() - bus::CLOCK_MARGIN;
-                            tracing::info!(event_id = room.event_id, "a node left the room; resyncing");
-                            self.resync_room(room, since);
-                        }
+                Some(view) => {
+                    // A node that stopped stamping itself (killed) may have
+                    // taken unpublished staff or private frames with it.
+                    let gone = last_nodes
+                        .as_ref()
+                        .is_some_and(|before| before.iter().any(|n| !view.nodes.contains(n)));
+                    if gone {
+                        tracing::info!(nodes = view.nodes.len(), "a node left the cluster; resyncing the rooms");
+                        self.resync_rooms(Utc::now() - bus::CLOCK_MARGIN);
                     }
-                    presence.iter().map(|p| p.viewers).collect()
+                    last_nodes = Some(view.nodes);
+                    view.rooms.iter().map(|p| p.viewers).collect()
                 }
                 None => counts.iter().map(|(_, n)| *n).collect(),
             };
