@@ -492,3 +492,32 @@ async fn postgres_cut_off_from_a_node_refuses_writes_and_recovers() {
         assert_eq!(frames.last().unwrap()["question"]["id"], retried);
     }
 }
+
+/// Node A loses Redis (its bus messages cannot go out), takes a question, and
+/// is killed before it could pass the moderation frame on: the moderator on
+/// B must still get it, once B sees A's stamp go stale.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_cut_from_redis_and_killed_leaves_no_pending_question_behind() {
+    let options = Options {
+        redis_proxied: vec![0],
+        ..Options::nodes(2)
+    };
+    let Some(mut cluster) = Cluster::start_with(options).await else {
+        return;
+    };
+    let event = cluster.live_event().await;
+    let mut author = cluster.viewer(0, event, "断线节点上的观众").await;
+    let mut watcher = cluster.viewer(1, event, "另一节点").await;
+    let mut moderator = cluster.moderator(1, event).await;
+    // B counts A's viewer: B has seen A alive.
+    watcher
+        .expect_within(SLOW_WAIT, |f| f["type"] == "presence" && f["viewers"] == 2)
+        .await;
+
+    cluster.redis_proxy(0).cut();
+    let id = author.ask("cut", "总线断了，这个问题还能送到审核员吗？").await;
+    cluster.kill(0);
+
+    let seen = staff_sees(&mut moderator, id, "pending").await;
+    assert_eq!(seen["type"], "queue", "made good by a resync, not live: {seen:?}");
+}

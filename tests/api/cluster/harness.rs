@@ -104,6 +104,8 @@ pub struct Options {
     pub redis: Option<String>,
     /// These nodes reach PostgreSQL through a [`PgProxy`] of their own.
     pub proxied: Vec<usize>,
+    /// These nodes reach Redis through a proxy of their own (the same cuttable TCP proxy).
+    pub redis_proxied: Vec<usize>,
     /// Questions per viewer per minute (high by default, so tests that ask a lot are not limited).
     pub asks_per_viewer_per_min: u32,
 }
@@ -114,6 +116,7 @@ impl Options {
             nodes,
             redis: None,
             proxied: Vec::new(),
+            redis_proxied: Vec::new(),
             asks_per_viewer_per_min: 1000,
         }
     }
@@ -123,6 +126,8 @@ pub struct Cluster {
     pub nodes: Vec<Node>,
     /// The proxy of each proxied node, by node index.
     pub proxies: Vec<(usize, PgProxy)>,
+    /// The Redis proxy of each node in `redis_proxied`, by node index.
+    pub redis_proxies: Vec<(usize, PgProxy)>,
     pub client: reqwest::Client,
     pub token: String,
     pub prefix: String,
@@ -191,6 +196,7 @@ impl Cluster {
         });
         let _ = std::fs::remove_file(&plan);
         let mut proxies = Vec::new();
+        let mut redis_proxies = Vec::new();
         let mut started = Vec::new();
         for i in 0..options.nodes {
             let db_url = if options.proxied.contains(&i) {
@@ -201,7 +207,15 @@ impl Cluster {
             } else {
                 url.clone()
             };
-            let (url, redis, prefix) = (db_url, redis.clone(), prefix.clone());
+            let node_redis = if options.redis_proxied.contains(&i) {
+                let proxy = PgProxy::start(&redis).await;
+                let proxied = proxy.url(&redis);
+                redis_proxies.push((i, proxy));
+                proxied
+            } else {
+                redis.clone()
+            };
+            let (url, redis, prefix) = (db_url, node_redis, prefix.clone());
             let asks = options.asks_per_viewer_per_min;
             // Blocking (a process and its first line): off the runtime's threads,
             // so that a proxy on them keeps serving the node meanwhile.
@@ -217,6 +231,7 @@ impl Cluster {
         let mut cluster = Self {
             nodes: started,
             proxies,
+            redis_proxies,
             client,
             token: String::new(),
             prefix,
@@ -233,6 +248,16 @@ impl Cluster {
             .await;
         cluster.token = r["token"].as_str().expect("token").to_owned();
         Some(cluster)
+    }
+
+    /// The proxy between node `i` and Redis.
+    pub fn redis_proxy(&self, node: usize) -> &PgProxy {
+        &self
+            .redis_proxies
+            .iter()
+            .find(|(i, _)| *i == node)
+            .expect("a node behind a Redis proxy")
+            .1
     }
 
     /// The proxy between node `i` and PostgreSQL.
