@@ -86,7 +86,8 @@ impl Body {
 /// not it serves a room yet) and each room's presence.
 pub struct ClusterView {
     pub nodes: HashSet<String>,
-    pub rooms: Vec<Presence>,
+    /// Each room's viewers on every live node, in the order asked.
+    pub viewers: Vec<usize>,
 }
 
 /// One room's presence across the cluster.
@@ -112,7 +113,7 @@ pub struct Bus {
     /// Rooms whose staff or private frames were dropped, and since when: the
     /// other nodes are told to resync them once Redis takes messages again.
     owed: Mutex<HashMap<i64, DateTime<Utc>>>,
-    /// Short questions on the hot path (tally slots).
+    /// Short questions: tally slots, presence.
     link: RedisLink,
 }
 
@@ -135,7 +136,7 @@ impl Bus {
             published: AtomicU64::new(0),
             received: AtomicU64::new(0),
             owed: Mutex::new(HashMap::new()),
-            link: RedisLink::new("tally slots", settings)?,
+            link: RedisLink::new("cluster checks", settings)?,
         });
         Ok((bus, rx))
     }
@@ -376,15 +377,7 @@ impl Bus {
     /// per node; every field carries its own write time, so a dead node is
     /// gone after [`PRESENCE_TTL_SECS`] even while other nodes keep the hash
     /// alive.
-    pub async fn presence(
-        &self,
-        conn: &mut Option<redis::aio::MultiplexedConnection>,
-        counts: &[(i64, usize)],
-    ) -> Option<ClusterView> {
-        if conn.is_none() {
-            *conn = self.connect().await.ok();
-        }
-        let c = conn.as_mut()?;
+    pub async fn presence(&self, counts: &[(i64, usize)]) -> Option<ClusterView> {
         let now = chrono::Utc::now().timestamp();
         let mut pipe = redis::pipe();
         let nodes_key = format!("{}:nodes", self.prefix);
@@ -405,21 +398,13 @@ impl Bus {
             pipe.cmd("EXPIRE").arg(&key).arg(PRESENCE_TTL_SECS).ignore();
             pipe.cmd("HGETALL").arg(&key);
         }
-        match pipe.query_async::<Vec<HashMap<String, String>>>(c).await {
-            Ok(all) => {
-                let mut all = all.iter().map(|fields| fresh_counts(fields, now));
-                let nodes = all.next().map(|cluster| cluster.nodes).unwrap_or_default();
-                Some(ClusterView {
-                    nodes,
-                    rooms: all.collect(),
-                })
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "bus: presence not shared");
-                *conn = None;
-                None
-            }
-        }
+        let all = self.link.query_pipe::<Vec<HashMap<String, String>>>(&pipe).await?;
+        let mut all = all.iter().map(|fields| fresh_counts(fields, now));
+        let nodes = all.next().map(|cluster| cluster.nodes).unwrap_or_default();
+        Some(ClusterView {
+            nodes,
+            viewers: all.map(|room| room.viewers).collect(),
+        })
     }
 }
 

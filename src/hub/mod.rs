@@ -320,6 +320,9 @@ impl Hub {
     /// rather than a snapshot older than what it showed. Bounded: a `seq`
     /// the log does not reach waits [`REACH_WAIT`], then the join goes on.
     pub async fn reach(&self, room: &Room, seq: i64) {
+        if self.bus.is_none() {
+            return; // Alone, this node's room is the log: nothing to wait for.
+        }
         let deadline = tokio::time::Instant::now() + REACH_WAIT;
         let mut probe_at = tokio::time::Instant::now();
         while room.seq() < seq {
@@ -344,7 +347,6 @@ impl Hub {
     async fn run_cluster_checks(self, bus: Arc<Bus>) {
         let mut tick = tokio::time::interval(Duration::from_secs(2));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut conn = None;
         let mut last_totals: HashMap<i64, usize> = HashMap::new();
         let mut last_nodes: Option<HashSet<String>> = None;
         loop {
@@ -356,7 +358,7 @@ impl Hub {
             let rooms: Vec<Arc<Room>> = self.rooms().values().cloned().collect();
             let counts: Vec<(i64, usize)> = rooms.iter().map(|r| (r.event_id, r.viewers())).collect();
             // Without Redis each node shows its own count until it is back.
-            let totals: Vec<usize> = match bus.presence(&mut conn, &counts).await {
+            let totals: Vec<usize> = match bus.presence(&counts).await {
                 Some(view) => {
                     // A node that stopped stamping itself (killed) may have
                     // taken unpublished staff or private frames with it.
@@ -368,7 +370,7 @@ impl Hub {
                         self.resync_rooms(Utc::now() - bus::CLOCK_MARGIN);
                     }
                     last_nodes = Some(view.nodes);
-                    view.rooms.iter().map(|p| p.viewers).collect()
+                    view.viewers
                 }
                 None => counts.iter().map(|(_, n)| *n).collect(),
             };

@@ -1,5 +1,5 @@
 //! A Redis connection for short questions on a hot path (the cluster's rate
-//! limits, tally slots): connected lazily, shared by every task, and stepping
+//! limits, tally slots, presence): connected lazily, shared by every task, and stepping
 //! aside while Redis is away, so that a caller never waits on a dead Redis
 //! longer than [`TIMEOUT`], and a node goes on deciding alone meanwhile.
 
@@ -42,7 +42,17 @@ impl RedisLink {
     /// first failure is logged, and so is the recovery).
     pub async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Option<T> {
         let mut conn = self.connection().await?;
-        match tokio::time::timeout(TIMEOUT, cmd.query_async::<T>(&mut conn)).await {
+        self.answer(cmd.query_async::<T>(&mut conn)).await
+    }
+
+    /// [`RedisLink::query`] for a pipeline.
+    pub async fn query_pipe<T: redis::FromRedisValue>(&self, pipe: &redis::Pipeline) -> Option<T> {
+        let mut conn = self.connection().await?;
+        self.answer(pipe.query_async::<T>(&mut conn)).await
+    }
+
+    async fn answer<T>(&self, reply: impl Future<Output = redis::RedisResult<T>>) -> Option<T> {
+        match tokio::time::timeout(TIMEOUT, reply).await {
             Ok(Ok(value)) => Some(value),
             Ok(Err(e)) => {
                 self.failed(&e.to_string());
