@@ -200,7 +200,7 @@ async function openEditor(id) {
   history.replaceChildren();
   const item = (text) => history.append(el("li", null, text));
   const unitName = (uid) => page.units.find((u) => u.id === uid)?.short_name ?? uid;
-  for (const r of o.reminders) item(`催办：${when(r.sent_at)}${r.note ? `，${r.note}` : ""}`);
+  for (const r of o.reminder_log) item(`催办：${when(r.sent_at)}${r.note ? `，${r.note}` : ""}`);
   for (const x of o.extensions) {
     item(`延期申请至 ${x.requested_due}（${x.reason}）：${EXTENSION[x.decision] ?? x.decision}${x.decision_note ? `，${x.decision_note}` : ""}`);
   }

@@ -355,6 +355,24 @@ fn landline_in_parens(chars: &[char], open: usize) -> Option<Edit> {
     Some(Edit::star(chars, open..local_end, local..local_end - 2))
 }
 
+/// A client address as staff other than administrators may see it: enough
+/// to tell two networks apart, not enough to find a household. IPv4 keeps
+/// its first two octets (`203.0.*.*`), IPv6 its first two groups
+/// (`2001:db8:*`); anything else becomes `*`.
+pub fn mask_ip(ip: &str) -> String {
+    match ip.trim().parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(v4)) => {
+            let [a, b, _, _] = v4.octets();
+            format!("{a}.{b}.*.*")
+        }
+        Ok(std::net::IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:*", s[0], s[1])
+        }
+        Err(_) => "*".to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -483,5 +501,12 @@ mod tests {
                 "{once:?} was masked again"
             );
         }
+    }
+
+    #[test]
+    fn addresses_keep_only_their_network() {
+        assert_eq!(mask_ip("203.0.113.7"), "203.0.*.*");
+        assert_eq!(mask_ip("2001:db8::1"), "2001:db8:*");
+        assert_eq!(mask_ip("not an address"), "*");
     }
 }

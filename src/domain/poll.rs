@@ -163,7 +163,8 @@ impl PollSpec {
             }
             (PollKind::Rating, Ballot::Rating(_)) => Err(BallotError::new("invalid_option", "a rating is 1 to 5")),
             (PollKind::OpenText, Ballot::Text(t)) => {
-                let t = t.trim();
+                let stripped = super::screen::strip_invisible(&t);
+                let t = stripped.trim();
                 let n = t.chars().count();
                 if n == 0 || n > MAX_TEXT_ANSWER_CHARS || t.chars().any(char::is_control) {
                     let msg = format!("an answer is 1 to {MAX_TEXT_ANSWER_CHARS} characters on one line");

@@ -86,9 +86,12 @@ impl ModerationMode {
     }
 }
 
-/// Trimmed, non-empty text of at most `max` characters without control characters.
+/// Trimmed, non-empty text of at most `max` characters without control
+/// characters, its invisible format characters stripped (zero-width, bidi
+/// overrides: see [`super::screen::strip_invisible`]).
 fn bounded_text(field: &'static str, s: &str, max: usize) -> Result<String, Invalid> {
-    let t = s.trim();
+    let stripped = super::screen::strip_invisible(s);
+    let t = stripped.trim();
     if t.is_empty() {
         return Err(Invalid::new(field, "must not be empty or only spaces"));
     }
@@ -134,7 +137,8 @@ pub struct Nickname(String);
 
 impl Nickname {
     pub fn parse(s: Option<&str>) -> Result<Self, Invalid> {
-        match s.map(str::trim).filter(|s| !s.is_empty()) {
+        let stripped = s.map(super::screen::strip_invisible);
+        match stripped.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
             None => Ok(Self("网友".to_owned())),
             Some(n) => {
                 let n = bounded_text("nickname", n, MAX_NICKNAME_CHARS)?;
@@ -339,6 +343,9 @@ mod tests {
         assert!(QuestionText::parse("a\u{0}b").is_err());
         assert_eq!(Nickname::parse(None).unwrap().as_str(), "网友");
         assert!(Nickname::parse(Some(&"名".repeat(21))).is_err());
+        assert_eq!(Nickname::parse(Some("\u{200B}\u{202E}")).unwrap().as_str(), "网友");
+        assert_eq!(Nickname::parse(Some("张\u{202E}三")).unwrap().as_str(), "张三");
+        assert_eq!(QuestionText::parse("社\u{200B}保").unwrap().as_str(), "社保");
     }
 
     #[test]

@@ -299,6 +299,54 @@ impl WordList {
 
 // --- Normalization ---------------------------------------------------------
 
+/// Whether `c` is an invisible format character that changes how text
+/// around it looks without being seen itself: zero-width spaces and joiners,
+/// bidirectional marks, embeddings, overrides and isolates (a right-to-left
+/// override makes "gpj.exe" read as "exe.jpg"), word joiners and invisible
+/// operators, the BOM, the soft hyphen, the Mongolian vowel separator.
+fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+    )
+}
+
+/// Emoji, where a zero-width joiner between two of them draws one picture
+/// (👨‍👩‍👧): the only place an invisible character is kept.
+fn is_emoji(c: char) -> bool {
+    matches!(c, '\u{2600}'..='\u{27BF}' | '\u{1F000}'..='\u{1FAFF}' | '\u{FE0F}')
+}
+
+/// The text a viewer typed without its invisible format characters (see
+/// [`is_invisible_format`]), as it is stored and shown: nicknames, questions,
+/// comments and answers are text to read, and what cannot be seen must not
+/// change what is read. A zero-width joiner between two emoji stays. Borrows
+/// when there is nothing to strip.
+pub fn strip_invisible(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(is_invisible_format) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let chars: Vec<char> = text.chars().collect();
+    let kept = chars.iter().enumerate().filter(|&(i, &c)| {
+        if c == '\u{200D}' {
+            let before = i.checked_sub(1).and_then(|j| chars.get(j)).copied();
+            let after = chars.get(i + 1).copied();
+            before.is_some_and(is_emoji) && after.is_some_and(is_emoji)
+        } else {
+            !is_invisible_format(c)
+        }
+    });
+    std::borrow::Cow::Owned(kept.map(|(_, &c)| c).collect())
+}
+
 /// The normalized form used for matching (exposed for tests and the moderator UI).
 ///
 /// Applied identically to list words and to questions, char by char:
@@ -549,6 +597,19 @@ words = ["身份证号", "家庭住址"]
         assert_eq!(h.len(), 1);
         assert_eq!((h[0].start, h[0].end), (1, 6));
         assert_eq!(span(text, &h[0]), "加 微-信");
+    }
+
+    #[test]
+    fn invisible_format_characters_are_stripped() {
+        assert_eq!(strip_invisible("加\u{200B}微\u{FEFF}信"), "加微信");
+        assert_eq!(strip_invisible("\u{202E}gpj.exe\u{202C}"), "gpj.exe");
+        assert_eq!(strip_invisible("名\u{2066}字\u{2069}"), "名字");
+        assert_eq!(strip_invisible("👨\u{200D}👩\u{200D}👧"), "👨\u{200D}👩\u{200D}👧");
+        assert_eq!(strip_invisible("a\u{200D}b"), "ab");
+        assert!(matches!(
+            strip_invisible("社保卡怎么补办？"),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 
     #[test]

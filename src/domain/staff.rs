@@ -69,6 +69,18 @@ impl Staff {
         matches!(self.role, Role::Admin | Role::UnitStaff) && self.serves(hosts)
     }
 
+    /// May read an event's audit log (moderation decisions, opinion changes,
+    /// bans): admins always; unit staff, and moderators and hosts of a unit,
+    /// for their unit's events; district-wide moderators and hosts only for
+    /// events they have `acted_in` (they serve whichever room they are sent
+    /// to, but have no business reading every other room's record).
+    pub fn reads_audit(&self, hosts: &[i64], acted_in: bool) -> bool {
+        match (self.role, self.unit_id) {
+            (Role::Moderator | Role::Host, None) => acted_in,
+            _ => self.serves(hosts),
+        }
+    }
+
     /// May open and close the live event.
     pub fn runs_live(&self, hosts: &[i64]) -> bool {
         self.serves(hosts)
@@ -145,6 +157,17 @@ mod tests {
         assert!(!staff(Role::Moderator, None).manages(&[9]));
         assert!(staff(Role::Moderator, None).runs_live(&[9]));
         assert!(!staff(Role::Host, Some(2)).runs_live(&[9]));
+    }
+
+    #[test]
+    fn audit_logs_are_read_by_those_who_serve_the_event() {
+        assert!(staff(Role::Admin, None).reads_audit(&[9], false));
+        assert!(staff(Role::UnitStaff, Some(9)).reads_audit(&[9], false));
+        assert!(!staff(Role::UnitStaff, Some(3)).reads_audit(&[9], true));
+        assert!(!staff(Role::Moderator, None).reads_audit(&[9], false));
+        assert!(staff(Role::Moderator, None).reads_audit(&[9], true));
+        assert!(!staff(Role::Host, None).reads_audit(&[9], false));
+        assert!(!staff(Role::Host, Some(3)).reads_audit(&[9], true));
     }
 
     #[test]

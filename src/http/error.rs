@@ -138,11 +138,73 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        match axum::Json::<T>::from_request(req, state).await {
+        if !json_content_type(req.headers()) {
+            return Err(json_rejection(
+                JsonRejection::MissingJsonContentType(Default::default()),
+            ));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|r| ApiError::new(r.status(), "bad_body", r.body_text()))?;
+        if has_nul_escape(&bytes) {
+            return Err(nul_in_input("the body"));
+        }
+        match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(v)) => Ok(Self(v)),
             Err(rejection) => Err(json_rejection(rejection)),
         }
     }
+}
+
+/// `application/json` or any `+json` type, as axum's own `Json` accepts.
+fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        return false;
+    };
+    kind == "application" && (subtype == "json" || subtype.ends_with("+json"))
+}
+
+/// Whether JSON (or TOML) text carries a NUL character: a raw 0 byte or a
+/// `\u0000` escape (one not itself escaped as `\\u0000`). PostgreSQL cannot
+/// store NUL in text, and no field of ours has a use for it, so it is refused
+/// at the door, the same on both backends, instead of failing deep inside.
+pub fn has_nul_escape(text: &[u8]) -> bool {
+    if text.contains(&0) {
+        return true;
+    }
+    let mut backslashes = 0usize;
+    for (i, &b) in text.iter().enumerate() {
+        if b == b'\\' {
+            backslashes += 1;
+            continue;
+        }
+        if b == b'u' && backslashes % 2 == 1 && text.get(i + 1..i + 5) == Some(b"0000".as_slice()) {
+            return true;
+        }
+        backslashes = 0;
+    }
+    false
+}
+
+/// 400 `nul_in_input`: `where` (the body, the query, the path) holds a NUL.
+pub fn nul_in_input(place: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "nul_in_input",
+        format!("{place} contains a NUL character (U+0000), which no field accepts"),
+    )
+}
+
+/// A percent-encoded NUL (`%00`) or a raw one in a path or query string.
+fn has_encoded_nul(s: &str) -> bool {
+    s.contains('\0') || s.as_bytes().windows(3).any(|w| w == b"%00")
 }
 
 impl<T: Serialize> IntoResponse for Json<T> {
@@ -168,6 +230,9 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        if has_encoded_nul(parts.uri.path()) {
+            return Err(nul_in_input("the path"));
+        }
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(v)) => Ok(Self(v)),
             Err(r @ PathRejection::FailedToDeserializePathParams(_)) => {
@@ -185,6 +250,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        if parts.uri.query().is_some_and(has_encoded_nul) {
+            return Err(nul_in_input("the query string"));
+        }
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(v)) => Ok(Self(v)),
             Err(r @ QueryRejection::FailedToDeserializeQueryString(_)) => {
@@ -192,5 +260,22 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
             }
             Err(r) => Err(ApiError::new(r.status(), "bad_query", r.body_text())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nul_escapes_are_found_but_escaped_backslashes_are_not() {
+        assert!(has_nul_escape(br#"{"q":"a\u0000b"}"#));
+        assert!(has_nul_escape(br#"{"q":"\\\u0000"}"#));
+        assert!(has_nul_escape(b"{\"q\":\"a\0\"}"));
+        assert!(!has_nul_escape(br#"{"q":"\\u0000"}"#));
+        assert!(has_nul_escape(br#"{"q":"\u00001"}"#));
+        assert!(!has_nul_escape(br#"{"q":"\u0001"}"#));
+        assert!(has_encoded_nul("q=%00abc"));
+        assert!(!has_encoded_nul("q=%2500"));
     }
 }

@@ -15,6 +15,7 @@ use crate::domain::plan::parse_local_or_rfc3339;
 use crate::domain::staff::Staff;
 use crate::domain::time::{now, to_local_string};
 use crate::domain::values::{Code, Invalid, optional_text, optional_url, required_text};
+use crate::store::StoreError;
 use crate::store::events::{ChangeRequest, Event, EventDetails, EventFilter};
 
 /// An event with its deadlines and its times in Beijing time.
@@ -202,6 +203,11 @@ pub async fn create(
     if !staff.0.manages(&details.host_ids) {
         return Err(ApiError::forbidden("you may create events only for your own unit"));
     }
+    // The lead host (主责单位) answers for the event's deadlines and
+    // opinions: unit staff create events that their own unit leads.
+    if !staff.0.is_admin() && details.host_ids.first() != staff.0.unit_id.as_ref() {
+        return Err(lead_unit_forbidden());
+    }
     let event = state.store.create_event(code.as_str(), &details).await?;
     tracing::info!(event_id = event.id, by = staff.0.id, "event created");
     Ok((StatusCode::CREATED, Json(view(&state, event, Some(&staff.0)))))
@@ -272,6 +278,9 @@ pub async fn update(
     if !staff.0.manages(&details.host_ids) {
         return Err(ApiError::forbidden("your unit must stay among the event's hosts"));
     }
+    if !staff.0.is_admin() && details.host_ids.first() != event.host_ids().first() {
+        return Err(lead_unit_forbidden());
+    }
     let updated = state.store.update_event(&event, &details).await?;
     Ok(Json(view(&state, updated, Some(&staff.0))))
 }
@@ -305,12 +314,11 @@ async fn apply_patch(state: &AppState, mut d: EventDetails, p: EventPatch) -> Ap
         let mut ids = Vec::with_capacity(codes.len());
         for code in &codes {
             let code = Code::parse("host_units", code)?;
-            let id = state
-                .store
-                .unit_by_code(code.as_str())
-                .await
-                .map_err(|_| unknown("unit", code.as_str()))?
-                .id;
+            let id = match state.store.unit_by_code(code.as_str()).await {
+                Ok(unit) => unit.id,
+                Err(StoreError::NotFound(_)) => return Err(unknown("unit", code.as_str())),
+                Err(e) => return Err(e.into()),
+            };
             if ids.contains(&id) {
                 return Err(Invalid::new("host_units", format!("`{code}` is listed twice")).into());
             }
@@ -361,6 +369,14 @@ async fn apply_patch(state: &AppState, mut d: EventDetails, p: EventPatch) -> Ap
         return Err(Invalid::new("host_units", "an event needs at least one host unit").into());
     }
     Ok(d)
+}
+
+/// Moving an event's accountability to another unit is the data bureau's decision.
+fn lead_unit_forbidden() -> ApiError {
+    ApiError::forbidden(
+        "only the data bureau's administrators may change an event's lead host unit (the first of host_units)",
+    )
+    .with_details(serde_json::json!({ "field": "host_units" }))
 }
 
 fn unknown(what: &'static str, code: &str) -> ApiError {

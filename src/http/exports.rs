@@ -125,7 +125,8 @@ fn deadline_label(s: crate::domain::deadlines::DeadlineState) -> &'static str {
     }
 }
 
-/// A file to download: its type, `attachment` with `filename`, not cached.
+/// A file to download: its type, `attachment` with `filename`, never stored
+/// by a cache (exports carry personal data).
 pub(super) fn attachment(bytes: Vec<u8>, content_type: &'static str, filename: &str) -> Response {
     let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\""))
         .unwrap_or_else(|_| HeaderValue::from_static("attachment"));
@@ -134,7 +135,7 @@ pub(super) fn attachment(bytes: Vec<u8>, content_type: &'static str, filename: &
         [
             (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
             (header::CONTENT_DISPOSITION, disposition),
-            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
         ],
         bytes,
     )

@@ -56,7 +56,11 @@ pub async fn connect(
     ws.on_upgrade(move |socket| tracker.track_future(session::run(socket, hub, upgrade)))
 }
 
-/// The moderation audit log of an event: who did what, when, before and after.
+/// The audit log of an event: who did what, when, before and after. Admins
+/// read every event's with client addresses in full; unit staff (and
+/// moderators and hosts of a unit) their unit's events; district-wide
+/// moderators and hosts the events they have acted in. Addresses are
+/// masked (`203.0.*.*`) for everyone but administrators.
 #[utoipa::path(get, path = "/api/events/{id}/audit", tag = "live", params(("id" = i64, Path)),
     responses((status = 200, body = Vec<AuditEntry>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("session" = [])))]
@@ -66,12 +70,19 @@ pub async fn audit(
     Path(id): Path<i64>,
 ) -> ApiResult<Json<Vec<AuditEntry>>> {
     let event = state.store.event(id).await?;
-    if !staff.0.serves(&event.host_ids()) {
+    let acted_in = state.store.staff_acted_in(id, staff.0.id).await?;
+    if !staff.0.reads_audit(&event.host_ids(), acted_in) {
         return Err(ApiError::forbidden(
             "only staff serving this event may read its audit log",
         ));
     }
-    Ok(Json(state.store.audit_log(id).await?))
+    let entries = state.store.audit_log(id).await?;
+    if staff.0.is_admin() {
+        return Ok(Json(entries));
+    }
+    Ok(Json(
+        entries.into_iter().map(AuditEntry::with_addresses_masked).collect(),
+    ))
 }
 
 #[derive(Serialize, ToSchema)]

@@ -91,7 +91,8 @@ pub fn router(state: AppState) -> Router {
         .route("/change-reports", get(reports::change_reports))
         .route("/openapi.json", get(openapi::document))
         .fallback(api_not_found)
-        .method_not_allowed_fallback(method_not_allowed);
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(no_store));
 
     Router::new()
         .nest("/api", api)
@@ -126,6 +127,18 @@ async fn method_not_allowed() -> ApiError {
         "method_not_allowed",
         "this route does not take that method",
     )
+}
+
+/// API answers carry opinions, names, masked numbers and staff accounts:
+/// no cache (a browser's, a proxy's) may keep them. A handler that chose its
+/// own `Cache-Control` keeps it.
+async fn no_store(req: Request, next: Next) -> Response {
+    let mut response = next.run(req).await;
+    response
+        .headers_mut()
+        .entry(axum::http::header::CACHE_CONTROL)
+        .or_insert(axum::http::HeaderValue::from_static("no-store"));
+    response
 }
 
 /// Count every request by its matched route.

@@ -42,6 +42,9 @@ pub async fn import_plan(
     body: String,
 ) -> ApiResult<Json<ImportReport>> {
     staff.require_admin()?;
+    if super::error::has_nul_escape(body.as_bytes()) {
+        return Err(super::error::nul_in_input("the plan file"));
+    }
     let plan = plan::parse(&body).map_err(|e| {
         ApiError::new(
             axum::http::StatusCode::UNPROCESSABLE_ENTITY,

@@ -64,7 +64,7 @@ impl From<Row> for ChangeReport {
 impl Store {
     /// Change reports, newest first; only those of `unit_id`'s events when given,
     /// only those of `event_id` when given.
-    #[tracing::instrument(skip(self), err)]
+    #[tracing::instrument(skip(self), err(level = "debug"))]
     pub async fn list_change_reports(
         &self,
         unit_id: Option<i64>,

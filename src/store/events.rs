@@ -319,7 +319,7 @@ pub struct ChangeRequest<'a> {
 }
 
 impl Store {
-    #[tracing::instrument(skip(self), err)]
+    #[tracing::instrument(skip(self), err(level = "debug"))]
     pub async fn list_events(&self, filter: &EventFilter) -> StoreResult<Vec<Event>> {
         const WHERE: &str = " WHERE ($1 IS NULL OR e.kind = $1) AND ($2 IS NULL OR t.code = $2)
             AND ($3 IS NULL OR EXISTS (SELECT 1 FROM event_hosts h WHERE h.event_id = e.id AND h.unit_id = $3))
@@ -342,7 +342,7 @@ impl Store {
             .collect()
     }
 
-    #[tracing::instrument(skip(self), err)]
+    #[tracing::instrument(skip(self), err(level = "debug"))]
     pub async fn event(&self, id: i64) -> StoreResult<Event> {
         let sql = format!("{EVENT_SELECT} WHERE e.id = $1");
         let row = on_pool!(self, read p => sqlx::query_as::<_, EventRow>(sqlx::AssertSqlSafe(sql.clone())).bind(id).fetch_optional(p).await)?
@@ -365,7 +365,7 @@ impl Store {
     }
 
     /// A new draft event.
-    #[tracing::instrument(skip(self, details), err)]
+    #[tracing::instrument(skip(self, details), err(level = "debug"))]
     pub async fn create_event(&self, code: &str, details: &EventDetails) -> StoreResult<Event> {
         let at = now();
         let id = on_pool!(self, write p => async {
@@ -384,7 +384,7 @@ impl Store {
     }
 
     /// Replace an event's description, if it is still as `expected` says.
-    #[tracing::instrument(skip(self, expected, details), fields(id = expected.id), err)]
+    #[tracing::instrument(skip(self, expected, details), fields(id = expected.id), err(level = "debug"))]
     pub async fn update_event(&self, expected: &Event, details: &EventDetails) -> StoreResult<Event> {
         let at = now();
         on_pool!(self, write p => {
@@ -404,7 +404,7 @@ impl Store {
     }
 
     /// Move an event along its lifecycle (announce, start, end), stamping the time.
-    #[tracing::instrument(skip(self), err)]
+    #[tracing::instrument(skip(self), err(level = "debug"))]
     pub async fn transition_event(&self, id: i64, from: EventStatus, t: Transition) -> StoreResult<Event> {
         let to = from.apply(t).map_err(|e| StoreError::Conflict(e.to_string()))?;
         let sql = match t {
@@ -427,7 +427,7 @@ impl Store {
     }
 
     /// Record that publicly selected participants were notified.
-    #[tracing::instrument(skip(self), err)]
+    #[tracing::instrument(skip(self), err(level = "debug"))]
     pub async fn mark_selection_notified(&self, id: i64, at: DateTime<Utc>) -> StoreResult<Event> {
         const SQL: &str = "UPDATE events SET selection_notified_at = $1, updated_at = $2
              WHERE id = $3 AND status IN ('draft', 'announced', 'rescheduled', 'live')";
@@ -435,7 +435,7 @@ impl Store {
         self.expect_one(done, id).await
     }
 
-    #[tracing::instrument(skip(self), err)]
+    #[tracing::instrument(skip(self), err(level = "debug"))]
     pub async fn publish_materials(&self, id: i64, materials_url: &str, video_url: Option<&str>) -> StoreResult<Event> {
         const SQL: &str = "UPDATE events SET status = 'materials_published', materials_published_at = $1,
                materials_url = $2, video_url = $3, updated_at = $1
@@ -445,7 +445,7 @@ impl Store {
     }
 
     /// Move an announced event to a new time and file the change report, in one transaction.
-    #[tracing::instrument(skip(self, before, change), fields(id = before.id), err)]
+    #[tracing::instrument(skip(self, before, change), fields(id = before.id), err(level = "debug"))]
     pub async fn reschedule_event(
         &self,
         before: &Event,
@@ -485,7 +485,7 @@ impl Store {
     }
 
     /// Cancel an event; an announced one also files a change report.
-    #[tracing::instrument(skip(self, before, change), fields(id = before.id), err)]
+    #[tracing::instrument(skip(self, before, change), fields(id = before.id), err(level = "debug"))]
     pub async fn cancel_event(&self, before: &Event, change: ChangeRequest<'_>) -> StoreResult<Event> {
         before
             .status
@@ -550,7 +550,7 @@ pub struct Lifecycle {
 impl Store {
     /// Overwrite an event's schedule and lifecycle without change reports.
     /// Only the demo uses this: everything real goes through the transitions.
-    #[tracing::instrument(skip(self, l), err)]
+    #[tracing::instrument(skip(self, l), err(level = "debug"))]
     pub async fn overwrite_lifecycle(&self, id: i64, l: &Lifecycle) -> StoreResult<()> {
         const SQL: &str = "UPDATE events SET starts_at = $1, duration_minutes = $2, status = $3, announced_at = $4,
                selection_notified_at = $5, live_at = $6, ended_at = $7, materials_published_at = $8,

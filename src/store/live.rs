@@ -185,7 +185,7 @@ impl Store {
     /// The room's state. `seq` is read first: anything committed after it
     /// may already show in the questions, and the room re-applies it (every
     /// change is idempotent), so nothing is missed.
-    #[tracing::instrument(skip(self), err)]
+    #[tracing::instrument(skip(self), err(level = "debug"))]
     pub async fn load_room(&self, event_id: i64) -> StoreResult<RoomState> {
         on_pool!(self, write p => sqlx::query("INSERT INTO rooms (event_id) VALUES ($1) ON CONFLICT (event_id) DO NOTHING")
             .bind(event_id)
@@ -239,7 +239,7 @@ impl Store {
 
     /// The approved questions of a room (not comments), in the order asked;
     /// a read only (unlike [`Store::load_room`], which creates the room).
-    #[tracing::instrument(skip(self), err)]
+    #[tracing::instrument(skip(self), err(level = "debug"))]
     pub async fn approved_questions(&self, event_id: i64) -> StoreResult<Vec<PublicQuestion>> {
         const SQL: &str = concat!(
             "SELECT ",
@@ -253,7 +253,7 @@ impl Store {
     /// The viewers whose posts in the event were moderated (or posted
     /// already decided) at or after `since`: the authors who may have missed
     /// a `mine` frame from another node.
-    #[tracing::instrument(skip(self), err)]
+    #[tracing::instrument(skip(self), err(level = "debug"))]
     pub async fn authors_since(&self, event_id: i64, since: DateTime<Utc>) -> StoreResult<Vec<ViewerKey>> {
         const SQL: &str = "SELECT DISTINCT viewer_key FROM questions WHERE event_id = $1 AND moderated_at >= $2";
         let keys: Vec<String> =
@@ -262,7 +262,7 @@ impl Store {
     }
 
     /// Logged changes with `after < seq <= up_to`, in order.
-    #[tracing::instrument(skip(self), err)]
+    #[tracing::instrument(skip(self), err(level = "debug"))]
     pub async fn room_log(&self, event_id: i64, after: i64, up_to: i64) -> StoreResult<Vec<(i64, RoomChange)>> {
         const SQL: &str =
             "SELECT seq, change FROM room_log WHERE event_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq";
@@ -278,7 +278,7 @@ impl Store {
     }
 
     /// A viewer's own questions in a room (any status), oldest first.
-    #[tracing::instrument(skip(self), err)]
+    #[tracing::instrument(skip(self), err(level = "debug"))]
     pub async fn viewer_questions(&self, event_id: i64, viewer: &ViewerKey) -> StoreResult<Vec<QuestionRecord>> {
         const SQL: &str = concat!(
             "SELECT ",
@@ -290,7 +290,7 @@ impl Store {
     }
 
     /// The ids of the questions a viewer upvoted in a room.
-    #[tracing::instrument(skip(self), err)]
+    #[tracing::instrument(skip(self), err(level = "debug"))]
     pub async fn viewer_upvotes(&self, event_id: i64, viewer: &ViewerKey) -> StoreResult<Vec<i64>> {
         const SQL: &str = "SELECT u.question_id FROM upvotes u JOIN questions q ON q.id = u.question_id
              WHERE q.event_id = $1 AND u.viewer_key = $2 ORDER BY u.question_id";
@@ -299,7 +299,7 @@ impl Store {
 
     /// What moderators work on: every pending question, and the latest
     /// rejected and hidden ones (at most `limit` of those).
-    #[tracing::instrument(skip(self), err)]
+    #[tracing::instrument(skip(self), err(level = "debug"))]
     pub async fn moderation_queue(&self, event_id: i64, limit: i64) -> StoreResult<Vec<QuestionRecord>> {
         const PENDING: &str = concat!(
             "SELECT ",
@@ -320,7 +320,7 @@ impl Store {
     }
 
     /// The moderation audit log of an event, oldest first.
-    #[tracing::instrument(skip(self), err)]
+    #[tracing::instrument(skip(self), err(level = "debug"))]
     pub async fn audit_log(&self, event_id: i64) -> StoreResult<Vec<AuditEntry>> {
         const SQL: &str = "SELECT id, actor_kind, actor, action, subject_id, before_json, after_json, created_at
              FROM audit_log WHERE event_id = $1 ORDER BY id";
@@ -358,6 +358,32 @@ pub struct AuditEntry {
     pub created_at: DateTime<Utc>,
 }
 
+impl AuditEntry {
+    /// The entry with every client address (an `ip` field at any depth of
+    /// `before`/`after`) masked, for readers who are not administrators.
+    pub fn with_addresses_masked(mut self) -> Self {
+        fn mask(v: &mut serde_json::Value) {
+            match v {
+                serde_json::Value::Object(map) => {
+                    for (key, value) in map.iter_mut() {
+                        match value {
+                            serde_json::Value::String(ip) if key == "ip" => {
+                                *ip = crate::domain::masking::mask_ip(ip);
+                            }
+                            _ => mask(value),
+                        }
+                    }
+                }
+                serde_json::Value::Array(items) => items.iter_mut().for_each(mask),
+                _ => {}
+            }
+        }
+        mask(&mut self.before);
+        mask(&mut self.after);
+        self
+    }
+}
+
 impl From<AuditRow> for AuditEntry {
     fn from(r: AuditRow) -> Self {
         let parse = |s: Option<String>| {
@@ -378,8 +404,18 @@ impl From<AuditRow> for AuditEntry {
 }
 
 impl Store {
+    /// Whether staff member `staff_id` has acted in the event (any audit entry
+    /// of theirs): how a district-wide moderator or host is known to serve it.
+    #[tracing::instrument(skip(self), err(level = "debug"))]
+    pub async fn staff_acted_in(&self, event_id: i64, staff_id: i64) -> StoreResult<bool> {
+        const SQL: &str = "SELECT 1 FROM audit_log WHERE event_id = $1 AND actor_kind = 'staff' AND actor = $2 LIMIT 1";
+        let found: Option<i32> = on_pool!(self, read p => sqlx::query_scalar(SQL).bind(event_id)
+            .bind(staff_id.to_string()).fetch_optional(p).await)?;
+        Ok(found.is_some())
+    }
+
     /// The address a viewer last posted from in a room, for bans by address.
-    #[tracing::instrument(skip(self), err)]
+    #[tracing::instrument(skip(self), err(level = "debug"))]
     pub async fn viewer_last_ip(&self, event_id: i64, viewer: &ViewerKey) -> StoreResult<Option<String>> {
         const SQL: &str = "SELECT ip FROM questions WHERE event_id = $1 AND viewer_key = $2 AND ip IS NOT NULL
              ORDER BY id DESC LIMIT 1";

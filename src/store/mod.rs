@@ -63,6 +63,11 @@ pub struct Store {
     pool: Pool,
 }
 
+// Store functions are `#[instrument(err(level = "debug"))]`: a `NotFound` is
+// an anonymous caller's 404, not the service's fault, and a real database
+// error is logged once where it is handled (`ApiError::internal`, the
+// writer), not once per layer it passes through.
+
 /// Errors of the storage layer, in terms a handler can map.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -333,7 +333,7 @@ impl Store {
     /// the audit log keeps them). Approved questions without an on-air answer
     /// become hand-off tasks; answered ones start as 已解答 with the answer.
     /// Idempotent; returns how many were added.
-    #[tracing::instrument(skip(self), err)]
+    #[tracing::instrument(skip(self), err(level = "debug"))]
     pub async fn capture_opinions(&self, event_id: i64, unit_id: i64, due_date: Option<NaiveDate>) -> StoreResult<u64> {
         const POSTS: &str = "INSERT INTO opinions (event_id, unit_id, source, source_ref, text, nickname, viewer_key,
                state, reply, handoff, support, received_at, due_date, created_at, updated_at)
@@ -368,7 +368,7 @@ impl Store {
     }
 
     /// An opinion typed in by staff (an offline open day's paper form, a letter).
-    #[tracing::instrument(skip(self, new), fields(event_id = new.event_id), err)]
+    #[tracing::instrument(skip(self, new), fields(event_id = new.event_id), err(level = "debug"))]
     pub async fn create_opinion(&self, new: &NewOpinion<'_>) -> StoreResult<Opinion> {
         let at = now();
         let id = on_pool!(self, write p => async {
@@ -397,7 +397,7 @@ impl Store {
         self.opinion(id).await
     }
 
-    #[tracing::instrument(skip(self), err)]
+    #[tracing::instrument(skip(self), err(level = "debug"))]
     pub async fn opinion(&self, id: i64) -> StoreResult<Opinion> {
         let sql = format!("{OPINION_SELECT} WHERE o.id = $1");
         on_pool!(self, read p => sqlx::query_as::<_, OpinionRow>(sqlx::AssertSqlSafe(sql.clone())).bind(id).fetch_optional(p).await)?
@@ -406,7 +406,7 @@ impl Store {
     }
 
     /// Opinions matching `f`: overdue ones first, then by due date, then oldest first.
-    #[tracing::instrument(skip(self), err)]
+    #[tracing::instrument(skip(self), err(level = "debug"))]
     pub async fn list_opinions(&self, f: &OpinionFilter) -> StoreResult<Vec<Opinion>> {
         const WHERE: &str = " WHERE ($1 IS NULL OR o.event_id = $1) AND ($2 IS NULL OR o.unit_id = $2)
             AND ($3 IS NULL OR o.state = $3) AND ($4 IS NULL OR o.source = $4) AND ($5 IS NULL OR o.topic = $5)
@@ -444,7 +444,7 @@ impl Store {
     }
 
     /// The opinions merged into `id`.
-    #[tracing::instrument(skip(self), err)]
+    #[tracing::instrument(skip(self), err(level = "debug"))]
     pub async fn merged_opinions(&self, id: i64) -> StoreResult<Vec<Opinion>> {
         let sql = format!("{OPINION_SELECT} WHERE o.merged_into = $1 ORDER BY o.id");
         let rows = on_pool!(self, read p => sqlx::query_as::<_, OpinionRow>(sqlx::AssertSqlSafe(sql.clone())).bind(id).fetch_all(p).await)?;
@@ -454,7 +454,7 @@ impl Store {
     /// Apply `changes` (each an opinion as read and its new fields) in one
     /// transaction with an audit entry each; refused as a whole if any of them
     /// changed since it was read. Returns the opinions as they are now.
-    #[tracing::instrument(skip(self, changes, side), fields(n = changes.len()), err)]
+    #[tracing::instrument(skip(self, changes, side), fields(n = changes.len()), err(level = "debug"))]
     pub async fn change_opinions(
         &self,
         changes: &[(Opinion, OpinionFields)],
@@ -521,7 +521,7 @@ impl Store {
     }
 
     /// The asker rates a published reply, once.
-    #[tracing::instrument(skip(self, viewer), err)]
+    #[tracing::instrument(skip(self, viewer), err(level = "debug"))]
     pub async fn rate_opinion(&self, opinion: &Opinion, viewer: &ViewerKey, rating: Rating) -> StoreResult<Opinion> {
         let at = now();
         on_pool!(self, write p => {
@@ -542,7 +542,7 @@ impl Store {
     }
 
     /// A unit asks the bureau to move a reply deadline.
-    #[tracing::instrument(skip(self, reason), err)]
+    #[tracing::instrument(skip(self, reason), err(level = "debug"))]
     pub async fn request_extension(
         &self,
         opinion: &Opinion,
@@ -566,7 +566,7 @@ impl Store {
         self.extension(id).await
     }
 
-    #[tracing::instrument(skip(self), err)]
+    #[tracing::instrument(skip(self), err(level = "debug"))]
     pub async fn extension(&self, id: i64) -> StoreResult<Extension> {
         const SQL: &str = concat!(extension_select!(), " WHERE x.id = $1");
         on_pool!(self, read p => sqlx::query_as::<_, Extension>(SQL).bind(id).fetch_optional(p).await)?
@@ -574,7 +574,7 @@ impl Store {
     }
 
     /// Extension requests: of one opinion, or (with `None`) every pending one.
-    #[tracing::instrument(skip(self), err)]
+    #[tracing::instrument(skip(self), err(level = "debug"))]
     pub async fn extensions(&self, opinion_id: Option<i64>) -> StoreResult<Vec<Extension>> {
         const SQL: &str = concat!(
             extension_select!(),
@@ -583,7 +583,7 @@ impl Store {
         Ok(on_pool!(self, read p => sqlx::query_as::<_, Extension>(SQL).bind(opinion_id).fetch_all(p).await)?)
     }
 
-    #[tracing::instrument(skip(self), err)]
+    #[tracing::instrument(skip(self), err(level = "debug"))]
     pub async fn transfers(&self, opinion_id: i64) -> StoreResult<Vec<Transfer>> {
         const SQL: &str = "SELECT id, opinion_id, from_unit, to_unit, reason, by_user, created_at
              FROM opinion_transfers WHERE opinion_id = $1 ORDER BY id";
@@ -591,7 +591,7 @@ impl Store {
     }
 
     /// The bureau reminds the unit (催办).
-    #[tracing::instrument(skip(self, note), err)]
+    #[tracing::instrument(skip(self, note), err(level = "debug"))]
     pub async fn remind(&self, opinion: &Opinion, note: Option<&str>, by: i64) -> StoreResult<Reminder> {
         let at = now();
         let id = on_pool!(self, write p => async {
@@ -610,7 +610,7 @@ impl Store {
             .ok_or(StoreError::NotFound("reminder"))
     }
 
-    #[tracing::instrument(skip(self), err)]
+    #[tracing::instrument(skip(self), err(level = "debug"))]
     pub async fn reminders(&self, opinion_id: i64) -> StoreResult<Vec<Reminder>> {
         const SQL: &str =
             "SELECT id, opinion_id, note, sent_by, sent_at FROM opinion_reminders WHERE opinion_id = $1 ORDER BY id";
@@ -619,7 +619,7 @@ impl Store {
 
     /// How many of an event's submissions were withheld from the public, by
     /// category (never their text).
-    #[tracing::instrument(skip(self), err)]
+    #[tracing::instrument(skip(self), err(level = "debug"))]
     pub async fn withheld_counts(&self, event_id: i64) -> StoreResult<Vec<(WithheldCategory, i64)>> {
         const POSTS: &str = "SELECT CASE WHEN status = 'hidden' THEN 'hidden'
                   WHEN moderated_by IS NULL THEN 'screen' ELSE 'moderator' END AS category, COUNT(*)

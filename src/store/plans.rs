@@ -85,7 +85,7 @@ fn merged_details(
 }
 
 impl Store {
-    #[tracing::instrument(skip_all, fields(plan = plan.code.as_str()), err)]
+    #[tracing::instrument(skip_all, fields(plan = plan.code.as_str()), err(level = "debug"))]
     pub async fn import_plan(&self, plan: &Plan) -> StoreResult<ImportReport> {
         let units: HashMap<String, _> = self
             .list_units()

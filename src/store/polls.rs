@@ -132,7 +132,7 @@ pub struct OwnVote {
 
 impl Store {
     /// Every poll of an event, drafts included, in creation order.
-    #[tracing::instrument(skip(self), err)]
+    #[tracing::instrument(skip(self), err(level = "debug"))]
     pub async fn polls(&self, event_id: i64) -> StoreResult<Vec<PollRecord>> {
         const SQL: &str = concat!(
             "SELECT ",
@@ -144,7 +144,7 @@ impl Store {
     }
 
     /// A poll's tally, counted from the stored votes.
-    #[tracing::instrument(skip(self, poll), fields(poll = poll.id), err)]
+    #[tracing::instrument(skip(self, poll), fields(poll = poll.id), err(level = "debug"))]
     pub async fn poll_tally(&self, poll: &PollRecord) -> StoreResult<Tally> {
         let voters: i64 = on_pool!(self, read p => sqlx::query_scalar(TALLY_VOTERS).bind(poll.id).fetch_one(p).await)?;
         let counts: Vec<(i64, i64)> =
@@ -173,7 +173,7 @@ impl Store {
     }
 
     /// A viewer's votes in an event's polls.
-    #[tracing::instrument(skip(self), err)]
+    #[tracing::instrument(skip(self), err(level = "debug"))]
     pub async fn viewer_votes(&self, event_id: i64, viewer: &ViewerKey) -> StoreResult<Vec<OwnVote>> {
         const VOTES: &str = "SELECT v.poll_id, v.text, v.text_status FROM poll_votes v JOIN polls p ON p.id = v.poll_id
              WHERE p.event_id = $1 AND v.viewer_key = $2 ORDER BY v.poll_id";

@@ -23,7 +23,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 impl Store {
-    #[tracing::instrument(skip(self, token), err)]
+    #[tracing::instrument(skip(self, token), err(level = "debug"))]
     pub async fn create_session(&self, user_id: i64, token: &str, expires_at: DateTime<Utc>) -> StoreResult<()> {
         const SQL: &str = "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)";
         on_pool!(self, write p => sqlx::query(SQL)
@@ -38,7 +38,7 @@ impl Store {
     }
 
     /// The active account behind an unexpired session token.
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn session_account(&self, token: &str) -> StoreResult<Option<(Account, DateTime<Utc>)>> {
         const SQL: &str =
             "SELECT s.expires_at, u.id, u.username, u.display_name, u.role, u.unit_id, u.active, u.created_at
@@ -54,7 +54,7 @@ impl Store {
         row.map(|r| Ok((r.user.into_account()?, r.expires_at))).transpose()
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn delete_session(&self, token: &str) -> StoreResult<bool> {
         const SQL: &str = "DELETE FROM sessions WHERE token_hash = $1";
         let done = on_pool!(self, write p => sqlx::query(SQL).bind(token_hash(token)).execute(p).await.map(|r| r.rows_affected()))?;
@@ -62,7 +62,7 @@ impl Store {
     }
 
     /// Remove expired sessions; returns how many.
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn purge_expired_sessions(&self) -> StoreResult<u64> {
         const SQL: &str = "DELETE FROM sessions WHERE expires_at <= $1";
         let done = on_pool!(self, write p => sqlx::query(SQL).bind(now()).execute(p).await.map(|r| r.rows_affected()))?;

@@ -14,7 +14,7 @@ pub struct Theme {
 }
 
 impl Store {
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn list_themes(&self) -> StoreResult<Vec<Theme>> {
         const SQL: &str = "SELECT id, code, name, position FROM themes ORDER BY position, id";
         Ok(on_pool!(self, read p => sqlx::query_as::<_, Theme>(SQL).fetch_all(p).await)?)

@@ -18,20 +18,20 @@ pub struct Unit {
 }
 
 impl Store {
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn list_units(&self) -> StoreResult<Vec<Unit>> {
         const SQL: &str = "SELECT id, code, name, short_name, supervisor FROM units ORDER BY id";
         Ok(on_pool!(self, read p => sqlx::query_as::<_, Unit>(SQL).fetch_all(p).await)?)
     }
 
-    #[tracing::instrument(skip(self), err)]
+    #[tracing::instrument(skip(self), err(level = "debug"))]
     pub async fn unit(&self, id: i64) -> StoreResult<Unit> {
         const SQL: &str = "SELECT id, code, name, short_name, supervisor FROM units WHERE id = $1";
         on_pool!(self, read p => sqlx::query_as::<_, Unit>(SQL).bind(id).fetch_optional(p).await)?
             .ok_or(StoreError::NotFound("unit"))
     }
 
-    #[tracing::instrument(skip(self), err)]
+    #[tracing::instrument(skip(self), err(level = "debug"))]
     pub async fn unit_by_code(&self, code: &str) -> StoreResult<Unit> {
         const SQL: &str = "SELECT id, code, name, short_name, supervisor FROM units WHERE code = $1";
         on_pool!(self, read p => sqlx::query_as::<_, Unit>(SQL).bind(code).fetch_optional(p).await)?

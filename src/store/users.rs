@@ -52,7 +52,7 @@ pub struct Credentials {
 }
 
 impl Store {
-    #[tracing::instrument(skip(self, password_hash), fields(username = username.as_str()), err)]
+    #[tracing::instrument(skip(self, password_hash), fields(username = username.as_str()), err(level = "debug"))]
     pub async fn create_user(
         &self,
         username: &Username,
@@ -77,14 +77,14 @@ impl Store {
         row.into_account()
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn list_users(&self) -> StoreResult<Vec<Account>> {
         const SQL: &str = "SELECT id, username, display_name, role, unit_id, active, created_at FROM users ORDER BY id";
         let rows = on_pool!(self, read p => sqlx::query_as::<_, UserRow>(SQL).fetch_all(p).await)?;
         rows.into_iter().map(UserRow::into_account).collect()
     }
 
-    #[tracing::instrument(skip(self), err)]
+    #[tracing::instrument(skip(self), err(level = "debug"))]
     pub async fn credentials(&self, username: &str) -> StoreResult<Option<Credentials>> {
         const SQL: &str = "SELECT id, username, display_name, role, unit_id, active, created_at, password_hash
              FROM users WHERE username = $1";
@@ -104,7 +104,7 @@ impl Store {
         .transpose()
     }
 
-    #[tracing::instrument(skip(self), err)]
+    #[tracing::instrument(skip(self), err(level = "debug"))]
     pub async fn account(&self, id: i64) -> StoreResult<Account> {
         const SQL: &str =
             "SELECT id, username, display_name, role, unit_id, active, created_at FROM users WHERE id = $1";
@@ -112,14 +112,14 @@ impl Store {
         row.ok_or(StoreError::NotFound("user"))?.into_account()
     }
 
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn admin_exists(&self) -> StoreResult<bool> {
         const SQL: &str = "SELECT COUNT(*) FROM users WHERE role = 'admin' AND active";
         let n: i64 = on_pool!(self, read p => sqlx::query_scalar(SQL).fetch_one(p).await)?;
         Ok(n > 0)
     }
 
-    #[tracing::instrument(skip(self, password_hash), err)]
+    #[tracing::instrument(skip(self, password_hash), err(level = "debug"))]
     pub async fn set_password(&self, user_id: i64, password_hash: &str) -> StoreResult<()> {
         const SQL: &str = "UPDATE users SET password_hash = $1 WHERE id = $2";
         let done = on_pool!(self, write p => sqlx::query(SQL).bind(password_hash).bind(user_id).execute(p).await.map(|r| r.rows_affected()))?;

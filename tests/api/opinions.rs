@@ -538,7 +538,20 @@ async fn units_merge_transfer_extend_and_search(backend: Backend) {
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     let r = app.get(&path, Some(&unit)).await;
-    assert_eq!(r.body["reminders"][0]["note"], "请尽快答复");
+    assert_eq!(r.body["reminder_log"][0]["note"], "请尽快答复");
+    assert_eq!(r.body["reminders"], 1, "the count, as in the list");
+    // Each key once: a flattened view once carried `reminders` twice.
+    let raw = app
+        .client
+        .get(app.url(&path))
+        .bearer_auth(&unit)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(raw.matches("\"reminders\"").count(), 1, "{raw}");
 
     // Publishing after the (extended) due date is late.
     let r = app

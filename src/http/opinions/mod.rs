@@ -202,7 +202,9 @@ pub async fn list(
     Ok(Json(opinions.into_iter().map(view).collect()))
 }
 
-/// One opinion with its history: merged opinions, transfers, extension requests, reminders.
+/// One opinion with its history: merged opinions, transfers, extension
+/// requests, reminders. (`reminders` is the opinion's count, as in the list;
+/// the reminders themselves are `reminder_log`.)
 #[derive(Serialize, ToSchema)]
 pub struct OpinionDetail {
     #[serde(flatten)]
@@ -210,7 +212,7 @@ pub struct OpinionDetail {
     pub merged: Vec<OpinionView>,
     pub transfers: Vec<Transfer>,
     pub extensions: Vec<Extension>,
-    pub reminders: Vec<Reminder>,
+    pub reminder_log: Vec<Reminder>,
 }
 
 /// One opinion and its history.
@@ -231,7 +233,7 @@ pub(super) async fn detail(state: &AppState, opinion: Opinion) -> ApiResult<Opin
         merged: state.store.merged_opinions(id).await?.into_iter().map(view).collect(),
         transfers: state.store.transfers(id).await?,
         extensions: state.store.extensions(Some(id)).await?,
-        reminders: state.store.reminders(id).await?,
+        reminder_log: state.store.reminders(id).await?,
         opinion: view(opinion),
     })
 }
