@@ -25,8 +25,11 @@ use super::{auth, events, exports, feedback, live, opinions, ops, programme, rep
         reports::deadlines, reports::change_reports,
         ops::healthz, ops::readyz, ops::metrics, document,
     ),
-    components(schemas(crate::domain::event::AnnouncementPart)),
-    modifiers(&SessionAuth),
+    components(schemas(
+        crate::domain::event::AnnouncementPart, exports::Format, exports::PersonalData,
+        crate::http::record::RecordFormat,
+    )),
+    modifiers(&SessionAuth, &SharedErrors),
 )]
 pub struct ApiDoc;
 
@@ -43,6 +46,84 @@ impl Modify for SessionAuth {
             "session_cookie",
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(auth::COOKIE_NAME))),
         );
+    }
+}
+
+/// The error answers every route shares because they come from the shared
+/// extractors and the store, not from the handler: a malformed body, path or
+/// query (400), no session (401) or the wrong role (403) on a signed-in
+/// route, an unknown id (404), a body that is not JSON (415), a value that
+/// fails validation (422), a database that does not answer (503). Added to
+/// each operation that can give them, unless the handler documented its own.
+struct SharedErrors;
+
+impl Modify for SharedErrors {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        for (path, item) in &mut openapi.paths.paths {
+            if !path.starts_with("/api/") || path == "/api/openapi.json" {
+                continue;
+            }
+            let has_id = path.contains('{');
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for op in operations.into_iter().flatten() {
+                let secured = op.security.as_ref().is_some_and(|s| !s.is_empty());
+                let params = has_id || op.parameters.as_ref().is_some_and(|p| !p.is_empty());
+                let body = op.request_body.as_ref();
+                let json_body = body.is_some_and(|b| b.content.contains_key("application/json"));
+                let shared = [
+                    (
+                        params || body.is_some(),
+                        "400",
+                        "malformed JSON, path or query (`malformed_json`, `bad_path`, `bad_query`, `nul_in_input`)",
+                    ),
+                    (secured, "401", "no valid session (`unauthorized`)"),
+                    (
+                        secured,
+                        "403",
+                        "the account's role or unit may not do this (`forbidden`)",
+                    ),
+                    (has_id, "404", "no such resource (`not_found`)"),
+                    (
+                        json_body,
+                        "415",
+                        "the body is not `application/json` (`unsupported_media_type`)",
+                    ),
+                    (
+                        params || body.is_some(),
+                        "422",
+                        "a value fails validation (`invalid`, `invalid_body`)",
+                    ),
+                    (true, "503", "the database does not answer (`unavailable`)"),
+                ];
+                for (applies, status, description) in shared {
+                    if applies {
+                        op.responses
+                            .responses
+                            .entry(status.to_owned())
+                            .or_insert_with(|| error(description).into());
+                    }
+                }
+            }
+        }
     }
 }
 

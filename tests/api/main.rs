@@ -16,6 +16,7 @@ mod hardening;
 mod lifecycle;
 mod live;
 mod live_input;
+mod openapi_fuzz;
 mod opinions;
 mod ops;
 mod polls;

@@ -252,7 +252,7 @@ pub struct NewOpinionBody {
 /// Type in an opinion collected offline (paper forms at an open day, letters).
 #[utoipa::path(post, path = "/api/events/{id}/opinions", tag = "opinions", params(("id" = i64, Path)),
     request_body = NewOpinionBody,
-    responses((status = 201, body = OpinionView), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 201, body = OpinionView), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody, description = "the event is a draft or cancelled (`wrong_status`)"), (status = 422, body = ErrorBody)),
     security(("session" = [])))]
 pub async fn create(
     State(state): State<AppState>,
