@@ -46,4 +46,4 @@ UPDATE room_log r
  WHERE q.id = r.item_id AND r.change::jsonb ->> 'type' = 'comment'
    AND q.original_text IS NOT NULL;
 
-CREATE INDEX room_log_item ON room_log (event_id, item_id) WHERE item_id IS NOT NULL;
+CREATE INDEX room_log_item ON room_log (event_id, item_id, seq) WHERE item_id IS NOT NULL;

@@ -45,4 +45,4 @@ UPDATE room_log
  WHERE item_id IS NOT NULL AND json_extract(change, '$.type') = 'comment'
    AND item_id IN (SELECT id FROM questions WHERE original_text IS NOT NULL);
 
-CREATE INDEX room_log_item ON room_log (event_id, item_id) WHERE item_id IS NOT NULL;
+CREATE INDEX room_log_item ON room_log (event_id, item_id, seq) WHERE item_id IS NOT NULL;

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::cluster::harness::Cluster;
-use crate::helpers::{Backend, TestApp, WS_WAIT, live_settings, spawn_app_with};
+use crate::helpers::{Backend, TestApp, TestDb, WS_WAIT, live_settings, spawn_app_with};
 use crate::on_both_backends;
 
 on_both_backends!(
@@ -17,6 +17,7 @@ on_both_backends!(
     replay_shows_only_the_edited_text_of_a_question,
     hidden_edited_and_promoted_comments_are_redacted_in_replay,
     a_post_hidden_after_the_event_ended_is_gone_from_its_replay_and_record,
+    migration_0006_redacts_the_logs_written_before_it,
 );
 
 const PHONE: &str = "13812345678";
@@ -384,4 +385,220 @@ async fn a_hide_on_one_node_redacts_the_ring_of_another() {
             .all(|f| !(f["type"] == "question" && f["question"]["id"] == id)),
         "{frames:#?}"
     );
+}
+
+/// The logs written before the fix: migration 0006 gives the frames of hidden
+/// posts the same treatment once (removals), and edited ones their current
+/// text, on both backends; the frames stay readable as room changes.
+async fn migration_0006_redacts_the_logs_written_before_it(backend: Backend) {
+    use chrono::{DateTime, Utc};
+    use minsheng::domain::question::{PublicComment, PublicQuestion, RoomChange};
+    use sqlx::{ConnectOptions, Connection};
+
+    let Some((_db, url)) = TestDb::create(backend).await else {
+        return;
+    };
+    let url = url.expose().to_owned();
+    let at = DateTime::<Utc>::from_timestamp(1_728_870_000, 0).unwrap();
+    let question = |id: i64, text: &str| PublicQuestion {
+        id,
+        nickname: "张三".into(),
+        text: text.into(),
+        upvotes: 0,
+        answered: false,
+        answer: None,
+        edited: false,
+        created_at: at,
+    };
+    let comment = |id: i64, text: &str| PublicComment {
+        id,
+        nickname: "张三".into(),
+        text: text.into(),
+        edited: false,
+        created_at: at,
+    };
+    let answered = PublicQuestion {
+        upvotes: 3,
+        answered: true,
+        answer: Some("旧的答复".into()),
+        ..question(1, "A原文")
+    };
+    let log = vec![
+        RoomChange::Question {
+            question: question(1, "A原文"),
+        },
+        RoomChange::Question {
+            question: answered.clone(),
+        },
+        RoomChange::Question {
+            question: question(2, &format!("电话{PHONE}")),
+        },
+        RoomChange::Upvotes {
+            question_id: 2,
+            upvotes: 1,
+        },
+        RoomChange::Comment {
+            comment: comment(3, &format!("电话{PHONE}")),
+        },
+        RoomChange::Comment {
+            comment: comment(4, "灵活就业"),
+        },
+        RoomChange::CommentRemoved { comment_id: 4 },
+        RoomChange::Question {
+            question: question(4, "灵活就业"),
+        },
+        RoomChange::Comment {
+            comment: comment(5, &format!("身份证{ID_NUMBER}")),
+        },
+    ];
+    // (id, kind, status, text, original_text, answer) as the posts are now.
+    let posts: [(i64, &str, &str, &str, Option<&str>, Option<&str>); 5] = [
+        (1, "question", "approved", "A改后", Some("A原文"), Some("新的答复")),
+        (2, "question", "hidden", "电话", None, None),
+        (3, "comment", "hidden", "电话", None, None),
+        (4, "question", "approved", "灵活就业", None, None),
+        (5, "comment", "approved", "改过的评论", Some("身份证"), None),
+    ];
+
+    // Migrations 0001–0005 (as a deployment before the fix has them), its
+    // data, then the real folder: 0006 runs on that data.
+    let folder = match backend {
+        Backend::Sqlite => "migrations/sqlite",
+        Backend::Postgres => "migrations/postgres",
+    };
+    let before = std::env::temp_dir().join(format!("minsheng_0006_{}_{folder}", std::process::id()).replace('/', "_"));
+    std::fs::create_dir_all(&before).unwrap();
+    for entry in std::fs::read_dir(folder).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name().to_string_lossy().as_ref() < "0006" {
+            std::fs::copy(entry.path(), before.join(entry.file_name())).unwrap();
+        }
+    }
+    macro_rules! scenario {
+        ($conn:expr) => {{
+            let conn = &mut $conn;
+            sqlx::migrate::Migrator::new(before.as_path())
+                .await
+                .unwrap()
+                .run(&mut *conn)
+                .await
+                .expect("migrations 0001-0005");
+            sqlx::query(
+                "INSERT INTO events (id, code, kind, title, form, status, created_at, updated_at)
+                 VALUES (1, 'e1', 'open_day', '开放日', 'online', 'ended', $1, $1)",
+            )
+            .bind(at)
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+            for (id, kind, status, text, original, answer) in posts {
+                sqlx::query(
+                    "INSERT INTO questions (id, event_id, viewer_key, nickname, text, original_text, status,
+                       answered, answer, created_at, kind)
+                     VALUES ($1, 1, '0123456789abcdef', '张三', $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(id)
+                .bind(text)
+                .bind(original)
+                .bind(status)
+                .bind(answer.is_some())
+                .bind(answer)
+                .bind(at)
+                .bind(kind)
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+            }
+            for (i, change) in log.iter().enumerate() {
+                sqlx::query("INSERT INTO room_log (event_id, seq, change, created_at) VALUES (1, $1, $2, $3)")
+                    .bind(i as i64 + 1)
+                    .bind(serde_json::to_string(change).unwrap())
+                    .bind(at)
+                    .execute(&mut *conn)
+                    .await
+                    .unwrap();
+            }
+            sqlx::migrate::Migrator::new(std::path::Path::new(folder))
+                .await
+                .unwrap()
+                .run(&mut *conn)
+                .await
+                .expect("migration 0006 on existing data");
+            let rows: Vec<(i64, String, Option<i64>)> =
+                sqlx::query_as("SELECT seq, change, item_id FROM room_log WHERE event_id = 1 ORDER BY seq")
+                    .fetch_all(&mut *conn)
+                    .await
+                    .unwrap();
+            rows
+        }};
+    }
+    let rows = match backend {
+        Backend::Sqlite => {
+            let mut conn = url
+                .parse::<sqlx::sqlite::SqliteConnectOptions>()
+                .unwrap()
+                .create_if_missing(true)
+                .connect()
+                .await
+                .unwrap();
+            scenario!(conn)
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+            scenario!(conn)
+        }
+    };
+    let _ = std::fs::remove_dir_all(&before);
+
+    let edited = |q: PublicQuestion| RoomChange::Question {
+        question: PublicQuestion {
+            text: "A改后".into(),
+            edited: true,
+            ..q
+        },
+    };
+    let expected: Vec<(RoomChange, Option<i64>)> = vec![
+        (edited(question(1, "A原文")), Some(1)),
+        (
+            edited(PublicQuestion {
+                answer: Some("新的答复".into()),
+                ..answered
+            }),
+            Some(1),
+        ),
+        (RoomChange::QuestionRemoved { question_id: 2 }, None),
+        (
+            RoomChange::Upvotes {
+                question_id: 2,
+                upvotes: 1,
+            },
+            None,
+        ),
+        (RoomChange::CommentRemoved { comment_id: 3 }, None),
+        (RoomChange::CommentRemoved { comment_id: 4 }, None),
+        (RoomChange::CommentRemoved { comment_id: 4 }, None),
+        (
+            RoomChange::Question {
+                question: question(4, "灵活就业"),
+            },
+            Some(4),
+        ),
+        (
+            RoomChange::Comment {
+                comment: PublicComment {
+                    text: "改过的评论".into(),
+                    edited: true,
+                    ..comment(5, "")
+                },
+            },
+            Some(5),
+        ),
+    ];
+    assert_eq!(rows.len(), expected.len());
+    for ((seq, json, item), (change, expected_item)) in rows.iter().zip(expected) {
+        let read: RoomChange = serde_json::from_str(json).unwrap_or_else(|e| panic!("seq {seq}: {e}: {json}"));
+        assert_eq!(read, change, "seq {seq}: {json}");
+        assert_eq!(*item, expected_item, "seq {seq}");
+        assert!(!json.contains(PHONE) && !json.contains(ID_NUMBER), "seq {seq}: {json}");
+    }
 }
