@@ -328,6 +328,90 @@ pub enum RoomChange {
     },
 }
 
+impl RoomChange {
+    /// The question or comment whose public content (nickname, text, answer)
+    /// this change carries: the frames a later hide or edit of that item
+    /// rewrites. Questions and comments share one id space (a promoted
+    /// comment keeps its id), so the id alone names the item.
+    pub fn content_of(&self) -> Option<i64> {
+        match self {
+            Self::Question { question } => Some(question.id),
+            Self::Comment { comment } => Some(comment.id),
+            _ => None,
+        }
+    }
+
+    /// The item whose earlier frames this change overrides: a new public
+    /// state of a question or comment, or its removal.
+    pub fn supersedes(&self) -> Option<i64> {
+        match self {
+            Self::QuestionRemoved { question_id } => Some(*question_id),
+            Self::CommentRemoved { comment_id } => Some(*comment_id),
+            _ => self.content_of(),
+        }
+    }
+
+    /// How this change, logged earlier, reads once `later` (a change about
+    /// the same item) is logged; `None` when it stays as it is.
+    ///
+    /// The log is the public record, replayed to every client that resumes
+    /// or starts from `last_seq: 0`: once an item is hidden (or a comment
+    /// promoted), its earlier content frames become the matching removal, so
+    /// the text is gone from every replay; once it is edited or answered
+    /// again, they carry its current nickname, text and answer (each frame
+    /// keeps its own upvotes and whether it was answered then).
+    pub fn redacted_by(&self, later: &RoomChange) -> Option<RoomChange> {
+        let item = self.content_of()?;
+        if later.supersedes() != Some(item) {
+            return None;
+        }
+        let redacted = match (self, later) {
+            (Self::Question { .. }, Self::QuestionRemoved { .. } | Self::CommentRemoved { .. }) => {
+                Self::QuestionRemoved { question_id: item }
+            }
+            (Self::Comment { .. }, Self::QuestionRemoved { .. } | Self::CommentRemoved { .. }) => {
+                Self::CommentRemoved { comment_id: item }
+            }
+            (Self::Question { question }, Self::Question { question: now }) => Self::Question {
+                question: PublicQuestion {
+                    nickname: now.nickname.clone(),
+                    text: now.text.clone(),
+                    edited: now.edited,
+                    // An answer given since stays out of a frame from before it.
+                    answer: question.answer.as_ref().and(now.answer.clone()),
+                    ..question.clone()
+                },
+            },
+            (Self::Question { question }, Self::Comment { comment: now }) => Self::Question {
+                question: PublicQuestion {
+                    nickname: now.nickname.clone(),
+                    text: now.text.clone(),
+                    edited: now.edited,
+                    ..question.clone()
+                },
+            },
+            (Self::Comment { comment }, Self::Comment { comment: now }) => Self::Comment {
+                comment: PublicComment {
+                    nickname: now.nickname.clone(),
+                    text: now.text.clone(),
+                    edited: now.edited,
+                    ..comment.clone()
+                },
+            },
+            (Self::Comment { comment }, Self::Question { question: now }) => Self::Comment {
+                comment: PublicComment {
+                    nickname: now.nickname.clone(),
+                    text: now.text.clone(),
+                    edited: now.edited,
+                    ..comment.clone()
+                },
+            },
+            _ => return None,
+        };
+        (redacted != *self).then_some(redacted)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -368,6 +452,71 @@ mod tests {
         assert_eq!(ModAction::Hide.next_status(Approved), Ok(Hidden));
         assert!(ModAction::Pin.next_status(Pending).is_err());
         assert_eq!(ModAction::Edit { text: "t".into() }.next_status(Pending), Ok(Pending));
+    }
+
+    fn published(id: i64, text: &str, answer: Option<&str>) -> RoomChange {
+        RoomChange::Question {
+            question: PublicQuestion {
+                id,
+                nickname: "张三".into(),
+                text: text.into(),
+                upvotes: 2,
+                answered: answer.is_some(),
+                answer: answer.map(Into::into),
+                edited: false,
+                created_at: DateTime::<Utc>::UNIX_EPOCH,
+            },
+        }
+    }
+
+    #[test]
+    fn a_hide_or_an_edit_redacts_the_earlier_frames_of_that_item_only() {
+        let first = published(7, "我的电话13812345678", None);
+        assert_eq!(first.content_of(), Some(7));
+        // Hidden: the earlier frame becomes the removal.
+        let hide = RoomChange::QuestionRemoved { question_id: 7 };
+        assert_eq!(
+            first.redacted_by(&hide),
+            Some(RoomChange::QuestionRemoved { question_id: 7 })
+        );
+        // Another item, or a change without content, leaves it alone.
+        assert_eq!(first.redacted_by(&RoomChange::QuestionRemoved { question_id: 8 }), None);
+        assert_eq!(
+            first.redacted_by(&RoomChange::Upvotes {
+                question_id: 7,
+                upvotes: 9
+            }),
+            None
+        );
+        assert_eq!(hide.redacted_by(&first), None, "a removal carries no text");
+        // Edited and answered: the text follows, the answer only where there was one.
+        let mut edited = published(7, "我的电话***", Some("已答复"));
+        if let RoomChange::Question { question } = &mut edited {
+            question.edited = true;
+            question.upvotes = 40;
+        }
+        let Some(RoomChange::Question { question }) = first.redacted_by(&edited) else {
+            panic!("rewritten")
+        };
+        assert_eq!(question.text, "我的电话***");
+        assert!(question.edited);
+        assert_eq!(question.answer, None, "no answer yet at that seq");
+        assert_eq!(question.upvotes, 2, "each frame keeps its own count");
+        assert_eq!(edited.redacted_by(&edited), None, "nothing to change");
+        // A comment: hidden or promoted, its frames become comment removals.
+        let comment = RoomChange::Comment {
+            comment: PublicComment {
+                id: 9,
+                nickname: "李四".into(),
+                text: "身份证110101199001011234".into(),
+                edited: false,
+                created_at: DateTime::<Utc>::UNIX_EPOCH,
+            },
+        };
+        assert_eq!(
+            comment.redacted_by(&RoomChange::CommentRemoved { comment_id: 9 }),
+            Some(RoomChange::CommentRemoved { comment_id: 9 })
+        );
     }
 
     #[test]

@@ -98,6 +98,15 @@ pub enum Private {
     Resync,
 }
 
+/// One logged frame in the resume ring.
+struct RingFrame {
+    seq: i64,
+    /// The question or comment whose public content the frame carries: a
+    /// later hide or edit of it rewrites the frame ([`RoomChange::content_of`]).
+    item: Option<i64>,
+    text: Utf8Bytes,
+}
+
 struct Inner {
     loaded: bool,
     /// Changes committed while the room was loading.
@@ -126,7 +135,7 @@ struct Inner {
     /// commit never lets two tallies out back to back).
     tallies_in_flight: HashSet<i64>,
     tally_sent_at: HashMap<i64, Instant>,
-    ring: VecDeque<(i64, Utf8Bytes)>,
+    ring: VecDeque<RingFrame>,
     banned_viewers: HashSet<String>,
     banned_ips: HashSet<String>,
     /// The newest ban read from the store (bans from other nodes are re-read past it).
@@ -362,13 +371,41 @@ impl Room {
             RoomChange::EventStatus { status } => inner.status = *status,
         }
         inner.seq = seq;
+        if let Some(item) = change.supersedes() {
+            Self::redact_ring(inner, item, change);
+        }
         let text = Utf8Bytes::from(encode(&PublicFrame { seq, change }));
-        inner.ring.push_back((seq, text.clone()));
+        inner.ring.push_back(RingFrame {
+            seq,
+            item: change.content_of(),
+            text: text.clone(),
+        });
         while inner.ring.len() > self.ring_capacity {
             inner.ring.pop_front();
         }
         // No receivers is fine: nobody is watching.
         let _ = self.public.send(Frame { seq: Some(seq), text });
+    }
+
+    /// The ring's frames of `item` as they read once `later` is applied: the
+    /// same rewrite the writer makes in the room log in the transaction that
+    /// logged `later` (a hide leaves removals, an edit the current text), so
+    /// a replay from memory shows no more than one from the store. Every node
+    /// applies every change in `seq` order, so each node's ring is redacted,
+    /// whichever node committed the change.
+    fn redact_ring(inner: &mut Inner, item: i64, later: &RoomChange) {
+        for frame in inner.ring.iter_mut().filter(|f| f.item == Some(item)) {
+            let Some(logged) = parse_frame(&frame.text) else {
+                continue; // Encoded here from a RoomChange: cannot happen.
+            };
+            if let Some(redacted) = logged.redacted_by(later) {
+                frame.item = redacted.content_of();
+                frame.text = Utf8Bytes::from(encode(&PublicFrame {
+                    seq: frame.seq,
+                    change: &redacted,
+                }));
+            }
+        }
     }
 
     /// Subscribe a new connection; `last_seq` is where the client left off.
@@ -379,12 +416,12 @@ impl Room {
         let seq = inner.seq;
         let start = match last_seq {
             Some(last) if last <= seq && seq - last <= MAX_REPLAY && last >= 0 => match inner.ring.front() {
-                Some((oldest, _)) if *oldest <= last + 1 => Start::Ring(
+                Some(oldest) if oldest.seq <= last + 1 => Start::Ring(
                     inner
                         .ring
                         .iter()
-                        .filter(|(s, _)| *s > last)
-                        .map(|(_, t)| t.clone())
+                        .filter(|f| f.seq > last)
+                        .map(|f| f.text.clone())
                         .collect(),
                 ),
                 None if last == seq => Start::Ring(Vec::new()),
@@ -636,6 +673,13 @@ impl Room {
     }
 }
 
+/// The change in a public frame this room encoded (`{"seq": …, "type": …}`).
+fn parse_frame(text: &Utf8Bytes) -> Option<RoomChange> {
+    let mut value: serde_json::Value = serde_json::from_str(text.as_str()).ok()?;
+    value.as_object_mut()?.remove("seq");
+    serde_json::from_value(value).ok()
+}
+
 impl ChangeSink for Room {
     fn committed(&self, seq: i64, change: &RoomChange) {
         let mut inner = self.inner();
@@ -824,6 +868,55 @@ mod tests {
             _ => panic!("expected a ring replay"),
         }
         assert!(room.inner().waiting.is_empty());
+    }
+
+    fn ring_texts(room: &Room, after: i64) -> Vec<String> {
+        match room.join(Some(after), false).start {
+            Start::Ring(frames) => frames.iter().map(|t| t.as_str().to_owned()).collect(),
+            _ => panic!("expected a ring replay"),
+        }
+    }
+
+    #[test]
+    fn a_hide_or_an_edit_redacts_the_ring_replay() {
+        let room = loaded(16);
+        let mut secret = question(1);
+        secret.text = "我的手机13812345678".into();
+        room.committed(
+            1,
+            &RoomChange::Question {
+                question: secret.clone(),
+            },
+        );
+        room.committed(2, &ask(2));
+        room.committed(
+            3,
+            &RoomChange::Upvotes {
+                question_id: 1,
+                upvotes: 1,
+            },
+        );
+        let mut edited = question(2);
+        edited.text = "改过的问题".into();
+        edited.edited = true;
+        room.committed(4, &RoomChange::Question { question: edited });
+        room.committed(5, &RoomChange::QuestionRemoved { question_id: 1 });
+        let frames = ring_texts(&room, 0);
+        assert_eq!(frames.len(), 5, "no frame dropped: {frames:?}");
+        assert!(frames.iter().all(|f| !f.contains("13812345678")), "{frames:?}");
+        assert!(
+            frames[0].contains(r#""seq":1"#) && frames[0].contains("question_removed"),
+            "{frames:?}"
+        );
+        assert!(
+            frames[1].contains(r#""seq":2"#) && frames[1].contains("改过的问题"),
+            "{frames:?}"
+        );
+        assert!(
+            frames.iter().all(|f| !f.contains("问题2")),
+            "the old text is gone: {frames:?}"
+        );
+        assert!(frames[2].contains("upvotes"), "{frames:?}");
     }
 
     #[test]

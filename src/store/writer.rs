@@ -372,14 +372,51 @@ macro_rules! log_change {
             }
         };
         let json = serde_json::to_string(&$change).map_err(|e| StoreError::Conflict(e.to_string()))?;
-        sqlx::query("INSERT INTO room_log (event_id, seq, change, created_at) VALUES ($1, $2, $3, $4)")
+        sqlx::query("INSERT INTO room_log (event_id, seq, change, created_at, item_id) VALUES ($1, $2, $3, $4, $5)")
             .bind($event_id)
             .bind(seq)
             .bind(json)
             .bind($at)
+            .bind($change.content_of())
             .execute(&mut *$tx)
             .await?;
         seq
+    }};
+}
+
+/// Rewrite, inside `$tx`, the frames logged before `$seq` that carry the
+/// public content of the item `$change` (logged at `$seq`) hides or changes:
+/// the log is replayed to every client that resumes or starts from
+/// `last_seq: 0`, so a hide turns them into removals and an edit gives them
+/// the current text ([`RoomChange::redacted_by`]). Seqs stay as they are and
+/// no row is deleted. The rooms' in-memory rings do the same when they apply
+/// the change, on every node.
+macro_rules! redact_earlier {
+    ($tx:expr, $event_id:expr, $seq:expr, $change:expr) => {{
+        let later: &RoomChange = &$change;
+        if let Some(item) = later.supersedes() {
+            let earlier: Vec<(i64, String)> =
+                sqlx::query_as("SELECT seq, change FROM room_log WHERE event_id = $1 AND item_id = $2 AND seq < $3")
+                    .bind($event_id)
+                    .bind(item)
+                    .bind($seq)
+                    .fetch_all(&mut *$tx)
+                    .await?;
+            for (seq, json) in earlier {
+                let logged: RoomChange = serde_json::from_str(&json)
+                    .map_err(|e| StoreError::Conflict(format!("room log {}/{seq} is unreadable: {e}", $event_id)))?;
+                if let Some(redacted) = logged.redacted_by(later) {
+                    let json = serde_json::to_string(&redacted).map_err(|e| StoreError::Conflict(e.to_string()))?;
+                    sqlx::query("UPDATE room_log SET change = $1, item_id = $2 WHERE event_id = $3 AND seq = $4")
+                        .bind(json)
+                        .bind(redacted.content_of())
+                        .bind($event_id)
+                        .bind(seq)
+                        .execute(&mut *$tx)
+                        .await?;
+                }
+            }
+        }
     }};
 }
 
@@ -660,7 +697,11 @@ async fn apply_batch(store: &Store, commands: &[Command]) -> Result<Vec<Applied>
                                     room_changes.push(RoomChange::Pinned { question_id: None });
                                 }
                                 for change in room_changes {
-                                    changes.push((log_change!(tx, *event_id, change, at), change));
+                                    let seq = log_change!(tx, *event_id, change, at);
+                                    // A hide, an edit or a promotion reaches back: the earlier
+                                    // frames of this post stop showing what is no longer public.
+                                    redact_earlier!(tx, *event_id, seq, change);
+                                    changes.push((seq, change));
                                 }
                                 audit!(tx, *event_id, "staff", staff_id.to_string(), action.name(), Some(*question_id),
                                     Some(audit_view(&before)), Some(audit_view(&after)), at);

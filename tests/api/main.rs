@@ -22,3 +22,4 @@ mod ops;
 mod polls;
 mod programme;
 mod record;
+mod redaction;
