@@ -16,6 +16,7 @@ on_both_backends!(
     upvotes_from_one_address_are_capped_across_reconnects,
     poll_votes_from_one_address_are_capped_across_reconnects,
     an_address_ban_reaches_a_viewer_who_never_posted,
+    an_address_ban_reaches_a_viewer_who_only_upvoted_after_the_room_reloaded,
     a_reloaded_console_can_ban_the_author_of_a_published_question,
 );
 
@@ -61,6 +62,20 @@ async fn upgrade_refused(app: &TestApp, event: i64, address: &str) -> (u16, Valu
         }
         Err(e) => panic!("expected an HTTP refusal, got {e}"),
         Ok(_) => panic!("the upgrade from {address} was accepted"),
+    }
+}
+
+/// Wait (bounded) until the node has no live room open, as `/metrics` says.
+async fn room_dropped(app: &TestApp) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let r = app.client.get(app.url("/metrics")).send().await.expect("metrics");
+        let text = r.text().await.unwrap_or_default();
+        if text.lines().any(|l| l == "minsheng_live_rooms 0") {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the room stayed open: {text}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -281,6 +296,38 @@ async fn an_address_ban_reaches_a_viewer_who_never_posted(backend: Backend) {
     );
     assert_eq!(other.closed().await.0, Some(4403));
     let _fine = viewer_from(&app, event, "203.0.113.45", None).await;
+    app.stop().await;
+}
+
+async fn an_address_ban_reaches_a_viewer_who_only_upvoted_after_the_room_reloaded(backend: Backend) {
+    let Some(app) = behind_proxy(backend, live_settings()).await else {
+        return;
+    };
+    let event = app.live_event().await;
+    let token = app.staff("mod", "moderator", None).await;
+    let mut moderator = app.staff_ws(event, &token).await;
+    let (id, author) = published_question(&app, event, &mut moderator).await;
+    let address = "203.0.113.77";
+    let mut voter = viewer_from(&app, event, address, None).await;
+    let key = voter.welcome["viewer"]["key"].as_str().unwrap().to_owned();
+    let ack = voter.request(json!({ "type": "upvote", "question_id": id }), "u").await;
+    assert_eq!(ack["type"], "ack", "{ack:?}");
+    // Everybody leaves: the room is dropped, and what it knew of addresses
+    // with it; the ban must find the address in the store.
+    drop((voter, author, moderator));
+    room_dropped(&app).await;
+    let mut moderator = app.staff_ws(event, &token).await;
+    let ack = moderator
+        .request(
+            json!({ "type": "ban", "viewer": key, "reason": "刷票", "include_address": true }),
+            "b",
+        )
+        .await;
+    assert_eq!(ack["banned"], json!({ "viewer": key, "address": true }), "{ack:?}");
+    assert_eq!(
+        app.refused_via(event, json!({}), Some(address)).await,
+        ("banned".into(), Some(4403))
+    );
     app.stop().await;
 }
 
