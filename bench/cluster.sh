@@ -51,6 +51,10 @@ prefix=minsheng-bench-$db
 channel=$prefix:rooms
 export DATABASE_URL="postgres://$PGUSER@$PGHOST:$PGPORT/$db"
 unset MINSHENG_REDIS_URL
+# The generator opens every viewer socket, and votes with every token, from
+# 127.0.0.1: lift the per-address caps (the flags on the command line still win).
+export MINSHENG_VIEWER_SOCKETS_PER_ADDRESS="${MINSHENG_VIEWER_SOCKETS_PER_ADDRESS:-0}"
+export MINSHENG_VOTES_PER_ADDRESS="${MINSHENG_VOTES_PER_ADDRESS:-0}"
 
 pids=()
 sub=

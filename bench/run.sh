@@ -17,6 +17,10 @@ mkdir -p bench/results
 port=18181
 rm -f data/bench.db data/bench.db-*
 export DATABASE_URL="${DATABASE_URL:-sqlite://data/bench.db}"
+# The generator opens every viewer socket, and votes with every token, from
+# 127.0.0.1: lift the per-address caps (the flags on the command line still win).
+export MINSHENG_VIEWER_SOCKETS_PER_ADDRESS="${MINSHENG_VIEWER_SOCKETS_PER_ADDRESS:-0}"
+export MINSHENG_VOTES_PER_ADDRESS="${MINSHENG_VOTES_PER_ADDRESS:-0}"
 server_bin=${MINSHENG_BIN:-./target/release/minsheng}
 load_bin=${MINSHENG_LOAD_BIN:-./target/release/minsheng-load}
 "$server_bin" serve --demo --listen "127.0.0.1:$port" "${server_flags[@]}" >"bench/results/$name.server.log" 2>&1 &

@@ -124,6 +124,17 @@ pub struct ServeArgs {
     /// and tests that listen on port 0).
     #[arg(long, env = "MINSHENG_PRINT_ADDR")]
     pub print_addr: bool,
+    /// Viewer sockets (live room WebSockets) one client address may hold
+    /// open on this node, every room together; the next is refused with 429
+    /// `too_many_connections` before the upgrade. The address is the one the
+    /// trusted-proxy rule gives. Sized for an office or school behind one
+    /// NAT; 0 turns the cap off. Staff signed in by cookie are not counted.
+    #[arg(long, env = "MINSHENG_VIEWER_SOCKETS_PER_ADDRESS", default_value_t = 200)]
+    pub viewer_sockets_per_address: u32,
+    /// Viewer tokens of one address that may upvote one question, or vote in
+    /// one poll; the next gets `too_many_from_address` (0 turns the cap off).
+    #[arg(long, env = "MINSHENG_VOTES_PER_ADDRESS", default_value_t = 5)]
+    pub votes_per_address: u32,
     /// Seconds to wait for requests in flight on shutdown.
     #[arg(long = "shutdown-grace", env = "MINSHENG_SHUTDOWN_GRACE", default_value_t = 10)]
     pub shutdown_grace_secs: u64,
@@ -149,6 +160,8 @@ impl Default for ServeArgs {
             redis_url: None,
             redis_prefix: "minsheng".into(),
             print_addr: false,
+            viewer_sockets_per_address: 200,
+            votes_per_address: 5,
         }
     }
 }
@@ -163,6 +176,8 @@ impl ServeArgs {
             words_file: self.words_file.clone(),
             tally_interval_ms: self.tally_interval_ms,
             frames_per_conn_per_sec: self.frames_per_conn_per_sec,
+            viewer_sockets_per_address: self.viewer_sockets_per_address,
+            votes_per_address: self.votes_per_address,
             cluster: self
                 .redis_url
                 .as_deref()

@@ -162,6 +162,11 @@ pub struct LiveSettings {
     pub words_file: Option<std::path::PathBuf>,
     /// Join a cluster of nodes; `None` runs this node alone.
     pub cluster: Option<ClusterSettings>,
+    /// Viewer sockets one client address may hold open on this node (0: no cap).
+    pub viewer_sockets_per_address: u32,
+    /// Viewer tokens of one address that may upvote one question or vote in
+    /// one poll (0: no cap), until viewers have an identity.
+    pub votes_per_address: u32,
 }
 
 impl Default for LiveSettings {
@@ -183,6 +188,8 @@ impl Default for LiveSettings {
             tally_interval_ms: 250,
             words_file: None,
             cluster: None,
+            viewer_sockets_per_address: 200,
+            votes_per_address: 5,
         }
     }
 }

@@ -156,7 +156,9 @@ export class LiveClient {
       const retry = message.type === "ask" || message.type === "comment";
       const entry = { message, resolve, reject, retry, sent: false };
       this.waiting.set(ref, entry);
-      if (this.state === "open") this.transmit(ref, entry);
+      // Not on a socket that is closing (a nickname change reconnects): a
+      // retried request goes out after the next welcome instead.
+      if (this.state === "open" && this.socket?.readyState === WebSocket.OPEN) this.transmit(ref, entry);
       else if (!retry) {
         this.waiting.delete(ref);
         reject(Object.assign(new Error("not connected"), { code: "disconnected" }));

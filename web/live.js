@@ -429,6 +429,14 @@ function notice(text, kind = "error") {
 async function post(type, textarea, button) {
   const text = textarea.value.trim();
   if (!text) return;
+  // A nickname typed but not saved is still the one the viewer means to post
+  // under: save it first. The nickname travels in `hello`, so the client
+  // reconnects, and the post goes out (same ref) once the room has it.
+  const nickname = $("nickname").value.trim();
+  if (nickname !== client.nickname) {
+    if ([...nickname].length > 20) return notice("昵称最多 20 个字");
+    client.setNickname(nickname);
+  }
   button.disabled = true;
   try {
     const ack = await client.request({ type, text });

@@ -18,6 +18,7 @@ const room = {
   published: new Map(), // id -> public question
   comments: new Map(), // id -> public comment
   polls: new Map(), // id -> poll record
+  authors: new Map(), // post id -> its author's viewer key (published posts, sent at join)
   tallies: new Map(), // poll id -> tally
 };
 let selectedId = null;
@@ -59,6 +60,12 @@ const client = new LiveClient(eventId, {
       // frames may have been lost between the server's nodes: the queue as it is now.
       for (const [id, r] of room.records) if (r.status === "pending") room.records.delete(id);
       for (const q of questions) room.records.set(q.id, q);
+      render();
+    },
+    authors: ({ authors }) => {
+      // The authors of posts published before this console connected (after
+      // a reload the queue no longer has them): they can still be banned.
+      room.authors = new Map(authors.map((a) => [a.id, a.viewer_key]));
       render();
     },
     moderation: ({ question }) => {
@@ -165,7 +172,7 @@ function renderAll() {
 /** A published post with what the moderators know of it (viewer key, original text). */
 function merge(pub, kind) {
   const record = room.records.get(pub.id);
-  return { ...record, ...pub, kind, status: "approved", viewer_key: record?.viewer_key ?? null };
+  return { ...record, ...pub, kind, status: "approved", viewer_key: record?.viewer_key ?? room.authors.get(pub.id) ?? null };
 }
 
 const KIND = { question: "提问", comment: "评论" };
@@ -329,7 +336,11 @@ async function act(key, id) {
       const known = room.records.get(id);
       room.records.set(id, { ...known, ...ack.question, kind: ack.question.kind ?? known?.kind });
     }
-    if (key === "b") notice(`已封禁 ${r.nickname}`, "info");
+    if (key === "b") {
+      // The ack says what was banned: the viewer, and whether their address too.
+      const address = ack.banned?.address ? "（连同其网络地址）" : "（未找到其网络地址，仅封禁此观众）";
+      notice(`已封禁 ${r.nickname}${message.include_address ? address : ""}`, "info");
+    }
     render();
   } catch (err) {
     notice(errorText(err));

@@ -5,8 +5,8 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, State};
-use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -28,7 +28,8 @@ const MAX_WRITE_BUFFER: usize = 16 * 1024 * 1024;
 /// Open the live room of an event (WebSocket; see docs/protocol.md). Staff
 /// are recognised by their session cookie here or by `session` in `hello`.
 #[utoipa::path(get, path = "/api/events/{id}/live", tag = "live", params(("id" = i64, Path)),
-    responses((status = 101, description = "switching to the WebSocket protocol"), (status = 400, body = ErrorBody)))]
+    responses((status = 101, description = "switching to the WebSocket protocol"), (status = 400, body = ErrorBody),
+        (status = 429, description = "too many viewer sockets from this address (`too_many_connections`)", body = ErrorBody)))]
 pub async fn connect(
     State(state): State<AppState>,
     MaybeStaff(staff): MaybeStaff,
@@ -48,10 +49,32 @@ pub async fn connect(
         .max_frame_size(live.max_frame_bytes);
     let hub = state.hub.clone();
     let tracker = hub.tasks.clone();
+    let ip = client_ip(peer.ip(), &headers, &state.settings.trusted_proxies);
+    // Viewer sockets per address are capped before the upgrade (staff signed
+    // in by cookie are not viewers); the slot is given back when the session ends.
+    let slot = match staff {
+        Some(_) => None,
+        None => match hub.addresses.claim(ip, live.viewer_sockets_per_address) {
+            Some(slot) => Some(slot),
+            None => {
+                tracing::info!(%ip, "viewer sockets per address reached; upgrade refused");
+                return ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_connections",
+                    format!(
+                        "your network address already has {} live connections open; close one and try again",
+                        live.viewer_sockets_per_address
+                    ),
+                )
+                .into_response();
+            }
+        },
+    };
     let upgrade = Upgrade {
         event_id,
-        ip: client_ip(peer.ip(), &headers, &state.settings.trusted_proxies),
+        ip,
         cookie_staff: staff,
+        slot,
     };
     ws.on_upgrade(move |socket| tracker.track_future(session::run(socket, hub, upgrade)))
 }

@@ -68,6 +68,11 @@ pub enum Body {
         viewer: Option<String>,
         ip: Option<String>,
         reason: String,
+        /// The address was asked for but the issuing node did not know it:
+        /// a node that saw the viewer join bans the address it saw, recorded
+        /// as by this staff member.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        address_by: Option<i64>,
     },
     /// Staff or private frames of the room were lost on their way (the
     /// sender dropped them): re-read what changed since `since`.

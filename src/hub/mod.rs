@@ -28,6 +28,7 @@ use axum::extract::ws::Utf8Bytes;
 use bus::{Body, Bus};
 use protocol::ServerMsg;
 
+pub mod addresses;
 pub mod bus;
 pub mod limits;
 pub mod protocol;
@@ -68,6 +69,8 @@ pub struct HubInner {
     pub tasks: TaskTracker,
     /// The other nodes; `None` when this node runs alone.
     pub bus: Option<Arc<Bus>>,
+    /// Viewer sockets per client address on this node.
+    pub addresses: Arc<addresses::Addresses>,
 }
 
 /// A connection's place in a room; leaving happens on drop, on every path.
@@ -116,6 +119,7 @@ impl Hub {
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             bus,
+            addresses: Arc::default(),
         }));
         hub.spawn_housekeeping();
         if let (Some(bus), Some(outbox)) = (hub.bus.clone(), outbox) {
@@ -253,8 +257,17 @@ impl Hub {
     }
 
     /// Record a ban and cut the viewer's connections on every node; returns
-    /// how many were cut here.
-    pub fn ban(&self, room: &Room, viewer: Option<&ViewerKey>, ip: Option<&str>, reason: &str) -> usize {
+    /// how many were cut here. `address_by`: the banning staff member, when
+    /// the viewer's address was asked for but is not known here (the other
+    /// nodes ban the address they saw the viewer join from).
+    pub fn ban(
+        &self,
+        room: &Room,
+        viewer: Option<&ViewerKey>,
+        ip: Option<&str>,
+        reason: &str,
+        address_by: Option<i64>,
+    ) -> usize {
         if let Some(bus) = &self.bus {
             bus.publish(
                 room.event_id,
@@ -262,10 +275,33 @@ impl Hub {
                     viewer: viewer.map(|v| v.0.clone()),
                     ip: ip.map(str::to_owned),
                     reason: reason.to_owned(),
+                    address_by,
                 },
             );
         }
         room.ban(viewer, ip, reason)
+    }
+
+    /// Another node banned `viewer` with their address, which it did not
+    /// know: if the viewer joined here, ban the address they joined from, and
+    /// record it (so it outlives this room and reaches every node's ban check).
+    fn ban_seen_address(&self, room: &Arc<Room>, viewer: &ViewerKey, reason: String, staff_id: i64) {
+        let Some(ip) = room.viewer_address(viewer) else { return };
+        room.ban(None, Some(&ip), &reason);
+        let command = Command::Ban {
+            event_id: room.event_id,
+            viewer: Some(viewer.clone()),
+            ip: Some(ip),
+            reason,
+            staff_id,
+        };
+        let writer = self.writer.clone();
+        let event_id = room.event_id;
+        tokio::spawn(async move {
+            if let Err(e) = writer.submit(command, None).await {
+                tracing::warn!(event_id, error = %e, "the address of a banned viewer was not recorded");
+            }
+        });
     }
 
     /// A message from another node.
@@ -277,8 +313,17 @@ impl Hub {
             Body::Seq { seq } => room.want(seq),
             Body::Staff { text } => room.tell_staff_text(text),
             Body::Viewer { viewer, text } => room.tell_viewer(&ViewerKey(viewer), Utf8Bytes::from(text)),
-            Body::Ban { viewer, ip, reason } => {
-                room.ban(viewer.map(ViewerKey).as_ref(), ip.as_deref(), &reason);
+            Body::Ban {
+                viewer,
+                ip,
+                reason,
+                address_by,
+            } => {
+                let viewer = viewer.map(ViewerKey);
+                room.ban(viewer.as_ref(), ip.as_deref(), &reason);
+                if let (Some(staff_id), Some(viewer), None) = (address_by, &viewer, &ip) {
+                    self.ban_seen_address(&room, viewer, reason, staff_id);
+                }
             }
             Body::Resync { since } => self.resync_room(&room, since),
         }

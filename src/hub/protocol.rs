@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::event::EventStatus;
 use crate::domain::poll::{PollKind, PublicPoll, ResultsVisibility, Tally};
 use crate::domain::question::{ModerationMode, PostKind, PublicComment, PublicQuestion, QuestionStatus, RoomChange};
-use crate::store::live::QuestionRecord;
+use crate::store::live::{PostAuthor, QuestionRecord};
 use crate::store::polls::{OwnVote, PollRecord};
 
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -232,6 +232,9 @@ pub enum ServerMsg<'a> {
     Queue { questions: &'a [QuestionRecord] },
     /// Moderators and hosts: a question arrived or changed.
     Moderation { question: &'a QuestionRecord },
+    /// Moderators and hosts, after the queue: the author (viewer key) of every
+    /// published question and of the latest published comments.
+    Authors { authors: &'a [PostAuthor] },
     /// The request `ref` was committed.
     Ack {
         #[serde(rename = "ref")]
@@ -249,6 +252,9 @@ pub enum ServerMsg<'a> {
         /// Open-text votes: `approved` (in the word cloud), `pending` (held for review) or `rejected`.
         #[serde(skip_serializing_if = "Option::is_none")]
         text_status: Option<&'a str>,
+        /// Bans: what was banned.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        banned: Option<Banned<'a>>,
     },
     /// One of your questions changed (approved, rejected with a reason, answered, …).
     Mine { question: OwnQuestion },
@@ -266,6 +272,14 @@ pub enum ServerMsg<'a> {
         #[serde(rename = "ref")]
         reference: Option<&'a str>,
     },
+}
+
+/// What a ban covered: the viewer key, and whether an address was banned
+/// with it (the address itself is never sent: staff see keys, not addresses).
+#[derive(Debug, Serialize)]
+pub struct Banned<'a> {
+    pub viewer: &'a str,
+    pub address: bool,
 }
 
 /// A logged public change as sent: `{"type": …, "seq": n, …}`.

@@ -150,11 +150,57 @@ pub struct Room {
     staff: broadcast::Sender<StaffItem>,
     inner: Mutex<Inner>,
     conns: Mutex<HashMap<u64, ConnEntry>>,
+    /// Who watches: each viewer key once, however many sockets it has, with
+    /// the address it joined from (a ban with `include_address` bans it, even
+    /// for a viewer who never posted).
+    watching: Mutex<Watching>,
+    /// Distinct viewer keys connected here (the size of `watching.now`).
     viewers: AtomicUsize,
     /// Connections holding a membership; changed only under the hub's registry lock.
     pub(super) members: AtomicUsize,
     /// Wakes the room's fill task (a permit is kept, so wake-ups coalesce).
     fill: Arc<Notify>,
+}
+
+/// Addresses of viewers who left that a room remembers for bans, at most.
+const LEFT_REMEMBERED: usize = 4096;
+
+/// The viewers of a room: each key's sockets here and the address it last
+/// joined from; the keys that left lately, bounded, with theirs.
+#[derive(Default)]
+struct Watching {
+    now: HashMap<ViewerKey, (usize, String)>,
+    left: VecDeque<(ViewerKey, String)>,
+}
+
+impl Watching {
+    fn joined(&mut self, viewer: &ViewerKey, ip: &str) {
+        let entry = self.now.entry(viewer.clone()).or_insert((0, String::new()));
+        entry.0 += 1;
+        ip.clone_into(&mut entry.1);
+    }
+
+    fn left(&mut self, viewer: &ViewerKey) {
+        let Some(entry) = self.now.get_mut(viewer) else { return };
+        entry.0 -= 1;
+        if entry.0 == 0 {
+            let (_, ip) = self.now.remove(viewer).unwrap_or_default();
+            if self.left.len() >= LEFT_REMEMBERED {
+                self.left.pop_front();
+            }
+            self.left.push_back((viewer.clone(), ip));
+        }
+    }
+
+    fn address(&self, viewer: &ViewerKey) -> Option<String> {
+        self.now.get(viewer).map(|(_, ip)| ip.clone()).or_else(|| {
+            self.left
+                .iter()
+                .rev()
+                .find(|(v, _)| v == viewer)
+                .map(|(_, ip)| ip.clone())
+        })
+    }
 }
 
 /// Changes that may wait for an earlier seq; past this many they are dropped
@@ -197,6 +243,7 @@ impl Room {
                 last_post: HashMap::new(),
             }),
             conns: Mutex::new(HashMap::new()),
+            watching: Mutex::new(Watching::default()),
             viewers: AtomicUsize::new(0),
             members: AtomicUsize::new(0),
             fill: Arc::new(Notify::new()),
@@ -452,9 +499,15 @@ impl Room {
         self.inner().loaded
     }
 
+    fn watching(&self) -> std::sync::MutexGuard<'_, Watching> {
+        self.watching.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     pub fn register(&self, id: u64, entry: ConnEntry) {
-        if !entry.staff {
-            self.viewers.fetch_add(1, Ordering::Relaxed);
+        if let (false, Some(viewer)) = (entry.staff, &entry.viewer) {
+            let mut watching = self.watching();
+            watching.joined(viewer, &entry.ip);
+            self.viewers.store(watching.now.len(), Ordering::Relaxed);
         }
         self.conns().insert(id, entry);
     }
@@ -462,18 +515,33 @@ impl Room {
     /// Remove a connection; returns how many remain.
     pub fn unregister(&self, id: u64) -> usize {
         let mut conns = self.conns();
-        if let Some(entry) = conns.remove(&id) {
-            if !entry.staff {
-                self.viewers.fetch_sub(1, Ordering::Relaxed);
-            }
+        let entry = conns.remove(&id);
+        let remaining = conns.len();
+        drop(conns);
+        if let Some(ConnEntry {
+            staff: false,
+            viewer: Some(viewer),
+            ..
+        }) = &entry
+        {
+            let mut watching = self.watching();
+            watching.left(viewer);
+            self.viewers.store(watching.now.len(), Ordering::Relaxed);
         }
-        conns.len()
+        remaining
+    }
+
+    /// The address `viewer` joined this room from (here, now or lately).
+    pub fn viewer_address(&self, viewer: &ViewerKey) -> Option<String> {
+        self.watching().address(viewer)
     }
 
     pub fn connections(&self) -> usize {
         self.conns().len()
     }
 
+    /// Viewers watching here: distinct viewer keys, not sockets (one client
+    /// opening many sockets counts once).
     pub fn viewers(&self) -> usize {
         self.viewers.load(Ordering::Relaxed)
     }

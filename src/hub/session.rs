@@ -13,9 +13,10 @@ use governor::DefaultDirectRateLimiter;
 use tokio::sync::{broadcast, mpsc};
 use tracing::Instrument;
 
+use super::addresses::AddressSlot;
 use super::protocol::{
-    Capability, ClientMsg, Envelope, MAX_REF_CHARS, OwnQuestion, PROTOCOL_VERSION, PublicFrame, ServerMsg, StaffInfo,
-    ViewerInfo, encode,
+    Banned, Capability, ClientMsg, Envelope, MAX_REF_CHARS, OwnQuestion, PROTOCOL_VERSION, PublicFrame, ServerMsg,
+    StaffInfo, ViewerInfo, encode,
 };
 use super::room::{ConnEntry, Frame, Joined, Private, Room, StaffItem, Start};
 use super::{Hub, JoinError, limits};
@@ -58,6 +59,9 @@ pub struct Upgrade {
     pub ip: IpAddr,
     /// Staff signed in by the session cookie.
     pub cookie_staff: Option<Staff>,
+    /// This socket's place among its address's viewer sockets (none for
+    /// cookie staff); held for the connection's life.
+    pub slot: Option<AddressSlot>,
 }
 
 struct Ended {
@@ -155,7 +159,8 @@ fn millis(epoch: Instant) -> u64 {
 }
 
 /// The whole life of a connection; `Err` says how it ends.
-async fn session(ws: &mut WebSocket, hub: &Hub, upgrade: Upgrade, conn_id: u64) -> Result<(), Ended> {
+async fn session(ws: &mut WebSocket, hub: &Hub, mut upgrade: Upgrade, conn_id: u64) -> Result<(), Ended> {
+    let mut slot = upgrade.slot.take();
     let timeout = Duration::from_millis(hub.settings.send_timeout_ms);
     let hello = tokio::select! {
         () = hub.shutdown.cancelled() => return Err(ended(close::GOING_AWAY, "server shutting down")),
@@ -262,6 +267,8 @@ async fn session(ws: &mut WebSocket, hub: &Hub, upgrade: Upgrade, conn_id: u64) 
                 .await?;
                 return Err(ended(close::FORBIDDEN, "forbidden"));
             }
+            // Staff (signed in by `hello`) are not viewers: the slot goes back.
+            slot = None;
             let capability = if staff.role == Role::Host {
                 Capability::Host
             } else {
@@ -322,6 +329,7 @@ async fn session(ws: &mut WebSocket, hub: &Hub, upgrade: Upgrade, conn_id: u64) 
     let result = session.live(ws, last_seq, private_tx, private_rx, stalled).await;
     room.unregister(conn_id);
     drop(membership);
+    drop(slot);
     result
 }
 
@@ -682,8 +690,10 @@ impl Session {
         let store = &self.hub.store;
         let queue = store.moderation_queue(self.room.event_id, 200).await?;
         let polls = store.polls(self.room.event_id).await?;
+        let authors = store.published_authors(self.room.event_id).await?;
         let mut frames = vec![
             encode(&ServerMsg::Queue { questions: &queue }),
+            encode(&ServerMsg::Authors { authors: &authors }),
             encode(&ServerMsg::Polls { polls: &polls }),
         ];
         // Staff see every tally, "after close" ones too: send the current
@@ -846,6 +856,7 @@ impl Session {
                     poll: Some(&poll),
                     changed: None,
                     text_status: None,
+                    banned: None,
                 }))
             }
             _ => Err(refuse("internal", "unexpected outcome")),
@@ -909,6 +920,8 @@ impl Session {
             ballot,
             text_status,
             hits: serde_json::to_value(&hits).unwrap_or_default(),
+            ip: Some(self.ip.to_string()),
+            per_address: self.hub.settings.votes_per_address,
         };
         match self.submit(command).await? {
             Outcome::Voted { changed, .. } => {
@@ -921,6 +934,7 @@ impl Session {
                     poll: None,
                     changed: Some(changed),
                     text_status,
+                    banned: None,
                 }))
             }
             _ => Err(refuse("internal", "unexpected outcome")),
@@ -1019,6 +1033,8 @@ impl Session {
             event_id: self.room.event_id,
             question_id,
             viewer: key.clone(),
+            ip: Some(self.ip.to_string()),
+            per_address: self.hub.settings.votes_per_address,
         };
         match self.submit(command).await? {
             Outcome::Upvoted { upvotes, .. } => Ok(ack(reference, "upvote", None, Some(upvotes))),
@@ -1054,6 +1070,7 @@ impl Session {
                     poll: None,
                     changed: None,
                     text_status: None,
+                    banned: None,
                 }))
             }
             _ => Err(refuse("internal", "unexpected outcome")),
@@ -1071,14 +1088,17 @@ impl Session {
         let key = ViewerKey::parse(viewer)
             .ok_or_else(|| refuse("invalid", "`viewer` is a viewer key (16 hex characters)"))?;
         let reason = reason_text(reason).map_err(invalid)?;
-        let ip = if include_address {
-            self.hub
+        // The address the viewer joined from (kept by the room, so a viewer
+        // who never posted is covered), else the one they last posted from.
+        let ip = match (include_address, self.room.viewer_address(&key)) {
+            (false, _) => None,
+            (true, Some(ip)) => Some(ip),
+            (true, None) => self
+                .hub
                 .store
                 .viewer_last_ip(self.room.event_id, &key)
                 .await
-                .map_err(|_| unavailable_refusal())?
-        } else {
-            None
+                .map_err(|_| unavailable_refusal())?,
         };
         let command = Command::Ban {
             event_id: self.room.event_id,
@@ -1088,9 +1108,23 @@ impl Session {
             staff_id,
         };
         self.submit(command).await?;
-        let kicked = self.hub.ban(&self.room, Some(&key), ip.as_deref(), &reason);
-        tracing::info!(viewer = %key.0, kicked, "viewer banned");
-        Ok(ack(reference, "ban", None, None))
+        // Not known here: in a cluster, a node that saw the viewer join bans the address.
+        let address_by = (include_address && ip.is_none()).then_some(staff_id);
+        let kicked = self.hub.ban(&self.room, Some(&key), ip.as_deref(), &reason, address_by);
+        tracing::info!(viewer = %key.0, address = ip.is_some(), kicked, "viewer banned");
+        Ok(encode(&ServerMsg::Ack {
+            reference,
+            action: "ban",
+            question: None,
+            upvotes: None,
+            poll: None,
+            changed: None,
+            text_status: None,
+            banned: Some(Banned {
+                viewer: &key.0,
+                address: ip.is_some(),
+            }),
+        }))
     }
 
     async fn settings(
@@ -1203,6 +1237,7 @@ fn ack(reference: Option<&str>, action: &str, question: Option<&QuestionRecord>,
         changed: None,
         text_status: None,
         upvotes,
+        banned: None,
     })
 }
 

@@ -66,6 +66,10 @@ pub enum Command {
         event_id: i64,
         question_id: i64,
         viewer: ViewerKey,
+        /// The client's address, kept with the upvote; `per_address` of its
+        /// viewer tokens may upvote one question (0: no cap).
+        ip: Option<String>,
+        per_address: u32,
     },
     Moderate {
         event_id: i64,
@@ -110,6 +114,10 @@ pub enum Command {
         ballot: Ballot,
         text_status: Option<&'static str>,
         hits: serde_json::Value,
+        /// The client's address, kept with the vote; `per_address` of its
+        /// viewer tokens may vote in one poll (0: no cap).
+        ip: Option<String>,
+        per_address: u32,
     },
     /// Count an open poll's votes and, when its results are live, log the tally.
     PollTally {
@@ -440,6 +448,52 @@ macro_rules! audit {
 }
 pub(super) use audit;
 
+/// Whether `$ip` already has `$max` viewer tokens in `$table` for this
+/// question or poll (`$column = $id`): until viewers have an identity, one
+/// address may upvote a question or vote in a poll with that many tokens.
+/// On PostgreSQL several nodes write at once: an advisory lock on (what,
+/// address) makes two nodes count one after the other (held to the commit).
+macro_rules! address_full {
+    ($tx:expr, $pg:expr, $table:literal, $column:literal, $id:expr, $ip:expr, $max:expr) => {{
+        match ($ip, $max) {
+            (Some(ip), max) if max > 0 => {
+                if $pg {
+                    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                        .bind(address_lock_key($table, $id, ip))
+                        .execute(&mut *$tx)
+                        .await?;
+                }
+                const COUNT: &str = concat!("SELECT COUNT(*) FROM ", $table, " WHERE ", $column, " = $1 AND ip = $2");
+                let n: i64 = sqlx::query_scalar(COUNT)
+                    .bind($id)
+                    .bind(ip)
+                    .fetch_one(&mut *$tx)
+                    .await?;
+                n >= i64::from(max)
+            }
+            _ => false,
+        }
+    }};
+}
+
+/// A stable advisory-lock key for (table, id, address): FNV-1a, so every
+/// node computes the same one (a collision only makes two counts wait).
+fn address_lock_key(table: &str, id: i64, ip: &str) -> i64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in table.bytes().chain(id.to_le_bytes()).chain(ip.bytes()) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash as i64
+}
+
+fn too_many_from_address(what: &str) -> WriteError {
+    refused(
+        "too_many_from_address",
+        format!("too many viewers from your network address have already {what}"),
+    )
+}
+
 /// How a command reads a row it decides on. On PostgreSQL several nodes
 /// write at once: a vote holds the poll row shared until its transaction ends, so a
 /// close committing on another node waits for the vote and counts it (or the
@@ -564,6 +618,7 @@ async fn apply_batch(store: &Store, commands: &[Command]) -> Result<Vec<Applied>
             RowLock::None
         }
     };
+    let pg = store.backend() == "postgres";
     on_pool!(store, write p => async {
         let mut tx = p.begin().await?;
         let mut results: Vec<Applied> = Vec::with_capacity(commands.len());
@@ -607,7 +662,7 @@ async fn apply_batch(store: &Store, commands: &[Command]) -> Result<Vec<Applied>
                         }
                     }
                 }
-                Command::Upvote { event_id, question_id, viewer } => {
+                Command::Upvote { event_id, question_id, viewer, ip, per_address } => {
                     let found: Option<(String, String)> = sqlx::query_as("SELECT status, kind FROM questions WHERE id = $1 AND event_id = $2")
                         .bind(question_id).bind(event_id).fetch_optional(&mut *tx).await?;
                     match found.as_ref().map(|(s, k)| (s.as_str(), k.as_str())) {
@@ -615,9 +670,18 @@ async fn apply_batch(store: &Store, commands: &[Command]) -> Result<Vec<Applied>
                         Some((_, "comment")) => Err(refused("not_a_question", "comments are not upvoted")),
                         Some((s, _)) if s != "approved" => Err(refused("not_visible", "only published questions can be upvoted")),
                         Some(_) => {
-                            let added = sqlx::query("INSERT INTO upvotes (question_id, viewer_key, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-                                .bind(question_id).bind(&viewer.0).bind(at).execute(&mut *tx).await?.rows_affected();
-                            if added == 0 {
+                            let mine: Option<String> = sqlx::query_scalar("SELECT viewer_key FROM upvotes WHERE question_id = $1 AND viewer_key = $2")
+                                .bind(question_id).bind(&viewer.0).fetch_optional(&mut *tx).await?;
+                            let full = mine.is_none() && address_full!(tx, pg, "upvotes", "question_id", *question_id, ip.as_deref(), *per_address);
+                            let added = if mine.is_some() || full {
+                                0
+                            } else {
+                                sqlx::query("INSERT INTO upvotes (question_id, viewer_key, created_at, ip) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
+                                    .bind(question_id).bind(&viewer.0).bind(at).bind(ip).execute(&mut *tx).await?.rows_affected()
+                            };
+                            if full {
+                                Err(too_many_from_address("upvoted this question"))
+                            } else if added == 0 {
                                 Err(refused("already_upvoted", "you have already upvoted this question"))
                             } else {
                                 let upvotes: i64 = sqlx::query_scalar("UPDATE questions SET upvotes = upvotes + 1 WHERE id = $1 RETURNING upvotes")
@@ -773,7 +837,7 @@ async fn apply_batch(store: &Store, commands: &[Command]) -> Result<Vec<Applied>
                         }
                     }
                 },
-                Command::Vote { event_id, poll_id, viewer, ballot, text_status, hits } => match fetch_poll!(tx, *event_id, *poll_id, lock(RowLock::Share)) {
+                Command::Vote { event_id, poll_id, viewer, ballot, text_status, hits, ip, per_address } => match fetch_poll!(tx, *event_id, *poll_id, lock(RowLock::Share)) {
                     None => Err(refused("not_found", "no such poll in this room")),
                     Some(poll) if poll.status != PollStatus::Open => Err(refused("poll_closed", "the poll is not open")),
                     Some(poll) => match poll.spec.check(ballot.clone()) {
@@ -783,6 +847,8 @@ async fn apply_batch(store: &Store, commands: &[Command]) -> Result<Vec<Applied>
                                 .bind(poll_id).bind(&viewer.0).fetch_optional(&mut *tx).await?;
                             if voted.is_some() && !poll.spec.allow_change {
                                 Err(refused("already_voted", "you have voted in this poll, and votes cannot be changed"))
+                            } else if voted.is_none() && address_full!(tx, pg, "poll_votes", "poll_id", *poll_id, ip.as_deref(), *per_address) {
+                                Err(too_many_from_address("voted in this poll"))
                             } else {
                                 let (text, choices) = match checked {
                                     CheckedBallot::Text(t) => (Some(t), Vec::new()),
@@ -790,12 +856,12 @@ async fn apply_batch(store: &Store, commands: &[Command]) -> Result<Vec<Applied>
                                 };
                                 let hits = hits.as_array().is_some_and(|h| !h.is_empty()).then(|| hits.to_string());
                                 sqlx::query(
-                                    "INSERT INTO poll_votes (poll_id, viewer_key, text, text_status, screen_hits, created_at, updated_at)
-                                     VALUES ($1, $2, $3, $4, $5, $6, $6)
+                                    "INSERT INTO poll_votes (poll_id, viewer_key, text, text_status, screen_hits, created_at, updated_at, ip)
+                                     VALUES ($1, $2, $3, $4, $5, $6, $6, $7)
                                      ON CONFLICT (poll_id, viewer_key) DO UPDATE SET text = excluded.text,
                                        text_status = excluded.text_status, screen_hits = excluded.screen_hits, updated_at = excluded.updated_at",
                                 )
-                                .bind(poll_id).bind(&viewer.0).bind(&text).bind(text.as_ref().and(*text_status)).bind(hits).bind(at)
+                                .bind(poll_id).bind(&viewer.0).bind(&text).bind(text.as_ref().and(*text_status)).bind(hits).bind(at).bind(ip)
                                 .execute(&mut *tx).await?;
                                 sqlx::query("DELETE FROM poll_choices WHERE poll_id = $1 AND viewer_key = $2")
                                     .bind(poll_id).bind(&viewer.0).execute(&mut *tx).await?;

@@ -1007,3 +1007,75 @@ async fn an_open_day_runs_from_the_browser() {
     drop(viewer);
     app.stop().await;
 }
+
+/// Issue 13, point 16: a viewer who types a nickname and asks without
+/// pressing 保存昵称 posts under the typed nickname, not as 网友.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_typed_nickname_is_used_without_pressing_save() {
+    if !browser_here() {
+        return;
+    }
+    let app = spawn_app(Backend::Sqlite).await.expect("SQLite is always there");
+    let event = app.live_event().await;
+    let token = app.staff("moderator1", "moderator", None).await;
+    let driver = Driver::start().await;
+    let viewer = driver.browser(360, 780, true).await;
+    viewer.goto(&app.url(&format!("/live.html?event={event}"))).await;
+    connected(&viewer, "the viewer page to connect").await;
+    viewer.fill("#nickname", "李四").await; // typed, never saved
+    let text = "公交线路什么时候调整？";
+    ask(&viewer, text).await;
+    shows(&viewer, "own question pending", "#mine .own-pending", text).await;
+    let mut moderator = app.ws(event, json!({ "session": token })).await;
+    let queue = moderator.expect("queue").await;
+    let question = queue["questions"]
+        .as_array()
+        .expect("queue")
+        .iter()
+        .find(|q| q["text"] == text)
+        .cloned()
+        .unwrap_or_else(|| panic!("the question is not in the queue: {queue:?}"));
+    assert_eq!(question["nickname"], "李四", "{question:?}");
+    viewer.quit().await;
+    drop(driver);
+    app.stop().await;
+}
+
+/// Issue 13, point 15: a moderator who reloads the console can still ban the
+/// author of a question published before the reload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reloaded_console_bans_the_author_of_a_published_question() {
+    if !browser_here() {
+        return;
+    }
+    let app = spawn_app(Backend::Sqlite).await.expect("SQLite is always there");
+    let event = app.live_event().await;
+    let token = app.staff("moderator1", "moderator", None).await;
+    let mut author = app.viewer_ws(event, "王五").await;
+    let ack = author
+        .request(json!({ "type": "ask", "text": "垃圾分类怎么分？" }), "q")
+        .await;
+    let id = ack["question"]["id"].as_i64().expect("question id");
+    let mut desk = app.staff_ws(event, &token).await;
+    let ack = desk.request(json!({ "type": "approve", "question_id": id }), "a").await;
+    assert_eq!(ack["type"], "ack", "{ack:?}");
+
+    let driver = Driver::start().await;
+    let moderator = moderator_signs_in(&app, &driver, event).await;
+    // The console connected after the approval: a reload, as far as it knows.
+    let ban = format!("#published .mod-item[data-id=\"{id}\"] button[data-action=\"b\"]");
+    moderator
+        .wait(
+            "a ban button on the published question",
+            "return !!document.querySelector(arguments[0])",
+            json!([ban]),
+        )
+        .await;
+    moderator.click(&ban).await;
+    moderator.click("#prompt-ok").await;
+    shows(&moderator, "the ban notice", "#notice", "已封禁").await;
+    assert_eq!(author.closed().await.0, Some(4403), "the author was cut off");
+    moderator.quit().await;
+    drop(driver);
+    app.stop().await;
+}

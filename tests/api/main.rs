@@ -23,3 +23,4 @@ mod polls;
 mod programme;
 mod record;
 mod redaction;
+mod viewer_limits;

@@ -108,6 +108,9 @@ pub struct Options {
     pub redis_proxied: Vec<usize>,
     /// Questions per viewer per minute (high by default, so tests that ask a lot are not limited).
     pub asks_per_viewer_per_min: u32,
+    /// Viewer tokens per address that may upvote a question or vote in a
+    /// poll (`0`, no cap, by default: every test client is on loopback).
+    pub votes_per_address: u32,
 }
 
 impl Options {
@@ -118,6 +121,7 @@ impl Options {
             proxied: Vec::new(),
             redis_proxied: Vec::new(),
             asks_per_viewer_per_min: 1000,
+            votes_per_address: 0,
         }
     }
 }
@@ -216,10 +220,10 @@ impl Cluster {
                 redis.clone()
             };
             let (url, redis, prefix) = (db_url, node_redis, prefix.clone());
-            let asks = options.asks_per_viewer_per_min;
+            let (asks, votes) = (options.asks_per_viewer_per_min, options.votes_per_address);
             // Blocking (a process and its first line): off the runtime's threads,
             // so that a proxy on them keeps serving the node meanwhile.
-            let node = tokio::task::spawn_blocking(move || spawn_node(&url, &redis, &prefix, asks))
+            let node = tokio::task::spawn_blocking(move || spawn_node(&url, &redis, &prefix, asks, votes))
                 .await
                 .expect("start a node");
             started.push(node);
@@ -347,7 +351,7 @@ impl Cluster {
     }
 }
 
-fn spawn_node(db: &str, redis: &str, prefix: &str, asks_per_viewer_per_min: u32) -> Node {
+fn spawn_node(db: &str, redis: &str, prefix: &str, asks_per_viewer_per_min: u32, votes_per_address: u32) -> Node {
     let mut child = minsheng(db)
         .args([
             "serve",
@@ -359,6 +363,9 @@ fn spawn_node(db: &str, redis: &str, prefix: &str, asks_per_viewer_per_min: u32)
         ])
         .args(["--redis-url", redis, "--redis-prefix", prefix])
         .env("MINSHENG_ASKS_PER_VIEWER_PER_MIN", asks_per_viewer_per_min.to_string())
+        // Every test client comes from loopback: no caps per address.
+        .env("MINSHENG_VIEWER_SOCKETS_PER_ADDRESS", "0")
+        .env("MINSHENG_VOTES_PER_ADDRESS", votes_per_address.to_string())
         .stdout(Stdio::piped())
         .stderr(if std::env::var("MINSHENG_TEST_LOG").is_ok() {
             Stdio::inherit()
