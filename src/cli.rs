@@ -124,6 +124,18 @@ pub struct ServeArgs {
     /// and tests that listen on port 0).
     #[arg(long, env = "MINSHENG_PRINT_ADDR")]
     pub print_addr: bool,
+    /// Sign-in attempts one client address may make per minute (all at once
+    /// if need be); more get 429 `rate_limited` before any password is checked.
+    #[arg(long, env = "MINSHENG_SIGN_INS_PER_IP_PER_MIN", default_value_t = crate::config::DEFAULT_SIGN_INS_PER_IP_PER_MIN,
+        value_parser = clap::value_parser!(u32).range(1..))]
+    pub sign_ins_per_ip_per_min: u32,
+    /// The public origins of the site (comma-separated, e.g.
+    /// `https://minsheng.example.gov.cn`) when its host name differs from the
+    /// `Host` the server sees behind a proxy: cookie-signed requests that
+    /// change something, and staff consoles' sockets, must come from one of
+    /// them or from the request's own host.
+    #[arg(long, env = "MINSHENG_PUBLIC_ORIGINS", value_delimiter = ',', value_parser = crate::config::parse_origin)]
+    pub public_origins: Vec<String>,
     /// Seconds to wait for requests in flight on shutdown.
     #[arg(long = "shutdown-grace", env = "MINSHENG_SHUTDOWN_GRACE", default_value_t = 10)]
     pub shutdown_grace_secs: u64,
@@ -149,6 +161,8 @@ impl Default for ServeArgs {
             redis_url: None,
             redis_prefix: "minsheng".into(),
             print_addr: false,
+            sign_ins_per_ip_per_min: crate::config::DEFAULT_SIGN_INS_PER_IP_PER_MIN,
+            public_origins: Vec::new(),
         }
     }
 }

@@ -1,11 +1,20 @@
 //! Argon2id password hashes (the crate's defaults: 19 MiB, 2 passes).
-//! Hashing is deliberately slow: callers on the async runtime use
-//! [`hash_blocking`] and [`verify_blocking`], which run on the blocking pool.
+//!
+//! Hashing is deliberately slow and memory-hungry: callers on the async
+//! runtime use [`hash_blocking`] and [`verify_blocking`], which run on the
+//! blocking pool behind one process-wide [`Gate`]. Without it every sign-in
+//! took its own blocking thread and its own 19 MiB: 200 concurrent wrong
+//! passwords held 18 GB. With it at most [`MAX_PERMITS`] hashes run at once,
+//! a bounded number wait a bounded time, and the rest are refused at once
+//! ([`HashError::Busy`], a 429 on the HTTP side).
 
-use std::sync::LazyLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 pub fn hash(password: &str) -> anyhow::Result<String> {
     let mut salt = [0u8; 16];
@@ -26,20 +35,122 @@ pub fn verify(password: &str, stored: &str) -> bool {
 /// wrong username costs as long as a wrong password.
 static DUMMY: LazyLock<String> = LazyLock::new(|| hash("no such account, no such password").unwrap_or_default());
 
-pub async fn hash_blocking(password: String) -> anyhow::Result<String> {
-    tokio::task::spawn_blocking(move || hash(&password)).await?
+/// Hashes running at once never exceed this, however many cores: each holds
+/// 19 MiB, so 8 bound the hashing to about 150 MiB.
+pub const MAX_PERMITS: usize = 8;
+
+/// Hashes that may wait for a turn, per permit. A hash takes some 20–60 ms
+/// on a server core, so a full queue clears in well under [`MAX_WAIT`].
+const WAITING_PER_PERMIT: usize = 8;
+
+/// The longest a hash waits for its turn before it is refused: a person at
+/// a sign-in form would rather be told to retry than wait longer.
+const MAX_WAIT: Duration = Duration::from_secs(2);
+
+/// A hash that did not run.
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    /// Too many hashes running and waiting; try again in a moment.
+    #[error("too many password checks at once; try again in a moment")]
+    Busy,
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
 }
 
-pub async fn verify_blocking(password: String, stored: Option<String>) -> bool {
-    tokio::task::spawn_blocking(move || match stored {
-        Some(stored) => verify(&password, &stored),
-        None => {
-            verify(&password, &DUMMY);
-            false
+/// A bounded gate in front of the blocking pool: `permits` hashes at once,
+/// at most `max_waiting` waiting, none waiting longer than `max_wait`.
+pub struct Gate {
+    permits: Arc<Semaphore>,
+    waiting: AtomicUsize,
+    max_waiting: usize,
+    max_wait: Duration,
+}
+
+/// Counts a caller as waiting until it is dropped (also when the caller's
+/// future is dropped mid-wait: the client went away).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Gate {
+    pub fn new(permits: usize, max_waiting: usize, max_wait: Duration) -> Self {
+        Self {
+            permits: Arc::new(Semaphore::new(permits.max(1))),
+            waiting: AtomicUsize::new(0),
+            max_waiting,
+            max_wait,
         }
-    })
-    .await
-    .unwrap_or(false)
+    }
+
+    /// The process's gate, sized to the cores the process may use (at most [`MAX_PERMITS`]).
+    pub fn global() -> &'static Self {
+        static GATE: LazyLock<Gate> = LazyLock::new(|| {
+            let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+            let permits = cores.clamp(1, MAX_PERMITS);
+            Gate::new(permits, permits * WAITING_PER_PERMIT, MAX_WAIT)
+        });
+        &GATE
+    }
+
+    /// Callers waiting for a permit now.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
+    }
+
+    async fn permit(&self) -> Result<OwnedSemaphorePermit, HashError> {
+        if let Ok(permit) = Arc::clone(&self.permits).try_acquire_owned() {
+            return Ok(permit);
+        }
+        let before = self.waiting.fetch_add(1, Ordering::Relaxed);
+        let _waiting = Waiting(&self.waiting);
+        if before >= self.max_waiting {
+            return Err(HashError::Busy);
+        }
+        match tokio::time::timeout(self.max_wait, Arc::clone(&self.permits).acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            // Closed never happens (the gate never closes it); a timeout is a refusal.
+            Ok(Err(_)) | Err(_) => Err(HashError::Busy),
+        }
+    }
+
+    /// Run `work` on the blocking pool once a permit is free. The permit
+    /// moves into the blocking task: if the caller gives up (a client that
+    /// hung up), the hash still counts until it has really finished.
+    pub async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, HashError> {
+        let permit = self.permit().await?;
+        tokio::task::spawn_blocking(move || {
+            let out = work();
+            drop(permit);
+            out
+        })
+        .await
+        .map_err(|e| HashError::Failed(anyhow::anyhow!("a password hash task failed: {e}")))
+    }
+}
+
+pub async fn hash_blocking(password: String) -> Result<String, HashError> {
+    Gate::global()
+        .run(move || hash(&password))
+        .await?
+        .map_err(HashError::Failed)
+}
+
+/// Whether `password` matches `stored` (`None`: no such account, checked
+/// against a dummy hash all the same); `Busy` when the gate refused it.
+pub async fn verify_blocking(password: String, stored: Option<String>) -> Result<bool, HashError> {
+    Gate::global()
+        .run(move || match stored {
+            Some(stored) => verify(&password, &stored),
+            None => {
+                verify(&password, &DUMMY);
+                false
+            }
+        })
+        .await
 }
 
 /// A random password for first-start admins: 20 characters that are easy to type.
@@ -67,5 +178,54 @@ mod tests {
         assert!(!verify("wrong", &a));
         assert!(!verify("x", "not a hash"));
         assert_eq!(generate().len(), 20);
+    }
+
+    /// Wait (with a deadline) until `gate` has `n` callers waiting.
+    async fn until_waiting(gate: &Gate, n: usize) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while gate.waiting() != n {
+            assert!(tokio::time::Instant::now() < deadline, "never {n} waiting");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// The login flood's hole: hashes ran without bound. Now a full gate
+    /// refuses at once, a long wait is refused, and a queued hash runs once
+    /// a permit is free.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn password_hashing_is_bounded_and_refuses_a_full_queue() {
+        let gate = Arc::new(Gate::new(1, 1, Duration::from_secs(60)));
+        // One hash "running" until we say so.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let running = tokio::spawn({
+            let gate = Arc::clone(&gate);
+            async move { gate.run(move || held.recv().is_ok()).await }
+        });
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while gate.permits.available_permits() != 0 {
+            assert!(tokio::time::Instant::now() < deadline, "the first hash never started");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // A second one waits for its turn...
+        let queued = tokio::spawn({
+            let gate = Arc::clone(&gate);
+            async move { gate.run(|| 2).await }
+        });
+        until_waiting(&gate, 1).await;
+        // ...a third finds the queue full and is refused without waiting.
+        assert!(matches!(gate.run(|| 3).await, Err(HashError::Busy)));
+        release.send(()).unwrap();
+        assert!(running.await.unwrap().unwrap());
+        assert_eq!(queued.await.unwrap().unwrap(), 2);
+        assert_eq!(gate.waiting(), 0);
+
+        // A wait longer than the bound is refused, and leaves the queue empty.
+        let short = Gate::new(1, 10, Duration::from_millis(20));
+        let _all = Arc::clone(&short.permits).try_acquire_owned().unwrap();
+        assert!(matches!(short.run(|| ()).await, Err(HashError::Busy)));
+        assert_eq!(short.waiting(), 0);
+
+        let global = Gate::global();
+        assert!((1..=MAX_PERMITS).contains(&global.permits.available_permits()));
     }
 }
