@@ -101,11 +101,11 @@ async fn a_password_reset_signs_out_every_session_of_the_account(backend: Backen
         "{stdout} {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("2 session(s) signed out"), "{stdout}");
     for token in [&app.admin_token, &second] {
         let me = app.get("/api/auth/me", Some(token)).await;
         assert_eq!(me.status, StatusCode::UNAUTHORIZED, "a session outlived the reset");
     }
+    assert!(stdout.contains("2 session(s) signed out"), "{stdout}");
     // Other accounts keep theirs; the new password works.
     assert_eq!(app.get("/api/auth/me", Some(&moderator)).await.status, StatusCode::OK);
     app.login("admin", "a-brand-new-password").await;
