@@ -42,6 +42,7 @@ pub async fn build_state(
     tracing::info!(database = %db, backend = store.backend(), ?years, "store and calendar ready");
     let hub = Hub::new(store.clone(), live).context("starting the live hub")?;
     Ok(AppState {
+        sign_in_limits: Arc::new(http::auth::SignInLimits::new(settings.sign_ins_per_ip_per_min)),
         store,
         calendar: Arc::new(calendar),
         metrics: Arc::new(Metrics::default()),

@@ -135,6 +135,18 @@ pub struct ServeArgs {
     /// one poll; the next gets `too_many_from_address` (0 turns the cap off).
     #[arg(long, env = "MINSHENG_VOTES_PER_ADDRESS", default_value_t = 5)]
     pub votes_per_address: u32,
+    /// Sign-in attempts one client address may make per minute (all at once
+    /// if need be); more get 429 `rate_limited` before any password is checked.
+    #[arg(long, env = "MINSHENG_SIGN_INS_PER_IP_PER_MIN", default_value_t = crate::config::DEFAULT_SIGN_INS_PER_IP_PER_MIN,
+        value_parser = clap::value_parser!(u32).range(1..))]
+    pub sign_ins_per_ip_per_min: u32,
+    /// The public origins of the site (comma-separated, e.g.
+    /// `https://minsheng.example.gov.cn`) when its host name differs from the
+    /// `Host` the server sees behind a proxy: cookie-signed requests that
+    /// change something, and staff consoles' sockets, must come from one of
+    /// them or from the request's own host.
+    #[arg(long, env = "MINSHENG_PUBLIC_ORIGINS", value_delimiter = ',', value_parser = crate::config::parse_origin)]
+    pub public_origins: Vec<String>,
     /// Seconds to wait for requests in flight on shutdown.
     #[arg(long = "shutdown-grace", env = "MINSHENG_SHUTDOWN_GRACE", default_value_t = 10)]
     pub shutdown_grace_secs: u64,
@@ -162,6 +174,8 @@ impl Default for ServeArgs {
             print_addr: false,
             viewer_sockets_per_address: 200,
             votes_per_address: 5,
+            sign_ins_per_ip_per_min: crate::config::DEFAULT_SIGN_INS_PER_IP_PER_MIN,
+            public_origins: Vec::new(),
         }
     }
 }

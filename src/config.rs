@@ -95,6 +95,33 @@ pub struct HttpSettings {
     pub reply_working_days: u32,
     /// Load balancers whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Sign-in attempts one client address may make per minute.
+    pub sign_ins_per_ip_per_min: u32,
+    /// Origins (`https://host[:port]`, lowercase, no path) besides the
+    /// request's own host from which a cookie-borne request may change
+    /// something or open a staff console.
+    pub public_origins: Vec<String>,
+}
+
+/// The default of `--sign-ins-per-ip-per-min`: enough for an office of
+/// staff behind one address at the start of a shift, far too few to guess
+/// passwords.
+pub const DEFAULT_SIGN_INS_PER_IP_PER_MIN: u32 = 20;
+
+/// `https://host[:port]` as browsers send it in `Origin`: lowercase, no
+/// path, no trailing slash; anything else is refused with a reason.
+pub fn parse_origin(s: &str) -> Result<String, String> {
+    let origin = s.trim().trim_end_matches('/').to_ascii_lowercase();
+    let Some((scheme, authority)) = origin.split_once("://") else {
+        return Err(format!("`{s}` is not an origin like https://minsheng.example.gov.cn"));
+    };
+    if !matches!(scheme, "http" | "https") {
+        return Err(format!("`{s}`: an origin is http:// or https://"));
+    }
+    if authority.is_empty() || authority.contains(['/', '?', '#', '@', ' ']) {
+        return Err(format!("`{s}`: an origin is a scheme and a host (and port), no path"));
+    }
+    Ok(origin)
 }
 
 impl Default for HttpSettings {
@@ -104,6 +131,8 @@ impl Default for HttpSettings {
             secure_cookies: false,
             reply_working_days: crate::domain::opinion::DEFAULT_REPLY_WORKING_DAYS,
             trusted_proxies: Vec::new(),
+            sign_ins_per_ip_per_min: DEFAULT_SIGN_INS_PER_IP_PER_MIN,
+            public_origins: Vec::new(),
         }
     }
 }

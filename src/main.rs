@@ -1,5 +1,6 @@
 //! `minsheng`: parse the command line, set up logging, run the command.
 
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use minsheng::domain::time::now;
 use minsheng::store::Store;
 use minsheng::{app, demo, passwords};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -37,12 +39,58 @@ fn main() -> ExitCode {
 fn init_tracing(format: LogFormat) {
     let filter =
         EnvFilter::try_from_env("MINSHENG_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    // Colours only for a person at a terminal; a log file or journal gets
+    // plain lines, each event on one line whatever text it carries.
+    let terminal = std::io::stderr().is_terminal();
+    let writer = if terminal {
+        BoxMakeWriter::new(std::io::stderr)
+    } else {
+        BoxMakeWriter::new(|| OneLine(std::io::stderr()))
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_ansi(terminal)
+        .with_writer(writer);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+/// Writes each log event as one line: a control character inside it (a
+/// newline or an escape code that slipped in through text a client chose)
+/// is written escaped, so it can neither forge a line nor drive a terminal.
+/// Fields holding client text are logged with `?` (escaped) anyway; this is
+/// the wall behind them. The fmt layer hands over each event in one write.
+struct OneLine<W>(W);
+
+impl<W: Write> Write for OneLine<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let (body, end) = match buf.strip_suffix(b"\n") {
+            Some(body) => (body, &b"\n"[..]),
+            None => (buf, &b""[..]),
+        };
+        if !body.iter().any(|&b| b.is_ascii_control() && b != b'\t') {
+            self.0.write_all(buf)?;
+            return Ok(buf.len());
+        }
+        let mut out = Vec::with_capacity(buf.len() + 16);
+        for &b in body {
+            match b {
+                b'\n' => out.extend_from_slice(b"\\n"),
+                b'\r' => out.extend_from_slice(b"\\r"),
+                b'\t' => out.push(b),
+                c if c.is_ascii_control() => out.extend_from_slice(format!("\\x{c:02x}").as_bytes()),
+                c => out.push(c),
+            }
+        }
+        out.extend_from_slice(end);
+        self.0.write_all(&out)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
     }
 }
 
@@ -84,6 +132,8 @@ async fn serve(args: ServeArgs, db: &DatabaseUrl, calendar_dir: &std::path::Path
         secure_cookies: args.secure_cookies,
         reply_working_days: args.reply_working_days,
         trusted_proxies: args.trusted_proxies.clone(),
+        sign_ins_per_ip_per_min: args.sign_ins_per_ip_per_min,
+        public_origins: args.public_origins.clone(),
     };
     let state = app::build_state(db, calendar_dir, settings, args.live_settings()).await?;
     if args.demo {
@@ -126,8 +176,11 @@ async fn create_admin(
     let hash = passwords::hash_blocking(password.expose().to_owned()).await?;
     match store.credentials(username.as_str()).await? {
         Some(existing) if existing.account.staff.role == Role::Admin => {
-            store.set_password(existing.account.staff.id, &hash).await?;
-            println!("password of administrator `{}` reset", username.as_str());
+            let ended = store.set_password(existing.account.staff.id, &hash).await?;
+            println!(
+                "password of administrator `{}` reset; {ended} session(s) signed out",
+                username.as_str()
+            );
         }
         Some(_) => anyhow::bail!("`{}` exists and is not an administrator", username.as_str()),
         None => {

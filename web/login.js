@@ -4,10 +4,27 @@
 const form = document.getElementById("login");
 const status = document.getElementById("login-status");
 
-/** Only a path on this site: never an absolute or protocol-relative URL. */
+/**
+ * Where `next` may send a signed-in user: a path on this site, or else "/".
+ * The URL is parsed the way the browser will follow it (which drops tabs and
+ * newlines and reads "\\" as "/", so "/\t/evil.example/" is
+ * "//evil.example/"); it must stay on this origin and its path start with a
+ * single "/".
+ */
+function safeNext(next, origin) {
+  if (!next || !next.startsWith("/")) return "/";
+  let url;
+  try {
+    url = new URL(next, origin);
+  } catch {
+    return "/";
+  }
+  if (url.origin !== origin || !url.pathname.startsWith("/") || url.pathname.startsWith("//")) return "/";
+  return url.pathname + url.search + url.hash;
+}
+
 function nextPage() {
-  const next = new URLSearchParams(location.search).get("next");
-  return next && next.startsWith("/") && !next.startsWith("//") && !next.startsWith("/\\") ? next : "/";
+  return safeNext(new URLSearchParams(location.search).get("next"), location.origin);
 }
 
 form.addEventListener("submit", async (e) => {

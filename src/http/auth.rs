@@ -1,11 +1,18 @@
 //! Staff sign-in: session tokens as a bearer header (API) or a cookie (pages).
 
-use axum::extract::{FromRequestParts, State};
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::header::{AUTHORIZATION, COOKIE, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -24,6 +31,13 @@ pub struct CurrentStaff(pub Staff);
 /// The signed-in staff member if any; an invalid or expired token counts as
 /// anonymous (public routes stay usable with a stale cookie).
 pub struct MaybeStaff(pub Option<Staff>);
+
+/// Whether a request would be authenticated by the session cookie (a
+/// browser sends it by itself) rather than by a header its script chose to
+/// send: no `Authorization` header, and a session cookie.
+pub fn cookie_borne(headers: &HeaderMap) -> bool {
+    !headers.contains_key(AUTHORIZATION) && session_token(headers).is_some()
+}
 
 fn session_token(headers: &HeaderMap) -> Option<String> {
     if let Some(value) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
@@ -96,10 +110,77 @@ pub struct LoginResponse {
     pub staff: Staff,
 }
 
-/// Sign in with a username and password.
+/// Sign-in attempts per client address, counted before any password is
+/// hashed: one address cannot keep the hashing busy for everyone, nor try
+/// passwords faster than the budget. IPv6 addresses count per /64, the
+/// block one subscriber usually holds.
+pub struct SignInLimits {
+    per_address: DefaultKeyedRateLimiter<IpAddr>,
+    clock: DefaultClock,
+    /// Size of the table at which addresses back at full budget are
+    /// forgotten: the table stays bounded without a sweeping task.
+    sweep_at: AtomicUsize,
+}
+
+/// The table is swept when it first reaches this many addresses (then at
+/// twice what a sweep left).
+const SWEEP_FLOOR: usize = 4096;
+
+impl SignInLimits {
+    /// `per_minute` attempts per address per minute, all of them at once if need be.
+    pub fn new(per_minute: u32) -> Self {
+        let n = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
+        Self {
+            per_address: RateLimiter::keyed(Quota::per_minute(n)),
+            clock: DefaultClock::default(),
+            sweep_at: AtomicUsize::new(SWEEP_FLOOR),
+        }
+    }
+
+    /// Count an attempt from `ip`; `Err(wait)` when its budget is spent.
+    pub fn check(&self, ip: IpAddr) -> Result<(), Duration> {
+        let key = match ip.to_canonical() {
+            IpAddr::V6(v6) => IpAddr::V6(Ipv6Addr::from_bits(v6.to_bits() & !u128::from(u64::MAX))),
+            v4 => v4,
+        };
+        let verdict = self
+            .per_address
+            .check_key(&key)
+            .map_err(|not_until| not_until.wait_time_from(self.clock.now()));
+        if self.per_address.len() >= self.sweep_at.load(Ordering::Relaxed) {
+            self.per_address.retain_recent();
+            self.per_address.shrink_to_fit();
+            let left = self.per_address.len();
+            self.sweep_at.store((left * 2).max(SWEEP_FLOOR), Ordering::Relaxed);
+        }
+        verdict
+    }
+}
+
+/// Sign in with a username and password. Attempts are limited per client
+/// address (`--sign-ins-per-ip-per-min`), and passwords are checked a few at
+/// a time: over either limit the answer is 429 `rate_limited` with `Retry-After`.
 #[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = LoginBody,
-    responses((status = 200, body = LoginResponse), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn login(State(state): State<AppState>, Json(body): Json<LoginBody>) -> ApiResult<Response> {
+    responses((status = 200, body = LoginResponse), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+        (status = 429, body = ErrorBody, description = "too many attempts from this address, or too many passwords being checked at once; see `Retry-After`",
+            headers(("Retry-After" = u64, description = "seconds to wait")))))]
+pub async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Json(body): Json<LoginBody>,
+) -> ApiResult<Response> {
+    let ip = super::live::client_ip(peer.ip(), &headers, &state.settings.trusted_proxies);
+    if let Err(wait) = state.sign_in_limits.check(ip) {
+        // Debug: a flood would otherwise write a line per attempt (the
+        // 429s are counted in the metrics by route and status).
+        tracing::debug!(%ip, "sign-in refused: too many attempts from this address");
+        return Err(ApiError::rate_limited(
+            "too many sign-in attempts from your address; wait a little and try again",
+            wait,
+        ));
+    }
     if body.username.trim().is_empty() || body.password.is_empty() {
         return Err(ApiError::invalid("username and password are required"));
     }
@@ -115,9 +196,11 @@ pub async fn login(State(state): State<AppState>, Json(body): Json<LoginBody>) -
         Some(c) if c.account.active => (Some(c.account), Some(c.password_hash)),
         _ => (None, None),
     };
-    let matches = passwords::verify_blocking(body.password, hash).await;
+    let matches = passwords::verify_blocking(body.password, hash).await?;
     let Some(account) = account.filter(|_| matches) else {
-        tracing::info!(username = %body.username.trim(), "failed sign-in");
+        // Debug, not Display: the name is the client's text, and a newline or
+        // an escape code in it must not forge a log line.
+        tracing::info!(username = ?body.username.trim(), %ip, "failed sign-in");
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "invalid_credentials",
@@ -125,7 +208,7 @@ pub async fn login(State(state): State<AppState>, Json(body): Json<LoginBody>) -
         ));
     };
     let token = new_token();
-    let expires_at = now() + Duration::hours(i64::from(state.settings.session_hours));
+    let expires_at = now() + chrono::Duration::hours(i64::from(state.settings.session_hours));
     state.store.create_session(account.staff.id, &token, expires_at).await?;
     tracing::info!(user_id = account.staff.id, "signed in");
     let cookie = session_cookie(&state, &token, i64::from(state.settings.session_hours) * 3600);

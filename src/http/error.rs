@@ -21,6 +21,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub details: Option<serde_json::Value>,
+    /// Sent as `Retry-After` (whole seconds) with a 429 or 503.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 /// The body of every error response.
@@ -49,6 +51,15 @@ impl ApiError {
             code,
             message: message.into(),
             details: None,
+            retry_after: None,
+        }
+    }
+
+    /// 429 `rate_limited`: try again after `retry_after` (sent as `Retry-After`).
+    pub fn rate_limited(message: impl Into<String>, retry_after: std::time::Duration) -> Self {
+        Self {
+            retry_after: Some(retry_after),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
         }
     }
 
@@ -82,7 +93,8 @@ impl ApiError {
     }
 
     pub fn internal(context: &str, error: &dyn std::fmt::Display) -> Self {
-        tracing::error!(%error, "{context}");
+        // Debug: the cause may quote text a client sent; escaped, it stays on its line.
+        tracing::error!(error = ?error.to_string(), "{context}");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
@@ -100,7 +112,15 @@ impl IntoResponse for ApiError {
                 details: self.details,
             },
         };
-        (self.status, axum::Json(body)).into_response()
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(wait) = self.retry_after {
+            // Whole seconds, rounded up: a client that waits that long is let in.
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.max(1).into());
+        }
+        response
     }
 }
 
@@ -119,7 +139,7 @@ impl From<StoreError> for ApiError {
             StoreError::Database(
                 ref db @ (sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed),
             ) => {
-                tracing::error!(error = %db, "database unavailable");
+                tracing::error!(error = ?db.to_string(), "database unavailable");
                 Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "unavailable",
@@ -127,6 +147,18 @@ impl From<StoreError> for ApiError {
                 )
             }
             StoreError::Database(db) => Self::internal("database error", &db),
+        }
+    }
+}
+
+impl From<crate::passwords::HashError> for ApiError {
+    fn from(e: crate::passwords::HashError) -> Self {
+        match e {
+            crate::passwords::HashError::Busy => Self::rate_limited(
+                "too many passwords are being checked right now; try again in a moment",
+                std::time::Duration::from_secs(1),
+            ),
+            crate::passwords::HashError::Failed(e) => Self::internal("hashing a password", &e),
         }
     }
 }

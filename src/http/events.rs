@@ -526,7 +526,7 @@ async fn live_transition(state: AppState, staff: CurrentStaff, id: i64, t: Trans
         // failure here is logged and the capture route can run it again.
         match super::opinions::capture(&state, &event).await {
             Ok(added) => tracing::info!(event_id = id, added, "opinions captured"),
-            Err(e) => tracing::error!(event_id = id, error = %e.message, "capturing opinions failed"),
+            Err(e) => tracing::error!(event_id = id, error = ?e.message, "capturing opinions failed"),
         }
     }
     Ok(Json(view(&state, event, Some(&staff.0))))

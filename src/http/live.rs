@@ -11,8 +11,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::AppState;
-use super::auth::{CurrentStaff, MaybeStaff};
+use super::auth::{CurrentStaff, MaybeStaff, cookie_borne};
 use super::error::{ApiError, ApiResult, ErrorBody, Json, Path};
+use super::origin;
 use crate::hub::session::{self, Upgrade};
 use crate::store::live::AuditEntry;
 
@@ -26,9 +27,12 @@ const WRITE_BUFFER: usize = 8 * 1024;
 const MAX_WRITE_BUFFER: usize = 16 * 1024 * 1024;
 
 /// Open the live room of an event (WebSocket; see docs/protocol.md). Staff
-/// are recognised by their session cookie here or by `session` in `hello`.
+/// are recognised by their session cookie here or by `session` in `hello`;
+/// a handshake the cookie signs in must come from this site's pages (or a
+/// configured public origin), else 403 `bad_origin`.
 #[utoipa::path(get, path = "/api/events/{id}/live", tag = "live", params(("id" = i64, Path)),
     responses((status = 101, description = "switching to the WebSocket protocol"), (status = 400, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "`bad_origin`: the session cookie came with a foreign Origin"),
         (status = 429, description = "too many viewer sockets from this address (`too_many_connections`)", body = ErrorBody)))]
 pub async fn connect(
     State(state): State<AppState>,
@@ -38,6 +42,11 @@ pub async fn connect(
     Path(event_id): Path<i64>,
     ws: WebSocketUpgrade,
 ) -> Response {
+    // A page elsewhere could open a socket that the browser signs in with
+    // our cookie (WebSockets ignore CORS): a staff console only from our pages.
+    if staff.is_some() && cookie_borne(&headers) && !origin::allowed(&headers, &state.settings.public_origins) {
+        return origin::refused(&headers).into_response();
+    }
     let live = &state.hub.settings;
     // Small buffers on purpose: tungstenite's defaults (128 KiB each way)
     // would cost every idle phone a quarter of a megabyte.

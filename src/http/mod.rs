@@ -27,6 +27,7 @@ pub mod live;
 pub mod openapi;
 pub mod opinions;
 pub mod ops;
+pub mod origin;
 pub mod programme;
 pub mod record;
 pub mod reports;
@@ -42,6 +43,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub settings: Arc<HttpSettings>,
     pub hub: Hub,
+    /// Sign-in attempts per client address (see [`auth::SignInLimits`]).
+    pub sign_in_limits: Arc<auth::SignInLimits>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -101,6 +104,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(ops::metrics))
         .route("/events/{id}/record", get(record::page))
         .merge(assets::routes())
+        .layer(middleware::from_fn_with_state(state.clone(), origin::check))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             let route = req

@@ -35,7 +35,8 @@ pub struct NewUserBody {
 
 /// Create a staff account.
 #[utoipa::path(post, path = "/api/users", tag = "auth", request_body = NewUserBody,
-    responses((status = 201, body = Account), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 201, body = Account), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody),
+        (status = 429, body = ErrorBody, description = "too many passwords being checked at once; see `Retry-After`")),
     security(("session" = [])))]
 pub async fn create(
     State(state): State<AppState>,
@@ -66,9 +67,7 @@ pub async fn create(
         }
         _ => {}
     }
-    let hash = passwords::hash_blocking(password.expose().to_owned())
-        .await
-        .map_err(|e| ApiError::internal("hashing a password", &e))?;
+    let hash = passwords::hash_blocking(password.expose().to_owned()).await?;
     let account = state
         .store
         .create_user(&username, &display_name, &hash, body.role, unit_id)

@@ -119,13 +119,24 @@ impl Store {
         Ok(n > 0)
     }
 
+    /// Set an account's password and end every session it has, in one
+    /// transaction: whoever knew the old password (or held a session made
+    /// with it) is shut out the moment it changes. Returns how many sessions
+    /// ended.
     #[tracing::instrument(skip(self, password_hash), err(level = "debug"))]
-    pub async fn set_password(&self, user_id: i64, password_hash: &str) -> StoreResult<()> {
-        const SQL: &str = "UPDATE users SET password_hash = $1 WHERE id = $2";
-        let done = on_pool!(self, write p => sqlx::query(SQL).bind(password_hash).bind(user_id).execute(p).await.map(|r| r.rows_affected()))?;
+    pub async fn set_password(&self, user_id: i64, password_hash: &str) -> StoreResult<u64> {
+        const SET: &str = "UPDATE users SET password_hash = $1 WHERE id = $2";
+        const END_SESSIONS: &str = "DELETE FROM sessions WHERE user_id = $1";
+        let (done, ended) = on_pool!(self, write p => async {
+            let mut tx = p.begin().await?;
+            let done = sqlx::query(SET).bind(password_hash).bind(user_id).execute(&mut *tx).await?.rows_affected();
+            let ended = sqlx::query(END_SESSIONS).bind(user_id).execute(&mut *tx).await?.rows_affected();
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>((done, ended))
+        }.await)?;
         if done == 0 {
             return Err(StoreError::NotFound("user"));
         }
-        Ok(())
+        Ok(ended)
     }
 }

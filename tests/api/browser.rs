@@ -1079,3 +1079,40 @@ async fn a_reloaded_console_bans_the_author_of_a_published_question() {
     drop(driver);
     app.stop().await;
 }
+
+/// The open redirect after sign-in: `next=/\t/evil.example/` was followed
+/// as `//evil.example/` (the browser drops the tab), taking the signed-in
+/// user to another site. Now a `next` that leaves this origin goes home.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_with_a_crafted_next_stays_on_this_site() {
+    if !browser_here() {
+        return;
+    }
+    let app = spawn_app(Backend::Sqlite).await.expect("SQLite is always there");
+    app.staff("moderator1", "moderator", None).await;
+    let driver = Driver::start().await;
+    let b = driver.browser(1280, 900, false).await;
+    b.goto(&app.url("/login.html?next=%2F%09%2Fevil.example%2F")).await;
+    b.wait(
+        "the sign-in page",
+        "return location.pathname === '/login.html' && document.readyState === 'complete'",
+        json!([]),
+    )
+    .await;
+    b.fill("#username", "moderator1").await;
+    b.fill("#password", STAFF_PASSWORD).await;
+    b.click("#login-button").await;
+    let own = format!("http://{}", app.addr);
+    let landed = b
+        .wait(
+            "a page after signing in",
+            "return location.pathname !== '/login.html' || location.origin !== arguments[0] \
+             ? location.href : null",
+            json!([own]),
+        )
+        .await;
+    assert_eq!(landed, json!(format!("{own}/")), "the sign-in left the site");
+    b.quit().await;
+    drop(driver);
+    app.stop().await;
+}

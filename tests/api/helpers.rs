@@ -120,6 +120,8 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
     pub admin_token: String,
+    /// The test's own database, for tests that run the binary against it.
+    pub database_url: DatabaseUrl,
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _db: TestDb,
@@ -146,7 +148,16 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
 }
 
 pub async fn spawn_app_with(backend: Backend, live: LiveSettings) -> Option<TestApp> {
-    spawn_app_full(backend, live, HttpSettings::default()).await
+    spawn_app_full(backend, live, http_settings()).await
+}
+
+/// HTTP settings for tests: every test signs in from 127.0.0.1, often many
+/// times, so the per-address sign-in budget is generous unless a test sets its own.
+pub fn http_settings() -> HttpSettings {
+    HttpSettings {
+        sign_ins_per_ip_per_min: 100_000,
+        ..HttpSettings::default()
+    }
 }
 
 pub async fn spawn_app_full(backend: Backend, live: LiveSettings, http: HttpSettings) -> Option<TestApp> {
@@ -157,6 +168,7 @@ pub async fn spawn_app_full(backend: Backend, live: LiveSettings, http: HttpSett
             .try_init();
     }
     let (db, url) = TestDb::create(backend).await?;
+    let database_url = url.clone();
     let state = app::build_state(&url, std::path::Path::new("calendar"), http, live)
         .await
         .expect("state");
@@ -191,6 +203,7 @@ pub async fn spawn_app_full(backend: Backend, live: LiveSettings, http: HttpSett
         addr,
         client,
         admin_token: String::new(),
+        database_url,
         stop: Some(stop),
         server: Some(server),
         _db: db,
@@ -506,6 +519,15 @@ pub async fn next_json(socket: &mut Socket) -> Option<Value> {
 }
 
 impl Ws {
+    /// A socket opened by the test itself; `welcome` is for the test to fill in.
+    pub fn new(socket: Socket) -> Self {
+        Self {
+            socket,
+            welcome: Value::Null,
+            pending: Default::default(),
+        }
+    }
+
     pub async fn send(&mut self, v: Value) {
         send_json(&mut self.socket, &v).await;
     }

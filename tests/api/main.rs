@@ -5,6 +5,7 @@
 mod helpers;
 
 mod auth;
+mod auth_limits;
 mod bad_input;
 mod browser;
 mod cli;
