@@ -39,7 +39,7 @@ pub fn cookie_borne(headers: &HeaderMap) -> bool {
     !headers.contains_key(AUTHORIZATION) && session_token(headers).is_some()
 }
 
-fn session_token(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn session_token(headers: &HeaderMap) -> Option<String> {
     if let Some(value) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         let token = value.strip_prefix("Bearer ").map(str::trim)?;
         return (!token.is_empty()).then(|| token.to_owned());

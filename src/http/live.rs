@@ -79,10 +79,13 @@ pub async fn connect(
             }
         },
     };
+    // The console re-checks its session while it stays open: the token goes along.
+    let cookie_session = staff.as_ref().and_then(|_| super::auth::session_token(&headers));
     let upgrade = Upgrade {
         event_id,
         ip,
         cookie_staff: staff,
+        cookie_session,
         slot,
     };
     ws.on_upgrade(move |socket| tracker.track_future(session::run(socket, hub, upgrade)))

@@ -59,6 +59,8 @@ pub struct Upgrade {
     pub ip: IpAddr,
     /// Staff signed in by the session cookie.
     pub cookie_staff: Option<Staff>,
+    /// That cookie's session token, re-checked while the console stays open.
+    pub cookie_session: Option<String>,
     /// This socket's place among its address's viewer sockets (none for
     /// cookie staff); held for the connection's life.
     pub slot: Option<AddressSlot>,
@@ -85,8 +87,15 @@ enum Who {
     },
     Staff {
         staff: Staff,
+        /// The session that signed them in; the socket closes when it ends
+        /// (signed out, expired, or every session ended by a password reset).
+        session: Option<String>,
     },
 }
+
+/// How often a staff console's session is re-checked: a password reset or
+/// a sign-out elsewhere closes an open console within this time.
+const STAFF_SESSION_CHECK: Duration = Duration::from_secs(5);
 
 struct Session {
     hub: Hub,
@@ -234,6 +243,7 @@ async fn session(ws: &mut WebSocket, hub: &Hub, mut upgrade: Upgrade, conn_id: u
         },
         None => upgrade.cookie_staff,
     };
+    let staff_session = session_token.or(upgrade.cookie_session.take());
 
     let membership = match hub.join(upgrade.event_id).await {
         Ok(m) => m,
@@ -274,7 +284,8 @@ async fn session(ws: &mut WebSocket, hub: &Hub, mut upgrade: Upgrade, conn_id: u
             } else {
                 Capability::Moderator
             };
-            (Who::Staff { staff }, capability)
+            let session = staff_session;
+            (Who::Staff { staff, session }, capability)
         }
         None => {
             let token = viewer_token
@@ -393,10 +404,22 @@ impl Session {
         epoch: Instant,
     ) -> Result<(), Ended> {
         let shutdown = self.hub.shutdown.clone();
+        let session = match &self.who {
+            Who::Staff { session, .. } => session.as_deref(),
+            Who::Viewer { .. } => None,
+        };
+        let mut session_check = tokio::time::interval(STAFF_SESSION_CHECK);
+        session_check.tick().await;
         loop {
             let incoming = tokio::select! {
                 () = shutdown.cancelled() => return Err(ended(close::GOING_AWAY, "server shutting down")),
                 m = stream.next() => m,
+                _ = session_check.tick(), if session.is_some() => {
+                    if let Some(token) = session {
+                        self.check_staff_session(token, replies).await;
+                    }
+                    continue;
+                }
             };
             seen.store(millis(epoch), Ordering::Relaxed);
             let reply = match incoming {
@@ -411,6 +434,26 @@ impl Session {
             if replies.send(Private::Frame(reply.into())).await.is_err() {
                 return Err(ended(close::GOING_AWAY, "connection closing"));
             }
+        }
+    }
+
+    /// A staff session that no longer exists (signed out, expired, ended by a
+    /// password reset) closes the console: the writer sends
+    /// `session_ended` and closes with 4403. A store that does not answer
+    /// keeps the console open (the next check asks again).
+    async fn check_staff_session(&self, token: &str, replies: &mpsc::Sender<Private>) {
+        match self.hub.store.session_account(token).await {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                let reason = "your session has ended (signed out, expired, or the password was changed); sign in again";
+                let _ = replies
+                    .send(Private::Kick {
+                        code: "session_ended",
+                        reason: reason.into(),
+                    })
+                    .await;
+            }
+            Err(e) => tracing::debug!(error = %e, "staff session not re-checked"),
         }
     }
 
@@ -575,7 +618,7 @@ impl Session {
                 }),
                 None,
             ),
-            Who::Staff { staff } => (
+            Who::Staff { staff, .. } => (
                 None,
                 Some(StaffInfo {
                     id: staff.id,
@@ -943,8 +986,8 @@ impl Session {
 
     fn staff_id(&self, needed: Capability) -> Result<i64, Refusal> {
         match (&self.who, self.capability, needed) {
-            (Who::Staff { staff }, Capability::Moderator, _) => Ok(staff.id),
-            (Who::Staff { staff }, Capability::Host, Capability::Host) => Ok(staff.id),
+            (Who::Staff { staff, .. }, Capability::Moderator, _) => Ok(staff.id),
+            (Who::Staff { staff, .. }, Capability::Host, Capability::Host) => Ok(staff.id),
             _ => Err(refuse("forbidden", "your role may not do this")),
         }
     }

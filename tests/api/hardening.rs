@@ -279,3 +279,26 @@ fn an_anonymous_404_is_not_logged_as_an_error() {
     let errors: Vec<&str> = stderr.lines().filter(|l| l.contains("ERROR")).collect();
     assert!(errors.is_empty(), "404s logged as errors:\n{}", errors.join("\n"));
 }
+
+on_both_backends!(an_open_console_closes_when_its_session_ends);
+
+/// Point 6's other half: ending an account's sessions (a password reset, a
+/// sign-out) must also close a moderator console that is already open, not
+/// only refuse the next HTTP request.
+async fn an_open_console_closes_when_its_session_ends(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else { return };
+    let event = app.live_event().await;
+    let token = app.staff("mod", "moderator", None).await;
+    let other = app.login("mod", "staff-password-123").await;
+    let mut console = app.staff_ws(event, &token).await;
+    let mut stays = app.staff_ws(event, &other).await;
+    let r = app.post("/api/auth/logout", Some(&token), json!({})).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    // Within the re-check interval (5 s), well inside closed()'s deadline.
+    let (code, frames) = console.closed().await;
+    assert_eq!(code, Some(4403), "{frames:?}");
+    assert!(frames.iter().any(|f| f["code"] == "session_ended"), "{frames:?}");
+    // The account's other session is untouched.
+    assert_eq!(stays.request(json!({ "type": "ping" }), "p").await["type"], "pong");
+    app.stop().await;
+}
