@@ -120,6 +120,9 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
     pub admin_token: String,
+    /// The server's own store (its pools), for tests that reach behind the API.
+    pub store: minsheng::store::Store,
+    pub db_url: DatabaseUrl,
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _db: TestDb,
@@ -188,6 +191,8 @@ pub async fn spawn_app_full(backend: Backend, live: LiveSettings, http: HttpSett
         addr,
         client,
         admin_token: String::new(),
+        store: state.store.clone(),
+        db_url: url,
         stop: Some(stop),
         server: Some(server),
         _db: db,
@@ -320,6 +325,11 @@ impl TestApp {
 
     /// Stop the server and wait for it (bounded).
     pub async fn stop(mut self) {
+        self.halt().await;
+    }
+
+    /// Stop the server but keep its database, to read it back as a restarted server would.
+    pub async fn halt(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

@@ -20,3 +20,4 @@ mod ops;
 mod polls;
 mod programme;
 mod record;
+mod store_failures;
