@@ -95,6 +95,32 @@ pub struct HttpSettings {
     pub reply_working_days: u32,
     /// Load balancers whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Caps on open connections and the request-head timeout.
+    pub connections: ConnectionLimits,
+}
+
+/// How many connections the server holds, and how long it waits for a request head.
+#[derive(Debug, Clone)]
+pub struct ConnectionLimits {
+    /// Connections open at once (HTTP and WebSocket); lowered to what the
+    /// open-file limit allows.
+    pub max_connections: usize,
+    /// Connections open at once from one address, trusted proxies exempt.
+    /// Generous: a whole office may watch from behind one NAT address.
+    pub max_connections_per_address: usize,
+    /// A request head must arrive within this, and a keep-alive connection
+    /// idle this long is closed.
+    pub header_timeout: std::time::Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: 20_000,
+            max_connections_per_address: 500,
+            header_timeout: std::time::Duration::from_secs(20),
+        }
+    }
 }
 
 impl Default for HttpSettings {
@@ -104,6 +130,7 @@ impl Default for HttpSettings {
             secure_cookies: false,
             reply_working_days: crate::domain::opinion::DEFAULT_REPLY_WORKING_DAYS,
             trusted_proxies: Vec::new(),
+            connections: ConnectionLimits::default(),
         }
     }
 }

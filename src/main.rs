@@ -84,6 +84,7 @@ async fn serve(args: ServeArgs, db: &DatabaseUrl, calendar_dir: &std::path::Path
         secure_cookies: args.secure_cookies,
         reply_working_days: args.reply_working_days,
         trusted_proxies: args.trusted_proxies.clone(),
+        connections: args.connection_limits(),
     };
     let state = app::build_state(db, calendar_dir, settings, args.live_settings()).await?;
     if args.demo {

@@ -12,6 +12,7 @@ mod cluster;
 mod cluster_failures;
 mod cluster_limits;
 mod comments;
+mod connections;
 mod lifecycle;
 mod live;
 mod live_input;
