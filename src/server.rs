@@ -142,7 +142,8 @@ async fn serve(
 /// would fail again at once: pause, and say so once per second at most.
 async fn accept_failed(e: &std::io::Error) {
     static LAST_LOG: Mutex<Option<std::time::Instant>> = Mutex::new(None);
-    let resources = matches!(e.raw_os_error(), Some(23 | 24 | 12 | 105)); // ENFILE, EMFILE, ENOMEM, ENOBUFS
+    // ENFILE, EMFILE, ENOMEM, ENOBUFS (Linux numbers; elsewhere only the pause is missed).
+    let resources = matches!(e.raw_os_error(), Some(23 | 24 | 12 | 105));
     if resources {
         let now = std::time::Instant::now();
         let log = {
@@ -257,7 +258,7 @@ impl Gate {
         let open = self.open.fetch_sub(1, Ordering::AcqRel) - 1;
         self.stats.open.fetch_sub(1, Ordering::Relaxed);
         // Relieved once a tenth is free again, so a crowd at the edge does not log every few connections.
-        if open <= self.max_total - self.max_total / 10 - 1 && self.full.swap(false, Ordering::Relaxed) {
+        if open < self.max_total - self.max_total / 10 && self.full.swap(false, Ordering::Relaxed) {
             tracing::info!(open, "connections below the limit again");
         }
     }
