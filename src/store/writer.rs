@@ -841,13 +841,16 @@ async fn apply_batch(store: &Store, commands: &[Command]) -> Result<Vec<Applied>
             Ok(Ok(results)) => Ok(results),
             failed => {
                 // Whatever failed, this connection is not trusted with the
-                // next batch: SQLite rolls a transaction back by itself on
-                // SQLITE_FULL (and some I/O errors), sqlx's own ROLLBACK then
-                // fails and its count of open transactions stays at one, so
-                // every later batch on this connection ran as a SAVEPOINT
-                // inside a transaction that never committed: acknowledged,
-                // then lost. An abandoned batch may still be running on it.
-                // The pool opens a fresh connection for the next batch.
+                // next batch. SQLite rolls a transaction back by itself when
+                // a commit hits SQLITE_FULL (and on some I/O errors); sqlx's
+                // own ROLLBACK then fails and its count of open transactions
+                // stays at one, so the next batch runs as a SAVEPOINT; when
+                // that one fails too, sqlx's ROLLBACK TO SAVEPOINT leaves
+                // SQLite's transaction open, and every later batch only
+                // released a savepoint inside a transaction that never
+                // committed: acknowledged, then lost. An abandoned batch may
+                // also still be running on it. The pool opens a fresh
+                // connection for the next batch.
                 conn.close_on_drop();
                 Err(match failed {
                     Ok(Err(e)) => BatchError::Store(e),
