@@ -36,6 +36,10 @@ done
 [ "$nodes" -ge 1 ] || { echo "NODES must be at least 1" >&2; exit 1; }
 [ "$redis" = 1 ] || [ "$nodes" = 1 ] || { echo "--no-redis runs one node only" >&2; exit 1; }
 ulimit -n "$(ulimit -Hn)"
+# The load generator opens every connection from 127.0.0.1: lift the per-address cap (the
+# total stays held to `ulimit -n`). Flags given to the script still win over these.
+export MINSHENG_MAX_CONNECTIONS_PER_ADDRESS=${MINSHENG_MAX_CONNECTIONS_PER_ADDRESS:-1000000}
+export MINSHENG_MAX_CONNECTIONS=${MINSHENG_MAX_CONNECTIONS:-1000000}
 mkdir -p bench/results
 out=bench/results/$name
 target=${CARGO_TARGET_DIR:-./target}

@@ -13,6 +13,10 @@ server_flags=()
 while [ $# -gt 0 ] && [ "$1" != "--" ]; do server_flags+=("$1"); shift; done
 [ "${1:-}" = "--" ] && shift
 ulimit -n "$(ulimit -Hn)"
+# The load generator opens every connection from 127.0.0.1: lift the per-address cap (the
+# total stays held to `ulimit -n`). Flags given to the script still win over these.
+export MINSHENG_MAX_CONNECTIONS_PER_ADDRESS=${MINSHENG_MAX_CONNECTIONS_PER_ADDRESS:-1000000}
+export MINSHENG_MAX_CONNECTIONS=${MINSHENG_MAX_CONNECTIONS:-1000000}
 mkdir -p bench/results
 port=18181
 rm -f data/bench.db data/bench.db-*

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::{DatabaseUrl, HttpSettings, LiveSettings};
 use crate::domain::calendar::WorkingCalendar;
@@ -16,6 +16,7 @@ use crate::http::{self, AppState};
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::passwords;
+use crate::server;
 use crate::store::Store;
 
 /// Connect, migrate and load the calendar.
@@ -70,7 +71,8 @@ pub async fn ensure_admin(store: &Store) -> anyhow::Result<()> {
 }
 
 /// Serve on `listener` until `shutdown` resolves, then finish requests in
-/// flight (at most `grace`).
+/// flight (at most `grace`). Connection limits and the header timeout come
+/// from `state.settings.connections` (see [`server`]).
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
@@ -80,36 +82,30 @@ pub async fn serve(
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "serving on http://{addr}");
     let janitor = tokio::spawn(purge_sessions(state.store.clone()));
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stop = CancellationToken::new();
     let live = state.hub.shutdown.clone();
-    let router = http::router(state.clone());
-    let server = axum::serve(
-        listener.tap_io(tune_socket),
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    let stopping = stop.clone();
+    tokio::spawn(async move {
         shutdown.await;
         live.cancel();
-        let _ = stop_tx.send(true);
+        stopping.cancel();
     });
-    let mut stopped = stop_rx.clone();
-    let result = tokio::select! {
-        r = server => r.context("serving HTTP"),
-        // Once shutdown starts, requests in flight get `grace` to finish.
-        () = async move {
-            let _ = stopped.wait_for(|s| *s).await;
-            tokio::time::sleep(grace).await;
-        } => {
-            tracing::warn!("shutdown grace period over; closing remaining connections");
-            Ok(())
-        }
+    let router = http::router(state.clone());
+    let settings = state.settings.clone();
+    let connections = server::Server {
+        limits: settings.connections.clone(),
+        trusted_proxies: settings.trusted_proxies.clone(),
+        stats: state.metrics.connections.clone(),
+        tune: tune_socket,
+        grace,
     };
-    // axum's graceful shutdown does not wait for upgraded sockets: close them (1001) here.
+    connections.run(listener, router, stop).await;
+    // The server does not wait for upgraded sockets: close them (1001) here.
     state.hub.shut_down(grace).await;
     janitor.abort();
     state.store.close().await;
     tracing::info!("stopped");
-    result
+    Ok(())
 }
 
 /// Kernel send buffer per connection. Left to autotuning, Linux lets a client

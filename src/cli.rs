@@ -150,6 +150,17 @@ pub struct ServeArgs {
     /// Seconds to wait for requests in flight on shutdown.
     #[arg(long = "shutdown-grace", env = "MINSHENG_SHUTDOWN_GRACE", default_value_t = 10)]
     pub shutdown_grace_secs: u64,
+    /// Connections (HTTP and WebSocket) this node holds at once; more are
+    /// refused at accept. Lowered to what `ulimit -n` allows.
+    #[arg(long, env = "MINSHENG_MAX_CONNECTIONS", default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: u64,
+    /// Connections one address may hold at once (trusted proxies exempt).
+    #[arg(long, env = "MINSHENG_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections_per_address: u64,
+    /// Seconds a client has to send a request's head; a keep-alive connection
+    /// idle this long is closed too.
+    #[arg(long = "header-timeout", env = "MINSHENG_HEADER_TIMEOUT", default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=30))]
+    pub header_timeout_secs: u64,
 }
 
 impl Default for ServeArgs {
@@ -176,11 +187,22 @@ impl Default for ServeArgs {
             votes_per_address: 5,
             sign_ins_per_ip_per_min: crate::config::DEFAULT_SIGN_INS_PER_IP_PER_MIN,
             public_origins: Vec::new(),
+            max_connections: 20_000,
+            max_connections_per_address: 500,
+            header_timeout_secs: 20,
         }
     }
 }
 
 impl ServeArgs {
+    pub fn connection_limits(&self) -> crate::config::ConnectionLimits {
+        crate::config::ConnectionLimits {
+            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+            max_connections_per_address: usize::try_from(self.max_connections_per_address).unwrap_or(usize::MAX),
+            header_timeout: std::time::Duration::from_secs(self.header_timeout_secs),
+        }
+    }
+
     pub fn live_settings(&self) -> crate::config::LiveSettings {
         crate::config::LiveSettings {
             asks_per_viewer_per_min: self.asks_per_viewer_per_min,

@@ -101,6 +101,8 @@ pub struct HttpSettings {
     /// request's own host from which a cookie-borne request may change
     /// something or open a staff console.
     pub public_origins: Vec<String>,
+    /// Caps on open connections and the request-head timeout.
+    pub connections: ConnectionLimits,
 }
 
 /// The default of `--sign-ins-per-ip-per-min`: enough for an office of
@@ -124,6 +126,30 @@ pub fn parse_origin(s: &str) -> Result<String, String> {
     Ok(origin)
 }
 
+/// How many connections the server holds, and how long it waits for a request head.
+#[derive(Debug, Clone)]
+pub struct ConnectionLimits {
+    /// Connections open at once (HTTP and WebSocket); lowered to what the
+    /// open-file limit allows.
+    pub max_connections: usize,
+    /// Connections open at once from one address, trusted proxies exempt.
+    /// Generous: a whole office may watch from behind one NAT address.
+    pub max_connections_per_address: usize,
+    /// A request head must arrive within this, and a keep-alive connection
+    /// idle this long is closed.
+    pub header_timeout: std::time::Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            max_connections: 20_000,
+            max_connections_per_address: 500,
+            header_timeout: std::time::Duration::from_secs(20),
+        }
+    }
+}
+
 impl Default for HttpSettings {
     fn default() -> Self {
         Self {
@@ -133,6 +159,7 @@ impl Default for HttpSettings {
             trusted_proxies: Vec::new(),
             sign_ins_per_ip_per_min: DEFAULT_SIGN_INS_PER_IP_PER_MIN,
             public_origins: Vec::new(),
+            connections: ConnectionLimits::default(),
         }
     }
 }

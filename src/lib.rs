@@ -9,6 +9,7 @@
 //! - [`http`]: the axum routes, auth extractors, error mapping, OpenAPI,
 //!   health and metrics, and the embedded pages under `web/`.
 //! - [`app`]: wiring — configuration into state, serving, graceful shutdown.
+//! - [`server`]: the HTTP accept loop — connection caps, header timeout, graceful shutdown.
 //! - [`config`], [`cli`]: the command line and its environment fallbacks.
 //! - [`demo`]: the demo schedule that `serve --demo` lays around today.
 //! - [`export`]: CSV and Excel workbooks from typed tables (bytes only, no I/O).
@@ -24,4 +25,5 @@ pub mod http;
 pub mod hub;
 pub mod metrics;
 pub mod passwords;
+pub mod server;
 pub mod store;

@@ -134,6 +134,7 @@ async fn serve(args: ServeArgs, db: &DatabaseUrl, calendar_dir: &std::path::Path
         trusted_proxies: args.trusted_proxies.clone(),
         sign_ins_per_ip_per_min: args.sign_ins_per_ip_per_min,
         public_origins: args.public_origins.clone(),
+        connections: args.connection_limits(),
     };
     let state = app::build_state(db, calendar_dir, settings, args.live_settings()).await?;
     if args.demo {

@@ -6,7 +6,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Upper bounds of the request-duration histogram, in seconds.
@@ -24,6 +25,18 @@ struct RouteStats {
 #[derive(Default)]
 pub struct Metrics {
     http: Mutex<BTreeMap<(String, String), RouteStats>>,
+    /// Kept by the server loop (`crate::server`).
+    pub connections: Arc<ConnectionStats>,
+}
+
+/// The HTTP server's connections: open now, and refused at a cap.
+#[derive(Debug, Default)]
+pub struct ConnectionStats {
+    pub open: AtomicU64,
+    /// Refused because the node holds `--max-connections` already.
+    pub refused_full: AtomicU64,
+    /// Refused because their address holds `--max-connections-per-address` already.
+    pub refused_per_address: AtomicU64,
 }
 
 impl Metrics {
@@ -78,6 +91,22 @@ impl Metrics {
             let _ = writeln!(out, "minsheng_http_request_duration_seconds_count{{{labels}}} {total}");
         }
         drop(http);
+        let c = &self.connections;
+        let _ = writeln!(
+            out,
+            "# HELP minsheng_connections_open TCP connections open (HTTP and WebSocket).\n\
+             # TYPE minsheng_connections_open gauge\nminsheng_connections_open {}",
+            c.open.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP minsheng_connections_refused_total Connections closed at accept because a cap was reached.\n\
+             # TYPE minsheng_connections_refused_total counter\n\
+             minsheng_connections_refused_total{{reason=\"max_connections\"}} {}\n\
+             minsheng_connections_refused_total{{reason=\"per_address\"}} {}",
+            c.refused_full.load(Ordering::Relaxed),
+            c.refused_per_address.load(Ordering::Relaxed)
+        );
         for (name, help, value) in extra {
             // Prometheus' convention: a `_total` is a counter.
             let kind = if name.ends_with("_total") { "counter" } else { "gauge" };

@@ -15,12 +15,20 @@ pub async fn healthz() -> Response {
     axum::Json(json!({ "status": "ok" })).into_response()
 }
 
-/// The database answers. Also says whether the working-day calendar covers this year.
+/// The database answers and the last write committed. Also says whether the working-day calendar covers this year.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
-    responses((status = 200, description = "ready"), (status = 503, description = "database unreachable")))]
+    responses((status = 200, description = "ready"), (status = 503, description = "database unreachable, or the last write failed")))]
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let year = local_date(now()).year();
     let calendar = state.calendar.years().iter().any(|y| y.year == year);
+    if state.store.writes_failing() {
+        // The reads may still work: a full disk refuses only writes.
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({ "status": "unavailable", "database": state.store.backend(), "writes": "failing" })),
+        )
+            .into_response();
+    }
     match state.store.ping().await {
         Ok(()) => axum::Json(json!({
             "status": "ready",

@@ -9,9 +9,12 @@
 //! backend because DDL differs.
 
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
+use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
@@ -61,6 +64,9 @@ pub(crate) use on_pool;
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: Pool,
+    /// Set when a live write failed, cleared by the next commit: `/readyz`
+    /// is not ready in between.
+    write_failing: Arc<AtomicBool>,
 }
 
 // Store functions are `#[instrument(err(level = "debug"))]`: a `NotFound` is
@@ -135,7 +141,10 @@ impl Store {
         } else {
             anyhow::bail!("DATABASE_URL must start with sqlite: or postgres:// (got a URL with another scheme)");
         };
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            write_failing: Arc::default(),
+        })
     }
 
     /// Apply the migrations of this backend that are not applied yet.
@@ -157,6 +166,88 @@ impl Store {
     /// A round trip to the database, for readiness.
     pub async fn ping(&self) -> StoreResult<()> {
         on_pool!(self, read p => sqlx::query("SELECT 1").execute(p).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Whether the last write failed (and none committed since).
+    pub fn writes_failing(&self) -> bool {
+        self.write_failing.load(Ordering::Relaxed)
+    }
+
+    /// Record whether a write committed; logs once when writes start failing and once when they recover.
+    pub(crate) fn note_write(&self, committed: bool) {
+        let was_failing = self.write_failing.swap(!committed, Ordering::Relaxed);
+        match (was_failing, committed) {
+            (false, false) => {
+                tracing::error!("the database refused a write; not ready until a write commits again")
+            }
+            (true, true) => tracing::info!("the database takes writes again; ready"),
+            _ => {}
+        }
+    }
+
+    /// One small real commit on the write side, given at most `timeout`:
+    /// SQLite rewrites the user version in its header, PostgreSQL takes a
+    /// transaction id. Like a failed batch, a failed probe closes its
+    /// connection (see `writer::apply_batch`).
+    pub(crate) async fn probe_write(&self, timeout: Duration) -> StoreResult<()> {
+        let probe = async {
+            match &self.pool {
+                Pool::Sqlite { write, .. } => {
+                    let mut conn = write.acquire().await?;
+                    let result = async {
+                        let mut tx = conn.begin().await?;
+                        let version: i64 = sqlx::query_scalar("PRAGMA user_version").fetch_one(&mut *tx).await?;
+                        sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA user_version = {version}")))
+                            .execute(&mut *tx)
+                            .await?;
+                        tx.commit().await
+                    }
+                    .await;
+                    if result.is_err() {
+                        conn.close_on_drop();
+                    }
+                    result
+                }
+                Pool::Postgres(pool) => {
+                    let mut conn = pool.acquire().await?;
+                    let result = async {
+                        let mut tx = conn.begin().await?;
+                        sqlx::query("SELECT txid_current()").execute(&mut *tx).await?;
+                        tx.commit().await
+                    }
+                    .await;
+                    if result.is_err() {
+                        conn.close_on_drop();
+                    }
+                    result
+                }
+            }
+        };
+        match tokio::time::timeout(timeout, probe).await {
+            Ok(result) => Ok(result?),
+            Err(_) => Err(StoreError::Database(sqlx::Error::PoolTimedOut)),
+        }
+    }
+
+    /// Tests only: make the SQLite write connection's database full, as a
+    /// full disk would (`PRAGMA max_page_count` at the current size: no page
+    /// can be added), or give it room again (`full: false`). The cap belongs
+    /// to that one connection; a connection opened later has none. Does
+    /// nothing on PostgreSQL.
+    #[doc(hidden)]
+    pub async fn fill_sqlite_for_tests(&self, full: bool) -> StoreResult<()> {
+        if let Pool::Sqlite { write, .. } = &self.pool {
+            let mut conn = write.acquire().await?;
+            let pages: i64 = if full {
+                sqlx::query_scalar("PRAGMA page_count").fetch_one(&mut *conn).await?
+            } else {
+                i64::from(u32::MAX - 1)
+            };
+            sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA max_page_count = {pages}")))
+                .execute(&mut *conn)
+                .await?;
+        }
         Ok(())
     }
 

@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use sqlx::Connection;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
@@ -197,6 +198,8 @@ pub struct Writer {
 pub const START_DEADLINE: Duration = Duration::from_secs(8);
 /// The longest one transaction may take; past it, it is abandoned.
 pub const BATCH_TIMEOUT: Duration = Duration::from_secs(10);
+/// While writes fail and none is queued, a probe commit is tried this often.
+const PROBE_INTERVAL: Duration = Duration::from_secs(30);
 /// How long a caller waits for the answer: the writer always answers before
 /// (a command starts before its deadline and takes at most a batch).
 const REPLY_TIMEOUT: Duration = Duration::from_secs(START_DEADLINE.as_secs() + BATCH_TIMEOUT.as_secs() + 5);
@@ -238,7 +241,29 @@ impl Writer {
 #[tracing::instrument(name = "writer", skip_all)]
 async fn run(store: Store, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
     let mut batch = Vec::with_capacity(max_batch);
-    while rx.recv_many(&mut batch, max_batch).await > 0 {
+    loop {
+        let received = if store.writes_failing() {
+            // Nothing to write, and the last write failed: try a small commit
+            // now and then, so readiness comes back when the database takes
+            // writes again even if no one sends any (a balancer that stopped
+            // sending traffic to a node not ready would otherwise wait forever).
+            match tokio::time::timeout(PROBE_INTERVAL, rx.recv_many(&mut batch, max_batch)).await {
+                Ok(received) => received,
+                Err(_) => {
+                    let probe = store.probe_write(BATCH_TIMEOUT).await;
+                    if let Err(e) = &probe {
+                        tracing::warn!(error = %e, "the database still refuses writes");
+                    }
+                    store.note_write(probe.is_ok());
+                    continue;
+                }
+            }
+        } else {
+            rx.recv_many(&mut batch, max_batch).await
+        };
+        if received == 0 {
+            break;
+        }
         // Too late to start (the store was slow or away): refused, never tried.
         let now = Instant::now();
         let (late, kept): (Vec<Job>, Vec<Job>) = batch
@@ -326,6 +351,11 @@ impl BatchError {
                 | sqlx::Error::PoolClosed
                 | sqlx::Error::WorkerCrashed
                 | sqlx::Error::BeginFailed => true,
+                // SQLite: the disk is full, or the file cannot be written at all.
+                sqlx::Error::Database(db) if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() => db
+                    .code()
+                    .and_then(|c| c.parse::<i32>().ok())
+                    .is_some_and(|c| SQLITE_CANNOT_WRITE.contains(&(c & 0xff))),
                 // Connection exceptions, operator intervention (a restart), out of resources.
                 sqlx::Error::Database(db) => db
                     .code()
@@ -337,12 +367,16 @@ impl BatchError {
     }
 }
 
-/// [`apply_batch`], abandoned after [`BATCH_TIMEOUT`].
+/// SQLite primary result codes that refuse every write alike (retrying the
+/// commands one by one would fail each): NOMEM, READONLY, IOERR, FULL, CANTOPEN.
+const SQLITE_CANNOT_WRITE: [i32; 5] = [7, 8, 10, 13, 14];
+
+/// [`apply_batch`], its outcome told to the store's readiness: a failed
+/// batch makes `/readyz` not ready until a commit succeeds again.
 async fn bounded_batch(store: &Store, commands: &[Command]) -> Result<Vec<Applied>, BatchError> {
-    match tokio::time::timeout(BATCH_TIMEOUT, apply_batch(store, commands)).await {
-        Ok(result) => result.map_err(BatchError::Store),
-        Err(_) => Err(BatchError::TimedOut),
-    }
+    let result = apply_batch(store, commands).await;
+    store.note_write(result.is_ok());
+    result
 }
 
 fn not_started() -> WriteError {
@@ -607,8 +641,9 @@ fn audit_view(q: &QuestionRecord) -> String {
     .to_string()
 }
 
-/// Apply `commands` in one transaction. `Err` means nothing was committed.
-async fn apply_batch(store: &Store, commands: &[Command]) -> Result<Vec<Applied>, StoreError> {
+/// Apply `commands` in one transaction, abandoned after [`BATCH_TIMEOUT`].
+/// `Err` means nothing was committed, and the connection that tried is closed.
+async fn apply_batch(store: &Store, commands: &[Command]) -> Result<Vec<Applied>, BatchError> {
     let at: DateTime<Utc> = now();
     // SQLite has one writer at a time; PostgreSQL serves several nodes at once.
     let lock = |mode: RowLock| {
@@ -619,8 +654,14 @@ async fn apply_batch(store: &Store, commands: &[Command]) -> Result<Vec<Applied>
         }
     };
     let pg = store.backend() == "postgres";
-    on_pool!(store, write p => async {
-        let mut tx = p.begin().await?;
+    let deadline = Instant::now() + BATCH_TIMEOUT;
+    on_pool!(store, write p => {
+        let mut conn = match tokio::time::timeout_at(deadline, p.acquire()).await {
+            Ok(conn) => conn.map_err(|e| BatchError::Store(e.into()))?,
+            Err(_) => return Err(BatchError::TimedOut),
+        };
+        let applied = tokio::time::timeout_at(deadline, async {
+        let mut tx = conn.begin().await?;
         let mut results: Vec<Applied> = Vec::with_capacity(commands.len());
         for command in commands {
             let mut changes = Vec::new();
@@ -902,5 +943,27 @@ async fn apply_batch(store: &Store, commands: &[Command]) -> Result<Vec<Applied>
         }
         tx.commit().await?;
         Ok::<_, StoreError>(results)
-    }.await)
+        }).await;
+        match applied {
+            Ok(Ok(results)) => Ok(results),
+            failed => {
+                // Whatever failed, this connection is not trusted with the
+                // next batch. SQLite rolls a transaction back by itself when
+                // a commit hits SQLITE_FULL (and on some I/O errors); sqlx's
+                // own ROLLBACK then fails and its count of open transactions
+                // stays at one, so the next batch runs as a SAVEPOINT; when
+                // that one fails too, sqlx's ROLLBACK TO SAVEPOINT leaves
+                // SQLite's transaction open, and every later batch only
+                // released a savepoint inside a transaction that never
+                // committed: acknowledged, then lost. An abandoned batch may
+                // also still be running on it. The pool opens a fresh
+                // connection for the next batch.
+                conn.close_on_drop();
+                Err(match failed {
+                    Ok(Err(e)) => BatchError::Store(e),
+                    _ => BatchError::TimedOut,
+                })
+            }
+        }
+    })
 }

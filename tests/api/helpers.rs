@@ -122,6 +122,8 @@ pub struct TestApp {
     pub admin_token: String,
     /// The test's own database, for tests that run the binary against it.
     pub database_url: DatabaseUrl,
+    /// The server's own store (its pools), for tests that reach behind the API.
+    pub store: minsheng::store::Store,
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _db: TestDb,
@@ -204,6 +206,7 @@ pub async fn spawn_app_full(backend: Backend, live: LiveSettings, http: HttpSett
         client,
         admin_token: String::new(),
         database_url,
+        store: state.store.clone(),
         stop: Some(stop),
         server: Some(server),
         _db: db,
@@ -336,6 +339,11 @@ impl TestApp {
 
     /// Stop the server and wait for it (bounded).
     pub async fn stop(mut self) {
+        self.halt().await;
+    }
+
+    /// Stop the server but keep its database, to read it back as a restarted server would.
+    pub async fn halt(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
