@@ -80,6 +80,14 @@ pub struct ServeArgs {
     /// Mark the session cookie `Secure` (behind HTTPS).
     #[arg(long, env = "MINSHENG_SECURE_COOKIES")]
     pub secure_cookies: bool,
+    /// Send `Strict-Transport-Security: max-age=31536000; includeSubDomains`
+    /// (only when the site is served over HTTPS, e.g. behind a TLS proxy).
+    #[arg(long, env = "MINSHENG_HSTS")]
+    pub hsts: bool,
+    /// Protect `/metrics`: when set, it answers only `Authorization: Bearer
+    /// <token>` (a Prometheus `bearer_token`); open when unset.
+    #[arg(long, env = "MINSHENG_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
     /// Addresses of the load balancers in front (comma-separated): for a
     /// connection from one of them the client's address is taken from
     /// `X-Forwarded-For`; anyone else's header is ignored.
@@ -170,6 +178,8 @@ impl Default for ServeArgs {
             demo: false,
             session_hours: 12,
             secure_cookies: false,
+            hsts: false,
+            metrics_token: None,
             reply_working_days: 10,
             trusted_proxies: Vec::new(),
             shutdown_grace_secs: 10,

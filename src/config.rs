@@ -103,6 +103,35 @@ pub struct HttpSettings {
     pub public_origins: Vec<String>,
     /// Caps on open connections and the request-head timeout.
     pub connections: ConnectionLimits,
+    /// Send `Strict-Transport-Security` (the site is only ever served over HTTPS).
+    pub hsts: bool,
+    /// When set, `/metrics` answers only `Authorization: Bearer <token>`.
+    pub metrics_token: Option<Secret>,
+}
+
+/// A secret setting (a token): compared in constant time, never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// `None` for an empty or blank value.
+    pub fn parse(s: &str) -> Option<Self> {
+        let s = s.trim();
+        (!s.is_empty()).then(|| Self(s.to_owned()))
+    }
+
+    /// Whether `given` is the secret, in time that does not depend on where
+    /// they first differ.
+    pub fn matches(&self, given: &str) -> bool {
+        let (a, b) = (self.0.as_bytes(), given.as_bytes());
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
 }
 
 /// The default of `--sign-ins-per-ip-per-min`: enough for an office of
@@ -160,6 +189,8 @@ impl Default for HttpSettings {
             sign_ins_per_ip_per_min: DEFAULT_SIGN_INS_PER_IP_PER_MIN,
             public_origins: Vec::new(),
             connections: ConnectionLimits::default(),
+            hsts: false,
+            metrics_token: None,
         }
     }
 }
@@ -183,6 +214,10 @@ mod tests {
         assert_eq!(redis.to_string(), "redis://:***@cache:6379/0");
         assert!(!format!("{redis:?}").contains("hunter2"));
         assert!(RedisUrl::parse("  ").is_none());
+        let token = Secret::parse(" scrape-me ").unwrap();
+        assert!(token.matches("scrape-me") && !token.matches("scrape-mf") && !token.matches("scrape"));
+        assert_eq!(format!("{token:?}"), "Secret(<redacted>)");
+        assert!(Secret::parse(" ").is_none());
     }
 }
 

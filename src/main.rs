@@ -135,6 +135,8 @@ async fn serve(args: ServeArgs, db: &DatabaseUrl, calendar_dir: &std::path::Path
         sign_ins_per_ip_per_min: args.sign_ins_per_ip_per_min,
         public_origins: args.public_origins.clone(),
         connections: args.connection_limits(),
+        hsts: args.hsts,
+        metrics_token: args.metrics_token.as_deref().and_then(minsheng::config::Secret::parse),
     };
     let state = app::build_state(db, calendar_dir, settings, args.live_settings()).await?;
     if args.demo {

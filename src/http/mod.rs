@@ -113,7 +113,10 @@ pub fn router(state: AppState) -> Router {
                 .map_or("unmatched", MatchedPath::as_str);
             tracing::info_span!("http", method = %req.method(), route = %route)
         }))
-        .layer(middleware::from_fn(assets::security_headers))
+        .layer(middleware::from_fn_with_state(
+            state.settings.hsts,
+            assets::security_headers,
+        ))
         .with_state(state)
 }
 

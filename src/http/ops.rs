@@ -47,9 +47,27 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-/// Prometheus metrics (text format).
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, description = "Prometheus text format")))]
-pub async fn metrics(State(state): State<AppState>) -> Response {
+/// Prometheus metrics (text format). With `--metrics-token` set, only for
+/// `Authorization: Bearer <token>`.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format"),
+        (status = 401, description = "`--metrics-token` is set and the request does not carry it", body = super::error::ErrorBody)))]
+pub async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderMap) -> Response {
+    if let Some(token) = &state.settings.metrics_token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        if !given.is_some_and(|g| token.matches(g)) {
+            return super::error::ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "the metrics need the bearer token configured with --metrics-token",
+            )
+            .into_response();
+        }
+    }
     let year = local_date(now()).year();
     let covered = f64::from(u8::from(state.calendar.years().iter().any(|y| y.year == year)));
     let mut gauges = vec![

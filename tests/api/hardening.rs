@@ -302,3 +302,54 @@ async fn an_open_console_closes_when_its_session_ends(backend: Backend) {
     assert_eq!(stays.request(json!({ "type": "ping" }), "p").await["type"], "pong");
     app.stop().await;
 }
+
+/// Point 17: `/metrics` can be protected, and HSTS sent behind HTTPS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_can_be_protected_and_hsts_sent() {
+    let http = minsheng::config::HttpSettings {
+        hsts: true,
+        metrics_token: minsheng::config::Secret::parse("scrape-token-123"),
+        ..crate::helpers::http_settings()
+    };
+    let app = crate::helpers::spawn_app_full(Backend::Sqlite, crate::helpers::live_settings(), http)
+        .await
+        .expect("SQLite is always there");
+    let get = |token: Option<&'static str>| {
+        let mut req = app.client.get(app.url("/metrics"));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        req.send()
+    };
+    let res = get(None).await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        get(Some("scrape-token-12")).await.unwrap().status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // An administrator's session is not the metrics token either.
+    let res = app
+        .client
+        .get(app.url("/metrics"))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let res = get(Some("scrape-token-123")).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        res.headers()["strict-transport-security"],
+        "max-age=31536000; includeSubDomains"
+    );
+    assert!(res.text().await.unwrap().contains("minsheng_up 1"));
+    app.stop().await;
+
+    // Without the settings: open metrics, no HSTS (a plain-HTTP deployment
+    // must not pin browsers to HTTPS).
+    let app = spawn_app(Backend::Sqlite).await.expect("SQLite is always there");
+    let res = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers().get("strict-transport-security").is_none());
+    app.stop().await;
+}
