@@ -175,9 +175,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
                 JsonRejection::MissingJsonContentType(Default::default()),
             ));
         }
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|r| ApiError::new(r.status(), "bad_body", r.body_text()))?;
+        let bytes = read_body(req, state).await?;
         if has_nul_escape(&bytes) {
             return Err(nul_in_input("the body"));
         }
@@ -185,6 +183,26 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
             Ok(axum::Json(v)) => Ok(Self(v)),
             Err(rejection) => Err(json_rejection(rejection)),
         }
+    }
+}
+
+/// A request body must arrive whole within this. The server loop closes a
+/// connection whose request head is late (`--header-timeout`); a body sent a
+/// byte now and then would hold the socket as long as the sender likes.
+/// Our bodies are small JSON and plan files: 30 s is ample on any phone.
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The whole body, within [`BODY_TIMEOUT`] (else 408 `body_timeout`, and the
+/// connection, its body unread, is closed).
+pub async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<axum::body::Bytes, ApiError> {
+    match tokio::time::timeout(BODY_TIMEOUT, axum::body::Bytes::from_request(req, state)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(r)) => Err(ApiError::new(r.status(), "bad_body", r.body_text())),
+        Err(_) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            format!("the request body did not arrive within {} s", BODY_TIMEOUT.as_secs()),
+        )),
     }
 }
 

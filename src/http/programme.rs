@@ -39,9 +39,17 @@ pub async fn list_themes(State(state): State<AppState>) -> ApiResult<Json<Vec<Th
 pub async fn import_plan(
     State(state): State<AppState>,
     staff: CurrentStaff,
-    body: String,
+    request: axum::extract::Request,
 ) -> ApiResult<Json<ImportReport>> {
     staff.require_admin()?;
+    let bytes = super::error::read_body(request, &state).await?;
+    let body = String::from_utf8(bytes.to_vec()).map_err(|_| {
+        ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "bad_body",
+            "a plan file is UTF-8 text",
+        )
+    })?;
     if super::error::has_nul_escape(body.as_bytes()) {
         return Err(super::error::nul_in_input("the plan file"));
     }

@@ -353,3 +353,32 @@ async fn metrics_can_be_protected_and_hsts_sent() {
     assert!(res.headers().get("strict-transport-security").is_none());
     app.stop().await;
 }
+
+/// Point 4's other half: a request whose head arrived but whose body never
+/// finishes is answered 408 `body_timeout` and its connection closed (the
+/// server loop's header timeout covers only the head).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_body_that_never_finishes_is_answered_and_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app(Backend::Sqlite).await.expect("SQLite is always there");
+    let mut socket = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    socket
+        .write_all(
+            b"POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+              Content-Length: 100\r\n\r\n{\"username\":",
+        )
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(
+        minsheng::http::error::BODY_TIMEOUT + std::time::Duration::from_secs(30),
+        socket.read_to_end(&mut answer),
+    )
+    .await
+    .expect("the server answers and closes in time");
+    assert!(read.is_ok(), "{read:?}");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("body_timeout"), "{answer}");
+    app.stop().await;
+}
