@@ -52,7 +52,7 @@ impl Modify for SessionAuth {
 /// The error answers every route shares because they come from the shared
 /// extractors and the store, not from the handler: a malformed body, path or
 /// query (400), no session (401) or the wrong role (403) on a signed-in
-/// route, an unknown id (404), a body that is not JSON (415), a value that
+/// route, an unknown id (404), a late body (408) or one that is not JSON (415), a value that
 /// fails validation (422), a database that does not answer (503). Added to
 /// each operation that can give them, unless the handler documented its own.
 struct SharedErrors;
@@ -102,6 +102,11 @@ impl Modify for SharedErrors {
                         "the account's role or unit may not do this (`forbidden`)",
                     ),
                     (has_id, "404", "no such resource (`not_found`)"),
+                    (
+                        body.is_some(),
+                        "408",
+                        "the body did not arrive whole within 30 s (`body_timeout`)",
+                    ),
                     (
                         json_body,
                         "415",
