@@ -31,7 +31,7 @@ pub async fn build_state(
         .with_context(|| format!("opening the database {db}"))?;
     if let Some(cluster) = &live.cluster {
         anyhow::ensure!(
-            store.backend() == "postgres",
+            store.backend() == crate::store::Backend::Postgres,
             "--redis-url (MINSHENG_REDIS_URL) needs a PostgreSQL database (DATABASE_URL=postgres://…): the nodes of a \
              cluster share their rooms' log there; with SQLite run one node without a Redis URL (got {})",
             cluster.redis_url
@@ -40,7 +40,7 @@ pub async fn build_state(
     store.migrate().await?;
     let calendar = WorkingCalendar::load(Some(calendar_dir)).context("loading the working-day calendar")?;
     let years: Vec<i32> = calendar.years().iter().map(|y| y.year).collect();
-    tracing::info!(database = %db, backend = store.backend(), ?years, "store and calendar ready");
+    tracing::info!(database = %db, backend = %store.backend(), ?years, "store and calendar ready");
     let hub = Hub::new(store.clone(), live).context("starting the live hub")?;
     Ok(AppState {
         sign_in_limits: Arc::new(http::auth::SignInLimits::new(settings.sign_ins_per_ip_per_min)),

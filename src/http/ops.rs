@@ -25,14 +25,16 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         // The reads may still work: a full disk refuses only writes.
         return (
             StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(json!({ "status": "unavailable", "database": state.store.backend(), "writes": "failing" })),
+            axum::Json(
+                json!({ "status": "unavailable", "database": state.store.backend().as_str(), "writes": "failing" }),
+            ),
         )
             .into_response();
     }
     match state.store.ping().await {
         Ok(()) => axum::Json(json!({
             "status": "ready",
-            "database": state.store.backend(),
+            "database": state.store.backend().as_str(),
             "calendar_covers_this_year": calendar,
         }))
         .into_response(),
@@ -40,7 +42,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
             tracing::warn!(error = %e, "not ready");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                axum::Json(json!({ "status": "unavailable", "database": state.store.backend() })),
+                axum::Json(json!({ "status": "unavailable", "database": state.store.backend().as_str() })),
             )
                 .into_response()
         }

@@ -61,6 +61,37 @@ macro_rules! on_pool {
 }
 pub(crate) use on_pool;
 
+/// Which database a [`Store`] runs on. Most code never asks: `on_pool!`
+/// runs one SQL text on either. What differs is said here once: row locks
+/// and advisory locks exist only on PostgreSQL, and only PostgreSQL can be
+/// shared by several nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+
+    /// Several writers (nodes) may hold rows at once, so decisions that
+    /// depend on a row lock it.
+    pub fn has_row_locks(self) -> bool {
+        self == Self::Postgres
+    }
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: Pool,
@@ -156,10 +187,10 @@ impl Store {
         .context("running database migrations")
     }
 
-    pub fn backend(&self) -> &'static str {
+    pub fn backend(&self) -> Backend {
         match self.pool {
-            Pool::Sqlite { .. } => "sqlite",
-            Pool::Postgres(_) => "postgres",
+            Pool::Sqlite { .. } => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
         }
     }
 

@@ -646,14 +646,8 @@ fn audit_view(q: &QuestionRecord) -> String {
 async fn apply_batch(store: &Store, commands: &[Command]) -> Result<Vec<Applied>, BatchError> {
     let at: DateTime<Utc> = now();
     // SQLite has one writer at a time; PostgreSQL serves several nodes at once.
-    let lock = |mode: RowLock| {
-        if store.backend() == "postgres" {
-            mode
-        } else {
-            RowLock::None
-        }
-    };
-    let pg = store.backend() == "postgres";
+    let pg = store.backend().has_row_locks();
+    let lock = |mode: RowLock| if pg { mode } else { RowLock::None };
     let deadline = Instant::now() + BATCH_TIMEOUT;
     on_pool!(store, write p => {
         let mut conn = match tokio::time::timeout_at(deadline, p.acquire()).await {

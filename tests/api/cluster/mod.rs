@@ -104,11 +104,7 @@ async fn one_room_across_three_nodes() {
     // yet: its welcome says what it has, at least what the client saw, and
     // the rest arrives live, without a gap or a duplicate.
     let welcome_seq = resumed.welcome["seq"].as_i64().expect("seq");
-    assert!(
-        (start_seq + 1..=last).contains(&welcome_seq),
-        "{:?}",
-        resumed.welcome
-    );
+    assert!((start_seq + 1..=last).contains(&welcome_seq), "{:?}", resumed.welcome);
     let replay = resumed.public_up_to(last).await;
     assert_eq!(replay, on_a, "the resume on B replays what A delivered");
 }
