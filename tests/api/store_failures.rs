@@ -7,7 +7,10 @@ use sqlx::Connection;
 use crate::helpers::{Backend, TestApp, spawn_app};
 use crate::on_both_backends;
 
-on_both_backends!(a_full_disk_never_acknowledges_a_question_it_loses);
+on_both_backends!(
+    a_full_disk_never_acknowledges_a_question_it_loses,
+    readiness_comes_back_by_itself_once_writes_succeed_again,
+);
 
 /// The text of the question that meets the full disk first.
 const FIRST_TO_FAIL: &str = "磁盘满时的第一个问题";
@@ -146,4 +149,41 @@ async fn a_full_disk_never_acknowledges_a_question_it_loses(backend: Backend) {
         lost.len(),
         acknowledged.len()
     );
+}
+
+/// A node that is not ready gets no traffic from a balancer, so no write
+/// would ever tell it the database takes writes again: its idle writer tries
+/// a small commit every 30 s (`PROBE_INTERVAL`) and `/readyz` comes back
+/// without a single question being asked.
+async fn readiness_comes_back_by_itself_once_writes_succeed_again(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let event = app.live_event().await;
+    let mut viewer = app.viewer_ws(event, "网友乙").await;
+    fill_the_disk(&app, backend).await;
+    let reply = viewer
+        .request(json!({ "type": "ask", "text": FIRST_TO_FAIL }), "first")
+        .await;
+    assert_eq!(reply["code"], "unavailable", "{reply:?}");
+    let ready = app.get("/readyz", None).await;
+    assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE, "{:?}", ready.body);
+    assert_eq!(ready.body["writes"], "failing");
+    space_returns(&app, backend).await;
+
+    // No more asks: only the writer's probe can make it ready again.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(75);
+    loop {
+        let ready = app.get("/readyz", None).await;
+        if ready.status == StatusCode::OK {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still not ready 75 s after space returned: {:?}",
+            ready.body
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    app.stop().await;
 }
