@@ -5,7 +5,7 @@
 //! - [`domain`]: pure types and rules — events and their lifecycle, the
 //!   working-day calendar, the plan's deadlines, staff roles, the plan file.
 //! - [`store`]: SQLite or PostgreSQL behind one API, one module per aggregate.
-//! - [`hub`]: the live rooms — WebSocket protocol, rooms, sessions, limits, screen.
+//! - [`hub`]: the live rooms — WebSocket protocol, rooms, connections, client actions, limits, screen.
 //! - [`http`]: the axum routes, auth extractors, error mapping, OpenAPI,
 //!   health and metrics, and the embedded pages under `web/`.
 //! - [`app`]: wiring — configuration into state, serving, graceful shutdown.

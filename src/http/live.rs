@@ -14,7 +14,7 @@ use super::AppState;
 use super::auth::{CurrentStaff, MaybeStaff, cookie_borne};
 use super::error::{ApiError, ApiResult, ErrorBody, Json, Path};
 use super::origin;
-use crate::hub::session::{self, Upgrade};
+use crate::hub::conn::{self, Upgrade};
 use crate::store::live::AuditEntry;
 
 /// Frames are gathered up to this size before a write: a connection that fell
@@ -88,7 +88,7 @@ pub async fn connect(
         cookie_session,
         slot,
     };
-    ws.on_upgrade(move |socket| tracker.track_future(session::run(socket, hub, upgrade)))
+    ws.on_upgrade(move |socket| tracker.track_future(conn::run(socket, hub, upgrade)))
 }
 
 /// The audit log of an event: who did what, when, before and after. Admins

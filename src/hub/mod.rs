@@ -2,7 +2,8 @@
 //!
 //! - [`protocol`]: the typed wire messages;
 //! - [`room`]: a room's state, resume ring and fan-out;
-//! - [`session`]: one task per connection;
+//! - [`conn`]: one task per connection — handshake, catch-up, the reader and the outbox (the writer);
+//! - `actions`: what each client message does, by family (posts, moderation, polls), and the one dispatch;
 //! - [`limits`]: governor rate limits; [`screen`]: the reloadable word list;
 //! - [`bus`]: the Redis bus between the nodes of a cluster (off without a Redis URL).
 //!
@@ -28,14 +29,15 @@ use axum::extract::ws::Utf8Bytes;
 use bus::{Body, Bus};
 use protocol::ServerMsg;
 
+mod actions;
 pub mod addresses;
 pub mod bus;
+pub mod conn;
 pub mod limits;
 pub mod protocol;
 pub mod redis_link;
 pub mod room;
 pub mod screen;
-pub mod session;
 
 use limits::Limits;
 use room::Room;

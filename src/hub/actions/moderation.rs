@@ -1,0 +1,173 @@
+//! Staff steps on posts and on the room: a moderation action on one question
+//! (promote, approve, reject, edit, pin, unpin, answer, hide), a ban, and the
+//! room's settings (slow mode, moderation mode).
+
+use super::{Refusal, ack, invalid, refuse, unexpected};
+use crate::domain::question::{ModAction, ModerationMode, QuestionText, ViewerKey, answer_text, reason_text};
+use crate::hub::conn::Session;
+use crate::hub::protocol::{Banned, Capability, OwnQuestion, ServerMsg, encode};
+use crate::hub::room::Room;
+use crate::store::live::QuestionRecord;
+use crate::store::writer::{Command, Outcome};
+
+impl Session {
+    pub(super) async fn reject(
+        &self,
+        question_id: i64,
+        reason: &str,
+        reference: Option<&str>,
+    ) -> Result<String, Refusal> {
+        let reason = reason_text(reason).map_err(invalid)?;
+        self.moderate(question_id, ModAction::Reject { reason }, reference)
+            .await
+    }
+
+    pub(super) async fn edit(&self, question_id: i64, text: &str, reference: Option<&str>) -> Result<String, Refusal> {
+        let text = QuestionText::parse(text).map_err(invalid)?.as_str().to_owned();
+        self.moderate(question_id, ModAction::Edit { text }, reference).await
+    }
+
+    pub(super) async fn answer(
+        &self,
+        question_id: i64,
+        text: Option<&str>,
+        reference: Option<&str>,
+    ) -> Result<String, Refusal> {
+        let text = text.map(answer_text).transpose().map_err(invalid)?;
+        self.moderate(question_id, ModAction::Answer { text }, reference).await
+    }
+
+    /// One moderation step on one question; pin, unpin and answer are the host's.
+    pub(super) async fn moderate(
+        &self,
+        question_id: i64,
+        action: ModAction,
+        reference: Option<&str>,
+    ) -> Result<String, Refusal> {
+        let needed = if matches!(action, ModAction::Pin | ModAction::Unpin | ModAction::Answer { .. }) {
+            Capability::Host
+        } else {
+            Capability::Moderator
+        };
+        let staff_id = self.staff_id(needed)?;
+        let name = action.name();
+        let command = Command::Moderate {
+            event_id: self.room.event_id,
+            question_id,
+            action,
+            staff_id,
+        };
+        match self.submit(command).await? {
+            Outcome::Moderated { before, after } => {
+                self.hub.tell_staff(&self.room, Room::staff_frame(&after));
+                if author_sees_change(&before, &after) {
+                    self.hub.tell_author(&self.room, &after);
+                }
+                Ok(encode(&ServerMsg::Ack {
+                    reference,
+                    action: name,
+                    question: Some(OwnQuestion::from(&after)),
+                    upvotes: None,
+                    poll: None,
+                    changed: None,
+                    text_status: None,
+                    banned: None,
+                }))
+            }
+            _ => Err(unexpected()),
+        }
+    }
+
+    pub(super) async fn ban(
+        &self,
+        viewer: &str,
+        reason: &str,
+        include_address: bool,
+        reference: Option<&str>,
+    ) -> Result<String, Refusal> {
+        let staff_id = self.staff_id(Capability::Moderator)?;
+        let key = ViewerKey::parse(viewer)
+            .ok_or_else(|| refuse("invalid", "`viewer` is a viewer key (16 hex characters)"))?;
+        let reason = reason_text(reason).map_err(invalid)?;
+        // The address the viewer joined from (kept by the room, so a viewer
+        // who never posted is covered), else the one they last posted from.
+        let ip = match (include_address, self.room.viewer_address(&key)) {
+            (false, _) => None,
+            (true, Some(ip)) => Some(ip),
+            (true, None) => self
+                .hub
+                .store
+                .viewer_last_ip(self.room.event_id, &key)
+                .await
+                .map_err(|_| refuse("unavailable", "the store is unavailable; try again"))?,
+        };
+        let command = Command::Ban {
+            event_id: self.room.event_id,
+            viewer: Some(key.clone()),
+            ip: ip.clone(),
+            reason: reason.clone(),
+            staff_id,
+        };
+        self.submit(command).await?;
+        // Not known here: in a cluster, a node that saw the viewer join bans the address.
+        let address_by = (include_address && ip.is_none()).then_some(staff_id);
+        let kicked = self.hub.ban(&self.room, Some(&key), ip.as_deref(), &reason, address_by);
+        tracing::info!(viewer = %key.0, address = ip.is_some(), kicked, "viewer banned");
+        Ok(encode(&ServerMsg::Ack {
+            reference,
+            action: "ban",
+            question: None,
+            upvotes: None,
+            poll: None,
+            changed: None,
+            text_status: None,
+            banned: Some(Banned {
+                viewer: &key.0,
+                address: ip.is_some(),
+            }),
+        }))
+    }
+
+    pub(super) async fn set_slow_mode(&self, seconds: u32, reference: Option<&str>) -> Result<String, Refusal> {
+        if seconds > 3600 {
+            return Err(refuse("invalid", "slow mode is at most 3600 seconds"));
+        }
+        let (moderation, _) = self.room.moderation();
+        self.settings(moderation, seconds, reference).await
+    }
+
+    pub(super) async fn set_moderation(
+        &self,
+        mode: ModerationMode,
+        reference: Option<&str>,
+    ) -> Result<String, Refusal> {
+        let (_, slow) = self.room.moderation();
+        self.settings(mode, slow, reference).await
+    }
+
+    async fn settings(
+        &self,
+        moderation: ModerationMode,
+        slow_mode_secs: u32,
+        reference: Option<&str>,
+    ) -> Result<String, Refusal> {
+        let staff_id = self.staff_id(Capability::Moderator)?;
+        let command = Command::Settings {
+            event_id: self.room.event_id,
+            moderation,
+            slow_mode_secs,
+            staff_id,
+        };
+        self.submit(command).await?;
+        Ok(ack(reference, "settings", None, None))
+    }
+}
+
+/// Whether the author should hear of a moderation step.
+fn author_sees_change(before: &QuestionRecord, after: &QuestionRecord) -> bool {
+    before.kind != after.kind
+        || before.status != after.status
+        || before.text != after.text
+        || before.answer != after.answer
+        || before.answered != after.answered
+}

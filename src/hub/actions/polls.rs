@@ -1,0 +1,139 @@
+//! Polls: the host creates, opens and closes them; viewers vote.
+
+use super::{Refusal, rate_limited, refuse, unexpected};
+use crate::domain::poll::{Ballot, CheckedBallot, PollSpec, PollStatus};
+use crate::domain::screen::Verdict;
+use crate::hub::conn::{Session, Who};
+use crate::hub::protocol::{Capability, ServerMsg, encode};
+use crate::store::writer::{Command, Outcome};
+
+impl Session {
+    pub(super) async fn create_poll(&self, spec: PollSpec, reference: Option<&str>) -> Result<String, Refusal> {
+        let staff_id = self.staff_id(Capability::Host)?;
+        let command = Command::CreatePoll {
+            event_id: self.room.event_id,
+            spec,
+            staff_id,
+        };
+        self.poll_step(command, "create_poll", reference).await
+    }
+
+    /// `open_poll` (`open`) or `close_poll`.
+    pub(super) async fn set_poll_status(
+        &self,
+        poll_id: i64,
+        open: bool,
+        reference: Option<&str>,
+    ) -> Result<String, Refusal> {
+        let staff_id = self.staff_id(Capability::Host)?;
+        let command = Command::SetPollStatus {
+            event_id: self.room.event_id,
+            poll_id,
+            open,
+            staff_id,
+        };
+        self.poll_step(command, if open { "open_poll" } else { "close_poll" }, reference)
+            .await
+    }
+
+    /// A host's step on a poll: staff see the poll as it is now, the host an ack.
+    async fn poll_step(&self, command: Command, action: &str, reference: Option<&str>) -> Result<String, Refusal> {
+        match self.submit(command).await? {
+            Outcome::Poll { poll, tally } => {
+                self.hub.tell_staff(
+                    &self.room,
+                    encode(&ServerMsg::PollAdmin {
+                        poll: Some(&poll),
+                        poll_id: poll.id,
+                        tally: tally.as_ref(),
+                    }),
+                );
+                Ok(encode(&ServerMsg::Ack {
+                    reference,
+                    action,
+                    question: None,
+                    upvotes: None,
+                    poll: Some(&poll),
+                    changed: None,
+                    text_status: None,
+                    banned: None,
+                }))
+            }
+            _ => Err(unexpected()),
+        }
+    }
+
+    pub(super) async fn vote(
+        &self,
+        poll_id: i64,
+        choices: Option<Vec<u32>>,
+        rating: Option<u8>,
+        text: Option<String>,
+        reference: Option<&str>,
+    ) -> Result<String, Refusal> {
+        let Who::Viewer { key, .. } = &self.who else {
+            return Err(refuse("forbidden", "staff connections do not vote"));
+        };
+        let ballot = match (choices, rating, text) {
+            (Some(c), None, None) => Ballot::Choices(c),
+            (None, Some(r), None) => Ballot::Rating(r),
+            (None, None, Some(t)) => Ballot::Text(t),
+            _ => {
+                return Err(refuse(
+                    "invalid_vote",
+                    "give exactly one of `choices`, `rating` or `text`",
+                ));
+            }
+        };
+        let poll = self
+            .room
+            .poll(poll_id)
+            .ok_or_else(|| refuse("not_found", "no such poll in this room"))?;
+        if poll.status != PollStatus::Open {
+            return Err(refuse("poll_closed", "the poll is not open"));
+        }
+        let checked = poll.spec.check(ballot.clone()).map_err(|e| Refusal {
+            code: e.code,
+            message: e.message,
+            retry_after: None,
+        })?;
+        if let Err(l) = self.hub.limits.upvote(key).await {
+            return Err(rate_limited("too many votes", l.retry_after));
+        }
+        // Open-text answers go through the same screen as questions.
+        let (text_status, hits) = match &checked {
+            CheckedBallot::Text(t) => match self.hub.screen.current().screen(t) {
+                Verdict::Clean => (Some("approved"), Vec::new()),
+                Verdict::Hold { hits } => (Some("pending"), hits),
+                Verdict::Reject { hits, .. } => (Some("rejected"), hits),
+            },
+            CheckedBallot::Choices(_) => (None, Vec::new()),
+        };
+        let command = Command::Vote {
+            event_id: self.room.event_id,
+            poll_id,
+            viewer: key.clone(),
+            ballot,
+            text_status,
+            hits: serde_json::to_value(&hits).unwrap_or_default(),
+            ip: Some(self.ip.to_string()),
+            per_address: self.hub.settings.votes_per_address,
+        };
+        match self.submit(command).await? {
+            Outcome::Voted { changed, .. } => {
+                self.room.poll_voted(poll_id);
+                Ok(encode(&ServerMsg::Ack {
+                    reference,
+                    action: "vote",
+                    question: None,
+                    upvotes: None,
+                    poll: None,
+                    changed: Some(changed),
+                    text_status,
+                    banned: None,
+                }))
+            }
+            _ => Err(unexpected()),
+        }
+    }
+}

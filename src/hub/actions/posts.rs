@@ -1,0 +1,108 @@
+//! A viewer's own posts: questions and comments (screened, limited and
+//! moderated alike) and upvotes.
+
+use super::{Refusal, ack, invalid, rate_limited, refuse, unexpected};
+use crate::domain::event::EventStatus;
+use crate::domain::question::{ModerationMode, PostKind, QuestionStatus, QuestionText};
+use crate::domain::screen::Verdict;
+use crate::hub::conn::{Session, Who};
+use crate::hub::limits;
+use crate::hub::room::Room;
+use crate::store::writer::{Command, NewQuestion, Outcome};
+
+impl Session {
+    /// A question or a comment: screened, limited and moderated alike.
+    pub(super) async fn post(&self, kind: PostKind, text: &str, reference: Option<&str>) -> Result<String, Refusal> {
+        let Who::Viewer { key, nickname, .. } = &self.who else {
+            return Err(refuse(
+                "forbidden",
+                "staff connections do not post questions or comments",
+            ));
+        };
+        if !matches!(
+            self.room.status(),
+            EventStatus::Announced | EventStatus::Rescheduled | EventStatus::Live
+        ) {
+            return Err(refuse("event_closed", "the event is not taking questions"));
+        }
+        let text = QuestionText::parse(text).map_err(invalid)?;
+        let (moderation, slow_mode_secs) = self.room.moderation();
+        let slow_mode = |wait| Refusal {
+            code: "slow_mode",
+            message: "slow mode is on: wait before posting again".to_owned(),
+            retry_after: Some(wait),
+        };
+        // The cluster's limits (and slow mode) first, then the room's own slow mode.
+        match self
+            .hub
+            .limits
+            .ask(key, self.ip, self.room.event_id, slow_mode_secs)
+            .await
+        {
+            Ok(()) => {}
+            Err(l) if l.scope == limits::SLOW_MODE => return Err(slow_mode(l.retry_after)),
+            Err(l) => {
+                return Err(rate_limited(
+                    format!("too many questions ({} limit); try again later", l.scope),
+                    l.retry_after,
+                ));
+            }
+        }
+        self.room.slow_mode_check(key).map_err(slow_mode)?;
+        let (status, reject_reason, hits) = match self.hub.screen.current().screen(text.as_str()) {
+            Verdict::Clean if moderation == ModerationMode::Post => (QuestionStatus::Approved, None, Vec::new()),
+            Verdict::Clean => (QuestionStatus::Pending, None, Vec::new()),
+            // A hit is held for a moderator, even in post-moderation: never dropped silently.
+            Verdict::Hold { hits } => (QuestionStatus::Pending, None, hits),
+            Verdict::Reject { message, hits, .. } => (QuestionStatus::Rejected, Some(message), hits),
+        };
+        let command = Command::Ask(NewQuestion {
+            event_id: self.room.event_id,
+            viewer: key.clone(),
+            nickname: nickname.as_str().to_owned(),
+            text: text.as_str().to_owned(),
+            client_ref: reference.map(str::to_owned),
+            kind,
+            ip: Some(self.ip.to_string()),
+            status,
+            reject_reason,
+            hits: serde_json::to_value(&hits).unwrap_or_default(),
+        });
+        match self.submit(command).await? {
+            Outcome::Asked { question, duplicate } => {
+                if !duplicate {
+                    self.hub.tell_staff(&self.room, Room::staff_frame(&question));
+                }
+                Ok(ack(reference, kind_action(kind), Some(&question), None))
+            }
+            _ => Err(unexpected()),
+        }
+    }
+
+    pub(super) async fn upvote(&self, question_id: i64, reference: Option<&str>) -> Result<String, Refusal> {
+        let Who::Viewer { key, .. } = &self.who else {
+            return Err(refuse("forbidden", "staff connections do not upvote"));
+        };
+        if let Err(l) = self.hub.limits.upvote(key).await {
+            return Err(rate_limited("too many upvotes", l.retry_after));
+        }
+        let command = Command::Upvote {
+            event_id: self.room.event_id,
+            question_id,
+            viewer: key.clone(),
+            ip: Some(self.ip.to_string()),
+            per_address: self.hub.settings.votes_per_address,
+        };
+        match self.submit(command).await? {
+            Outcome::Upvoted { upvotes, .. } => Ok(ack(reference, "upvote", None, Some(upvotes))),
+            _ => Err(unexpected()),
+        }
+    }
+}
+
+fn kind_action(kind: PostKind) -> &'static str {
+    match kind {
+        PostKind::Question => "ask",
+        PostKind::Comment => "comment",
+    }
+}

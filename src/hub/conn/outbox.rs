@@ -1,0 +1,169 @@
+//! Everything the client receives once it is live: the room's public frames,
+//! the staff feed, private frames and pings, written in batches; and the
+//! rules that cut a connection that falls behind (lagged), does not read
+//! (stalled) or does not answer pings (idle).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
+use futures_util::SinkExt;
+use futures_util::stream::SplitSink;
+use tokio::sync::{broadcast, mpsc};
+
+use super::{Ended, Session, close, ended, error_frame, millis, send_within};
+use crate::hub::room::{Frame, Private, StaffItem};
+
+/// Public frames written to a socket in one go at most.
+const MAX_WRITE_BATCH: usize = 64;
+
+/// The writing half of a live connection and what feeds it.
+pub(super) struct Outbox<'a> {
+    pub sink: SplitSink<&'a mut WebSocket, Message>,
+    /// The newest public `seq` sent (by the catch-up or here): older frames are skipped.
+    pub sent: i64,
+    pub public: broadcast::Receiver<Frame>,
+    /// The moderation feed; staff only.
+    pub staff: Option<broadcast::Receiver<StaffItem>>,
+    pub private: mpsc::Receiver<Private>,
+    /// When the client was last heard of (ms since `epoch`), set by the reader.
+    pub seen: &'a AtomicU64,
+    pub epoch: Instant,
+    /// Set by the room when this connection's private queue is full.
+    pub stalled: &'a AtomicBool,
+}
+
+impl Session {
+    /// Everything the client receives: the room, the staff feed, private frames, pings.
+    pub(super) async fn write_loop(&self, mut out: Outbox<'_>) -> Result<(), Ended> {
+        let shutdown = self.hub.shutdown.clone();
+        let mut heartbeat = tokio::time::interval(Duration::from_secs(self.hub.settings.ping_interval_secs.max(1)));
+        heartbeat.tick().await;
+        let idle_ms = self.hub.settings.idle_timeout_secs.max(1) * 1000;
+        loop {
+            if out.stalled.load(Ordering::Relaxed) {
+                return Err(ended(close::STALLED, "stalled: the client is not reading"));
+            }
+            let message = tokio::select! {
+                () = shutdown.cancelled() => return Err(ended(close::GOING_AWAY, "server shutting down")),
+                frame = out.public.recv() => match frame {
+                    Ok(Frame { seq: Some(seq), text }) => {
+                        if seq <= out.sent {
+                            continue; // Already sent in the catch-up.
+                        }
+                        out.sent = seq;
+                        Message::Text(text)
+                    }
+                    Ok(Frame { seq: None, text }) => Message::Text(text),
+                    Err(broadcast::error::RecvError::Lagged(n)) => return Err(self.lagged(&mut out, n).await),
+                    Err(broadcast::error::RecvError::Closed) => return Err(ended(close::GOING_AWAY, "room closed")),
+                },
+                frame = recv_staff(&mut out.staff) => match frame {
+                    Ok(StaffItem::Frame(text)) => Message::Text(text),
+                    Ok(StaffItem::Resync) => {
+                        self.resync(&mut out.sink).await?;
+                        continue;
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        let msg = "the moderation feed fell behind; reconnect";
+                        self.sink_send(&mut out.sink, error_frame(None, "lagged", msg, None).into()).await?;
+                        return Err(ended(close::LAGGED, "lagged"));
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return Err(ended(close::GOING_AWAY, "room closed")),
+                },
+                message = out.private.recv() => match message {
+                    Some(Private::Frame(text)) => Message::Text(text),
+                    Some(Private::Resync) => {
+                        self.resync(&mut out.sink).await?;
+                        continue;
+                    }
+                    Some(Private::Kick { code, reason }) => {
+                        self.sink_send(&mut out.sink, error_frame(None, code, &reason, None).into()).await?;
+                        return Err(ended(close::FORBIDDEN, code));
+                    }
+                    None => return Err(ended(close::GOING_AWAY, "room closed")),
+                },
+                _ = heartbeat.tick() => {
+                    if millis(out.epoch).saturating_sub(out.seen.load(Ordering::Relaxed)) > idle_ms {
+                        return Err(ended(close::IDLE, "no answer to pings"));
+                    }
+                    Message::Ping(Default::default())
+                }
+            };
+            if let Some(n) = self.write_batch(&mut out, message).await? {
+                return Err(self.lagged(&mut out, n).await);
+            }
+        }
+    }
+
+    /// Writes `message` and whatever else the room already queued in the
+    /// same write; `Some(n)` when the room's channel dropped `n` frames meanwhile.
+    async fn write_batch(&self, out: &mut Outbox<'_>, message: Message) -> Result<Option<u64>, Ended> {
+        // Whatever else the room already queued goes out in the same write:
+        // under load a connection catches up with one syscall, not one per message.
+        let mut batch = 1;
+        let mut lagged = None;
+        let Outbox { sink, sent, public, .. } = out;
+        let write = async {
+            sink.feed(message).await?;
+            while batch < MAX_WRITE_BATCH {
+                match public.try_recv() {
+                    Ok(Frame { seq: Some(seq), text }) => {
+                        if seq > *sent {
+                            *sent = seq;
+                            sink.feed(Message::Text(text)).await?;
+                            batch += 1;
+                        }
+                    }
+                    Ok(Frame { seq: None, text }) => {
+                        sink.feed(Message::Text(text)).await?;
+                        batch += 1;
+                    }
+                    Err(broadcast::error::TryRecvError::Lagged(n)) => {
+                        lagged = Some(n);
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+            sink.flush().await
+        };
+        send_within(self.send_timeout, write).await?;
+        Ok(lagged)
+    }
+
+    /// The client fell `n` public frames behind: it is told where to resume
+    /// from, and the connection ends (the end, or the send's own failure).
+    async fn lagged(&self, out: &mut Outbox<'_>, n: u64) -> Ended {
+        let msg = format!(
+            "fell {n} messages behind; reconnect with last_seq {} to resume",
+            out.sent
+        );
+        match self
+            .sink_send(&mut out.sink, error_frame(None, "lagged", &msg, None).into())
+            .await
+        {
+            Ok(()) => ended(close::LAGGED, "lagged"),
+            Err(end) => end,
+        }
+    }
+
+    /// Send again what may have been lost while the bus was away.
+    async fn resync(&self, sink: &mut SplitSink<&mut WebSocket, Message>) -> Result<(), Ended> {
+        for frame in self.resync_frames().await.unwrap_or_default() {
+            self.sink_send(sink, frame.into()).await?;
+        }
+        Ok(())
+    }
+
+    async fn sink_send(&self, sink: &mut SplitSink<&mut WebSocket, Message>, text: Utf8Bytes) -> Result<(), Ended> {
+        send_within(self.send_timeout, sink.send(Message::Text(text))).await
+    }
+}
+
+async fn recv_staff(rx: &mut Option<broadcast::Receiver<StaffItem>>) -> Result<StaffItem, broadcast::error::RecvError> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}

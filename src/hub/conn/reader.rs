@@ -1,0 +1,94 @@
+//! The client's frames once it is live, and the periodic re-check that a
+//! staff console's session still exists. Every answer goes to the writer
+//! through the private queue, so the reader may wait on the store while the
+//! writer keeps draining the room.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{Message, WebSocket};
+use futures_util::StreamExt;
+use futures_util::stream::SplitStream;
+use tokio::sync::mpsc;
+
+use super::{Ended, Session, Who, close, ended, error_frame, millis};
+use crate::hub::room::Private;
+
+/// How often a staff console's session is re-checked: a password reset or
+/// a sign-out elsewhere closes an open console within this time.
+const STAFF_SESSION_CHECK: Duration = Duration::from_secs(5);
+
+impl Session {
+    /// The client's frames; every answer goes to the writer through the private queue.
+    pub(super) async fn read_loop(
+        &self,
+        stream: &mut SplitStream<&mut WebSocket>,
+        replies: &mpsc::Sender<Private>,
+        seen: &AtomicU64,
+        epoch: Instant,
+    ) -> Result<(), Ended> {
+        let shutdown = self.hub.shutdown.clone();
+        let session = match &self.who {
+            Who::Staff { session, .. } => session.as_deref(),
+            Who::Viewer { .. } => None,
+        };
+        let mut session_check = tokio::time::interval(STAFF_SESSION_CHECK);
+        session_check.tick().await;
+        loop {
+            let incoming = tokio::select! {
+                () = shutdown.cancelled() => return Err(ended(close::GOING_AWAY, "server shutting down")),
+                m = stream.next() => m,
+                _ = session_check.tick(), if session.is_some() => {
+                    if let Some(token) = session {
+                        self.check_staff_session(token, replies).await;
+                    }
+                    continue;
+                }
+            };
+            seen.store(millis(epoch), Ordering::Relaxed);
+            let reply = match incoming {
+                None | Some(Ok(Message::Close(_))) => return Ok(()),
+                Some(Err(e)) => return Err(classify(&e)),
+                Some(Ok(Message::Text(text))) => self.reply_to(text.as_str()).await,
+                Some(Ok(Message::Binary(_))) => {
+                    error_frame(None, "binary_not_supported", "send JSON text frames", None)
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            };
+            if replies.send(Private::Frame(reply.into())).await.is_err() {
+                return Err(ended(close::GOING_AWAY, "connection closing"));
+            }
+        }
+    }
+
+    /// A staff session that no longer exists (signed out, expired, ended by a
+    /// password reset) closes the console: the writer sends
+    /// `session_ended` and closes with 4403. A store that does not answer
+    /// keeps the console open (the next check asks again).
+    async fn check_staff_session(&self, token: &str, replies: &mpsc::Sender<Private>) {
+        match self.hub.store.session_account(token).await {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                let reason = "your session has ended (signed out, expired, or the password was changed); sign in again";
+                let _ = replies
+                    .send(Private::Kick {
+                        code: "session_ended",
+                        reason: reason.into(),
+                    })
+                    .await;
+            }
+            Err(e) => tracing::debug!(error = %e, "staff session not re-checked"),
+        }
+    }
+}
+
+fn classify(e: &axum::Error) -> Ended {
+    let text = e.to_string();
+    if text.contains("too long") || text.contains("too big") || text.contains("Space limit") {
+        ended(close::TOO_BIG, "message too big")
+    } else if text.contains("UTF-8") || text.contains("utf-8") {
+        ended(close::UNSUPPORTED, "invalid UTF-8")
+    } else {
+        ended(close::PROTOCOL, "protocol error")
+    }
+}
