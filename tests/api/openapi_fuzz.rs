@@ -44,8 +44,14 @@ async fn every_answer_of_the_api_is_documented_and_none_is_a_server_error() {
     let seconds = std::env::var("MINSHENG_FUZZ_SECONDS").unwrap_or_else(|_| "90".into());
     let schema = app.url("/api/openapi.json");
     let token = app.admin_token.clone();
+    // schemathesis keeps a cache in its working directory: a temporary one,
+    // not the checkout.
+    let workdir = std::env::temp_dir().join(format!("minsheng_fuzz_{}", std::process::id()));
+    std::fs::create_dir_all(&workdir).expect("a working directory for schemathesis");
+    let cwd = workdir.clone();
     let output = tokio::task::spawn_blocking(move || {
         Command::new(st)
+            .current_dir(cwd)
             .args(["run", &schema])
             .args(["--header", &format!("Authorization: Bearer {token}")])
             .args([
@@ -65,6 +71,7 @@ async fn every_answer_of_the_api_is_documented_and_none_is_a_server_error() {
     })
     .await
     .unwrap();
+    let _ = std::fs::remove_dir_all(&workdir);
     let report = String::from_utf8_lossy(&output.stdout);
     let tail: Vec<&str> = report.lines().rev().take(60).collect();
     let tail: Vec<&str> = tail.into_iter().rev().collect();
