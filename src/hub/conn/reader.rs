@@ -82,13 +82,39 @@ impl Session {
     }
 }
 
+/// How a socket error ends the connection, by the WebSocket library's own
+/// error type (axum wraps tungstenite's error): a message past
+/// `max_message_size` is 1009, a text frame that is not UTF-8 is 1003
+/// (docs/protocol.md), anything else a protocol error (1002). Before, the
+/// error's text was searched for "too long" or "UTF-8".
 fn classify(e: &axum::Error) -> Ended {
-    let text = e.to_string();
-    if text.contains("too long") || text.contains("too big") || text.contains("Space limit") {
-        ended(close::TOO_BIG, "message too big")
-    } else if text.contains("UTF-8") || text.contains("utf-8") {
-        ended(close::UNSUPPORTED, "invalid UTF-8")
-    } else {
-        ended(close::PROTOCOL, "protocol error")
+    use tokio_tungstenite::tungstenite::Error as WsError;
+    match std::error::Error::source(e).and_then(|inner| inner.downcast_ref::<WsError>()) {
+        Some(WsError::Capacity(_)) => ended(close::TOO_BIG, "message too big"),
+        Some(WsError::Utf8(_)) => ended(close::UNSUPPORTED, "invalid UTF-8"),
+        _ => ended(close::PROTOCOL, "protocol error"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio_tungstenite::tungstenite::Error as WsError;
+    use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
+
+    #[test]
+    fn socket_errors_are_told_apart_by_type_not_by_text() {
+        let too_big = axum::Error::new(WsError::Capacity(CapacityError::MessageTooLong {
+            size: 70_000,
+            max_size: 16_384,
+        }));
+        assert_eq!(classify(&too_big).code, close::TOO_BIG);
+        let not_utf8 = axum::Error::new(WsError::Utf8("invalid utf-8 sequence".into()));
+        assert_eq!(classify(&not_utf8).code, close::UNSUPPORTED);
+        let protocol = axum::Error::new(WsError::Protocol(ProtocolError::NonZeroReservedBits));
+        assert_eq!(classify(&protocol).code, close::PROTOCOL);
+        // A message that merely mentions "too long" is not a capacity error.
+        let io = axum::Error::new(std::io::Error::other("the line was too long"));
+        assert_eq!(classify(&io).code, close::PROTOCOL);
     }
 }
