@@ -16,7 +16,6 @@
 //!   socket object itself, so a WebSocket, which leaves hyper when it
 //!   upgrades, still counts until it ends.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -35,6 +34,7 @@ use tokio_util::task::TaskTracker;
 use tower_service::Service;
 
 use crate::config::ConnectionLimits;
+use crate::hub::addresses::{AddressSlot, Addresses};
 use crate::metrics::ConnectionStats;
 
 /// What a refused socket is told before it is closed (no body, no keep-alive).
@@ -167,21 +167,14 @@ async fn accept_failed(e: &std::io::Error) {
 /// The connection counts, and the decision to admit a socket.
 struct Gate {
     max_total: usize,
-    max_per_address: usize,
+    max_per_address: u32,
     trusted: Vec<IpAddr>,
     /// Open connections from each address that is capped.
-    per_address: Mutex<HashMap<IpAddr, PerAddress>>,
+    per_address: Arc<Addresses>,
     stats: Arc<ConnectionStats>,
     /// The global cap was hit and not yet relieved: logged once per episode.
     full: AtomicBool,
     open: AtomicUsize,
-}
-
-#[derive(Default)]
-struct PerAddress {
-    open: usize,
-    /// A refusal of this address was logged since it last had no connection.
-    logged: bool,
 }
 
 impl Gate {
@@ -196,9 +189,9 @@ impl Gate {
         }
         Self {
             max_total,
-            max_per_address: limits.max_connections_per_address.max(1),
+            max_per_address: u32::try_from(limits.max_connections_per_address.max(1)).unwrap_or(u32::MAX),
             trusted: trusted.to_vec(),
-            per_address: Mutex::default(),
+            per_address: Arc::default(),
             stats,
             full: AtomicBool::new(false),
             open: AtomicUsize::new(0),
@@ -219,42 +212,33 @@ impl Gate {
             }
             return None;
         }
-        let capped = !self.trusted.contains(&ip);
-        if capped {
-            // A std mutex: held for one map update, never across an await.
-            let mut map = self.per_address.lock().unwrap_or_else(|p| p.into_inner());
-            let entry = map.entry(ip).or_default();
-            if entry.open >= self.max_per_address {
-                self.stats.refused_per_address.fetch_add(1, Ordering::Relaxed);
-                if !std::mem::replace(&mut entry.logged, true) {
-                    tracing::warn!(
-                        %ip,
-                        limit = self.max_per_address,
-                        "connections from one address at the limit: refusing more from it (--max-connections-per-address)"
-                    );
+        let address = if self.trusted.contains(&ip) {
+            None
+        } else {
+            match self.per_address.claim_noting(ip, self.max_per_address) {
+                Ok(slot) => Some(slot),
+                Err(first) => {
+                    self.stats.refused_per_address.fetch_add(1, Ordering::Relaxed);
+                    if first {
+                        tracing::warn!(
+                            %ip,
+                            limit = self.max_per_address,
+                            "connections from one address at the limit: refusing more from it (--max-connections-per-address)"
+                        );
+                    }
+                    return None;
                 }
-                return None;
             }
-            entry.open += 1;
-        }
+        };
         self.open.fetch_add(1, Ordering::AcqRel);
         self.stats.open.fetch_add(1, Ordering::Relaxed);
         Some(Slot {
             gate: self.clone(),
-            ip: capped.then_some(ip),
+            _address: address,
         })
     }
 
-    fn release(&self, ip: Option<IpAddr>) {
-        if let Some(ip) = ip {
-            let mut map = self.per_address.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(entry) = map.get_mut(&ip) {
-                entry.open -= 1;
-                if entry.open == 0 {
-                    map.remove(&ip);
-                }
-            }
-        }
+    fn release(&self) {
         let open = self.open.fetch_sub(1, Ordering::AcqRel) - 1;
         self.stats.open.fetch_sub(1, Ordering::Relaxed);
         // Relieved once a tenth is free again, so a crowd at the edge does not log every few connections.
@@ -267,13 +251,14 @@ impl Gate {
 /// One admitted connection; releases its place when dropped.
 struct Slot {
     gate: Arc<Gate>,
-    /// The address whose count this holds, if it is capped.
-    ip: Option<IpAddr>,
+    /// The place in its address's count, if the address is capped (given
+    /// back by its own drop).
+    _address: Option<AddressSlot>,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.gate.release(self.ip);
+        self.gate.release();
     }
 }
 

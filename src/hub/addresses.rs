@@ -1,4 +1,4 @@
-//! Viewer sockets per client address: one address may hold only so many
+//! Sockets per address. For viewers: one client address may hold only so many
 //! (`--viewer-sockets-per-address`), so one machine cannot open a thousand
 //! sockets and show a thousand viewers. Counted per node, every room
 //! together; a slot is taken before the WebSocket upgrade and given back when
@@ -8,34 +8,49 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
-/// The open viewer sockets of each address on this node.
+/// The open sockets of each address on this node. Used twice: for viewer
+/// sockets per client address (here, the hub) and for TCP connections per
+/// peer address (`crate::server`).
 #[derive(Default)]
 pub struct Addresses {
     // A std mutex: held for a map update only, never across an await.
-    open: Mutex<HashMap<IpAddr, u32>>,
+    open: Mutex<HashMap<IpAddr, Entry>>,
 }
 
-/// One viewer socket of an address; dropping it gives the slot back.
+#[derive(Default)]
+struct Entry {
+    open: u32,
+    /// A refusal was reported since the address last had nothing open.
+    refusal_noted: bool,
+}
+
+/// One socket of an address; dropping it gives the slot back.
 pub struct AddressSlot {
     addresses: Arc<Addresses>,
     ip: IpAddr,
 }
 
 impl Addresses {
-    fn open(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, u32>> {
+    fn open(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Entry>> {
         self.open.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// A slot for one more socket of `ip`, or `None` when it holds `max`
     /// already (`max` 0: no cap).
     pub fn claim(self: &Arc<Self>, ip: IpAddr, max: u32) -> Option<AddressSlot> {
+        self.claim_noting(ip, max).ok()
+    }
+
+    /// [`Self::claim`], and when refused whether this is the first refusal
+    /// since `ip` last had nothing open (to log once per episode).
+    pub fn claim_noting(self: &Arc<Self>, ip: IpAddr, max: u32) -> Result<AddressSlot, bool> {
         let mut open = self.open();
-        let n = open.entry(ip).or_insert(0);
-        if max > 0 && *n >= max {
-            return None;
+        let entry = open.entry(ip).or_default();
+        if max > 0 && entry.open >= max {
+            return Err(!std::mem::replace(&mut entry.refusal_noted, true));
         }
-        *n += 1;
-        Some(AddressSlot {
+        entry.open += 1;
+        Ok(AddressSlot {
             addresses: self.clone(),
             ip,
         })
@@ -43,16 +58,16 @@ impl Addresses {
 
     /// Sockets `ip` holds now.
     pub fn count(&self, ip: IpAddr) -> u32 {
-        self.open().get(&ip).copied().unwrap_or(0)
+        self.open().get(&ip).map_or(0, |e| e.open)
     }
 }
 
 impl Drop for AddressSlot {
     fn drop(&mut self) {
         let mut open = self.addresses.open();
-        if let Some(n) = open.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
+        if let Some(entry) = open.get_mut(&self.ip) {
+            entry.open -= 1;
+            if entry.open == 0 {
                 open.remove(&self.ip);
             }
         }
