@@ -75,10 +75,17 @@ impl Staff {
     /// events they have `acted_in` (they serve whichever room they are sent
     /// to, but have no business reading every other room's record).
     pub fn reads_audit(&self, hosts: &[i64], acted_in: bool) -> bool {
-        match (self.role, self.unit_id) {
-            (Role::Moderator | Role::Host, None) => acted_in,
-            _ => self.serves(hosts),
+        if self.audit_needs_acted_in() {
+            acted_in
+        } else {
+            self.serves(hosts)
         }
+    }
+
+    /// Whether [`Self::reads_audit`] depends on `acted_in` (district-wide
+    /// moderators and hosts): the only accounts for which it is worth asking the store.
+    pub fn audit_needs_acted_in(&self) -> bool {
+        matches!((self.role, self.unit_id), (Role::Moderator | Role::Host, None))
     }
 
     /// May open and close the live event.
