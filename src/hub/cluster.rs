@@ -39,13 +39,13 @@ impl Hub {
                         self.resync_rooms(since);
                     }
                 }
-                Some(BusEvent::Message { event_id, body }) => self.from_bus(event_id, body),
+                Some(BusEvent::Message { event_id, body }) => self.on_bus(event_id, body),
             }
         }
     }
 
     /// A message from another node.
-    fn from_bus(&self, event_id: i64, body: Body) {
+    fn on_bus(&self, event_id: i64, body: Body) {
         let Some(room) = self.rooms.get(event_id) else {
             return; // Nobody here watches that room.
         };

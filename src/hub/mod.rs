@@ -111,7 +111,7 @@ impl Hub {
     /// the cluster. The bus hands what it receives over a bounded channel to
     /// a hub task: effects go one way, hub → bus, and the bus → rooms path
     /// runs through that channel only.
-    fn join_cluster(&self, bus: Arc<Bus>, outbox: mpsc::Receiver<(i64, bus::Body)>) {
+    fn join_cluster(&self, bus: Arc<Bus>, outbox: bus::Outbox) {
         tracing::info!(node = %bus.node, "joining the cluster");
         let (events, received) = mpsc::channel(cluster::BUS_EVENTS);
         tokio::spawn(bus.clone().run_publisher(outbox));

@@ -59,6 +59,9 @@ const RESYNC_RETRY: Duration = Duration::from_secs(1);
 /// Clocks of the nodes may differ a little: a resync reaches this far further back.
 pub const CLOCK_MARGIN: chrono::Duration = chrono::Duration::seconds(30);
 
+/// The receiving end of the bus's outbox: each message with its room.
+pub type Outbox = mpsc::Receiver<(i64, Body)>;
+
 /// One message on the bus.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct BusMsg {
@@ -121,7 +124,7 @@ pub struct Bus {
 
 impl Bus {
     /// The bus and the receiving end of its outbox (for [`Bus::run_publisher`]).
-    pub fn new(settings: &ClusterSettings) -> anyhow::Result<(Arc<Self>, mpsc::Receiver<(i64, Body)>)> {
+    pub fn new(settings: &ClusterSettings) -> anyhow::Result<(Arc<Self>, Outbox)> {
         let client = redis::Client::open(settings.redis_url.expose())
             .map_err(|e| anyhow::anyhow!("the Redis URL {} is not usable: {e}", settings.redis_url))?;
         let mut id = [0u8; 8];

@@ -5,9 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::mpsc;
 
-use super::{Body, Bus, BusMsg, CONNECT_TIMEOUT, RESYNC_RETRY};
+use super::{Body, Bus, BusMsg, CONNECT_TIMEOUT, Outbox, RESYNC_RETRY};
 
 impl Bus {
     async fn connect(&self) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
@@ -24,7 +23,7 @@ impl Bus {
     /// per room (the highest seq). A batch that fails is tried once more on a
     /// fresh connection (Redis restarted: the old one is dead); if that fails
     /// too it is dropped, and the rooms it concerned are owed a resync.
-    pub async fn run_publisher(self: Arc<Self>, mut rx: mpsc::Receiver<(i64, Body)>) {
+    pub async fn run_publisher(self: Arc<Self>, mut rx: Outbox) {
         let mut conn: Option<redis::aio::MultiplexedConnection> = None;
         let mut batch = Vec::with_capacity(256);
         loop {

@@ -141,7 +141,7 @@ impl Room {
             event_id,
             public,
             staff,
-            inner: Mutex::new(Inner::new(status, ring_capacity)),
+            inner: Mutex::new(Inner::new(event_id, status, ring_capacity)),
             conns: Mutex::new(HashMap::new()),
             watching: Mutex::new(Watching::default()),
             viewers: AtomicUsize::new(0),

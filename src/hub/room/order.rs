@@ -13,6 +13,8 @@ pub const MAX_WAITING: usize = 1024;
 /// Where a room's changes stand against the room log.
 #[derive(Default)]
 pub struct Order {
+    /// The room's event, for log lines.
+    pub event_id: i64,
     /// The state was read from the store (before that, changes queue in `backlog`).
     pub loaded: bool,
     /// Changes committed while the room was loading.
@@ -28,6 +30,13 @@ pub struct Order {
 }
 
 impl Order {
+    pub fn new(event_id: i64) -> Self {
+        Self {
+            event_id,
+            ..Self::default()
+        }
+    }
+
     /// Whether some committed change is still missing.
     pub fn gap(&self) -> bool {
         self.wanted > self.seq
@@ -54,6 +63,7 @@ impl Order {
             } else {
                 // Bounded: the fill reads all of them from the log instead.
                 tracing::warn!(
+                    event_id = self.event_id,
                     seq = self.seq,
                     wanted = self.wanted,
                     "too many changes waiting for a gap; dropped, the fill reads them"

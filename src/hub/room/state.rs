@@ -135,9 +135,9 @@ pub struct Inner {
 }
 
 impl Inner {
-    pub fn new(status: EventStatus, ring_capacity: usize) -> Self {
+    pub fn new(event_id: i64, status: EventStatus, ring_capacity: usize) -> Self {
         Self {
-            order: Order::default(),
+            order: Order::new(event_id),
             view: View::new(status),
             ring: Ring::new(ring_capacity),
             tallies: Tallies::default(),
