@@ -23,6 +23,7 @@ use axum::extract::ws::Utf8Bytes;
 use tokio::sync::{Notify, broadcast, mpsc};
 
 use super::protocol::{OwnQuestion, PublicFrame, ServerMsg, encode};
+use crate::domain::error_code::ErrorCode;
 use crate::domain::event::EventStatus;
 use crate::domain::poll::PublicPoll;
 use crate::domain::question::{ModerationMode, PublicComment, PublicQuestion, RoomChange, ViewerKey};
@@ -90,7 +91,7 @@ pub enum Private {
     Frame(Utf8Bytes),
     /// Close with this code and reason.
     Kick {
-        code: &'static str,
+        code: ErrorCode,
         reason: String,
     },
     /// `mine` frames may have been lost (the bus was away): send the viewer
@@ -596,7 +597,7 @@ impl Room {
             if hit {
                 kicked += 1;
                 let kick = Private::Kick {
-                    code: "banned",
+                    code: ErrorCode::Banned,
                     reason: format!("you are banned from this event: {reason}"),
                 };
                 if entry.private.try_send(kick).is_err() {
