@@ -2,6 +2,7 @@
 
 pub mod calendar;
 pub mod deadlines;
+pub mod error_code;
 pub mod event;
 pub mod masking;
 pub mod opinion;

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::error_code::ErrorCode;
 use super::values::Invalid;
 
 pub const MAX_OPTIONS: usize = 20;
@@ -141,18 +142,18 @@ impl PollSpec {
                 choices.sort_unstable();
                 choices.dedup();
                 if choices.is_empty() {
-                    return Err(BallotError::new("invalid_vote", "choose at least one option"));
+                    return Err(BallotError::new(ErrorCode::InvalidVote, "choose at least one option"));
                 }
                 if let Some(bad) = choices.iter().find(|c| **c as usize >= self.options.len()) {
                     return Err(BallotError::new(
-                        "invalid_option",
+                        ErrorCode::InvalidOption,
                         format!("option {bad} does not exist"),
                     ));
                 }
                 if choices.len() > self.max_choices as usize {
                     let max = self.max_choices;
                     return Err(BallotError::new(
-                        "too_many_choices",
+                        ErrorCode::TooManyChoices,
                         format!("at most {max} options may be chosen"),
                     ));
                 }
@@ -161,19 +162,21 @@ impl PollSpec {
             (PollKind::Rating, Ballot::Rating(r)) if (1..=5).contains(&r) => {
                 Ok(CheckedBallot::Choices(vec![u32::from(r)]))
             }
-            (PollKind::Rating, Ballot::Rating(_)) => Err(BallotError::new("invalid_option", "a rating is 1 to 5")),
+            (PollKind::Rating, Ballot::Rating(_)) => {
+                Err(BallotError::new(ErrorCode::InvalidOption, "a rating is 1 to 5"))
+            }
             (PollKind::OpenText, Ballot::Text(t)) => {
                 let stripped = super::screen::strip_invisible(&t);
                 let t = stripped.trim();
                 let n = t.chars().count();
                 if n == 0 || n > MAX_TEXT_ANSWER_CHARS || t.chars().any(char::is_control) {
                     let msg = format!("an answer is 1 to {MAX_TEXT_ANSWER_CHARS} characters on one line");
-                    return Err(BallotError::new("invalid_vote", msg));
+                    return Err(BallotError::new(ErrorCode::InvalidVote, msg));
                 }
                 Ok(CheckedBallot::Text(t.to_owned()))
             }
             (kind, _) => Err(BallotError::new(
-                "invalid_vote",
+                ErrorCode::InvalidVote,
                 format!("this is a {} poll", kind.as_str()),
             )),
         }
@@ -196,12 +199,12 @@ pub enum CheckedBallot {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BallotError {
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
 }
 
 impl BallotError {
-    fn new(code: &'static str, message: impl Into<String>) -> Self {
+    fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             code,
             message: message.into(),
@@ -288,17 +291,23 @@ mod tests {
         );
         assert_eq!(
             multi.check(Ballot::Choices(vec![0, 1, 2])).unwrap_err().code,
-            "too_many_choices"
+            ErrorCode::TooManyChoices
         );
         assert_eq!(
             multi.check(Ballot::Choices(vec![3])).unwrap_err().code,
-            "invalid_option"
+            ErrorCode::InvalidOption
         );
-        assert_eq!(multi.check(Ballot::Choices(vec![])).unwrap_err().code, "invalid_vote");
-        assert_eq!(multi.check(Ballot::Rating(3)).unwrap_err().code, "invalid_vote");
+        assert_eq!(
+            multi.check(Ballot::Choices(vec![])).unwrap_err().code,
+            ErrorCode::InvalidVote
+        );
+        assert_eq!(multi.check(Ballot::Rating(3)).unwrap_err().code, ErrorCode::InvalidVote);
         let rating = spec(PollKind::Rating, &[], None).unwrap();
         assert_eq!(rating.check(Ballot::Rating(5)), Ok(CheckedBallot::Choices(vec![5])));
-        assert_eq!(rating.check(Ballot::Rating(6)).unwrap_err().code, "invalid_option");
+        assert_eq!(
+            rating.check(Ballot::Rating(6)).unwrap_err().code,
+            ErrorCode::InvalidOption
+        );
         let text = spec(PollKind::OpenText, &[], None).unwrap();
         assert_eq!(
             text.check(Ballot::Text(" 便民 ".into())),

@@ -18,6 +18,7 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::error::{ApiError, ApiResult, ErrorBody, Json};
+use crate::domain::error_code::ErrorCode;
 use crate::domain::staff::{Staff, Username};
 use crate::domain::time::now;
 use crate::passwords;
@@ -203,7 +204,7 @@ pub async fn login(
         tracing::info!(username = ?body.username.trim(), %ip, "failed sign-in");
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
-            "invalid_credentials",
+            ErrorCode::InvalidCredentials,
             "wrong username or password",
         ));
     };

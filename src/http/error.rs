@@ -12,13 +12,14 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use utoipa::ToSchema;
 
+use crate::domain::error_code::ErrorCode;
 use crate::domain::values::Invalid;
 use crate::store::StoreError;
 
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     pub details: Option<serde_json::Value>,
     /// Sent as `Retry-After` (whole seconds) with a 429 or 503.
@@ -33,8 +34,10 @@ pub struct ErrorBody {
 
 #[derive(Serialize, ToSchema)]
 pub struct ErrorDetail {
-    /// Stable, machine-readable: `invalid`, `not_found`, `conflict`, …
-    pub code: String,
+    // Inline and without a doc comment of its own, so that the schema of
+    // `code` is the enum itself (a description here would wrap it in `oneOf`).
+    #[schema(inline)]
+    pub code: ErrorCode,
     /// For a person: what is wrong and how to fix it.
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -45,7 +48,7 @@ pub struct ErrorDetail {
 pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -59,7 +62,7 @@ impl ApiError {
     pub fn rate_limited(message: impl Into<String>, retry_after: std::time::Duration) -> Self {
         Self {
             retry_after: Some(retry_after),
-            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited, message)
         }
     }
 
@@ -69,26 +72,26 @@ impl ApiError {
     }
 
     pub fn invalid(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::Invalid, message)
     }
 
     pub fn unauthorized() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            ErrorCode::Unauthorized,
             "sign in first: send a session token or cookie",
         )
     }
 
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+        Self::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, message)
     }
 
     pub fn not_found(what: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+        Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, format!("{what} not found"))
     }
 
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn conflict(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, code, message)
     }
 
@@ -97,7 +100,7 @@ impl ApiError {
         tracing::error!(error = ?error.to_string(), "{context}");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            ErrorCode::Internal,
             "something went wrong on our side; it has been logged",
         )
     }
@@ -107,7 +110,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
             error: ErrorDetail {
-                code: self.code.into(),
+                code: self.code,
                 message: self.message,
                 details: self.details,
             },
@@ -134,7 +137,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound(what) => Self::not_found(what),
-            StoreError::Conflict(message) => Self::conflict("conflict", message),
+            StoreError::Conflict(message) => Self::conflict(ErrorCode::Conflict, message),
             StoreError::Invalid(invalid) => invalid.into(),
             StoreError::Database(
                 ref db @ (sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed),
@@ -142,7 +145,7 @@ impl From<StoreError> for ApiError {
                 tracing::error!(error = ?db.to_string(), "database unavailable");
                 Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
+                    ErrorCode::Unavailable,
                     "the database is unavailable; try again shortly",
                 )
             }
@@ -197,10 +200,10 @@ pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30)
 pub async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<axum::body::Bytes, ApiError> {
     match tokio::time::timeout(BODY_TIMEOUT, axum::body::Bytes::from_request(req, state)).await {
         Ok(Ok(bytes)) => Ok(bytes),
-        Ok(Err(r)) => Err(ApiError::new(r.status(), "bad_body", r.body_text())),
+        Ok(Err(r)) => Err(ApiError::new(r.status(), ErrorCode::BadBody, r.body_text())),
         Err(_) => Err(ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
-            "body_timeout",
+            ErrorCode::BodyTimeout,
             format!("the request body did not arrive within {} s", BODY_TIMEOUT.as_secs()),
         )),
     }
@@ -247,7 +250,7 @@ pub fn has_nul_escape(text: &[u8]) -> bool {
 pub fn nul_in_input(place: &str) -> ApiError {
     ApiError::new(
         StatusCode::BAD_REQUEST,
-        "nul_in_input",
+        ErrorCode::NulInInput,
         format!("{place} contains a NUL character (U+0000), which no field accepts"),
     )
 }
@@ -265,10 +268,12 @@ impl<T: Serialize> IntoResponse for Json<T> {
 
 fn json_rejection(r: JsonRejection) -> ApiError {
     let (status, code) = match &r {
-        JsonRejection::JsonDataError(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
-        JsonRejection::JsonSyntaxError(_) => (StatusCode::BAD_REQUEST, "malformed_json"),
-        JsonRejection::MissingJsonContentType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
-        _ => (r.status(), "bad_body"),
+        JsonRejection::JsonDataError(_) => (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidBody),
+        JsonRejection::JsonSyntaxError(_) => (StatusCode::BAD_REQUEST, ErrorCode::MalformedJson),
+        JsonRejection::MissingJsonContentType(_) => {
+            (StatusCode::UNSUPPORTED_MEDIA_TYPE, ErrorCode::UnsupportedMediaType)
+        }
+        _ => (r.status(), ErrorCode::BadBody),
     };
     ApiError::new(status, code, r.body_text())
 }
@@ -285,10 +290,12 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
         }
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(v)) => Ok(Self(v)),
-            Err(r @ PathRejection::FailedToDeserializePathParams(_)) => {
-                Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_path", r.body_text()))
-            }
-            Err(r) => Err(ApiError::new(r.status(), "bad_path", r.body_text())),
+            Err(r @ PathRejection::FailedToDeserializePathParams(_)) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::BadPath,
+                r.body_text(),
+            )),
+            Err(r) => Err(ApiError::new(r.status(), ErrorCode::BadPath, r.body_text())),
         }
     }
 }
@@ -305,10 +312,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
         }
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(v)) => Ok(Self(v)),
-            Err(r @ QueryRejection::FailedToDeserializeQueryString(_)) => {
-                Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_query", r.body_text()))
-            }
-            Err(r) => Err(ApiError::new(r.status(), "bad_query", r.body_text())),
+            Err(r @ QueryRejection::FailedToDeserializeQueryString(_)) => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::BadQuery,
+                r.body_text(),
+            )),
+            Err(r) => Err(ApiError::new(r.status(), ErrorCode::BadQuery, r.body_text())),
         }
     }
 }

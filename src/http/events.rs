@@ -10,6 +10,7 @@ use super::AppState;
 use super::auth::{CurrentStaff, MaybeStaff};
 use super::error::{ApiError, ApiResult, ErrorBody, Json, Path, Query};
 use crate::domain::deadlines::{Deadline, deadlines as compute_deadlines};
+use crate::domain::error_code::ErrorCode;
 use crate::domain::event::{AnnouncementDraft, EventForm, EventKind, EventStatus, Schedule, Transition};
 use crate::domain::plan::parse_local_or_rfc3339;
 use crate::domain::staff::Staff;
@@ -92,7 +93,8 @@ pub async fn list(
     };
     let theme_code = match q.theme.as_deref() {
         Some(t) => Some(
-            Code::parse("theme", t).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_query", e.to_string()))?,
+            Code::parse("theme", t)
+                .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::BadQuery, e.to_string()))?,
         ),
         None => None,
     };
@@ -263,7 +265,7 @@ pub async fn update(
         EventStatus::Ended | EventStatus::MaterialsPublished | EventStatus::Cancelled
     ) {
         return Err(ApiError::conflict(
-            "event_closed",
+            ErrorCode::EventClosed,
             format!("an event that is {} can no longer be edited", event.status.as_str()),
         ));
     }
@@ -271,7 +273,7 @@ pub async fn update(
     let moved = (details.starts_at, details.duration_minutes) != (event.starts_at, event.duration_minutes);
     if moved && event.status != EventStatus::Draft {
         return Err(ApiError::conflict(
-            "use_reschedule",
+            ErrorCode::UseReschedule,
             "the event is announced: change its time with POST /api/events/{id}/reschedule and a reason",
         ));
     }
@@ -410,7 +412,7 @@ pub async fn announce(
     event
         .status
         .apply(Transition::Announce)
-        .map_err(|e| ApiError::conflict("wrong_status", e.to_string()))?;
+        .map_err(|e| ApiError::conflict(ErrorCode::WrongStatus, e.to_string()))?;
     let draft = AnnouncementDraft {
         starts_at: event.starts_at,
         duration_minutes: event.duration_minutes,
@@ -423,7 +425,7 @@ pub async fn announce(
         let labels: Vec<_> = missing.iter().map(|m| m.label()).collect();
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "announcement_incomplete",
+            ErrorCode::AnnouncementIncomplete,
             format!(
                 "the announcement must state {}; fill them in and announce again",
                 labels.join(", ")
@@ -465,7 +467,7 @@ pub async fn selection_notice(
     let event = managed_event(&state, &staff.0, id).await?;
     if !event.public_selection {
         return Err(ApiError::conflict(
-            "no_public_selection",
+            ErrorCode::NoPublicSelection,
             "this event picks no participants by public selection",
         ));
     }
@@ -516,7 +518,7 @@ async fn live_transition(state: AppState, staff: CurrentStaff, id: i64, t: Trans
     event
         .status
         .apply(t)
-        .map_err(|e| ApiError::conflict("wrong_status", e.to_string()))?;
+        .map_err(|e| ApiError::conflict(ErrorCode::WrongStatus, e.to_string()))?;
     let event = state.store.transition_event(id, event.status, t).await?;
     tracing::info!(event_id = id, by = staff.0.id, transition = ?t, "event lifecycle");
     state.hub.event_status_changed(id, event.status).await;
@@ -556,14 +558,14 @@ pub async fn publish_materials(
     event
         .status
         .apply(Transition::PublishMaterials)
-        .map_err(|e| ApiError::conflict("wrong_status", e.to_string()))?;
+        .map_err(|e| ApiError::conflict(ErrorCode::WrongStatus, e.to_string()))?;
     let materials_url = optional_url("materials_url", Some(&body.materials_url))?
         .ok_or_else(|| Invalid::new("materials_url", "is required"))?;
     let video_url = optional_url("video_url", body.video_url.as_deref())?;
     if event.kind == EventKind::Lecture && video_url.is_none() {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "video_required",
+            ErrorCode::VideoRequired,
             "a policy lecture's materials include its explanation video: give video_url",
         ));
     }
@@ -603,7 +605,7 @@ pub async fn reschedule(
         } else {
             ""
         };
-        ApiError::conflict("wrong_status", format!("{e}{hint}"))
+        ApiError::conflict(ErrorCode::WrongStatus, format!("{e}{hint}"))
     })?;
     let reason = required_text("reason", &body.reason, 1000)?;
     let starts_at = parse_local_or_rfc3339(&body.starts_at)?;
@@ -646,7 +648,7 @@ pub async fn cancel(
     event
         .status
         .apply(Transition::Cancel)
-        .map_err(|e| ApiError::conflict("wrong_status", e.to_string()))?;
+        .map_err(|e| ApiError::conflict(ErrorCode::WrongStatus, e.to_string()))?;
     let reason = required_text("reason", &body.reason, 1000)?;
     let change = ChangeRequest {
         reason: &reason,

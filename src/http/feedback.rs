@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::error::{ApiError, ApiResult, ErrorBody, Json, Path};
 use super::opinions::local_day;
+use crate::domain::error_code::ErrorCode;
 use crate::domain::event::EventStatus;
 use crate::domain::masking::mask_personal_data;
 use crate::domain::opinion::{AdoptionState, Rating, WithheldCategory};
@@ -201,7 +202,10 @@ pub async fn rate(
         return Err(ApiError::forbidden("only the person who asked may rate this reply"));
     }
     if o.rating.is_some() {
-        return Err(ApiError::conflict("already_rated", "this reply was rated already"));
+        return Err(ApiError::conflict(
+            ErrorCode::AlreadyRated,
+            "this reply was rated already",
+        ));
     }
     let rated = state.store.rate_opinion(&o, &key, body.rating).await?;
     PublicReply::from_opinion(&rated)

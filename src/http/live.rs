@@ -14,6 +14,7 @@ use super::AppState;
 use super::auth::{CurrentStaff, MaybeStaff, cookie_borne};
 use super::error::{ApiError, ApiResult, ErrorBody, Json, Path};
 use super::origin;
+use crate::domain::error_code::ErrorCode;
 use crate::hub::conn::{self, Upgrade};
 use crate::store::live::AuditEntry;
 
@@ -69,7 +70,7 @@ pub async fn connect(
                 tracing::info!(%ip, "viewer sockets per address reached; upgrade refused");
                 return ApiError::new(
                     StatusCode::TOO_MANY_REQUESTS,
-                    "too_many_connections",
+                    ErrorCode::TooManyConnections,
                     format!(
                         "your network address already has {} live connections open; close one and try again",
                         live.viewer_sockets_per_address
@@ -135,7 +136,7 @@ pub async fn reload_screen(State(state): State<AppState>, staff: CurrentStaff) -
     let words = state.hub.screen.reload().map_err(|e| {
         ApiError::new(
             axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_word_list",
+            ErrorCode::InvalidWordList,
             e.to_string(),
         )
     })?;

@@ -13,6 +13,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::config::HttpSettings;
 use crate::domain::calendar::WorkingCalendar;
+use crate::domain::error_code::ErrorCode;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::store::Store;
@@ -123,7 +124,7 @@ pub fn router(state: AppState) -> Router {
 async fn api_not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
-        "not_found",
+        ErrorCode::NotFound,
         "no such API route; see /api/openapi.json",
     )
 }
@@ -131,7 +132,7 @@ async fn api_not_found() -> ApiError {
 async fn method_not_allowed() -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        ErrorCode::MethodNotAllowed,
         "this route does not take that method",
     )
 }

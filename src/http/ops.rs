@@ -7,6 +7,7 @@ use chrono::Datelike;
 use serde_json::json;
 
 use super::AppState;
+use crate::domain::error_code::ErrorCode;
 use crate::domain::time::{local_date, now};
 
 /// The process is up.
@@ -64,7 +65,7 @@ pub async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderM
         if !given.is_some_and(|g| token.matches(g)) {
             return super::error::ApiError::new(
                 StatusCode::UNAUTHORIZED,
-                "unauthorized",
+                ErrorCode::Unauthorized,
                 "the metrics need the bearer token configured with --metrics-token",
             )
             .into_response();

@@ -24,6 +24,7 @@ use axum::response::{IntoResponse, Response};
 use super::AppState;
 use super::auth::cookie_borne;
 use super::error::ApiError;
+use crate::domain::error_code::ErrorCode;
 
 /// Refuse a cookie-borne state-changing request from a foreign origin.
 pub async fn check(State(state): State<AppState>, req: Request, next: Next) -> Response {
@@ -42,7 +43,7 @@ pub fn refused(headers: &HeaderMap) -> ApiError {
     tracing::info!(origin = ?headers.get(ORIGIN), "cookie-borne request from a foreign origin refused");
     ApiError::new(
         StatusCode::FORBIDDEN,
-        "bad_origin",
+        ErrorCode::BadOrigin,
         "this request carries the session cookie but does not come from this site's pages; \
          send it from the site, or sign it with an Authorization: Bearer token",
     )

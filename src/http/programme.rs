@@ -7,6 +7,7 @@ use super::AppState;
 use super::auth::CurrentStaff;
 use super::error::{ApiError, ApiResult, ErrorBody, Json, Path};
 use crate::domain::calendar::{DayInfo, YearSummary};
+use crate::domain::error_code::ErrorCode;
 use crate::domain::plan;
 use crate::store::plans::ImportReport;
 use crate::store::themes::Theme;
@@ -46,7 +47,7 @@ pub async fn import_plan(
     let body = String::from_utf8(bytes.to_vec()).map_err(|_| {
         ApiError::new(
             axum::http::StatusCode::BAD_REQUEST,
-            "bad_body",
+            ErrorCode::BadBody,
             "a plan file is UTF-8 text",
         )
     })?;
@@ -56,7 +57,7 @@ pub async fn import_plan(
     let plan = plan::parse(&body).map_err(|e| {
         ApiError::new(
             axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_plan",
+            ErrorCode::InvalidPlan,
             e.to_string(),
         )
     })?;
@@ -78,13 +79,15 @@ pub async fn calendar_day(State(state): State<AppState>, Path(date): Path<String
     let date: NaiveDate = date.parse().map_err(|_| {
         ApiError::new(
             axum::http::StatusCode::BAD_REQUEST,
-            "bad_path",
+            ErrorCode::BadPath,
             format!("`{date}` is not a date like 2024-10-01"),
         )
     })?;
-    state
-        .calendar
-        .day(date)
-        .map(Json)
-        .map_err(|e| ApiError::new(axum::http::StatusCode::NOT_FOUND, "calendar_missing", e.to_string()))
+    state.calendar.day(date).map(Json).map_err(|e| {
+        ApiError::new(
+            axum::http::StatusCode::NOT_FOUND,
+            ErrorCode::CalendarMissing,
+            e.to_string(),
+        )
+    })
 }

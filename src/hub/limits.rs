@@ -52,8 +52,35 @@ if gap > 0 then redis.call('SET', KEYS[n + 1], 1, 'PX', gap) end
 return {0, 0}
 ";
 
-/// The scope of a refusal by slow mode (the others are limits).
-pub const SLOW_MODE: &str = "slow_mode";
+/// Which limit said no: a quota (per viewer, address, room or connection), or
+/// the room's slow mode, which is told to the client by its own error code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Viewer,
+    Address,
+    Room,
+    Connection,
+    SlowMode,
+}
+
+impl Scope {
+    /// As the message of a `rate_limited` error names it (`viewer limit`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Scope::Viewer => "viewer",
+            Scope::Address => "address",
+            Scope::Room => "room",
+            Scope::Connection => "connection",
+            Scope::SlowMode => "slow_mode",
+        }
+    }
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// A quota as GCRA sees it: one use per `interval`, up to `burst` at once.
 #[derive(Debug, Clone, Copy)]
@@ -99,7 +126,7 @@ fn nz(n: u32) -> NonZeroU32 {
 /// Which limit said no, and for how long.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limited {
-    pub scope: &'static str,
+    pub scope: Scope,
     pub retry_after: Duration,
 }
 
@@ -127,7 +154,7 @@ impl Limits {
         &self,
         limiter: &DefaultKeyedRateLimiter<K>,
         key: &K,
-        scope: &'static str,
+        scope: Scope,
     ) -> Result<(), Limited> {
         limiter.check_key(key).map_err(|not_until| Limited {
             scope,
@@ -139,9 +166,9 @@ impl Limits {
     /// quotas, and in a cluster the room's slow mode (`slow_mode_secs`; the
     /// room itself checks it on this node).
     pub async fn ask(&self, viewer: &ViewerKey, ip: IpAddr, room: i64, slow_mode_secs: u32) -> Result<(), Limited> {
-        self.wait(&self.viewer_asks, viewer, "viewer")?;
-        self.wait(&self.ip_asks, &ip, "address")?;
-        self.wait(&self.room_asks, &room, "room")?;
+        self.wait(&self.viewer_asks, viewer, Scope::Viewer)?;
+        self.wait(&self.ip_asks, &ip, Scope::Address)?;
+        self.wait(&self.room_asks, &room, Scope::Room)?;
         let Some(shared) = &self.shared else {
             return Ok(());
         };
@@ -149,10 +176,14 @@ impl Limits {
             (
                 shared.key(&format!("ask:viewer:{}", viewer.0)),
                 self.rates.viewer_asks,
-                "viewer",
+                Scope::Viewer,
             ),
-            (shared.key(&format!("ask:ip:{ip}")), self.rates.ip_asks, "address"),
-            (shared.key(&format!("ask:room:{room}")), self.rates.room_asks, "room"),
+            (shared.key(&format!("ask:ip:{ip}")), self.rates.ip_asks, Scope::Address),
+            (
+                shared.key(&format!("ask:room:{room}")),
+                self.rates.room_asks,
+                Scope::Room,
+            ),
         ];
         let slow = (
             shared.key(&format!("slow:{room}:{}", viewer.0)),
@@ -163,14 +194,14 @@ impl Limits {
 
     /// An upvote or a vote.
     pub async fn upvote(&self, viewer: &ViewerKey) -> Result<(), Limited> {
-        self.wait(&self.viewer_upvotes, viewer, "viewer")?;
+        self.wait(&self.viewer_upvotes, viewer, Scope::Viewer)?;
         let Some(shared) = &self.shared else {
             return Ok(());
         };
         let checks = [(
             shared.key(&format!("upvote:viewer:{}", viewer.0)),
             self.rates.viewer_upvotes,
-            "viewer",
+            Scope::Viewer,
         )];
         shared.check(&checks, None).await
     }
@@ -183,7 +214,7 @@ impl Limits {
 
     pub fn frame_wait(&self, limiter: &DefaultDirectRateLimiter) -> Result<(), Limited> {
         limiter.check().map_err(|not_until| Limited {
-            scope: "connection",
+            scope: Scope::Connection,
             retry_after: not_until.wait_time_from(self.clock.now()),
         })
     }
@@ -220,11 +251,7 @@ impl Shared {
 
     /// The GCRA `checks` and the slow mode `(key, gap)`, all or nothing.
     /// Allows when Redis cannot answer (the node's own limits were checked).
-    async fn check(
-        &self,
-        checks: &[(String, Rate, &'static str)],
-        slow: Option<(String, Duration)>,
-    ) -> Result<(), Limited> {
+    async fn check(&self, checks: &[(String, Rate, Scope)], slow: Option<(String, Duration)>) -> Result<(), Limited> {
         let mut cmd = redis::cmd("EVAL");
         cmd.arg(SHARED_CHECK).arg(checks.len() + 1);
         for (key, _, _) in checks {
@@ -239,7 +266,9 @@ impl Shared {
         match self.link.query::<(usize, u64)>(&cmd).await {
             None | Some((0, _)) => Ok(()),
             Some((i, wait_ms)) => Err(Limited {
-                scope: checks.get(i.wrapping_sub(1)).map_or(SLOW_MODE, |(_, _, scope)| scope),
+                scope: checks
+                    .get(i.wrapping_sub(1))
+                    .map_or(Scope::SlowMode, |&(_, _, scope)| scope),
                 retry_after: Duration::from_millis(wait_ms),
             }),
         }
@@ -262,7 +291,7 @@ mod tests {
         assert!(limits.ask(&v, ip, 1, 0).await.is_ok());
         assert!(limits.ask(&v, ip, 1, 0).await.is_ok());
         let limited = limits.ask(&v, ip, 1, 0).await.unwrap_err();
-        assert_eq!(limited.scope, "viewer");
+        assert_eq!(limited.scope, Scope::Viewer);
         assert!(limited.retry_after > Duration::from_secs(1) && limited.retry_after <= Duration::from_secs(30));
         let other = ViewerKey("fedcba9876543210".into());
         assert!(limits.ask(&other, ip, 1, 0).await.is_ok());

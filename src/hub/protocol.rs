@@ -8,6 +8,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::domain::error_code::ErrorCode;
 use crate::domain::event::EventStatus;
 use crate::domain::poll::{PollKind, PublicPoll, ResultsVisibility, Tally};
 use crate::domain::question::{ModerationMode, PostKind, PublicComment, PublicQuestion, QuestionStatus, RoomChange};
@@ -263,7 +264,7 @@ pub enum ServerMsg<'a> {
     Error {
         #[serde(rename = "ref")]
         reference: Option<&'a str>,
-        code: &'a str,
+        code: ErrorCode,
         message: &'a str,
         #[serde(skip_serializing_if = "Option::is_none")]
         retry_after_ms: Option<u64>,

@@ -29,6 +29,7 @@ use tokio::time::Instant;
 use super::live::{QuestionRecord, QuestionRow, question_columns};
 use super::polls::{PollRecord, PollRow, TALLY_COUNTS, TALLY_VOTERS, TALLY_WORDS, build_tally, poll_columns};
 use super::{Store, StoreError, on_pool};
+use crate::domain::error_code::ErrorCode;
 use crate::domain::event::EventStatus;
 use crate::domain::poll::{
     Ballot, CLOUD_SIZE, CheckedBallot, PollKind, PollSpec, PollStatus, ResultsVisibility, Tally,
@@ -165,13 +166,13 @@ pub enum Outcome {
 pub enum WriteError {
     /// The command was understood and refused (the reason is for the user).
     #[error("{message}")]
-    Refused { code: &'static str, message: String },
+    Refused { code: ErrorCode, message: String },
     /// Nothing was written; try again later.
     #[error("the store is unavailable: {0}")]
     Unavailable(String),
 }
 
-fn refused(code: &'static str, message: impl Into<String>) -> WriteError {
+fn refused(code: ErrorCode, message: impl Into<String>) -> WriteError {
     WriteError::Refused {
         code,
         message: message.into(),
@@ -523,7 +524,7 @@ fn address_lock_key(table: &str, id: i64, ip: &str) -> i64 {
 
 fn too_many_from_address(what: &str) -> WriteError {
     refused(
-        "too_many_from_address",
+        ErrorCode::TooManyFromAddress,
         format!("too many viewers from your network address have already {what}"),
     )
 }
@@ -701,9 +702,9 @@ async fn apply_batch(store: &Store, commands: &[Command]) -> Result<Vec<Applied>
                     let found: Option<(String, String)> = sqlx::query_as("SELECT status, kind FROM questions WHERE id = $1 AND event_id = $2")
                         .bind(question_id).bind(event_id).fetch_optional(&mut *tx).await?;
                     match found.as_ref().map(|(s, k)| (s.as_str(), k.as_str())) {
-                        None => Err(refused("not_found", "no such question in this room")),
-                        Some((_, "comment")) => Err(refused("not_a_question", "comments are not upvoted")),
-                        Some((s, _)) if s != "approved" => Err(refused("not_visible", "only published questions can be upvoted")),
+                        None => Err(refused(ErrorCode::NotFound, "no such question in this room")),
+                        Some((_, "comment")) => Err(refused(ErrorCode::NotAQuestion, "comments are not upvoted")),
+                        Some((s, _)) if s != "approved" => Err(refused(ErrorCode::NotVisible, "only published questions can be upvoted")),
                         Some(_) => {
                             let mine: Option<String> = sqlx::query_scalar("SELECT viewer_key FROM upvotes WHERE question_id = $1 AND viewer_key = $2")
                                 .bind(question_id).bind(&viewer.0).fetch_optional(&mut *tx).await?;
@@ -717,7 +718,7 @@ async fn apply_batch(store: &Store, commands: &[Command]) -> Result<Vec<Applied>
                             if full {
                                 Err(too_many_from_address("upvoted this question"))
                             } else if added == 0 {
-                                Err(refused("already_upvoted", "you have already upvoted this question"))
+                                Err(refused(ErrorCode::AlreadyUpvoted, "you have already upvoted this question"))
                             } else {
                                 let upvotes: i64 = sqlx::query_scalar("UPDATE questions SET upvotes = upvotes + 1 WHERE id = $1 RETURNING upvotes")
                                     .bind(question_id).fetch_one(&mut *tx).await?;
@@ -731,16 +732,16 @@ async fn apply_batch(store: &Store, commands: &[Command]) -> Result<Vec<Applied>
                 Command::Moderate { event_id, question_id, action, staff_id } => {
                     // Exclusive: moderators on two nodes decide one after the other, each on the current state.
                     match fetch_question!(tx, *event_id, *question_id, lock(RowLock::Update)) {
-                        None => Err(refused("not_found", "no such question in this room")),
+                        None => Err(refused(ErrorCode::NotFound, "no such question in this room")),
                         Some(before) => match action.next_status(before.status) {
-                            Err(why) => Err(refused("wrong_status", why)),
+                            Err(why) => Err(refused(ErrorCode::WrongStatus, why)),
                             Ok(_) if before.kind == PostKind::Comment
                                 && matches!(action, ModAction::Pin | ModAction::Unpin | ModAction::Answer { .. }) =>
                             {
-                                Err(refused("not_a_question", "comments are not pinned or answered; promote the comment to a question first"))
+                                Err(refused(ErrorCode::NotAQuestion, "comments are not pinned or answered; promote the comment to a question first"))
                             }
                             Ok(_) if before.kind == PostKind::Question && *action == ModAction::Promote => {
-                                Err(refused("not_a_comment", "only comments are promoted to questions"))
+                                Err(refused(ErrorCode::NotAComment, "only comments are promoted to questions"))
                             }
                             Ok(next) => {
                                 let pinned: Option<i64> = sqlx::query_scalar("SELECT pinned_question_id FROM rooms WHERE event_id = $1")
@@ -846,12 +847,12 @@ async fn apply_batch(store: &Store, commands: &[Command]) -> Result<Vec<Applied>
                     Ok(Outcome::Poll { poll, tally: None })
                 }
                 Command::SetPollStatus { event_id, poll_id, open, staff_id } => match fetch_poll!(tx, *event_id, *poll_id, lock(RowLock::Update)) {
-                    None => Err(refused("not_found", "no such poll in this room")),
+                    None => Err(refused(ErrorCode::NotFound, "no such poll in this room")),
                     Some(before) => {
                         let allowed = if *open { before.status != PollStatus::Open } else { before.status == PollStatus::Open };
                         if !allowed {
                             let what = if *open { "opened" } else { "closed" };
-                            Err(refused("wrong_status", format!("a {} poll cannot be {what}", before.status.as_str())))
+                            Err(refused(ErrorCode::WrongStatus, format!("a {} poll cannot be {what}", before.status.as_str())))
                         } else {
                             let sql = if *open {
                                 "UPDATE polls SET status = 'open', opened_at = $1, closed_at = NULL WHERE id = $2"
@@ -873,15 +874,15 @@ async fn apply_batch(store: &Store, commands: &[Command]) -> Result<Vec<Applied>
                     }
                 },
                 Command::Vote { event_id, poll_id, viewer, ballot, text_status, hits, ip, per_address } => match fetch_poll!(tx, *event_id, *poll_id, lock(RowLock::Share)) {
-                    None => Err(refused("not_found", "no such poll in this room")),
-                    Some(poll) if poll.status != PollStatus::Open => Err(refused("poll_closed", "the poll is not open")),
+                    None => Err(refused(ErrorCode::NotFound, "no such poll in this room")),
+                    Some(poll) if poll.status != PollStatus::Open => Err(refused(ErrorCode::PollClosed, "the poll is not open")),
                     Some(poll) => match poll.spec.check(ballot.clone()) {
                         Err(e) => Err(refused(e.code, e.message)),
                         Ok(checked) => {
                             let voted: Option<String> = sqlx::query_scalar("SELECT viewer_key FROM poll_votes WHERE poll_id = $1 AND viewer_key = $2")
                                 .bind(poll_id).bind(&viewer.0).fetch_optional(&mut *tx).await?;
                             if voted.is_some() && !poll.spec.allow_change {
-                                Err(refused("already_voted", "you have voted in this poll, and votes cannot be changed"))
+                                Err(refused(ErrorCode::AlreadyVoted, "you have voted in this poll, and votes cannot be changed"))
                             } else if voted.is_none() && address_full!(tx, pg, "poll_votes", "poll_id", *poll_id, ip.as_deref(), *per_address) {
                                 Err(too_many_from_address("voted in this poll"))
                             } else {

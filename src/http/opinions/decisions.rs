@@ -11,6 +11,7 @@ use super::super::AppState;
 use super::super::auth::CurrentStaff;
 use super::super::error::{ApiError, ApiResult, ErrorBody, Json, Path};
 use super::{OpinionDetail, OpinionView, detail, own_opinion, view};
+use crate::domain::error_code::ErrorCode;
 use crate::domain::opinion::{self, AdoptionState, Decision};
 use crate::domain::time::now;
 use crate::domain::values::{Code, Invalid};
@@ -54,7 +55,7 @@ fn decided(o: &Opinion, body: &DecisionBody) -> ApiResult<OpinionFields> {
 fn fresh(o: &Opinion, seen: Option<DateTime<Utc>>) -> ApiResult<()> {
     match seen {
         Some(at) if at != o.updated_at => Err(ApiError::conflict(
-            "conflict",
+            ErrorCode::Conflict,
             "the opinion was changed by someone else; reload it and try again",
         )),
         _ => Ok(()),
@@ -91,7 +92,7 @@ pub async fn decide(
 
 fn merged_error(o: &Opinion) -> ApiError {
     ApiError::conflict(
-        "merged",
+        ErrorCode::Merged,
         format!(
             "opinion {} is merged into {}: work on that one",
             o.id,
@@ -134,7 +135,7 @@ pub async fn publish(
     }
     if o.published_at.is_some() {
         return Err(ApiError::conflict(
-            "already_published",
+            ErrorCode::AlreadyPublished,
             "the reply is published already",
         ));
     }
@@ -237,13 +238,13 @@ pub async fn merge(
         let o = own_opinion(&state, &staff.0, other).await?;
         if o.merged_into.is_some() || o.published_at.is_some() || o.unit_id != primary.unit_id {
             return Err(ApiError::conflict(
-                "not_mergeable",
+                ErrorCode::NotMergeable,
                 format!("opinion {other} is merged already, published, or answered by another unit"),
             ));
         }
         if !state.store.merged_opinions(other).await?.is_empty() {
             return Err(ApiError::conflict(
-                "not_mergeable",
+                ErrorCode::NotMergeable,
                 format!("opinion {other} has opinions merged into it"),
             ));
         }
@@ -297,7 +298,7 @@ pub async fn transfer(
     }
     if o.published_at.is_some() || o.merged_into.is_some() {
         return Err(ApiError::conflict(
-            "not_transferable",
+            ErrorCode::NotTransferable,
             "a published or merged opinion stays where it is",
         ));
     }

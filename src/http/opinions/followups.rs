@@ -12,6 +12,7 @@ use super::super::AppState;
 use super::super::auth::CurrentStaff;
 use super::super::error::{ApiError, ApiResult, ErrorBody, Json, Path};
 use super::{OpinionDetail, answers, detail, own_opinion};
+use crate::domain::error_code::ErrorCode;
 use crate::domain::opinion::{self, ExtensionDecision};
 use crate::domain::staff::Role;
 use crate::domain::values::Invalid;
@@ -39,7 +40,7 @@ pub async fn request_extension(
     let reason = opinion::reason("reason", &body.reason)?;
     if o.published_at.is_some() {
         return Err(ApiError::conflict(
-            "already_published",
+            ErrorCode::AlreadyPublished,
             "the reply is published: nothing to extend",
         ));
     }
@@ -93,7 +94,10 @@ pub async fn decide_extension(
     staff.require_admin()?;
     let ext = state.store.extension(id).await?;
     if ext.decision != ExtensionDecision::Pending.as_str() {
-        return Err(ApiError::conflict("decided", "this request was decided already"));
+        return Err(ApiError::conflict(
+            ErrorCode::Decided,
+            "this request was decided already",
+        ));
     }
     let note = body.note.as_deref().map(|n| opinion::reason("note", n)).transpose()?;
     let o = state.store.opinion(ext.opinion_id).await?;
@@ -144,7 +148,7 @@ pub async fn remind(
     let o = state.store.opinion(id).await?;
     if o.published_at.is_some() {
         return Err(ApiError::conflict(
-            "already_published",
+            ErrorCode::AlreadyPublished,
             "the reply is published: nothing to remind",
         ));
     }

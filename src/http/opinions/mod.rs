@@ -13,6 +13,7 @@ use super::AppState;
 use super::auth::CurrentStaff;
 use super::error::{ApiError, ApiResult, ErrorBody, Json, Path, Query};
 use crate::domain::deadlines::DeadlineState;
+use crate::domain::error_code::ErrorCode;
 use crate::domain::event::EventStatus;
 use crate::domain::opinion::{self, AdoptionState, OpinionSource, reply_deadline};
 use crate::domain::plan::parse_local_or_rfc3339;
@@ -268,7 +269,7 @@ pub async fn create(
     }
     if matches!(event.status, EventStatus::Draft | EventStatus::Cancelled) {
         return Err(ApiError::conflict(
-            "wrong_status",
+            ErrorCode::WrongStatus,
             "opinions are recorded for announced, live or ended events",
         ));
     }
@@ -295,7 +296,7 @@ pub async fn create(
         .unit_id
         .filter(|u| event.host_ids().contains(u))
         .or_else(|| event.hosts.first().map(|h| h.id))
-        .ok_or_else(|| ApiError::conflict("no_host", "the event has no host unit"))?;
+        .ok_or_else(|| ApiError::conflict(ErrorCode::NoHost, "the event has no host unit"))?;
     let new = NewOpinion {
         event_id,
         unit_id,
@@ -334,7 +335,7 @@ pub async fn capture_route(
     }
     if !matches!(event.status, EventStatus::Ended | EventStatus::MaterialsPublished) {
         return Err(ApiError::conflict(
-            "wrong_status",
+            ErrorCode::WrongStatus,
             "opinions are collected once the event has ended",
         ));
     }

@@ -22,6 +22,7 @@ use super::error::{ApiError, ApiResult, ErrorBody, Json, Path, Query};
 use super::events::{EventView, view};
 use super::exports::{XLSX_TYPE, attachment};
 use super::feedback::{PublicReply, StateCount, event_opinions, published_replies};
+use crate::domain::error_code::ErrorCode;
 use crate::domain::event::{EventForm, EventKind, EventStatus, Transition};
 use crate::domain::masking::mask_personal_data;
 use crate::domain::poll::{PollKind, PollStatus, PublicPoll};
@@ -275,7 +276,7 @@ fn readable(event: &Event, viewer: Option<&Staff>) -> ApiResult<()> {
         Ok(())
     } else {
         Err(ApiError::conflict(
-            "not_ended",
+            ErrorCode::NotEnded,
             "the materials package can be previewed once the event has ended",
         ))
     }
@@ -360,12 +361,12 @@ pub async fn publish(
     event
         .status
         .apply(Transition::PublishMaterials)
-        .map_err(|e| ApiError::conflict("wrong_status", e.to_string()))?;
+        .map_err(|e| ApiError::conflict(ErrorCode::WrongStatus, e.to_string()))?;
     let video_url = optional_url("video_url", body.video_url.as_deref())?.or_else(|| event.video_url.clone());
     if event.kind == EventKind::Lecture && video_url.is_none() {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "video_required",
+            ErrorCode::VideoRequired,
             "a policy lecture's materials include its explanation video: give video_url",
         ));
     }

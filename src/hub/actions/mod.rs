@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use super::conn::{Session, Who, error_frame};
 use super::protocol::{Capability, ClientMsg, Envelope, MAX_REF_CHARS, OwnQuestion, ServerMsg, encode};
+use crate::domain::error_code::ErrorCode;
 use crate::domain::poll::PollSpec;
 use crate::domain::question::{ModAction, PostKind};
 use crate::store::live::QuestionRecord;
@@ -51,7 +52,7 @@ impl Session {
         if let Err(limited) = self.hub.limits.frame_wait(&self.limiter) {
             return error_frame(
                 None,
-                "rate_limited",
+                ErrorCode::RateLimited,
                 "too many messages; slow down",
                 Some(limited.retry_after),
             );
@@ -61,11 +62,13 @@ impl Session {
             Err(e) => {
                 let value = serde_json::from_str::<serde_json::Value>(text).ok();
                 let (code, message) = match &value {
-                    None => ("malformed_json", "the frame is not valid JSON".to_owned()),
+                    None => (ErrorCode::MalformedJson, "the frame is not valid JSON".to_owned()),
                     Some(v) => match v.get("type").and_then(|t| t.as_str()) {
-                        None => ("bad_message", "every message needs a string `type`".to_owned()),
-                        Some(t) if !KNOWN_TYPES.contains(&t) => ("unknown_type", format!("unknown message type `{t}`")),
-                        Some(t) => ("bad_message", format!("`{t}`: {e}")),
+                        None => (ErrorCode::BadMessage, "every message needs a string `type`".to_owned()),
+                        Some(t) if !KNOWN_TYPES.contains(&t) => {
+                            (ErrorCode::UnknownType, format!("unknown message type `{t}`"))
+                        }
+                        Some(t) => (ErrorCode::BadMessage, format!("`{t}`: {e}")),
                     },
                 };
                 let reference = value
@@ -77,7 +80,7 @@ impl Session {
         };
         let reference = envelope.reference.as_deref();
         if reference.is_some_and(|r| r.chars().count() > MAX_REF_CHARS) {
-            return error_frame(None, "bad_ref", "`ref` is at most 64 characters", None);
+            return error_frame(None, ErrorCode::BadRef, "`ref` is at most 64 characters", None);
         }
         match self.dispatch(envelope.message, reference).await {
             Ok(text) => text,
@@ -92,7 +95,10 @@ impl Session {
     /// The one place a client message is matched to what it does.
     async fn dispatch(&self, message: ClientMsg, reference: Option<&str>) -> Result<String, Refusal> {
         match message {
-            ClientMsg::Hello { .. } => Err(refuse("already_greeted", "hello is sent once, as the first frame")),
+            ClientMsg::Hello { .. } => Err(refuse(
+                ErrorCode::AlreadyGreeted,
+                "hello is sent once, as the first frame",
+            )),
             ClientMsg::Ping => Ok(encode(&ServerMsg::Pong { reference })),
             ClientMsg::Ask { text } => self.post(PostKind::Question, &text, reference).await,
             ClientMsg::CreatePoll {
@@ -140,7 +146,7 @@ impl Session {
         match (&self.who, self.capability, needed) {
             (Who::Staff { staff, .. }, Capability::Moderator, _) => Ok(staff.id),
             (Who::Staff { staff, .. }, Capability::Host, Capability::Host) => Ok(staff.id),
-            _ => Err(refuse("forbidden", "your role may not do this")),
+            _ => Err(refuse(ErrorCode::Forbidden, "your role may not do this")),
         }
     }
 
@@ -154,7 +160,7 @@ impl Session {
                 retry_after: None,
             },
             WriteError::Unavailable(message) => Refusal {
-                code: "unavailable",
+                code: ErrorCode::Unavailable,
                 message,
                 retry_after: None,
             },
@@ -164,12 +170,12 @@ impl Session {
 
 /// Why a client message was not done: becomes an error frame.
 struct Refusal {
-    code: &'static str,
+    code: ErrorCode,
     message: String,
     retry_after: Option<Duration>,
 }
 
-fn refuse(code: &'static str, message: &str) -> Refusal {
+fn refuse(code: ErrorCode, message: &str) -> Refusal {
     Refusal {
         code,
         message: message.to_owned(),
@@ -179,7 +185,7 @@ fn refuse(code: &'static str, message: &str) -> Refusal {
 
 fn invalid(e: crate::domain::values::Invalid) -> Refusal {
     Refusal {
-        code: "invalid",
+        code: ErrorCode::Invalid,
         message: e.to_string(),
         retry_after: None,
     }
@@ -187,14 +193,14 @@ fn invalid(e: crate::domain::values::Invalid) -> Refusal {
 
 fn rate_limited(message: impl Into<String>, retry_after: Duration) -> Refusal {
     Refusal {
-        code: "rate_limited",
+        code: ErrorCode::RateLimited,
         message: message.into(),
         retry_after: Some(retry_after),
     }
 }
 
 fn unexpected() -> Refusal {
-    refuse("internal", "unexpected outcome")
+    refuse(ErrorCode::Internal, "unexpected outcome")
 }
 
 fn ack(reference: Option<&str>, action: &str, question: Option<&QuestionRecord>, upvotes: Option<i64>) -> String {

@@ -3,6 +3,7 @@
 //! room's settings (slow mode, moderation mode).
 
 use super::{Refusal, ack, invalid, refuse, unexpected};
+use crate::domain::error_code::ErrorCode;
 use crate::domain::question::{ModAction, ModerationMode, QuestionText, ViewerKey, answer_text, reason_text};
 use crate::hub::conn::Session;
 use crate::hub::protocol::{Banned, Capability, OwnQuestion, ServerMsg, encode};
@@ -87,7 +88,7 @@ impl Session {
     ) -> Result<String, Refusal> {
         let staff_id = self.staff_id(Capability::Moderator)?;
         let key = ViewerKey::parse(viewer)
-            .ok_or_else(|| refuse("invalid", "`viewer` is a viewer key (16 hex characters)"))?;
+            .ok_or_else(|| refuse(ErrorCode::Invalid, "`viewer` is a viewer key (16 hex characters)"))?;
         let reason = reason_text(reason).map_err(invalid)?;
         // The address the viewer joined from (kept by the room, so a viewer
         // who never posted is covered), else the one they last posted from.
@@ -99,7 +100,7 @@ impl Session {
                 .store
                 .viewer_last_ip(self.room.event_id, &key)
                 .await
-                .map_err(|_| refuse("unavailable", "the store is unavailable; try again"))?,
+                .map_err(|_| refuse(ErrorCode::Unavailable, "the store is unavailable; try again"))?,
         };
         let command = Command::Ban {
             event_id: self.room.event_id,
@@ -130,7 +131,7 @@ impl Session {
 
     pub(super) async fn set_slow_mode(&self, seconds: u32, reference: Option<&str>) -> Result<String, Refusal> {
         if seconds > 3600 {
-            return Err(refuse("invalid", "slow mode is at most 3600 seconds"));
+            return Err(refuse(ErrorCode::Invalid, "slow mode is at most 3600 seconds"));
         }
         let (moderation, _) = self.room.moderation();
         self.settings(moderation, seconds, reference).await

@@ -1,6 +1,7 @@
 //! Polls: the host creates, opens and closes them; viewers vote.
 
 use super::{Refusal, rate_limited, refuse, unexpected};
+use crate::domain::error_code::ErrorCode;
 use crate::domain::poll::{Ballot, CheckedBallot, PollSpec, PollStatus};
 use crate::domain::screen::Verdict;
 use crate::hub::conn::{Session, Who};
@@ -72,7 +73,7 @@ impl Session {
         reference: Option<&str>,
     ) -> Result<String, Refusal> {
         let Who::Viewer { key, .. } = &self.who else {
-            return Err(refuse("forbidden", "staff connections do not vote"));
+            return Err(refuse(ErrorCode::Forbidden, "staff connections do not vote"));
         };
         let ballot = match (choices, rating, text) {
             (Some(c), None, None) => Ballot::Choices(c),
@@ -80,7 +81,7 @@ impl Session {
             (None, None, Some(t)) => Ballot::Text(t),
             _ => {
                 return Err(refuse(
-                    "invalid_vote",
+                    ErrorCode::InvalidVote,
                     "give exactly one of `choices`, `rating` or `text`",
                 ));
             }
@@ -88,9 +89,9 @@ impl Session {
         let poll = self
             .room
             .poll(poll_id)
-            .ok_or_else(|| refuse("not_found", "no such poll in this room"))?;
+            .ok_or_else(|| refuse(ErrorCode::NotFound, "no such poll in this room"))?;
         if poll.status != PollStatus::Open {
-            return Err(refuse("poll_closed", "the poll is not open"));
+            return Err(refuse(ErrorCode::PollClosed, "the poll is not open"));
         }
         let checked = poll.spec.check(ballot.clone()).map_err(|e| Refusal {
             code: e.code,

@@ -2,6 +2,7 @@
 //! moderated alike) and upvotes.
 
 use super::{Refusal, ack, invalid, rate_limited, refuse, unexpected};
+use crate::domain::error_code::ErrorCode;
 use crate::domain::event::EventStatus;
 use crate::domain::question::{ModerationMode, PostKind, QuestionStatus, QuestionText};
 use crate::domain::screen::Verdict;
@@ -15,7 +16,7 @@ impl Session {
     pub(super) async fn post(&self, kind: PostKind, text: &str, reference: Option<&str>) -> Result<String, Refusal> {
         let Who::Viewer { key, nickname, .. } = &self.who else {
             return Err(refuse(
-                "forbidden",
+                ErrorCode::Forbidden,
                 "staff connections do not post questions or comments",
             ));
         };
@@ -23,12 +24,12 @@ impl Session {
             self.room.status(),
             EventStatus::Announced | EventStatus::Rescheduled | EventStatus::Live
         ) {
-            return Err(refuse("event_closed", "the event is not taking questions"));
+            return Err(refuse(ErrorCode::EventClosed, "the event is not taking questions"));
         }
         let text = QuestionText::parse(text).map_err(invalid)?;
         let (moderation, slow_mode_secs) = self.room.moderation();
         let slow_mode = |wait| Refusal {
-            code: "slow_mode",
+            code: ErrorCode::SlowMode,
             message: "slow mode is on: wait before posting again".to_owned(),
             retry_after: Some(wait),
         };
@@ -40,7 +41,7 @@ impl Session {
             .await
         {
             Ok(()) => {}
-            Err(l) if l.scope == limits::SLOW_MODE => return Err(slow_mode(l.retry_after)),
+            Err(l) if l.scope == limits::Scope::SlowMode => return Err(slow_mode(l.retry_after)),
             Err(l) => {
                 return Err(rate_limited(
                     format!("too many questions ({} limit); try again later", l.scope),
@@ -81,7 +82,7 @@ impl Session {
 
     pub(super) async fn upvote(&self, question_id: i64, reference: Option<&str>) -> Result<String, Refusal> {
         let Who::Viewer { key, .. } = &self.who else {
-            return Err(refuse("forbidden", "staff connections do not upvote"));
+            return Err(refuse(ErrorCode::Forbidden, "staff connections do not upvote"));
         };
         if let Err(l) = self.hub.limits.upvote(key).await {
             return Err(rate_limited("too many upvotes", l.retry_after));

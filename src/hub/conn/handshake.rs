@@ -8,6 +8,7 @@ use std::time::Duration;
 use axum::extract::ws::{Message, WebSocket};
 
 use super::{Ended, Who, close, ended, error_frame, send_text};
+use crate::domain::error_code::ErrorCode;
 use crate::domain::question::{Nickname, ViewerToken};
 use crate::domain::staff::{Role, Staff};
 use crate::hub::protocol::{Capability, ClientMsg, Envelope, PROTOCOL_VERSION};
@@ -31,7 +32,7 @@ pub(super) struct Handshake<'a> {
 }
 
 impl Handshake<'_> {
-    async fn error(&mut self, code: &str, message: &str) -> Result<(), Ended> {
+    async fn error(&mut self, code: ErrorCode, message: &str) -> Result<(), Ended> {
         send_text(self.ws, error_frame(None, code, message, None).into(), self.timeout).await
     }
 
@@ -72,7 +73,7 @@ impl Handshake<'_> {
             ),
             _ => {
                 self.error(
-                    "hello_required",
+                    ErrorCode::HelloRequired,
                     "the first frame must be {\"type\":\"hello\",\"protocol\":1}",
                 )
                 .await?;
@@ -81,7 +82,7 @@ impl Handshake<'_> {
         };
         if protocol != PROTOCOL_VERSION {
             let msg = format!("this server speaks protocol {PROTOCOL_VERSION}, not {protocol}");
-            self.error("unsupported_protocol", &msg).await?;
+            self.error(ErrorCode::UnsupportedProtocol, &msg).await?;
             return Err(ended(close::PROTOCOL, "unsupported protocol"));
         }
         Ok(Some(hello))
@@ -97,7 +98,7 @@ impl Handshake<'_> {
             Some(token) => match self.hub.store.session_account(token).await {
                 Ok(Some((account, _))) => Ok(Some(account.staff)),
                 Ok(None) => {
-                    self.error("unauthorized", "the session token is invalid or expired")
+                    self.error(ErrorCode::Unauthorized, "the session token is invalid or expired")
                         .await?;
                     Err(ended(close::FORBIDDEN, "invalid session"))
                 }
@@ -113,12 +114,12 @@ impl Handshake<'_> {
             Ok(m) => Ok(m),
             Err(e) => {
                 let (code, close_code) = match &e {
-                    JoinError::UnknownEvent(_) => ("unknown_event", close::UNKNOWN_EVENT),
-                    JoinError::Unavailable(_) => ("event_unavailable", close::FORBIDDEN),
-                    JoinError::Store(_) => ("unavailable", close::UNAVAILABLE),
+                    JoinError::UnknownEvent(_) => (ErrorCode::UnknownEvent, close::UNKNOWN_EVENT),
+                    JoinError::Unavailable(_) => (ErrorCode::EventUnavailable, close::FORBIDDEN),
+                    JoinError::Store(_) => (ErrorCode::Unavailable, close::UNAVAILABLE),
                 };
                 self.error(code, &e.to_string()).await?;
-                Err(ended(close_code, code))
+                Err(ended(close_code, code.as_str()))
             }
         }
     }
@@ -139,7 +140,7 @@ impl Handshake<'_> {
                     Err(_) => return Err(ended(close::UNAVAILABLE, "store unavailable")),
                 };
                 if !staff.serves(&hosts) {
-                    self.error("forbidden", "your account does not serve this event")
+                    self.error(ErrorCode::Forbidden, "your account does not serve this event")
                         .await?;
                     return Err(ended(close::FORBIDDEN, "forbidden"));
                 }
@@ -160,7 +161,7 @@ impl Handshake<'_> {
                 let nickname = match Nickname::parse(hello.nickname.as_deref()) {
                     Ok(n) => n,
                     Err(e) => {
-                        self.error("invalid_nickname", &e.to_string()).await?;
+                        self.error(ErrorCode::InvalidNickname, &e.to_string()).await?;
                         Nickname::parse(None).map_err(|_| ended(close::HANDSHAKE, "nickname"))?
                     }
                 };
@@ -174,7 +175,7 @@ impl Handshake<'_> {
     pub async fn refuse_banned(&mut self, room: &Room, who: &Who, ip: &str) -> Result<(), Ended> {
         if let Who::Viewer { key, .. } = who {
             if room.is_banned(Some(key), ip) {
-                self.error("banned", "you are banned from this event").await?;
+                self.error(ErrorCode::Banned, "you are banned from this event").await?;
                 return Err(ended(close::FORBIDDEN, "banned"));
             }
         }
@@ -183,11 +184,11 @@ impl Handshake<'_> {
 }
 
 /// The next text frame: `None` when the client went away, `Err(code)` for a non-text frame.
-async fn next_text(ws: &mut WebSocket) -> Option<Result<String, &'static str>> {
+async fn next_text(ws: &mut WebSocket) -> Option<Result<String, ErrorCode>> {
     loop {
         match ws.recv().await? {
             Ok(Message::Text(t)) => return Some(Ok(t.to_string())),
-            Ok(Message::Binary(_)) => return Some(Err("binary_not_supported")),
+            Ok(Message::Binary(_)) => return Some(Err(ErrorCode::BinaryNotSupported)),
             Ok(Message::Ping(_) | Message::Pong(_)) => continue,
             Ok(Message::Close(_)) | Err(_) => return None,
         }

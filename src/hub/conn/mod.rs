@@ -23,6 +23,7 @@ use super::Hub;
 use super::addresses::AddressSlot;
 use super::protocol::{Capability, ServerMsg, encode};
 use super::room::{ConnEntry, Joined, Private, Room};
+use crate::domain::error_code::ErrorCode;
 use crate::domain::question::{Nickname, ViewerKey, ViewerToken};
 use crate::domain::staff::Staff;
 
@@ -146,7 +147,7 @@ async fn send_text(ws: &mut WebSocket, text: Utf8Bytes, timeout: Duration) -> Re
 
 pub(in crate::hub) fn error_frame(
     reference: Option<&str>,
-    code: &str,
+    code: ErrorCode,
     message: &str,
     retry_after: Option<Duration>,
 ) -> String {

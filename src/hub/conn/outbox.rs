@@ -12,6 +12,7 @@ use futures_util::stream::SplitSink;
 use tokio::sync::{broadcast, mpsc};
 
 use super::{Ended, Session, close, ended, error_frame, millis, send_within};
+use crate::domain::error_code::ErrorCode;
 use crate::hub::room::{Frame, Private, StaffItem};
 
 /// Public frames written to a socket in one go at most.
@@ -66,7 +67,7 @@ impl Session {
                     }
                     Err(broadcast::error::RecvError::Lagged(_)) => {
                         let msg = "the moderation feed fell behind; reconnect";
-                        self.sink_send(&mut out.sink, error_frame(None, "lagged", msg, None).into()).await?;
+                        self.sink_send(&mut out.sink, error_frame(None, ErrorCode::Lagged, msg, None).into()).await?;
                         return Err(ended(close::LAGGED, "lagged"));
                     }
                     Err(broadcast::error::RecvError::Closed) => return Err(ended(close::GOING_AWAY, "room closed")),
@@ -79,7 +80,7 @@ impl Session {
                     }
                     Some(Private::Kick { code, reason }) => {
                         self.sink_send(&mut out.sink, error_frame(None, code, &reason, None).into()).await?;
-                        return Err(ended(close::FORBIDDEN, code));
+                        return Err(ended(close::FORBIDDEN, code.as_str()));
                     }
                     None => return Err(ended(close::GOING_AWAY, "room closed")),
                 },
@@ -140,7 +141,7 @@ impl Session {
             out.sent
         );
         match self
-            .sink_send(&mut out.sink, error_frame(None, "lagged", &msg, None).into())
+            .sink_send(&mut out.sink, error_frame(None, ErrorCode::Lagged, &msg, None).into())
             .await
         {
             Ok(()) => ended(close::LAGGED, "lagged"),

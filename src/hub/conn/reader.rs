@@ -12,6 +12,7 @@ use futures_util::stream::SplitStream;
 use tokio::sync::mpsc;
 
 use super::{Ended, Session, Who, close, ended, error_frame, millis};
+use crate::domain::error_code::ErrorCode;
 use crate::hub::room::Private;
 
 /// How often a staff console's session is re-checked: a password reset or
@@ -51,7 +52,7 @@ impl Session {
                 Some(Err(e)) => return Err(classify(&e)),
                 Some(Ok(Message::Text(text))) => self.reply_to(text.as_str()).await,
                 Some(Ok(Message::Binary(_))) => {
-                    error_frame(None, "binary_not_supported", "send JSON text frames", None)
+                    error_frame(None, ErrorCode::BinaryNotSupported, "send JSON text frames", None)
                 }
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
             };
@@ -72,7 +73,7 @@ impl Session {
                 let reason = "your session has ended (signed out, expired, or the password was changed); sign in again";
                 let _ = replies
                     .send(Private::Kick {
-                        code: "session_ended",
+                        code: ErrorCode::SessionEnded,
                         reason: reason.into(),
                     })
                     .await;

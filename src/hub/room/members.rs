@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use axum::extract::ws::Utf8Bytes;
 
 use super::{ConnEntry, Private, Room};
+use crate::domain::error_code::ErrorCode;
 use crate::domain::question::ViewerKey;
 use crate::store::live::{BanRecord, QuestionRecord};
 
@@ -176,7 +177,7 @@ impl Room {
             if hit {
                 kicked += 1;
                 let kick = Private::Kick {
-                    code: "banned",
+                    code: ErrorCode::Banned,
                     reason: format!("you are banned from this event: {reason}"),
                 };
                 send_private(entry, kick);

@@ -36,6 +36,7 @@ use axum::extract::ws::Utf8Bytes;
 use tokio::sync::{Notify, broadcast, mpsc};
 
 use super::protocol::{OwnQuestion, ServerMsg, encode};
+use crate::domain::error_code::ErrorCode;
 use crate::domain::event::EventStatus;
 use crate::domain::poll::PublicPoll;
 use crate::domain::question::{ModerationMode, PublicComment, PublicQuestion, ViewerKey};
@@ -107,7 +108,7 @@ pub enum Private {
     Frame(Utf8Bytes),
     /// Close with this code and reason.
     Kick {
-        code: &'static str,
+        code: ErrorCode,
         reason: String,
     },
     /// `mine` frames may have been lost (the bus was away): send the viewer
