@@ -15,12 +15,21 @@ const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000];
 const PING_EVERY_MS = 25000;
 const PONG_WITHIN_MS = 10000;
 
-export function storedNickname() {
+function stored(key) {
   try {
-    return localStorage.getItem(NICKNAME_KEY) || "";
+    return localStorage.getItem(key);
   } catch {
-    return "";
+    return null;
   }
+}
+
+/** The anonymous viewer token this browser was given, if any (only its asker may rate a reply). */
+export function viewerToken() {
+  return stored(TOKEN_KEY);
+}
+
+export function storedNickname() {
+  return stored(NICKNAME_KEY) || "";
 }
 
 function store(key, value) {
@@ -90,7 +99,7 @@ export class LiveClient {
   hello() {
     const hello = { type: "hello", protocol: 1 };
     if (this.viewer) {
-      const token = localStorage.getItem(TOKEN_KEY);
+      const token = viewerToken();
       if (token) hello.viewer_token = token;
       if (this.nickname) hello.nickname = this.nickname;
     }
@@ -261,11 +270,34 @@ export class LiveClient {
   }
 }
 
-/** Chinese text for the connection states, shared by the pages' indicators. */
-export const STATE_TEXT = {
-  idle: "连接中",
-  connecting: "连接中",
-  open: "已连接",
-  reconnecting: "重新连接中",
-  closed: "已断开",
-};
+/**
+ * The handlers that keep the public room in `room` — `questions` and
+ * `comments` (maps by id), `pinned`, `viewers` — and call `render` after
+ * each change. A page spreads them into its own handlers and wraps the ones
+ * it does more with.
+ */
+export function followRoom(room, render) {
+  const changes = (update) => (frame) => {
+    update(frame);
+    render();
+  };
+  return {
+    snapshot: changes((s) => {
+      room.pinned = s.pinned;
+      room.viewers = s.viewers;
+      room.questions = new Map(s.questions.map((q) => [q.id, q]));
+      room.comments = new Map((s.comments ?? []).map((c) => [c.id, c]));
+    }),
+    question: changes(({ question }) => room.questions.set(question.id, question)),
+    question_removed: changes(({ question_id }) => room.questions.delete(question_id)),
+    comment: changes(({ comment }) => room.comments.set(comment.id, comment)),
+    comment_removed: changes(({ comment_id }) => room.comments.delete(comment_id)),
+    upvotes: changes(({ question_id, upvotes }) => {
+      const q = room.questions.get(question_id);
+      if (q) q.upvotes = upvotes;
+    }),
+    pinned: changes(({ question_id }) => {
+      room.pinned = question_id;
+    }),
+  };
+}
