@@ -218,11 +218,9 @@ export function roomErrorText(err) {
 
 // --- sign-in -------------------------------------------------------------------
 
-/** The sign-in page, coming back here once signed in. */
-export function toSignIn(replace = true) {
-  const url = `/login.html?next=${encodeURIComponent(location.pathname + location.search)}`;
-  if (replace) location.replace(url);
-  else location.assign(url);
+/** The sign-in page, which comes back here once signed in. */
+export function signInUrl() {
+  return `/login.html?next=${encodeURIComponent(location.pathname + location.search)}`;
 }
 
 /** GET /api/auth/me, or (401) off to the sign-in page: then it never resolves. */
@@ -231,7 +229,7 @@ export async function whoAmI() {
     return await api("GET", "/api/auth/me");
   } catch (err) {
     if (err.status === 401) {
-      toSignIn();
+      location.replace(signInUrl());
       return new Promise(() => {});
     }
     throw err;
@@ -261,7 +259,7 @@ export async function logout() {
   } catch {
     // Already signed out (401) or offline: the sign-in page is right either way.
   }
-  toSignIn(false);
+  location.assign(signInUrl());
 }
 
 // --- dates, times, numbers -----------------------------------------------------

@@ -77,23 +77,12 @@ export const EXTENSION = { pending: "待批复", granted: "已批准", refused: 
 // --- the live room -------------------------------------------------------------
 
 /** The connection indicator's text, by the live client's state. */
-export const CONNECTION = {
-  idle: "连接中",
-  connecting: "连接中",
-  open: "已连接",
-  reconnecting: "重新连接中",
-  closed: "已断开",
-};
+export const CONNECTION = { idle: "连接中", connecting: "连接中", open: "已连接", reconnecting: "重新连接中", closed: "已断开" };
 
 /** The viewer's own post, by its moderation status. */
 export const OWN_STATUS = { pending: "待审核", rejected: "未通过", hidden: "已被隐藏", approved: "已公开" };
 
-export const POLL_KIND = {
-  single_choice: "单选",
-  multiple_choice: "多选",
-  rating: "评分",
-  open_text: "开放回答",
-};
+export const POLL_KIND = { single_choice: "单选", multiple_choice: "多选", rating: "评分", open_text: "开放回答" };
 export const POLL_STATUS = { draft: "草稿", open: "进行中", closed: "已结束" };
 
 // --- errors --------------------------------------------------------------------

@@ -4,7 +4,7 @@
 // the WebSocket handshake.
 
 import { LiveClient, followRoom } from "./live-client.js";
-import { $, api, clock, confirmBox, connectionStatus, el, idFromUrl, logout, notice, pollResults, roomErrorText, scheduler, toSignIn, whoAmI } from "./dom.js";
+import { $, api, clock, confirmBox, connectionStatus, el, idFromUrl, logout, notice, pollResults, roomErrorText, scheduler, signInUrl, whoAmI } from "./dom.js";
 import { CONSOLE_STATUS, POLL_KIND, POLL_STATUS, SOURCE, labelOf } from "./labels.js";
 
 const eventId = idFromUrl();
@@ -36,7 +36,7 @@ const client = new LiveClient(eventId, {
       if (w.capability === "viewer") {
         // No (valid) session cookie: the server took us for a viewer.
         client.close();
-        toSignIn();
+        location.replace(signInUrl());
         return;
       }
       document.body.classList.toggle("host-only", w.capability === "host");
