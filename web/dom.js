@@ -262,6 +262,30 @@ export async function logout() {
   location.assign(signInUrl());
 }
 
+// --- the browser's storage ----------------------------------------------------
+
+/** Where the live client keeps this browser's anonymous viewer token (only its asker may rate a reply). */
+export const VIEWER_TOKEN_KEY = "minsheng.viewer_token";
+
+/** A value kept in localStorage, or null (none, or no storage in private mode). */
+export function stored(key) {
+  try {
+    return localStorage.getItem(key);
+  } catch {
+    return null;
+  }
+}
+
+/** Keep a value in localStorage (an empty one: forget it). */
+export function store(key, value) {
+  try {
+    if (value) localStorage.setItem(key, value);
+    else localStorage.removeItem(key);
+  } catch {
+    // Private mode without storage: the viewer simply gets a new token next time.
+  }
+}
+
 // --- dates, times, numbers -----------------------------------------------------
 
 const BEIJING = { timeZone: "Asia/Shanghai" };

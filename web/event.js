@@ -2,9 +2,8 @@
 // plan's deadlines, and after the broadcast the published replies with their
 // adoption state, the counts, and the asker's rating. No sign-in.
 
-import { $, api, button, deadlineItem, el, errorText, fact, idFromUrl, link, messageSlot, say, showBadge, tag, when } from "./dom.js";
+import { $, VIEWER_TOKEN_KEY, api, button, deadlineItem, el, errorText, fact, idFromUrl, link, messageSlot, say, showBadge, stored, tag, when } from "./dom.js";
 import { EVENT_STATUS, FORM, KIND, RATING, SOURCE, labelOf } from "./labels.js";
-import { viewerToken } from "./live-client.js";
 
 const AFTER = new Set(["ended", "materials_published"]);
 
@@ -69,7 +68,7 @@ function ratingControl(reply) {
 }
 
 async function rate(reply, rating, buttons, msg) {
-  const token = viewerToken();
+  const token = stored(VIEWER_TOKEN_KEY);
   if (!token) {
     say(msg, "只有提问者本人可以评价：请使用提问时的手机或浏览器打开本页。");
     return;

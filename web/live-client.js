@@ -3,7 +3,8 @@
 // resume from that seq, match answers to requests by `ref`, and hand every
 // other frame to the page's handlers by its `type`.
 
-const TOKEN_KEY = "minsheng.viewer_token";
+import { VIEWER_TOKEN_KEY, store, stored } from "./dom.js";
+
 const NICKNAME_KEY = "minsheng.nickname";
 
 // Close codes after which trying again cannot help (protocol.md, "Close codes").
@@ -15,30 +16,8 @@ const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000];
 const PING_EVERY_MS = 25000;
 const PONG_WITHIN_MS = 10000;
 
-function stored(key) {
-  try {
-    return localStorage.getItem(key);
-  } catch {
-    return null;
-  }
-}
-
-/** The anonymous viewer token this browser was given, if any (only its asker may rate a reply). */
-export function viewerToken() {
-  return stored(TOKEN_KEY);
-}
-
 export function storedNickname() {
   return stored(NICKNAME_KEY) || "";
-}
-
-function store(key, value) {
-  try {
-    if (value) localStorage.setItem(key, value);
-    else localStorage.removeItem(key);
-  } catch {
-    // Private mode without storage: the viewer simply gets a new token next time.
-  }
 }
 
 export class LiveClient {
@@ -99,7 +78,7 @@ export class LiveClient {
   hello() {
     const hello = { type: "hello", protocol: 1 };
     if (this.viewer) {
-      const token = viewerToken();
+      const token = stored(VIEWER_TOKEN_KEY);
       if (token) hello.viewer_token = token;
       if (this.nickname) hello.nickname = this.nickname;
     }
@@ -130,7 +109,7 @@ export class LiveClient {
     this.welcome = frame;
     this.attempt = 0;
     this.connections += 1;
-    if (frame.viewer) store(TOKEN_KEY, frame.viewer.token);
+    if (frame.viewer) store(VIEWER_TOKEN_KEY, frame.viewer.token);
     // A resume that became a snapshot (too far behind): the snapshot replaces everything.
     if (frame.start === "snapshot") this.lastSeq = frame.seq;
     this.setState("open");
