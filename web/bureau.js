@@ -3,26 +3,8 @@
 // requests to grant or refuse, overdue opinions to remind (催办), and the
 // yearly performance report as a table and CSS bars.
 
-import {
-  $,
-  api,
-  beijingDay,
-  button,
-  DEADLINE_KIND,
-  DEADLINE_STATE,
-  el,
-  errorText,
-  EVENT_STATUS,
-  field,
-  link,
-  messageSlot,
-  percent,
-  rows,
-  say,
-  signedIn,
-  tag,
-  when,
-} from "./common.js";
+import { $, api, bar, beijingDay, button, el, errorText, field, link, messageSlot, percent, rows, say, signedIn, tag, when } from "./dom.js";
+import { DEADLINE_KIND, DEADLINE_STATE, EVENT_STATUS, labelOf } from "./labels.js";
 
 const DOW = ["一", "二", "三", "四", "五", "六", "日"];
 const cal = { year: 0, month: 0, deadlines: [], events: [] };
@@ -45,17 +27,17 @@ function calendarItems() {
     add(beijingDay(e.starts_at), {
       className: "event-start",
       text: `▶ ${e.title}`,
-      title: `活动举行：${e.title}（${hosts}，${EVENT_STATUS[e.status] ?? e.status}）`,
+      title: `活动举行：${e.title}（${hosts}，${labelOf(EVENT_STATUS, e.status)}）`,
     });
   }
   for (const d of cal.deadlines) {
     if (!d.due_date) continue;
-    const state = DEADLINE_STATE[d.state] ?? d.state;
+    const state = labelOf(DEADLINE_STATE, d.state);
     const hosts = d.hosts.map((h) => h.short_name).join("、");
     add(d.due_date, {
       className: `state-${d.state}`,
-      text: `${state}｜${DEADLINE_KIND[d.kind] ?? d.kind}：${d.event_title}`,
-      title: `${DEADLINE_KIND[d.kind] ?? d.kind}截止：${d.event_title}（${hosts}）— ${state}`,
+      text: `${state}｜${labelOf(DEADLINE_KIND, d.kind)}：${d.event_title}`,
+      title: `${labelOf(DEADLINE_KIND, d.kind)}截止：${d.event_title}（${hosts}）— ${state}`,
     });
   }
   return byDay;
@@ -126,7 +108,7 @@ function schedule(s) {
   if (!s) return "—";
   const parts = [s.starts_at ? when(s.starts_at) : "时间未定"];
   if (s.duration_minutes) parts.push(`${s.duration_minutes} 分钟`);
-  if (s.status) parts.push(EVENT_STATUS[s.status] ?? s.status);
+  if (s.status) parts.push(labelOf(EVENT_STATUS, s.status));
   return parts.join("，");
 }
 
@@ -199,7 +181,7 @@ async function loadOverdue() {
     actions.append(field("催办说明（可选）", note), remind);
     box.append(actions, msg);
     const due = el("span");
-    due.append(el("span", null, `${o.due_date ?? "—"} `), tag("已逾期", "overdue"));
+    due.append(el("span", null, `${o.due_date ?? "—"} `), tag(DEADLINE_STATE.overdue, "overdue"));
     if (o.extension_pending) due.append(" ", tag("延期待批复", "pending"));
     return [
       ["意见建议", `#${o.id} ${o.text}`],
@@ -235,13 +217,8 @@ function charts(units) {
     const list = el("ol", "chart");
     list.setAttribute("aria-label", title);
     for (const u of units) {
-      const li = el("li");
-      const track = el("span", "bar-track");
-      const fill = el("span", "bar-fill");
-      fill.style.width = `${Math.round((u[key] ?? 0) * 100)}%`;
-      track.append(fill);
-      li.append(el("span", null, u.unit_name), track, el("span", "bar-value", percent(u[key])));
-      list.append(li);
+      const share = Math.round((u[key] ?? 0) * 100);
+      list.append(bar(el("li"), el("span", null, u.unit_name), share, el("span", "bar-value", percent(u[key]))));
     }
     fig.append(caption, list);
     box.append(fig);

@@ -2,68 +2,27 @@
 // plan's deadlines, and after the broadcast the published replies with their
 // adoption state, the counts, and the asker's rating. No sign-in.
 
-import {
-  $,
-  api,
-  button,
-  DEADLINE_KIND,
-  DEADLINE_STATE,
-  el,
-  errorText,
-  EVENT_STATUS,
-  FORM,
-  KIND,
-  link,
-  messageSlot,
-  RATING,
-  say,
-  SOURCE,
-  tag,
-  when,
-} from "./common.js";
-
-// The live page's client keeps the viewer's anonymous token under this key
-// (web/live-client.js, TOKEN_KEY); only the asker's token may rate a reply.
-const TOKEN_KEY = "minsheng.viewer_token";
+import { $, VIEWER_TOKEN_KEY, api, button, deadlineItem, el, errorText, fact, idFromUrl, link, messageSlot, say, showBadge, stored, tag, when } from "./dom.js";
+import { EVENT_STATUS, FORM, KIND, RATING, SOURCE, labelOf } from "./labels.js";
 
 const AFTER = new Set(["ended", "materials_published"]);
-
-function eventId() {
-  const raw = new URLSearchParams(location.search).get("id");
-  return raw && /^\d{1,15}$/.test(raw) ? Number(raw) : null;
-}
-
-function viewerToken() {
-  try {
-    return localStorage.getItem(TOKEN_KEY);
-  } catch {
-    return null;
-  }
-}
-
-function fact(dl, term, value) {
-  if (value === null || value === undefined || value === "") return;
-  dl.append(el("dt", null, term), el("dd", null, value));
-}
 
 function announcement(event) {
   document.title = `${event.title} · 民声`;
   $("title").textContent = event.title;
-  $("kind").textContent = KIND[event.kind] ?? event.kind;
-  const status = $("status");
-  status.textContent = EVENT_STATUS[event.status] ?? event.status;
-  status.className = `badge status-${event.status}`;
+  $("kind").textContent = labelOf(KIND, event.kind);
+  showBadge($("status"), event.status, labelOf(EVENT_STATUS, event.status));
   const dl = $("facts");
   dl.replaceChildren();
   fact(dl, "时间（北京时间）", when(event.starts_at));
   fact(dl, "时长", event.duration_minutes ? `${event.duration_minutes} 分钟` : null);
-  fact(dl, "形式", FORM[event.form] ?? event.form);
+  fact(dl, "形式", labelOf(FORM, event.form));
   fact(dl, "地点", event.venue);
   fact(dl, "议程", event.agenda);
   fact(dl, "网民参与方式", event.participation);
   fact(dl, "主办单位", event.hosts.map((h) => h.short_name).join("、"));
   fact(dl, "活动简介", event.summary);
-  fact(dl, "状态", EVENT_STATUS[event.status] ?? event.status);
+  fact(dl, "状态", labelOf(EVENT_STATUS, event.status));
   if (event.status === "cancelled") fact(dl, "取消原因", event.cancel_reason);
   $("announce").hidden = false;
 
@@ -78,15 +37,7 @@ function announcement(event) {
   }
 
   const list = $("deadlines");
-  list.replaceChildren();
-  for (const d of event.deadlines) {
-    if (d.state === "not_applicable") continue;
-    const li = el("li");
-    li.append(el("strong", null, DEADLINE_KIND[d.kind] ?? d.kind), " ");
-    li.append(tag(DEADLINE_STATE[d.state] ?? d.state, d.state));
-    if (d.due_date) li.append(el("span", "muted", ` 截止 ${d.due_date}`));
-    list.append(li);
-  }
+  list.replaceChildren(...event.deadlines.filter((d) => d.state !== "not_applicable").map((d) => deadlineItem(d)));
   $("deadlines-box").hidden = list.childElementCount === 0;
 
   if (event.status === "materials_published") {
@@ -117,7 +68,7 @@ function ratingControl(reply) {
 }
 
 async function rate(reply, rating, buttons, msg) {
-  const token = viewerToken();
+  const token = stored(VIEWER_TOKEN_KEY);
   if (!token) {
     say(msg, "只有提问者本人可以评价：请使用提问时的手机或浏览器打开本页。");
     return;
@@ -144,7 +95,7 @@ function replyItem(r) {
   const li = el("li", "reply");
   li.dataset.id = r.id;
   const head = el("p", "reply-head");
-  head.append(tag(r.state_label, r.state), " ", el("span", "who", r.nickname), el("span", "muted", ` · ${SOURCE[r.source] ?? r.source}`));
+  head.append(tag(r.state_label, r.state), " ", el("span", "who", r.nickname), el("span", "muted", ` · ${labelOf(SOURCE, r.source)}`));
   if (r.support > 1) head.append(el("span", "muted", ` · ${r.support} 人反映`));
   if (r.topic) head.append(el("span", "muted", ` · ${r.topic}`));
   li.append(head, el("p", "reply-text", r.text));
@@ -173,7 +124,7 @@ async function feedback(event) {
 
 async function load() {
   const status = $("load-status");
-  const id = eventId();
+  const id = idFromUrl("id");
   if (id === null) {
     status.textContent = "地址缺少活动编号（?id=）。";
     return;

@@ -3,7 +3,8 @@
 // resume from that seq, match answers to requests by `ref`, and hand every
 // other frame to the page's handlers by its `type`.
 
-const TOKEN_KEY = "minsheng.viewer_token";
+import { VIEWER_TOKEN_KEY, store, stored } from "./dom.js";
+
 const NICKNAME_KEY = "minsheng.nickname";
 
 // Close codes after which trying again cannot help (protocol.md, "Close codes").
@@ -16,20 +17,7 @@ const PING_EVERY_MS = 25000;
 const PONG_WITHIN_MS = 10000;
 
 export function storedNickname() {
-  try {
-    return localStorage.getItem(NICKNAME_KEY) || "";
-  } catch {
-    return "";
-  }
-}
-
-function store(key, value) {
-  try {
-    if (value) localStorage.setItem(key, value);
-    else localStorage.removeItem(key);
-  } catch {
-    // Private mode without storage: the viewer simply gets a new token next time.
-  }
+  return stored(NICKNAME_KEY) || "";
 }
 
 export class LiveClient {
@@ -90,7 +78,7 @@ export class LiveClient {
   hello() {
     const hello = { type: "hello", protocol: 1 };
     if (this.viewer) {
-      const token = localStorage.getItem(TOKEN_KEY);
+      const token = stored(VIEWER_TOKEN_KEY);
       if (token) hello.viewer_token = token;
       if (this.nickname) hello.nickname = this.nickname;
     }
@@ -121,7 +109,7 @@ export class LiveClient {
     this.welcome = frame;
     this.attempt = 0;
     this.connections += 1;
-    if (frame.viewer) store(TOKEN_KEY, frame.viewer.token);
+    if (frame.viewer) store(VIEWER_TOKEN_KEY, frame.viewer.token);
     // A resume that became a snapshot (too far behind): the snapshot replaces everything.
     if (frame.start === "snapshot") this.lastSeq = frame.seq;
     this.setState("open");
@@ -261,11 +249,34 @@ export class LiveClient {
   }
 }
 
-/** Chinese text for the connection states, shared by the pages' indicators. */
-export const STATE_TEXT = {
-  idle: "连接中",
-  connecting: "连接中",
-  open: "已连接",
-  reconnecting: "重新连接中",
-  closed: "已断开",
-};
+/**
+ * The handlers that keep the public room in `room` — `questions` and
+ * `comments` (maps by id), `pinned`, `viewers` — and call `render` after
+ * each change. A page spreads them into its own handlers and wraps the ones
+ * it does more with.
+ */
+export function followRoom(room, render) {
+  const changes = (update) => (frame) => {
+    update(frame);
+    render();
+  };
+  return {
+    snapshot: changes((s) => {
+      room.pinned = s.pinned;
+      room.viewers = s.viewers;
+      room.questions = new Map(s.questions.map((q) => [q.id, q]));
+      room.comments = new Map((s.comments ?? []).map((c) => [c.id, c]));
+    }),
+    question: changes(({ question }) => room.questions.set(question.id, question)),
+    question_removed: changes(({ question_id }) => room.questions.delete(question_id)),
+    comment: changes(({ comment }) => room.comments.set(comment.id, comment)),
+    comment_removed: changes(({ comment_id }) => room.comments.delete(comment_id)),
+    upvotes: changes(({ question_id, upvotes }) => {
+      const q = room.questions.get(question_id);
+      if (q) q.upvotes = upvotes;
+    }),
+    pinned: changes(({ question_id }) => {
+      room.pinned = question_id;
+    }),
+  };
+}

@@ -1,20 +1,9 @@
 // The viewer page: watch, ask, upvote, vote and comment (docs/protocol.md).
 // Every text a user wrote is set with textContent, never parsed as HTML.
 
-import { LiveClient } from "./live-client.js";
-import {
-  $,
-  EVENT_STATUS,
-  POLL_KIND,
-  clock,
-  el,
-  errorText,
-  eventIdFromUrl,
-  pollResults,
-  scheduler,
-  showConnection,
-  when,
-} from "./ui.js";
+import { LiveClient, followRoom } from "./live-client.js";
+import { $, api, clock, connectionStatus, el, fact, idFromUrl, notice, pollResults, roomErrorText, scheduler, showBadge, showConnection, when } from "./dom.js";
+import { EVENT_STATUS, FORM, OWN_STATUS, POLL_KIND, POLL_STATUS, labelOf } from "./labels.js";
 
 const room = {
   status: null,
@@ -30,33 +19,26 @@ const room = {
   myVotes: new Map(),
 };
 
-const eventId = eventIdFromUrl();
+const eventId = idFromUrl();
 const render = scheduler(renderAll);
+const follow = followRoom(room, render);
 
 // ---- the event's announcement and the stream ----
 
-const FORM = { online: "线上直播", offline: "线下", online_offline: "线上线下结合" };
-
 async function loadEvent() {
-  const res = await fetch(`/api/events/${eventId}`);
-  if (!res.ok) throw new Error(`HTTP ${res.status}`);
-  const event = await res.json();
+  const event = await api("GET", `/api/events/${eventId}`);
   $("title").textContent = event.title;
   document.title = `${event.title} · 直播互动`;
   if (!room.status) showStatus(event.status);
   const facts = $("facts");
-  const add = (term, value) => {
-    if (!value) return;
-    facts.append(el("dt", null, term), el("dd", null, value));
-  };
-  add("时间", when(event.starts_at));
-  add("时长", event.duration_minutes ? `${event.duration_minutes} 分钟` : null);
-  add("形式", FORM[event.form] ?? event.form);
-  add("地点", event.venue);
-  add("主责单位", event.hosts.map((h) => h.short_name).join("、"));
-  add("活动流程", event.agenda);
-  add("参与方式", event.participation);
-  add("简介", event.summary);
+  fact(facts, "时间", when(event.starts_at, { year: false }));
+  fact(facts, "时长", event.duration_minutes ? `${event.duration_minutes} 分钟` : null);
+  fact(facts, "形式", labelOf(FORM, event.form));
+  fact(facts, "地点", event.venue);
+  fact(facts, "主责单位", event.hosts.map((h) => h.short_name).join("、"));
+  fact(facts, "活动流程", event.agenda);
+  fact(facts, "参与方式", event.participation);
+  fact(facts, "简介", event.summary);
   showStream(event.stream_url);
 }
 
@@ -96,9 +78,7 @@ function showStream(url) {
 
 function showStatus(status) {
   room.status = status;
-  const badge = $("event-status");
-  badge.textContent = EVENT_STATUS[status] ?? status;
-  badge.className = `badge status-${status}`;
+  showBadge($("event-status"), status, labelOf(EVENT_STATUS, status));
   const closed = status !== "live";
   for (const form of [$("ask-form"), $("comment-form")]) {
     form.querySelector("button").disabled = closed;
@@ -111,18 +91,12 @@ function showStatus(status) {
 const client = new LiveClient(eventId, {
   viewer: true,
   handlers: {
-    status: (state, detail) => {
-      showConnection($("conn"), state);
-      if (state === "closed" && detail?.code === 4404) notice("没有这场活动。");
-      else if (state === "closed") notice("连接已关闭，请刷新页面。");
-    },
+    ...follow,
+    status: connectionStatus({ 4404: "没有这场活动。" }),
     snapshot: (s) => {
+      follow.snapshot(s);
       room.moderation = s.moderation;
       room.slowMode = s.slow_mode_secs;
-      room.pinned = s.pinned;
-      room.viewers = s.viewers;
-      room.questions = new Map(s.questions.map((q) => [q.id, q]));
-      room.comments = new Map(s.comments.map((c) => [c.id, c]));
       room.mine = new Map(s.mine.map((q) => [q.id, q]));
       room.upvoted = new Set(s.upvoted);
       room.myVotes = new Map((s.my_votes ?? []).map((v) => [v.poll_id, v]));
@@ -131,39 +105,24 @@ const client = new LiveClient(eventId, {
       pollCards.clear();
       for (const p of s.polls ?? []) room.polls.set(p.id, p);
       showStatus(s.status);
-      render();
       renderPolls();
     },
-    question: ({ question }) => {
-      room.questions.set(question.id, question);
+    // The viewer's own posts follow what the room does with them.
+    question: (frame) => {
+      follow.question(frame);
+      const { question } = frame;
       const own = room.mine.get(question.id);
       if (own) Object.assign(own, { status: "approved", text: question.text, answered: question.answered });
-      render();
     },
-    upvotes: ({ question_id, upvotes }) => {
-      const q = room.questions.get(question_id);
-      if (q) q.upvotes = upvotes;
-      render();
-    },
-    pinned: ({ question_id }) => {
-      room.pinned = question_id;
-      render();
-    },
-    question_removed: ({ question_id }) => {
-      room.questions.delete(question_id);
-      const own = room.mine.get(question_id);
+    question_removed: (frame) => {
+      follow.question_removed(frame);
+      const own = room.mine.get(frame.question_id);
       if (own) own.status = "hidden";
-      render();
     },
-    comment: ({ comment }) => {
-      room.comments.set(comment.id, comment);
-      const own = room.mine.get(comment.id);
+    comment: (frame) => {
+      follow.comment(frame);
+      const own = room.mine.get(frame.comment.id);
       if (own) own.status = "approved";
-      render();
-    },
-    comment_removed: ({ comment_id }) => {
-      room.comments.delete(comment_id);
-      render();
     },
     settings: (s) => {
       room.moderation = s.moderation;
@@ -197,7 +156,7 @@ const client = new LiveClient(eventId, {
     },
     error: (e) => {
       if (e.code === "lagged") return; // the client resumes by itself
-      notice(errorText(e));
+      notice(roomErrorText(e));
     },
   },
 });
@@ -249,13 +208,11 @@ function questionItem(q, tag = "li") {
   return item;
 }
 
-const OWN_STATUS = { pending: "待审核", rejected: "未通过", hidden: "已被隐藏", approved: "已公开" };
-
 function ownItem(q) {
   const item = el("li", `post own own-${q.status}`);
   item.dataset.id = q.id;
   const meta = el("p", "post-meta");
-  meta.append(el("span", `tag tag-${q.status}`, OWN_STATUS[q.status] ?? q.status), ` · ${clock(q.created_at)}`);
+  meta.append(el("span", `tag tag-${q.status}`, labelOf(OWN_STATUS, q.status)), ` · ${clock(q.created_at)}`);
   item.append(meta, el("p", "post-text", q.text));
   if (q.status === "rejected" && q.reject_reason) item.append(el("p", "reason", `理由：${q.reject_reason}`));
   return item;
@@ -320,7 +277,7 @@ function pollCard(poll) {
   const root = el("article", `poll poll-${poll.status}`);
   root.dataset.poll = poll.id;
   const head = el("p", "post-meta");
-  head.append(el("span", "tag", POLL_KIND[poll.kind] ?? poll.kind), " ", el("span", `tag tag-${poll.status}`, poll.status === "open" ? "进行中" : "已结束"));
+  head.append(el("span", "tag", labelOf(POLL_KIND, poll.kind)), " ", el("span", `tag tag-${poll.status}`, labelOf(POLL_STATUS, poll.status)));
   root.append(head, el("h3", "poll-title", poll.title));
   if (poll.status === "open") root.append(ballot(poll));
   const mine = room.myVotes.get(poll.id);
@@ -410,21 +367,12 @@ async function vote(poll, form, button) {
     if (card) card.status = null; // rebuild with "您已投票"
     renderPolls();
   } catch (err) {
-    notice(errorText(err));
+    notice(roomErrorText(err));
     button.disabled = false;
   }
 }
 
 // ---- actions ----
-
-function notice(text, kind = "error") {
-  const box = $("notice");
-  box.textContent = text;
-  box.className = `notice notice-${kind}`;
-  box.hidden = false;
-  clearTimeout(notice.timer);
-  notice.timer = setTimeout(() => (box.hidden = true), 6000);
-}
 
 async function post(type, textarea, button) {
   const text = textarea.value.trim();
@@ -448,7 +396,7 @@ async function post(type, textarea, button) {
     else if (q.status === "rejected") notice(`${what}未通过：${q.reject_reason ?? ""}`);
     else notice(`${what}已发布。`, "info");
   } catch (err) {
-    notice(errorText(err));
+    notice(roomErrorText(err));
   } finally {
     button.disabled = room.status !== "live";
   }
@@ -517,7 +465,7 @@ async function upvoteClick(e) {
     if (q && typeof ack.upvotes === "number") q.upvotes = ack.upvotes;
   } catch (err) {
     if (err.code === "already_upvoted") room.upvoted.add(id);
-    else notice(errorText(err));
+    else notice(roomErrorText(err));
   }
   render();
 }

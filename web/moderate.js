@@ -3,10 +3,11 @@
 // recognised by their HttpOnly session cookie, which the browser sends with
 // the WebSocket handshake.
 
-import { LiveClient } from "./live-client.js";
-import { $, POLL_KIND, POLL_STATUS, clock, el, errorText, eventIdFromUrl, pollResults, scheduler, showConnection } from "./ui.js";
+import { LiveClient, followRoom } from "./live-client.js";
+import { $, api, clock, confirmBox, connectionStatus, el, idFromUrl, logout, notice, pollResults, roomErrorText, scheduler, signInUrl, whoAmI } from "./dom.js";
+import { CONSOLE_STATUS, POLL_KIND, POLL_STATUS, SOURCE, labelOf } from "./labels.js";
 
-const eventId = eventIdFromUrl();
+const eventId = idFromUrl();
 const render = scheduler(renderAll);
 
 const room = {
@@ -15,29 +16,27 @@ const room = {
   viewers: 0,
   pinned: null,
   records: new Map(), // id -> the moderators' record (queue, moderation frames, acks)
-  published: new Map(), // id -> public question
+  questions: new Map(), // id -> public question
   comments: new Map(), // id -> public comment
   polls: new Map(), // id -> poll record
   authors: new Map(), // post id -> its author's viewer key (published posts, sent at join)
   tallies: new Map(), // poll id -> tally
 };
 let selectedId = null;
+const follow = followRoom(room, render);
 
 // ---- the room ----
 
 const client = new LiveClient(eventId, {
   handlers: {
-    status: (state, detail) => {
-      showConnection($("conn"), state);
-      if (state === "closed" && detail?.code === 4403) notice("没有权限进入此活动的审核台（请确认账号是否服务于本场活动）。");
-      else if (state === "closed") notice("连接已关闭，请刷新页面。");
-    },
+    ...follow,
+    status: connectionStatus({ 4403: "没有权限进入此活动的审核台（请确认账号是否服务于本场活动）。" }),
     welcome: (w) => {
       room.capability = w.capability;
       if (w.capability === "viewer") {
         // No (valid) session cookie: the server took us for a viewer.
         client.close();
-        location.replace(`/login.html?next=${encodeURIComponent(location.pathname + location.search)}`);
+        location.replace(signInUrl());
         return;
       }
       document.body.classList.toggle("host-only", w.capability === "host");
@@ -45,15 +44,11 @@ const client = new LiveClient(eventId, {
       showStatus();
     },
     snapshot: (s) => {
+      follow.snapshot(s);
       room.status = s.status;
       showStatus();
-      room.viewers = s.viewers;
-      room.pinned = s.pinned;
-      room.published = new Map(s.questions.map((q) => [q.id, q]));
-      room.comments = new Map(s.comments.map((c) => [c.id, c]));
       for (const p of s.polls ?? []) if (p.tally) room.tallies.set(p.id, p.tally);
       showSettings(s.moderation, s.slow_mode_secs);
-      render();
     },
     queue: ({ questions }) => {
       // Sent after every snapshot or replay, and again whenever live moderation
@@ -70,31 +65,6 @@ const client = new LiveClient(eventId, {
     },
     moderation: ({ question }) => {
       room.records.set(question.id, question);
-      render();
-    },
-    question: ({ question }) => {
-      room.published.set(question.id, question);
-      render();
-    },
-    question_removed: ({ question_id }) => {
-      room.published.delete(question_id);
-      render();
-    },
-    comment: ({ comment }) => {
-      room.comments.set(comment.id, comment);
-      render();
-    },
-    comment_removed: ({ comment_id }) => {
-      room.comments.delete(comment_id);
-      render();
-    },
-    upvotes: ({ question_id, upvotes }) => {
-      const q = room.published.get(question_id);
-      if (q) q.upvotes = upvotes;
-      render();
-    },
-    pinned: ({ question_id }) => {
-      room.pinned = question_id;
       render();
     },
     settings: (s) => showSettings(s.moderation, s.slow_mode_secs),
@@ -131,7 +101,7 @@ const client = new LiveClient(eventId, {
         renderPolls();
       }
     },
-    error: (e) => notice(errorText(e)),
+    error: (e) => notice(roomErrorText(e)),
   },
 });
 
@@ -143,7 +113,7 @@ function renderAll() {
     .filter((r) => r.status === "rejected" || r.status === "hidden")
     .sort((a, b) => b.id - a.id)
     .slice(0, 100);
-  const published = [...room.published.values()].sort((a, b) => b.upvotes - a.upvotes || a.id - b.id);
+  const published = [...room.questions.values()].sort((a, b) => b.upvotes - a.upvotes || a.id - b.id);
   const comments = [...room.comments.values()].sort((a, b) => b.id - a.id).slice(0, 100);
   $("count-pending").textContent = pending.length;
   $("count-approved").textContent = published.length;
@@ -175,8 +145,6 @@ function merge(pub, kind) {
   return { ...record, ...pub, kind, status: "approved", viewer_key: record?.viewer_key ?? room.authors.get(pub.id) ?? null };
 }
 
-const KIND = { question: "提问", comment: "评论" };
-
 function item(r, where) {
   const node = el("li", "mod-item");
   node.dataset.id = r.id;
@@ -185,7 +153,7 @@ function item(r, where) {
   if (hits.length) node.classList.add("flagged");
   if (room.pinned === r.id) node.classList.add("is-pinned");
   const meta = el("p", "post-meta");
-  meta.append(el("span", "tag", KIND[r.kind] ?? r.kind), " ", el("span", "nick", r.nickname), ` · ${clock(r.created_at)}`);
+  meta.append(el("span", "tag", labelOf(SOURCE, r.kind)), " ", el("span", "nick", r.nickname), ` · ${clock(r.created_at)}`);
   if (r.viewer_key) meta.append(` · ${r.viewer_key}`);
   if (where === "published") meta.append(` · 赞 ${r.upvotes ?? 0}`);
   if (room.pinned === r.id) meta.append(" ", el("span", "tag tag-open", "置顶中"));
@@ -271,7 +239,7 @@ function actions(r, where) {
 }
 
 function recordOf(id) {
-  const pub = room.published.get(id);
+  const pub = room.questions.get(id);
   if (pub) return merge(pub, "question");
   const comment = room.comments.get(id);
   if (comment) return merge(comment, "comment");
@@ -343,7 +311,7 @@ async function act(key, id) {
     }
     render();
   } catch (err) {
-    notice(errorText(err));
+    notice(roomErrorText(err));
   }
 }
 
@@ -448,20 +416,11 @@ async function send(message, done) {
     await client.request(message);
     if (done) notice(done, "info");
   } catch (err) {
-    notice(errorText(err));
+    notice(roomErrorText(err));
   }
 }
 
 // ---- going live and ending ----
-
-const STATUS = {
-  announced: "已发布公告，未开播",
-  rescheduled: "已调整时间，未开播",
-  live: "直播中",
-  ended: "已结束",
-  materials_published: "已结束，材料已公开",
-  cancelled: "已取消",
-};
 
 /**
  * The event's status, and the step it allows. Every staff connection the
@@ -469,7 +428,7 @@ const STATUS = {
  * administrators), and whoever serves it may start and end it.
  */
 function showStatus() {
-  $("event-status").textContent = STATUS[room.status] ?? "—";
+  $("event-status").textContent = CONSOLE_STATUS[room.status] ?? "—";
   const staff = room.capability === "moderator" || room.capability === "host";
   $("live-start").hidden = !(staff && (room.status === "announced" || room.status === "rescheduled"));
   $("live-end").hidden = !(staff && room.status === "live");
@@ -486,19 +445,14 @@ function liveMessage(text, ok) {
 async function lifecycle(step, buttons, done) {
   buttons.forEach((b) => (b.disabled = true));
   try {
-    const res = await fetch(`/api/events/${eventId}/${step}`, { method: "POST", headers: { accept: "application/json" } });
-    const body = await res.json().catch(() => null);
-    if (!res.ok) {
-      const e = body?.error ?? {};
-      const base = errorText({ code: e.code ?? (res.status === 401 ? "unauthorized" : "") });
-      liveMessage(e.message ? `${base}（${e.message}）` : base, false);
-      return;
-    }
-    room.status = body.status;
+    const event = await api("POST", `/api/events/${eventId}/${step}`);
+    room.status = event.status;
     showStatus();
     liveMessage(done, true);
-  } catch {
-    liveMessage(errorText({ code: "disconnected" }), false);
+  } catch (err) {
+    // The room's words for the codes both speak (a lost connection included), and the server's own after them.
+    const base = roomErrorText({ code: err.code === "network" ? "disconnected" : err.code });
+    liveMessage(err.message ? `${base}（${err.message}）` : base, false);
   } finally {
     buttons.forEach((b) => (b.disabled = false));
   }
@@ -508,14 +462,7 @@ function wireLifecycle() {
   $("live-start").addEventListener("click", () =>
     lifecycle("start", [$("live-start")], "直播已开始，观众现在可以提问。"),
   );
-  $("live-end").addEventListener("click", () => {
-    $("live-end-confirm").hidden = false;
-    $("live-end-ok").focus();
-  });
-  $("live-end-cancel").addEventListener("click", () => {
-    $("live-end-confirm").hidden = true;
-    $("live-end").focus();
-  });
+  confirmBox($("live-end"), $("live-end-confirm"), $("live-end-ok"), $("live-end-cancel"));
   $("live-end-ok").addEventListener("click", async () => {
     await lifecycle("end", [$("live-end-ok"), $("live-end")], "直播已结束，互动内容已转为意见建议。");
     if (room.status !== "live") $("live-end-confirm").hidden = true;
@@ -532,9 +479,9 @@ function renderPolls() {
       box.dataset.poll = poll.id;
       const meta = el("p", "post-meta");
       meta.append(
-        el("span", "tag", POLL_KIND[poll.kind] ?? poll.kind),
+        el("span", "tag", labelOf(POLL_KIND, poll.kind)),
         " ",
-        el("span", `tag tag-${poll.status}`, POLL_STATUS[poll.status] ?? poll.status),
+        el("span", `tag tag-${poll.status}`, labelOf(POLL_STATUS, poll.status)),
         ` · ${poll.results === "live" ? "实时公开结果" : "结束后公开结果"}${poll.allow_change ? " · 可改票" : ""}`,
       );
       box.append(meta, el("h3", "poll-title", poll.title));
@@ -585,7 +532,7 @@ function wirePolls() {
       $("poll-options").value = "";
       notice("投票草稿已创建", "info");
     } catch (err) {
-      notice(err.code === "invalid" ? "投票内容不符合要求：题目 1–200 字，选项 2–20 个且不重复" : errorText(err));
+      notice(err.code === "invalid" ? "投票内容不符合要求：题目 1–200 字，选项 2–20 个且不重复" : roomErrorText(err));
     }
   });
   $("polls").addEventListener("click", (e) => {
@@ -596,38 +543,21 @@ function wirePolls() {
   });
 }
 
-function notice(text, kind = "error") {
-  const box = $("notice");
-  box.textContent = text;
-  box.className = `notice notice-${kind}`;
-  box.hidden = false;
-  clearTimeout(notice.timer);
-  notice.timer = setTimeout(() => (box.hidden = true), 6000);
-}
-
 async function start() {
-  const me = await fetch("/api/auth/me");
-  if (me.status === 401) {
-    location.replace(`/login.html?next=${encodeURIComponent(location.pathname + location.search)}`);
-    return;
-  }
-  $("logout").addEventListener("click", async () => {
-    // The server clears the HttpOnly cookie; whatever it answers, sign in again.
-    await fetch("/api/auth/logout", { method: "POST" }).catch(() => {});
-    location.assign(`/login.html?next=${encodeURIComponent(location.pathname + location.search)}`);
-  });
+  // Signed in (else off to the sign-in page); who, and in which role, the room's welcome says.
+  await whoAmI();
+  $("logout").addEventListener("click", logout);
   $("viewer-link").href = `/live.html?event=${eventId}`;
   $("present-link").href = `/present.html?event=${eventId}`;
-  fetch(`/api/events/${eventId}`)
-    .then((r) => (r.ok ? r.json() : null))
+  api("GET", `/api/events/${eventId}`)
     .then((event) => {
-      if (!event) return;
       // Until the room's snapshot says otherwise.
       room.status ??= event.status;
       showStatus();
       $("title").textContent = event.title;
       document.title = `${event.title} · 审核台`;
-    });
+    })
+    .catch(() => {});
   document.addEventListener("keydown", onKey);
   document.querySelector("main").addEventListener("click", onClick);
   $("mode").addEventListener("change", () => send({ type: "set_moderation", mode: $("mode").value }, "审核模式已更新"));

@@ -2,40 +2,24 @@
 // the next ones by upvotes, and the current poll's results as bars. It shows
 // only what the public sees.
 
-import { LiveClient } from "./live-client.js";
-import { $, POLL_KIND, el, eventIdFromUrl, pollResults, scheduler, showConnection } from "./ui.js";
+import { LiveClient, followRoom } from "./live-client.js";
+import { $, api, el, idFromUrl, pollResults, scheduler, showConnection } from "./dom.js";
+import { POLL_KIND, labelOf } from "./labels.js";
 
 const NEXT_COUNT = 6;
-const eventId = eventIdFromUrl();
+const eventId = idFromUrl();
 const render = scheduler(renderAll);
-const room = { pinned: null, viewers: null, questions: new Map(), polls: new Map() };
+// The comments are kept but not shown: the big screen has the questions.
+const room = { pinned: null, viewers: null, questions: new Map(), comments: new Map(), polls: new Map() };
+const follow = followRoom(room, render);
 
 const client = new LiveClient(eventId, {
   handlers: {
+    ...follow,
     status: (state) => showConnection($("conn"), state),
     snapshot: (s) => {
-      room.pinned = s.pinned;
-      room.viewers = s.viewers;
-      room.questions = new Map(s.questions.map((q) => [q.id, q]));
+      follow.snapshot(s);
       room.polls = new Map((s.polls ?? []).map((p) => [p.id, p]));
-      render();
-    },
-    question: ({ question }) => {
-      room.questions.set(question.id, question);
-      render();
-    },
-    question_removed: ({ question_id }) => {
-      room.questions.delete(question_id);
-      render();
-    },
-    upvotes: ({ question_id, upvotes }) => {
-      const q = room.questions.get(question_id);
-      if (q) q.upvotes = upvotes;
-      render();
-    },
-    pinned: ({ question_id }) => {
-      room.pinned = question_id;
-      render();
     },
     presence: ({ viewers }) => {
       room.viewers = viewers;
@@ -99,20 +83,19 @@ function renderPoll() {
   }
   const state = poll.status === "open" ? "投票进行中" : "投票已结束";
   box.replaceChildren(
-    el("p", "big-meta", `${POLL_KIND[poll.kind] ?? poll.kind} · ${state}`),
+    el("p", "big-meta", `${labelOf(POLL_KIND, poll.kind)} · ${state}`),
     el("p", "present-poll-title", poll.title),
     pollResults(poll, poll.tally),
   );
 }
 
 if (eventId !== null) {
-  fetch(`/api/events/${eventId}`)
-    .then((r) => (r.ok ? r.json() : null))
+  api("GET", `/api/events/${eventId}`)
     .then((event) => {
-      if (!event) return;
       $("title").textContent = event.title;
       document.title = `${event.title} · 直播大屏`;
-    });
+    })
+    .catch(() => {});
   client.connect();
   window.minshengLive = client;
 } else {

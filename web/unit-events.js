@@ -4,22 +4,8 @@
 // reschedule (a change report to the bureau) and cancel. Every step is one
 // API call whose answer, or error in Chinese, is shown beside its control.
 
-import {
-  $,
-  ANNOUNCEMENT_PART,
-  api,
-  DEADLINE_KIND,
-  DEADLINE_STATE,
-  el,
-  errorText,
-  EVENT_STATUS,
-  FORM,
-  KIND,
-  link,
-  say,
-  tag,
-  when,
-} from "./common.js";
+import { $, api, confirmBox, deadlineItem, el, errorText, link, option, say, tag, when } from "./dom.js";
+import { ANNOUNCEMENT_PART, EVENT_STATUS, FORM, KIND, labelOf } from "./labels.js";
 
 /** The API's field names → the control and its error slot (`ev-<field>-err`). */
 const CONTROL = {
@@ -96,11 +82,11 @@ function showError(err, msg, controls) {
     return;
   }
   if (err.code === "announcement_incomplete" && Array.isArray(err.details?.missing)) {
-    const names = err.details.missing.map((m) => ANNOUNCEMENT_PART[m] ?? m);
+    const names = err.details.missing.map((m) => labelOf(ANNOUNCEMENT_PART, m));
     say(msg, `公告内容不完整，还缺：${names.join("、")}。请补全后再发布。`);
     let first = null;
     for (const m of err.details.missing) {
-      const control = fieldError(m, `公告须写明${ANNOUNCEMENT_PART[m] ?? m}`);
+      const control = fieldError(m, `公告须写明${labelOf(ANNOUNCEMENT_PART, m)}`);
       first ??= control;
     }
     first?.focus();
@@ -141,12 +127,6 @@ function syncLead() {
     box.parentElement.hidden = lead;
     if (lead) box.checked = false;
   }
-}
-
-function option(value, label) {
-  const o = el("option", null, label);
-  o.value = value;
-  return o;
 }
 
 /** A theme belongs to open days only. */
@@ -220,16 +200,6 @@ async function save() {
 
 // --- showing an event ----------------------------------------------------------
 
-function deadlineItem(d) {
-  const li = el("li");
-  li.dataset.kind = d.kind;
-  li.append(el("strong", null, DEADLINE_KIND[d.kind] ?? d.kind), " ");
-  li.append(tag(DEADLINE_STATE[d.state] ?? d.state, d.state));
-  if (d.due_date) li.append(el("span", "muted", ` 截止 ${d.due_date}`));
-  if (d.done_at) li.append(el("span", "muted", `，${when(d.done_at)} 完成`));
-  return li;
-}
-
 /** Show `e` (null: a new event) with the steps its status allows. */
 function show(e) {
   state.event = e;
@@ -239,14 +209,14 @@ function show(e) {
   const line = $("ev-status");
   line.replaceChildren();
   if (e) {
-    line.append("状态：", tag(EVENT_STATUS[status] ?? status, status), ` · ${KIND[e.kind] ?? e.kind} · ${when(e.starts_at)}`);
+    line.append("状态：", tag(labelOf(EVENT_STATUS, status), status), ` · ${labelOf(KIND, e.kind)} · ${when(e.starts_at)}`);
     if (e.duration_minutes) line.append(`，${e.duration_minutes} 分钟`);
     if (e.cancel_reason) line.append(` · 取消理由：${e.cancel_reason}`);
     line.append(" · ", link("公开页", `/event.html?id=${e.id}`));
   } else {
     line.append("填写后保存为筹备中的活动（草稿），公告发布前不对外公开时间和安排。");
   }
-  $("ev-deadlines").replaceChildren(...(e?.deadlines ?? []).filter((d) => d.state !== "not_applicable").map(deadlineItem));
+  $("ev-deadlines").replaceChildren(...(e?.deadlines ?? []).filter((d) => d.state !== "not_applicable").map((d) => deadlineItem(d, true)));
   fillForm(e);
 
   const editable = !e || EDITABLE.has(status);
@@ -364,14 +334,7 @@ function wire() {
   $("ev-start-live").addEventListener("click", () =>
     run("ev-live-msg", [$("ev-start-live")], () => post("start"), "直播已开始，观众现在可以提问。"),
   );
-  $("ev-end").addEventListener("click", () => {
-    $("ev-end-confirm").hidden = false;
-    $("ev-end-ok").focus();
-  });
-  $("ev-end-cancel").addEventListener("click", () => {
-    $("ev-end-confirm").hidden = true;
-    $("ev-end").focus();
-  });
+  confirmBox($("ev-end"), $("ev-end-confirm"), $("ev-end-ok"), $("ev-end-cancel"));
   $("ev-end-ok").addEventListener("click", () =>
     run("ev-live-msg", [$("ev-end-ok"), $("ev-end")], () => post("end"), "直播已结束，互动内容已转为意见建议。"),
   );

@@ -4,26 +4,8 @@
 // extension requests and exports, and the materials packages.
 // Every write shows the API's answer next to the control that made it.
 
-import {
-  $,
-  ADOPTION,
-  api,
-  button,
-  DEADLINE_STATE,
-  el,
-  errorText,
-  EVENT_STATUS,
-  EXTENSION,
-  field,
-  link,
-  messageSlot,
-  rows,
-  say,
-  SOURCE,
-  signedIn,
-  tag,
-  when,
-} from "./common.js";
+import { $, api, attempt, button, el, errorText, field, link, messageSlot, option, rows, say, signedIn, tag, when } from "./dom.js";
+import { ADOPTION, DEADLINE_STATE, EVENT_STATUS, EXTENSION, SOURCE, labelOf } from "./labels.js";
 import { initEvents, openEvent } from "./unit-events.js";
 
 const ENDED = new Set(["ended", "materials_published"]);
@@ -36,7 +18,7 @@ const page = { me: null, units: [], events: [], checked: new Set(), list: [], cu
 function deadlineCell(d) {
   if (!d || d.state === "not_applicable") return "—";
   const span = el("span");
-  span.append(tag(DEADLINE_STATE[d.state] ?? d.state, d.state));
+  span.append(tag(labelOf(DEADLINE_STATE, d.state), d.state));
   if (d.due_date) span.append(el("span", "small", ` ${d.due_date}`));
   return span;
 }
@@ -56,7 +38,7 @@ async function loadEvents() {
   rows($("events").tBodies[0], events, (e) => [
     ["活动", link(e.title, `/event.html?id=${e.id}`)],
     ["时间", when(e.starts_at)],
-    ["状态", EVENT_STATUS[e.status] ?? e.status],
+    ["状态", labelOf(EVENT_STATUS, e.status)],
     ["活动公告", deadlineCell(of(e, "announcement"))],
     ["遴选通知", deadlineCell(of(e, "selection_notice"))],
     ["材料公开", deadlineCell(of(e, "materials"))],
@@ -69,11 +51,7 @@ async function loadEvents() {
   const select = $("f-event");
   const chosen = select.value;
   select.replaceChildren(select.options[0]);
-  for (const e of events) {
-    const o = el("option", null, e.title);
-    o.value = e.id;
-    select.append(o);
-  }
+  for (const e of events) select.append(option(e.id, e.title));
   select.value = chosen;
   records(events.filter((e) => ENDED.has(e.status)));
 }
@@ -85,13 +63,18 @@ function markRows(table, list) {
   });
 }
 
+/** The reply deadline's state as a tag: answered, or how it stands. */
+function replyDue(o) {
+  return tag(o.published_at ? "已答复" : labelOf(DEADLINE_STATE, o.deadline), o.deadline);
+}
+
 function handoffRow(o) {
   const ext = o.extension_pending ? tag("延期待批复", "pending") : "—";
   return [
     ["提问", o.text],
     ["活动", o.event_title],
     ["答复期限", o.due_date ?? "—"],
-    ["期限状态", tag(o.published_at ? "已答复" : (DEADLINE_STATE[o.deadline] ?? o.deadline), o.deadline)],
+    ["期限状态", replyDue(o)],
     ["催办", o.reminders ? `${o.reminders} 次` : "—"],
     ["延期", ext],
     ["操作", button("办理", () => openEditor(o.id), "secondary")],
@@ -136,9 +119,9 @@ function opinionRow(o) {
   state.append(el("span", "small", o.published_at ? " 已发布" : " 未发布"));
   const due = el("span");
   due.append(el("span", "small", `${o.due_date ?? "—"} `));
-  due.append(tag(o.published_at ? "已答复" : (DEADLINE_STATE[o.deadline] ?? o.deadline), o.deadline));
+  due.append(replyDue(o));
   if (o.reminders) due.append(el("span", "small", ` 催办 ${o.reminders} 次`));
-  const source = `${o.nickname}（${SOURCE[o.source] ?? o.source}${o.support > 1 ? `，${o.support} 人` : ""}）`;
+  const source = `${o.nickname}（${labelOf(SOURCE, o.source)}${o.support > 1 ? `，${o.support} 人` : ""}）`;
   return [
     ["勾选", check],
     ["意见建议", o.text],
@@ -188,8 +171,8 @@ async function openEditor(id) {
   $("editor-title").textContent = `办理意见 #${o.id}`;
   $("ed-quote").textContent = o.text;
   $("ed-meta").textContent =
-    `${o.nickname} · ${SOURCE[o.source] ?? o.source} · ${o.event_title} · 受理 ${when(o.received_at)} · ` +
-    `答复期限 ${o.due_date ?? "—"}（${DEADLINE_STATE[o.deadline] ?? o.deadline}）· 主责 ${o.unit_name}` +
+    `${o.nickname} · ${labelOf(SOURCE, o.source)} · ${o.event_title} · 受理 ${when(o.received_at)} · ` +
+    `答复期限 ${o.due_date ?? "—"}（${labelOf(DEADLINE_STATE, o.deadline)}）· 主责 ${o.unit_name}` +
     (o.published_at ? ` · 已于 ${when(o.published_at)} 发布` : " · 答复未发布");
   $("ed-state").value = o.state;
   $("ed-topic").value = o.topic ?? "";
@@ -202,7 +185,7 @@ async function openEditor(id) {
   const unitName = (uid) => page.units.find((u) => u.id === uid)?.short_name ?? uid;
   for (const r of o.reminder_log) item(`催办：${when(r.sent_at)}${r.note ? `，${r.note}` : ""}`);
   for (const x of o.extensions) {
-    item(`延期申请至 ${x.requested_due}（${x.reason}）：${EXTENSION[x.decision] ?? x.decision}${x.decision_note ? `，${x.decision_note}` : ""}`);
+    item(`延期申请至 ${x.requested_due}（${x.reason}）：${labelOf(EXTENSION, x.decision)}${x.decision_note ? `，${x.decision_note}` : ""}`);
   }
   for (const t of o.transfers) item(`转办：${unitName(t.from_unit)} → ${unitName(t.to_unit)}，${t.reason}（${when(t.created_at)}）`);
   for (const m of o.merged) item(`已并入：#${m.id} ${m.text}`);
@@ -242,40 +225,35 @@ async function editorAction(publish) {
   }
 }
 
-async function transfer() {
-  const msg = $("tr-msg");
-  try {
-    await api("POST", `/api/opinions/${page.current.id}/transfer`, {
-      unit: $("tr-unit").value,
-      reason: $("tr-reason").value.trim(),
-    });
+/** POST to the open opinion's `step` (transfer, extensions). */
+function postStep(step, body) {
+  return api("POST", `/api/opinions/${page.current.id}/${step}`, body);
+}
+
+function transfer() {
+  return attempt($("tr-msg"), async () => {
+    await postStep("transfer", { unit: $("tr-unit").value, reason: $("tr-reason").value.trim() });
     const to = $("tr-unit").selectedOptions[0]?.textContent ?? "";
     $("tr-reason").value = "";
     // The receiving unit answers it from now on: it leaves this unit's lists.
     $("editor").hidden = true;
     say($("page-status"), `意见 #${page.current.id} 已转办给${to}。`, true);
     await refresh();
-  } catch (err) {
-    say(msg, errorText(err));
-  }
+  });
 }
 
-async function extension() {
+function extension() {
   const msg = $("ex-msg");
-  try {
-    await api("POST", `/api/opinions/${page.current.id}/extensions`, {
-      due_date: $("ex-date").value,
-      reason: $("ex-reason").value.trim(),
-    });
-    say(msg, "延期申请已提交，等待数据局批复。", true);
+  const done = "延期申请已提交，等待数据局批复。";
+  return attempt(msg, async () => {
+    await postStep("extensions", { due_date: $("ex-date").value, reason: $("ex-reason").value.trim() });
+    say(msg, done, true);
     $("ex-reason").value = "";
     const id = page.current.id;
     await refresh();
     await openEditor(id);
-    say(msg, "延期申请已提交，等待数据局批复。", true);
-  } catch (err) {
-    say(msg, errorText(err));
-  }
+    say(msg, done, true);
+  });
 }
 
 // --- bulk and merge -------------------------------------------------------
@@ -294,28 +272,24 @@ async function bulk() {
   if ($("bulk-reason").value.trim()) body.reason = $("bulk-reason").value.trim();
   if ($("bulk-topic").value.trim()) body.topic = $("bulk-topic").value.trim();
   if (!body.state && !body.topic) return say(msg, "请选择要改的状态或填写主题。");
-  try {
+  return attempt(msg, async () => {
     const done = await api("POST", "/api/opinions/bulk", body);
     page.checked.clear();
     await refresh();
     say(msg, `已修改 ${done.length} 条。`, true);
-  } catch (err) {
-    say(msg, errorText(err));
-  }
+  });
 }
 
 async function merge() {
   const msg = $("bulk-msg");
   const [primary, ...rest] = checkedIds();
   if (!rest.length) return say(msg, "请至少勾选两条重复的意见。");
-  try {
+  return attempt(msg, async () => {
     await api("POST", `/api/opinions/${primary}/merge`, { ids: rest });
     page.checked.clear();
     await refresh();
     say(msg, `已将 ${rest.length} 条并入 #${primary}。`, true);
-  } catch (err) {
-    say(msg, errorText(err));
-  }
+  });
 }
 
 // --- materials packages ----------------------------------------------------
@@ -352,7 +326,7 @@ function records(events) {
     }
     return [
       ["活动", e.title],
-      ["状态", EVENT_STATUS[e.status] ?? e.status],
+      ["状态", labelOf(EVENT_STATUS, e.status)],
       ["预览", preview],
       ["发布", publish],
     ];
@@ -363,24 +337,12 @@ function records(events) {
 // --- start -----------------------------------------------------------------
 
 function fillSelects() {
-  const states = Object.entries(ADOPTION);
-  for (const [v, text] of states) {
-    for (const id of ["f-state", "bulk-state", "ed-state"]) {
-      const o = el("option", null, text);
-      o.value = v;
-      $(id).append(o);
-    }
+  for (const [v, text] of Object.entries(ADOPTION)) {
+    for (const id of ["f-state", "bulk-state", "ed-state"]) $(id).append(option(v, text));
   }
-  for (const [v, text] of Object.entries(SOURCE)) {
-    const o = el("option", null, text);
-    o.value = v;
-    $("f-source").append(o);
-  }
+  for (const [v, text] of Object.entries(SOURCE)) $("f-source").append(option(v, text));
   for (const u of page.units) {
-    if (u.id === page.me.unit_id) continue;
-    const o = el("option", null, u.short_name);
-    o.value = u.code;
-    $("tr-unit").append(o);
+    if (u.id !== page.me.unit_id) $("tr-unit").append(option(u.code, u.short_name));
   }
 }
 

@@ -32,8 +32,19 @@ const ASSETS: &[Asset] = &[
         content_type: "text/css; charset=utf-8",
         body: include_bytes!("../../web/style.css"),
     },
+    // The modules every page shares: the DOM and API helpers, the Chinese labels.
+    Asset {
+        path: "/dom.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../web/dom.js"),
+    },
+    Asset {
+        path: "/labels.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../web/labels.js"),
+    },
     // The live pages: viewer, moderator console (with its sign-in), presenter
-    // screen, and the modules they share (protocol client, DOM helpers).
+    // screen, and the protocol client they share.
     Asset {
         path: "/live.html",
         content_type: "text/html; charset=utf-8",
@@ -80,17 +91,12 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../../web/live-client.js"),
     },
     Asset {
-        path: "/ui.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("../../web/ui.js"),
-    },
-    Asset {
         path: "/live.css",
         content_type: "text/css; charset=utf-8",
         body: include_bytes!("../../web/live.css"),
     },
     // The public event page and the staff workspaces (unit, bureau), with
-    // the module and stylesheet they share.
+    // the stylesheet they share.
     Asset {
         path: "/event.html",
         content_type: "text/html; charset=utf-8",
@@ -125,11 +131,6 @@ const ASSETS: &[Asset] = &[
         path: "/bureau.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../../web/bureau.js"),
-    },
-    Asset {
-        path: "/common.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("../../web/common.js"),
     },
     Asset {
         path: "/work.css",

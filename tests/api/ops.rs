@@ -125,16 +125,20 @@ async fn health_metrics_openapi_and_pages(backend: Backend) {
     assert!(again.headers().contains_key("content-security-policy"));
     let html = page.text().await.unwrap();
     assert!(html.contains("政务开放日") && html.contains("/app.js") && !html.contains("<script>"));
-    let js = app.client.get(app.url("/app.js")).send().await.unwrap();
-    assert!(
-        js.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/javascript")
-    );
-    assert!(
-        !js.text().await.unwrap().contains("innerHTML"),
-        "user text is set as text only"
-    );
+    // The page's script and the helper kit and labels every page imports.
+    for path in ["/app.js", "/dom.js", "/labels.js"] {
+        let js = app.client.get(app.url(path)).send().await.unwrap();
+        assert!(
+            js.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/javascript"),
+            "{path}"
+        );
+        assert!(
+            !js.text().await.unwrap().contains("innerHTML"),
+            "{path}: user text is set as text only"
+        );
+    }
     app.stop().await;
 }
