@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::StreamExt;
 use governor::DefaultDirectRateLimiter;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tracing::Instrument;
 
 use super::Hub;
@@ -33,6 +33,7 @@ mod reader;
 
 use handshake::Handshake;
 use outbox::Outbox;
+use reader::Turn;
 
 /// Close codes (the 4xxx ones are ours; see docs/protocol.md).
 pub mod close {
@@ -99,6 +100,8 @@ pub(in crate::hub) struct Session {
     pub(in crate::hub) who: Who,
     pub(in crate::hub) capability: Capability,
     pub(in crate::hub) limiter: DefaultDirectRateLimiter,
+    /// Whether the request being handled has queued its write yet.
+    turn: Turn,
     send_timeout: Duration,
 }
 
@@ -131,13 +134,19 @@ fn truncate(s: &str, max_bytes: usize) -> String {
 
 /// Every timed send to the client goes through here: a send that fails means
 /// the connection is lost, one that does not finish within `limit` means the
-/// client is not reading (and the connection is cut as stalled).
+/// client is not reading (and the connection is cut as stalled). A send that
+/// finishes at once (the socket had room: nearly always) arms no timer.
 async fn send_within<E>(limit: Duration, send: impl Future<Output = Result<(), E>>) -> Result<(), Ended> {
-    match tokio::time::timeout(limit, send).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(_)) => Err(ended(close::GOING_AWAY, "connection lost")),
-        Err(_) => Err(ended(close::STALLED, "stalled: the client is not reading")),
-    }
+    let mut send = std::pin::pin!(send);
+    let first = std::future::poll_fn(|cx| std::task::Poll::Ready(send.as_mut().poll(cx))).await;
+    let result = match first {
+        std::task::Poll::Ready(result) => result,
+        std::task::Poll::Pending => match tokio::time::timeout(limit, send).await {
+            Ok(result) => result,
+            Err(_) => return Err(ended(close::STALLED, "stalled: the client is not reading")),
+        },
+    };
+    result.map_err(|_| ended(close::GOING_AWAY, "connection lost"))
 }
 
 async fn send_text(ws: &mut WebSocket, text: Utf8Bytes, timeout: Duration) -> Result<(), Ended> {
@@ -209,6 +218,7 @@ async fn session(ws: &mut WebSocket, hub: &Hub, mut upgrade: Upgrade, conn_id: u
         who,
         capability,
         limiter: hub.limits.connection(),
+        turn: Turn::default(),
         send_timeout: timeout,
     };
     let result = session.live(ws, hello.last_seq, private_tx, private_rx, stalled).await;
@@ -219,6 +229,11 @@ async fn session(ws: &mut WebSocket, hub: &Hub, mut upgrade: Upgrade, conn_id: u
 }
 
 impl Session {
+    /// The request being handled has queued its write: the next may be read.
+    pub(in crate::hub) fn queued(&self) {
+        self.turn.queued();
+    }
+
     async fn send(&self, ws: &mut WebSocket, text: impl Into<Utf8Bytes>) -> Result<(), Ended> {
         send_text(ws, text.into(), self.send_timeout).await
     }
@@ -261,9 +276,18 @@ impl Session {
             epoch,
             stalled: &stalled,
         };
+        // When the writer ends first (the connection is lost), the reader
+        // stops reading but finishes the requests it has read.
+        let writer_ended = Notify::new();
+        let reader = self.read_loop(&mut stream, &private_tx, &seen, epoch, &writer_ended);
+        tokio::pin!(reader);
         tokio::select! {
-            end = self.read_loop(&mut stream, &private_tx, &seen, epoch) => end,
-            end = self.write_loop(outbox) => end,
+            end = &mut reader => end,
+            end = self.write_loop(outbox) => {
+                writer_ended.notify_one();
+                let _ = reader.await;
+                end
+            }
         }
     }
 }

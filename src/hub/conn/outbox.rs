@@ -36,7 +36,11 @@ pub(super) struct Outbox<'a> {
 impl Session {
     /// Everything the client receives: the room, the staff feed, private frames, pings.
     pub(super) async fn write_loop(&self, mut out: Outbox<'_>) -> Result<(), Ended> {
+        // Made once: the loop wakes for every frame, and a fresh cancellation
+        // future per wake-up registered on a token every connection shares.
         let shutdown = self.hub.shutdown.clone();
+        let shutdown = shutdown.cancelled();
+        tokio::pin!(shutdown);
         let mut heartbeat = tokio::time::interval(Duration::from_secs(self.hub.settings.ping_interval_secs.max(1)));
         heartbeat.tick().await;
         let idle_ms = self.hub.settings.idle_timeout_secs.max(1) * 1000;
@@ -45,7 +49,7 @@ impl Session {
                 return Err(ended(close::STALLED, "stalled: the client is not reading"));
             }
             let message = tokio::select! {
-                () = shutdown.cancelled() => return Err(ended(close::GOING_AWAY, "server shutting down")),
+                () = &mut shutdown => return Err(ended(close::GOING_AWAY, "server shutting down")),
                 frame = out.public.recv() => match frame {
                     Ok(Frame { seq: Some(seq), text }) => {
                         if seq <= out.sent {
