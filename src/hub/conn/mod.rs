@@ -176,24 +176,25 @@ fn millis(epoch: Instant) -> u64 {
 async fn session(ws: &mut WebSocket, hub: &Hub, mut upgrade: Upgrade, conn_id: u64) -> Result<(), Ended> {
     let mut slot = upgrade.slot.take();
     let timeout = Duration::from_millis(hub.settings.send_timeout_ms);
+    // Each step before the live loop is boxed: they run once, and their
+    // futures (store reads) would otherwise be part of the resident state of
+    // every idle connection (the task's future is as large as its largest step).
     let mut handshake = Handshake { ws, hub, timeout };
-    let Some(mut hello) = handshake.hello().await? else {
+    let Some(mut hello) = Box::pin(handshake.hello()).await? else {
         return Ok(());
     };
     let session_token = hello.session.take();
-    let staff = handshake.staff(session_token.as_deref(), upgrade.cookie_staff).await?;
+    let staff = Box::pin(handshake.staff(session_token.as_deref(), upgrade.cookie_staff)).await?;
     let staff_session = session_token.or(upgrade.cookie_session.take());
-    let membership = handshake.join(upgrade.event_id).await?;
+    let membership = Box::pin(handshake.join(upgrade.event_id)).await?;
     let room = membership.room.clone();
-    let (who, capability) = handshake
-        .identify(upgrade.event_id, staff, staff_session, &hello)
-        .await?;
+    let (who, capability) = Box::pin(handshake.identify(upgrade.event_id, staff, staff_session, &hello)).await?;
     if let Who::Staff { .. } = who {
         // Staff (signed in by `hello`) are not viewers: the slot goes back.
         slot = None;
     }
     let ip_text = upgrade.ip.to_string();
-    handshake.refuse_banned(&room, &who, &ip_text).await?;
+    Box::pin(handshake.refuse_banned(&room, &who, &ip_text)).await?;
 
     let (private_tx, private_rx) = mpsc::channel(64);
     let stalled = Arc::new(AtomicBool::new(false));
@@ -251,7 +252,7 @@ impl Session {
             // The client saw `last`: this node's room reads the log up to it
             // first (it may lag the node the client came from), so that the
             // client gets a replay rather than an older snapshot.
-            self.hub.reach(&self.room, last).await;
+            Box::pin(self.hub.reach(&self.room, last)).await;
         }
         let Joined {
             seq,
@@ -259,8 +260,8 @@ impl Session {
             public,
             staff: staff_rx,
         } = self.room.join(last_seq, staff);
-        self.welcome(ws, seq, &start).await?;
-        self.catch_up(ws, start, seq).await?;
+        Box::pin(self.welcome(ws, seq, &start)).await?;
+        Box::pin(self.catch_up(ws, start, seq)).await?;
         // From here a reader and a writer share the socket: the reader may
         // wait on the store while the writer keeps draining the room.
         let epoch = Instant::now();

@@ -105,7 +105,7 @@ impl Session {
                 () = self.turn.freed.notified(), if !may_read => continue,
                 _ = session_check.tick(), if session.is_some() => {
                     if let Some(token) = session {
-                        self.check_staff_session(token, replies).await;
+                        Box::pin(self.check_staff_session(token, replies)).await;
                     }
                     continue;
                 }
