@@ -18,6 +18,11 @@ use crate::domain::error_code::ErrorCode;
 use crate::hub::conn::{self, Upgrade};
 use crate::store::live::AuditEntry;
 
+/// What a socket reads at once. Clients send small frames (an ask is at most
+/// 300 characters, about 1 KiB of JSON); a larger one grows the buffer while it
+/// is read. Every idle connection holds this much, so it is kept small.
+const READ_BUFFER: usize = 1024;
+
 /// Frames are gathered up to this size before a write: a connection that fell
 /// behind catches up in a few syscalls instead of one per message.
 const WRITE_BUFFER: usize = 8 * 1024;
@@ -52,7 +57,7 @@ pub async fn connect(
     // Small buffers on purpose: tungstenite's defaults (128 KiB each way)
     // would cost every idle phone a quarter of a megabyte.
     let ws = ws
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
         .max_write_buffer_size(MAX_WRITE_BUFFER)
         .max_message_size(live.max_frame_bytes)

@@ -216,6 +216,15 @@ impl Writer {
 
     /// Commit `command`; `sink` receives the room changes after the commit.
     pub async fn submit(&self, command: Command, sink: Option<Arc<dyn ChangeSink>>) -> Result<Outcome, WriteError> {
+        self.enqueue(command, sink).await?.outcome().await
+    }
+
+    /// Queue `command` and return at once with its place in the queue: the
+    /// commands of one caller are committed in the order they were queued,
+    /// so a connection may queue its next command before the last commits
+    /// (a moderator's commands then share a transaction instead of waiting
+    /// for each other's commit).
+    pub async fn enqueue(&self, command: Command, sink: Option<Arc<dyn ChangeSink>>) -> Result<Queued, WriteError> {
         let (reply, answer) = oneshot::channel();
         let deadline = Instant::now() + START_DEADLINE;
         let job = Job {
@@ -225,11 +234,23 @@ impl Writer {
             deadline,
         };
         match tokio::time::timeout_at(deadline, self.jobs.send(job)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(_)) => return Err(WriteError::Unavailable("the writer has stopped".into())),
-            Err(_) => return Err(not_started()),
+            Ok(Ok(())) => Ok(Queued { answer }),
+            Ok(Err(_)) => Err(WriteError::Unavailable("the writer has stopped".into())),
+            Err(_) => Err(not_started()),
         }
-        match tokio::time::timeout(REPLY_TIMEOUT, answer).await {
+    }
+}
+
+/// A queued command; [`Queued::outcome`] waits for its commit.
+pub struct Queued {
+    answer: oneshot::Receiver<Result<Outcome, WriteError>>,
+}
+
+impl Queued {
+    /// The command's outcome, once committed (or refused). Dropping a
+    /// `Queued` whose command has not started withdraws it.
+    pub async fn outcome(self) -> Result<Outcome, WriteError> {
+        match tokio::time::timeout(REPLY_TIMEOUT, self.answer).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(WriteError::Unavailable("the writer has stopped".into())),
             Err(_) => Err(WriteError::Unavailable(
@@ -266,10 +287,10 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
             break;
         }
         // Too late to start (the store was slow or away): refused, never tried.
+        // A command whose caller has gone (the client left after sending it)
+        // is still done: it was read, and nobody was told it failed.
         let now = Instant::now();
-        let (late, kept): (Vec<Job>, Vec<Job>) = batch
-            .drain(..)
-            .partition(|job| job.deadline <= now || job.reply.is_closed());
+        let (late, kept): (Vec<Job>, Vec<Job>) = batch.drain(..).partition(|job| job.deadline <= now);
         batch = kept;
         for job in late {
             let _ = job.reply.send(Err(not_started()));

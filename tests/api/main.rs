@@ -21,6 +21,7 @@ mod live_input;
 mod openapi_fuzz;
 mod opinions;
 mod ops;
+mod pipelining;
 mod polls;
 mod programme;
 mod record;

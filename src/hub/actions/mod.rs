@@ -151,20 +151,29 @@ impl Session {
     }
 
     /// Hands a command to the store's writer and waits for it to commit.
+    /// Once the command is queued, the reader may go on to the client's next
+    /// frame ([`Session::queued`]): commands are queued in the order the
+    /// client sent them, and committed in that order.
     async fn submit(&self, command: Command) -> Result<Outcome, Refusal> {
         let sink = self.hub.sink(self.room.event_id, Some(self.room.clone()));
-        self.hub.writer.submit(command, sink).await.map_err(|e| match e {
-            WriteError::Refused { code, message } => Refusal {
-                code,
-                message,
-                retry_after: None,
-            },
-            WriteError::Unavailable(message) => Refusal {
-                code: ErrorCode::Unavailable,
-                message,
-                retry_after: None,
-            },
-        })
+        let queued = self.hub.writer.enqueue(command, sink).await;
+        self.queued();
+        queued.map_err(write_refusal)?.outcome().await.map_err(write_refusal)
+    }
+}
+
+fn write_refusal(e: WriteError) -> Refusal {
+    match e {
+        WriteError::Refused { code, message } => Refusal {
+            code,
+            message,
+            retry_after: None,
+        },
+        WriteError::Unavailable(message) => Refusal {
+            code: ErrorCode::Unavailable,
+            message,
+            retry_after: None,
+        },
     }
 }
 

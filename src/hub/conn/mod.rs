@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::StreamExt;
 use governor::DefaultDirectRateLimiter;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tracing::Instrument;
 
 use super::Hub;
@@ -34,6 +34,7 @@ mod reader;
 
 use handshake::Handshake;
 use outbox::Outbox;
+use reader::Turn;
 
 /// Close codes (the 4xxx ones are ours; see docs/protocol.md).
 pub mod close {
@@ -100,6 +101,8 @@ pub(in crate::hub) struct Session {
     pub(in crate::hub) who: Who,
     pub(in crate::hub) capability: Capability,
     pub(in crate::hub) limiter: DefaultDirectRateLimiter,
+    /// Whether the request being handled has queued its write yet.
+    turn: Turn,
     send_timeout: Duration,
 }
 
@@ -132,13 +135,19 @@ fn truncate(s: &str, max_bytes: usize) -> String {
 
 /// Every timed send to the client goes through here: a send that fails means
 /// the connection is lost, one that does not finish within `limit` means the
-/// client is not reading (and the connection is cut as stalled).
+/// client is not reading (and the connection is cut as stalled). A send that
+/// finishes at once (the socket had room: nearly always) arms no timer.
 async fn send_within<E>(limit: Duration, send: impl Future<Output = Result<(), E>>) -> Result<(), Ended> {
-    match tokio::time::timeout(limit, send).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(_)) => Err(ended(close::GOING_AWAY, "connection lost")),
-        Err(_) => Err(ended(close::STALLED, "stalled: the client is not reading")),
-    }
+    let mut send = std::pin::pin!(send);
+    let first = std::future::poll_fn(|cx| std::task::Poll::Ready(send.as_mut().poll(cx))).await;
+    let result = match first {
+        std::task::Poll::Ready(result) => result,
+        std::task::Poll::Pending => match tokio::time::timeout(limit, send).await {
+            Ok(result) => result,
+            Err(_) => return Err(ended(close::STALLED, "stalled: the client is not reading")),
+        },
+    };
+    result.map_err(|_| ended(close::GOING_AWAY, "connection lost"))
 }
 
 async fn send_text(ws: &mut WebSocket, text: Utf8Bytes, timeout: Duration) -> Result<(), Ended> {
@@ -168,24 +177,25 @@ fn millis(epoch: Instant) -> u64 {
 async fn session(ws: &mut WebSocket, hub: &Hub, mut upgrade: Upgrade, conn_id: u64) -> Result<(), Ended> {
     let mut slot = upgrade.slot.take();
     let timeout = Duration::from_millis(hub.settings.send_timeout_ms);
+    // Each step before the live loop is boxed: they run once, and their
+    // futures (store reads) would otherwise be part of the resident state of
+    // every idle connection (the task's future is as large as its largest step).
     let mut handshake = Handshake { ws, hub, timeout };
-    let Some(mut hello) = handshake.hello().await? else {
+    let Some(mut hello) = Box::pin(handshake.hello()).await? else {
         return Ok(());
     };
     let session_token = hello.session.take();
-    let staff = handshake.staff(session_token.as_deref(), upgrade.cookie_staff).await?;
+    let staff = Box::pin(handshake.staff(session_token.as_deref(), upgrade.cookie_staff)).await?;
     let staff_session = session_token.or(upgrade.cookie_session.take());
-    let membership = handshake.join(upgrade.event_id).await?;
+    let membership = Box::pin(handshake.join(upgrade.event_id)).await?;
     let room = membership.room.clone();
-    let (who, capability) = handshake
-        .identify(upgrade.event_id, staff, staff_session, &hello)
-        .await?;
+    let (who, capability) = Box::pin(handshake.identify(upgrade.event_id, staff, staff_session, &hello)).await?;
     if let Who::Staff { .. } = who {
         // Staff (signed in by `hello`) are not viewers: the slot goes back.
         slot = None;
     }
     let ip_text = upgrade.ip.to_string();
-    handshake.refuse_banned(&room, &who, &ip_text).await?;
+    Box::pin(handshake.refuse_banned(&room, &who, &ip_text)).await?;
 
     let (private_tx, private_rx) = mpsc::channel(64);
     let stalled = Arc::new(AtomicBool::new(false));
@@ -210,6 +220,7 @@ async fn session(ws: &mut WebSocket, hub: &Hub, mut upgrade: Upgrade, conn_id: u
         who,
         capability,
         limiter: hub.limits.connection(),
+        turn: Turn::default(),
         send_timeout: timeout,
     };
     let result = session.live(ws, hello.last_seq, private_tx, private_rx, stalled).await;
@@ -220,6 +231,11 @@ async fn session(ws: &mut WebSocket, hub: &Hub, mut upgrade: Upgrade, conn_id: u
 }
 
 impl Session {
+    /// The request being handled has queued its write: the next may be read.
+    pub(in crate::hub) fn queued(&self) {
+        self.turn.queued();
+    }
+
     async fn send(&self, ws: &mut WebSocket, text: impl Into<Utf8Bytes>) -> Result<(), Ended> {
         send_text(ws, text.into(), self.send_timeout).await
     }
@@ -237,7 +253,7 @@ impl Session {
             // The client saw `last`: this node's room reads the log up to it
             // first (it may lag the node the client came from), so that the
             // client gets a replay rather than an older snapshot.
-            self.hub.reach(&self.room, last).await;
+            Box::pin(self.hub.reach(&self.room, last)).await;
         }
         let Joined {
             seq,
@@ -245,8 +261,8 @@ impl Session {
             public,
             staff: staff_rx,
         } = self.room.join(last_seq, staff);
-        self.welcome(ws, seq, &start).await?;
-        self.catch_up(ws, start, seq).await?;
+        Box::pin(self.welcome(ws, seq, &start)).await?;
+        Box::pin(self.catch_up(ws, start, seq)).await?;
         // From here a reader and a writer share the socket: the reader may
         // wait on the store while the writer keeps draining the room.
         let epoch = Instant::now();
@@ -262,9 +278,18 @@ impl Session {
             epoch,
             stalled: &stalled,
         };
+        // When the writer ends first (the connection is lost), the reader
+        // stops reading but finishes the requests it has read.
+        let writer_ended = Notify::new();
+        let reader = self.read_loop(&mut stream, &private_tx, &seen, epoch, &writer_ended);
+        tokio::pin!(reader);
         tokio::select! {
-            end = self.read_loop(&mut stream, &private_tx, &seen, epoch) => end,
-            end = self.write_loop(outbox) => end,
+            end = &mut reader => end,
+            end = self.write_loop(outbox) => {
+                writer_ended.notify_one();
+                let _ = reader.await;
+                end
+            }
         }
     }
 }

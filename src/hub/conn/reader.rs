@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use axum::extract::ws::{Message, WebSocket};
 use futures_util::StreamExt;
-use futures_util::stream::SplitStream;
-use tokio::sync::mpsc;
+use futures_util::stream::{FuturesOrdered, SplitStream};
+use tokio::sync::{Notify, mpsc};
 
 use super::{Ended, Session, Who, close, ended, error_frame, millis};
 use crate::domain::error_code::ErrorCode;
@@ -19,47 +19,136 @@ use crate::hub::room::Private;
 /// a sign-out elsewhere closes an open console within this time.
 const STAFF_SESSION_CHECK: Duration = Duration::from_secs(5);
 
+/// How long an answer may wait for room in the private queue once the
+/// connection is ending.
+const SETTLE_SEND: Duration = Duration::from_secs(1);
+
+/// Client requests a connection may have in flight (read, not yet answered).
+const MAX_IN_FLIGHT: usize = 16;
+
+/// Which of a connection's requests may still queue a write: the client's
+/// requests are read one after the other, but a request that has queued its
+/// command with the writer lets the next one be read while it waits for the
+/// commit. Commands are therefore queued (and committed) in the order the
+/// client sent them, and a moderator's commands share transactions instead
+/// of each waiting for the last one's commit.
+#[derive(Default)]
+pub(in crate::hub) struct Turn {
+    /// The ticket of the request that has not queued its write yet; 0: none.
+    holder: AtomicU64,
+    freed: Notify,
+}
+
+impl Turn {
+    fn take(&self, ticket: u64) {
+        self.holder.store(ticket, Ordering::Release);
+    }
+
+    fn is_free(&self) -> bool {
+        self.holder.load(Ordering::Acquire) == 0
+    }
+
+    /// The request `ticket` is answered: if it still held the turn, the next may be read.
+    fn finished(&self, ticket: u64) {
+        if self
+            .holder
+            .compare_exchange(ticket, 0, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            self.freed.notify_one();
+        }
+    }
+
+    /// The request holding the turn has queued its write.
+    pub(in crate::hub) fn queued(&self) {
+        if self.holder.swap(0, Ordering::AcqRel) != 0 {
+            self.freed.notify_one();
+        }
+    }
+}
+
 impl Session {
-    /// The client's frames; every answer goes to the writer through the private queue.
+    /// The client's frames; every answer goes to the writer through the
+    /// private queue, in the order of the requests.
     pub(super) async fn read_loop(
         &self,
         stream: &mut SplitStream<&mut WebSocket>,
         replies: &mpsc::Sender<Private>,
         seen: &AtomicU64,
         epoch: Instant,
+        writer_ended: &Notify,
     ) -> Result<(), Ended> {
         let shutdown = self.hub.shutdown.clone();
+        let shutdown = shutdown.cancelled();
+        tokio::pin!(shutdown);
         let session = match &self.who {
             Who::Staff { session, .. } => session.as_deref(),
             Who::Viewer { .. } => None,
         };
         let mut session_check = tokio::time::interval(STAFF_SESSION_CHECK);
         session_check.tick().await;
+        let mut in_flight = FuturesOrdered::new();
+        let mut ticket = 0;
         loop {
+            let may_read = in_flight.len() < MAX_IN_FLIGHT && self.turn.is_free();
             let incoming = tokio::select! {
-                () = shutdown.cancelled() => return Err(ended(close::GOING_AWAY, "server shutting down")),
-                m = stream.next() => m,
+                () = &mut shutdown => {
+                    let end = Err(ended(close::GOING_AWAY, "server shutting down"));
+                    return self.settle(in_flight, replies, end).await;
+                }
+                // The connection is lost: nothing more is read, what was read is done.
+                () = writer_ended.notified() => return self.settle(in_flight, replies, Ok(())).await,
+                m = stream.next(), if may_read => m,
+                Some(reply) = in_flight.next(), if !in_flight.is_empty() => {
+                    send_reply(replies, reply).await?;
+                    continue;
+                }
+                () = self.turn.freed.notified(), if !may_read => continue,
                 _ = session_check.tick(), if session.is_some() => {
                     if let Some(token) = session {
-                        self.check_staff_session(token, replies).await;
+                        Box::pin(self.check_staff_session(token, replies)).await;
                     }
                     continue;
                 }
             };
             seen.store(millis(epoch), Ordering::Relaxed);
-            let reply = match incoming {
-                None | Some(Ok(Message::Close(_))) => return Ok(()),
-                Some(Err(e)) => return Err(classify(&e)),
-                Some(Ok(Message::Text(text))) => self.reply_to(text.as_str()).await,
-                Some(Ok(Message::Binary(_))) => {
-                    error_frame(None, ErrorCode::BinaryNotSupported, "send JSON text frames", None)
-                }
+            let request = match incoming {
+                None | Some(Ok(Message::Close(_))) => return self.settle(in_flight, replies, Ok(())).await,
+                Some(Err(e)) => return self.settle(in_flight, replies, Err(classify(&e))).await,
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                Some(Ok(request)) => request,
             };
-            if replies.send(Private::Frame(reply.into())).await.is_err() {
-                return Err(ended(close::GOING_AWAY, "connection closing"));
-            }
+            ticket += 1;
+            self.turn.take(ticket);
+            in_flight.push_back(self.handle(ticket, request));
         }
+    }
+
+    /// The answer to one text or binary frame.
+    async fn handle(&self, ticket: u64, request: Message) -> String {
+        let reply = match request {
+            Message::Text(text) => self.reply_to(text.as_str()).await,
+            _ => error_frame(None, ErrorCode::BinaryNotSupported, "send JSON text frames", None),
+        };
+        self.turn.finished(ticket);
+        reply
+    }
+
+    /// The client is gone or closing, or the server is: the requests already
+    /// read are still done, to the end (a committed question is still shown to
+    /// the moderators, whether or not its author is still there to read the
+    /// answer), then the loop ends with `end`. Answers go out while the
+    /// connection can take them.
+    async fn settle(
+        &self,
+        mut in_flight: FuturesOrdered<impl Future<Output = String>>,
+        replies: &mpsc::Sender<Private>,
+        end: Result<(), Ended>,
+    ) -> Result<(), Ended> {
+        while let Some(reply) = in_flight.next().await {
+            let _ = replies.send_timeout(Private::Frame(reply.into()), SETTLE_SEND).await;
+        }
+        end
     }
 
     /// A staff session that no longer exists (signed out, expired, ended by a
@@ -81,6 +170,13 @@ impl Session {
             Err(e) => tracing::debug!(error = %e, "staff session not re-checked"),
         }
     }
+}
+
+async fn send_reply(replies: &mpsc::Sender<Private>, reply: String) -> Result<(), Ended> {
+    replies
+        .send(Private::Frame(reply.into()))
+        .await
+        .map_err(|_| ended(close::GOING_AWAY, "connection closing"))
 }
 
 /// How a socket error ends the connection, by the WebSocket library's own
