@@ -39,6 +39,7 @@ mod fill;
 mod housekeeping;
 pub mod limits;
 pub mod protocol;
+mod publish;
 pub mod redis_link;
 pub mod registry;
 pub mod room;

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use super::Hub;
 use super::fill::spawn_fill;
+use super::publish::spawn_publisher;
 use super::room::Room;
 use crate::domain::event::EventStatus;
 use crate::store::StoreError;
@@ -143,6 +144,7 @@ impl Hub {
         // Registered before loading: changes committed meanwhile queue in the room.
         let membership = self.rooms.insert(room);
         spawn_fill(&membership.room, self.store.clone(), self.shutdown.clone());
+        spawn_publisher(&membership.room, self.shutdown.clone());
         match self.store.load_room(event_id).await {
             Ok(state) => {
                 membership.room.load(state);

@@ -132,6 +132,14 @@ pub struct Room {
     pub(super) members: AtomicUsize,
     /// Wakes the room's fill task (a permit is kept, so wake-ups coalesce).
     fill: Arc<Notify>,
+    /// Frames applied to the state, in `seq` order, not yet sent on `public`.
+    /// Whoever applies a change (the writer, the fill, the bus) only queues
+    /// its frame here; the room's publisher task sends it, so waking every
+    /// viewer never runs on the writer's path. Bounded by what is applied
+    /// between two runs of the publisher, which takes everything each time.
+    outgoing: Mutex<Vec<Frame>>,
+    /// Wakes the publisher (a permit is kept, so wake-ups coalesce).
+    publish: Arc<Notify>,
 }
 
 impl Room {
@@ -148,7 +156,29 @@ impl Room {
             viewers: AtomicUsize::new(0),
             members: AtomicUsize::new(0),
             fill: Arc::new(Notify::new()),
+            outgoing: Mutex::new(Vec::new()),
+            publish: Arc::new(Notify::new()),
         }
+    }
+
+    /// Send the frames applied since the last call, in order, on the public
+    /// channel (the publisher task; tests call it directly).
+    pub fn publish(&self) {
+        let frames = std::mem::take(&mut *self.outgoing.lock().unwrap_or_else(|e| e.into_inner()));
+        for frame in frames {
+            // No receivers is fine: nobody is watching.
+            let _ = self.public.send(frame);
+        }
+    }
+
+    /// What wakes the publisher task.
+    pub fn publish_signal(&self) -> Arc<Notify> {
+        self.publish.clone()
+    }
+
+    /// Queue an applied change's frame for the publisher (called under the state lock, so in `seq` order).
+    fn queue_frame(&self, frame: Frame) {
+        self.outgoing.lock().unwrap_or_else(|e| e.into_inner()).push(frame);
     }
 
     fn inner(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -234,7 +264,8 @@ impl Room {
 
 impl Drop for Room {
     fn drop(&mut self) {
-        // The fill task wakes, finds the room gone and ends.
+        // The fill and publisher tasks wake, find the room gone and end.
         self.fill.notify_one();
+        self.publish.notify_one();
     }
 }

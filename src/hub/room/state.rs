@@ -163,9 +163,7 @@ impl Room {
             gap = self.accept(inner, seq, &change);
         }
         drop(guard);
-        if gap {
-            self.fill.notify_one();
-        }
+        self.applied(gap);
     }
 
     /// Apply `change` if it is next, keep it waiting if it is ahead, ignore a
@@ -177,12 +175,21 @@ impl Room {
             .accept(seq, change, |seq, change| self.apply(view, ring, seq, change))
     }
 
-    /// Apply the next change (`seq` is the room's seq + 1) and send its frame.
+    /// Apply the next change (`seq` is the room's seq + 1) and queue its
+    /// frame for the publisher ([`Room::publish`]), woken once the state lock
+    /// is released ([`Room::applied`]).
     fn apply(&self, view: &mut View, ring: &mut Ring, seq: i64, change: &RoomChange) {
         view.apply(change);
         let text = ring.push(seq, change);
-        // No receivers is fine: nobody is watching.
-        let _ = self.public.send(Frame { seq: Some(seq), text });
+        self.queue_frame(Frame { seq: Some(seq), text });
+    }
+
+    /// After changes were applied: wake the publisher, and the fill if a gap remains.
+    fn applied(&self, gap: bool) {
+        self.publish.notify_one();
+        if gap {
+            self.fill.notify_one();
+        }
     }
 
     /// Changes read from the room log by the fill (no further wake-up).
@@ -194,6 +201,8 @@ impl Room {
         for (seq, change) in changes {
             self.accept(&mut guard, *seq, change);
         }
+        drop(guard);
+        self.applied(false);
     }
 
     /// Another node committed up to `seq`: fill up to it.
@@ -234,8 +243,6 @@ impl ChangeSink for Room {
         }
         let gap = self.accept(&mut guard, seq, change);
         drop(guard);
-        if gap {
-            self.fill.notify_one();
-        }
+        self.applied(gap);
     }
 }

@@ -63,6 +63,7 @@ fn joins_resume_from_the_ring_or_the_store() {
 
 #[test]
 fn changes_during_loading_wait_and_repeats_are_ignored() {
+    // (`publish` is the publisher task's step: frames go out when it runs.)
     let room = Room::new(1, EventStatus::Live, 64, 16);
     room.committed(3, &RoomChange::Question { question: question(7) });
     let mut rx = room.join(None, false).public;
@@ -79,6 +80,7 @@ fn changes_during_loading_wait_and_repeats_are_ignored() {
         last_ban_id: 0,
     });
     room.committed(3, &RoomChange::Question { question: question(7) });
+    room.publish();
     let frame = rx.try_recv().unwrap();
     assert_eq!(frame.seq, Some(3));
     assert!(rx.try_recv().is_err(), "seq 3 delivered once");
@@ -91,7 +93,9 @@ fn ask(seq: i64) -> RoomChange {
     }
 }
 
-fn seqs(rx: &mut broadcast::Receiver<Frame>) -> Vec<i64> {
+/// What the room's publisher sends now.
+fn seqs(room: &Room, rx: &mut broadcast::Receiver<Frame>) -> Vec<i64> {
+    room.publish();
     std::iter::from_fn(|| rx.try_recv().ok())
         .filter_map(|f| f.seq)
         .collect()
@@ -105,16 +109,16 @@ fn a_change_ahead_waits_for_the_fill_and_everything_goes_out_in_order() {
     // 2 and 3 were committed on another node; 4 (ours) overtakes them.
     room.committed(4, &ask(4));
     room.committed(5, &ask(5));
-    assert_eq!(seqs(&mut rx), vec![1], "4 and 5 wait for 2 and 3");
+    assert_eq!(seqs(&room, &mut rx), vec![1], "4 and 5 wait for 2 and 3");
     assert_eq!(room.seq(), 1);
     assert_eq!(room.fill_range(), Some((1, 5)));
     // The fill reads (1, 5] from the log: 2 and 3 are new, 4 and 5 repeats.
     room.filled(&[(2, ask(2)), (3, ask(3)), (4, ask(4)), (5, ask(5))]);
-    assert_eq!(seqs(&mut rx), vec![2, 3, 4, 5], "in order, each once");
+    assert_eq!(seqs(&room, &mut rx), vec![2, 3, 4, 5], "in order, each once");
     assert_eq!(room.fill_range(), None);
     room.committed(5, &ask(5));
     room.committed(6, &ask(6));
-    assert_eq!(seqs(&mut rx), vec![6]);
+    assert_eq!(seqs(&room, &mut rx), vec![6]);
     assert!(matches!(room.join(None, false).start, Start::Snapshot(ref s) if s.questions.len() == 6));
 }
 
@@ -126,10 +130,10 @@ fn a_partial_fill_applies_what_is_next_and_leaves_the_rest_wanted() {
     room.committed(5, &ask(5));
     assert_eq!(room.fill_range(), Some((0, 5)));
     room.filled(&[(1, ask(1)), (2, ask(2))]);
-    assert_eq!(seqs(&mut rx), vec![1, 2]);
+    assert_eq!(seqs(&room, &mut rx), vec![1, 2]);
     assert_eq!(room.fill_range(), Some((2, 5)));
     room.filled(&[(3, ask(3)), (4, ask(4))]);
-    assert_eq!(seqs(&mut rx), vec![3, 4, 5]);
+    assert_eq!(seqs(&room, &mut rx), vec![3, 4, 5]);
     assert_eq!(room.fill_range(), None);
     // The periodic check reads past the seq once.
     room.probe();
@@ -146,7 +150,7 @@ fn the_wait_is_bounded_and_the_fill_reads_what_was_dropped() {
         room.committed(seq, &ask(seq));
     }
     assert!(room.inner().order.waiting() < MAX_WAITING, "dropped past the bound");
-    assert!(seqs(&mut rx).is_empty());
+    assert!(seqs(&room, &mut rx).is_empty());
     assert_eq!(room.fill_range(), Some((0, last)));
     let log: Vec<(i64, RoomChange)> = (1..=last).map(|s| (s, ask(s))).collect();
     room.filled(&log);
@@ -236,8 +240,19 @@ fn changes_during_loading_are_sorted_and_a_gap_after_loading_is_wanted() {
         banned_ips: vec![],
         last_ban_id: 0,
     });
-    assert_eq!(seqs(&mut rx), vec![4]);
+    assert_eq!(seqs(&room, &mut rx), vec![4]);
     assert_eq!(room.fill_range(), Some((4, 6)));
     room.filled(&[(5, ask(5)), (6, ask(6))]);
-    assert_eq!(seqs(&mut rx), vec![5, 6]);
+    assert_eq!(seqs(&room, &mut rx), vec![5, 6]);
+}
+
+#[test]
+fn applying_a_change_only_queues_its_frame_for_the_publisher() {
+    let room = loaded(16);
+    let mut rx = room.join(None, false).public;
+    room.committed(1, &ask(1));
+    room.committed(2, &ask(2));
+    assert!(rx.try_recv().is_err(), "nothing is sent on the committer's path");
+    assert_eq!(seqs(&room, &mut rx), vec![1, 2], "the publisher sends them in order");
+    assert!(seqs(&room, &mut rx).is_empty(), "each once");
 }
