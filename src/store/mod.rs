@@ -26,6 +26,7 @@ pub mod plans;
 pub mod polls;
 pub mod sessions;
 pub mod themes;
+pub(crate) mod tx;
 pub mod units;
 pub mod users;
 pub mod writer;
