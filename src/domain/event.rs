@@ -9,6 +9,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::names::names;
+
 /// 政务开放日 (an open point) or 政策公开讲 (a policy lecture).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -65,33 +67,17 @@ pub struct TransitionError {
     pub action: &'static str,
 }
 
+names!(EventStatus {
+    Draft = "draft",
+    Announced = "announced",
+    Rescheduled = "rescheduled",
+    Live = "live",
+    Ended = "ended",
+    MaterialsPublished = "materials_published",
+    Cancelled = "cancelled",
+});
+
 impl EventStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Draft => "draft",
-            Self::Announced => "announced",
-            Self::Rescheduled => "rescheduled",
-            Self::Live => "live",
-            Self::Ended => "ended",
-            Self::MaterialsPublished => "materials_published",
-            Self::Cancelled => "cancelled",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            Self::Draft,
-            Self::Announced,
-            Self::Rescheduled,
-            Self::Live,
-            Self::Ended,
-            Self::MaterialsPublished,
-            Self::Cancelled,
-        ]
-        .into_iter()
-        .find(|v| v.as_str() == s)
-    }
-
     /// Announced to the public (its details are public from now on).
     pub fn is_public(self) -> bool {
         self != Self::Draft
@@ -126,34 +112,9 @@ impl EventStatus {
     }
 }
 
-impl EventKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::OpenDay => "open_day",
-            Self::Lecture => "lecture",
-        }
-    }
+names!(EventKind { OpenDay = "open_day", Lecture = "lecture" });
 
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::OpenDay, Self::Lecture].into_iter().find(|v| v.as_str() == s)
-    }
-}
-
-impl EventForm {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Online => "online",
-            Self::Offline => "offline",
-            Self::OnlineOffline => "online_offline",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::Online, Self::Offline, Self::OnlineOffline]
-            .into_iter()
-            .find(|v| v.as_str() == s)
-    }
-}
+names!(EventForm { Online = "online", Offline = "offline", OnlineOffline = "online_offline" });
 
 /// When an event happens: a start and a positive duration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]

@@ -4,6 +4,7 @@ pub mod calendar;
 pub mod deadlines;
 pub mod event;
 pub mod masking;
+pub(crate) mod names;
 pub mod opinion;
 pub mod performance;
 pub mod plan;

@@ -15,6 +15,7 @@ use utoipa::ToSchema;
 
 use super::calendar::WorkingCalendar;
 use super::deadlines::DeadlineState;
+use super::names::names;
 use super::time::{end_of_local_day, local_date};
 use super::values::Invalid;
 
@@ -25,24 +26,6 @@ pub const MAX_OPINION_CHARS: usize = 2000;
 pub const MAX_REPLY_CHARS: usize = 5000;
 pub const MAX_TOPIC_CHARS: usize = 30;
 pub const MAX_REASON_CHARS: usize = 1000;
-
-macro_rules! names {
-    ($t:ty { $($v:ident = $s:literal / $label:literal),* $(,)? }) => {
-        impl $t {
-            pub fn as_str(self) -> &'static str {
-                match self { $(Self::$v => $s),* }
-            }
-            pub fn parse(s: &str) -> Option<Self> {
-                match s { $($s => Some(Self::$v),)* _ => None }
-            }
-            /// The name shown to people (Chinese).
-            pub fn label(self) -> &'static str {
-                match self { $(Self::$v => $label),* }
-            }
-            pub const ALL: &'static [Self] = &[$(Self::$v),*];
-        }
-    };
-}
 
 /// Where an opinion came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::names::names;
 use super::values::Invalid;
 
 pub const MAX_OPTIONS: usize = 20;
@@ -42,18 +43,6 @@ pub enum PollStatus {
     Closed,
 }
 
-macro_rules! names {
-    ($t:ty { $($v:ident = $s:literal),* }) => {
-        impl $t {
-            pub fn as_str(self) -> &'static str {
-                match self { $(Self::$v => $s),* }
-            }
-            pub fn parse(s: &str) -> Option<Self> {
-                match s { $($s => Some(Self::$v),)* _ => None }
-            }
-        }
-    };
-}
 names!(PollKind { SingleChoice = "single_choice", MultipleChoice = "multiple_choice", Rating = "rating", OpenText = "open_text" });
 names!(ResultsVisibility { Live = "live", AfterClose = "after_close" });
 names!(PollStatus { Draft = "draft", Open = "open", Closed = "closed" });

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::event::EventStatus;
+use super::names::names;
 use super::values::Invalid;
 
 /// Longest question or answer text, in characters.
@@ -25,22 +26,7 @@ pub enum QuestionStatus {
     Hidden,
 }
 
-impl QuestionStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Approved => "approved",
-            Self::Rejected => "rejected",
-            Self::Hidden => "hidden",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::Pending, Self::Approved, Self::Rejected, Self::Hidden]
-            .into_iter()
-            .find(|v| v.as_str() == s)
-    }
-}
+names!(QuestionStatus { Pending = "pending", Approved = "approved", Rejected = "rejected", Hidden = "hidden" });
 
 /// What a viewer posted: a question for the host, or a comment in the stream.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -51,18 +37,7 @@ pub enum PostKind {
     Comment,
 }
 
-impl PostKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Question => "question",
-            Self::Comment => "comment",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::Question, Self::Comment].into_iter().find(|v| v.as_str() == s)
-    }
-}
+names!(PostKind { Question = "question", Comment = "comment" });
 
 /// 先审后发 (pre) is the default; post-moderation shows questions at once.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,18 +48,7 @@ pub enum ModerationMode {
     Post,
 }
 
-impl ModerationMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pre => "pre",
-            Self::Post => "post",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::Pre, Self::Post].into_iter().find(|v| v.as_str() == s)
-    }
-}
+names!(ModerationMode { Pre = "pre", Post = "post" });
 
 /// Trimmed, non-empty text of at most `max` characters without control
 /// characters, its invisible format characters stripped (zero-width, bidi

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::names::names;
 use super::values::Invalid;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -18,22 +19,7 @@ pub enum Role {
     Host,
 }
 
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Admin => "admin",
-            Self::UnitStaff => "unit_staff",
-            Self::Moderator => "moderator",
-            Self::Host => "host",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::Admin, Self::UnitStaff, Self::Moderator, Self::Host]
-            .into_iter()
-            .find(|r| r.as_str() == s)
-    }
-}
+names!(Role { Admin = "admin", UnitStaff = "unit_staff", Moderator = "moderator", Host = "host" });
 
 /// A signed-in staff member, as every permission check sees them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]

@@ -18,6 +18,7 @@ use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
+pub mod audit;
 pub mod change_reports;
 pub mod events;
 pub mod live;
@@ -72,14 +73,9 @@ pub enum Backend {
     Postgres,
 }
 
-impl Backend {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Sqlite => "sqlite",
-            Self::Postgres => "postgres",
-        }
-    }
+crate::domain::names::names!(Backend { Sqlite = "sqlite", Postgres = "postgres" });
 
+impl Backend {
     /// Several writers (nodes) may hold rows at once, so decisions that
     /// depend on a row lock it.
     pub fn has_row_locks(self) -> bool {

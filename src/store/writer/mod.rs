@@ -33,7 +33,7 @@ use sqlx::Connection;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::{Store, StoreError, on_pool};
+use super::{Store, StoreError, StoreResult, on_pool};
 use crate::domain::question::RoomChange;
 use crate::domain::time::now;
 
@@ -44,7 +44,7 @@ mod posts;
 mod tx;
 
 pub use command::{ChangeSink, Command, NewQuestion, Outcome, WriteError};
-use tx::LiveTx;
+use tx::{Address, Decided, LiveTx};
 
 type Applied = (Result<Outcome, WriteError>, Vec<(i64, RoomChange)>);
 
@@ -118,11 +118,7 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
             match tokio::time::timeout(PROBE_INTERVAL, rx.recv_many(&mut batch, max_batch)).await {
                 Ok(received) => received,
                 Err(_) => {
-                    let probe = store.probe_write(BATCH_TIMEOUT).await;
-                    if let Err(e) = &probe {
-                        tracing::warn!(error = %e, "the database still refuses writes");
-                    }
-                    store.note_write(probe.is_ok());
+                    probe(&store).await;
                     continue;
                 }
             }
@@ -132,15 +128,7 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
         if received == 0 {
             break;
         }
-        // Too late to start (the store was slow or away): refused, never tried.
-        let now = Instant::now();
-        let (late, kept): (Vec<Job>, Vec<Job>) = batch
-            .drain(..)
-            .partition(|job| job.deadline <= now || job.reply.is_closed());
-        batch = kept;
-        for job in late {
-            let _ = job.reply.send(Err(not_started()));
-        }
+        refuse_late(&mut batch);
         if batch.is_empty() {
             continue;
         }
@@ -150,28 +138,7 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
             Err(e) if commands.len() > 1 && !e.is_unreachable() => {
                 // One bad command must not sink its neighbours: retry each alone.
                 tracing::warn!(error = %e, size = commands.len(), "batch failed; retrying its commands one by one");
-                let mut results = Vec::with_capacity(commands.len());
-                let mut unreachable = None;
-                for (command, job) in commands.iter().zip(&batch) {
-                    if let Some(e) = &unreachable {
-                        results.push((Err(unavailable(e)), Vec::new()));
-                        continue;
-                    }
-                    if job.deadline <= Instant::now() {
-                        results.push((Err(not_started()), Vec::new()));
-                        continue;
-                    }
-                    match bounded_batch(&store, std::slice::from_ref(command)).await {
-                        Ok(mut r) => results.push(r.remove(0)),
-                        Err(e) => {
-                            results.push((Err(unavailable(&e)), Vec::new()));
-                            if e.is_unreachable() {
-                                unreachable = Some(e);
-                            }
-                        }
-                    }
-                }
-                results
+                one_by_one(&store, &commands, &batch).await
             }
             // Unreachable: the whole batch fails now (nothing was committed).
             Err(e) => commands.iter().map(|_| (Err(unavailable(&e)), Vec::new())).collect(),
@@ -186,6 +153,54 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
             let _ = job.reply.send(result);
         }
     }
+}
+
+/// A probe commit, its outcome told to the store's readiness.
+async fn probe(store: &Store) {
+    let probe = store.probe_write(BATCH_TIMEOUT).await;
+    if let Err(e) = &probe {
+        tracing::warn!(error = %e, "the database still refuses writes");
+    }
+    store.note_write(probe.is_ok());
+}
+
+/// Too late to start (the store was slow or away): refused, never tried.
+fn refuse_late(batch: &mut Vec<Job>) {
+    let now = Instant::now();
+    let (late, kept): (Vec<Job>, Vec<Job>) = batch
+        .drain(..)
+        .partition(|job| job.deadline <= now || job.reply.is_closed());
+    *batch = kept;
+    for job in late {
+        let _ = job.reply.send(Err(not_started()));
+    }
+}
+
+/// Each command of a failed batch alone, in its own transaction; once the
+/// database is found unreachable, the rest fail without being tried.
+async fn one_by_one(store: &Store, commands: &[Command], batch: &[Job]) -> Vec<Applied> {
+    let mut results = Vec::with_capacity(commands.len());
+    let mut unreachable = None;
+    for (command, job) in commands.iter().zip(batch) {
+        if let Some(e) = &unreachable {
+            results.push((Err(unavailable(e)), Vec::new()));
+            continue;
+        }
+        if job.deadline <= Instant::now() {
+            results.push((Err(not_started()), Vec::new()));
+            continue;
+        }
+        match bounded_batch(store, std::slice::from_ref(command)).await {
+            Ok(mut r) => results.push(r.remove(0)),
+            Err(e) => {
+                results.push((Err(unavailable(&e)), Vec::new()));
+                if e.is_unreachable() {
+                    unreachable = Some(e);
+                }
+            }
+        }
+    }
+    results
 }
 
 /// Why a batch was not committed.
@@ -259,6 +274,77 @@ fn unavailable(e: &BatchError) -> WriteError {
         ),
         BatchError::Store(_) => {
             WriteError::Unavailable("the database did not accept the write; nothing was saved".into())
+        }
+    }
+}
+
+impl LiveTx<'_> {
+    /// One command: one method.
+    pub(super) async fn apply(&mut self, command: &Command) -> StoreResult<Decided> {
+        match command {
+            Command::Ask(q) => self.ask(q).await,
+            Command::Upvote {
+                event_id,
+                question_id,
+                viewer,
+                ip,
+                per_address,
+            } => {
+                let from = Address::new(ip, *per_address);
+                self.upvote(*event_id, *question_id, viewer, from).await
+            }
+            Command::Moderate {
+                event_id,
+                question_id,
+                action,
+                staff_id,
+            } => self.moderate(*event_id, *question_id, action, *staff_id).await,
+            Command::Ban {
+                event_id,
+                viewer,
+                ip,
+                reason,
+                staff_id,
+            } => {
+                self.ban(*event_id, viewer.as_ref(), ip.as_deref(), reason, *staff_id)
+                    .await
+            }
+            Command::Settings {
+                event_id,
+                moderation,
+                slow_mode_secs,
+                staff_id,
+            } => self.settings(*event_id, *moderation, *slow_mode_secs, *staff_id).await,
+            Command::EventStatus { event_id, status } => self.event_status(*event_id, *status).await,
+            Command::CreatePoll {
+                event_id,
+                spec,
+                staff_id,
+            } => self.create_poll(*event_id, spec, *staff_id).await,
+            Command::SetPollStatus {
+                event_id,
+                poll_id,
+                open,
+                staff_id,
+            } => self.set_poll_status(*event_id, *poll_id, *open, *staff_id).await,
+            Command::Vote {
+                event_id,
+                poll_id,
+                viewer,
+                ballot,
+                text_status,
+                hits,
+                ip,
+                per_address,
+            } => {
+                let verdict = polls::Verdict {
+                    text_status: *text_status,
+                    hits,
+                };
+                let from = Address::new(ip, *per_address);
+                self.vote(*event_id, *poll_id, viewer, ballot, verdict, from).await
+            }
+            Command::PollTally { event_id, poll_id } => self.poll_tally(*event_id, *poll_id).await,
         }
     }
 }

@@ -54,75 +54,6 @@ impl<'c> LiveTx<'c> {
         Ok(results)
     }
 
-    /// One command: one method.
-    async fn apply(&mut self, command: &Command) -> StoreResult<Decided> {
-        match command {
-            Command::Ask(q) => self.ask(q).await,
-            Command::Upvote {
-                event_id,
-                question_id,
-                viewer,
-                ip,
-                per_address,
-            } => {
-                let from = Address::new(ip, *per_address);
-                self.upvote(*event_id, *question_id, viewer, from).await
-            }
-            Command::Moderate {
-                event_id,
-                question_id,
-                action,
-                staff_id,
-            } => self.moderate(*event_id, *question_id, action, *staff_id).await,
-            Command::Ban {
-                event_id,
-                viewer,
-                ip,
-                reason,
-                staff_id,
-            } => {
-                self.ban(*event_id, viewer.as_ref(), ip.as_deref(), reason, *staff_id)
-                    .await
-            }
-            Command::Settings {
-                event_id,
-                moderation,
-                slow_mode_secs,
-                staff_id,
-            } => self.settings(*event_id, *moderation, *slow_mode_secs, *staff_id).await,
-            Command::EventStatus { event_id, status } => self.event_status(*event_id, *status).await,
-            Command::CreatePoll {
-                event_id,
-                spec,
-                staff_id,
-            } => self.create_poll(*event_id, spec, *staff_id).await,
-            Command::SetPollStatus {
-                event_id,
-                poll_id,
-                open,
-                staff_id,
-            } => self.set_poll_status(*event_id, *poll_id, *open, *staff_id).await,
-            Command::Vote {
-                event_id,
-                poll_id,
-                viewer,
-                ballot,
-                text_status,
-                hits,
-                ip,
-                per_address,
-            } => {
-                let verdict = super::polls::Verdict {
-                    text_status: *text_status,
-                    hits,
-                };
-                let from = Address::new(ip, *per_address);
-                self.vote(*event_id, *poll_id, viewer, ballot, verdict, from).await
-            }
-            Command::PollTally { event_id, poll_id } => self.poll_tally(*event_id, *poll_id).await,
-        }
-    }
-
     pub(super) fn tx(&mut self) -> &mut Tx<'c> {
         &mut self.tx
     }
@@ -272,7 +203,7 @@ pub(super) struct Address<'a> {
 }
 
 impl<'a> Address<'a> {
-    fn new(ip: &'a Option<String>, per_address: u32) -> Self {
+    pub(super) fn new(ip: &'a Option<String>, per_address: u32) -> Self {
         Self {
             ip: ip.as_deref(),
             per_address,
