@@ -225,15 +225,7 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for s in [
-            Draft,
-            Announced,
-            Rescheduled,
-            Live,
-            Ended,
-            MaterialsPublished,
-            Cancelled,
-        ] {
+        for &s in EventStatus::ALL {
             assert_eq!(EventStatus::parse(s.as_str()), Some(s));
         }
         assert_eq!(EventForm::parse("online_offline"), Some(EventForm::OnlineOffline));

@@ -6,6 +6,8 @@
 //! expanded once per backend). Dropping a `Tx` without [`Tx::commit`] rolls
 //! it back.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 use sqlx::{Postgres, Sqlite, Transaction};
 
@@ -53,7 +55,7 @@ pub(crate) struct AuditLine<'a> {
     /// `staff`, `viewer` or `system`.
     pub actor_kind: &'static str,
     /// Staff id, viewer key, or the system part (`screen`).
-    pub actor: &'a str,
+    pub actor: Cow<'a, str>,
     pub action: &'a str,
     pub subject_id: Option<i64>,
     pub before: Option<String>,
@@ -66,11 +68,19 @@ impl<'a> AuditLine<'a> {
         Self {
             event_id,
             actor_kind: actor.0,
-            actor: actor.1,
+            actor: Cow::Borrowed(actor.1),
             action,
             subject_id: None,
             before: None,
             after: None,
+        }
+    }
+
+    /// A line by staff member `staff_id`.
+    pub(crate) fn staff(staff_id: i64, event_id: i64, action: &'a str) -> Self {
+        Self {
+            actor: Cow::Owned(staff_id.to_string()),
+            ..Self::by(("staff", ""), event_id, action)
         }
     }
 
@@ -109,7 +119,7 @@ impl Tx<'_> {
         on_tx!(self, c => sqlx::query(SQL)
             .bind(line.event_id)
             .bind(line.actor_kind)
-            .bind(line.actor)
+            .bind(line.actor.as_ref())
             .bind(line.action)
             .bind(line.subject_id)
             .bind(line.before)

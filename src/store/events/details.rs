@@ -43,6 +43,36 @@ impl Store {
     }
 }
 
+/// Bind the 13 fields of `$d` (an [`EventDetails`]) to `$query` as `$1` to
+/// `$13`, in the order of `detail_columns!`.
+macro_rules! bind_details {
+    ($query:expr, $d:expr) => {{
+        let d: &EventDetails = $d;
+        $query
+            .bind(d.kind.as_str())
+            .bind(&d.title)
+            .bind(d.theme_id)
+            .bind(d.form.as_str())
+            .bind(&d.summary)
+            .bind(d.starts_at)
+            .bind(d.duration_minutes)
+            .bind(&d.venue)
+            .bind(&d.agenda)
+            .bind(&d.participation)
+            .bind(&d.stream_url)
+            .bind(d.audience_limit)
+            .bind(d.public_selection)
+    }};
+}
+
+/// The columns of an event's description, as `bind_details!` binds them.
+macro_rules! detail_columns {
+    () => {
+        "kind, title, theme_id, form, summary, starts_at, duration_minutes, venue, agenda, participation, stream_url, \
+         audience_limit, public_selection"
+    };
+}
+
 /// Insert a draft event with description `d`; returns its id.
 pub(in crate::store) async fn insert_event(
     tx: &mut Tx<'_>,
@@ -51,27 +81,15 @@ pub(in crate::store) async fn insert_event(
     d: &EventDetails,
     at: DateTime<Utc>,
 ) -> Result<i64, sqlx::Error> {
-    const SQL: &str =
-        "INSERT INTO events (code, plan_id, kind, title, theme_id, form, summary, starts_at, duration_minutes,
-           venue, agenda, participation, stream_url, audience_limit, public_selection, status, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'draft', $16, $16)
-         RETURNING id";
-    let id: i64 = on_tx!(&mut *tx, c => sqlx::query_scalar(SQL)
+    const SQL: &str = concat!(
+        "INSERT INTO events (",
+        detail_columns!(),
+        ", code, plan_id, status, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'draft', $16, $16) RETURNING id"
+    );
+    let id: i64 = on_tx!(&mut *tx, c => bind_details!(sqlx::query_scalar(SQL), d)
         .bind(code)
         .bind(plan_id)
-        .bind(d.kind.as_str())
-        .bind(&d.title)
-        .bind(d.theme_id)
-        .bind(d.form.as_str())
-        .bind(&d.summary)
-        .bind(d.starts_at)
-        .bind(d.duration_minutes)
-        .bind(&d.venue)
-        .bind(&d.agenda)
-        .bind(&d.participation)
-        .bind(&d.stream_url)
-        .bind(d.audience_limit)
-        .bind(d.public_selection)
         .bind(at)
         .fetch_one(c)
         .await)?;
@@ -86,27 +104,14 @@ pub(in crate::store) async fn update_details(
     d: &EventDetails,
     at: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    const SQL: &str = "UPDATE events SET kind = $2, title = $3, theme_id = $4, form = $5, summary = $6, starts_at = $7,
-           duration_minutes = $8, venue = $9, agenda = $10, participation = $11, stream_url = $12,
-           audience_limit = $13, public_selection = $14, updated_at = $15
-         WHERE id = $1";
+    const SQL: &str = "UPDATE events SET kind = $1, title = $2, theme_id = $3, form = $4, summary = $5, starts_at = $6,
+           duration_minutes = $7, venue = $8, agenda = $9, participation = $10, stream_url = $11,
+           audience_limit = $12, public_selection = $13, updated_at = $14
+         WHERE id = $15";
     const HOSTS: &str = "DELETE FROM event_hosts WHERE event_id = $1";
-    on_tx!(&mut *tx, c => sqlx::query(SQL)
-        .bind(id)
-        .bind(d.kind.as_str())
-        .bind(&d.title)
-        .bind(d.theme_id)
-        .bind(d.form.as_str())
-        .bind(&d.summary)
-        .bind(d.starts_at)
-        .bind(d.duration_minutes)
-        .bind(&d.venue)
-        .bind(&d.agenda)
-        .bind(&d.participation)
-        .bind(&d.stream_url)
-        .bind(d.audience_limit)
-        .bind(d.public_selection)
+    on_tx!(&mut *tx, c => bind_details!(sqlx::query(SQL), d)
         .bind(at)
+        .bind(id)
         .execute(c)
         .await
         .map(|_| ()))?;

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Event, changed_meanwhile};
+use super::{Event, one_changed};
 use crate::domain::event::{EventStatus, Schedule, Transition};
 use crate::domain::time::now;
 use crate::store::tx::{Tx, on_tx};
@@ -67,16 +67,10 @@ impl Store {
     ) -> StoreResult<Event> {
         const SQL: &str = "UPDATE events SET status = $1, starts_at = $2, duration_minutes = $3, updated_at = $4
              WHERE id = $5 AND status = $6 AND updated_at = $7";
-        let next = before
-            .status
-            .apply(Transition::Reschedule)
-            .map_err(|e| StoreError::Conflict(e.to_string()))?;
+        let next = next_status(before, Transition::Reschedule)?;
         let at = now();
-        let report = Report {
-            kind: "reschedule",
-            before: schedule_json(before.starts_at, before.duration_minutes, before.status),
-            after: schedule_json(Some(to.starts_at), Some(i64::from(to.duration_minutes)), next),
-        };
+        let after = (Some(to.starts_at), Some(i64::from(to.duration_minutes)), next);
+        let report = Report::new("reschedule", before, after);
         let mut tx = self.begin().await?;
         let done = on_tx!(&mut tx, c => sqlx::query(SQL)
             .bind(next.as_str())
@@ -89,9 +83,7 @@ impl Store {
             .execute(c)
             .await
             .map(|r| r.rows_affected()))?;
-        if done != 1 {
-            return Err(changed_meanwhile());
-        }
+        one_changed(done)?;
         insert_change_report(&mut tx, before.id, &change, report, at).await?;
         tx.commit().await?;
         self.event(before.id).await
@@ -102,16 +94,10 @@ impl Store {
     pub async fn cancel_event(&self, before: &Event, change: ChangeRequest<'_>) -> StoreResult<Event> {
         const SQL: &str =
             "UPDATE events SET status = 'cancelled', cancel_reason = $1, updated_at = $2 WHERE id = $3 AND status = $4";
-        before
-            .status
-            .apply(Transition::Cancel)
-            .map_err(|e| StoreError::Conflict(e.to_string()))?;
+        next_status(before, Transition::Cancel)?;
         let at = now();
-        let report = Report {
-            kind: "cancel",
-            before: schedule_json(before.starts_at, before.duration_minutes, before.status),
-            after: schedule_json(before.starts_at, before.duration_minutes, EventStatus::Cancelled),
-        };
+        let after = (before.starts_at, before.duration_minutes, EventStatus::Cancelled);
+        let report = Report::new("cancel", before, after);
         let mut tx = self.begin().await?;
         let done = on_tx!(&mut tx, c => sqlx::query(SQL)
             .bind(change.reason)
@@ -121,9 +107,7 @@ impl Store {
             .execute(c)
             .await
             .map(|r| r.rows_affected()))?;
-        if done != 1 {
-            return Err(changed_meanwhile());
-        }
+        one_changed(done)?;
         if before.status != EventStatus::Draft {
             insert_change_report(&mut tx, before.id, &change, report, at).await?;
         }
@@ -137,6 +121,22 @@ struct Report {
     kind: &'static str,
     before: String,
     after: String,
+}
+
+impl Report {
+    /// `after`: the event's start, duration and status after the change.
+    fn new(kind: &'static str, before: &Event, after: (Option<DateTime<Utc>>, Option<i64>, EventStatus)) -> Self {
+        Self {
+            kind,
+            before: schedule_json(before.starts_at, before.duration_minutes, before.status),
+            after: schedule_json(after.0, after.1, after.2),
+        }
+    }
+}
+
+/// The status after `t`, or the conflict that refuses it.
+fn next_status(before: &Event, t: Transition) -> StoreResult<EventStatus> {
+    before.status.apply(t).map_err(|e| StoreError::Conflict(e.to_string()))
 }
 
 /// File the report of a reschedule or cancellation for the data bureau.

@@ -280,3 +280,8 @@ impl Store {
 fn changed_meanwhile() -> StoreError {
     StoreError::Conflict("the event changed meanwhile; reload it and try again".into())
 }
+
+/// A conditional write changed its one row, or the event changed meanwhile.
+fn one_changed(rows: u64) -> StoreResult<()> {
+    if rows == 1 { Ok(()) } else { Err(changed_meanwhile()) }
+}

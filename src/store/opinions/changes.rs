@@ -84,8 +84,7 @@ impl Store {
             .fetch_one(c)
             .await)?;
         let after = serde_json::json!({ "text": new.text, "nickname": new.nickname, "topic": new.topic }).to_string();
-        let by = new.created_by.to_string();
-        let line = AuditLine::by(("staff", &by), new.event_id, "opinion.create")
+        let line = AuditLine::staff(new.created_by, new.event_id, "opinion.create")
             .on(id)
             .change(None, Some(after));
         tx.audit(line, at).await?;

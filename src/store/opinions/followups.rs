@@ -89,8 +89,7 @@ impl Store {
         .on_unique(|| "an extension request for this opinion already waits for a decision".into())?;
         let after =
             serde_json::json!({ "extension": id, "requested_due": requested_due, "reason": reason }).to_string();
-        let by_ = by.to_string();
-        let line = AuditLine::by(("staff", &by_), opinion.event_id, "opinion.extension_request")
+        let line = AuditLine::staff(by, opinion.event_id, "opinion.extension_request")
             .on(opinion.id)
             .change(None, Some(after));
         tx.audit(line, at).await?;
@@ -140,8 +139,7 @@ impl Store {
             .bind(opinion.id).bind(note).bind(by).bind(at)
             .fetch_one(c).await)?;
         let after = serde_json::json!({ "reminder": id, "note": note }).to_string();
-        let by_ = by.to_string();
-        let line = AuditLine::by(("staff", &by_), opinion.event_id, "opinion.remind")
+        let line = AuditLine::staff(by, opinion.event_id, "opinion.remind")
             .on(opinion.id)
             .change(None, Some(after));
         tx.audit(line, at).await?;

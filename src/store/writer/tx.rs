@@ -137,10 +137,9 @@ impl<'c> LiveTx<'c> {
         before: Option<String>,
         after: Option<String>,
     ) -> StoreResult<()> {
-        let actor = staff_id.to_string();
         let line = AuditLine {
             subject_id,
-            ..AuditLine::by(("staff", &actor), event_id, action).change(before, after)
+            ..AuditLine::staff(staff_id, event_id, action).change(before, after)
         };
         self.tx.audit(line, self.at).await
     }
