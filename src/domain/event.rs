@@ -6,26 +6,28 @@
 //! cannot happen anywhere.
 
 use chrono::{DateTime, Duration, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::names::names;
 
-/// 政务开放日 (an open point) or 政策公开讲 (a policy lecture).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum EventKind {
-    OpenDay,
-    Lecture,
+names! {
+    /// 政务开放日 (an open point) or 政策公开讲 (a policy lecture).
+    #[derive(Hash, ToSchema)]
+    pub enum EventKind {
+        OpenDay = "open_day",
+        Lecture = "lecture",
+    }
 }
 
-/// 线上直播, 线下, 线上线下结合.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum EventForm {
-    Online,
-    Offline,
-    OnlineOffline,
+names! {
+    /// 线上直播, 线下, 线上线下结合.
+    #[derive(Hash, ToSchema)]
+    pub enum EventForm {
+        Online = "online",
+        Offline = "offline",
+        OnlineOffline = "online_offline",
+    }
 }
 
 impl EventForm {
@@ -35,17 +37,18 @@ impl EventForm {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum EventStatus {
-    Draft,
-    Announced,
-    /// Announced, then moved to another time (a change report records why).
-    Rescheduled,
-    Live,
-    Ended,
-    MaterialsPublished,
-    Cancelled,
+names! {
+    #[derive(Hash, ToSchema)]
+    pub enum EventStatus {
+        Draft = "draft",
+        Announced = "announced",
+        /// Announced, then moved to another time (a change report records why).
+        Rescheduled = "rescheduled",
+        Live = "live",
+        Ended = "ended",
+        MaterialsPublished = "materials_published",
+        Cancelled = "cancelled",
+    }
 }
 
 /// What someone asks to do with an event's lifecycle.
@@ -66,16 +69,6 @@ pub struct TransitionError {
     pub from: &'static str,
     pub action: &'static str,
 }
-
-names!(EventStatus {
-    Draft = "draft",
-    Announced = "announced",
-    Rescheduled = "rescheduled",
-    Live = "live",
-    Ended = "ended",
-    MaterialsPublished = "materials_published",
-    Cancelled = "cancelled",
-});
 
 impl EventStatus {
     /// Announced to the public (its details are public from now on).
@@ -111,10 +104,6 @@ impl EventStatus {
         Ok(next)
     }
 }
-
-names!(EventKind { OpenDay = "open_day", Lecture = "lecture" });
-
-names!(EventForm { Online = "online", Offline = "offline", OnlineOffline = "online_offline" });
 
 /// When an event happens: a start and a positive duration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]

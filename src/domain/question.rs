@@ -15,40 +15,37 @@ pub const MAX_ANSWER_CHARS: usize = 2000;
 pub const MAX_NICKNAME_CHARS: usize = 20;
 pub const MAX_REASON_CHARS: usize = 200;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum QuestionStatus {
-    /// Waiting for a moderator; seen only by its author and the moderators.
-    Pending,
-    Approved,
-    Rejected,
-    /// Approved, then taken down by a moderator.
-    Hidden,
+names! {
+    #[derive(Hash)]
+    pub enum QuestionStatus {
+        /// Waiting for a moderator; seen only by its author and the moderators.
+        Pending = "pending",
+        Approved = "approved",
+        Rejected = "rejected",
+        /// Approved, then taken down by a moderator.
+        Hidden = "hidden",
+    }
 }
 
-names!(QuestionStatus { Pending = "pending", Approved = "approved", Rejected = "rejected", Hidden = "hidden" });
-
-/// What a viewer posted: a question for the host, or a comment in the stream.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PostKind {
-    #[default]
-    Question,
-    Comment,
+names! {
+    /// What a viewer posted: a question for the host, or a comment in the stream.
+    #[derive(Default, Hash)]
+    pub enum PostKind {
+        #[default]
+        Question = "question",
+        Comment = "comment",
+    }
 }
 
-names!(PostKind { Question = "question", Comment = "comment" });
-
-/// 先审后发 (pre) is the default; post-moderation shows questions at once.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ModerationMode {
-    #[default]
-    Pre,
-    Post,
+names! {
+    /// 先审后发 (pre) is the default; post-moderation shows questions at once.
+    #[derive(Default)]
+    pub enum ModerationMode {
+        #[default]
+        Pre = "pre",
+        Post = "post",
+    }
 }
-
-names!(ModerationMode { Pre = "pre", Post = "post" });
 
 /// Trimmed, non-empty text of at most `max` characters without control
 /// characters, its invisible format characters stripped (zero-width, bidi

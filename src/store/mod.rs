@@ -18,6 +18,8 @@ use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
+use crate::domain::names::names;
+
 pub mod audit;
 pub mod change_reports;
 pub mod events;
@@ -63,17 +65,16 @@ macro_rules! on_pool {
 }
 pub(crate) use on_pool;
 
-/// Which database a [`Store`] runs on. Most code never asks: `on_pool!`
-/// runs one SQL text on either. What differs is said here once: row locks
-/// and advisory locks exist only on PostgreSQL, and only PostgreSQL can be
-/// shared by several nodes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
+names! {
+    /// Which database a [`Store`] runs on. Most code never asks: `on_pool!`
+    /// runs one SQL text on either. What differs is said here once: row locks
+    /// and advisory locks exist only on PostgreSQL, and only PostgreSQL can be
+    /// shared by several nodes.
+    pub enum Backend {
+        Sqlite = "sqlite",
+        Postgres = "postgres",
+    }
 }
-
-crate::domain::names::names!(Backend { Sqlite = "sqlite", Postgres = "postgres" });
 
 impl Backend {
     /// Several writers (nodes) may hold rows at once, so decisions that

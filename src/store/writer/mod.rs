@@ -44,6 +44,7 @@ mod posts;
 mod tx;
 
 pub use command::{ChangeSink, Command, NewQuestion, Outcome, WriteError};
+use polls::Verdict;
 use tx::{Address, Decided, LiveTx};
 
 type Applied = (Result<Outcome, WriteError>, Vec<(i64, RoomChange)>);
@@ -290,8 +291,8 @@ impl LiveTx<'_> {
                 ip,
                 per_address,
             } => {
-                let from = Address::new(ip, *per_address);
-                self.upvote(*event_id, *question_id, viewer, from).await
+                self.upvote(*event_id, *question_id, viewer, Address::new(ip, *per_address))
+                    .await
             }
             Command::Moderate {
                 event_id,
@@ -305,10 +306,7 @@ impl LiveTx<'_> {
                 ip,
                 reason,
                 staff_id,
-            } => {
-                self.ban(*event_id, viewer.as_ref(), ip.as_deref(), reason, *staff_id)
-                    .await
-            }
+            } => self.ban(*event_id, viewer, ip, reason, *staff_id).await,
             Command::Settings {
                 event_id,
                 moderation,
@@ -337,11 +335,7 @@ impl LiveTx<'_> {
                 ip,
                 per_address,
             } => {
-                let verdict = polls::Verdict {
-                    text_status: *text_status,
-                    hits,
-                };
-                let from = Address::new(ip, *per_address);
+                let (verdict, from) = (Verdict::new(*text_status, hits), Address::new(ip, *per_address));
                 self.vote(*event_id, *poll_id, viewer, ballot, verdict, from).await
             }
             Command::PollTally { event_id, poll_id } => self.poll_tally(*event_id, *poll_id).await,

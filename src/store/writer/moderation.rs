@@ -118,11 +118,12 @@ impl LiveTx<'_> {
     pub(super) async fn ban(
         &mut self,
         event_id: i64,
-        viewer: Option<&ViewerKey>,
-        ip: Option<&str>,
+        viewer: &Option<ViewerKey>,
+        ip: &Option<String>,
         reason: &str,
         staff_id: i64,
     ) -> StoreResult<Decided> {
+        let (viewer, ip) = (viewer.as_ref(), ip.as_deref());
         const SQL: &str = "INSERT INTO bans (event_id, viewer_key, ip, reason, banned_by, created_at) \
                            VALUES ($1, $2, $3, $4, $5, $6)";
         let at = self.at;

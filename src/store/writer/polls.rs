@@ -17,6 +17,12 @@ pub(super) struct Verdict<'a> {
     pub hits: &'a serde_json::Value,
 }
 
+impl<'a> Verdict<'a> {
+    pub(super) fn new(text_status: Option<&'static str>, hits: &'a serde_json::Value) -> Self {
+        Self { text_status, hits }
+    }
+}
+
 impl LiveTx<'_> {
     /// A new draft poll.
     pub(super) async fn create_poll(&mut self, event_id: i64, spec: &PollSpec, staff_id: i64) -> StoreResult<Decided> {
