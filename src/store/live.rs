@@ -196,12 +196,7 @@ impl Store {
         const ROOM: &str =
             "SELECT last_seq, moderation, slow_mode_secs, pinned_question_id FROM rooms WHERE event_id = $1";
         let room = on_pool!(self, read p => sqlx::query_as::<_, RoomRow>(ROOM).bind(event_id).fetch_one(p).await)?;
-        const SQL: &str = concat!(
-            "SELECT ",
-            question_columns!(),
-            " FROM questions WHERE event_id = $1 AND status = 'approved' AND kind = 'question' ORDER BY id"
-        );
-        let rows = on_pool!(self, read p => sqlx::query_as::<_, QuestionRow>(SQL).bind(event_id).fetch_all(p).await)?;
+        let questions = self.approved_questions(event_id).await?;
         const COMMENTS: &str = concat!(
             "SELECT ",
             question_columns!(),
@@ -220,7 +215,7 @@ impl Store {
             moderation: ModerationMode::parse(&room.moderation).unwrap_or_default(),
             slow_mode_secs: u32::try_from(room.slow_mode_secs).unwrap_or(0),
             pinned: room.pinned_question_id,
-            questions: rows_to_records(rows)?.iter().map(QuestionRecord::public).collect(),
+            questions,
             comments,
             polls,
             banned_viewers: bans.iter().filter_map(|b| b.viewer_key.clone()).collect(),

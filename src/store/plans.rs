@@ -90,24 +90,9 @@ fn merged_details(
 impl Store {
     #[tracing::instrument(skip_all, fields(plan = plan.code.as_str()), err(level = "debug"))]
     pub async fn import_plan(&self, plan: &Plan) -> StoreResult<ImportReport> {
-        let units: HashMap<String, Unit> = self
-            .list_units()
-            .await?
-            .into_iter()
-            .map(|u| (u.code.clone(), u))
-            .collect();
-        let themes: HashMap<String, Theme> = self
-            .list_themes()
-            .await?
-            .into_iter()
-            .map(|t| (t.code.clone(), t))
-            .collect();
-        let events: HashMap<String, Event> = self
-            .list_events(&EventFilter::default())
-            .await?
-            .into_iter()
-            .map(|e| (e.code.clone(), e))
-            .collect();
+        let units = by_code(self.list_units().await?, |u: &Unit| &u.code);
+        let themes = by_code(self.list_themes().await?, |t: &Theme| &t.code);
+        let events = by_code(self.list_events(&EventFilter::default()).await?, |e: &Event| &e.code);
         let mut report = ImportReport {
             plan: plan.code.to_string(),
             ..Default::default()
@@ -129,6 +114,11 @@ impl Store {
 }
 
 type At = chrono::DateTime<chrono::Utc>;
+
+/// `items` by their code.
+fn by_code<T>(items: Vec<T>, code: fn(&T) -> &String) -> HashMap<String, T> {
+    items.into_iter().map(|item| (code(&item).clone(), item)).collect()
+}
 
 /// The ids of what the plan names, by code.
 #[derive(Clone, Copy)]
