@@ -6,24 +6,28 @@
 //! cannot happen anywhere.
 
 use chrono::{DateTime, Duration, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 
-/// 政务开放日 (an open point) or 政策公开讲 (a policy lecture).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum EventKind {
-    OpenDay,
-    Lecture,
+use super::names::names;
+
+names! {
+    /// 政务开放日 (an open point) or 政策公开讲 (a policy lecture).
+    #[derive(Hash, ToSchema)]
+    pub enum EventKind {
+        OpenDay = "open_day",
+        Lecture = "lecture",
+    }
 }
 
-/// 线上直播, 线下, 线上线下结合.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum EventForm {
-    Online,
-    Offline,
-    OnlineOffline,
+names! {
+    /// 线上直播, 线下, 线上线下结合.
+    #[derive(Hash, ToSchema)]
+    pub enum EventForm {
+        Online = "online",
+        Offline = "offline",
+        OnlineOffline = "online_offline",
+    }
 }
 
 impl EventForm {
@@ -33,17 +37,18 @@ impl EventForm {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum EventStatus {
-    Draft,
-    Announced,
-    /// Announced, then moved to another time (a change report records why).
-    Rescheduled,
-    Live,
-    Ended,
-    MaterialsPublished,
-    Cancelled,
+names! {
+    #[derive(Hash, ToSchema)]
+    pub enum EventStatus {
+        Draft = "draft",
+        Announced = "announced",
+        /// Announced, then moved to another time (a change report records why).
+        Rescheduled = "rescheduled",
+        Live = "live",
+        Ended = "ended",
+        MaterialsPublished = "materials_published",
+        Cancelled = "cancelled",
+    }
 }
 
 /// What someone asks to do with an event's lifecycle.
@@ -66,32 +71,6 @@ pub struct TransitionError {
 }
 
 impl EventStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Draft => "draft",
-            Self::Announced => "announced",
-            Self::Rescheduled => "rescheduled",
-            Self::Live => "live",
-            Self::Ended => "ended",
-            Self::MaterialsPublished => "materials_published",
-            Self::Cancelled => "cancelled",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            Self::Draft,
-            Self::Announced,
-            Self::Rescheduled,
-            Self::Live,
-            Self::Ended,
-            Self::MaterialsPublished,
-            Self::Cancelled,
-        ]
-        .into_iter()
-        .find(|v| v.as_str() == s)
-    }
-
     /// Announced to the public (its details are public from now on).
     pub fn is_public(self) -> bool {
         self != Self::Draft
@@ -123,35 +102,6 @@ impl EventStatus {
             }
         };
         Ok(next)
-    }
-}
-
-impl EventKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::OpenDay => "open_day",
-            Self::Lecture => "lecture",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::OpenDay, Self::Lecture].into_iter().find(|v| v.as_str() == s)
-    }
-}
-
-impl EventForm {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Online => "online",
-            Self::Offline => "offline",
-            Self::OnlineOffline => "online_offline",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::Online, Self::Offline, Self::OnlineOffline]
-            .into_iter()
-            .find(|v| v.as_str() == s)
     }
 }
 
@@ -264,15 +214,7 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for s in [
-            Draft,
-            Announced,
-            Rescheduled,
-            Live,
-            Ended,
-            MaterialsPublished,
-            Cancelled,
-        ] {
+        for &s in EventStatus::ALL {
             assert_eq!(EventStatus::parse(s.as_str()), Some(s));
         }
         assert_eq!(EventForm::parse("online_offline"), Some(EventForm::OnlineOffline));

@@ -5,6 +5,7 @@ pub mod deadlines;
 pub mod error_code;
 pub mod event;
 pub mod masking;
+pub(crate) mod names;
 pub mod opinion;
 pub mod performance;
 pub mod plan;

@@ -10,11 +10,11 @@
 //! the 答复日期 is that publication date.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::calendar::WorkingCalendar;
 use super::deadlines::DeadlineState;
+use super::names::names;
 use super::time::{end_of_local_day, local_date};
 use super::values::Invalid;
 
@@ -26,69 +26,39 @@ pub const MAX_REPLY_CHARS: usize = 5000;
 pub const MAX_TOPIC_CHARS: usize = 30;
 pub const MAX_REASON_CHARS: usize = 1000;
 
-macro_rules! names {
-    ($t:ty { $($v:ident = $s:literal / $label:literal),* $(,)? }) => {
-        impl $t {
-            pub fn as_str(self) -> &'static str {
-                match self { $(Self::$v => $s),* }
-            }
-            pub fn parse(s: &str) -> Option<Self> {
-                match s { $($s => Some(Self::$v),)* _ => None }
-            }
-            /// The name shown to people (Chinese).
-            pub fn label(self) -> &'static str {
-                match self { $(Self::$v => $label),* }
-            }
-            pub const ALL: &'static [Self] = &[$(Self::$v),*];
-        }
-    };
+names! {
+    /// Where an opinion came from.
+    #[derive(Hash, ToSchema)]
+    pub enum OpinionSource {
+        /// A question asked in the live room.
+        Question = "question" / "直播提问",
+        /// A comment in the live room.
+        Comment = "comment" / "直播评论",
+        /// An open-text poll answer.
+        PollAnswer = "poll_answer" / "投票留言",
+        /// Typed in by unit staff (paper forms at an offline open day, letters).
+        Offline = "offline" / "线下收集",
+    }
 }
 
-/// Where an opinion came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum OpinionSource {
-    /// A question asked in the live room.
-    Question,
-    /// A comment in the live room.
-    Comment,
-    /// An open-text poll answer.
-    PollAnswer,
-    /// Typed in by unit staff (paper forms at an offline open day, letters).
-    Offline,
+names! {
+    /// The adoption state a unit decides (采纳情况).
+    #[derive(Hash, ToSchema)]
+    pub enum AdoptionState {
+        /// Not decided yet (待处理).
+        Pending = "pending" / "待处理",
+        /// 已采纳
+        Adopted = "adopted" / "已采纳",
+        /// 部分采纳
+        PartlyAdopted = "partly_adopted" / "部分采纳",
+        /// 暂不采纳: a reason is required and published.
+        NotAdopted = "not_adopted" / "暂不采纳",
+        /// 已解答: answered on the spot or by the reply.
+        Answered = "answered" / "已解答",
+        /// 研究中
+        UnderStudy = "under_study" / "研究中",
+    }
 }
-names!(OpinionSource {
-    Question = "question" / "直播提问",
-    Comment = "comment" / "直播评论",
-    PollAnswer = "poll_answer" / "投票留言",
-    Offline = "offline" / "线下收集",
-});
-
-/// The adoption state a unit decides (采纳情况).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum AdoptionState {
-    /// Not decided yet (待处理).
-    Pending,
-    /// 已采纳
-    Adopted,
-    /// 部分采纳
-    PartlyAdopted,
-    /// 暂不采纳: a reason is required and published.
-    NotAdopted,
-    /// 已解答: answered on the spot or by the reply.
-    Answered,
-    /// 研究中
-    UnderStudy,
-}
-names!(AdoptionState {
-    Pending = "pending" / "待处理",
-    Adopted = "adopted" / "已采纳",
-    PartlyAdopted = "partly_adopted" / "部分采纳",
-    NotAdopted = "not_adopted" / "暂不采纳",
-    Answered = "answered" / "已解答",
-    UnderStudy = "under_study" / "研究中",
-});
 
 impl AdoptionState {
     /// The states a published reply may carry (everything but pending).
@@ -102,22 +72,18 @@ impl AdoptionState {
     }
 }
 
-/// The asker's rating of a published reply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Rating {
-    /// 满意
-    Satisfied,
-    /// 基本满意
-    BasicallySatisfied,
-    /// 不满意
-    Unsatisfied,
+names! {
+    /// The asker's rating of a published reply.
+    #[derive(Hash, ToSchema)]
+    pub enum Rating {
+        /// 满意
+        Satisfied = "satisfied" / "满意",
+        /// 基本满意
+        BasicallySatisfied = "basically_satisfied" / "基本满意",
+        /// 不满意
+        Unsatisfied = "unsatisfied" / "不满意",
+    }
 }
-names!(Rating {
-    Satisfied = "satisfied" / "满意",
-    BasicallySatisfied = "basically_satisfied" / "基本满意",
-    Unsatisfied = "unsatisfied" / "不满意",
-});
 
 impl Rating {
     /// Counts towards the satisfaction rate (satisfied or basically satisfied).
@@ -126,19 +92,15 @@ impl Rating {
     }
 }
 
-/// The decision on an extension request (延期).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ExtensionDecision {
-    Pending,
-    Granted,
-    Refused,
+names! {
+    /// The decision on an extension request (延期).
+    #[derive(ToSchema)]
+    pub enum ExtensionDecision {
+        Pending = "pending" / "待审批",
+        Granted = "granted" / "已同意",
+        Refused = "refused" / "不同意",
+    }
 }
-names!(ExtensionDecision {
-    Pending = "pending" / "待审批",
-    Granted = "granted" / "已同意",
-    Refused = "refused" / "不同意",
-});
 
 /// A unit's decision on one opinion, checked before it is stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -248,23 +210,19 @@ pub fn reply_deadline(
     }
 }
 
-/// Why a withheld submission was withheld, as the public sees it: the
-/// category, never the text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum WithheldCategory {
-    /// Refused at once by the sensitive-word screen.
-    Screen,
-    /// Rejected by a moderator.
-    Moderator,
-    /// Shown, then hidden by a moderator.
-    Hidden,
+names! {
+    /// Why a withheld submission was withheld, as the public sees it: the
+    /// category, never the text.
+    #[derive(Hash, PartialOrd, Ord, ToSchema)]
+    pub enum WithheldCategory {
+        /// Refused at once by the sensitive-word screen.
+        Screen = "screen" / "敏感词自动拦截",
+        /// Rejected by a moderator.
+        Moderator = "moderator" / "审核未通过",
+        /// Shown, then hidden by a moderator.
+        Hidden = "hidden" / "发布后隐藏",
+    }
 }
-names!(WithheldCategory {
-    Screen = "screen" / "敏感词自动拦截",
-    Moderator = "moderator" / "审核未通过",
-    Hidden = "hidden" / "发布后隐藏",
-});
 
 #[cfg(test)]
 mod tests {

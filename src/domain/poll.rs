@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::error_code::ErrorCode;
+use super::names::names;
 use super::values::Invalid;
 
 pub const MAX_OPTIONS: usize = 20;
@@ -14,50 +15,35 @@ pub const MAX_TEXT_ANSWER_CHARS: usize = 30;
 /// Words shown in an open-text poll's cloud.
 pub const CLOUD_SIZE: usize = 50;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PollKind {
-    SingleChoice,
-    MultipleChoice,
-    /// 1 to 5.
-    Rating,
-    /// A short free answer, shown as a word cloud once screened.
-    OpenText,
+names! {
+    pub enum PollKind {
+        SingleChoice = "single_choice",
+        MultipleChoice = "multiple_choice",
+        /// 1 to 5.
+        Rating = "rating",
+        /// A short free answer, shown as a word cloud once screened.
+        OpenText = "open_text",
+    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ResultsVisibility {
-    /// Everyone sees the tally while the poll is open.
-    #[default]
-    Live,
-    /// Results are shown when the poll closes (staff see them live).
-    AfterClose,
+names! {
+    #[derive(Default)]
+    pub enum ResultsVisibility {
+        /// Everyone sees the tally while the poll is open.
+        #[default]
+        Live = "live",
+        /// Results are shown when the poll closes (staff see them live).
+        AfterClose = "after_close",
+    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PollStatus {
-    Draft,
-    Open,
-    Closed,
+names! {
+    pub enum PollStatus {
+        Draft = "draft",
+        Open = "open",
+        Closed = "closed",
+    }
 }
-
-macro_rules! names {
-    ($t:ty { $($v:ident = $s:literal),* }) => {
-        impl $t {
-            pub fn as_str(self) -> &'static str {
-                match self { $(Self::$v => $s),* }
-            }
-            pub fn parse(s: &str) -> Option<Self> {
-                match s { $($s => Some(Self::$v),)* _ => None }
-            }
-        }
-    };
-}
-names!(PollKind { SingleChoice = "single_choice", MultipleChoice = "multiple_choice", Rating = "rating", OpenText = "open_text" });
-names!(ResultsVisibility { Live = "live", AfterClose = "after_close" });
-names!(PollStatus { Draft = "draft", Open = "open", Closed = "closed" });
 
 /// A poll as prepared by a moderator or host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

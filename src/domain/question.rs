@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::event::EventStatus;
+use super::names::names;
 use super::values::Invalid;
 
 /// Longest question or answer text, in characters.
@@ -14,75 +15,35 @@ pub const MAX_ANSWER_CHARS: usize = 2000;
 pub const MAX_NICKNAME_CHARS: usize = 20;
 pub const MAX_REASON_CHARS: usize = 200;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum QuestionStatus {
-    /// Waiting for a moderator; seen only by its author and the moderators.
-    Pending,
-    Approved,
-    Rejected,
-    /// Approved, then taken down by a moderator.
-    Hidden,
-}
-
-impl QuestionStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Approved => "approved",
-            Self::Rejected => "rejected",
-            Self::Hidden => "hidden",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::Pending, Self::Approved, Self::Rejected, Self::Hidden]
-            .into_iter()
-            .find(|v| v.as_str() == s)
+names! {
+    #[derive(Hash)]
+    pub enum QuestionStatus {
+        /// Waiting for a moderator; seen only by its author and the moderators.
+        Pending = "pending",
+        Approved = "approved",
+        Rejected = "rejected",
+        /// Approved, then taken down by a moderator.
+        Hidden = "hidden",
     }
 }
 
-/// What a viewer posted: a question for the host, or a comment in the stream.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PostKind {
-    #[default]
-    Question,
-    Comment,
-}
-
-impl PostKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Question => "question",
-            Self::Comment => "comment",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::Question, Self::Comment].into_iter().find(|v| v.as_str() == s)
+names! {
+    /// What a viewer posted: a question for the host, or a comment in the stream.
+    #[derive(Default, Hash)]
+    pub enum PostKind {
+        #[default]
+        Question = "question",
+        Comment = "comment",
     }
 }
 
-/// 先审后发 (pre) is the default; post-moderation shows questions at once.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ModerationMode {
-    #[default]
-    Pre,
-    Post,
-}
-
-impl ModerationMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pre => "pre",
-            Self::Post => "post",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::Pre, Self::Post].into_iter().find(|v| v.as_str() == s)
+names! {
+    /// 先审后发 (pre) is the default; post-moderation shows questions at once.
+    #[derive(Default)]
+    pub enum ModerationMode {
+        #[default]
+        Pre = "pre",
+        Post = "post",
     }
 }
 

@@ -1,37 +1,22 @@
 //! Staff accounts: who may do what. Viewers have no account.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::names::names;
 use super::values::Invalid;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// The district data bureau (政务服务和数据管理局): everything.
-    Admin,
-    /// Staff of one unit: that unit's events and opinions only.
-    UnitStaff,
-    /// Screens the live rooms; may be limited to one unit's events.
-    Moderator,
-    /// Hosts or presents events; may be limited to one unit's events.
-    Host,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Admin => "admin",
-            Self::UnitStaff => "unit_staff",
-            Self::Moderator => "moderator",
-            Self::Host => "host",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::Admin, Self::UnitStaff, Self::Moderator, Self::Host]
-            .into_iter()
-            .find(|r| r.as_str() == s)
+names! {
+    #[derive(ToSchema)]
+    pub enum Role {
+        /// The district data bureau (政务服务和数据管理局): everything.
+        Admin = "admin",
+        /// Staff of one unit: that unit's events and opinions only.
+        UnitStaff = "unit_staff",
+        /// Screens the live rooms; may be limited to one unit's events.
+        Moderator = "moderator",
+        /// Hosts or presents events; may be limited to one unit's events.
+        Host = "host",
     }
 }
 

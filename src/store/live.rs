@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+pub use super::audit::AuditEntry;
 use super::{Store, StoreError, StoreResult, on_pool};
 use crate::domain::question::{
     ModerationMode, PostKind, PublicComment, PublicQuestion, QuestionStatus, RoomChange, ViewerKey,
@@ -195,12 +196,7 @@ impl Store {
         const ROOM: &str =
             "SELECT last_seq, moderation, slow_mode_secs, pinned_question_id FROM rooms WHERE event_id = $1";
         let room = on_pool!(self, read p => sqlx::query_as::<_, RoomRow>(ROOM).bind(event_id).fetch_one(p).await)?;
-        const SQL: &str = concat!(
-            "SELECT ",
-            question_columns!(),
-            " FROM questions WHERE event_id = $1 AND status = 'approved' AND kind = 'question' ORDER BY id"
-        );
-        let rows = on_pool!(self, read p => sqlx::query_as::<_, QuestionRow>(SQL).bind(event_id).fetch_all(p).await)?;
+        let questions = self.approved_questions(event_id).await?;
         const COMMENTS: &str = concat!(
             "SELECT ",
             question_columns!(),
@@ -219,7 +215,7 @@ impl Store {
             moderation: ModerationMode::parse(&room.moderation).unwrap_or_default(),
             slow_mode_secs: u32::try_from(room.slow_mode_secs).unwrap_or(0),
             pinned: room.pinned_question_id,
-            questions: rows_to_records(rows)?.iter().map(QuestionRecord::public).collect(),
+            questions,
             comments,
             polls,
             banned_viewers: bans.iter().filter_map(|b| b.viewer_key.clone()).collect(),
@@ -317,101 +313,6 @@ impl Store {
         let mut all = rows_to_records(older)?;
         all.extend(rows_to_records(rows)?);
         Ok(all)
-    }
-
-    /// The moderation audit log of an event, oldest first.
-    #[tracing::instrument(skip(self), err(level = "debug"))]
-    pub async fn audit_log(&self, event_id: i64) -> StoreResult<Vec<AuditEntry>> {
-        const SQL: &str = "SELECT id, actor_kind, actor, action, subject_id, before_json, after_json, created_at
-             FROM audit_log WHERE event_id = $1 ORDER BY id";
-        let rows: Vec<AuditRow> = on_pool!(self, read p => sqlx::query_as(SQL).bind(event_id).fetch_all(p).await)?;
-        Ok(rows.into_iter().map(AuditEntry::from).collect())
-    }
-}
-
-#[derive(sqlx::FromRow)]
-struct AuditRow {
-    id: i64,
-    actor_kind: String,
-    actor: String,
-    action: String,
-    subject_id: Option<i64>,
-    before_json: Option<String>,
-    after_json: Option<String>,
-    created_at: DateTime<Utc>,
-}
-
-/// One line of the audit log.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct AuditEntry {
-    pub id: i64,
-    /// `staff`, `viewer` or `system`.
-    pub actor_kind: String,
-    /// Staff id, viewer key, or the system part (`screen`).
-    pub actor: String,
-    pub action: String,
-    pub subject_id: Option<i64>,
-    #[schema(value_type = Object)]
-    pub before: serde_json::Value,
-    #[schema(value_type = Object)]
-    pub after: serde_json::Value,
-    pub created_at: DateTime<Utc>,
-}
-
-impl AuditEntry {
-    /// The entry with every client address (an `ip` field at any depth of
-    /// `before`/`after`) masked, for readers who are not administrators.
-    pub fn with_addresses_masked(mut self) -> Self {
-        fn mask(v: &mut serde_json::Value) {
-            match v {
-                serde_json::Value::Object(map) => {
-                    for (key, value) in map.iter_mut() {
-                        match value {
-                            serde_json::Value::String(ip) if key == "ip" => {
-                                *ip = crate::domain::masking::mask_ip(ip);
-                            }
-                            _ => mask(value),
-                        }
-                    }
-                }
-                serde_json::Value::Array(items) => items.iter_mut().for_each(mask),
-                _ => {}
-            }
-        }
-        mask(&mut self.before);
-        mask(&mut self.after);
-        self
-    }
-}
-
-impl From<AuditRow> for AuditEntry {
-    fn from(r: AuditRow) -> Self {
-        let parse = |s: Option<String>| {
-            s.and_then(|s| serde_json::from_str(&s).ok())
-                .unwrap_or(serde_json::Value::Null)
-        };
-        Self {
-            id: r.id,
-            actor_kind: r.actor_kind,
-            actor: r.actor,
-            action: r.action,
-            subject_id: r.subject_id,
-            before: parse(r.before_json),
-            after: parse(r.after_json),
-            created_at: r.created_at,
-        }
-    }
-}
-
-impl Store {
-    /// Whether staff member `staff_id` has acted in the event (any audit entry
-    /// of theirs): how a district-wide moderator or host is known to serve it.
-    #[tracing::instrument(skip(self), err(level = "debug"))]
-    pub async fn staff_acted_in(&self, event_id: i64, staff_id: i64) -> StoreResult<bool> {
-        const SQL: &str = "SELECT 1 FROM audit_log WHERE event_id = $1 AND actor_kind = 'staff' AND actor = $2 LIMIT 1";
-        let found: Option<i32> = on_pool!(self, read p => sqlx::query_scalar(SQL).bind(event_id)
-            .bind(staff_id.to_string()).fetch_optional(p).await)?;
-        Ok(found.is_some())
     }
 
     /// The address a viewer last posted, upvoted or voted from in a room, for

@@ -18,6 +18,9 @@ use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
+use crate::domain::names::names;
+
+pub mod audit;
 pub mod change_reports;
 pub mod events;
 pub mod live;
@@ -26,6 +29,7 @@ pub mod plans;
 pub mod polls;
 pub mod sessions;
 pub mod themes;
+pub(crate) mod tx;
 pub mod units;
 pub mod users;
 pub mod writer;
@@ -61,24 +65,18 @@ macro_rules! on_pool {
 }
 pub(crate) use on_pool;
 
-/// Which database a [`Store`] runs on. Most code never asks: `on_pool!`
-/// runs one SQL text on either. What differs is said here once: row locks
-/// and advisory locks exist only on PostgreSQL, and only PostgreSQL can be
-/// shared by several nodes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
+names! {
+    /// Which database a [`Store`] runs on. Most code never asks: `on_pool!`
+    /// runs one SQL text on either. What differs is said here once: row locks
+    /// and advisory locks exist only on PostgreSQL, and only PostgreSQL can be
+    /// shared by several nodes.
+    pub enum Backend {
+        Sqlite = "sqlite",
+        Postgres = "postgres",
+    }
 }
 
 impl Backend {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Sqlite => "sqlite",
-            Self::Postgres => "postgres",
-        }
-    }
-
     /// Several writers (nodes) may hold rows at once, so decisions that
     /// depend on a row lock it.
     pub fn has_row_locks(self) -> bool {

@@ -9,10 +9,13 @@ use std::collections::HashMap;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::events::{EventDetails, EventFilter, write_details};
-use super::{Store, StoreError, StoreResult, on_pool};
+use super::events::{Event, EventDetails, EventFilter, insert_event, update_details};
+use super::themes::Theme;
+use super::tx::{Tx, on_tx};
+use super::units::Unit;
+use super::{Store, StoreResult};
 use crate::domain::event::EventStatus;
-use crate::domain::plan::{Plan, PlanEvent};
+use crate::domain::plan::{Plan, PlanEvent, PlanTheme, PlanUnit};
 use crate::domain::time::now;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
@@ -87,119 +90,159 @@ fn merged_details(
 impl Store {
     #[tracing::instrument(skip_all, fields(plan = plan.code.as_str()), err(level = "debug"))]
     pub async fn import_plan(&self, plan: &Plan) -> StoreResult<ImportReport> {
-        let units: HashMap<String, _> = self
-            .list_units()
-            .await?
-            .into_iter()
-            .map(|u| (u.code.clone(), u))
-            .collect();
-        let themes: HashMap<String, _> = self
-            .list_themes()
-            .await?
-            .into_iter()
-            .map(|t| (t.code.clone(), t))
-            .collect();
-        let events: HashMap<String, _> = self
-            .list_events(&EventFilter::default())
-            .await?
-            .into_iter()
-            .map(|e| (e.code.clone(), e))
-            .collect();
+        let units = by_code(self.list_units().await?, |u: &Unit| &u.code);
+        let themes = by_code(self.list_themes().await?, |t: &Theme| &t.code);
+        let events = by_code(self.list_events(&EventFilter::default()).await?, |e: &Event| &e.code);
         let mut report = ImportReport {
             plan: plan.code.to_string(),
             ..Default::default()
         };
         let at = now();
-
-        on_pool!(self, write p => {
-            let mut tx = p.begin().await?;
-            let mut unit_ids = HashMap::new();
-            for u in &plan.units {
-                let id = match units.get(u.code.as_str()) {
-                    Some(old) if (old.name.as_str(), old.short_name.as_str(), old.supervisor)
-                        == (u.name.as_str(), u.short_name.as_str(), u.supervisor) => {
-                        report.units.unchanged += 1;
-                        old.id
-                    }
-                    Some(old) => {
-                        sqlx::query("UPDATE units SET name = $1, short_name = $2, supervisor = $3 WHERE id = $4")
-                            .bind(&u.name).bind(&u.short_name).bind(u.supervisor).bind(old.id)
-                            .execute(&mut *tx).await?;
-                        report.units.updated += 1;
-                        old.id
-                    }
-                    None => {
-                        report.units.created += 1;
-                        sqlx::query_scalar(
-                            "INSERT INTO units (code, name, short_name, supervisor, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
-                        )
-                        .bind(u.code.as_str()).bind(&u.name).bind(&u.short_name).bind(u.supervisor).bind(at)
-                        .fetch_one(&mut *tx).await?
-                    }
-                };
-                unit_ids.insert(u.code.as_str(), id);
-            }
-
-            let mut theme_ids = HashMap::new();
-            for (i, t) in plan.themes.iter().enumerate() {
-                let position = i as i64 + 1;
-                let id = match themes.get(t.code.as_str()) {
-                    Some(old) if old.name == t.name && old.position == position => {
-                        report.themes.unchanged += 1;
-                        old.id
-                    }
-                    Some(old) => {
-                        sqlx::query("UPDATE themes SET name = $1, position = $2 WHERE id = $3")
-                            .bind(&t.name).bind(position).bind(old.id)
-                            .execute(&mut *tx).await?;
-                        report.themes.updated += 1;
-                        old.id
-                    }
-                    None => {
-                        report.themes.created += 1;
-                        sqlx::query_scalar("INSERT INTO themes (code, name, position) VALUES ($1, $2, $3) RETURNING id")
-                            .bind(t.code.as_str()).bind(&t.name).bind(position)
-                            .fetch_one(&mut *tx).await?
-                    }
-                };
-                theme_ids.insert(t.code.as_str(), id);
-            }
-
-            let plan_id: i64 = sqlx::query_scalar(
-                "INSERT INTO plans (code, title, year, imported_at) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (code) DO UPDATE SET title = excluded.title, year = excluded.year
-                 RETURNING id",
-            )
-            .bind(plan.code.as_str()).bind(&plan.title).bind(i64::from(plan.year)).bind(at)
-            .fetch_one(&mut *tx).await?;
-
-            for e in &plan.events {
-                let theme_id = e.theme.as_ref().map(|c| theme_ids[c.as_str()]);
-                let host_ids = e.hosts.iter().map(|c| unit_ids[c.as_str()]).collect();
-                let old = events.get(e.code.as_str());
-                let old_details = old.map(|o| o.details());
-                let details = merged_details(
-                    e,
-                    theme_id,
-                    host_ids,
-                    old.zip(old_details.as_ref()).map(|(o, d)| (d, o.status)),
-                    &mut report.warnings,
-                );
-                match (old, old_details) {
-                    (Some(_), Some(d)) if d == details => report.events.unchanged += 1,
-                    (Some(o), _) => {
-                        write_details!(tx, Some(o.id), "", None::<i64>, &details, at);
-                        report.events.updated += 1;
-                    }
-                    (None, _) => {
-                        write_details!(tx, None::<i64>, e.code.as_str(), Some(plan_id), &details, at);
-                        report.events.created += 1;
-                    }
-                }
-            }
-            tx.commit().await?;
-            Ok::<_, StoreError>(())
-        })?;
+        let mut tx = self.begin().await?;
+        let unit_ids = import_units(&mut tx, &plan.units, &units, &mut report.units, at).await?;
+        let theme_ids = import_themes(&mut tx, &plan.themes, &themes, &mut report.themes).await?;
+        let plan_id = upsert_plan(&mut tx, plan, at).await?;
+        let ids = Ids {
+            plan: plan_id,
+            units: &unit_ids,
+            themes: &theme_ids,
+        };
+        import_events(&mut tx, plan, &events, ids, &mut report, at).await?;
+        tx.commit().await?;
         Ok(report)
     }
+}
+
+type At = chrono::DateTime<chrono::Utc>;
+
+/// `items` by their code.
+fn by_code<T>(items: Vec<T>, code: fn(&T) -> &String) -> HashMap<String, T> {
+    items.into_iter().map(|item| (code(&item).clone(), item)).collect()
+}
+
+/// The ids of what the plan names, by code.
+#[derive(Clone, Copy)]
+struct Ids<'a> {
+    plan: i64,
+    units: &'a HashMap<&'a str, i64>,
+    themes: &'a HashMap<&'a str, i64>,
+}
+
+/// Create or update the plan's units; their ids by code.
+async fn import_units<'p>(
+    tx: &mut Tx<'_>,
+    plan_units: &'p [PlanUnit],
+    units: &HashMap<String, Unit>,
+    counts: &mut Counts,
+    at: At,
+) -> StoreResult<HashMap<&'p str, i64>> {
+    const UPDATE: &str = "UPDATE units SET name = $1, short_name = $2, supervisor = $3 WHERE id = $4";
+    const INSERT: &str =
+        "INSERT INTO units (code, name, short_name, supervisor, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id";
+    let mut ids = HashMap::new();
+    for u in plan_units {
+        let id = match units.get(u.code.as_str()) {
+            Some(old)
+                if (old.name.as_str(), old.short_name.as_str(), old.supervisor)
+                    == (u.name.as_str(), u.short_name.as_str(), u.supervisor) =>
+            {
+                counts.unchanged += 1;
+                old.id
+            }
+            Some(old) => {
+                on_tx!(&mut *tx, c => sqlx::query(UPDATE).bind(&u.name).bind(&u.short_name).bind(u.supervisor)
+                    .bind(old.id).execute(c).await.map(|_| ()))?;
+                counts.updated += 1;
+                old.id
+            }
+            None => {
+                counts.created += 1;
+                on_tx!(&mut *tx, c => sqlx::query_scalar(INSERT).bind(u.code.as_str()).bind(&u.name)
+                    .bind(&u.short_name).bind(u.supervisor).bind(at).fetch_one(c).await)?
+            }
+        };
+        ids.insert(u.code.as_str(), id);
+    }
+    Ok(ids)
+}
+
+/// Create or update the plan's themes, in its order; their ids by code.
+async fn import_themes<'p>(
+    tx: &mut Tx<'_>,
+    plan_themes: &'p [PlanTheme],
+    themes: &HashMap<String, Theme>,
+    counts: &mut Counts,
+) -> StoreResult<HashMap<&'p str, i64>> {
+    const UPDATE: &str = "UPDATE themes SET name = $1, position = $2 WHERE id = $3";
+    const INSERT: &str = "INSERT INTO themes (code, name, position) VALUES ($1, $2, $3) RETURNING id";
+    let mut ids = HashMap::new();
+    for (i, t) in plan_themes.iter().enumerate() {
+        let position = i as i64 + 1;
+        let id = match themes.get(t.code.as_str()) {
+            Some(old) if old.name == t.name && old.position == position => {
+                counts.unchanged += 1;
+                old.id
+            }
+            Some(old) => {
+                on_tx!(&mut *tx, c => sqlx::query(UPDATE).bind(&t.name).bind(position).bind(old.id)
+                    .execute(c).await.map(|_| ()))?;
+                counts.updated += 1;
+                old.id
+            }
+            None => {
+                counts.created += 1;
+                on_tx!(&mut *tx, c => sqlx::query_scalar(INSERT).bind(t.code.as_str()).bind(&t.name).bind(position)
+                    .fetch_one(c).await)?
+            }
+        };
+        ids.insert(t.code.as_str(), id);
+    }
+    Ok(ids)
+}
+
+/// The plan's own row; its id.
+async fn upsert_plan(tx: &mut Tx<'_>, plan: &Plan, at: At) -> StoreResult<i64> {
+    const SQL: &str = "INSERT INTO plans (code, title, year, imported_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (code) DO UPDATE SET title = excluded.title, year = excluded.year
+         RETURNING id";
+    Ok(
+        on_tx!(tx, c => sqlx::query_scalar(SQL).bind(plan.code.as_str()).bind(&plan.title)
+        .bind(i64::from(plan.year)).bind(at).fetch_one(c).await)?,
+    )
+}
+
+/// Create the plan's new events and bring the others up to date.
+async fn import_events(
+    tx: &mut Tx<'_>,
+    plan: &Plan,
+    events: &HashMap<String, Event>,
+    ids: Ids<'_>,
+    report: &mut ImportReport,
+    at: At,
+) -> StoreResult<()> {
+    for e in &plan.events {
+        let theme_id = e.theme.as_ref().map(|c| ids.themes[c.as_str()]);
+        let host_ids = e.hosts.iter().map(|c| ids.units[c.as_str()]).collect();
+        let old = events.get(e.code.as_str());
+        let old_details = old.map(|o| o.details());
+        let details = merged_details(
+            e,
+            theme_id,
+            host_ids,
+            old.zip(old_details.as_ref()).map(|(o, d)| (d, o.status)),
+            &mut report.warnings,
+        );
+        match (old, old_details) {
+            (Some(_), Some(d)) if d == details => report.events.unchanged += 1,
+            (Some(o), _) => {
+                update_details(tx, o.id, &details, at).await?;
+                report.events.updated += 1;
+            }
+            (None, _) => {
+                insert_event(tx, e.code.as_str(), Some(ids.plan), &details, at).await?;
+                report.events.created += 1;
+            }
+        }
+    }
+    Ok(())
 }

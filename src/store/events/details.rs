@@ -1,0 +1,130 @@
+//! An event's editable description: creating an event, editing it, and the
+//! steps a plan import shares with them.
+
+use chrono::{DateTime, Utc};
+
+use super::{Event, EventDetails};
+use crate::domain::time::now;
+use crate::store::tx::{Tx, on_tx};
+use crate::store::{OnConstraint, Store, StoreError, StoreResult};
+
+impl Store {
+    /// A new draft event.
+    #[tracing::instrument(skip(self, details), err(level = "debug"))]
+    pub async fn create_event(&self, code: &str, details: &EventDetails) -> StoreResult<Event> {
+        let at = now();
+        let id = async {
+            let mut tx = self.begin().await?;
+            let id = insert_event(&mut tx, code, None, details, at).await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(id)
+        }
+        .await
+        .on_unique(|| format!("an event with code `{code}` exists"))?;
+        self.event(id).await
+    }
+
+    /// Replace an event's description, if it is still as `expected` says.
+    #[tracing::instrument(skip(self, expected, details), fields(id = expected.id), err(level = "debug"))]
+    pub async fn update_event(&self, expected: &Event, details: &EventDetails) -> StoreResult<Event> {
+        const CURRENT: &str = "SELECT updated_at FROM events WHERE id = $1";
+        let at = now();
+        let mut tx = self.begin().await?;
+        let current: Option<DateTime<Utc>> =
+            on_tx!(&mut tx, c => sqlx::query_scalar(CURRENT).bind(expected.id).fetch_optional(c).await)?;
+        if current != Some(expected.updated_at) {
+            return Err(StoreError::Conflict(
+                "the event was changed by someone else; reload it and try again".into(),
+            ));
+        }
+        update_details(&mut tx, expected.id, details, at).await?;
+        tx.commit().await?;
+        self.event(expected.id).await
+    }
+}
+
+/// Bind the 13 fields of `$d` (an [`EventDetails`]) to `$query` as `$1` to
+/// `$13`, in the order of `detail_columns!`.
+macro_rules! bind_details {
+    ($query:expr, $d:expr) => {{
+        let d: &EventDetails = $d;
+        $query
+            .bind(d.kind.as_str())
+            .bind(&d.title)
+            .bind(d.theme_id)
+            .bind(d.form.as_str())
+            .bind(&d.summary)
+            .bind(d.starts_at)
+            .bind(d.duration_minutes)
+            .bind(&d.venue)
+            .bind(&d.agenda)
+            .bind(&d.participation)
+            .bind(&d.stream_url)
+            .bind(d.audience_limit)
+            .bind(d.public_selection)
+    }};
+}
+
+/// The columns of an event's description, as `bind_details!` binds them.
+macro_rules! detail_columns {
+    () => {
+        "kind, title, theme_id, form, summary, starts_at, duration_minutes, venue, agenda, participation, stream_url, \
+         audience_limit, public_selection"
+    };
+}
+
+/// Insert a draft event with description `d`; returns its id.
+pub(in crate::store) async fn insert_event(
+    tx: &mut Tx<'_>,
+    code: &str,
+    plan_id: Option<i64>,
+    d: &EventDetails,
+    at: DateTime<Utc>,
+) -> Result<i64, sqlx::Error> {
+    const SQL: &str = concat!(
+        "INSERT INTO events (",
+        detail_columns!(),
+        ", code, plan_id, status, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'draft', $16, $16) RETURNING id"
+    );
+    let id: i64 = on_tx!(&mut *tx, c => bind_details!(sqlx::query_scalar(SQL), d)
+        .bind(code)
+        .bind(plan_id)
+        .bind(at)
+        .fetch_one(c)
+        .await)?;
+    insert_hosts(tx, id, &d.host_ids).await?;
+    Ok(id)
+}
+
+/// Write description `d` over event `id`, its hosts included.
+pub(in crate::store) async fn update_details(
+    tx: &mut Tx<'_>,
+    id: i64,
+    d: &EventDetails,
+    at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    const SQL: &str = "UPDATE events SET kind = $1, title = $2, theme_id = $3, form = $4, summary = $5, starts_at = $6,
+           duration_minutes = $7, venue = $8, agenda = $9, participation = $10, stream_url = $11,
+           audience_limit = $12, public_selection = $13, updated_at = $14
+         WHERE id = $15";
+    const HOSTS: &str = "DELETE FROM event_hosts WHERE event_id = $1";
+    on_tx!(&mut *tx, c => bind_details!(sqlx::query(SQL), d)
+        .bind(at)
+        .bind(id)
+        .execute(c)
+        .await
+        .map(|_| ()))?;
+    on_tx!(&mut *tx, c => sqlx::query(HOSTS).bind(id).execute(c).await.map(|_| ()))?;
+    insert_hosts(tx, id, &d.host_ids).await
+}
+
+/// The event's host units, in order.
+async fn insert_hosts(tx: &mut Tx<'_>, event_id: i64, host_ids: &[i64]) -> Result<(), sqlx::Error> {
+    const SQL: &str = "INSERT INTO event_hosts (event_id, unit_id, position) VALUES ($1, $2, $3)";
+    for (position, unit_id) in host_ids.iter().enumerate() {
+        on_tx!(&mut *tx, c => sqlx::query(SQL).bind(event_id).bind(*unit_id).bind(position as i64)
+            .execute(c).await.map(|_| ()))?;
+    }
+    Ok(())
+}

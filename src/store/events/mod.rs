@@ -1,0 +1,287 @@
+//! Events, their host units and their lifecycle.
+//!
+//! Every lifecycle write is conditional on the status it was decided from
+//! (`WHERE status = $from`): two staff acting at once cannot both win, the
+//! loser gets a conflict instead of a silently overwritten event.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::{Store, StoreError, StoreResult, on_pool};
+use crate::domain::deadlines::EventFacts;
+use crate::domain::event::{EventForm, EventKind, EventStatus, Schedule};
+
+mod details;
+mod lifecycle;
+
+pub(super) use details::{insert_event, update_details};
+pub use lifecycle::{ChangeRequest, Lifecycle};
+
+const EVENT_SELECT: &str =
+    "SELECT e.id, e.code, e.kind, e.title, e.theme_id, t.code AS theme_code, t.name AS theme_name,
+    e.form, e.summary, e.starts_at, e.duration_minutes, e.venue, e.agenda, e.participation, e.stream_url,
+    e.audience_limit, e.public_selection, e.status, e.announced_at, e.selection_notified_at, e.live_at,
+    e.ended_at, e.materials_published_at, e.materials_url, e.video_url, e.cancel_reason, e.created_at, e.updated_at
+    FROM events e LEFT JOIN themes t ON t.id = e.theme_id";
+
+#[derive(Debug, sqlx::FromRow)]
+struct EventRow {
+    id: i64,
+    code: String,
+    kind: String,
+    title: String,
+    theme_id: Option<i64>,
+    theme_code: Option<String>,
+    theme_name: Option<String>,
+    form: String,
+    summary: String,
+    starts_at: Option<DateTime<Utc>>,
+    duration_minutes: Option<i64>,
+    venue: Option<String>,
+    agenda: Option<String>,
+    participation: Option<String>,
+    stream_url: Option<String>,
+    audience_limit: Option<i64>,
+    public_selection: bool,
+    status: String,
+    announced_at: Option<DateTime<Utc>>,
+    selection_notified_at: Option<DateTime<Utc>>,
+    live_at: Option<DateTime<Utc>>,
+    ended_at: Option<DateTime<Utc>>,
+    materials_published_at: Option<DateTime<Utc>>,
+    materials_url: Option<String>,
+    video_url: Option<String>,
+    cancel_reason: Option<String>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ThemeRef {
+    pub id: i64,
+    pub code: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, ToSchema)]
+pub struct HostRef {
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub event_id: i64,
+    pub id: i64,
+    pub code: String,
+    pub short_name: String,
+}
+
+/// An event with everything the API shows of it.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Event {
+    pub id: i64,
+    pub code: String,
+    pub kind: EventKind,
+    pub title: String,
+    pub theme: Option<ThemeRef>,
+    pub hosts: Vec<HostRef>,
+    pub form: EventForm,
+    pub summary: String,
+    pub starts_at: Option<DateTime<Utc>>,
+    pub duration_minutes: Option<i64>,
+    pub venue: Option<String>,
+    pub agenda: Option<String>,
+    /// 网民参与方式: how netizens take part.
+    pub participation: Option<String>,
+    pub stream_url: Option<String>,
+    pub audience_limit: Option<i64>,
+    /// Whether on-site participants are picked by public selection (公开遴选).
+    pub public_selection: bool,
+    pub status: EventStatus,
+    pub announced_at: Option<DateTime<Utc>>,
+    pub selection_notified_at: Option<DateTime<Utc>>,
+    pub live_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub materials_published_at: Option<DateTime<Utc>>,
+    pub materials_url: Option<String>,
+    pub video_url: Option<String>,
+    pub cancel_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Event {
+    pub fn host_ids(&self) -> Vec<i64> {
+        self.hosts.iter().map(|h| h.id).collect()
+    }
+
+    pub fn schedule(&self) -> Option<Schedule> {
+        Schedule::new(self.starts_at?, self.duration_minutes?).ok()
+    }
+
+    pub fn facts(&self) -> EventFacts {
+        EventFacts {
+            kind: self.kind,
+            form: self.form,
+            status: self.status,
+            public_selection: self.public_selection,
+            schedule: self.schedule(),
+            announced_at: self.announced_at,
+            selection_notified_at: self.selection_notified_at,
+            ended_at: self.ended_at,
+            materials_published_at: self.materials_published_at,
+        }
+    }
+}
+
+impl EventRow {
+    fn into_event(self, hosts: Vec<HostRef>) -> StoreResult<Event> {
+        let bad = |what: &str, v: &str| StoreError::Conflict(format!("event {} has an unknown {what} `{v}`", self.id));
+        let kind = EventKind::parse(&self.kind).ok_or_else(|| bad("kind", &self.kind))?;
+        let form = EventForm::parse(&self.form).ok_or_else(|| bad("form", &self.form))?;
+        let status = EventStatus::parse(&self.status).ok_or_else(|| bad("status", &self.status))?;
+        let theme = match (self.theme_id, self.theme_code, self.theme_name) {
+            (Some(id), Some(code), Some(name)) => Some(ThemeRef { id, code, name }),
+            _ => None,
+        };
+        Ok(Event {
+            id: self.id,
+            code: self.code,
+            kind,
+            title: self.title,
+            theme,
+            hosts,
+            form,
+            summary: self.summary,
+            starts_at: self.starts_at,
+            duration_minutes: self.duration_minutes,
+            venue: self.venue,
+            agenda: self.agenda,
+            participation: self.participation,
+            stream_url: self.stream_url,
+            audience_limit: self.audience_limit,
+            public_selection: self.public_selection,
+            status,
+            announced_at: self.announced_at,
+            selection_notified_at: self.selection_notified_at,
+            live_at: self.live_at,
+            ended_at: self.ended_at,
+            materials_published_at: self.materials_published_at,
+            materials_url: self.materials_url,
+            video_url: self.video_url,
+            cancel_reason: self.cancel_reason,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+/// Which events to list; every part is optional.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub kind: Option<EventKind>,
+    pub theme_code: Option<String>,
+    pub unit_id: Option<i64>,
+    pub status: Option<EventStatus>,
+}
+
+/// The editable description of an event (everything but its lifecycle).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventDetails {
+    pub kind: EventKind,
+    pub title: String,
+    pub theme_id: Option<i64>,
+    pub host_ids: Vec<i64>,
+    pub form: EventForm,
+    pub summary: String,
+    pub starts_at: Option<DateTime<Utc>>,
+    pub duration_minutes: Option<i64>,
+    pub venue: Option<String>,
+    pub agenda: Option<String>,
+    pub participation: Option<String>,
+    pub stream_url: Option<String>,
+    pub audience_limit: Option<i64>,
+    pub public_selection: bool,
+}
+
+impl Event {
+    pub fn details(&self) -> EventDetails {
+        EventDetails {
+            kind: self.kind,
+            title: self.title.clone(),
+            theme_id: self.theme.as_ref().map(|t| t.id),
+            host_ids: self.host_ids(),
+            form: self.form,
+            summary: self.summary.clone(),
+            starts_at: self.starts_at,
+            duration_minutes: self.duration_minutes,
+            venue: self.venue.clone(),
+            agenda: self.agenda.clone(),
+            participation: self.participation.clone(),
+            stream_url: self.stream_url.clone(),
+            audience_limit: self.audience_limit,
+            public_selection: self.public_selection,
+        }
+    }
+}
+
+impl Store {
+    #[tracing::instrument(skip(self), err(level = "debug"))]
+    pub async fn list_events(&self, filter: &EventFilter) -> StoreResult<Vec<Event>> {
+        const WHERE: &str = " WHERE ($1 IS NULL OR e.kind = $1) AND ($2 IS NULL OR t.code = $2)
+            AND ($3 IS NULL OR EXISTS (SELECT 1 FROM event_hosts h WHERE h.event_id = e.id AND h.unit_id = $3))
+            AND ($4 IS NULL OR e.status = $4)
+            ORDER BY e.starts_at IS NULL, e.starts_at, e.id";
+        let sql = format!("{EVENT_SELECT}{WHERE}");
+        let rows = on_pool!(self, read p => sqlx::query_as::<_, EventRow>(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(filter.kind.map(EventKind::as_str))
+            .bind(filter.theme_code.as_deref())
+            .bind(filter.unit_id)
+            .bind(filter.status.map(EventStatus::as_str))
+            .fetch_all(p)
+            .await)?;
+        let mut hosts = self.hosts_by_event().await?;
+        rows.into_iter()
+            .map(|r| {
+                let h = hosts.remove(&r.id).unwrap_or_default();
+                r.into_event(h)
+            })
+            .collect()
+    }
+
+    #[tracing::instrument(skip(self), err(level = "debug"))]
+    pub async fn event(&self, id: i64) -> StoreResult<Event> {
+        let sql = format!("{EVENT_SELECT} WHERE e.id = $1");
+        let row = on_pool!(self, read p => sqlx::query_as::<_, EventRow>(sqlx::AssertSqlSafe(sql.clone())).bind(id).fetch_optional(p).await)?
+            .ok_or(StoreError::NotFound("event"))?;
+        const HOSTS: &str = "SELECT h.event_id, u.id, u.code, u.short_name FROM event_hosts h
+             JOIN units u ON u.id = h.unit_id WHERE h.event_id = $1 ORDER BY h.position";
+        let hosts = on_pool!(self, read p => sqlx::query_as::<_, HostRef>(HOSTS).bind(id).fetch_all(p).await)?;
+        row.into_event(hosts)
+    }
+
+    async fn hosts_by_event(&self) -> StoreResult<HashMap<i64, Vec<HostRef>>> {
+        const HOSTS: &str = "SELECT h.event_id, u.id, u.code, u.short_name FROM event_hosts h
+             JOIN units u ON u.id = h.unit_id ORDER BY h.event_id, h.position";
+        let rows = on_pool!(self, read p => sqlx::query_as::<_, HostRef>(HOSTS).fetch_all(p).await)?;
+        let mut map: HashMap<i64, Vec<HostRef>> = HashMap::new();
+        for h in rows {
+            map.entry(h.event_id).or_default().push(h);
+        }
+        Ok(map)
+    }
+
+    async fn expect_one(&self, rows: u64, id: i64) -> StoreResult<Event> {
+        let event = self.event(id).await?;
+        if rows == 1 { Ok(event) } else { Err(changed_meanwhile()) }
+    }
+}
+
+fn changed_meanwhile() -> StoreError {
+    StoreError::Conflict("the event changed meanwhile; reload it and try again".into())
+}
+
+/// A conditional write changed its one row, or the event changed meanwhile.
+fn one_changed(rows: u64) -> StoreResult<()> {
+    if rows == 1 { Ok(()) } else { Err(changed_meanwhile()) }
+}

@@ -1,0 +1,151 @@
+//! What the writer is asked to do ([`Command`]) and what it answers
+//! ([`Outcome`], [`WriteError`]).
+
+use crate::domain::error_code::ErrorCode;
+use crate::domain::event::EventStatus;
+use crate::domain::poll::{Ballot, PollSpec, Tally};
+use crate::domain::question::{ModAction, ModerationMode, PostKind, QuestionStatus, RoomChange, ViewerKey};
+use crate::store::live::QuestionRecord;
+use crate::store::polls::PollRecord;
+
+/// Receives a room's changes after they are committed, in `seq` order.
+pub trait ChangeSink: Send + Sync {
+    fn committed(&self, seq: i64, change: &RoomChange);
+}
+
+/// A question as it enters the store; the caller has screened it and chosen
+/// its first status.
+#[derive(Debug, Clone)]
+pub struct NewQuestion {
+    pub event_id: i64,
+    pub viewer: ViewerKey,
+    pub nickname: String,
+    pub text: String,
+    /// The client's request id: a retry with the same one is not a second question.
+    pub client_ref: Option<String>,
+    pub ip: Option<String>,
+    /// A question or a comment.
+    pub kind: PostKind,
+    pub status: QuestionStatus,
+    pub reject_reason: Option<String>,
+    /// Sensitive-word hits, as JSON.
+    pub hits: serde_json::Value,
+}
+
+#[derive(Debug, Clone)]
+pub enum Command {
+    Ask(NewQuestion),
+    Upvote {
+        event_id: i64,
+        question_id: i64,
+        viewer: ViewerKey,
+        /// The client's address, kept with the upvote; `per_address` of its
+        /// viewer tokens may upvote one question (0: no cap).
+        ip: Option<String>,
+        per_address: u32,
+    },
+    Moderate {
+        event_id: i64,
+        question_id: i64,
+        action: ModAction,
+        staff_id: i64,
+    },
+    Ban {
+        event_id: i64,
+        viewer: Option<ViewerKey>,
+        ip: Option<String>,
+        reason: String,
+        staff_id: i64,
+    },
+    Settings {
+        event_id: i64,
+        moderation: ModerationMode,
+        slow_mode_secs: u32,
+        staff_id: i64,
+    },
+    EventStatus {
+        event_id: i64,
+        status: EventStatus,
+    },
+    CreatePoll {
+        event_id: i64,
+        spec: PollSpec,
+        staff_id: i64,
+    },
+    /// Open (a draft, or reopen a closed poll) or close a poll.
+    SetPollStatus {
+        event_id: i64,
+        poll_id: i64,
+        open: bool,
+        staff_id: i64,
+    },
+    /// `text_status` and `hits`: the screen's verdict on an open-text answer.
+    Vote {
+        event_id: i64,
+        poll_id: i64,
+        viewer: ViewerKey,
+        ballot: Ballot,
+        text_status: Option<&'static str>,
+        hits: serde_json::Value,
+        /// The client's address, kept with the vote; `per_address` of its
+        /// viewer tokens may vote in one poll (0: no cap).
+        ip: Option<String>,
+        per_address: u32,
+    },
+    /// Count an open poll's votes and, when its results are live, log the tally.
+    PollTally {
+        event_id: i64,
+        poll_id: i64,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// `duplicate`: the same request (same `client_ref`) was already stored.
+    Asked {
+        question: QuestionRecord,
+        duplicate: bool,
+    },
+    Upvoted {
+        question_id: i64,
+        upvotes: i64,
+    },
+    Moderated {
+        before: QuestionRecord,
+        after: QuestionRecord,
+    },
+    Banned,
+    SettingsChanged,
+    StatusLogged,
+    Poll {
+        poll: PollRecord,
+        tally: Option<Tally>,
+    },
+    /// `changed`: the viewer had voted before and changed the vote.
+    Voted {
+        poll_id: i64,
+        changed: bool,
+    },
+    Tally {
+        poll_id: i64,
+        tally: Option<Tally>,
+        public: bool,
+    },
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum WriteError {
+    /// The command was understood and refused (the reason is for the user).
+    #[error("{message}")]
+    Refused { code: ErrorCode, message: String },
+    /// Nothing was written; try again later.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+}
+
+pub(super) fn refused(code: ErrorCode, message: impl Into<String>) -> WriteError {
+    WriteError::Refused {
+        code,
+        message: message.into(),
+    }
+}
