@@ -58,7 +58,10 @@ async fn every_answer_of_the_api_is_documented_and_none_is_a_server_error() {
                 "--checks",
                 "not_a_server_error,status_code_conformance,content_type_conformance",
             ])
-            .args(["--max-time", &seconds, "--workers", "2"])
+            // One worker: with two, hypothesis 6.170's lambda descriptions
+            // (shared, not thread-safe) fail at random with "AST constructor
+            // recursion depth mismatch", an error of the tool, not of the API.
+            .args(["--max-time", &seconds, "--workers", "1"])
             // Signing out would end the fuzzer's own session; the live room is
             // a WebSocket (tests/api/live*.rs); plan files are TOML, which the
             // fuzzer cannot write (tests/api/programme.rs covers bad plans).

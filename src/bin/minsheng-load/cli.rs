@@ -13,6 +13,13 @@ pub enum Scenario {
     /// --text-bytes on one question; measures the others' latency, the
     /// server's memory and how fast the stalled viewers are cut off.
     Stall,
+    /// One moderator connection sends `answer` frames (--text-bytes) at
+    /// --messages-per-sec on one question, without waiting for each ack;
+    /// every viewer times their arrival. The serial path from one staff
+    /// connection to the commit and the fan-out (start the server with
+    /// --frames-per-conn-per-sec above the rate). Against nats-server: one
+    /// publisher at the same rate.
+    Answers,
     /// Connect --viewers at --connect-rate, hold them --duration seconds;
     /// reports connections held and server memory per connection.
     Connect,
@@ -34,6 +41,7 @@ impl Scenario {
         match self {
             Self::Broadcast => "broadcast",
             Self::Stall => "stall",
+            Self::Answers => "answers",
             Self::Connect => "connect",
             Self::Questions => "questions",
             Self::Vote => "vote",
@@ -127,7 +135,7 @@ pub struct Args {
     /// The scenario (the same as --scenario; `broadcast` when neither is given).
     #[arg(value_enum, value_name = "SCENARIO", conflicts_with = "scenario_flag")]
     pub scenario_pos: Option<Scenario>,
-    /// The scenario: broadcast, stall, connect, questions or vote (see SCENARIO above).
+    /// The scenario: broadcast, stall, answers, connect, questions or vote (see SCENARIO above).
     #[arg(long = "scenario", value_enum, value_name = "SCENARIO", hide_possible_values = true)]
     pub scenario_flag: Option<Scenario>,
     /// What to load: a minsheng server or a reference nats-server.

@@ -223,7 +223,7 @@ pub async fn run(args: &Args, deadline: &Deadline) -> anyhow::Result<Report> {
     );
     match args.scenario() {
         Scenario::Broadcast => broadcast(&mut h).await?,
-        Scenario::Stall => stall(&mut h).await?,
+        Scenario::Stall | Scenario::Answers => stall(&mut h).await?,
         Scenario::Connect => connect(&mut h).await?,
         Scenario::Questions => questions(&mut h).await?,
         Scenario::Vote => vote::vote(&mut h).await?,
@@ -369,7 +369,6 @@ async fn collect_mods(handles: Vec<JoinHandle<ModOut>>) -> Moderator {
 
 /// Hide what a run published (not measured), so that the room's snapshot
 /// does not grow from run to run.
-#[allow(clippy::too_many_arguments)]
 async fn cleanup(
     h: &mut Harness,
     shared: &Arc<Shared>,
@@ -701,7 +700,7 @@ fn failover_note(outs: &[ViewerOut], node: usize, pid: u32, killed: bool, after:
 async fn stall(h: &mut Harness) -> anyhow::Result<()> {
     let a = h.args.clone();
     let quiet = a.quiet;
-    if a.stalled >= a.viewers() {
+    if a.scenario() == Scenario::Stall && a.stalled >= a.viewers() {
         bail!(
             "--stalled ({}) must be smaller than --viewers ({})",
             a.stalled,
@@ -714,7 +713,11 @@ async fn stall(h: &mut Harness) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let (mod_stop_tx, mod_stop_rx) = watch::channel(false);
     // Staff connect first: the server sends them every pending question on joining.
-    let staff = ((a.messages_per_sec / a.staff_frames_per_sec).ceil() as usize).max(1);
+    let staff = if a.scenario() == Scenario::Answers {
+        1 // One moderator, whatever the rate.
+    } else {
+        ((a.messages_per_sec / a.staff_frames_per_sec).ceil() as usize).max(1)
+    };
     let mut staff_ws = Vec::new();
     for _ in 0..staff {
         staff_ws.push(open_staff(&h.room, &token).await?);
@@ -740,7 +743,11 @@ async fn stall(h: &mut Harness) -> anyhow::Result<()> {
     }
 
     let n = a.viewers();
-    let k = a.stalled;
+    let k = if a.scenario() == Scenario::Answers {
+        0
+    } else {
+        a.stalled
+    };
     status(
         quiet,
         format!(
@@ -782,7 +789,13 @@ async fn stall(h: &mut Harness) -> anyhow::Result<()> {
     let cpu = h.cpu_mark();
     let gen_cpu = CpuMark::of(None);
     // The answer text: `#n#` then filler, so that the public frame is about --text-bytes.
-    let text_len = a.text_bytes.saturating_sub(256).clamp(16, 2000);
+    // (answers: --text-bytes is the payload, the answer text itself, as
+    // nats-server's payload; the frame around it re-sends the question.)
+    let text_len = if a.scenario() == Scenario::Answers {
+        a.text_bytes.clamp(16, 2000)
+    } else {
+        a.text_bytes.saturating_sub(256).clamp(16, 2000)
+    };
     let filler: String = "abcdefghijklmnopqrstuvwxyz0123456789"
         .chars()
         .cycle()

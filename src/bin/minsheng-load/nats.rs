@@ -346,6 +346,7 @@ pub async fn run(args: &Args, deadline: &Deadline) -> anyhow::Result<Report> {
         }
     };
     let (rate, payload_len, stalled) = match scenario {
+        Scenario::Answers => (args.messages_per_sec, args.text_bytes, 0),
         Scenario::Stall => {
             if args.stalled >= args.viewers() {
                 bail!("--stalled must be smaller than --viewers");

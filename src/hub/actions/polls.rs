@@ -3,10 +3,32 @@
 use super::{Refusal, rate_limited, refuse, unexpected};
 use crate::domain::error_code::ErrorCode;
 use crate::domain::poll::{Ballot, CheckedBallot, PollSpec, PollStatus};
-use crate::domain::screen::Verdict;
+use crate::domain::screen::{Hit, Verdict};
 use crate::hub::conn::{Session, Who};
 use crate::hub::protocol::{Capability, ServerMsg, encode};
 use crate::store::writer::{Command, Outcome};
+
+/// A vote carries exactly one of choices, a rating or a text.
+fn one_ballot(choices: Option<Vec<u32>>, rating: Option<u8>, text: Option<String>) -> Result<Ballot, Refusal> {
+    match (choices, rating, text) {
+        (Some(c), None, None) => Ok(Ballot::Choices(c)),
+        (None, Some(r), None) => Ok(Ballot::Rating(r)),
+        (None, None, Some(t)) => Ok(Ballot::Text(t)),
+        _ => Err(refuse(
+            ErrorCode::InvalidVote,
+            "give exactly one of `choices`, `rating` or `text`",
+        )),
+    }
+}
+
+/// Where an open-text answer starts, from the screen's verdict.
+fn text_status(verdict: Verdict) -> (Option<&'static str>, Vec<Hit>) {
+    match verdict {
+        Verdict::Clean => (Some("approved"), Vec::new()),
+        Verdict::Hold { hits } => (Some("pending"), hits),
+        Verdict::Reject { hits, .. } => (Some("rejected"), hits),
+    }
+}
 
 impl Session {
     pub(super) async fn create_poll(&self, spec: PollSpec, reference: Option<&str>) -> Result<String, Refusal> {
@@ -75,17 +97,7 @@ impl Session {
         let Who::Viewer { key, .. } = &self.who else {
             return Err(refuse(ErrorCode::Forbidden, "staff connections do not vote"));
         };
-        let ballot = match (choices, rating, text) {
-            (Some(c), None, None) => Ballot::Choices(c),
-            (None, Some(r), None) => Ballot::Rating(r),
-            (None, None, Some(t)) => Ballot::Text(t),
-            _ => {
-                return Err(refuse(
-                    ErrorCode::InvalidVote,
-                    "give exactly one of `choices`, `rating` or `text`",
-                ));
-            }
-        };
+        let ballot = one_ballot(choices, rating, text)?;
         let poll = self
             .room
             .poll(poll_id)
@@ -103,11 +115,7 @@ impl Session {
         }
         // Open-text answers go through the same screen as questions.
         let (text_status, hits) = match &checked {
-            CheckedBallot::Text(t) => match self.hub.screen.current().screen(t) {
-                Verdict::Clean => (Some("approved"), Vec::new()),
-                Verdict::Hold { hits } => (Some("pending"), hits),
-                Verdict::Reject { hits, .. } => (Some("rejected"), hits),
-            },
+            CheckedBallot::Text(t) => text_status(self.hub.screen.current().screen(t)),
             CheckedBallot::Choices(_) => (None, Vec::new()),
         };
         let command = Command::Vote {

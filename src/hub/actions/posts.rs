@@ -4,14 +4,54 @@
 use super::{Refusal, ack, invalid, rate_limited, refuse, unexpected};
 use crate::domain::error_code::ErrorCode;
 use crate::domain::event::EventStatus;
-use crate::domain::question::{ModerationMode, PostKind, QuestionStatus, QuestionText};
-use crate::domain::screen::Verdict;
+use crate::domain::question::{ModerationMode, PostKind, QuestionStatus, QuestionText, ViewerKey};
+use crate::domain::screen::{Hit, Verdict};
 use crate::hub::conn::{Session, Who};
 use crate::hub::limits;
 use crate::hub::room::Room;
 use crate::store::writer::{Command, NewQuestion, Outcome};
 
+/// The status a new post starts in, from the screen's verdict and the
+/// room's moderation mode; a rejection carries its message.
+fn first_status(verdict: Verdict, moderation: ModerationMode) -> (QuestionStatus, Option<String>, Vec<Hit>) {
+    match verdict {
+        Verdict::Clean if moderation == ModerationMode::Post => (QuestionStatus::Approved, None, Vec::new()),
+        Verdict::Clean => (QuestionStatus::Pending, None, Vec::new()),
+        // A hit is held for a moderator, even in post-moderation: never dropped silently.
+        Verdict::Hold { hits } => (QuestionStatus::Pending, None, hits),
+        Verdict::Reject { message, hits, .. } => (QuestionStatus::Rejected, Some(message), hits),
+    }
+}
+
+fn slow_mode(wait: std::time::Duration) -> Refusal {
+    Refusal {
+        code: ErrorCode::SlowMode,
+        message: "slow mode is on: wait before posting again".to_owned(),
+        retry_after: Some(wait),
+    }
+}
+
 impl Session {
+    /// The cluster's limits (and slow mode) first, then the room's own slow mode.
+    async fn may_post(&self, key: &ViewerKey, slow_mode_secs: u32) -> Result<(), Refusal> {
+        match self
+            .hub
+            .limits
+            .ask(key, self.ip, self.room.event_id, slow_mode_secs)
+            .await
+        {
+            Ok(()) => {}
+            Err(l) if l.scope == limits::Scope::SlowMode => return Err(slow_mode(l.retry_after)),
+            Err(l) => {
+                return Err(rate_limited(
+                    format!("too many questions ({} limit); try again later", l.scope),
+                    l.retry_after,
+                ));
+            }
+        }
+        self.room.slow_mode_check(key).map_err(slow_mode)
+    }
+
     /// A question or a comment: screened, limited and moderated alike.
     pub(super) async fn post(&self, kind: PostKind, text: &str, reference: Option<&str>) -> Result<String, Refusal> {
         let Who::Viewer { key, nickname, .. } = &self.who else {
@@ -28,35 +68,8 @@ impl Session {
         }
         let text = QuestionText::parse(text).map_err(invalid)?;
         let (moderation, slow_mode_secs) = self.room.moderation();
-        let slow_mode = |wait| Refusal {
-            code: ErrorCode::SlowMode,
-            message: "slow mode is on: wait before posting again".to_owned(),
-            retry_after: Some(wait),
-        };
-        // The cluster's limits (and slow mode) first, then the room's own slow mode.
-        match self
-            .hub
-            .limits
-            .ask(key, self.ip, self.room.event_id, slow_mode_secs)
-            .await
-        {
-            Ok(()) => {}
-            Err(l) if l.scope == limits::Scope::SlowMode => return Err(slow_mode(l.retry_after)),
-            Err(l) => {
-                return Err(rate_limited(
-                    format!("too many questions ({} limit); try again later", l.scope),
-                    l.retry_after,
-                ));
-            }
-        }
-        self.room.slow_mode_check(key).map_err(slow_mode)?;
-        let (status, reject_reason, hits) = match self.hub.screen.current().screen(text.as_str()) {
-            Verdict::Clean if moderation == ModerationMode::Post => (QuestionStatus::Approved, None, Vec::new()),
-            Verdict::Clean => (QuestionStatus::Pending, None, Vec::new()),
-            // A hit is held for a moderator, even in post-moderation: never dropped silently.
-            Verdict::Hold { hits } => (QuestionStatus::Pending, None, hits),
-            Verdict::Reject { message, hits, .. } => (QuestionStatus::Rejected, Some(message), hits),
-        };
+        self.may_post(key, slow_mode_secs).await?;
+        let (status, reject_reason, hits) = first_status(self.hub.screen.current().screen(text.as_str()), moderation);
         let command = Command::Ask(NewQuestion {
             event_id: self.room.event_id,
             viewer: key.clone(),

@@ -12,7 +12,7 @@ use crate::domain::question::ViewerKey;
 use crate::hub::protocol::{
     Capability, OwnQuestion, PROTOCOL_VERSION, PublicFrame, ServerMsg, StaffInfo, ViewerInfo, encode,
 };
-use crate::hub::room::Start;
+use crate::hub::room::{Snapshot, Start};
 use crate::store::StoreError;
 
 /// How long a resync (after the bus was away) may wait for the store.
@@ -59,39 +59,7 @@ impl Session {
     pub(super) async fn catch_up(&self, ws: &mut WebSocket, start: Start, seq: i64) -> Result<(), Ended> {
         let resumed = !matches!(start, Start::Snapshot(_));
         match start {
-            Start::Snapshot(s) => {
-                let (mine, upvoted, votes) = match &self.who {
-                    Who::Viewer { key, .. } => {
-                        let store = &self.hub.store;
-                        let mine = store
-                            .viewer_questions(self.room.event_id, key)
-                            .await
-                            .map_err(unavailable)?;
-                        let upvoted = store
-                            .viewer_upvotes(self.room.event_id, key)
-                            .await
-                            .map_err(unavailable)?;
-                        let votes = store.viewer_votes(self.room.event_id, key).await.map_err(unavailable)?;
-                        (mine.iter().map(OwnQuestion::from).collect(), upvoted, votes)
-                    }
-                    Who::Staff { .. } => (Vec::new(), Vec::new(), Vec::new()),
-                };
-                let snapshot = ServerMsg::Snapshot {
-                    seq,
-                    status: s.status,
-                    moderation: s.moderation,
-                    slow_mode_secs: s.slow_mode_secs,
-                    pinned: s.pinned,
-                    viewers: self.room.viewers(),
-                    questions: &s.questions,
-                    comments: &s.comments,
-                    mine: &mine,
-                    upvoted: &upvoted,
-                    polls: &s.polls,
-                    my_votes: &votes,
-                };
-                self.send(ws, encode(&snapshot)).await?;
-            }
+            Start::Snapshot(s) => self.snapshot(ws, &s, seq).await?,
             Start::Ring(frames) => {
                 for text in frames {
                     self.send(ws, text).await?;
@@ -123,6 +91,41 @@ impl Session {
             }
         }
         Ok(())
+    }
+
+    /// A fresh view of the room as of `seq`, with the viewer's own posts, upvotes and votes.
+    async fn snapshot(&self, ws: &mut WebSocket, s: &Snapshot, seq: i64) -> Result<(), Ended> {
+        let (mine, upvoted, votes) = match &self.who {
+            Who::Viewer { key, .. } => {
+                let store = &self.hub.store;
+                let mine = store
+                    .viewer_questions(self.room.event_id, key)
+                    .await
+                    .map_err(unavailable)?;
+                let upvoted = store
+                    .viewer_upvotes(self.room.event_id, key)
+                    .await
+                    .map_err(unavailable)?;
+                let votes = store.viewer_votes(self.room.event_id, key).await.map_err(unavailable)?;
+                (mine.iter().map(OwnQuestion::from).collect(), upvoted, votes)
+            }
+            Who::Staff { .. } => (Vec::new(), Vec::new(), Vec::new()),
+        };
+        let snapshot = ServerMsg::Snapshot {
+            seq,
+            status: s.status,
+            moderation: s.moderation,
+            slow_mode_secs: s.slow_mode_secs,
+            pinned: s.pinned,
+            viewers: self.room.viewers(),
+            questions: &s.questions,
+            comments: &s.comments,
+            mine: &mine,
+            upvoted: &upvoted,
+            polls: &s.polls,
+            my_votes: &votes,
+        };
+        self.send(ws, encode(&snapshot)).await
     }
 
     /// What to send again after the bus was away (it may have lost frames):

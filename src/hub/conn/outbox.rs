@@ -54,56 +54,82 @@ impl Session {
             // staff feed, the timer, the shutdown token); each of them gets its
             // turn whenever the room has nothing queued, which a batch write
             // (up to 64 frames) makes the common case even under load.
-            let message = tokio::select! {
+            let next = tokio::select! {
                 biased;
-                frame = out.public.recv() => match frame {
-                    Ok(Frame { seq: Some(seq), text }) => {
-                        if seq <= out.sent {
-                            continue; // Already sent in the catch-up.
-                        }
-                        out.sent = seq;
-                        Message::Text(text)
-                    }
-                    Ok(Frame { seq: None, text }) => Message::Text(text),
-                    Err(broadcast::error::RecvError::Lagged(n)) => return Err(self.lagged(&mut out, n).await),
-                    Err(broadcast::error::RecvError::Closed) => return Err(ended(close::GOING_AWAY, "room closed")),
-                },
-                frame = recv_staff(&mut out.staff) => match frame {
-                    Ok(StaffItem::Frame(text)) => Message::Text(text),
-                    Ok(StaffItem::Resync) => {
-                        Box::pin(self.resync(&mut out.sink)).await?;
-                        continue;
-                    }
-                    Err(broadcast::error::RecvError::Lagged(_)) => {
-                        let msg = "the moderation feed fell behind; reconnect";
-                        self.sink_send(&mut out.sink, error_frame(None, ErrorCode::Lagged, msg, None).into()).await?;
-                        return Err(ended(close::LAGGED, "lagged"));
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return Err(ended(close::GOING_AWAY, "room closed")),
-                },
-                message = out.private.recv() => match message {
-                    Some(Private::Frame(text)) => Message::Text(text),
-                    Some(Private::Resync) => {
-                        Box::pin(self.resync(&mut out.sink)).await?;
-                        continue;
-                    }
-                    Some(Private::Kick { code, reason }) => {
-                        self.sink_send(&mut out.sink, error_frame(None, code, &reason, None).into()).await?;
-                        return Err(ended(close::FORBIDDEN, code.as_str()));
-                    }
-                    None => return Err(ended(close::GOING_AWAY, "room closed")),
-                },
+                frame = out.public.recv() => self.on_public(&mut out, frame).await?,
+                item = recv_staff(&mut out.staff) => self.on_staff(&mut out, item).await?,
+                message = out.private.recv() => self.on_private(&mut out, message).await?,
                 () = &mut shutdown => return Err(ended(close::GOING_AWAY, "server shutting down")),
                 _ = heartbeat.tick() => {
                     if millis(out.epoch).saturating_sub(out.seen.load(Ordering::Relaxed)) > idle_ms {
                         return Err(ended(close::IDLE, "no answer to pings"));
                     }
-                    Message::Ping(Default::default())
+                    Some(Message::Ping(Default::default()))
                 }
             };
+            let Some(message) = next else { continue };
             if let Some(n) = self.write_batch(&mut out, message).await? {
                 return Err(self.lagged(&mut out, n).await);
             }
+        }
+    }
+
+    /// A frame from the room: sent unless the catch-up already sent it.
+    async fn on_public(
+        &self,
+        out: &mut Outbox<'_>,
+        frame: Result<Frame, broadcast::error::RecvError>,
+    ) -> Result<Option<Message>, Ended> {
+        match frame {
+            Ok(Frame { seq: Some(seq), text }) => {
+                if seq <= out.sent {
+                    return Ok(None); // Already sent in the catch-up.
+                }
+                out.sent = seq;
+                Ok(Some(Message::Text(text)))
+            }
+            Ok(Frame { seq: None, text }) => Ok(Some(Message::Text(text))),
+            Err(broadcast::error::RecvError::Lagged(n)) => Err(self.lagged(out, n).await),
+            Err(broadcast::error::RecvError::Closed) => Err(ended(close::GOING_AWAY, "room closed")),
+        }
+    }
+
+    /// An item of the moderation feed (staff only).
+    async fn on_staff(
+        &self,
+        out: &mut Outbox<'_>,
+        item: Result<StaffItem, broadcast::error::RecvError>,
+    ) -> Result<Option<Message>, Ended> {
+        match item {
+            Ok(StaffItem::Frame(text)) => Ok(Some(Message::Text(text))),
+            Ok(StaffItem::Resync) => {
+                Box::pin(self.resync(&mut out.sink)).await?;
+                Ok(None)
+            }
+            Err(broadcast::error::RecvError::Lagged(_)) => {
+                let msg = "the moderation feed fell behind; reconnect";
+                self.sink_send(&mut out.sink, error_frame(None, ErrorCode::Lagged, msg, None).into())
+                    .await?;
+                Err(ended(close::LAGGED, "lagged"))
+            }
+            Err(broadcast::error::RecvError::Closed) => Err(ended(close::GOING_AWAY, "room closed")),
+        }
+    }
+
+    /// A message for this connection only: an answer, a `mine` frame, a kick.
+    async fn on_private(&self, out: &mut Outbox<'_>, message: Option<Private>) -> Result<Option<Message>, Ended> {
+        match message {
+            Some(Private::Frame(text)) => Ok(Some(Message::Text(text))),
+            Some(Private::Resync) => {
+                Box::pin(self.resync(&mut out.sink)).await?;
+                Ok(None)
+            }
+            Some(Private::Kick { code, reason }) => {
+                self.sink_send(&mut out.sink, error_frame(None, code, &reason, None).into())
+                    .await?;
+                Err(ended(close::FORBIDDEN, code.as_str()))
+            }
+            None => Err(ended(close::GOING_AWAY, "room closed")),
         }
     }
 

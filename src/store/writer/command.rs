@@ -1,6 +1,8 @@
 //! What the writer is asked to do ([`Command`]) and what it answers
 //! ([`Outcome`], [`WriteError`]).
 
+use tokio::sync::oneshot;
+
 use crate::domain::error_code::ErrorCode;
 use crate::domain::event::EventStatus;
 use crate::domain::poll::{Ballot, PollSpec, Tally};
@@ -147,5 +149,28 @@ pub(super) fn refused(code: ErrorCode, message: impl Into<String>) -> WriteError
     WriteError::Refused {
         code,
         message: message.into(),
+    }
+}
+
+/// A queued command; [`Queued::outcome`] waits for its commit.
+pub struct Queued {
+    answer: oneshot::Receiver<Result<Outcome, WriteError>>,
+}
+
+impl Queued {
+    pub(super) fn new(answer: oneshot::Receiver<Result<Outcome, WriteError>>) -> Self {
+        Self { answer }
+    }
+
+    /// The command's outcome, once committed (or refused). A command whose
+    /// caller stopped waiting is still done if it starts in time.
+    pub async fn outcome(self) -> Result<Outcome, WriteError> {
+        match tokio::time::timeout(super::REPLY_TIMEOUT, self.answer).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(WriteError::Unavailable("the writer has stopped".into())),
+            Err(_) => Err(WriteError::Unavailable(
+                "the database did not answer in time; the write may not have been saved: send it again".into(),
+            )),
+        }
     }
 }

@@ -43,7 +43,7 @@ mod polls;
 mod posts;
 mod tx;
 
-pub use command::{ChangeSink, Command, NewQuestion, Outcome, WriteError};
+pub use command::{ChangeSink, Command, NewQuestion, Outcome, Queued, WriteError};
 use polls::Verdict;
 use tx::{Address, Decided, LiveTx};
 
@@ -71,7 +71,7 @@ pub const BATCH_TIMEOUT: Duration = Duration::from_secs(10);
 const PROBE_INTERVAL: Duration = Duration::from_secs(30);
 /// How long a caller waits for the answer: the writer always answers before
 /// (a command starts before its deadline and takes at most a batch).
-const REPLY_TIMEOUT: Duration = Duration::from_secs(START_DEADLINE.as_secs() + BATCH_TIMEOUT.as_secs() + 5);
+pub(super) const REPLY_TIMEOUT: Duration = Duration::from_secs(START_DEADLINE.as_secs() + BATCH_TIMEOUT.as_secs() + 5);
 
 impl Writer {
     /// Start the writer task. `queue` bounds the commands waiting; `max_batch`
@@ -102,28 +102,9 @@ impl Writer {
             deadline,
         };
         match tokio::time::timeout_at(deadline, self.jobs.send(job)).await {
-            Ok(Ok(())) => Ok(Queued { answer }),
+            Ok(Ok(())) => Ok(Queued::new(answer)),
             Ok(Err(_)) => Err(WriteError::Unavailable("the writer has stopped".into())),
             Err(_) => Err(not_started()),
-        }
-    }
-}
-
-/// A queued command; [`Queued::outcome`] waits for its commit.
-pub struct Queued {
-    answer: oneshot::Receiver<Result<Outcome, WriteError>>,
-}
-
-impl Queued {
-    /// The command's outcome, once committed (or refused). A command whose
-    /// caller stopped waiting is still done if it starts in time.
-    pub async fn outcome(self) -> Result<Outcome, WriteError> {
-        match tokio::time::timeout(REPLY_TIMEOUT, self.answer).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(WriteError::Unavailable("the writer has stopped".into())),
-            Err(_) => Err(WriteError::Unavailable(
-                "the database did not answer in time; the write may not have been saved: send it again".into(),
-            )),
         }
     }
 }
