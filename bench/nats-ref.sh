@@ -10,6 +10,6 @@ nats-server -c bench/nats-ref.conf >"bench/results/$name.server.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null' EXIT
 sleep 1
-./target/release/minsheng-load --target nats --nats-url ws://127.0.0.1:4223 --server-pid "$server" -q --json "$@" \
+"${MINSHENG_LOAD_BIN:-./target/release/minsheng-load}" --target nats --nats-url ws://127.0.0.1:4223 --server-pid "$server" -q --json "$@" \
   >"bench/results/$name.json" 2>"bench/results/$name.txt" || echo "generator exit $?" >>"bench/results/$name.txt"
 cat "bench/results/$name.txt"

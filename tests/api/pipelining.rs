@@ -12,6 +12,7 @@ use crate::on_both_backends;
 on_both_backends!(
     a_moderators_commands_sent_back_to_back_commit_and_are_answered_in_order,
     requests_read_before_the_client_leaves_are_still_done,
+    a_question_answered_many_times_logs_only_its_last_answer,
 );
 
 async fn a_moderators_commands_sent_back_to_back_commit_and_are_answered_in_order(backend: Backend) {
@@ -96,5 +97,51 @@ async fn requests_read_before_the_client_leaves_are_still_done(backend: Backend)
     }
     assert_eq!(seen, texts.into_iter().collect::<HashSet<_>>());
     drop(asker);
+    app.stop().await;
+}
+
+/// A question answered hundreds of times (more than one redaction statement
+/// names) reads its last answer in every earlier frame of the room log.
+async fn a_question_answered_many_times_logs_only_its_last_answer(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else { return };
+    let event = app.live_event().await;
+    let moderator_token = app.staff("mod", "moderator", None).await;
+    let mut asker = app.viewer_ws(event, "周七").await;
+    let ack = asker
+        .request(json!({ "type": "ask", "text": "图书馆周末开放吗？" }), "q1")
+        .await;
+    let id = ack["question"]["id"].as_i64().expect("question id");
+    let mut moderator = app.staff_ws(event, &moderator_token).await;
+    let approved = moderator
+        .request(json!({ "type": "approve", "question_id": id }), "a")
+        .await;
+    assert_eq!(approved["type"], "ack", "{approved}");
+    let answers = 520;
+    for k in 1..=answers {
+        moderator
+            .send(json!({ "type": "answer", "ref": format!("an{k}"), "question_id": id, "text": format!("答复{k}") }))
+            .await;
+    }
+    let mut acked = 0;
+    while acked < answers {
+        let v = moderator.next().await;
+        if v["type"] == "ack" || v["type"] == "error" {
+            assert_eq!(v["type"], "ack", "{v}");
+            acked += 1;
+        }
+    }
+    let log = app.store.room_log(event, 0, i64::MAX).await.expect("room log");
+    let answers_logged: Vec<String> = log
+        .iter()
+        .filter_map(|(_, change)| match change {
+            minsheng::domain::question::RoomChange::Question { question } => question.answer.clone(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(answers_logged.len(), answers, "one answered frame per answer");
+    assert!(
+        answers_logged.iter().all(|a| a == &format!("答复{answers}")),
+        "every earlier frame reads the last answer"
+    );
     app.stop().await;
 }
