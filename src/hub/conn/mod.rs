@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::StreamExt;
-use futures_util::stream::FuturesUnordered;
 use governor::DefaultDirectRateLimiter;
 use tokio::sync::{Notify, mpsc};
 use tracing::Instrument;
@@ -279,29 +278,18 @@ impl Session {
             epoch,
             stalled: &stalled,
         };
-        // The two halves are polled apart, each only when woken (a
-        // FuturesUnordered gives each its own waker): a room frame wakes the
-        // writer alone, without polling the reader's socket, timers and
-        // requests as well — under a broadcast that is most wake-ups.
         // When the writer ends first (the connection is lost), the reader
         // stops reading but finishes the requests it has read.
         let writer_ended = Notify::new();
         let reader = self.read_loop(&mut stream, &private_tx, &seen, epoch, &writer_ended);
-        let writer = self.write_loop(outbox);
-        let mut halves: FuturesUnordered<Half<'_>> = FuturesUnordered::new();
-        halves.push(Box::pin(async move { (false, reader.await) }));
-        halves.push(Box::pin(async move { (true, writer.await) }));
-        match halves.next().await {
-            Some((true, end)) => {
+        tokio::pin!(reader);
+        tokio::select! {
+            end = &mut reader => end,
+            end = self.write_loop(outbox) => {
                 writer_ended.notify_one();
-                let _ = halves.next().await;
+                let _ = reader.await;
                 end
             }
-            Some((false, end)) => end,
-            None => Ok(()),
         }
     }
 }
-
-/// One half of a live connection: `(is the writer, how it ended)`.
-type Half<'a> = std::pin::Pin<Box<dyn Future<Output = (bool, Result<(), Ended>)> + Send + 'a>>;
