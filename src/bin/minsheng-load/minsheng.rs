@@ -758,14 +758,16 @@ async fn stall(h: &mut Harness) -> anyhow::Result<()> {
     let rss_idle = idle_rss(h, staff + 1).await;
     let mut handles = Vec::with_capacity(n);
     let t0 = shared.now_ns();
-    let (room, sh) = (h.room.clone(), shared.clone());
+    let sh = shared.clone();
     let mode = Match::AnswerCounter;
     // Stalled viewers are spread over the whole range.
     let stride = n / k.max(1);
     let is_stalled = move |i: usize| k > 0 && i % stride == stride - 1 && i / stride < k;
+    // With several nodes, viewers round-robin over them (as in broadcast).
+    let hr: &Harness = h;
     fleet::launch(n, a.connect_rate, &h.deadline, &mut handles, |i| {
         viewer(
-            room.clone(),
+            hr.room_for(i),
             sh.clone(),
             i,
             is_stalled(i),

@@ -15,9 +15,10 @@ pub const MAX_REPLAY: i64 = 10_000;
 /// One logged frame in the resume ring.
 struct RingFrame {
     seq: i64,
-    /// The question or comment whose public content the frame carries: a
-    /// later hide or edit of it rewrites the frame ([`RoomChange::content_of`]).
-    item: Option<i64>,
+    /// The change the frame carries, kept beside its text: a redaction works
+    /// on it directly instead of parsing the text back (a question answered
+    /// again and again redacts every earlier frame of it, each time).
+    change: RoomChange,
     text: Utf8Bytes,
 }
 
@@ -55,7 +56,7 @@ impl Ring {
         let text = Utf8Bytes::from(encode(&PublicFrame { seq, change }));
         self.frames.push_back(RingFrame {
             seq,
-            item: change.content_of(),
+            change: change.clone(),
             text: text.clone(),
         });
         while self.frames.len() > self.capacity {
@@ -71,16 +72,14 @@ impl Ring {
     /// applies every change in `seq` order, so each node's ring is redacted,
     /// whichever node committed the change.
     fn redact(&mut self, item: i64, later: &RoomChange) {
-        for frame in self.frames.iter_mut().filter(|f| f.item == Some(item)) {
-            let Some(logged) = parse_frame(&frame.text) else {
-                continue; // Encoded here from a RoomChange: cannot happen.
-            };
-            if let Some(redacted) = logged.redacted_by(later) {
-                frame.item = redacted.content_of();
+        for frame in self.frames.iter_mut().filter(|f| f.change.content_of() == Some(item)) {
+            // Encoded again only when the redaction changes it.
+            if let Some(redacted) = frame.change.redacted_by(later).filter(|r| *r != frame.change) {
                 frame.text = Utf8Bytes::from(encode(&PublicFrame {
                     seq: frame.seq,
                     change: &redacted,
                 }));
+                frame.change = redacted;
             }
         }
     }
@@ -105,13 +104,6 @@ impl Ring {
             },
         }
     }
-}
-
-/// The change in a public frame this room encoded (`{"seq": …, "type": …}`).
-fn parse_frame(text: &Utf8Bytes) -> Option<RoomChange> {
-    let mut value: serde_json::Value = serde_json::from_str(text.as_str()).ok()?;
-    value.as_object_mut()?.remove("seq");
-    serde_json::from_value(value).ok()
 }
 
 #[cfg(test)]
