@@ -293,7 +293,7 @@ impl Args {
         self.nodes() > 1
             && matches!(
                 self.scenario(),
-                Scenario::Broadcast | Scenario::Connect | Scenario::Vote
+                Scenario::Broadcast | Scenario::Connect | Scenario::Vote | Scenario::Answers
             )
     }
 

@@ -177,7 +177,7 @@ pub async fn run(args: &Args, deadline: &Deadline) -> anyhow::Result<Report> {
     }
     if several && !args.spreads() {
         notes.push(format!(
-            "{}: every connection uses the moderator's node {m} (only broadcast and connect spread viewers over nodes)",
+            "{}: every connection uses the moderator's node {m} (only broadcast, answers, connect and vote spread viewers over nodes)",
             args.scenario().name()
         ));
     }
