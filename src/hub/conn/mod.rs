@@ -106,7 +106,10 @@ pub(in crate::hub) struct Session {
     send_timeout: Duration,
 }
 
-pub async fn run(socket: WebSocket, hub: Hub, upgrade: Upgrade) {
+/// The connection's task. A plain function returning the instrumented
+/// future, not an `async fn` awaiting it: that would hold its arguments and
+/// the whole inner future again, in every idle connection's task.
+pub fn run(socket: WebSocket, hub: Hub, upgrade: Upgrade) -> impl Future<Output = ()> + Send {
     let conn_id = hub.next_conn_id();
     let span = tracing::info_span!("ws", event_id = upgrade.event_id, conn = conn_id);
     async move {
@@ -122,7 +125,6 @@ pub async fn run(socket: WebSocket, hub: Hub, upgrade: Upgrade) {
         let _ = send_within(send_timeout, ws.send(Message::Close(Some(frame)))).await;
     }
     .instrument(span)
-    .await;
 }
 
 fn truncate(s: &str, max_bytes: usize) -> String {
