@@ -21,7 +21,7 @@ use crate::procfs::{self, CpuMark};
 use crate::report::{self, Delivery, Moderator, NodeFigures, Questions, Report, Stall, Upvotes, add_all};
 
 pub use client::close_label;
-use client::{Match, Room, asker, viewer};
+use client::{Match, Room, Seat, asker, viewer};
 use staff::{ModCmd, ModOut, drive, live_event, login, moderator, open_staff, park, request, seed};
 
 fn status(quiet: bool, msg: impl AsRef<str>) {
@@ -539,9 +539,11 @@ async fn broadcast(h: &mut Harness) -> anyhow::Result<()> {
         viewer(
             hr.room_for(i),
             sh.clone(),
-            i,
-            false,
-            mode,
+            Seat {
+                i,
+                stalled: false,
+                mode,
+            },
             stop_rx.clone(),
             cmds,
             failover.clone(),
@@ -769,9 +771,11 @@ async fn stall(h: &mut Harness) -> anyhow::Result<()> {
         viewer(
             hr.room_for(i),
             sh.clone(),
-            i,
-            is_stalled(i),
-            mode,
+            Seat {
+                i,
+                stalled: is_stalled(i),
+                mode,
+            },
             stop_rx.clone(),
             None,
             None,
@@ -912,9 +916,11 @@ async fn connect(h: &mut Harness) -> anyhow::Result<()> {
         viewer(
             hr.room_for(i),
             sh.clone(),
-            i,
-            false,
-            Match::None,
+            Seat {
+                i,
+                stalled: false,
+                mode: Match::None,
+            },
             stop_rx.clone(),
             None,
             None,

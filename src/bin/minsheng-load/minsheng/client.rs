@@ -126,13 +126,19 @@ pub(super) fn error_code(b: &[u8]) -> (String, Option<String>, Option<u64>) {
     (code, reference, v["retry_after_ms"].as_u64())
 }
 
+/// Which viewer a task plays: its index (its source address), whether it
+/// stops reading after its snapshot, and what it matches frames against.
+pub(super) struct Seat {
+    pub i: usize,
+    pub stalled: bool,
+    pub mode: Match,
+}
+
 /// One viewer: connect, handshake, then read until told to stop.
 pub(super) async fn viewer(
     room: Arc<Room>,
     shared: Arc<Shared>,
-    i: usize,
-    stalled: bool,
-    mode: Match,
+    Seat { i, stalled, mode }: Seat,
     mut stop: watch::Receiver<bool>,
     mut cmds: Option<mpsc::Receiver<i64>>,
     failover: Option<Arc<Vec<Arc<Room>>>>,
