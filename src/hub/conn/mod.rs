@@ -22,7 +22,7 @@ use tracing::Instrument;
 use super::Hub;
 use super::addresses::AddressSlot;
 use super::protocol::{Capability, ServerMsg, encode};
-use super::room::{ConnEntry, Joined, Private, Room};
+use super::room::{ConnEntry, Joined, PrivateRx, PrivateTx, Room};
 use crate::domain::error_code::ErrorCode;
 use crate::domain::question::{Nickname, ViewerKey, ViewerToken};
 use crate::domain::staff::Staff;
@@ -246,8 +246,8 @@ impl Session {
         &self,
         ws: &mut WebSocket,
         last_seq: Option<i64>,
-        private_tx: mpsc::Sender<Private>,
-        private: mpsc::Receiver<Private>,
+        private_tx: PrivateTx,
+        private: PrivateRx,
         stalled: Arc<AtomicBool>,
     ) -> Result<(), Ended> {
         let staff = self.capability != Capability::Viewer;

@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use futures_util::SinkExt;
 use futures_util::stream::SplitSink;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::broadcast;
 
 use super::{Ended, Session, close, ended, error_frame, millis, send_within};
 use crate::domain::error_code::ErrorCode;
-use crate::hub::room::{Frame, Private, StaffItem};
+use crate::hub::room::{Frame, Private, PrivateRx, StaffItem};
 
 /// Public frames written to a socket in one go at most.
 const MAX_WRITE_BATCH: usize = 64;
@@ -26,7 +26,7 @@ pub(super) struct Outbox<'a> {
     pub public: broadcast::Receiver<Frame>,
     /// The moderation feed; staff only.
     pub staff: Option<broadcast::Receiver<StaffItem>>,
-    pub private: mpsc::Receiver<Private>,
+    pub private: PrivateRx,
     /// When the client was last heard of (ms since `epoch`), set by the reader.
     pub seen: &'a AtomicU64,
     pub epoch: Instant,
@@ -58,7 +58,7 @@ impl Session {
                 biased;
                 frame = out.public.recv() => self.on_public(&mut out, frame).await?,
                 item = recv_staff(&mut out.staff) => self.on_staff(&mut out, item).await?,
-                message = out.private.recv() => self.on_private(&mut out, message).await?,
+                message = out.private.recv() => self.on_private(&mut out, message.map(|m| *m)).await?,
                 () = &mut shutdown => return Err(ended(close::GOING_AWAY, "server shutting down")),
                 _ = heartbeat.tick() => {
                     if millis(out.epoch).saturating_sub(out.seen.load(Ordering::Relaxed)) > idle_ms {

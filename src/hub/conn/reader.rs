@@ -9,11 +9,11 @@ use std::time::{Duration, Instant};
 use axum::extract::ws::{Message, WebSocket};
 use futures_util::StreamExt;
 use futures_util::stream::{FuturesOrdered, SplitStream};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 
 use super::{Ended, Session, Who, close, ended, error_frame, millis};
 use crate::domain::error_code::ErrorCode;
-use crate::hub::room::Private;
+use crate::hub::room::{Private, PrivateTx};
 
 /// How often a staff console's session is re-checked: a password reset or
 /// a sign-out elsewhere closes an open console within this time.
@@ -76,7 +76,7 @@ impl Session {
     pub(super) async fn read_loop(
         &self,
         stream: &mut SplitStream<&mut WebSocket>,
-        replies: &mpsc::Sender<Private>,
+        replies: &PrivateTx,
         seen: &AtomicU64,
         epoch: Instant,
         writer_ended: &Notify,
@@ -148,11 +148,13 @@ impl Session {
     async fn settle(
         &self,
         mut in_flight: FuturesOrdered<impl Future<Output = String>>,
-        replies: &mpsc::Sender<Private>,
+        replies: &PrivateTx,
         end: Result<(), Ended>,
     ) -> Result<(), Ended> {
         while let Some(reply) = in_flight.next().await {
-            let _ = replies.send_timeout(Private::Frame(reply.into()), SETTLE_SEND).await;
+            let _ = replies
+                .send_timeout(Box::new(Private::Frame(reply.into())), SETTLE_SEND)
+                .await;
         }
         end
     }
@@ -161,16 +163,16 @@ impl Session {
     /// password reset) closes the console: the writer sends
     /// `session_ended` and closes with 4403. A store that does not answer
     /// keeps the console open (the next check asks again).
-    async fn check_staff_session(&self, token: &str, replies: &mpsc::Sender<Private>) {
+    async fn check_staff_session(&self, token: &str, replies: &PrivateTx) {
         match self.hub.store.session_account(token).await {
             Ok(Some(_)) => {}
             Ok(None) => {
                 let reason = "your session has ended (signed out, expired, or the password was changed); sign in again";
                 let _ = replies
-                    .send(Private::Kick {
+                    .send(Box::new(Private::Kick {
                         code: ErrorCode::SessionEnded,
                         reason: reason.into(),
-                    })
+                    }))
                     .await;
             }
             Err(e) => tracing::debug!(error = %e, "staff session not re-checked"),
@@ -178,9 +180,9 @@ impl Session {
     }
 }
 
-async fn send_reply(replies: &mpsc::Sender<Private>, reply: String) -> Result<(), Ended> {
+async fn send_reply(replies: &PrivateTx, reply: String) -> Result<(), Ended> {
     replies
-        .send(Private::Frame(reply.into()))
+        .send(Box::new(Private::Frame(reply.into())))
         .await
         .map_err(|_| ended(close::GOING_AWAY, "connection closing"))
 }

@@ -233,7 +233,7 @@ impl Room {
 
 /// A full private queue means the client stopped reading: it is cut off and resumes.
 fn send_private(entry: &ConnEntry, message: Private) {
-    if entry.private.try_send(message).is_err() {
+    if entry.private.try_send(Box::new(message)).is_err() {
         entry.stalled.store(true, Ordering::Relaxed);
     }
 }

@@ -98,10 +98,16 @@ pub struct ConnEntry {
     pub ip: String,
     pub staff: bool,
     /// Private messages (own-question updates, kicks); bounded.
-    pub private: mpsc::Sender<Private>,
+    pub private: PrivateTx,
     /// Set when the private queue overflowed: the connection is stalled.
     pub stalled: std::sync::Arc<AtomicBool>,
 }
+
+/// A connection's private queue. Its messages are boxed: the queue's first
+/// block (32 slots, allocated when the queue is made) then costs every idle
+/// connection 32 pointers instead of 32 messages (1 KiB less).
+pub type PrivateTx = mpsc::Sender<Box<Private>>;
+pub type PrivateRx = mpsc::Receiver<Box<Private>>;
 
 #[derive(Debug)]
 pub enum Private {
