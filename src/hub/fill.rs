@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Hub;
 use super::room::Room;
+use super::room_task;
 use crate::store::Store;
 
 /// How long a resuming client waits for this node's room to reach its `seq`.
@@ -17,17 +18,9 @@ const REACH_WAIT: Duration = Duration::from_secs(3);
 /// range from the room log and hands it in (one fill in flight per room;
 /// wake-ups meanwhile coalesce). It ends with the room.
 pub fn spawn_fill(room: &Arc<Room>, store: Store, shutdown: CancellationToken) {
-    let weak = Arc::downgrade(room);
-    let wake = room.fill_signal();
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => break,
-                () = wake.notified() => {}
-            }
-            let Some(room) = weak.upgrade() else { break };
-            fill(&room, &store).await;
-        }
+    room_task::spawn(room, room.fill_signal(), shutdown, move |room| {
+        let store = store.clone();
+        async move { fill(&room, &store).await }
     });
 }
 

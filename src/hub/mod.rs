@@ -43,6 +43,7 @@ mod publish;
 pub mod redis_link;
 pub mod registry;
 pub mod room;
+mod room_task;
 pub mod screen;
 
 use limits::Limits;

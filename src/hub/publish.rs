@@ -21,6 +21,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::room::Room;
+use super::room_task;
 
 /// The shortest time between two runs of a large room's publisher.
 pub const TICK: Duration = Duration::from_millis(50);
@@ -29,25 +30,13 @@ pub const TICK_FROM_CONNECTIONS: usize = 1000;
 
 /// Start the publisher of `room`; it ends with the room (or at shutdown).
 pub fn spawn_publisher(room: &Arc<Room>, shutdown: CancellationToken) {
-    let weak = Arc::downgrade(room);
-    let wake = room.publish_signal();
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                () = shutdown.cancelled() => break,
-                () = wake.notified() => {}
-            }
-            let Some(room) = weak.upgrade() else { break };
-            room.publish();
-            let large = room.connections() >= TICK_FROM_CONNECTIONS;
-            drop(room);
-            if large {
-                // What is applied meanwhile keeps the wake-up's permit and goes out after.
-                tokio::select! {
-                    () = shutdown.cancelled() => break,
-                    () = tokio::time::sleep(TICK) => {}
-                }
-            }
+    room_task::spawn(room, room.publish_signal(), shutdown, |room| async move {
+        room.publish();
+        let large = room.connections() >= TICK_FROM_CONNECTIONS;
+        drop(room);
+        if large {
+            // What is applied meanwhile keeps the wake-up's permit and goes out after.
+            tokio::time::sleep(TICK).await;
         }
     });
 }

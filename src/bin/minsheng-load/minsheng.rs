@@ -702,7 +702,9 @@ fn failover_note(outs: &[ViewerOut], node: usize, pid: u32, killed: bool, after:
 async fn stall(h: &mut Harness) -> anyhow::Result<()> {
     let a = h.args.clone();
     let quiet = a.quiet;
-    if a.scenario() == Scenario::Stall && a.stalled >= a.viewers() {
+    // answers: one moderator, nobody stalled, --text-bytes is the answer itself.
+    let answers = a.scenario() == Scenario::Answers;
+    if !answers && a.stalled >= a.viewers() {
         bail!(
             "--stalled ({}) must be smaller than --viewers ({})",
             a.stalled,
@@ -715,7 +717,7 @@ async fn stall(h: &mut Harness) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let (mod_stop_tx, mod_stop_rx) = watch::channel(false);
     // Staff connect first: the server sends them every pending question on joining.
-    let staff = if a.scenario() == Scenario::Answers {
+    let staff = if answers {
         1 // One moderator, whatever the rate.
     } else {
         ((a.messages_per_sec / a.staff_frames_per_sec).ceil() as usize).max(1)
@@ -745,11 +747,7 @@ async fn stall(h: &mut Harness) -> anyhow::Result<()> {
     }
 
     let n = a.viewers();
-    let k = if a.scenario() == Scenario::Answers {
-        0
-    } else {
-        a.stalled
-    };
+    let k = if answers { 0 } else { a.stalled };
     status(
         quiet,
         format!(
@@ -797,7 +795,7 @@ async fn stall(h: &mut Harness) -> anyhow::Result<()> {
     // The answer text: `#n#` then filler, so that the public frame is about --text-bytes.
     // (answers: --text-bytes is the payload, the answer text itself, as
     // nats-server's payload; the frame around it re-sends the question.)
-    let text_len = if a.scenario() == Scenario::Answers {
+    let text_len = if answers {
         a.text_bytes.clamp(16, 2000)
     } else {
         a.text_bytes.saturating_sub(256).clamp(16, 2000)
