@@ -19,7 +19,7 @@ use crate::store::StoreError;
 const RESYNC_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Session {
-    pub(super) async fn welcome(&self, ws: &mut WebSocket, seq: i64, start: &Start) -> Result<(), Ended> {
+    async fn welcome(&self, ws: &mut WebSocket, seq: i64, start: &Start) -> Result<(), Ended> {
         let (viewer, staff) = match &self.who {
             Who::Viewer { token, key, nickname } => (
                 Some(ViewerInfo {
@@ -55,8 +55,9 @@ impl Session {
         self.send(ws, encode(&welcome)).await
     }
 
-    /// Bring the client to `seq`: a snapshot, or exactly the frames it missed.
+    /// Bring the client to `seq`: the welcome, then a snapshot or exactly the frames it missed.
     pub(super) async fn catch_up(&self, ws: &mut WebSocket, start: Start, seq: i64) -> Result<(), Ended> {
+        self.welcome(ws, seq, &start).await?;
         let resumed = !matches!(start, Start::Snapshot(_));
         match start {
             Start::Snapshot(s) => self.snapshot(ws, &s, seq).await?,

@@ -9,20 +9,23 @@
 //! What each client message does is in [`super::actions`].
 
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::AtomicU64;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::StreamExt;
 use governor::DefaultDirectRateLimiter;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 use tracing::Instrument;
 
 use super::Hub;
+use super::Membership;
 use super::addresses::AddressSlot;
 use super::protocol::{Capability, ServerMsg, encode};
-use super::room::{ConnEntry, Joined, PrivateRx, PrivateTx, Room};
+use super::room::{ConnEntry, Joined, PrivateRx, PrivateTx, Room, private_queue};
 use crate::domain::error_code::ErrorCode;
 use crate::domain::question::{Nickname, ViewerKey, ViewerToken};
 use crate::domain::staff::Staff;
@@ -108,21 +111,24 @@ pub(in crate::hub) struct Session {
 
 /// The connection's task. A plain function returning the instrumented
 /// future, not an `async fn` awaiting it: that would hold its arguments and
-/// the whole inner future again, in every idle connection's task.
-pub fn run(socket: WebSocket, hub: Hub, upgrade: Upgrade) -> impl Future<Output = ()> + Send {
+/// the whole inner future again, in every idle connection's task. The socket
+/// stays where the task captured it (moving it into a local would hold it
+/// twice); the upgrade is boxed, and let go once the handshake is done.
+pub fn run(mut socket: WebSocket, hub: Hub, upgrade: Upgrade) -> impl Future<Output = ()> + Send {
     let conn_id = hub.next_conn_id();
     let span = tracing::info_span!("ws", event_id = upgrade.event_id, conn = conn_id);
+    let upgrade = Box::new(upgrade);
     async move {
-        let mut ws = socket;
         let send_timeout = Duration::from_millis(hub.settings.send_timeout_ms);
-        let outcome = session(&mut ws, &hub, upgrade, conn_id).await;
+        let outcome = session(&mut socket, &hub, upgrade, conn_id).await;
         let Err(end) = outcome else { return };
         tracing::debug!(code = end.code, reason = %end.reason, "closing");
         let frame = CloseFrame {
             code: end.code,
             reason: Utf8Bytes::from(truncate(&end.reason, 120)),
         };
-        let _ = send_within(send_timeout, ws.send(Message::Close(Some(frame)))).await;
+        let close = std::pin::pin!(socket.send(Message::Close(Some(frame))));
+        let _ = send_within(send_timeout, close).await;
     }
     .instrument(span)
 }
@@ -138,22 +144,28 @@ fn truncate(s: &str, max_bytes: usize) -> String {
 /// Every timed send to the client goes through here: a send that fails means
 /// the connection is lost, one that does not finish within `limit` means the
 /// client is not reading (and the connection is cut as stalled). A send that
-/// finishes at once (the socket had room: nearly always) arms no timer.
-async fn send_within<E>(limit: Duration, send: impl Future<Output = Result<(), E>>) -> Result<(), Ended> {
-    let mut send = std::pin::pin!(send);
-    let first = std::future::poll_fn(|cx| std::task::Poll::Ready(send.as_mut().poll(cx))).await;
-    let result = match first {
-        std::task::Poll::Ready(result) => result,
-        std::task::Poll::Pending => match tokio::time::timeout(limit, send).await {
-            Ok(result) => result,
-            Err(_) => return Err(ended(close::STALLED, "stalled: the client is not reading")),
-        },
-    };
-    result.map_err(|_| ended(close::GOING_AWAY, "connection lost"))
+/// finishes at once (the socket had room: nearly always) arms no timer, and
+/// the timer is boxed when it is armed: it is not part of the resident state
+/// of every connection's task. The send is pinned by the caller: taken by
+/// value, it would be held twice (as the argument and as the pinned local).
+async fn send_within<E>(limit: Duration, mut send: Pin<&mut impl Future<Output = Result<(), E>>>) -> Result<(), Ended> {
+    let mut deadline: Option<Pin<Box<tokio::time::Sleep>>> = None;
+    let sent = std::future::poll_fn(|cx| {
+        if let Poll::Ready(result) = send.as_mut().poll(cx) {
+            return Poll::Ready(Some(result));
+        }
+        let deadline = deadline.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        deadline.as_mut().poll(cx).map(|()| None)
+    })
+    .await;
+    match sent {
+        Some(result) => result.map_err(|_| ended(close::GOING_AWAY, "connection lost")),
+        None => Err(ended(close::STALLED, "stalled: the client is not reading")),
+    }
 }
 
 async fn send_text(ws: &mut WebSocket, text: Utf8Bytes, timeout: Duration) -> Result<(), Ended> {
-    send_within(timeout, ws.send(Message::Text(text))).await
+    send_within(timeout, std::pin::pin!(ws.send(Message::Text(text)))).await
 }
 
 pub(in crate::hub) fn error_frame(
@@ -176,48 +188,80 @@ fn millis(epoch: Instant) -> u64 {
 }
 
 /// The whole life of a connection; `Err` says how it ends.
-async fn session(ws: &mut WebSocket, hub: &Hub, mut upgrade: Upgrade, conn_id: u64) -> Result<(), Ended> {
+async fn session(ws: &mut WebSocket, hub: &Hub, mut upgrade: Box<Upgrade>, conn_id: u64) -> Result<(), Ended> {
     let mut slot = upgrade.slot.take();
-    let timeout = Duration::from_millis(hub.settings.send_timeout_ms);
-    // Each step before the live loop is boxed: they run once, and their
-    // futures (store reads) would otherwise be part of the resident state of
-    // every idle connection (the task's future is as large as its largest step).
-    let mut handshake = Handshake { ws, hub, timeout };
-    let Some(mut hello) = Box::pin(handshake.hello()).await? else {
+    // The handshake runs once: boxed, its locals and store reads are not part
+    // of every idle connection's task (which is as large as its largest step).
+    let admitted = Box::pin(admit(ws, hub, &mut upgrade)).await;
+    drop(upgrade);
+    let Some(Admitted {
+        session,
+        membership,
+        last_seq,
+    }) = admitted?
+    else {
         return Ok(());
     };
-    let session_token = hello.session.take();
-    let staff = Box::pin(handshake.staff(session_token.as_deref(), upgrade.cookie_staff)).await?;
-    let staff_session = session_token.or(upgrade.cookie_session.take());
-    let membership = Box::pin(handshake.join(upgrade.event_id)).await?;
-    let room = membership.room.clone();
-    let (who, capability) = Box::pin(handshake.identify(upgrade.event_id, staff, staff_session, &hello)).await?;
-    if let Who::Staff { .. } = who {
-        // Staff (signed in by `hello`) are not viewers: the slot goes back.
-        slot = None;
-    }
-    let ip_text = upgrade.ip.to_string();
-    Box::pin(handshake.refuse_banned(&room, &who, &ip_text)).await?;
-
-    let (private_tx, private_rx) = mpsc::channel(64);
-    let stalled = Arc::new(AtomicBool::new(false));
-    let viewer_key = match &who {
+    let viewer_key = match &session.who {
         Who::Viewer { key, .. } => Some(key.clone()),
-        Who::Staff { .. } => None,
+        Who::Staff { .. } => {
+            // Staff (signed in by `hello`) are not viewers: the slot goes back.
+            slot = None;
+            None
+        }
     };
+    let (private_tx, private_rx) = private_queue(PRIVATE_QUEUE);
+    let room = &session.room;
     room.register(
         conn_id,
         ConnEntry {
             viewer: viewer_key,
-            ip: ip_text,
-            staff: capability != Capability::Viewer,
+            ip: session.ip.to_string(),
+            staff: session.capability != Capability::Viewer,
             private: private_tx.clone(),
-            stalled: stalled.clone(),
         },
     );
+    let result = session.live(ws, last_seq, private_tx, private_rx).await;
+    room.unregister(conn_id);
+    drop(membership);
+    drop(slot);
+    result
+}
+
+/// Messages a connection's private queue holds; one more means the client
+/// stopped reading.
+const PRIVATE_QUEUE: usize = 64;
+
+/// A connection the handshake let in.
+struct Admitted {
+    session: Session,
+    membership: Membership,
+    /// The last `seq` the client saw, from its `hello`.
+    last_seq: Option<i64>,
+}
+
+/// The handshake: the `hello`, who is on the other end, the room, and a
+/// refusal for the banned. `None`: the client went away first.
+async fn admit(ws: &mut WebSocket, hub: &Hub, upgrade: &mut Upgrade) -> Result<Option<Admitted>, Ended> {
+    let timeout = Duration::from_millis(hub.settings.send_timeout_ms);
+    let mut handshake = Handshake { ws, hub, timeout };
+    let Some(mut hello) = handshake.hello().await? else {
+        return Ok(None);
+    };
+    let session_token = hello.session.take();
+    let staff = handshake
+        .staff(session_token.as_deref(), upgrade.cookie_staff.take())
+        .await?;
+    let staff_session = session_token.or(upgrade.cookie_session.take());
+    let membership = handshake.join(upgrade.event_id).await?;
+    let (who, capability) = handshake
+        .identify(upgrade.event_id, staff, staff_session, &hello)
+        .await?;
+    let room = membership.room.clone();
+    handshake.refuse_banned(&room, &who, &upgrade.ip.to_string()).await?;
     let session = Session {
         hub: hub.clone(),
-        room: room.clone(),
+        room,
         ip: upgrade.ip,
         who,
         capability,
@@ -225,11 +269,11 @@ async fn session(ws: &mut WebSocket, hub: &Hub, mut upgrade: Upgrade, conn_id: u
         turn: Turn::default(),
         send_timeout: timeout,
     };
-    let result = session.live(ws, hello.last_seq, private_tx, private_rx, stalled).await;
-    room.unregister(conn_id);
-    drop(membership);
-    drop(slot);
-    result
+    Ok(Some(Admitted {
+        session,
+        membership,
+        last_seq: hello.last_seq,
+    }))
 }
 
 impl Session {
@@ -248,7 +292,6 @@ impl Session {
         last_seq: Option<i64>,
         private_tx: PrivateTx,
         private: PrivateRx,
-        stalled: Arc<AtomicBool>,
     ) -> Result<(), Ended> {
         let staff = self.capability != Capability::Viewer;
         if let Some(last) = last_seq {
@@ -263,14 +306,14 @@ impl Session {
             public,
             staff: staff_rx,
         } = self.room.join(last_seq, staff);
-        Box::pin(self.welcome(ws, seq, &start)).await?;
+        // Boxed, and given the start to keep: a snapshot is held only while it is sent.
         Box::pin(self.catch_up(ws, start, seq)).await?;
         // From here a reader and a writer share the socket: the reader may
         // wait on the store while the writer keeps draining the room.
         let epoch = Instant::now();
         let seen = AtomicU64::new(0);
         let (sink, mut stream) = StreamExt::split(&mut *ws);
-        let outbox = Outbox {
+        let mut outbox = Outbox {
             sink,
             sent: seq,
             public,
@@ -278,7 +321,6 @@ impl Session {
             private,
             seen: &seen,
             epoch,
-            stalled: &stalled,
         };
         // When the writer ends first (the connection is lost), the reader
         // stops reading but finishes the requests it has read.
@@ -287,7 +329,7 @@ impl Session {
         tokio::pin!(reader);
         tokio::select! {
             end = &mut reader => end,
-            end = self.write_loop(outbox) => {
+            end = self.write_loop(&mut outbox) => {
                 writer_ended.notify_one();
                 let _ = reader.await;
                 end

@@ -3,7 +3,7 @@
 //! rules that cut a connection that falls behind (lagged), does not read
 //! (stalled) or does not answer pings (idle).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
@@ -30,13 +30,11 @@ pub(super) struct Outbox<'a> {
     /// When the client was last heard of (ms since `epoch`), set by the reader.
     pub seen: &'a AtomicU64,
     pub epoch: Instant,
-    /// Set by the room when this connection's private queue is full.
-    pub stalled: &'a AtomicBool,
 }
 
 impl Session {
     /// Everything the client receives: the room, the staff feed, private frames, pings.
-    pub(super) async fn write_loop(&self, mut out: Outbox<'_>) -> Result<(), Ended> {
+    pub(super) async fn write_loop(&self, out: &mut Outbox<'_>) -> Result<(), Ended> {
         // Made once: the loop wakes for every frame, and a fresh cancellation
         // future per wake-up registered on a token every connection shares.
         let shutdown = self.hub.shutdown.clone();
@@ -46,7 +44,8 @@ impl Session {
         heartbeat.tick().await;
         let idle_ms = self.hub.settings.idle_timeout_secs.max(1) * 1000;
         loop {
-            if out.stalled.load(Ordering::Relaxed) {
+            // The room found this connection's private queue full.
+            if out.private.overflowed() {
                 return Err(ended(close::STALLED, "stalled: the client is not reading"));
             }
             // Biased: the room's frames first. Most wake-ups are for a room
@@ -56,9 +55,9 @@ impl Session {
             // (up to 64 frames) makes the common case even under load.
             let next = tokio::select! {
                 biased;
-                frame = out.public.recv() => self.on_public(&mut out, frame).await?,
-                item = recv_staff(&mut out.staff) => self.on_staff(&mut out, item).await?,
-                message = out.private.recv() => self.on_private(&mut out, message.map(|m| *m)).await?,
+                frame = out.public.recv() => self.on_public(out, frame).await?,
+                item = recv_staff(&mut out.staff) => self.on_staff(out, item).await?,
+                message = out.private.recv() => self.on_private(out, message.map(|m| *m)).await?,
                 () = &mut shutdown => return Err(ended(close::GOING_AWAY, "server shutting down")),
                 _ = heartbeat.tick() => {
                     if millis(out.epoch).saturating_sub(out.seen.load(Ordering::Relaxed)) > idle_ms {
@@ -68,8 +67,8 @@ impl Session {
                 }
             };
             let Some(message) = next else { continue };
-            if let Some(n) = self.write_batch(&mut out, message).await? {
-                return Err(self.lagged(&mut out, n).await);
+            if let Some(n) = self.write_batch(out, message).await? {
+                return Err(Box::pin(self.lagged(out, n)).await);
             }
         }
     }
@@ -89,7 +88,7 @@ impl Session {
                 Ok(Some(Message::Text(text)))
             }
             Ok(Frame { seq: None, text }) => Ok(Some(Message::Text(text))),
-            Err(broadcast::error::RecvError::Lagged(n)) => Err(self.lagged(out, n).await),
+            Err(broadcast::error::RecvError::Lagged(n)) => Err(Box::pin(self.lagged(out, n)).await),
             Err(broadcast::error::RecvError::Closed) => Err(ended(close::GOING_AWAY, "room closed")),
         }
     }
@@ -108,8 +107,8 @@ impl Session {
             }
             Err(broadcast::error::RecvError::Lagged(_)) => {
                 let msg = "the moderation feed fell behind; reconnect";
-                self.sink_send(&mut out.sink, error_frame(None, ErrorCode::Lagged, msg, None).into())
-                    .await?;
+                let frame = error_frame(None, ErrorCode::Lagged, msg, None);
+                Box::pin(self.sink_send(&mut out.sink, frame.into())).await?;
                 Err(ended(close::LAGGED, "lagged"))
             }
             Err(broadcast::error::RecvError::Closed) => Err(ended(close::GOING_AWAY, "room closed")),
@@ -125,8 +124,8 @@ impl Session {
                 Ok(None)
             }
             Some(Private::Kick { code, reason }) => {
-                self.sink_send(&mut out.sink, error_frame(None, code, &reason, None).into())
-                    .await?;
+                let frame = error_frame(None, code, &reason, None);
+                Box::pin(self.sink_send(&mut out.sink, frame.into())).await?;
                 Err(ended(close::FORBIDDEN, code.as_str()))
             }
             None => Err(ended(close::GOING_AWAY, "room closed")),
@@ -165,12 +164,14 @@ impl Session {
             }
             sink.flush().await
         };
-        send_within(self.send_timeout, write).await?;
+        send_within(self.send_timeout, std::pin::pin!(write)).await?;
         Ok(lagged)
     }
 
     /// The client fell `n` public frames behind: it is told where to resume
     /// from, and the connection ends (the end, or the send's own failure).
+    /// Boxed where it is called, as is every send before a connection ends:
+    /// their state would otherwise be part of every idle connection's task.
     async fn lagged(&self, out: &mut Outbox<'_>, n: u64) -> Ended {
         let msg = format!(
             "fell {n} messages behind; reconnect with last_seq {} to resume",
@@ -194,7 +195,7 @@ impl Session {
     }
 
     async fn sink_send(&self, sink: &mut SplitSink<&mut WebSocket, Message>, text: Utf8Bytes) -> Result<(), Ended> {
-        send_within(self.send_timeout, sink.send(Message::Text(text))).await
+        send_within(self.send_timeout, std::pin::pin!(sink.send(Message::Text(text)))).await
     }
 }
 

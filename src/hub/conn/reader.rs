@@ -22,6 +22,36 @@ const STAFF_SESSION_CHECK: Duration = Duration::from_secs(5);
 /// A request being handled: its answer once done.
 type InFlight<'a> = std::pin::Pin<Box<dyn Future<Output = String> + Send + 'a>>;
 
+/// The requests read and not yet answered, answered in the order they were
+/// read. Made with the first request: an empty `FuturesOrdered` allocates (a
+/// stub task), and most viewers never send one. Each request is boxed: the
+/// stub is as large as the future type, which would be a request's whole
+/// state (3.5 KiB) unboxed.
+#[derive(Default)]
+struct Requests<'a>(Option<FuturesOrdered<InFlight<'a>>>);
+
+impl<'a> Requests<'a> {
+    fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, FuturesOrdered::len)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn push(&mut self, request: InFlight<'a>) {
+        self.0.get_or_insert_with(FuturesOrdered::new).push_back(request);
+    }
+
+    /// The answer to the oldest request, once it is done; `None`: there is none.
+    async fn next(&mut self) -> Option<String> {
+        match &mut self.0 {
+            Some(requests) => requests.next().await,
+            None => None,
+        }
+    }
+}
+
 /// How long an answer may wait for room in the private queue once the
 /// connection is ending.
 const SETTLE_SEND: Duration = Duration::from_secs(1);
@@ -88,29 +118,29 @@ impl Session {
             Who::Staff { session, .. } => session.as_deref(),
             Who::Viewer { .. } => None,
         };
-        let mut session_check = tokio::time::interval(STAFF_SESSION_CHECK);
-        session_check.tick().await;
-        // Boxed requests: an empty FuturesOrdered allocates a stub as large as
-        // its future type, which every idle connection would hold (3.5 KiB
-        // of a request's state); a box is only made per request.
-        let mut in_flight: FuturesOrdered<InFlight<'_>> = FuturesOrdered::new();
+        // Only a staff console's session is re-checked: a viewer's connection holds no timer for it.
+        let mut session_check = session.map(|_| {
+            let first = tokio::time::Instant::now() + STAFF_SESSION_CHECK;
+            tokio::time::interval_at(first, STAFF_SESSION_CHECK)
+        });
+        let mut in_flight = Requests::default();
         let mut ticket = 0;
         loop {
             let may_read = in_flight.len() < MAX_IN_FLIGHT && self.turn.is_free();
             let incoming = tokio::select! {
                 () = &mut shutdown => {
                     let end = Err(ended(close::GOING_AWAY, "server shutting down"));
-                    return self.settle(in_flight, replies, end).await;
+                    return Box::pin(self.settle(in_flight, replies, end)).await;
                 }
                 // The connection is lost: nothing more is read, what was read is done.
-                () = writer_ended.notified() => return self.settle(in_flight, replies, Ok(())).await,
+                () = writer_ended.notified() => return Box::pin(self.settle(in_flight, replies, Ok(()))).await,
                 m = stream.next(), if may_read => m,
                 Some(reply) = in_flight.next(), if !in_flight.is_empty() => {
                     send_reply(replies, reply).await?;
                     continue;
                 }
                 () = self.turn.freed.notified(), if !may_read => continue,
-                _ = session_check.tick(), if session.is_some() => {
+                () = next_check(&mut session_check) => {
                     if let Some(token) = session {
                         Box::pin(self.check_staff_session(token, replies)).await;
                     }
@@ -119,14 +149,14 @@ impl Session {
             };
             seen.store(millis(epoch), Ordering::Relaxed);
             let request = match incoming {
-                None | Some(Ok(Message::Close(_))) => return self.settle(in_flight, replies, Ok(())).await,
-                Some(Err(e)) => return self.settle(in_flight, replies, Err(classify(&e))).await,
+                None | Some(Ok(Message::Close(_))) => return Box::pin(self.settle(in_flight, replies, Ok(()))).await,
+                Some(Err(e)) => return Box::pin(self.settle(in_flight, replies, Err(classify(&e)))).await,
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
                 Some(Ok(request)) => request,
             };
             ticket += 1;
             self.turn.take(ticket);
-            in_flight.push_back(Box::pin(self.handle(ticket, request)));
+            in_flight.push(Box::pin(self.handle(ticket, request)));
         }
     }
 
@@ -144,10 +174,11 @@ impl Session {
     /// read are still done, to the end (a committed question is still shown to
     /// the moderators, whether or not its author is still there to read the
     /// answer), then the loop ends with `end`. Answers go out while the
-    /// connection can take them.
+    /// connection can take them. Boxed where it is called: it runs once, and
+    /// its state would otherwise be part of every idle connection's task.
     async fn settle(
         &self,
-        mut in_flight: FuturesOrdered<impl Future<Output = String>>,
+        mut in_flight: Requests<'_>,
         replies: &PrivateTx,
         end: Result<(), Ended>,
     ) -> Result<(), Ended> {
@@ -177,6 +208,16 @@ impl Session {
             }
             Err(e) => tracing::debug!(error = %e, "staff session not re-checked"),
         }
+    }
+}
+
+/// The next re-check of a staff session; never, without one.
+async fn next_check(check: &mut Option<tokio::time::Interval>) {
+    match check {
+        Some(interval) => {
+            interval.tick().await;
+        }
+        None => std::future::pending().await,
     }
 }
 

@@ -231,11 +231,10 @@ impl Room {
     }
 }
 
-/// A full private queue means the client stopped reading: it is cut off and resumes.
+/// A full private queue means the client stopped reading: the queue remembers
+/// it, and the connection is cut off (it resumes).
 fn send_private(entry: &ConnEntry, message: Private) {
-    if entry.private.try_send(Box::new(message)).is_err() {
-        entry.stalled.store(true, Ordering::Relaxed);
-    }
+    let _ = entry.private.try_send(Box::new(message));
 }
 
 #[cfg(test)]

@@ -23,17 +23,18 @@
 mod members;
 mod order;
 mod polls;
+mod private;
 mod ring;
 mod state;
 #[cfg(test)]
 mod tests;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::ws::Utf8Bytes;
-use tokio::sync::{Notify, broadcast, mpsc};
+use tokio::sync::{Notify, broadcast};
 
 use super::protocol::{OwnQuestion, ServerMsg, encode};
 use crate::domain::error_code::ErrorCode;
@@ -44,6 +45,7 @@ use crate::store::live::QuestionRecord;
 use members::Watching;
 pub use members::may_post;
 pub use order::MAX_WAITING;
+pub use private::{PrivateRx, PrivateTx, Refused, private_queue};
 pub use ring::{MAX_REPLAY, Replay};
 use state::Inner;
 
@@ -97,17 +99,10 @@ pub struct ConnEntry {
     pub viewer: Option<ViewerKey>,
     pub ip: String,
     pub staff: bool,
-    /// Private messages (own-question updates, kicks); bounded.
+    /// Private messages (own-question updates, kicks); bounded: a full
+    /// queue marks the connection stalled.
     pub private: PrivateTx,
-    /// Set when the private queue overflowed: the connection is stalled.
-    pub stalled: std::sync::Arc<AtomicBool>,
 }
-
-/// A connection's private queue. Its messages are boxed: the queue's first
-/// block (32 slots, allocated when the queue is made) then costs every idle
-/// connection 32 pointers instead of 32 messages (1 KiB less).
-pub type PrivateTx = mpsc::Sender<Box<Private>>;
-pub type PrivateRx = mpsc::Receiver<Box<Private>>;
 
 #[derive(Debug)]
 pub enum Private {
