@@ -13,12 +13,11 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
-use super::client::{HANDSHAKE_SECS, HELLO, Room, close_label, error_code, handshake};
+use super::client::{HANDSHAKE_SECS, HELLO, Room, error_code, handshake};
 use super::staff::{login, open_staff, park, request};
-use super::{Harness, finish_memory, idle_rss, memory, run_tag, status, viewer_counts};
+use super::{Harness, Measuring, idle_rss, note_unfinished, run_tag, settle_viewers, status, summarise_viewers};
 use crate::fleet::{self, Shared, ViewerOut};
-use crate::net::{Ws, find, open_ws, parse_int, ws_error};
-use crate::procfs::CpuMark;
+use crate::net::{Ws, find, frame_or_end, open_ws, parse_int, ws_error};
 use crate::report::{self, FinalTally, TallyUpdates, Votes, add_all};
 
 /// The `ref` of every viewer's vote (one per connection).
@@ -83,27 +82,16 @@ pub(super) async fn voter(
         node: room.node,
         ..ViewerOut::default()
     };
-    let permit = shared.handshakes.acquire().await.ok();
-    let opened = tokio::time::timeout(Duration::from_secs(HANDSHAKE_SECS), async {
+    let opened = shared.connect(&mut out, true, HANDSHAKE_SECS, async {
         let mut ws = open_ws(room.addr, &room.ws_url, room.src(i), None).await?;
         let (seq, _) = handshake(&mut ws, HELLO.to_owned()).await?;
-        Ok::<_, String>((ws, seq))
-    })
-    .await
-    .unwrap_or_else(|_| Err("handshake: timeout".into()));
-    drop(permit);
-    let (mut ws, seq) = match opened {
-        Ok(x) => x,
-        Err(e) => {
-            out.connect_error = Some(e);
-            shared.failed.fetch_add(1, Relaxed);
-            return out;
-        }
+        Ok((ws, seq))
+    });
+    let Some((mut ws, seq)) = opened.await else {
+        return out;
     };
-    out.connected = true;
     out.last_seq = seq;
     out.welcome_seq = seq;
-    shared.connected_ok(true);
     let mut ballot: Option<Ballot> = None;
     let mut plan_open = true;
     loop {
@@ -145,19 +133,11 @@ pub(super) async fn voter(
                     break;
                 }
             }
-            m = ws.next() => match m {
-                Some(Ok(Message::Text(t))) => on_vote_text(&shared, ballot.as_mut(), &mut out, t.as_bytes()),
-                Some(Ok(Message::Close(f))) => {
-                    out.cut = Some(close_label(&f));
-                    break;
-                }
-                Some(Ok(_)) => {}
-                Some(Err(e)) => {
-                    out.cut = Some(ws_error("read", &e));
-                    break;
-                }
-                None => {
-                    out.cut = Some("closed without a close frame".into());
+            m = ws.next() => match frame_or_end(m) {
+                Ok(Message::Text(t)) => on_vote_text(&shared, ballot.as_mut(), &mut out, t.as_bytes()),
+                Ok(_) => {}
+                Err(cut) => {
+                    out.cut = Some(cut);
                     break;
                 }
             },
@@ -284,18 +264,16 @@ fn observer(
                     let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(None)).await;
                     return None;
                 }
-                m = ws.next() => match m {
-                    Some(Ok(Message::Text(t))) => {
+                m = ws.next() => match frame_or_end(m) {
+                    Ok(Message::Text(t)) => {
                         if let Some(s) = seen(shared.now_ns(), t.as_bytes()) {
                             if let Ok(mut l) = log.lock() {
                                 l.push(s);
                             }
                         }
                     }
-                    Some(Ok(Message::Close(f))) => return Some(close_label(&f)),
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => return Some(ws_error("read", &e)),
-                    None => return Some("closed without a close frame".into()),
+                    Ok(_) => {}
+                    Err(cut) => return Some(cut),
                 },
             }
         }
@@ -440,11 +418,7 @@ pub(super) async fn vote(h: &mut Harness) -> anyhow::Result<()> {
         voter(rooms[i].clone(), sh.clone(), i, n, plan_rx.clone(), stop_rx.clone())
     })
     .await;
-    let connect_secs = fleet::wait_connected(&shared, handles.len(), t0, &h.deadline, quiet).await;
-    viewer_counts(h, &shared, n, connect_secs);
-    h.deadline.sleep(Duration::from_secs(2)).await;
-    let rss_connected = h.rss_connected();
-    memory(h, rss_idle, rss_connected, shared.connected.load(Relaxed));
+    settle_viewers(h, &shared, n, handles.len(), t0, rss_idle).await;
 
     // Create and open the poll.
     let mut staff_ws = unpark(parked, &release_tx).await?;
@@ -475,11 +449,7 @@ pub(super) async fn vote(h: &mut Harness) -> anyhow::Result<()> {
             a.vote_window
         ),
     );
-    let (sample_tx, sample_rx) = watch::channel(false);
-    let sampler = fleet::sampler(shared.clone(), h.known_pids(), None, sample_rx.clone());
-    let progress = fleet::progress(shared.clone(), quiet, sample_rx);
-    let cpu = h.cpu_mark();
-    let gen_cpu = CpuMark::of(None);
+    let measuring = Measuring::start(h, &shared, None, true);
     // A short lead, so that the first voters are not late.
     let start = Instant::now() + Duration::from_millis(100);
     let first_send_ns = shared.now_ns() + 100_000_000;
@@ -505,8 +475,7 @@ pub(super) async fn vote(h: &mut Harness) -> anyhow::Result<()> {
     h.deadline
         .sleep(Duration::from_millis(2 * a.tally_interval_ms + 250))
         .await;
-    h.cpu_done(&cpu);
-    h.report.generator_cpu_cores = gen_cpu.and_then(|c| c.cores_since(None));
+    measuring.cpu_done(h);
 
     // Close the poll; the closing frame carries the final tally.
     let mut close_ns = None;
@@ -539,27 +508,18 @@ pub(super) async fn vote(h: &mut Harness) -> anyhow::Result<()> {
             break;
         }
     }
-    let _ = sample_tx.send(true);
-    let samples = sampler.await.unwrap_or_default();
-    if let Some(p) = progress {
-        let _ = p.await;
-    }
-    finish_memory(h, &samples);
+    measuring.close(h).await;
     let _ = stop_tx.send(true);
     if let Some(ws) = staff_ws.as_mut() {
         let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(None)).await;
     }
-    let (mut outs, unfinished) = fleet::collect(handles).await;
+    let (mut outs, unfinished) = fleet::collect(handles, fleet::STOP_WITHIN).await;
     if let Ok(Ok(Some(cut))) = tokio::time::timeout(Duration::from_secs(3), obs).await {
         h.report.notes.push(format!(
             "the observer connection ended early ({cut}): tally figures are partial"
         ));
     }
-    if unfinished > 0 {
-        h.report
-            .notes
-            .push(format!("{unfinished} voter tasks did not finish in time"));
-    }
+    note_unfinished(h, unfinished, "voter tasks");
 
     let log = observed(&log);
     let closing = log.iter().find(|s| s.closing && s.poll_id == poll_id).cloned();
@@ -588,11 +548,7 @@ pub(super) async fn vote(h: &mut Harness) -> anyhow::Result<()> {
     }
     let viewers_received = outs.iter().filter(|o| o.saw_final).count();
     let final_seq = closing.as_ref().map_or(0, |c| c.seq);
-    h.per_node(&outs, final_seq, 0);
-    let s = fleet::summarise(&mut outs, final_seq);
-    if let Some(note) = s.welcome_note() {
-        h.report.notes.push(note);
-    }
+    let s = summarise_viewers(h, &mut outs, final_seq, 0);
     v.offered_per_sec = v.sent as f64 / a.vote_window;
     v.ack_window_secs = s.last_match_ns.saturating_sub(first_send_ns) as f64 / 1e9;
     if v.ack_window_secs > 0.0 {
@@ -623,11 +579,7 @@ pub(super) async fn vote(h: &mut Harness) -> anyhow::Result<()> {
             v.unanswered
         ));
     }
-    h.report.disconnects_by_code = s.disconnects;
-    h.report.viewer_error_frames = s.errors;
     add_all(&mut h.report.viewer_error_frames, &v.errors_by_code);
-    h.report.viewers.connect_errors = s.connect_errors;
-    h.report.viewers.still_connected_at_end = s.still_connected;
     h.report.votes = Some(v);
     h.report.complete = !h.deadline.over();
     Ok(())
