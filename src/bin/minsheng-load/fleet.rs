@@ -10,7 +10,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
-use crate::net::Endpoint;
+use futures_util::StreamExt;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::net::{Endpoint, Ws, frame_or_end};
 use crate::procfs;
 use crate::report::{Delivery, add_all};
 
@@ -238,6 +241,25 @@ impl ViewerOut {
 
     pub fn error(&mut self, code: &str) {
         *self.errors.entry(code.to_owned()).or_default() += 1;
+    }
+}
+
+/// After the run: read what a stalled viewer's socket still holds, each
+/// frame handed to `frame`, for at most 3 s; and how it ended.
+pub async fn drain_stalled(ws: &mut Ws, out: &mut ViewerOut, mut frame: impl FnMut(&mut ViewerOut, Message)) {
+    let until = tokio::time::Instant::now() + Duration::from_secs(3);
+    loop {
+        let Ok(m) = tokio::time::timeout_at(until, ws.next()).await else {
+            out.cut = Some("still open at the end".into());
+            break;
+        };
+        match frame_or_end(m) {
+            Ok(m) => frame(out, m),
+            Err(cut) => {
+                out.cut = Some(cut);
+                break;
+            }
+        }
     }
 }
 

@@ -15,7 +15,9 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::cli::{Args, Scenario};
 use crate::fleet::{self, Deadline, Shared, ViewerOut};
-use crate::net::{Endpoint, Ws, close_label, find, frame_or_end, open_ws, parse_int, parse_source_ips, ws_error};
+use crate::net::{
+    Endpoint, Ws, close, close_label, find, frame_or_end, open_ws, parse_int, parse_source_ips, ws_error,
+};
 use crate::procfs::{self, CpuMark};
 use crate::report::{self, Report, Stall};
 
@@ -163,20 +165,10 @@ async fn viewer(
     };
     if stalled {
         let _ = stop.wait_for(|s| *s).await;
-        let until = tokio::time::Instant::now() + Duration::from_secs(3);
-        loop {
-            let Ok(m) = tokio::time::timeout_at(until, ws.next()).await else {
-                out.cut = Some("still open at the end".into());
-                break;
-            };
-            match frame_or_end(m) {
-                Ok(m) => out.drained_bytes += payload_of(&m).map_or(0, |d| d.len() as u64),
-                Err(cut) => {
-                    out.cut = Some(cut);
-                    break;
-                }
-            }
-        }
+        fleet::drain_stalled(&mut ws, &mut out, |out, m| {
+            out.drained_bytes += payload_of(&m).map_or(0, |d| d.len() as u64);
+        })
+        .await;
         return out;
     }
     if *stop.borrow_and_update() {
@@ -186,7 +178,7 @@ async fn viewer(
         tokio::select! {
             biased;
             _ = stop.changed() => {
-                let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(None)).await;
+                close(&mut ws).await;
                 break;
             }
             m = ws.next() => match frame_or_end(m) {
@@ -234,7 +226,7 @@ async fn publisher(
         tokio::select! {
             biased;
             _ = stop.changed() => {
-                let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(None)).await;
+                close(&mut ws).await;
                 return None;
             }
             cmd = rx.recv() => match cmd {

@@ -298,6 +298,11 @@ pub fn ws_error(stage: &str, e: &tokio_tungstenite::tungstenite::Error) -> Strin
     }
 }
 
+/// Close `ws` with a close frame, waiting at most 2 s for the peer's.
+pub async fn close(ws: &mut Ws) {
+    let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(None)).await;
+}
+
 /// How a peer closed: the close frame's code and the start of its reason.
 pub fn close_label(f: &Option<CloseFrame>) -> String {
     match f {

@@ -11,8 +11,8 @@ use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::fleet::{Shared, ViewerOut};
-use crate::net::{Ws, close_label, find, frame_or_end, open_ws, parse_int, ws_error};
+use crate::fleet::{self, Shared, ViewerOut};
+use crate::net::{Ws, close, close_label, find, frame_or_end, open_ws, parse_int, ws_error};
 
 pub(super) const HELLO: &str = r#"{"type":"hello","protocol":1}"#;
 pub(super) const HANDSHAKE_SECS: u64 = 20;
@@ -144,7 +144,16 @@ pub(super) async fn viewer(
     if stalled {
         // Never poll the socket again until the run is over.
         let _ = stop.wait_for(|s| *s).await;
-        drain_stalled(&mut ws, &mut out).await;
+        fleet::drain_stalled(&mut ws, &mut out, |out, m| {
+            if let Message::Text(t) = m {
+                out.drained_bytes += t.len() as u64;
+                if t.starts_with(r#"{"type":"error""#) {
+                    let (code, _, _) = error_code(t.as_bytes());
+                    out.error(&code);
+                }
+            }
+        })
+        .await;
         return out;
     }
     if *stop.borrow_and_update() {
@@ -157,7 +166,7 @@ pub(super) async fn viewer(
             tokio::select! {
                 biased;
                 _ = stop.changed() => {
-                    let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(None)).await;
+                    close(&mut ws).await;
                     break;
                 }
                 cmd = recv_opt(&mut cmds) => match cmd {
@@ -277,31 +286,6 @@ pub(super) fn on_text(shared: &Shared, mode: Match, out: &mut ViewerOut, b: &[u8
     } else if b.starts_with(br#"{"type":"error""#) {
         let (code, _, _) = error_code(b);
         out.error(&code);
-    }
-}
-
-/// After the run: read what a stalled viewer's socket still holds, and how it ended.
-pub(super) async fn drain_stalled(ws: &mut Ws, out: &mut ViewerOut) {
-    let until = tokio::time::Instant::now() + Duration::from_secs(3);
-    loop {
-        let Ok(m) = tokio::time::timeout_at(until, ws.next()).await else {
-            out.cut = Some("still open at the end".into());
-            break;
-        };
-        match frame_or_end(m) {
-            Ok(Message::Text(t)) => {
-                out.drained_bytes += t.len() as u64;
-                if t.starts_with(r#"{"type":"error""#) {
-                    let (code, _, _) = error_code(t.as_bytes());
-                    out.error(&code);
-                }
-            }
-            Ok(_) => {}
-            Err(cut) => {
-                out.cut = Some(cut);
-                break;
-            }
-        }
     }
 }
 

@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::fleet::{Deadline, Shared};
-use crate::net::{Endpoint, Ws, close_label, find, frame_or_end, http, open_ws, parse_int, ws_error};
+use crate::net::{Endpoint, Ws, close, close_label, find, frame_or_end, http, open_ws, parse_int, ws_error};
 use crate::report::add_all;
 
 use super::client::{HELLO, Room, error_code, handshake, recv_opt};
@@ -115,7 +115,7 @@ pub(super) async fn moderator(
         tokio::select! {
             biased;
             _ = stop.changed() => {
-                let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(None)).await;
+                close(&mut ws).await;
                 break;
             }
             cmd = recv_opt(&mut rx) => match cmd {
@@ -335,6 +335,6 @@ pub(super) async fn seed_one(room: Arc<Room>, s: usize, count: usize, tag: Strin
             }
         }
     }
-    let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(None)).await;
+    close(&mut ws).await;
     out
 }

@@ -17,7 +17,7 @@ use super::client::{HANDSHAKE_SECS, HELLO, Room, error_code, handshake};
 use super::staff::{login, open_staff, park, request};
 use super::{Harness, Measuring, idle_rss, note_unfinished, run_tag, settle_viewers, status, summarise_viewers};
 use crate::fleet::{self, Shared, ViewerOut};
-use crate::net::{Ws, find, frame_or_end, open_ws, parse_int, ws_error};
+use crate::net::{Ws, close, find, frame_or_end, open_ws, parse_int, ws_error};
 use crate::report::{self, FinalTally, TallyUpdates, Votes, add_all};
 
 /// The `ref` of every viewer's vote (one per connection).
@@ -111,7 +111,7 @@ pub(super) async fn voter(
         tokio::select! {
             biased;
             _ = stop.changed() => {
-                let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(None)).await;
+                close(&mut ws).await;
                 break;
             }
             r = plan.changed(), if ballot.is_none() && plan_open => {
@@ -261,7 +261,7 @@ fn observer(
             tokio::select! {
                 biased;
                 _ = stop.changed() => {
-                    let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(None)).await;
+                    close(&mut ws).await;
                     return None;
                 }
                 m = ws.next() => match frame_or_end(m) {
@@ -511,7 +511,7 @@ pub(super) async fn vote(h: &mut Harness) -> anyhow::Result<()> {
     measuring.close(h).await;
     let _ = stop_tx.send(true);
     if let Some(ws) = staff_ws.as_mut() {
-        let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(None)).await;
+        close(ws).await;
     }
     let (mut outs, unfinished) = fleet::collect(handles, fleet::STOP_WITHIN).await;
     if let Ok(Ok(Some(cut))) = tokio::time::timeout(Duration::from_secs(3), obs).await {
