@@ -24,18 +24,24 @@ impl DatabaseUrl {
     }
 }
 
-impl fmt::Debug for DatabaseUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
+/// `Debug` and `Display` of a URL newtype: the URL with any password replaced by `***`.
+macro_rules! shown_redacted {
+    ($($url:ty),*) => {
+        $(impl fmt::Debug for $url {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(self, f)
+            }
+        }
+
+        impl fmt::Display for $url {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                redacted(&self.0, f)
+            }
+        })*
+    };
 }
 
-/// Shown with any password replaced by `***`.
-impl fmt::Display for DatabaseUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        redacted(&self.0, f)
-    }
-}
+shown_redacted!(DatabaseUrl, RedisUrl);
 
 /// `scheme://user:password@host…` with the password replaced by `***`.
 fn redacted(url: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -62,18 +68,6 @@ impl RedisUrl {
 
     pub fn expose(&self) -> &str {
         &self.0
-    }
-}
-
-impl fmt::Debug for RedisUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
-}
-
-impl fmt::Display for RedisUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        redacted(&self.0, f)
     }
 }
 

@@ -115,6 +115,18 @@ fn render_announcement(h: &mut String, p: &MaterialsPackage) {
     h.push_str("</section>\n");
 }
 
+/// Opens a list item with what someone said: who, their text (both escaped)
+/// and a badge.
+fn open_said(h: &mut String, nickname: &str, text: &str, badge: impl std::fmt::Display) {
+    let _ = write!(
+        h,
+        "<li><p class=\"record-q\"><span class=\"record-who\">{}</span>：<span class=\"record-text\">{}</span> \
+         <span class=\"badge\">{badge}</span></p>",
+        escape_html(nickname),
+        escape_html(text)
+    );
+}
+
 fn render_questions(h: &mut String, p: &MaterialsPackage) {
     let e = escape_html;
     h.push_str("<section id=\"qa\">\n<h2>互动问答</h2>\n");
@@ -124,14 +136,7 @@ fn render_questions(h: &mut String, p: &MaterialsPackage) {
     }
     h.push_str("<ol class=\"record-qa\">\n");
     for q in &p.questions {
-        let _ = write!(
-            h,
-            "<li><p class=\"record-q\"><span class=\"record-who\">{}</span>：<span class=\"record-text\">{}</span> \
-             <span class=\"badge\">赞 {}</span></p>",
-            e(&q.nickname),
-            e(&q.text),
-            q.upvotes
-        );
+        open_said(h, &q.nickname, &q.text, format_args!("赞 {}", q.upvotes));
         match &q.answer {
             Some(answer) => {
                 let _ = write!(h, "<p class=\"record-a record-text\">答：{}</p>", e(answer));
@@ -210,14 +215,7 @@ fn render_adoption(h: &mut String, p: &MaterialsPackage) {
     }
     h.push_str("<ol class=\"record-replies\">\n");
     for r in &p.replies {
-        let _ = write!(
-            h,
-            "<li><p class=\"record-q\"><span class=\"record-who\">{}</span>：<span class=\"record-text\">{}</span> \
-             <span class=\"badge\">{}</span></p>",
-            e(&r.nickname),
-            e(&r.text),
-            r.state_label
-        );
+        open_said(h, &r.nickname, &r.text, r.state_label);
         if let Some(reason) = &r.reason {
             let _ = write!(h, "<p class=\"record-text\">原因：{}</p>", e(reason));
         }
