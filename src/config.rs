@@ -12,8 +12,8 @@ impl DatabaseUrl {
 
     /// The explicit URL when given, else the default for the mode.
     pub fn resolve(explicit: Option<&str>, demo: bool) -> Self {
-        match explicit.map(str::trim).filter(|s| !s.is_empty()) {
-            Some(url) => Self(url.to_owned()),
+        match explicit.and_then(non_blank) {
+            Some(url) => Self(url),
             None if demo => Self(Self::DEMO.to_owned()),
             None => Self(Self::DEFAULT.to_owned()),
         }
@@ -22,6 +22,12 @@ impl DatabaseUrl {
     pub fn expose(&self) -> &str {
         &self.0
     }
+}
+
+/// A setting's value without surrounding spaces; `None` when nothing is left.
+fn non_blank(value: &str) -> Option<String> {
+    let value = value.trim();
+    (!value.is_empty()).then(|| value.to_owned())
 }
 
 /// `Debug` and `Display` of a URL newtype: the URL with any password replaced by `***`.
@@ -62,8 +68,7 @@ pub struct RedisUrl(String);
 impl RedisUrl {
     /// `None` for an empty or blank value.
     pub fn parse(url: &str) -> Option<Self> {
-        let url = url.trim();
-        (!url.is_empty()).then(|| Self(url.to_owned()))
+        non_blank(url).map(Self)
     }
 
     pub fn expose(&self) -> &str {
@@ -110,8 +115,7 @@ pub struct Secret(String);
 impl Secret {
     /// `None` for an empty or blank value.
     pub fn parse(s: &str) -> Option<Self> {
-        let s = s.trim();
-        (!s.is_empty()).then(|| Self(s.to_owned()))
+        non_blank(s).map(Self)
     }
 
     /// Whether `given` is the secret, in time that does not depend on where
