@@ -600,6 +600,17 @@ mod tests {
         assert!((0..1000).all(|i| choice(i, 2) < 2 && choice(i, 20) < 20));
     }
 
+    /// A ballot for `choice` in poll `poll_id`, sent just now.
+    fn sent_ballot(shared: &Shared, poll_id: i64, choice: u32) -> Ballot {
+        Ballot {
+            poll_id,
+            choice,
+            at: Instant::now(),
+            sent_ns: Some(shared.now_ns()),
+            answered: false,
+        }
+    }
+
     #[test]
     fn voters_count_acks_errors_and_tallies() {
         let shared = Shared::new(0, 1);
@@ -607,13 +618,7 @@ mod tests {
             last_seq: 4,
             ..ViewerOut::default()
         };
-        let mut b = Ballot {
-            poll_id: 3,
-            choice: 1,
-            at: Instant::now(),
-            sent_ns: Some(shared.now_ns()),
-            answered: false,
-        };
+        let mut b = sent_ballot(&shared, 3, 1);
         on_vote_text(&shared, Some(&mut b), &mut out, br#"{"seq":5,"type":"poll_results","poll_id":3,"tally":{"voters":1,"counts":[0,1],"average":null,"words":[]}}"#);
         on_vote_text(&shared, Some(&mut b), &mut out, br#"{"seq":6,"type":"poll_results","poll_id":30,"tally":{"voters":1,"counts":[0,1],"average":null,"words":[]}}"#);
         on_vote_text(
@@ -630,13 +635,7 @@ mod tests {
         assert_eq!(out.lat.len(), 1);
 
         let mut out = ViewerOut::default();
-        let mut b = Ballot {
-            poll_id: 3,
-            choice: 0,
-            at: Instant::now(),
-            sent_ns: Some(shared.now_ns()),
-            answered: false,
-        };
+        let mut b = sent_ballot(&shared, 3, 0);
         on_vote_text(
             &shared,
             Some(&mut b),
