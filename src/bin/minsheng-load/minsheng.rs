@@ -6,6 +6,7 @@ mod client;
 mod staff;
 mod vote;
 
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -311,25 +312,35 @@ fn deliveries(
     h.report.latency_ms = report::latency(s.lat);
 }
 
-/// Once `spawned` of the `requested` viewers are launched (from `t0_ns`):
-/// wait for them to connect, count them, and after 2 s of quiet take the
-/// connected memory figure against `rss_idle`.
-async fn settle_viewers(
+/// Connect `n` viewer tasks, each made by `make` from the harness (for its
+/// node) and its index, at --connect-rate: the idle memory figure first
+/// (`opened_so_far` connections being open already), then wait for them to
+/// connect, count them, and after 2 s of quiet take the connected figure.
+async fn connect_viewers<F, Fut>(
     h: &mut Harness,
     shared: &Shared,
-    requested: usize,
-    spawned: usize,
-    t0_ns: u64,
-    rss_idle: Option<u64>,
-) {
-    let connect_secs = fleet::wait_connected(shared, spawned, t0_ns, &h.deadline, h.args.quiet).await;
-    h.report.viewers.requested = requested;
+    n: usize,
+    opened_so_far: usize,
+    make: F,
+) -> Vec<JoinHandle<ViewerOut>>
+where
+    F: Fn(&Harness, usize) -> Fut,
+    Fut: Future<Output = ViewerOut> + Send + 'static,
+{
+    let rss_idle = idle_rss(h, opened_so_far).await;
+    let mut handles = Vec::with_capacity(n);
+    let t0 = shared.now_ns();
+    let hr: &Harness = h;
+    fleet::launch(n, hr.args.connect_rate, &hr.deadline, &mut handles, |i| make(hr, i)).await;
+    let connect_secs = fleet::wait_connected(shared, handles.len(), t0, &h.deadline, h.args.quiet).await;
+    h.report.viewers.requested = n;
     h.report.viewers.connected = shared.connected.load(Relaxed);
-    h.report.viewers.failed = requested - h.report.viewers.connected;
+    h.report.viewers.failed = n - h.report.viewers.connected;
     h.report.viewers.connect_secs = connect_secs;
     h.deadline.sleep(Duration::from_secs(2)).await;
     let rss_connected = h.rss_connected();
     memory(h, rss_idle, rss_connected, shared.connected.load(Relaxed));
+    handles
 }
 
 /// The measured window's instruments: the sampler (memory, and the
@@ -606,16 +617,11 @@ async fn broadcast(h: &mut Harness) -> anyhow::Result<()> {
     };
     let failover = kill.map(|_| Arc::new(h.rooms.clone()));
     status(quiet, format!("connecting {n} viewers at {}/s", a.connect_rate));
-    let rss_idle = idle_rss(h, staff + total.div_ceil(5)).await;
-    let mut handles = Vec::with_capacity(n);
-    let t0 = shared.now_ns();
-    let sh = shared.clone();
-    let hr: &Harness = h;
-    fleet::launch(n, a.connect_rate, &h.deadline, &mut handles, |i| {
+    let handles = connect_viewers(h, &shared, n, staff + total.div_ceil(5), |hr, i| {
         let cmds = up_rxs.lock().ok().and_then(|mut v| v.get_mut(i).and_then(Option::take));
         viewer(
             hr.room_for(i),
-            sh.clone(),
+            shared.clone(),
             Seat {
                 i,
                 stalled: false,
@@ -627,7 +633,6 @@ async fn broadcast(h: &mut Harness) -> anyhow::Result<()> {
         )
     })
     .await;
-    settle_viewers(h, &shared, n, handles.len(), t0, rss_idle).await;
 
     let measuring = Measuring::start(h, &shared, None, true);
     let count = ids.len().min(total);
@@ -804,20 +809,15 @@ async fn stall(h: &mut Harness) -> anyhow::Result<()> {
             a.connect_rate
         ),
     );
-    let rss_idle = idle_rss(h, staff + 1).await;
-    let mut handles = Vec::with_capacity(n);
-    let t0 = shared.now_ns();
-    let sh = shared.clone();
     let mode = Match::AnswerCounter;
     // Stalled viewers are spread over the whole range.
     let stride = n / k.max(1);
     let is_stalled = move |i: usize| k > 0 && i % stride == stride - 1 && i / stride < k;
     // With several nodes, viewers round-robin over them (as in broadcast).
-    let hr: &Harness = h;
-    fleet::launch(n, a.connect_rate, &h.deadline, &mut handles, |i| {
+    let handles = connect_viewers(h, &shared, n, staff + 1, |hr, i| {
         viewer(
             hr.room_for(i),
-            sh.clone(),
+            shared.clone(),
             Seat {
                 i,
                 stalled: is_stalled(i),
@@ -829,7 +829,6 @@ async fn stall(h: &mut Harness) -> anyhow::Result<()> {
         )
     })
     .await;
-    settle_viewers(h, &shared, n, handles.len(), t0, rss_idle).await;
     let gauge_start = fleet::live_connections(&h.base).await;
 
     let measuring = Measuring::start(h, &shared, Some(h.base.clone()), true);
@@ -936,15 +935,10 @@ async fn connect(h: &mut Harness) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let n = a.viewers();
     status(a.quiet, format!("connecting {n} viewers at {}/s", a.connect_rate));
-    let rss_idle = idle_rss(h, 0).await;
-    let mut handles = Vec::with_capacity(n);
-    let t0 = shared.now_ns();
-    let sh = shared.clone();
-    let hr: &Harness = h;
-    fleet::launch(n, a.connect_rate, &h.deadline, &mut handles, |i| {
+    let handles = connect_viewers(h, &shared, n, 0, |hr, i| {
         viewer(
             hr.room_for(i),
-            sh.clone(),
+            shared.clone(),
             Seat {
                 i,
                 stalled: false,
@@ -956,7 +950,6 @@ async fn connect(h: &mut Harness) -> anyhow::Result<()> {
         )
     })
     .await;
-    settle_viewers(h, &shared, n, handles.len(), t0, rss_idle).await;
     status(
         a.quiet,
         format!(
@@ -985,16 +978,18 @@ async fn questions(h: &mut Harness) -> anyhow::Result<()> {
     let (go_tx, go_rx) = watch::channel::<Option<tokio::time::Instant>>(None);
     let n = a.askers;
     status(a.quiet, format!("connecting {n} askers at {}/s", a.connect_rate));
-    let rss_idle = idle_rss(h, 0).await;
-    let mut handles = Vec::with_capacity(n);
-    let t0 = shared.now_ns();
-    let (room, sh) = (h.room.clone(), shared.clone());
     let in_flight = a.in_flight.max(1);
-    fleet::launch(n, a.connect_rate, &h.deadline, &mut handles, |i| {
-        asker(room.clone(), sh.clone(), i, in_flight, go_rx.clone(), stop_rx.clone())
+    let handles = connect_viewers(h, &shared, n, 0, |hr, i| {
+        asker(
+            hr.room.clone(),
+            shared.clone(),
+            i,
+            in_flight,
+            go_rx.clone(),
+            stop_rx.clone(),
+        )
     })
     .await;
-    settle_viewers(h, &shared, n, handles.len(), t0, rss_idle).await;
     status(
         a.quiet,
         format!("asking for {} s, {in_flight} in flight per asker", a.duration),

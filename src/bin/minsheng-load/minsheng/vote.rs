@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use super::client::{HANDSHAKE_SECS, HELLO, Room, error_code, handshake};
 use super::staff::{login, open_staff, park, request};
-use super::{Harness, Measuring, idle_rss, note_unfinished, run_tag, settle_viewers, status, summarise_viewers};
+use super::{Harness, Measuring, connect_viewers, note_unfinished, run_tag, status, summarise_viewers};
 use crate::fleet::{self, Shared, ViewerOut};
 use crate::net::{Ws, close, find, frame_or_end, open_ws, parse_int, ws_error};
 use crate::report::{self, FinalTally, TallyUpdates, Votes, add_all};
@@ -408,17 +408,11 @@ pub(super) async fn vote(h: &mut Harness) -> anyhow::Result<()> {
     let obs = observer(obs_ws, shared.clone(), log.clone(), stop_rx.clone());
 
     status(quiet, format!("connecting {n} voters at {}/s", a.connect_rate));
-    let rss_idle = idle_rss(h, 2).await;
-    let mut handles = Vec::with_capacity(n);
-    let t0 = shared.now_ns();
     // Voter i on its node (round-robin over several --url).
-    let rooms: Vec<Arc<Room>> = (0..n).map(|i| h.room_for(i)).collect();
-    let sh = shared.clone();
-    fleet::launch(n, a.connect_rate, &h.deadline, &mut handles, |i| {
-        voter(rooms[i].clone(), sh.clone(), i, n, plan_rx.clone(), stop_rx.clone())
+    let handles = connect_viewers(h, &shared, n, 2, |hr, i| {
+        voter(hr.room_for(i), shared.clone(), i, n, plan_rx.clone(), stop_rx.clone())
     })
     .await;
-    settle_viewers(h, &shared, n, handles.len(), t0, rss_idle).await;
 
     // Create and open the poll.
     let mut staff_ws = unpark(parked, &release_tx).await?;
