@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use super::command::{Command, Outcome, WriteError, refused};
 use super::{Applied, StoreError};
 use crate::domain::error_code::ErrorCode;
+use crate::domain::ids::{EventId, PollId, PostId, StaffId};
 use crate::domain::question::RoomChange;
 use crate::store::StoreResult;
 use crate::store::live::{QuestionRecord, QuestionRow, question_columns};
@@ -65,7 +66,7 @@ impl<'c> LiveTx<'c> {
     }
 
     /// Log `change` in its room and publish it after the commit.
-    pub(super) async fn publish(&mut self, event_id: i64, change: RoomChange) -> StoreResult<()> {
+    pub(super) async fn publish(&mut self, event_id: EventId, change: RoomChange) -> StoreResult<()> {
         let seq = self.log(event_id, &change).await?;
         self.changes.push((seq, change));
         Ok(())
@@ -74,7 +75,7 @@ impl<'c> LiveTx<'c> {
     /// [`LiveTx::publish`], and redact what it supersedes in the room log:
     /// a hide, an edit or a promotion reaches back, and the earlier frames of
     /// the post stop showing what is no longer public.
-    pub(super) async fn publish_redacting(&mut self, event_id: i64, change: RoomChange) -> StoreResult<()> {
+    pub(super) async fn publish_redacting(&mut self, event_id: EventId, change: RoomChange) -> StoreResult<()> {
         let seq = self.log(event_id, &change).await?;
         self.redact_earlier(event_id, seq, &change).await?;
         self.changes.push((seq, change));
@@ -82,7 +83,7 @@ impl<'c> LiveTx<'c> {
     }
 
     /// Append `change` to the room log; returns its seq.
-    async fn log(&mut self, event_id: i64, change: &RoomChange) -> StoreResult<i64> {
+    async fn log(&mut self, event_id: EventId, change: &RoomChange) -> StoreResult<i64> {
         let seq = match self.next_seq(event_id).await? {
             Some(seq) => seq,
             None => {
@@ -101,7 +102,7 @@ impl<'c> LiveTx<'c> {
     }
 
     /// The room's next seq, taken; `None` when the room has no row yet.
-    async fn next_seq(&mut self, event_id: i64) -> StoreResult<Option<i64>> {
+    async fn next_seq(&mut self, event_id: EventId) -> StoreResult<Option<i64>> {
         const SQL: &str = "UPDATE rooms SET last_seq = last_seq + 1 WHERE event_id = $1 RETURNING last_seq";
         Ok(on_tx!(&mut self.tx, c => sqlx::query_scalar::<_, i64>(SQL).bind(event_id).fetch_optional(c).await)?)
     }
@@ -113,7 +114,7 @@ impl<'c> LiveTx<'c> {
     /// text ([`RoomChange::redacted_by`]). Seqs stay as they are and no row
     /// is deleted. The rooms' in-memory rings do the same when they apply
     /// the change, on every node.
-    async fn redact_earlier(&mut self, event_id: i64, seq: i64, later: &RoomChange) -> StoreResult<()> {
+    async fn redact_earlier(&mut self, event_id: EventId, seq: i64, later: &RoomChange) -> StoreResult<()> {
         let Some(item) = later.supersedes() else {
             return Ok(());
         };
@@ -124,7 +125,7 @@ impl<'c> LiveTx<'c> {
         // again and again: every earlier frame becomes its current state) are
         // rewritten by one statement, not one each: a question answered a
         // thousand times costs a few statements per answer, not a thousand.
-        let mut rewrites: BTreeMap<String, (Option<i64>, Vec<i64>)> = BTreeMap::new();
+        let mut rewrites: BTreeMap<String, (Option<PostId>, Vec<i64>)> = BTreeMap::new();
         for (seq, json) in earlier {
             let logged: RoomChange = serde_json::from_str(&json)
                 .map_err(|e| StoreError::Conflict(format!("room log {event_id}/{seq} is unreadable: {e}")))?;
@@ -161,8 +162,8 @@ impl<'c> LiveTx<'c> {
     /// An audit line by a staff member.
     pub(super) async fn audit_staff(
         &mut self,
-        event_id: i64,
-        staff_id: i64,
+        event_id: EventId,
+        staff_id: StaffId,
         action: &str,
         subject_id: Option<i64>,
         before: Option<String>,
@@ -187,8 +188,8 @@ impl<'c> LiveTx<'c> {
     /// asked for (on PostgreSQL only: SQLite has one writer and no locks).
     pub(super) async fn fetch<R: ById>(
         &mut self,
-        event_id: i64,
-        id: i64,
+        event_id: EventId,
+        id: R::Id,
         lock: RowLock,
     ) -> StoreResult<Option<R::Record>> {
         let lock = if self.tx.backend().has_row_locks() {
@@ -198,7 +199,7 @@ impl<'c> LiveTx<'c> {
         };
         let sql = R::SELECT[lock as usize];
         let row: Option<R> =
-            on_tx!(&mut self.tx, c => sqlx::query_as(sql).bind(id).bind(event_id).fetch_optional(c).await)?;
+            on_tx!(&mut self.tx, c => sqlx::query_as(sql).bind(id.into()).bind(event_id).fetch_optional(c).await)?;
         row.map(R::record).transpose()
     }
 
@@ -208,10 +209,16 @@ impl<'c> LiveTx<'c> {
     /// tokens. On PostgreSQL several nodes write at once: an advisory lock on
     /// (what, address) makes two nodes count one after the other (held to
     /// the commit).
-    pub(super) async fn address_full(&mut self, cap: AddressCap, id: i64, from: Address<'_>) -> StoreResult<bool> {
+    pub(super) async fn address_full(
+        &mut self,
+        cap: AddressCap,
+        id: impl Into<i64>,
+        from: Address<'_>,
+    ) -> StoreResult<bool> {
         let (Some(ip), max) = (from.ip, from.per_address) else {
             return Ok(false);
         };
+        let id: i64 = id.into();
         if max == 0 {
             return Ok(false);
         }
@@ -306,6 +313,8 @@ pub(super) trait ById:
     + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
 {
     type Record;
+    /// The id of the row.
+    type Id: Into<i64>;
     /// `SELECT <columns> FROM <table> WHERE id = $1 AND event_id = $2`, as
     /// is, `FOR SHARE` and `FOR UPDATE` (indexed by [`RowLock`]).
     const SELECT: [&'static str; 3];
@@ -343,6 +352,7 @@ macro_rules! select_by_id {
 
 impl ById for QuestionRow {
     type Record = QuestionRecord;
+    type Id = PostId;
     const SELECT: [&'static str; 3] = select_by_id!(question_columns!(), "questions");
     fn record(self) -> StoreResult<QuestionRecord> {
         self.into_record()
@@ -351,6 +361,7 @@ impl ById for QuestionRow {
 
 impl ById for PollRow {
     type Record = PollRecord;
+    type Id = PollId;
     const SELECT: [&'static str; 3] = select_by_id!(poll_columns!(), "polls");
     fn record(self) -> StoreResult<PollRecord> {
         self.into_record()
