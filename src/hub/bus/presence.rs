@@ -57,23 +57,20 @@ impl Bus {
     pub async fn presence(&self, counts: &[(EventId, usize)]) -> Option<ClusterView> {
         let now = chrono::Utc::now().timestamp();
         let mut pipe = redis::pipe();
-        let nodes_key = format!("{}:nodes", self.prefix);
-        pipe.cmd("HSET")
-            .arg(&nodes_key)
-            .arg(&self.node)
-            .arg(format!("0:{now}"))
-            .ignore();
-        pipe.cmd("EXPIRE").arg(&nodes_key).arg(PRESENCE_TTL_SECS).ignore();
-        pipe.cmd("HGETALL").arg(&nodes_key);
-        for (event_id, viewers) in counts {
-            let key = self.presence_key(*event_id);
+        // Write this node's field of hash `key` (`count:time`), keep the
+        // hash alive, and read it back.
+        let mut stamp = |key: &str, count: usize| {
             pipe.cmd("HSET")
-                .arg(&key)
+                .arg(key)
                 .arg(&self.node)
-                .arg(format!("{viewers}:{now}"))
+                .arg(format!("{count}:{now}"))
                 .ignore();
-            pipe.cmd("EXPIRE").arg(&key).arg(PRESENCE_TTL_SECS).ignore();
-            pipe.cmd("HGETALL").arg(&key);
+            pipe.cmd("EXPIRE").arg(key).arg(PRESENCE_TTL_SECS).ignore();
+            pipe.cmd("HGETALL").arg(key);
+        };
+        stamp(&format!("{}:nodes", self.prefix), 0);
+        for (event_id, viewers) in counts {
+            stamp(&self.presence_key(*event_id), *viewers);
         }
         let all = self.link.query_pipe::<Vec<HashMap<String, String>>>(&pipe).await?;
         let mut all = all.iter().map(|fields| fresh_counts(fields, now));

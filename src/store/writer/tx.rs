@@ -321,52 +321,36 @@ pub(super) trait ById:
     fn record(self) -> StoreResult<Self::Record>;
 }
 
-/// [`ById::SELECT`] for `$columns` of `$table`.
-macro_rules! select_by_id {
-    ($columns:expr, $table:literal) => {
-        [
-            concat!(
-                "SELECT ",
-                $columns,
-                " FROM ",
-                $table,
-                " WHERE id = $1 AND event_id = $2"
-            ),
-            concat!(
-                "SELECT ",
-                $columns,
-                " FROM ",
-                $table,
-                " WHERE id = $1 AND event_id = $2 FOR SHARE"
-            ),
-            concat!(
-                "SELECT ",
-                $columns,
-                " FROM ",
-                $table,
-                " WHERE id = $1 AND event_id = $2 FOR UPDATE"
-            ),
-        ]
+/// [`ById`] for `$row`, read from `$table` by its `$id` with `$columns`.
+macro_rules! by_id {
+    ($row:ty => $record:ty, $id:ty, $columns:expr, $table:literal) => {
+        impl ById for $row {
+            type Record = $record;
+            type Id = $id;
+            const SELECT: [&'static str; 3] = [
+                by_id!(@select $columns, $table, ""),
+                by_id!(@select $columns, $table, " FOR SHARE"),
+                by_id!(@select $columns, $table, " FOR UPDATE"),
+            ];
+            fn record(self) -> StoreResult<$record> {
+                self.into_record()
+            }
+        }
+    };
+    (@select $columns:expr, $table:literal, $lock:literal) => {
+        concat!(
+            "SELECT ",
+            $columns,
+            " FROM ",
+            $table,
+            " WHERE id = $1 AND event_id = $2",
+            $lock
+        )
     };
 }
 
-impl ById for QuestionRow {
-    type Record = QuestionRecord;
-    type Id = PostId;
-    const SELECT: [&'static str; 3] = select_by_id!(question_columns!(), "questions");
-    fn record(self) -> StoreResult<QuestionRecord> {
-        self.into_record()
-    }
-}
-
-impl ById for PollRow {
-    type Record = PollRecord;
-    type Id = PollId;
-    const SELECT: [&'static str; 3] = select_by_id!(poll_columns!(), "polls");
-    fn record(self) -> StoreResult<PollRecord> {
-        self.into_record()
-    }
-}
+by_id!(QuestionRow => QuestionRecord, PostId, question_columns!(), "questions");
+by_id!(PollRow => PollRecord, PollId, poll_columns!(), "polls");
 
 /// What the audit log keeps of a question.
 pub(super) fn audit_view(q: &QuestionRecord) -> String {
