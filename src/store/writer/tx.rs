@@ -2,8 +2,6 @@
 //! commands shares (the room log, the audit log, reading a row to decide on,
 //! the per-address caps).
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
 
 use super::command::{Command, Outcome, WriteError, refused};
@@ -15,9 +13,6 @@ use crate::store::StoreResult;
 use crate::store::live::{QuestionRecord, QuestionRow, question_columns};
 use crate::store::polls::{PollRecord, PollRow, poll_columns};
 use crate::store::tx::{AuditLine, Tx, on_tx};
-
-/// Seqs one redaction statement names at most (well under both backends' bind limits).
-const REWRITE_CHUNK: usize = 500;
 
 /// What a command decided: its outcome, or why it was refused. A store
 /// error (`Err` of the [`StoreResult`] around it) fails the batch instead.
@@ -118,42 +113,28 @@ impl<'c> LiveTx<'c> {
         let Some(item) = later.supersedes() else {
             return Ok(());
         };
-        const EARLIER: &str = "SELECT seq, change FROM room_log WHERE event_id = $1 AND item_id = $2 AND seq < $3";
-        let earlier: Vec<(i64, String)> = on_tx!(&mut self.tx, c => sqlx::query_as(EARLIER)
+        // An item's earlier frames read alike (an item edited or answered
+        // again and again: every earlier frame was rewritten to its state
+        // then), and frames that read alike redact alike: each distinct text
+        // is read, parsed and rewritten once, by one statement for all its
+        // frames. A question answered a thousand times costs a few
+        // statements per answer and no parsing of a thousand frames.
+        const EARLIER: &str = "SELECT DISTINCT change FROM room_log WHERE event_id = $1 AND item_id = $2 AND seq < $3";
+        const REWRITE: &str = "UPDATE room_log SET change = $1, item_id = $2
+             WHERE event_id = $3 AND item_id = $4 AND seq < $5 AND change = $6";
+        let earlier: Vec<String> = on_tx!(&mut self.tx, c => sqlx::query_scalar(EARLIER)
             .bind(event_id).bind(item).bind(seq).fetch_all(c).await)?;
-        // Frames that read the same once redacted (an item edited or answered
-        // again and again: every earlier frame becomes its current state) are
-        // rewritten by one statement, not one each: a question answered a
-        // thousand times costs a few statements per answer, not a thousand.
-        let mut rewrites: BTreeMap<String, (Option<PostId>, Vec<i64>)> = BTreeMap::new();
-        for (seq, json) in earlier {
+        for json in earlier {
             let logged: RoomChange = serde_json::from_str(&json)
-                .map_err(|e| StoreError::Conflict(format!("room log {event_id}/{seq} is unreadable: {e}")))?;
-            if let Some(redacted) = logged.redacted_by(later) {
-                let text = serde_json::to_string(&redacted).map_err(|e| StoreError::Conflict(e.to_string()))?;
-                if text != json {
-                    rewrites
-                        .entry(text)
-                        .or_insert_with(|| (redacted.content_of(), Vec::new()))
-                        .1
-                        .push(seq);
-                }
-            }
-        }
-        for (json, (item, seqs)) in rewrites {
-            for chunk in seqs.chunks(REWRITE_CHUNK) {
-                let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 4)).collect();
-                let sql = format!(
-                    "UPDATE room_log SET change = $1, item_id = $2 WHERE event_id = $3 AND seq IN ({})",
-                    marks.join(", ")
-                );
-                on_tx!(&mut self.tx, c => {
-                    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).bind(&json).bind(item).bind(event_id);
-                    for seq in chunk {
-                        query = query.bind(*seq);
-                    }
-                    query.execute(c).await.map(|_| ())
-                })?;
+                .map_err(|e| StoreError::Conflict(format!("room log {event_id} before {seq} is unreadable: {e}")))?;
+            let Some(redacted) = logged.redacted_by(later) else {
+                continue;
+            };
+            let text = serde_json::to_string(&redacted).map_err(|e| StoreError::Conflict(e.to_string()))?;
+            if text != json {
+                on_tx!(&mut self.tx, c => sqlx::query(REWRITE)
+                    .bind(&text).bind(redacted.content_of()).bind(event_id).bind(item).bind(seq).bind(&json)
+                    .execute(c).await.map(|_| ()))?;
             }
         }
         Ok(())
