@@ -12,8 +12,8 @@ impl DatabaseUrl {
 
     /// The explicit URL when given, else the default for the mode.
     pub fn resolve(explicit: Option<&str>, demo: bool) -> Self {
-        match explicit.map(str::trim).filter(|s| !s.is_empty()) {
-            Some(url) => Self(url.to_owned()),
+        match explicit.and_then(non_blank) {
+            Some(url) => Self(url),
             None if demo => Self(Self::DEMO.to_owned()),
             None => Self(Self::DEFAULT.to_owned()),
         }
@@ -24,18 +24,30 @@ impl DatabaseUrl {
     }
 }
 
-impl fmt::Debug for DatabaseUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
+/// A setting's value without surrounding spaces; `None` when nothing is left.
+fn non_blank(value: &str) -> Option<String> {
+    let value = value.trim();
+    (!value.is_empty()).then(|| value.to_owned())
 }
 
-/// Shown with any password replaced by `***`.
-impl fmt::Display for DatabaseUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        redacted(&self.0, f)
-    }
+/// `Debug` and `Display` of a URL newtype: the URL with any password replaced by `***`.
+macro_rules! shown_redacted {
+    ($($url:ty),*) => {
+        $(impl fmt::Debug for $url {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(self, f)
+            }
+        }
+
+        impl fmt::Display for $url {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                redacted(&self.0, f)
+            }
+        })*
+    };
 }
+
+shown_redacted!(DatabaseUrl, RedisUrl);
 
 /// `scheme://user:password@host…` with the password replaced by `***`.
 fn redacted(url: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -56,24 +68,11 @@ pub struct RedisUrl(String);
 impl RedisUrl {
     /// `None` for an empty or blank value.
     pub fn parse(url: &str) -> Option<Self> {
-        let url = url.trim();
-        (!url.is_empty()).then(|| Self(url.to_owned()))
+        non_blank(url).map(Self)
     }
 
     pub fn expose(&self) -> &str {
         &self.0
-    }
-}
-
-impl fmt::Debug for RedisUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
-}
-
-impl fmt::Display for RedisUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        redacted(&self.0, f)
     }
 }
 
@@ -116,8 +115,7 @@ pub struct Secret(String);
 impl Secret {
     /// `None` for an empty or blank value.
     pub fn parse(s: &str) -> Option<Self> {
-        let s = s.trim();
-        (!s.is_empty()).then(|| Self(s.to_owned()))
+        non_blank(s).map(Self)
     }
 
     /// Whether `given` is the secret, in time that does not depend on where

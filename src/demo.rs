@@ -6,6 +6,7 @@ use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
 
 use crate::domain::calendar::WorkingCalendar;
 use crate::domain::event::{EventKind, EventStatus};
+use crate::domain::ids::StaffId;
 use crate::domain::opinion::{AdoptionState, DEFAULT_REPLY_WORKING_DAYS, reply_due_date};
 use crate::domain::plan;
 use crate::domain::staff::{Role, Username};
@@ -121,7 +122,7 @@ async fn sample_opinions(
     store: &Store,
     calendar: &WorkingCalendar,
     event: &Event,
-    admin: i64,
+    admin: StaffId,
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
     const SAMPLES: [(&str, &str, &str); 3] = [

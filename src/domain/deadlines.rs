@@ -90,10 +90,7 @@ fn announcement(f: &EventFacts, cal: &WorkingCalendar, now: DateTime<Utc>) -> De
     if !f.form.is_streamed() {
         return not_applicable(kind, "offline events need no livestream announcement");
     }
-    let due = f
-        .schedule
-        .map(|s| cal.sub_working_days(local_date(s.starts_at), ANNOUNCEMENT_LEAD_WORKING_DAYS));
-    judge(kind, f, due, f.announced_at, now)
+    ahead_of_start(kind, f, cal, ANNOUNCEMENT_LEAD_WORKING_DAYS, f.announced_at, now)
 }
 
 fn selection_notice(f: &EventFacts, cal: &WorkingCalendar, now: DateTime<Utc>) -> Deadline {
@@ -101,10 +98,27 @@ fn selection_notice(f: &EventFacts, cal: &WorkingCalendar, now: DateTime<Utc>) -
     if !f.public_selection {
         return not_applicable(kind, "no participants are picked by public selection");
     }
-    let due = f
-        .schedule
-        .map(|s| cal.sub_working_days(local_date(s.starts_at), SELECTION_NOTICE_LEAD_WORKING_DAYS));
-    judge(kind, f, due, f.selection_notified_at, now)
+    ahead_of_start(
+        kind,
+        f,
+        cal,
+        SELECTION_NOTICE_LEAD_WORKING_DAYS,
+        f.selection_notified_at,
+        now,
+    )
+}
+
+/// A duty due `lead` working days before the day the event starts.
+fn ahead_of_start(
+    kind: DeadlineKind,
+    f: &EventFacts,
+    cal: &WorkingCalendar,
+    lead: u32,
+    done_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Deadline {
+    let due = f.schedule.map(|s| cal.sub_working_days(local_date(s.starts_at), lead));
+    judge(kind, f, due, done_at, now)
 }
 
 fn materials(f: &EventFacts, cal: &WorkingCalendar, now: DateTime<Utc>) -> Deadline {

@@ -153,10 +153,7 @@ pub fn parse(text: &str) -> Result<Plan, PlanError> {
     let mut units = Vec::new();
     for (i, u) in file.units.into_iter().enumerate() {
         let place = format!("units[{i}]");
-        let code = Code::parse("code", &u.code).map_err(at(&place))?;
-        if !unit_codes.insert(code.clone()) {
-            return Err(problem(place, format!("unit code `{code}` appears twice")));
-        }
+        let code = unique_code(&mut unit_codes, "unit", &u.code, &place)?;
         units.push(PlanUnit {
             code,
             name: required_text("name", &u.name, 100).map_err(at(&place))?,
@@ -169,10 +166,7 @@ pub fn parse(text: &str) -> Result<Plan, PlanError> {
     let mut themes = Vec::new();
     for (i, t) in file.themes.into_iter().enumerate() {
         let place = format!("themes[{i}]");
-        let code = Code::parse("code", &t.code).map_err(at(&place))?;
-        if !theme_codes.insert(code.clone()) {
-            return Err(problem(place, format!("theme code `{code}` appears twice")));
-        }
+        let code = unique_code(&mut theme_codes, "theme", &t.code, &place)?;
         themes.push(PlanTheme {
             code,
             name: required_text("name", &t.name, 50).map_err(at(&place))?,
@@ -203,6 +197,16 @@ pub fn parse(text: &str) -> Result<Plan, PlanError> {
         themes,
         events,
     })
+}
+
+/// The `code` of entry `place` in a list of `what`s, parsed and not seen
+/// before in that list.
+fn unique_code(seen: &mut HashSet<Code>, what: &str, code: &str, place: &str) -> Result<Code, PlanError> {
+    let code = Code::parse("code", code).map_err(at(place))?;
+    if !seen.insert(code.clone()) {
+        return Err(problem(place, format!("{what} code `{code}` appears twice")));
+    }
+    Ok(code)
 }
 
 fn parse_event(e: EventEntry, units: &HashSet<Code>, themes: &HashSet<Code>) -> Result<PlanEvent, PlanError> {

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::error_code::ErrorCode;
+use super::ids::PollId;
 use super::names::names;
 use super::values::Invalid;
 
@@ -220,7 +221,7 @@ pub struct WordCount {
 /// A poll as the room sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PublicPoll {
-    pub id: i64,
+    pub id: PollId,
     #[serde(flatten)]
     pub spec: PollSpec,
     pub status: PollStatus,

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::event::EventStatus;
+use super::ids::{PollId, PostId};
 use super::names::names;
 use super::values::Invalid;
 
@@ -223,7 +224,7 @@ impl ModAction {
 /// A question as every viewer sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublicQuestion {
-    pub id: i64,
+    pub id: PostId,
     pub nickname: String,
     pub text: String,
     pub upvotes: i64,
@@ -236,7 +237,7 @@ pub struct PublicQuestion {
 /// A comment as every viewer sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublicComment {
-    pub id: i64,
+    pub id: PostId,
     pub nickname: String,
     pub text: String,
     pub edited: bool,
@@ -253,7 +254,7 @@ pub enum RoomChange {
     },
     /// A visible question was hidden.
     QuestionRemoved {
-        question_id: i64,
+        question_id: PostId,
     },
     /// A comment became visible, or a visible one changed (edit).
     Comment {
@@ -261,7 +262,7 @@ pub enum RoomChange {
     },
     /// A visible comment was hidden, or promoted to a question.
     CommentRemoved {
-        comment_id: i64,
+        comment_id: PostId,
     },
     /// A poll opened, closed or reopened (with its tally when it may be shown).
     Poll {
@@ -269,16 +270,16 @@ pub enum RoomChange {
     },
     /// The live tally of an open poll (coalesced: at most every 250 ms).
     PollResults {
-        poll_id: i64,
+        poll_id: PollId,
         tally: super::poll::Tally,
     },
     Upvotes {
-        question_id: i64,
+        question_id: PostId,
         upvotes: i64,
     },
     /// The pinned question (none when `null`).
     Pinned {
-        question_id: Option<i64>,
+        question_id: Option<PostId>,
     },
     Settings {
         moderation: ModerationMode,
@@ -294,7 +295,7 @@ impl RoomChange {
     /// this change carries: the frames a later hide or edit of that item
     /// rewrites. Questions and comments share one id space (a promoted
     /// comment keeps its id), so the id alone names the item.
-    pub fn content_of(&self) -> Option<i64> {
+    pub fn content_of(&self) -> Option<PostId> {
         match self {
             Self::Question { question } => Some(question.id),
             Self::Comment { comment } => Some(comment.id),
@@ -304,7 +305,7 @@ impl RoomChange {
 
     /// The item whose earlier frames this change overrides: a new public
     /// state of a question or comment, or its removal.
-    pub fn supersedes(&self) -> Option<i64> {
+    pub fn supersedes(&self) -> Option<PostId> {
         match self {
             Self::QuestionRemoved { question_id } => Some(*question_id),
             Self::CommentRemoved { comment_id } => Some(*comment_id),
@@ -415,7 +416,7 @@ mod tests {
         assert_eq!(ModAction::Edit { text: "t".into() }.next_status(Pending), Ok(Pending));
     }
 
-    fn published(id: i64, text: &str, answer: Option<&str>) -> RoomChange {
+    fn published(id: PostId, text: &str, answer: Option<&str>) -> RoomChange {
         RoomChange::Question {
             question: PublicQuestion {
                 id,
@@ -432,26 +433,29 @@ mod tests {
 
     #[test]
     fn a_hide_or_an_edit_redacts_the_earlier_frames_of_that_item_only() {
-        let first = published(7, "我的电话13812345678", None);
-        assert_eq!(first.content_of(), Some(7));
+        let first = published(PostId(7), "我的电话13812345678", None);
+        assert_eq!(first.content_of(), Some(PostId(7)));
         // Hidden: the earlier frame becomes the removal.
-        let hide = RoomChange::QuestionRemoved { question_id: 7 };
+        let hide = RoomChange::QuestionRemoved { question_id: PostId(7) };
         assert_eq!(
             first.redacted_by(&hide),
-            Some(RoomChange::QuestionRemoved { question_id: 7 })
+            Some(RoomChange::QuestionRemoved { question_id: PostId(7) })
         );
         // Another item, or a change without content, leaves it alone.
-        assert_eq!(first.redacted_by(&RoomChange::QuestionRemoved { question_id: 8 }), None);
+        assert_eq!(
+            first.redacted_by(&RoomChange::QuestionRemoved { question_id: PostId(8) }),
+            None
+        );
         assert_eq!(
             first.redacted_by(&RoomChange::Upvotes {
-                question_id: 7,
+                question_id: PostId(7),
                 upvotes: 9
             }),
             None
         );
         assert_eq!(hide.redacted_by(&first), None, "a removal carries no text");
         // Edited and answered: the text follows, the answer only where there was one.
-        let mut edited = published(7, "我的电话***", Some("已答复"));
+        let mut edited = published(PostId(7), "我的电话***", Some("已答复"));
         if let RoomChange::Question { question } = &mut edited {
             question.edited = true;
             question.upvotes = 40;
@@ -467,7 +471,7 @@ mod tests {
         // A comment: hidden or promoted, its frames become comment removals.
         let comment = RoomChange::Comment {
             comment: PublicComment {
-                id: 9,
+                id: PostId(9),
                 nickname: "李四".into(),
                 text: "身份证110101199001011234".into(),
                 edited: false,
@@ -475,15 +479,15 @@ mod tests {
             },
         };
         assert_eq!(
-            comment.redacted_by(&RoomChange::CommentRemoved { comment_id: 9 }),
-            Some(RoomChange::CommentRemoved { comment_id: 9 })
+            comment.redacted_by(&RoomChange::CommentRemoved { comment_id: PostId(9) }),
+            Some(RoomChange::CommentRemoved { comment_id: PostId(9) })
         );
     }
 
     #[test]
     fn changes_serialize_with_their_type() {
         let c = RoomChange::Upvotes {
-            question_id: 3,
+            question_id: PostId(3),
             upvotes: 7,
         };
         assert_eq!(

@@ -522,6 +522,18 @@ words = ["身份证号", "家庭住址"]
         }
     }
 
+    /// The category, message and hits of a rejecting verdict.
+    fn rejected(v: Verdict) -> (String, String, Vec<Hit>) {
+        match v {
+            Verdict::Reject {
+                category,
+                message,
+                hits,
+            } => (category, message, hits),
+            other => panic!("expected reject, got {other:?}"),
+        }
+    }
+
     /// Asserts `text` hits `word` exactly once and the span is `expected`.
     fn assert_single_hit(text: &str, word: &str, expected: &str) {
         let v = list().screen(text);
@@ -533,16 +545,7 @@ words = ["身份证号", "家庭住址"]
 
     #[test]
     fn exact_hit_with_category_and_char_span() {
-        let text = "请问怎么加微信咨询？";
-        let v = list().screen(text);
-        let Verdict::Reject {
-            category,
-            message,
-            hits,
-        } = v
-        else {
-            panic!("expected reject, got {v:?}");
-        };
+        let (category, message, hits) = rejected(list().screen("请问怎么加微信咨询？"));
         assert_eq!(category, "ads");
         assert_eq!(message, "含广告");
         assert_eq!(
@@ -647,16 +650,7 @@ words = ["身份证号", "家庭住址"]
 
     #[test]
     fn reject_wins_over_hold_with_message() {
-        let text = "你这个废物，刷单吗";
-        let v = list().screen(text);
-        let Verdict::Reject {
-            category,
-            message,
-            hits,
-        } = v
-        else {
-            panic!("expected reject, got {v:?}");
-        };
+        let (category, message, hits) = rejected(list().screen("你这个废物，刷单吗"));
         assert_eq!(category, "ads");
         assert_eq!(message, "含广告");
         // Both hits are kept for the audit, in text order.
@@ -668,15 +662,7 @@ words = ["身份证号", "家庭住址"]
     #[test]
     fn first_rejecting_category_in_list_order_is_reported() {
         // "fraud" hit comes first in the text, but "ads" comes first in the list.
-        let v = list().screen("银行卡密码告诉我，然后刷单");
-        let Verdict::Reject {
-            category,
-            message,
-            hits,
-        } = v
-        else {
-            panic!("expected reject, got {v:?}");
-        };
+        let (category, message, hits) = rejected(list().screen("银行卡密码告诉我，然后刷单"));
         assert_eq!((category.as_str(), message.as_str()), ("ads", "含广告"));
         assert_eq!(hits.len(), 2);
     }

@@ -3,6 +3,7 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::ids::{StaffId, UnitId};
 use super::names::names;
 use super::values::Invalid;
 
@@ -23,12 +24,12 @@ names! {
 /// A signed-in staff member, as every permission check sees them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Staff {
-    pub id: i64,
+    pub id: StaffId,
     pub username: String,
     pub display_name: String,
     pub role: Role,
     /// The unit the account belongs to (required for unit staff).
-    pub unit_id: Option<i64>,
+    pub unit_id: Option<UnitId>,
 }
 
 impl Staff {
@@ -39,7 +40,7 @@ impl Staff {
     /// Whether this account works for an event hosted by `hosts`: admins for
     /// every event, others for their unit's (moderators and hosts without a
     /// unit serve the whole district).
-    pub fn serves(&self, hosts: &[i64]) -> bool {
+    pub fn serves(&self, hosts: &[UnitId]) -> bool {
         match (self.role, self.unit_id) {
             (Role::Admin, _) => true,
             (Role::UnitStaff, Some(unit)) => hosts.contains(&unit),
@@ -50,7 +51,7 @@ impl Staff {
     }
 
     /// May edit, announce, reschedule, cancel and publish materials.
-    pub fn manages(&self, hosts: &[i64]) -> bool {
+    pub fn manages(&self, hosts: &[UnitId]) -> bool {
         matches!(self.role, Role::Admin | Role::UnitStaff) && self.serves(hosts)
     }
 
@@ -59,7 +60,7 @@ impl Staff {
     /// for their unit's events; district-wide moderators and hosts only for
     /// events they have `acted_in` (they serve whichever room they are sent
     /// to, but have no business reading every other room's record).
-    pub fn reads_audit(&self, hosts: &[i64], acted_in: bool) -> bool {
+    pub fn reads_audit(&self, hosts: &[UnitId], acted_in: bool) -> bool {
         if self.audit_needs_acted_in() {
             acted_in
         } else {
@@ -74,7 +75,7 @@ impl Staff {
     }
 
     /// May open and close the live event.
-    pub fn runs_live(&self, hosts: &[i64]) -> bool {
+    pub fn runs_live(&self, hosts: &[UnitId]) -> bool {
         self.serves(hosts)
     }
 }
@@ -132,34 +133,38 @@ mod tests {
 
     fn staff(role: Role, unit_id: Option<i64>) -> Staff {
         Staff {
-            id: 1,
+            id: StaffId(1),
             username: "u".into(),
             display_name: "U".into(),
             role,
-            unit_id,
+            unit_id: unit_id.map(UnitId),
         }
+    }
+
+    fn units(ids: &[i64]) -> Vec<UnitId> {
+        ids.iter().copied().map(UnitId).collect()
     }
 
     #[test]
     fn unit_staff_serve_only_their_unit() {
-        assert!(staff(Role::UnitStaff, Some(3)).manages(&[1, 3]));
-        assert!(!staff(Role::UnitStaff, Some(3)).manages(&[1, 2]));
-        assert!(!staff(Role::UnitStaff, None).manages(&[1]));
-        assert!(staff(Role::Admin, None).manages(&[9]));
-        assert!(!staff(Role::Moderator, None).manages(&[9]));
-        assert!(staff(Role::Moderator, None).runs_live(&[9]));
-        assert!(!staff(Role::Host, Some(2)).runs_live(&[9]));
+        assert!(staff(Role::UnitStaff, Some(3)).manages(&units(&[1, 3])));
+        assert!(!staff(Role::UnitStaff, Some(3)).manages(&units(&[1, 2])));
+        assert!(!staff(Role::UnitStaff, None).manages(&units(&[1])));
+        assert!(staff(Role::Admin, None).manages(&units(&[9])));
+        assert!(!staff(Role::Moderator, None).manages(&units(&[9])));
+        assert!(staff(Role::Moderator, None).runs_live(&units(&[9])));
+        assert!(!staff(Role::Host, Some(2)).runs_live(&units(&[9])));
     }
 
     #[test]
     fn audit_logs_are_read_by_those_who_serve_the_event() {
-        assert!(staff(Role::Admin, None).reads_audit(&[9], false));
-        assert!(staff(Role::UnitStaff, Some(9)).reads_audit(&[9], false));
-        assert!(!staff(Role::UnitStaff, Some(3)).reads_audit(&[9], true));
-        assert!(!staff(Role::Moderator, None).reads_audit(&[9], false));
-        assert!(staff(Role::Moderator, None).reads_audit(&[9], true));
-        assert!(!staff(Role::Host, None).reads_audit(&[9], false));
-        assert!(!staff(Role::Host, Some(3)).reads_audit(&[9], true));
+        assert!(staff(Role::Admin, None).reads_audit(&units(&[9]), false));
+        assert!(staff(Role::UnitStaff, Some(9)).reads_audit(&units(&[9]), false));
+        assert!(!staff(Role::UnitStaff, Some(3)).reads_audit(&units(&[9]), true));
+        assert!(!staff(Role::Moderator, None).reads_audit(&units(&[9]), false));
+        assert!(staff(Role::Moderator, None).reads_audit(&units(&[9]), true));
+        assert!(!staff(Role::Host, None).reads_audit(&units(&[9]), false));
+        assert!(!staff(Role::Host, Some(3)).reads_audit(&units(&[9]), true));
     }
 
     #[test]

@@ -72,59 +72,28 @@ impl fmt::Display for Cell {
     }
 }
 
-impl From<String> for Cell {
-    fn from(text: String) -> Cell {
-        Cell::Text(text)
-    }
+/// `Cell::from` for each plain value a column holds: into its variant.
+macro_rules! cells_from {
+    ($($value:ty => $variant:ident),* $(,)?) => {
+        $(impl From<$value> for Cell {
+            fn from(value: $value) -> Cell {
+                Cell::$variant(value.into())
+            }
+        })*
+    };
 }
 
-impl From<&str> for Cell {
-    fn from(text: &str) -> Cell {
-        Cell::Text(text.to_owned())
-    }
-}
-
-/// What [`mask_personal_data`](crate::domain::masking::mask_personal_data) returns.
-impl From<Cow<'_, str>> for Cell {
-    fn from(text: Cow<'_, str>) -> Cell {
-        Cell::Text(text.into_owned())
-    }
-}
-
-impl From<i64> for Cell {
-    fn from(n: i64) -> Cell {
-        Cell::Int(n)
-    }
-}
-
-impl From<i32> for Cell {
-    fn from(n: i32) -> Cell {
-        Cell::Int(n.into())
-    }
-}
-
-impl From<u32> for Cell {
-    fn from(n: u32) -> Cell {
-        Cell::Int(n.into())
-    }
-}
-
-impl From<f64> for Cell {
-    fn from(x: f64) -> Cell {
-        Cell::Float(x)
-    }
-}
-
-impl From<NaiveDate> for Cell {
-    fn from(date: NaiveDate) -> Cell {
-        Cell::Date(date)
-    }
-}
-
-impl From<DateTime<Utc>> for Cell {
-    fn from(at: DateTime<Utc>) -> Cell {
-        Cell::DateTime(at)
-    }
+cells_from! {
+    String => Text,
+    &str => Text,
+    // What [`mask_personal_data`](crate::domain::masking::mask_personal_data) returns.
+    Cow<'_, str> => Text,
+    i64 => Int,
+    i32 => Int,
+    u32 => Int,
+    f64 => Float,
+    NaiveDate => Date,
+    DateTime<Utc> => DateTime,
 }
 
 /// `None` is an empty cell.

@@ -211,7 +211,7 @@ pub async fn login(
     let token = new_token();
     let expires_at = now() + chrono::Duration::hours(i64::from(state.settings.session_hours));
     state.store.create_session(account.staff.id, &token, expires_at).await?;
-    tracing::info!(user_id = account.staff.id, "signed in");
+    tracing::info!(user_id = account.staff.id.0, "signed in");
     let cookie = session_cookie(&state, &token, i64::from(state.settings.session_hours) * 3600);
     let body = LoginResponse {
         token,

@@ -9,14 +9,15 @@ use utoipa::{IntoParams, ToSchema};
 use super::AppState;
 use super::auth::{CurrentStaff, MaybeStaff};
 use super::error::{ApiError, ApiResult, ErrorBody, Json, Path, Query};
+use super::lookup::{self, unknown};
 use crate::domain::deadlines::{Deadline, deadlines as compute_deadlines};
 use crate::domain::error_code::ErrorCode;
 use crate::domain::event::{AnnouncementDraft, EventForm, EventKind, EventStatus, Schedule, Transition};
+use crate::domain::ids::EventId;
 use crate::domain::plan::parse_local_or_rfc3339;
 use crate::domain::staff::Staff;
 use crate::domain::time::{now, to_local_string};
 use crate::domain::values::{Code, Invalid, optional_text, optional_url, required_text};
-use crate::store::StoreError;
 use crate::store::events::{ChangeRequest, Event, EventDetails, EventFilter};
 
 /// An event with its deadlines and its times in Beijing time.
@@ -80,14 +81,7 @@ pub async fn list(
     let unit_id = match q.unit.as_deref() {
         Some(code) => {
             let code = Code::parse("unit", code).map_err(|_| unknown("unit", code))?;
-            Some(
-                state
-                    .store
-                    .unit_by_code(code.as_str())
-                    .await
-                    .map_err(|_| unknown("unit", code.as_str()))?
-                    .id,
-            )
+            Some(lookup::unit(&state, code.as_str()).await?.id)
         }
         None => None,
     };
@@ -116,7 +110,7 @@ pub async fn list(
 pub async fn get(
     State(state): State<AppState>,
     MaybeStaff(viewer): MaybeStaff,
-    Path(id): Path<i64>,
+    Path(id): Path<EventId>,
 ) -> ApiResult<Json<EventView>> {
     let event = state.store.event(id).await?;
     Ok(Json(view(&state, event, viewer.as_ref())))
@@ -128,7 +122,7 @@ pub async fn get(
 pub async fn deadlines(
     State(state): State<AppState>,
     MaybeStaff(viewer): MaybeStaff,
-    Path(id): Path<i64>,
+    Path(id): Path<EventId>,
 ) -> ApiResult<Json<Vec<Deadline>>> {
     let event = state.store.event(id).await?;
     Ok(Json(view(&state, event, viewer.as_ref()).deadlines))
@@ -211,7 +205,7 @@ pub async fn create(
         return Err(lead_unit_forbidden());
     }
     let event = state.store.create_event(code.as_str(), &details).await?;
-    tracing::info!(event_id = event.id, by = staff.0.id, "event created");
+    tracing::info!(event_id = event.id.0, by = staff.0.id.0, "event created");
     Ok((StatusCode::CREATED, Json(view(&state, event, Some(&staff.0)))))
 }
 
@@ -256,7 +250,7 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
 pub async fn update(
     State(state): State<AppState>,
     staff: CurrentStaff,
-    Path(id): Path<i64>,
+    Path(id): Path<EventId>,
     Json(patch): Json<EventPatch>,
 ) -> ApiResult<Json<EventView>> {
     let event = managed_event(&state, &staff.0, id).await?;
@@ -316,11 +310,7 @@ async fn apply_patch(state: &AppState, mut d: EventDetails, p: EventPatch) -> Ap
         let mut ids = Vec::with_capacity(codes.len());
         for code in &codes {
             let code = Code::parse("host_units", code)?;
-            let id = match state.store.unit_by_code(code.as_str()).await {
-                Ok(unit) => unit.id,
-                Err(StoreError::NotFound(_)) => return Err(unknown("unit", code.as_str())),
-                Err(e) => return Err(e.into()),
-            };
+            let id = lookup::unit(state, code.as_str()).await?.id;
             if ids.contains(&id) {
                 return Err(Invalid::new("host_units", format!("`{code}` is listed twice")).into());
             }
@@ -381,13 +371,8 @@ fn lead_unit_forbidden() -> ApiError {
     .with_details(serde_json::json!({ "field": "host_units" }))
 }
 
-fn unknown(what: &'static str, code: &str) -> ApiError {
-    ApiError::invalid(format!("there is no {what} with code `{code}`"))
-        .with_details(serde_json::json!({ "field": what }))
-}
-
 /// The event, if `staff` may manage it (403 otherwise).
-async fn managed_event(state: &AppState, staff: &Staff, id: i64) -> ApiResult<Event> {
+async fn managed_event(state: &AppState, staff: &Staff, id: EventId) -> ApiResult<Event> {
     let event = state.store.event(id).await?;
     if staff.manages(&event.host_ids()) {
         Ok(event)
@@ -406,7 +391,7 @@ async fn managed_event(state: &AppState, staff: &Staff, id: i64) -> ApiResult<Ev
 pub async fn announce(
     State(state): State<AppState>,
     staff: CurrentStaff,
-    Path(id): Path<i64>,
+    Path(id): Path<EventId>,
 ) -> ApiResult<Json<EventView>> {
     let event = managed_event(&state, &staff.0, id).await?;
     event
@@ -442,7 +427,7 @@ pub async fn announce(
         .store
         .transition_event(id, event.status, Transition::Announce)
         .await?;
-    tracing::info!(event_id = id, by = staff.0.id, "event announced");
+    tracing::info!(event_id = id.0, by = staff.0.id.0, "event announced");
     Ok(Json(view(&state, event, Some(&staff.0))))
 }
 
@@ -461,7 +446,7 @@ pub struct SelectionNoticeBody {
 pub async fn selection_notice(
     State(state): State<AppState>,
     staff: CurrentStaff,
-    Path(id): Path<i64>,
+    Path(id): Path<EventId>,
     Json(body): Json<SelectionNoticeBody>,
 ) -> ApiResult<Json<EventView>> {
     let event = managed_event(&state, &staff.0, id).await?;
@@ -491,7 +476,7 @@ pub async fn selection_notice(
 pub async fn start(
     State(state): State<AppState>,
     staff: CurrentStaff,
-    Path(id): Path<i64>,
+    Path(id): Path<EventId>,
 ) -> ApiResult<Json<EventView>> {
     live_transition(state, staff, id, Transition::Start).await
 }
@@ -503,12 +488,17 @@ pub async fn start(
 pub async fn end(
     State(state): State<AppState>,
     staff: CurrentStaff,
-    Path(id): Path<i64>,
+    Path(id): Path<EventId>,
 ) -> ApiResult<Json<EventView>> {
     live_transition(state, staff, id, Transition::End).await
 }
 
-async fn live_transition(state: AppState, staff: CurrentStaff, id: i64, t: Transition) -> ApiResult<Json<EventView>> {
+async fn live_transition(
+    state: AppState,
+    staff: CurrentStaff,
+    id: EventId,
+    t: Transition,
+) -> ApiResult<Json<EventView>> {
     let event = state.store.event(id).await?;
     if !staff.0.runs_live(&event.host_ids()) {
         return Err(ApiError::forbidden(
@@ -520,15 +510,15 @@ async fn live_transition(state: AppState, staff: CurrentStaff, id: i64, t: Trans
         .apply(t)
         .map_err(|e| ApiError::conflict(ErrorCode::WrongStatus, e.to_string()))?;
     let event = state.store.transition_event(id, event.status, t).await?;
-    tracing::info!(event_id = id, by = staff.0.id, transition = ?t, "event lifecycle");
+    tracing::info!(event_id = id.0, by = staff.0.id.0, transition = ?t, "event lifecycle");
     state.hub.event_status_changed(id, event.status).await;
     if event.status == EventStatus::Ended {
         // What citizens said becomes opinions for the host unit; unanswered
         // questions become hand-off tasks. The event has ended either way: a
         // failure here is logged and the capture route can run it again.
         match super::opinions::capture(&state, &event).await {
-            Ok(added) => tracing::info!(event_id = id, added, "opinions captured"),
-            Err(e) => tracing::error!(event_id = id, error = ?e.message, "capturing opinions failed"),
+            Ok(added) => tracing::info!(event_id = id.0, added, "opinions captured"),
+            Err(e) => tracing::error!(event_id = id.0, error = ?e.message, "capturing opinions failed"),
         }
     }
     Ok(Json(view(&state, event, Some(&staff.0))))
@@ -551,7 +541,7 @@ pub struct MaterialsBody {
 pub async fn publish_materials(
     State(state): State<AppState>,
     staff: CurrentStaff,
-    Path(id): Path<i64>,
+    Path(id): Path<EventId>,
     Json(body): Json<MaterialsBody>,
 ) -> ApiResult<Json<EventView>> {
     let event = managed_event(&state, &staff.0, id).await?;
@@ -595,7 +585,7 @@ pub struct RescheduleBody {
 pub async fn reschedule(
     State(state): State<AppState>,
     staff: CurrentStaff,
-    Path(id): Path<i64>,
+    Path(id): Path<EventId>,
     Json(body): Json<RescheduleBody>,
 ) -> ApiResult<Json<EventView>> {
     let event = managed_event(&state, &staff.0, id).await?;
@@ -622,7 +612,7 @@ pub async fn reschedule(
         reported_by: staff.0.id,
     };
     let event = state.store.reschedule_event(&event, schedule, change).await?;
-    tracing::info!(event_id = id, by = staff.0.id, "event rescheduled");
+    tracing::info!(event_id = id.0, by = staff.0.id.0, "event rescheduled");
     Ok(Json(view(&state, event, Some(&staff.0))))
 }
 
@@ -641,7 +631,7 @@ pub struct CancelBody {
 pub async fn cancel(
     State(state): State<AppState>,
     staff: CurrentStaff,
-    Path(id): Path<i64>,
+    Path(id): Path<EventId>,
     Json(body): Json<CancelBody>,
 ) -> ApiResult<Json<EventView>> {
     let event = managed_event(&state, &staff.0, id).await?;
@@ -655,6 +645,6 @@ pub async fn cancel(
         reported_by: staff.0.id,
     };
     let event = state.store.cancel_event(&event, change).await?;
-    tracing::info!(event_id = id, by = staff.0.id, "event cancelled");
+    tracing::info!(event_id = id.0, by = staff.0.id.0, "event cancelled");
     Ok(Json(view(&state, event, Some(&staff.0))))
 }

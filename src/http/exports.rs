@@ -14,10 +14,12 @@ use utoipa::{IntoParams, ToSchema};
 use super::AppState;
 use super::auth::CurrentStaff;
 use super::error::{ApiError, ApiResult, ErrorBody, Json, Query};
-use super::opinions::{ListQuery, filter_for};
+use super::lookup;
+use super::opinions::ExportQuery;
 use crate::domain::event::EventStatus;
+use crate::domain::ids::EventId;
 use crate::domain::masking::mask_personal_data;
-use crate::domain::opinion::{AdoptionState, OpinionSource, reply_deadline};
+use crate::domain::opinion::{AdoptionState, reply_deadline};
 use crate::domain::performance::{DutyFigures, OpinionFacts, UnitFigures, unit_figures};
 use crate::domain::staff::Role;
 use crate::domain::time::{end_of_local_day, local_date, now};
@@ -45,28 +47,6 @@ pub enum PersonalData {
     Shown,
 }
 
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct ExportQuery {
-    /// `csv` (default) or `xlsx` (one sheet per event).
-    pub format: Option<Format>,
-    pub event: Option<i64>,
-    /// Unit code; unit staff always export their own unit's.
-    pub unit: Option<String>,
-    pub state: Option<AdoptionState>,
-    pub source: Option<OpinionSource>,
-    pub topic: Option<String>,
-    /// Text to find in the opinion, its reply or the nickname.
-    pub q: Option<String>,
-    /// Received on or after (Beijing date).
-    pub from: Option<NaiveDate>,
-    /// Received on or before (Beijing date).
-    pub to: Option<NaiveDate>,
-    /// `masked` (default) or `shown` (administrators only).
-    pub personal_data: Option<PersonalData>,
-}
-
 const HEADERS: [&str; 18] = [
     "编号",
     "活动",
@@ -92,7 +72,7 @@ fn row(o: &Opinion, shown: bool) -> Vec<Cell> {
     let text = |s: &str| -> Cell { if shown { s.into() } else { mask_personal_data(s).into() } };
     let deadline = reply_deadline(o.due_date, o.published_at, now());
     vec![
-        o.id.into(),
+        o.id.0.into(),
         o.event_title.as_str().into(),
         o.source.label().into(),
         text(&o.nickname),
@@ -108,7 +88,7 @@ fn row(o: &Opinion, shown: bool) -> Vec<Cell> {
         o.unit_name.as_str().into(),
         o.replied_by_name.clone().into(),
         o.published_at.map(local_date).into(),
-        o.merged_into.into(),
+        o.merged_into.map(i64::from).into(),
         o.rating.map(|r| r.label()).into(),
     ]
 }
@@ -165,28 +145,11 @@ pub async fn export_opinions(
             "only the data bureau's administrators may export unmasked personal data",
         ));
     }
-    let list = ListQuery {
-        event: q.event,
-        unit: q.unit.clone(),
-        state: q.state,
-        source: q.source,
-        topic: q.topic.clone(),
-        q: q.q.clone(),
-        from: q.from,
-        to: q.to,
-        handoff: false,
-        overdue: false,
-        published: None,
-        include_merged: true,
-        limit: Some(1000),
-        offset: None,
-    };
-    let mut filter = filter_for(&state, &staff.0, &list).await?;
-    filter.limit = 100_000;
+    let filter = q.filter(&state, &staff.0).await?;
     let opinions = state.store.list_opinions(&filter).await?;
     if shown {
         tracing::info!(
-            by = staff.0.id,
+            by = staff.0.id.0,
             rows = opinions.len(),
             "opinions exported with personal data shown"
         );
@@ -198,7 +161,7 @@ pub async fn export_opinions(
             Ok(attachment(to_csv(&table), "text/csv; charset=utf-8", "opinions.csv"))
         }
         Format::Xlsx => {
-            let mut sheets: BTreeMap<i64, Table> = BTreeMap::new();
+            let mut sheets: BTreeMap<EventId, Table> = BTreeMap::new();
             for o in &opinions {
                 sheets
                     .entry(o.event_id)
@@ -254,13 +217,7 @@ pub async fn performance(
     let mut units = match q.unit.as_deref() {
         Some(code) => {
             let code = Code::parse("unit", code)?;
-            vec![
-                state
-                    .store
-                    .unit_by_code(code.as_str())
-                    .await
-                    .map_err(|_| ApiError::invalid(format!("there is no unit with code `{code}`")))?,
-            ]
+            vec![lookup::unit(&state, code.as_str()).await?]
         }
         None => state.store.list_units().await?,
     };
@@ -309,7 +266,7 @@ pub async fn performance(
         if events.is_empty() && q.unit.is_none() && unit.supervisor {
             continue;
         }
-        let event_ids: Vec<i64> = events.iter().map(|e| e.id).collect();
+        let event_ids: Vec<EventId> = events.iter().map(|e| e.id).collect();
         let change_reports = all_reports.iter().filter(|c| event_ids.contains(&c.event_id)).count() as u32;
         let opinions: Vec<_> = year_opinions.iter().filter(|o| o.unit_id == unit.id).collect();
         let facts: Vec<OpinionFacts> = opinions

@@ -11,6 +11,7 @@ use super::error::{ApiError, ApiResult, ErrorBody, Json, Path};
 use super::opinions::local_day;
 use crate::domain::error_code::ErrorCode;
 use crate::domain::event::EventStatus;
+use crate::domain::ids::{EventId, OpinionId};
 use crate::domain::masking::mask_personal_data;
 use crate::domain::opinion::{AdoptionState, Rating, WithheldCategory};
 use crate::domain::question::ViewerToken;
@@ -21,7 +22,7 @@ use crate::store::opinions::{Opinion, OpinionFilter};
 /// text is masked.
 #[derive(Serialize, ToSchema)]
 pub struct PublicReply {
-    pub id: i64,
+    pub id: OpinionId,
     /// `question`, `comment`, `poll_answer` or `offline`.
     pub source: String,
     pub nickname: String,
@@ -92,7 +93,7 @@ pub struct RatingCount {
 /// An event's public feedback page.
 #[derive(Serialize, ToSchema)]
 pub struct EventFeedback {
-    pub event_id: i64,
+    pub event_id: EventId,
     /// Opinions collected (merged duplicates counted once).
     pub collected: i64,
     /// Replies published so far.
@@ -106,7 +107,7 @@ pub struct EventFeedback {
 }
 
 /// Everything the collected opinions of one event are, read with a bound.
-pub(super) async fn event_opinions(state: &AppState, event_id: i64) -> ApiResult<Vec<Opinion>> {
+pub(super) async fn event_opinions(state: &AppState, event_id: EventId) -> ApiResult<Vec<Opinion>> {
     let filter = OpinionFilter {
         event_id: Some(event_id),
         today: local_date(crate::domain::time::now()),
@@ -137,7 +138,7 @@ pub(super) fn published_replies(opinions: &[Opinion]) -> (Vec<PublicReply>, Vec<
 /// moderation counts (public).
 #[utoipa::path(get, path = "/api/events/{id}/feedback", tag = "feedback", params(("id" = i64, Path)),
     responses((status = 200, body = EventFeedback), (status = 404, body = ErrorBody)))]
-pub async fn event_feedback(State(state): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<EventFeedback>> {
+pub async fn event_feedback(State(state): State<AppState>, Path(id): Path<EventId>) -> ApiResult<Json<EventFeedback>> {
     let event = state.store.event(id).await?;
     if event.status == EventStatus::Draft {
         return Err(ApiError::not_found("event"));
@@ -188,7 +189,7 @@ pub struct RatingBody {
     responses((status = 200, body = PublicReply), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn rate(
     State(state): State<AppState>,
-    Path(id): Path<i64>,
+    Path(id): Path<OpinionId>,
     Json(body): Json<RatingBody>,
 ) -> ApiResult<Json<PublicReply>> {
     let token = ViewerToken::parse(&body.viewer_token)

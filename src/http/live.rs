@@ -15,6 +15,7 @@ use super::auth::{CurrentStaff, MaybeStaff, cookie_borne};
 use super::error::{ApiError, ApiResult, ErrorBody, Json, Path};
 use super::origin;
 use crate::domain::error_code::ErrorCode;
+use crate::domain::ids::EventId;
 use crate::hub::conn::{self, Upgrade};
 use crate::store::live::AuditEntry;
 
@@ -45,7 +46,7 @@ pub async fn connect(
     MaybeStaff(staff): MaybeStaff,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    Path(event_id): Path<i64>,
+    Path(event_id): Path<EventId>,
     ws: WebSocketUpgrade,
 ) -> Response {
     // A page elsewhere could open a socket that the browser signs in with
@@ -108,7 +109,7 @@ pub async fn connect(
 pub async fn audit(
     State(state): State<AppState>,
     staff: CurrentStaff,
-    Path(id): Path<i64>,
+    Path(id): Path<EventId>,
 ) -> ApiResult<Json<Vec<AuditEntry>>> {
     let event = state.store.event(id).await?;
     let acted_in = staff.0.audit_needs_acted_in() && state.store.staff_acted_in(id, staff.0.id).await?;

@@ -25,6 +25,7 @@ pub mod events;
 pub mod exports;
 pub mod feedback;
 pub mod live;
+mod lookup;
 pub mod openapi;
 pub mod opinions;
 pub mod ops;

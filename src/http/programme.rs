@@ -8,6 +8,7 @@ use super::auth::CurrentStaff;
 use super::error::{ApiError, ApiResult, ErrorBody, Json, Path};
 use crate::domain::calendar::{DayInfo, YearSummary};
 use crate::domain::error_code::ErrorCode;
+use crate::domain::ids::UnitId;
 use crate::domain::plan;
 use crate::store::plans::ImportReport;
 use crate::store::themes::Theme;
@@ -21,7 +22,7 @@ pub async fn list_units(State(state): State<AppState>) -> ApiResult<Json<Vec<Uni
 
 #[utoipa::path(get, path = "/api/units/{id}", tag = "programme", params(("id" = i64, Path)),
     responses((status = 200, body = Unit), (status = 404, body = ErrorBody)))]
-pub async fn get_unit(State(state): State<AppState>, Path(id): Path<i64>) -> ApiResult<Json<Unit>> {
+pub async fn get_unit(State(state): State<AppState>, Path(id): Path<UnitId>) -> ApiResult<Json<Unit>> {
     Ok(Json(state.store.unit(id).await?))
 }
 
@@ -62,7 +63,7 @@ pub async fn import_plan(
         )
     })?;
     let report = state.store.import_plan(&plan).await?;
-    tracing::info!(plan = %report.plan, by = staff.0.id, changed = report.changed_anything(), "plan imported");
+    tracing::info!(plan = %report.plan, by = staff.0.id.0, changed = report.changed_anything(), "plan imported");
     Ok(Json(report))
 }
 

@@ -8,6 +8,7 @@ use super::AppState;
 use super::auth::CurrentStaff;
 use super::error::{ApiResult, ErrorBody, Json, Query};
 use crate::domain::deadlines::{Deadline, DeadlineState, deadlines as compute_deadlines};
+use crate::domain::ids::EventId;
 use crate::domain::staff::Role;
 use crate::domain::time::now;
 use crate::store::change_reports::ChangeReport;
@@ -15,7 +16,7 @@ use crate::store::events::{EventFilter, HostRef};
 
 #[derive(Serialize, ToSchema)]
 pub struct DeadlineRow {
-    pub event_id: i64,
+    pub event_id: EventId,
     pub event_code: String,
     pub event_title: String,
     pub hosts: Vec<HostRef>,
@@ -74,7 +75,7 @@ pub async fn deadlines(
 #[serde(deny_unknown_fields)]
 pub struct ChangeReportQuery {
     /// Only this event's reports.
-    pub event: Option<i64>,
+    pub event: Option<EventId>,
 }
 
 /// Change reports (报备): all for the data bureau, the unit's own for unit staff.

@@ -7,7 +7,8 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::auth::CurrentStaff;
-use super::error::{ApiError, ApiResult, ErrorBody, Json};
+use super::error::{ApiResult, ErrorBody, Json};
+use super::lookup;
 use crate::domain::staff::{NewPassword, Role, Username};
 use crate::domain::values::{Code, Invalid, required_text};
 use crate::passwords;
@@ -50,11 +51,7 @@ pub async fn create(
     let unit_id = match body.unit.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
         Some(code) => {
             let code = Code::parse("unit", code)?;
-            let unit = state.store.unit_by_code(code.as_str()).await;
-            Some(
-                unit.map_err(|_| ApiError::invalid(format!("there is no unit with code `{code}`")))?
-                    .id,
-            )
+            Some(lookup::unit(&state, code.as_str()).await?.id)
         }
         None => None,
     };
@@ -73,9 +70,9 @@ pub async fn create(
         .create_user(&username, &display_name, &hash, body.role, unit_id)
         .await?;
     tracing::info!(
-        user_id = account.staff.id,
+        user_id = account.staff.id.0,
         role = body.role.as_str(),
-        by = staff.0.id,
+        by = staff.0.id.0,
         "account created"
     );
     Ok((StatusCode::CREATED, Json(account)))

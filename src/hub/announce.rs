@@ -10,13 +10,14 @@ use super::Hub;
 use super::bus::{Body, Bus};
 use super::room::Room;
 use crate::domain::event::EventStatus;
+use crate::domain::ids::{EventId, StaffId};
 use crate::domain::question::{RoomChange, ViewerKey};
 use crate::store::live::QuestionRecord;
 use crate::store::writer::{ChangeSink, Command};
 
 /// A sink that hands changes to the room here and wakes the other nodes.
 struct Announced {
-    event_id: i64,
+    event_id: EventId,
     room: Option<Arc<Room>>,
     bus: Arc<Bus>,
 }
@@ -34,7 +35,7 @@ impl Hub {
     /// What the writer hands a room's committed changes to: the room here,
     /// and in a cluster a wake-up for the other nodes (even when no room of
     /// the event is loaded here).
-    pub fn sink(&self, event_id: i64, room: Option<Arc<Room>>) -> Option<Arc<dyn ChangeSink>> {
+    pub fn sink(&self, event_id: EventId, room: Option<Arc<Room>>) -> Option<Arc<dyn ChangeSink>> {
         match &self.bus {
             None => room.map(|r| r as Arc<dyn ChangeSink>),
             Some(bus) => Some(Arc::new(Announced {
@@ -78,7 +79,7 @@ impl Hub {
         viewer: Option<&ViewerKey>,
         ip: Option<&str>,
         reason: &str,
-        address_by: Option<i64>,
+        address_by: Option<StaffId>,
     ) -> usize {
         if let Some(bus) = &self.bus {
             bus.publish(
@@ -95,14 +96,14 @@ impl Hub {
     }
 
     /// An event went live or ended (HTTP): log it in the room.
-    pub async fn event_status_changed(&self, event_id: i64, status: EventStatus) {
+    pub async fn event_status_changed(&self, event_id: EventId, status: EventStatus) {
         let sink = self.sink(event_id, self.rooms.get(event_id));
         if let Err(e) = self
             .writer
             .submit(Command::EventStatus { event_id, status }, sink)
             .await
         {
-            tracing::warn!(event_id, error = %e, "event status not logged in the room");
+            tracing::warn!(event_id = event_id.0, error = %e, "event status not logged in the room");
         }
     }
 }

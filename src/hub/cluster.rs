@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 use super::Hub;
 use super::bus::{self, Body, Bus, BusEvent};
 use super::room::Room;
+use crate::domain::ids::{EventId, StaffId};
 use crate::domain::question::ViewerKey;
 use crate::store::writer::Command;
 
@@ -45,7 +46,7 @@ impl Hub {
     }
 
     /// A message from another node.
-    fn on_bus(&self, event_id: i64, body: Body) {
+    fn on_bus(&self, event_id: EventId, body: Body) {
         let Some(room) = self.rooms.get(event_id) else {
             return; // Nobody here watches that room.
         };
@@ -72,7 +73,7 @@ impl Hub {
     /// Another node banned `viewer` with their address, which it did not
     /// know: if the viewer joined here, ban the address they joined from, and
     /// record it (so it outlives this room and reaches every node's ban check).
-    fn ban_seen_address(&self, room: &Arc<Room>, viewer: &ViewerKey, reason: String, staff_id: i64) {
+    fn ban_seen_address(&self, room: &Arc<Room>, viewer: &ViewerKey, reason: String, staff_id: StaffId) {
         let Some(ip) = room.viewer_address(viewer) else { return };
         room.ban(None, Some(&ip), &reason);
         let command = Command::Ban {
@@ -86,7 +87,7 @@ impl Hub {
         let event_id = room.event_id;
         tokio::spawn(async move {
             if let Err(e) = writer.submit(command, None).await {
-                tracing::warn!(event_id, error = %e, "the address of a banned viewer was not recorded");
+                tracing::warn!(event_id = event_id.0, error = %e, "the address of a banned viewer was not recorded");
             }
         });
     }
@@ -113,10 +114,10 @@ impl Hub {
                 Ok(authors) if !authors.is_empty() => {
                     let authors: HashSet<String> = authors.into_iter().map(|k| k.0).collect();
                     let told = room.resync_viewers(&authors);
-                    tracing::debug!(event_id = room.event_id, told, "authors sent their posts again");
+                    tracing::debug!(event_id = room.event_id.0, told, "authors sent their posts again");
                 }
                 Ok(_) => {}
-                Err(e) => tracing::warn!(event_id = room.event_id, error = %e, "authors not resynced"),
+                Err(e) => tracing::warn!(event_id = room.event_id.0, error = %e, "authors not resynced"),
             }
         });
     }
@@ -129,7 +130,7 @@ impl Hub {
     pub(super) async fn run_cluster_checks(self, bus: Arc<Bus>) {
         let mut tick = tokio::time::interval(Duration::from_secs(2));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut last_totals: HashMap<i64, usize> = HashMap::new();
+        let mut last_totals: HashMap<EventId, usize> = HashMap::new();
         let mut last_nodes: Option<HashSet<String>> = None;
         loop {
             tokio::select! {
@@ -158,7 +159,7 @@ impl Hub {
         rooms: &[Arc<Room>],
         last_nodes: &mut Option<HashSet<String>>,
     ) -> Vec<usize> {
-        let counts: Vec<(i64, usize)> = rooms.iter().map(|r| (r.event_id, r.viewers())).collect();
+        let counts: Vec<(EventId, usize)> = rooms.iter().map(|r| (r.event_id, r.viewers())).collect();
         let Some(view) = bus.presence(&counts).await else {
             return counts.iter().map(|(_, n)| *n).collect();
         };
@@ -190,10 +191,12 @@ impl Hub {
                     Ok(bans) => {
                         let kicked = room.learn_bans(&bans);
                         if kicked > 0 {
-                            tracing::info!(event_id = room.event_id, kicked, "ban from another node applied");
+                            tracing::info!(event_id = room.event_id.0, kicked, "ban from another node applied");
                         }
                     }
-                    Err(e) => tracing::warn!(event_id = room.event_id, error = %e, "bans not re-read; retried in 2 s"),
+                    Err(e) => {
+                        tracing::warn!(event_id = room.event_id.0, error = %e, "bans not re-read; retried in 2 s")
+                    }
                 }
             }
         }

@@ -36,7 +36,7 @@ async fn fill(room: &Room, store: &Store) {
                 }
             }
             Err(e) => {
-                tracing::warn!(event_id = room.event_id, error = %e, "room fill failed; retried on the next check");
+                tracing::warn!(event_id = room.event_id.0, error = %e, "room fill failed; retried on the next check");
                 break;
             }
         }
@@ -58,7 +58,7 @@ impl Hub {
         while room.seq() < seq {
             let now = tokio::time::Instant::now();
             if now >= deadline {
-                tracing::debug!(event_id = room.event_id, seq, "resume from beyond the log");
+                tracing::debug!(event_id = room.event_id.0, seq, "resume from beyond the log");
                 return;
             }
             if now >= probe_at {

@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::Hub;
 use super::protocol::{self, ServerMsg};
 use super::room::Room;
+use crate::domain::ids::{EventId, PollId};
 use crate::store::writer::{Command, Outcome};
 
 impl Hub {
@@ -29,7 +30,7 @@ impl Hub {
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut last_counts: HashMap<i64, usize> = HashMap::new();
+            let mut last_counts: HashMap<EventId, usize> = HashMap::new();
             let mut n: u64 = 0;
             loop {
                 tokio::select! {
@@ -82,7 +83,7 @@ impl Hub {
 
     /// Count a poll's tally and send it (to staff only while the poll is not
     /// public: the public one goes out as a room change). Whether it went out.
-    async fn send_tally(&self, room: &Arc<Room>, poll_id: i64) -> bool {
+    async fn send_tally(&self, room: &Arc<Room>, poll_id: PollId) -> bool {
         let sink = self.sink(room.event_id, Some(room.clone()));
         let command = Command::PollTally {
             event_id: room.event_id,
@@ -104,7 +105,7 @@ impl Hub {
             }
             Ok(_) => true,
             Err(e) => {
-                tracing::warn!(poll_id, error = %e, "tally not sent; retrying on the next tick");
+                tracing::warn!(poll_id = poll_id.0, error = %e, "tally not sent; retrying on the next tick");
                 false
             }
         }
@@ -112,7 +113,7 @@ impl Hub {
 }
 
 /// Each room whose viewer count changed since the last round sends it.
-fn share_presence(rooms: &[Arc<Room>], last_counts: &mut HashMap<i64, usize>) {
+fn share_presence(rooms: &[Arc<Room>], last_counts: &mut HashMap<EventId, usize>) {
     last_counts.retain(|id, _| rooms.iter().any(|r| r.event_id == *id));
     for room in rooms {
         let viewers = room.viewers();

@@ -18,6 +18,7 @@ use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLim
 
 use super::redis_link::RedisLink;
 use crate::config::{ClusterSettings, LiveSettings};
+use crate::domain::ids::EventId;
 use crate::domain::question::ViewerKey;
 
 /// The shared check, run atomically in Redis. KEYS: `n` GCRA keys, then the
@@ -102,7 +103,7 @@ impl Rate {
 pub struct Limits {
     viewer_asks: DefaultKeyedRateLimiter<ViewerKey>,
     ip_asks: DefaultKeyedRateLimiter<IpAddr>,
-    room_asks: DefaultKeyedRateLimiter<i64>,
+    room_asks: DefaultKeyedRateLimiter<EventId>,
     viewer_upvotes: DefaultKeyedRateLimiter<ViewerKey>,
     frames_per_sec: NonZeroU32,
     clock: DefaultClock,
@@ -165,7 +166,7 @@ impl Limits {
     /// A question or comment: the viewer's, the address's and the room's
     /// quotas, and in a cluster the room's slow mode (`slow_mode_secs`; the
     /// room itself checks it on this node).
-    pub async fn ask(&self, viewer: &ViewerKey, ip: IpAddr, room: i64, slow_mode_secs: u32) -> Result<(), Limited> {
+    pub async fn ask(&self, viewer: &ViewerKey, ip: IpAddr, room: EventId, slow_mode_secs: u32) -> Result<(), Limited> {
         self.wait(&self.viewer_asks, viewer, Scope::Viewer)?;
         self.wait(&self.ip_asks, &ip, Scope::Address)?;
         self.wait(&self.room_asks, &room, Scope::Room)?;
@@ -288,13 +289,13 @@ mod tests {
         .unwrap();
         let v = ViewerKey("0123456789abcdef".into());
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
-        assert!(limits.ask(&v, ip, 1, 0).await.is_ok());
-        assert!(limits.ask(&v, ip, 1, 0).await.is_ok());
-        let limited = limits.ask(&v, ip, 1, 0).await.unwrap_err();
+        assert!(limits.ask(&v, ip, EventId(1), 0).await.is_ok());
+        assert!(limits.ask(&v, ip, EventId(1), 0).await.is_ok());
+        let limited = limits.ask(&v, ip, EventId(1), 0).await.unwrap_err();
         assert_eq!(limited.scope, Scope::Viewer);
         assert!(limited.retry_after > Duration::from_secs(1) && limited.retry_after <= Duration::from_secs(30));
         let other = ViewerKey("fedcba9876543210".into());
-        assert!(limits.ask(&other, ip, 1, 0).await.is_ok());
+        assert!(limits.ask(&other, ip, EventId(1), 0).await.is_ok());
     }
 
     #[test]

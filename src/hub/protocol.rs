@@ -10,9 +10,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::error_code::ErrorCode;
 use crate::domain::event::EventStatus;
-use crate::domain::poll::{PollKind, PublicPoll, ResultsVisibility, Tally};
-use crate::domain::question::{ModerationMode, PostKind, PublicComment, PublicQuestion, QuestionStatus, RoomChange};
-use crate::store::live::{PostAuthor, QuestionRecord};
+use crate::domain::ids::{EventId, PollId, PostId, StaffId};
+use crate::domain::poll::{PollKind, ResultsVisibility, Tally};
+use crate::domain::question::{ModerationMode, PostKind, QuestionStatus, RoomChange};
+use crate::store::live::{PostAuthor, PublicRoom, QuestionRecord};
 use crate::store::polls::{OwnVote, PollRecord};
 
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -49,36 +50,36 @@ pub enum ClientMsg {
         text: String,
     },
     Upvote {
-        question_id: i64,
+        question_id: PostId,
     },
     Approve {
-        question_id: i64,
+        question_id: PostId,
     },
     Reject {
-        question_id: i64,
+        question_id: PostId,
         reason: String,
     },
     Edit {
-        question_id: i64,
+        question_id: PostId,
         text: String,
     },
     Pin {
-        question_id: i64,
+        question_id: PostId,
     },
     Unpin {
-        question_id: i64,
+        question_id: PostId,
     },
     /// Mark answered; `text` attaches the host's answer.
     Answer {
-        question_id: i64,
+        question_id: PostId,
         text: Option<String>,
     },
     Hide {
-        question_id: i64,
+        question_id: PostId,
     },
     /// Turn a comment (by its id) into a question.
     Promote {
-        question_id: i64,
+        question_id: PostId,
     },
     /// Ban the viewer with this public key (and, by default, their address) from the event.
     Ban {
@@ -108,14 +109,14 @@ pub enum ClientMsg {
     },
     /// Open a draft, or reopen a closed poll.
     OpenPoll {
-        poll_id: i64,
+        poll_id: PollId,
     },
     ClosePoll {
-        poll_id: i64,
+        poll_id: PollId,
     },
     /// A vote: `choices` (option indices from 0), `rating` (1–5) or `text`, by the poll's kind.
     Vote {
-        poll_id: i64,
+        poll_id: PollId,
         choices: Option<Vec<u32>>,
         rating: Option<u8>,
         text: Option<String>,
@@ -129,7 +130,7 @@ fn yes() -> bool {
 /// A question as its author sees it.
 #[derive(Debug, Clone, Serialize)]
 pub struct OwnQuestion {
-    pub id: i64,
+    pub id: PostId,
     pub kind: PostKind,
     pub text: String,
     pub status: QuestionStatus,
@@ -167,7 +168,7 @@ pub struct ViewerInfo<'a> {
 
 #[derive(Debug, Serialize)]
 pub struct StaffInfo<'a> {
-    pub id: i64,
+    pub id: StaffId,
     pub display_name: &'a str,
     pub role: &'a str,
 }
@@ -189,7 +190,7 @@ pub enum Capability {
 pub enum ServerMsg<'a> {
     Welcome {
         protocol: u32,
-        event_id: i64,
+        event_id: EventId,
         capability: Capability,
         #[serde(skip_serializing_if = "Option::is_none")]
         viewer: Option<ViewerInfo<'a>>,
@@ -203,20 +204,14 @@ pub enum ServerMsg<'a> {
     Snapshot {
         seq: i64,
         status: EventStatus,
-        moderation: ModerationMode,
-        slow_mode_secs: u32,
-        pinned: Option<i64>,
         viewers: usize,
-        /// Published questions, oldest first.
-        questions: &'a [PublicQuestion],
-        /// The latest published comments (up to 200), oldest first.
-        comments: &'a [PublicComment],
+        /// Settings, published questions and comments, polls.
+        #[serde(flatten)]
+        room: &'a PublicRoom,
         /// This viewer's own questions, any status.
         mine: &'a [OwnQuestion],
         /// Ids this viewer has upvoted.
-        upvoted: &'a [i64],
-        /// Opened and closed polls, with the tally when it may be shown.
-        polls: &'a [PublicPoll],
+        upvoted: &'a [PostId],
         /// This viewer's votes.
         my_votes: &'a [OwnVote],
     },
@@ -225,7 +220,7 @@ pub enum ServerMsg<'a> {
     /// Moderators and hosts: a poll was created or changed, or its tally (also when hidden from the public).
     PollAdmin {
         poll: Option<&'a PollRecord>,
-        poll_id: i64,
+        poll_id: PollId,
         #[serde(skip_serializing_if = "Option::is_none")]
         tally: Option<&'a Tally>,
     },
@@ -331,7 +326,9 @@ mod tests {
 
     #[test]
     fn public_frames_carry_seq_and_type() {
-        let change = RoomChange::Pinned { question_id: Some(4) };
+        let change = RoomChange::Pinned {
+            question_id: Some(PostId(4)),
+        };
         let text = encode(&PublicFrame {
             seq: 9,
             change: &change,

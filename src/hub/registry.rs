@@ -10,13 +10,14 @@ use super::fill::spawn_fill;
 use super::publish::spawn_publisher;
 use super::room::Room;
 use crate::domain::event::EventStatus;
+use crate::domain::ids::EventId;
 use crate::store::StoreError;
 
 /// Why a connection cannot join a room.
 #[derive(Debug, thiserror::Error)]
 pub enum JoinError {
     #[error("there is no event {0}")]
-    UnknownEvent(i64),
+    UnknownEvent(EventId),
     #[error("the event is {0}: it has no live room")]
     Unavailable(&'static str),
     #[error("{0}")]
@@ -26,7 +27,7 @@ pub enum JoinError {
 /// The rooms loaded on this node.
 #[derive(Default)]
 pub struct Rooms {
-    map: Mutex<HashMap<i64, Arc<Room>>>,
+    map: Mutex<HashMap<EventId, Arc<Room>>>,
     /// Joiners of a room that is still loading wait here.
     loading: tokio::sync::Mutex<()>,
 }
@@ -44,11 +45,11 @@ impl Drop for Membership {
 }
 
 impl Rooms {
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Arc<Room>>> {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<EventId, Arc<Room>>> {
         self.map.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn get(&self, event_id: i64) -> Option<Arc<Room>> {
+    pub fn get(&self, event_id: EventId) -> Option<Arc<Room>> {
         self.map().get(&event_id).cloned()
     }
 
@@ -67,7 +68,7 @@ impl Rooms {
 
     /// Count a member in, under the registry lock (so a room is never dropped
     /// between being found and being joined).
-    fn enter(self: &Arc<Self>, event_id: i64) -> Option<Membership> {
+    fn enter(self: &Arc<Self>, event_id: EventId) -> Option<Membership> {
         let map = self.map();
         let room = map.get(&event_id)?.clone();
         room.members.fetch_add(1, Ordering::Relaxed);
@@ -102,7 +103,7 @@ impl Hub {
     /// Membership of the room of `event_id`, loaded from the store on first
     /// use. The room stays registered while any membership is alive, so
     /// everybody in an event shares one room.
-    pub async fn join(&self, event_id: i64) -> Result<Membership, JoinError> {
+    pub async fn join(&self, event_id: EventId) -> Result<Membership, JoinError> {
         if let Some(membership) = self.rooms.enter(event_id) {
             if membership.room.is_loaded() {
                 return Ok(membership);
@@ -126,7 +127,7 @@ impl Hub {
     }
 
     /// Create, register and load the room of `event_id` (under `loading`).
-    async fn load(&self, event_id: i64) -> Result<Membership, JoinError> {
+    async fn load(&self, event_id: EventId) -> Result<Membership, JoinError> {
         let event = match self.store.event(event_id).await {
             Ok(e) => e,
             Err(StoreError::NotFound(_)) => return Err(JoinError::UnknownEvent(event_id)),

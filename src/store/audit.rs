@@ -1,6 +1,8 @@
 //! The audit log: what staff, viewers and the system did, written in the
 //! transaction of what it records ([`super::tx::Tx::audit`]) and read here.
 
+use crate::domain::ids::{EventId, StaffId};
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -9,7 +11,7 @@ use super::{Store, StoreResult, on_pool};
 impl Store {
     /// The moderation audit log of an event, oldest first.
     #[tracing::instrument(skip(self), err(level = "debug"))]
-    pub async fn audit_log(&self, event_id: i64) -> StoreResult<Vec<AuditEntry>> {
+    pub async fn audit_log(&self, event_id: EventId) -> StoreResult<Vec<AuditEntry>> {
         const SQL: &str = "SELECT id, actor_kind, actor, action, subject_id, before_json, after_json, created_at
              FROM audit_log WHERE event_id = $1 ORDER BY id";
         let rows: Vec<AuditRow> = on_pool!(self, read p => sqlx::query_as(SQL).bind(event_id).fetch_all(p).await)?;
@@ -19,7 +21,7 @@ impl Store {
     /// Whether staff member `staff_id` has acted in the event (any audit entry
     /// of theirs): how a district-wide moderator or host is known to serve it.
     #[tracing::instrument(skip(self), err(level = "debug"))]
-    pub async fn staff_acted_in(&self, event_id: i64, staff_id: i64) -> StoreResult<bool> {
+    pub async fn staff_acted_in(&self, event_id: EventId, staff_id: StaffId) -> StoreResult<bool> {
         const SQL: &str = "SELECT 1 FROM audit_log WHERE event_id = $1 AND actor_kind = 'staff' AND actor = $2 LIMIT 1";
         let found: Option<i32> = on_pool!(self, read p => sqlx::query_scalar(SQL).bind(event_id)
             .bind(staff_id.to_string()).fetch_optional(p).await)?;

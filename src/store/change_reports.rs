@@ -1,5 +1,7 @@
 //! 报备: reschedules and cancellations of announced events, for the data bureau.
 
+use crate::domain::ids::{EventId, StaffId, UnitId};
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -9,14 +11,14 @@ use super::{Store, StoreResult, on_pool};
 #[derive(Debug, sqlx::FromRow)]
 struct Row {
     id: i64,
-    event_id: i64,
+    event_id: EventId,
     event_code: String,
     event_title: String,
     kind: String,
     reason: String,
     before_json: String,
     after_json: String,
-    reported_by: i64,
+    reported_by: StaffId,
     reporter: String,
     reported_at: DateTime<Utc>,
 }
@@ -24,7 +26,7 @@ struct Row {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ChangeReport {
     pub id: i64,
-    pub event_id: i64,
+    pub event_id: EventId,
     pub event_code: String,
     pub event_title: String,
     /// `reschedule` or `cancel`.
@@ -36,7 +38,7 @@ pub struct ChangeReport {
     /// Time, duration and status after the change.
     #[schema(value_type = Object)]
     pub after: serde_json::Value,
-    pub reported_by: i64,
+    pub reported_by: StaffId,
     /// Display name of who reported it.
     pub reporter: String,
     pub reported_at: DateTime<Utc>,
@@ -67,8 +69,8 @@ impl Store {
     #[tracing::instrument(skip(self), err(level = "debug"))]
     pub async fn list_change_reports(
         &self,
-        unit_id: Option<i64>,
-        event_id: Option<i64>,
+        unit_id: Option<UnitId>,
+        event_id: Option<EventId>,
     ) -> StoreResult<Vec<ChangeReport>> {
         const SQL: &str = "SELECT c.id, c.event_id, e.code AS event_code, e.title AS event_title, c.kind, c.reason,
                c.before_json, c.after_json, c.reported_by, u.display_name AS reporter, c.reported_at

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 pub use super::audit::AuditEntry;
 use super::{Store, StoreError, StoreResult, on_pool};
+use crate::domain::ids::{EventId, PostId};
 use crate::domain::question::{
     ModerationMode, PostKind, PublicComment, PublicQuestion, QuestionStatus, RoomChange, ViewerKey,
 };
@@ -20,8 +21,8 @@ pub(crate) use question_columns;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub(crate) struct QuestionRow {
-    id: i64,
-    event_id: i64,
+    id: PostId,
+    event_id: EventId,
     viewer_key: String,
     nickname: String,
     text: String,
@@ -47,10 +48,10 @@ pub const RECENT_COMMENTS: usize = 200;
 /// A question or comment with everything moderators see.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct QuestionRecord {
-    pub id: i64,
+    pub id: PostId,
     /// `question` or `comment`.
     pub kind: PostKind,
-    pub event_id: i64,
+    pub event_id: EventId,
     pub viewer_key: ViewerKey,
     pub nickname: String,
     pub text: String,
@@ -141,19 +142,27 @@ impl QuestionRecord {
     }
 }
 
-/// A room's public state as of `seq`, read from the store.
+/// What every viewer may see of a room: its settings, its published
+/// questions and latest comments, its opened and closed polls. Read from the
+/// store when a room loads; a snapshot sends it to a new client.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PublicRoom {
+    pub moderation: ModerationMode,
+    pub slow_mode_secs: u32,
+    pub pinned: Option<PostId>,
+    /// Published questions, oldest first.
+    pub questions: Vec<PublicQuestion>,
+    /// The latest published comments (up to [`RECENT_COMMENTS`]), oldest first.
+    pub comments: Vec<PublicComment>,
+    /// Opened and closed polls, with the tally when it may be shown.
+    pub polls: Vec<crate::domain::poll::PublicPoll>,
+}
+
+/// A room as of `seq`, read from the store: what the public sees and who is banned.
 #[derive(Debug, Clone)]
 pub struct RoomState {
     pub seq: i64,
-    pub moderation: ModerationMode,
-    pub slow_mode_secs: u32,
-    pub pinned: Option<i64>,
-    /// Visible (approved) questions.
-    pub questions: Vec<PublicQuestion>,
-    /// The latest visible comments, oldest first.
-    pub comments: Vec<PublicComment>,
-    /// Opened and closed polls.
-    pub polls: Vec<crate::domain::poll::PublicPoll>,
+    pub public: PublicRoom,
     /// Banned viewer keys and addresses.
     pub banned_viewers: Vec<String>,
     pub banned_ips: Vec<String>,
@@ -175,7 +184,7 @@ struct RoomRow {
     last_seq: i64,
     moderation: String,
     slow_mode_secs: i64,
-    pinned_question_id: Option<i64>,
+    pinned_question_id: Option<PostId>,
 }
 
 fn rows_to_records(rows: Vec<QuestionRow>) -> StoreResult<Vec<QuestionRecord>> {
@@ -187,7 +196,7 @@ impl Store {
     /// may already show in the questions, and the room re-applies it (every
     /// change is idempotent), so nothing is missed.
     #[tracing::instrument(skip(self), err(level = "debug"))]
-    pub async fn load_room(&self, event_id: i64) -> StoreResult<RoomState> {
+    pub async fn load_room(&self, event_id: EventId) -> StoreResult<RoomState> {
         on_pool!(self, write p => sqlx::query("INSERT INTO rooms (event_id) VALUES ($1) ON CONFLICT (event_id) DO NOTHING")
             .bind(event_id)
             .execute(p)
@@ -212,12 +221,14 @@ impl Store {
         let bans = self.bans_after(event_id, 0).await?;
         Ok(RoomState {
             seq: room.last_seq,
-            moderation: ModerationMode::parse(&room.moderation).unwrap_or_default(),
-            slow_mode_secs: u32::try_from(room.slow_mode_secs).unwrap_or(0),
-            pinned: room.pinned_question_id,
-            questions,
-            comments,
-            polls,
+            public: PublicRoom {
+                moderation: ModerationMode::parse(&room.moderation).unwrap_or_default(),
+                slow_mode_secs: u32::try_from(room.slow_mode_secs).unwrap_or(0),
+                pinned: room.pinned_question_id,
+                questions,
+                comments,
+                polls,
+            },
             banned_viewers: bans.iter().filter_map(|b| b.viewer_key.clone()).collect(),
             banned_ips: bans.iter().filter_map(|b| b.ip.clone()).collect(),
             last_ban_id: bans.iter().map(|b| b.id).max().unwrap_or(0),
@@ -226,7 +237,7 @@ impl Store {
 
     /// The bans of a room newer than `after_id`, oldest first: a node learns
     /// of bans issued on other nodes even when it missed the bus message.
-    pub async fn bans_after(&self, event_id: i64, after_id: i64) -> StoreResult<Vec<BanRecord>> {
+    pub async fn bans_after(&self, event_id: EventId, after_id: i64) -> StoreResult<Vec<BanRecord>> {
         const SQL: &str = "SELECT id, viewer_key, ip, reason FROM bans WHERE event_id = $1 AND id > $2 ORDER BY id";
         Ok(
             on_pool!(self, read p => sqlx::query_as::<_, BanRecord>(SQL).bind(event_id).bind(after_id).fetch_all(p).await)?,
@@ -236,7 +247,7 @@ impl Store {
     /// The approved questions of a room (not comments), in the order asked;
     /// a read only (unlike [`Store::load_room`], which creates the room).
     #[tracing::instrument(skip(self), err(level = "debug"))]
-    pub async fn approved_questions(&self, event_id: i64) -> StoreResult<Vec<PublicQuestion>> {
+    pub async fn approved_questions(&self, event_id: EventId) -> StoreResult<Vec<PublicQuestion>> {
         const SQL: &str = concat!(
             "SELECT ",
             question_columns!(),
@@ -250,7 +261,7 @@ impl Store {
     /// already decided) at or after `since`: the authors who may have missed
     /// a `mine` frame from another node.
     #[tracing::instrument(skip(self), err(level = "debug"))]
-    pub async fn authors_since(&self, event_id: i64, since: DateTime<Utc>) -> StoreResult<Vec<ViewerKey>> {
+    pub async fn authors_since(&self, event_id: EventId, since: DateTime<Utc>) -> StoreResult<Vec<ViewerKey>> {
         const SQL: &str = "SELECT DISTINCT viewer_key FROM questions WHERE event_id = $1 AND moderated_at >= $2";
         let keys: Vec<String> =
             on_pool!(self, read p => sqlx::query_scalar(SQL).bind(event_id).bind(since).fetch_all(p).await)?;
@@ -259,7 +270,7 @@ impl Store {
 
     /// Logged changes with `after < seq <= up_to`, in order.
     #[tracing::instrument(skip(self), err(level = "debug"))]
-    pub async fn room_log(&self, event_id: i64, after: i64, up_to: i64) -> StoreResult<Vec<(i64, RoomChange)>> {
+    pub async fn room_log(&self, event_id: EventId, after: i64, up_to: i64) -> StoreResult<Vec<(i64, RoomChange)>> {
         const SQL: &str =
             "SELECT seq, change FROM room_log WHERE event_id = $1 AND seq > $2 AND seq <= $3 ORDER BY seq";
         let rows: Vec<(i64, String)> =
@@ -275,7 +286,7 @@ impl Store {
 
     /// A viewer's own questions in a room (any status), oldest first.
     #[tracing::instrument(skip(self), err(level = "debug"))]
-    pub async fn viewer_questions(&self, event_id: i64, viewer: &ViewerKey) -> StoreResult<Vec<QuestionRecord>> {
+    pub async fn viewer_questions(&self, event_id: EventId, viewer: &ViewerKey) -> StoreResult<Vec<QuestionRecord>> {
         const SQL: &str = concat!(
             "SELECT ",
             question_columns!(),
@@ -287,7 +298,7 @@ impl Store {
 
     /// The ids of the questions a viewer upvoted in a room.
     #[tracing::instrument(skip(self), err(level = "debug"))]
-    pub async fn viewer_upvotes(&self, event_id: i64, viewer: &ViewerKey) -> StoreResult<Vec<i64>> {
+    pub async fn viewer_upvotes(&self, event_id: EventId, viewer: &ViewerKey) -> StoreResult<Vec<PostId>> {
         const SQL: &str = "SELECT u.question_id FROM upvotes u JOIN questions q ON q.id = u.question_id
              WHERE q.event_id = $1 AND u.viewer_key = $2 ORDER BY u.question_id";
         Ok(on_pool!(self, read p => sqlx::query_scalar(SQL).bind(event_id).bind(&viewer.0).fetch_all(p).await)?)
@@ -296,7 +307,7 @@ impl Store {
     /// What moderators work on: every pending question, and the latest
     /// rejected and hidden ones (at most `limit` of those).
     #[tracing::instrument(skip(self), err(level = "debug"))]
-    pub async fn moderation_queue(&self, event_id: i64, limit: i64) -> StoreResult<Vec<QuestionRecord>> {
+    pub async fn moderation_queue(&self, event_id: EventId, limit: i64) -> StoreResult<Vec<QuestionRecord>> {
         const PENDING: &str = concat!(
             "SELECT ",
             question_columns!(),
@@ -318,7 +329,7 @@ impl Store {
     /// The address a viewer last posted, upvoted or voted from in a room, for
     /// bans by address (when no room here saw them join).
     #[tracing::instrument(skip(self), err(level = "debug"))]
-    pub async fn viewer_last_ip(&self, event_id: i64, viewer: &ViewerKey) -> StoreResult<Option<String>> {
+    pub async fn viewer_last_ip(&self, event_id: EventId, viewer: &ViewerKey) -> StoreResult<Option<String>> {
         const SQL: &str = "SELECT ip FROM (
                SELECT ip, created_at AS at FROM questions WHERE event_id = $1 AND viewer_key = $2 AND ip IS NOT NULL
                UNION ALL
@@ -338,7 +349,7 @@ impl Store {
     /// snapshot shows). Staff get it at join, so a reloaded console can still
     /// ban the author of a post published before it connected.
     #[tracing::instrument(skip(self), err(level = "debug"))]
-    pub async fn published_authors(&self, event_id: i64) -> StoreResult<Vec<PostAuthor>> {
+    pub async fn published_authors(&self, event_id: EventId) -> StoreResult<Vec<PostAuthor>> {
         const QUESTIONS: &str = "SELECT id, viewer_key FROM questions
              WHERE event_id = $1 AND status = 'approved' AND kind = 'question' ORDER BY id";
         const COMMENTS: &str = "SELECT id, viewer_key FROM questions
@@ -355,6 +366,6 @@ impl Store {
 /// Who wrote a published post (its viewer key), for staff.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct PostAuthor {
-    pub id: i64,
+    pub id: PostId,
     pub viewer_key: String,
 }

@@ -15,6 +15,7 @@ use super::tx::{Tx, on_tx};
 use super::units::Unit;
 use super::{Store, StoreResult};
 use crate::domain::event::EventStatus;
+use crate::domain::ids::UnitId;
 use crate::domain::plan::{Plan, PlanEvent, PlanTheme, PlanUnit};
 use crate::domain::time::now;
 
@@ -47,7 +48,7 @@ impl ImportReport {
 fn merged_details(
     e: &PlanEvent,
     theme_id: Option<i64>,
-    host_ids: Vec<i64>,
+    host_ids: Vec<UnitId>,
     existing: Option<(&EventDetails, EventStatus)>,
     warnings: &mut Vec<String>,
 ) -> EventDetails {
@@ -124,7 +125,7 @@ fn by_code<T>(items: Vec<T>, code: fn(&T) -> &String) -> HashMap<String, T> {
 #[derive(Clone, Copy)]
 struct Ids<'a> {
     plan: i64,
-    units: &'a HashMap<&'a str, i64>,
+    units: &'a HashMap<&'a str, UnitId>,
     themes: &'a HashMap<&'a str, i64>,
 }
 
@@ -135,7 +136,7 @@ async fn import_units<'p>(
     units: &HashMap<String, Unit>,
     counts: &mut Counts,
     at: At,
-) -> StoreResult<HashMap<&'p str, i64>> {
+) -> StoreResult<HashMap<&'p str, UnitId>> {
     const UPDATE: &str = "UPDATE units SET name = $1, short_name = $2, supervisor = $3 WHERE id = $4";
     const INSERT: &str =
         "INSERT INTO units (code, name, short_name, supervisor, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id";

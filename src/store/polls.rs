@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{Store, StoreError, StoreResult, on_pool};
+use crate::domain::ids::{EventId, PollId};
 use crate::domain::poll::{
     CLOUD_SIZE, PollKind, PollSpec, PollStatus, PublicPoll, ResultsVisibility, Tally, WordCount,
 };
@@ -19,8 +20,8 @@ pub(crate) use poll_columns;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub(crate) struct PollRow {
-    id: i64,
-    event_id: i64,
+    id: PollId,
+    event_id: EventId,
     kind: String,
     title: String,
     options: String,
@@ -36,8 +37,8 @@ pub(crate) struct PollRow {
 /// A poll as staff see it (drafts included).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PollRecord {
-    pub id: i64,
-    pub event_id: i64,
+    pub id: PollId,
+    pub event_id: EventId,
     #[serde(flatten)]
     pub spec: PollSpec,
     pub status: PollStatus,
@@ -123,7 +124,7 @@ pub(crate) fn build_tally(spec: &PollSpec, voters: i64, counts: &[(i64, i64)], w
 /// A viewer's own vote, for their snapshot.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct OwnVote {
-    pub poll_id: i64,
+    pub poll_id: PollId,
     pub text: Option<String>,
     pub text_status: Option<String>,
     #[sqlx(skip)]
@@ -133,7 +134,7 @@ pub struct OwnVote {
 impl Store {
     /// Every poll of an event, drafts included, in creation order.
     #[tracing::instrument(skip(self), err(level = "debug"))]
-    pub async fn polls(&self, event_id: i64) -> StoreResult<Vec<PollRecord>> {
+    pub async fn polls(&self, event_id: EventId) -> StoreResult<Vec<PollRecord>> {
         const SQL: &str = concat!(
             "SELECT ",
             poll_columns!(),
@@ -144,7 +145,7 @@ impl Store {
     }
 
     /// A poll's tally, counted from the stored votes.
-    #[tracing::instrument(skip(self, poll), fields(poll = poll.id), err(level = "debug"))]
+    #[tracing::instrument(skip(self, poll), fields(poll = poll.id.0), err(level = "debug"))]
     pub async fn poll_tally(&self, poll: &PollRecord) -> StoreResult<Tally> {
         let voters: i64 = on_pool!(self, read p => sqlx::query_scalar(TALLY_VOTERS).bind(poll.id).fetch_one(p).await)?;
         let counts: Vec<(i64, i64)> =
@@ -158,7 +159,7 @@ impl Store {
     }
 
     /// The polls the public sees (not drafts), with their tallies where shown.
-    pub async fn public_polls(&self, event_id: i64) -> StoreResult<Vec<PublicPoll>> {
+    pub async fn public_polls(&self, event_id: EventId) -> StoreResult<Vec<PublicPoll>> {
         let mut out = Vec::new();
         for poll in self
             .polls(event_id)
@@ -174,14 +175,14 @@ impl Store {
 
     /// A viewer's votes in an event's polls.
     #[tracing::instrument(skip(self), err(level = "debug"))]
-    pub async fn viewer_votes(&self, event_id: i64, viewer: &ViewerKey) -> StoreResult<Vec<OwnVote>> {
+    pub async fn viewer_votes(&self, event_id: EventId, viewer: &ViewerKey) -> StoreResult<Vec<OwnVote>> {
         const VOTES: &str = "SELECT v.poll_id, v.text, v.text_status FROM poll_votes v JOIN polls p ON p.id = v.poll_id
              WHERE p.event_id = $1 AND v.viewer_key = $2 ORDER BY v.poll_id";
         let mut votes: Vec<OwnVote> =
             on_pool!(self, read p => sqlx::query_as(VOTES).bind(event_id).bind(&viewer.0).fetch_all(p).await)?;
         const CHOICES: &str = "SELECT c.poll_id, c.option FROM poll_choices c JOIN polls p ON p.id = c.poll_id
              WHERE p.event_id = $1 AND c.viewer_key = $2 ORDER BY c.poll_id, c.option";
-        let choices: Vec<(i64, i64)> =
+        let choices: Vec<(PollId, i64)> =
             on_pool!(self, read p => sqlx::query_as(CHOICES).bind(event_id).bind(&viewer.0).fetch_all(p).await)?;
         for (poll_id, option) in choices {
             if let Some(v) = votes.iter_mut().find(|v| v.poll_id == poll_id) {

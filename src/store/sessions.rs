@@ -5,6 +5,7 @@ use sha2::{Digest, Sha256};
 
 use super::users::{Account, UserRow};
 use super::{Store, StoreResult, on_pool};
+use crate::domain::ids::StaffId;
 use crate::domain::time::now;
 
 /// A fresh random session token (256 bits, hex).
@@ -24,7 +25,7 @@ fn hex(bytes: &[u8]) -> String {
 
 impl Store {
     #[tracing::instrument(skip(self, token), err(level = "debug"))]
-    pub async fn create_session(&self, user_id: i64, token: &str, expires_at: DateTime<Utc>) -> StoreResult<()> {
+    pub async fn create_session(&self, user_id: StaffId, token: &str, expires_at: DateTime<Utc>) -> StoreResult<()> {
         const SQL: &str = "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)";
         on_pool!(self, write p => sqlx::query(SQL)
             .bind(token_hash(token))

@@ -6,6 +6,8 @@
 //! expanded once per backend). Dropping a `Tx` without [`Tx::commit`] rolls
 //! it back.
 
+use crate::domain::ids::{EventId, StaffId};
+
 use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
@@ -51,7 +53,7 @@ pub(crate) use on_tx;
 
 /// A line of the audit log, written in the transaction of what it records.
 pub(crate) struct AuditLine<'a> {
-    pub event_id: i64,
+    pub event_id: EventId,
     /// `staff`, `viewer` or `system`.
     pub actor_kind: &'static str,
     /// Staff id, viewer key, or the system part (`screen`).
@@ -64,7 +66,7 @@ pub(crate) struct AuditLine<'a> {
 
 impl<'a> AuditLine<'a> {
     /// A line by `actor` (`(actor_kind, actor)`) on the event, with no subject and no change yet.
-    pub(crate) fn by(actor: (&'static str, &'a str), event_id: i64, action: &'a str) -> Self {
+    pub(crate) fn by(actor: (&'static str, &'a str), event_id: EventId, action: &'a str) -> Self {
         Self {
             event_id,
             actor_kind: actor.0,
@@ -77,7 +79,7 @@ impl<'a> AuditLine<'a> {
     }
 
     /// A line by staff member `staff_id`.
-    pub(crate) fn staff(staff_id: i64, event_id: i64, action: &'a str) -> Self {
+    pub(crate) fn staff(staff_id: StaffId, event_id: EventId, action: &'a str) -> Self {
         Self {
             actor: Cow::Owned(staff_id.to_string()),
             ..Self::by(("staff", ""), event_id, action)
@@ -85,9 +87,9 @@ impl<'a> AuditLine<'a> {
     }
 
     /// What the line is about (a question, a poll, an opinion).
-    pub(crate) fn on(self, subject_id: i64) -> Self {
+    pub(crate) fn on(self, subject_id: impl Into<i64>) -> Self {
         Self {
-            subject_id: Some(subject_id),
+            subject_id: Some(subject_id.into()),
             ..self
         }
     }

@@ -1,5 +1,7 @@
 //! 主责单位: the units that host events.
 
+use crate::domain::ids::UnitId;
+
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -7,7 +9,7 @@ use super::{Store, StoreError, StoreResult, on_pool};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, ToSchema)]
 pub struct Unit {
-    pub id: i64,
+    pub id: UnitId,
     pub code: String,
     /// Full official name.
     pub name: String,
@@ -25,7 +27,7 @@ impl Store {
     }
 
     #[tracing::instrument(skip(self), err(level = "debug"))]
-    pub async fn unit(&self, id: i64) -> StoreResult<Unit> {
+    pub async fn unit(&self, id: UnitId) -> StoreResult<Unit> {
         const SQL: &str = "SELECT id, code, name, short_name, supervisor FROM units WHERE id = $1";
         on_pool!(self, read p => sqlx::query_as::<_, Unit>(SQL).bind(id).fetch_optional(p).await)?
             .ok_or(StoreError::NotFound("unit"))

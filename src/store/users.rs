@@ -5,16 +5,17 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{OnConstraint, Store, StoreError, StoreResult, on_pool};
+use crate::domain::ids::{StaffId, UnitId};
 use crate::domain::staff::{Role, Staff, Username};
 use crate::domain::time::now;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub(super) struct UserRow {
-    id: i64,
+    id: StaffId,
     username: String,
     display_name: String,
     role: String,
-    unit_id: Option<i64>,
+    unit_id: Option<UnitId>,
     active: bool,
     created_at: DateTime<Utc>,
 }
@@ -59,7 +60,7 @@ impl Store {
         display_name: &str,
         password_hash: &str,
         role: Role,
-        unit_id: Option<i64>,
+        unit_id: Option<UnitId>,
     ) -> StoreResult<Account> {
         const SQL: &str = "INSERT INTO users (username, display_name, password_hash, role, unit_id, active, created_at)
              VALUES ($1, $2, $3, $4, $5, TRUE, $6)
@@ -105,7 +106,7 @@ impl Store {
     }
 
     #[tracing::instrument(skip(self), err(level = "debug"))]
-    pub async fn account(&self, id: i64) -> StoreResult<Account> {
+    pub async fn account(&self, id: StaffId) -> StoreResult<Account> {
         const SQL: &str =
             "SELECT id, username, display_name, role, unit_id, active, created_at FROM users WHERE id = $1";
         let row = on_pool!(self, read p => sqlx::query_as::<_, UserRow>(SQL).bind(id).fetch_optional(p).await)?;
@@ -124,7 +125,7 @@ impl Store {
     /// with it) is shut out the moment it changes. Returns how many sessions
     /// ended.
     #[tracing::instrument(skip(self, password_hash), err(level = "debug"))]
-    pub async fn set_password(&self, user_id: i64, password_hash: &str) -> StoreResult<u64> {
+    pub async fn set_password(&self, user_id: StaffId, password_hash: &str) -> StoreResult<u64> {
         const SET: &str = "UPDATE users SET password_hash = $1 WHERE id = $2";
         const END_SESSIONS: &str = "DELETE FROM sessions WHERE user_id = $1";
         let (done, ended) = on_pool!(self, write p => async {

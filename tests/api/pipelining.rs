@@ -130,7 +130,11 @@ async fn a_question_answered_many_times_logs_only_its_last_answer(backend: Backe
             acked += 1;
         }
     }
-    let log = app.store.room_log(event, 0, i64::MAX).await.expect("room log");
+    let log = app
+        .store
+        .room_log(minsheng::domain::ids::EventId(event), 0, i64::MAX)
+        .await
+        .expect("room log");
     let answers_logged: Vec<String> = log
         .iter()
         .filter_map(|(_, change)| match change {

@@ -11,6 +11,7 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::cluster::harness::Cluster;
 use crate::helpers::{Backend, TestApp, TestDb, WS_WAIT, live_settings, spawn_app_with};
 use crate::on_both_backends;
+use minsheng::domain::ids::PostId;
 
 on_both_backends!(
     a_hidden_question_is_gone_from_replay_and_snapshot,
@@ -401,7 +402,7 @@ async fn migration_0006_redacts_the_logs_written_before_it(backend: Backend) {
     let url = url.expose().to_owned();
     let at = DateTime::<Utc>::from_timestamp(1_728_870_000, 0).unwrap();
     let question = |id: i64, text: &str| PublicQuestion {
-        id,
+        id: PostId(id),
         nickname: "张三".into(),
         text: text.into(),
         upvotes: 0,
@@ -411,7 +412,7 @@ async fn migration_0006_redacts_the_logs_written_before_it(backend: Backend) {
         created_at: at,
     };
     let comment = |id: i64, text: &str| PublicComment {
-        id,
+        id: PostId(id),
         nickname: "张三".into(),
         text: text.into(),
         edited: false,
@@ -434,7 +435,7 @@ async fn migration_0006_redacts_the_logs_written_before_it(backend: Backend) {
             question: question(2, &format!("电话{PHONE}")),
         },
         RoomChange::Upvotes {
-            question_id: 2,
+            question_id: PostId(2),
             upvotes: 1,
         },
         RoomChange::Comment {
@@ -443,7 +444,7 @@ async fn migration_0006_redacts_the_logs_written_before_it(backend: Backend) {
         RoomChange::Comment {
             comment: comment(4, "灵活就业"),
         },
-        RoomChange::CommentRemoved { comment_id: 4 },
+        RoomChange::CommentRemoved { comment_id: PostId(4) },
         RoomChange::Question {
             question: question(4, "灵活就业"),
         },
@@ -566,17 +567,17 @@ async fn migration_0006_redacts_the_logs_written_before_it(backend: Backend) {
             }),
             Some(1),
         ),
-        (RoomChange::QuestionRemoved { question_id: 2 }, None),
+        (RoomChange::QuestionRemoved { question_id: PostId(2) }, None),
         (
             RoomChange::Upvotes {
-                question_id: 2,
+                question_id: PostId(2),
                 upvotes: 1,
             },
             None,
         ),
-        (RoomChange::CommentRemoved { comment_id: 3 }, None),
-        (RoomChange::CommentRemoved { comment_id: 4 }, None),
-        (RoomChange::CommentRemoved { comment_id: 4 }, None),
+        (RoomChange::CommentRemoved { comment_id: PostId(3) }, None),
+        (RoomChange::CommentRemoved { comment_id: PostId(4) }, None),
+        (RoomChange::CommentRemoved { comment_id: PostId(4) }, None),
         (
             RoomChange::Question {
                 question: question(4, "灵活就业"),

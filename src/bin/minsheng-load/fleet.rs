@@ -10,9 +10,12 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
-use crate::net::Endpoint;
+use futures_util::StreamExt;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::net::{Endpoint, Ws, frame_or_end};
 use crate::procfs;
-use crate::report::add_all;
+use crate::report::{Delivery, add_all};
 
 /// The run's hard deadline, and Ctrl-C.
 #[derive(Clone)]
@@ -144,7 +147,36 @@ impl Shared {
         self.delivered.fetch_add(1, Relaxed);
     }
 
-    pub fn connected_ok(&self, measured: bool) {
+    /// Open one connection with `open`, under the limit of handshakes in
+    /// flight and within `secs`: a success is counted as connected (and alive
+    /// when `measured`), a failure as failed, with its error kept in `out`.
+    pub async fn connect<T>(
+        &self,
+        out: &mut ViewerOut,
+        measured: bool,
+        secs: u64,
+        open: impl Future<Output = Result<T, String>>,
+    ) -> Option<T> {
+        let permit = self.handshakes.acquire().await.ok();
+        let opened = tokio::time::timeout(Duration::from_secs(secs), open)
+            .await
+            .unwrap_or_else(|_| Err("handshake: timeout".into()));
+        drop(permit);
+        match opened {
+            Ok(conn) => {
+                out.connected = true;
+                self.connected_ok(measured);
+                Some(conn)
+            }
+            Err(e) => {
+                out.connect_error = Some(e);
+                self.failed.fetch_add(1, Relaxed);
+                None
+            }
+        }
+    }
+
+    fn connected_ok(&self, measured: bool) {
         self.connected.fetch_add(1, Relaxed);
         if measured {
             self.alive.fetch_add(1, Relaxed);
@@ -209,6 +241,25 @@ impl ViewerOut {
 
     pub fn error(&mut self, code: &str) {
         *self.errors.entry(code.to_owned()).or_default() += 1;
+    }
+}
+
+/// After the run: read what a stalled viewer's socket still holds, each
+/// frame handed to `frame`, for at most 3 s; and how it ended.
+pub async fn drain_stalled(ws: &mut Ws, out: &mut ViewerOut, mut frame: impl FnMut(&mut ViewerOut, Message)) {
+    let until = tokio::time::Instant::now() + Duration::from_secs(3);
+    loop {
+        let Ok(m) = tokio::time::timeout_at(until, ws.next()).await else {
+            out.cut = Some("still open at the end".into());
+            break;
+        };
+        match frame_or_end(m) {
+            Ok(m) => frame(out, m),
+            Err(cut) => {
+                out.cut = Some(cut);
+                break;
+            }
+        }
     }
 }
 
@@ -281,9 +332,12 @@ pub async fn drain(shared: &Shared, limit: Duration, deadline: &Deadline) {
     }
 }
 
-/// Await every viewer (they were told to stop); abort those still running after 10 s.
-pub async fn collect(handles: Vec<JoinHandle<ViewerOut>>) -> (Vec<ViewerOut>, usize) {
-    let until = tokio::time::Instant::now() + Duration::from_secs(10);
+/// How long viewers told to stop have to finish.
+pub const STOP_WITHIN: Duration = Duration::from_secs(10);
+
+/// Await every viewer; abort those still running `within` from now.
+pub async fn collect(handles: Vec<JoinHandle<ViewerOut>>, within: Duration) -> (Vec<ViewerOut>, usize) {
+    let until = tokio::time::Instant::now() + within;
     let mut outs = Vec::with_capacity(handles.len());
     let mut unfinished = 0;
     for h in handles {
@@ -403,6 +457,35 @@ pub fn group(
 }
 
 impl Summary {
+    /// The delivery figures of a run whose publisher sent `sent` messages
+    /// (`acked` of them acknowledged) over `drive_secs`, the first at `first_send_ns`.
+    pub fn delivery(&self, sent: u64, acked: u64, first_send_ns: u64, drive_secs: f64) -> Delivery {
+        let window = self.last_match_ns.saturating_sub(first_send_ns) as f64 / 1e9;
+        Delivery {
+            sent,
+            acked,
+            send_rate: if drive_secs > 0.0 {
+                sent as f64 / drive_secs
+            } else {
+                0.0
+            },
+            measured_viewers: self.measured_viewers,
+            expected: acked * self.measured_viewers as u64,
+            delivered: self.delivered,
+            lost: self.gaps + self.tail,
+            lost_gaps: self.gaps,
+            lost_tail: self.tail,
+            missed_after_disconnect: self.missed_after_disconnect,
+            duplicated: self.dups,
+            window_secs: window,
+            deliveries_per_sec: if window > 0.0 {
+                self.delivered as f64 / window
+            } else {
+                0.0
+            },
+        }
+    }
+
     /// Viewers that joined the same quiet room should all be welcomed at the same seq.
     pub fn welcome_note(&self) -> Option<String> {
         (self.welcome_min != self.welcome_max).then(|| {

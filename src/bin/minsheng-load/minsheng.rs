@@ -6,6 +6,7 @@ mod client;
 mod staff;
 mod vote;
 
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -15,12 +16,11 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::cli::{Args, Scenario};
-use crate::fleet::{self, Deadline, Rng, Sample, Shared, ViewerOut};
-use crate::net::{Endpoint, parse_source_ips};
+use crate::fleet::{self, Deadline, Rng, Sample, Shared, Summary, ViewerOut};
+use crate::net::{Endpoint, Ws, parse_source_ips};
 use crate::procfs::{self, CpuMark};
-use crate::report::{self, Delivery, Moderator, NodeFigures, Questions, Report, Stall, Upvotes, add_all};
+use crate::report::{self, Moderator, NodeFigures, Questions, Report, Stall, Upvotes, add_all};
 
-pub use client::close_label;
 use client::{Match, Room, Seat, asker, viewer};
 use staff::{ModCmd, ModOut, drive, live_event, login, moderator, open_staff, park, request, seed};
 
@@ -306,45 +306,145 @@ fn deliveries(
     first_send_ns: u64,
     drive_secs: f64,
 ) {
+    let s = summarise_viewers(h, outs, final_seq, first_send_ns);
+    let (sent, acked) = (shared.sent.load(Relaxed), shared.acked.load(Relaxed));
+    h.report.delivery = Some(s.delivery(sent, acked, first_send_ns, drive_secs));
+    h.report.latency_ms = report::latency(s.lat);
+}
+
+/// Connect `n` viewer tasks, each made by `make` from the harness (for its
+/// node) and its index, at --connect-rate: the idle memory figure first
+/// (`opened_so_far` connections being open already), then wait for them to
+/// connect, count them, and after 2 s of quiet take the connected figure.
+async fn connect_viewers<F, Fut>(
+    h: &mut Harness,
+    shared: &Shared,
+    n: usize,
+    opened_so_far: usize,
+    make: F,
+) -> Vec<JoinHandle<ViewerOut>>
+where
+    F: Fn(&Harness, usize) -> Fut,
+    Fut: Future<Output = ViewerOut> + Send + 'static,
+{
+    let rss_idle = idle_rss(h, opened_so_far).await;
+    let mut handles = Vec::with_capacity(n);
+    let t0 = shared.now_ns();
+    let hr: &Harness = h;
+    fleet::launch(n, hr.args.connect_rate, &hr.deadline, &mut handles, |i| make(hr, i)).await;
+    let connect_secs = fleet::wait_connected(shared, handles.len(), t0, &h.deadline, h.args.quiet).await;
+    h.report.viewers.requested = n;
+    h.report.viewers.connected = shared.connected.load(Relaxed);
+    h.report.viewers.failed = n - h.report.viewers.connected;
+    h.report.viewers.connect_secs = connect_secs;
+    h.deadline.sleep(Duration::from_secs(2)).await;
+    let rss_connected = h.rss_connected();
+    memory(h, rss_idle, rss_connected, shared.connected.load(Relaxed));
+    handles
+}
+
+/// The measured window's instruments: the sampler (memory, and the
+/// connection gauge when asked), the progress line, and CPU marks of the
+/// servers and of this generator.
+struct Measuring {
+    stop: watch::Sender<bool>,
+    sampler: JoinHandle<Vec<Sample>>,
+    progress: Option<JoinHandle<()>>,
+    cpu: Vec<Option<CpuMark>>,
+    gen_cpu: Option<CpuMark>,
+}
+
+impl Measuring {
+    fn start(h: &Harness, shared: &Arc<Shared>, gauge: Option<Endpoint>, progress: bool) -> Self {
+        let (stop, stop_rx) = watch::channel(false);
+        let sampler = fleet::sampler(shared.clone(), h.known_pids(), gauge, stop_rx.clone());
+        let progress = if progress {
+            fleet::progress(shared.clone(), h.args.quiet, stop_rx)
+        } else {
+            None
+        };
+        Self {
+            stop,
+            sampler,
+            progress,
+            cpu: h.cpu_mark(),
+            gen_cpu: CpuMark::of(None),
+        }
+    }
+
+    /// The servers' and the generator's CPU since the window opened.
+    fn cpu_done(&self, h: &mut Harness) {
+        h.cpu_done(&self.cpu);
+        h.report.generator_cpu_cores = self.gen_cpu.and_then(|c| c.cores_since(None));
+    }
+
+    /// Stop sampling; the peak and end memory figures; the samples.
+    async fn close(self, h: &mut Harness) -> Vec<Sample> {
+        let _ = self.stop.send(true);
+        let samples = self.sampler.await.unwrap_or_default();
+        if let Some(p) = self.progress {
+            let _ = p.await;
+        }
+        finish_memory(h, &samples);
+        samples
+    }
+}
+
+/// A note for the `unfinished` tasks (`who`) that did not finish when collected.
+fn note_unfinished(h: &mut Harness, unfinished: usize, who: &str) {
+    if unfinished > 0 {
+        h.report
+            .notes
+            .push(format!("{unfinished} {who} did not finish in time"));
+    }
+}
+
+/// Sum the viewers up (per node too); how they ended goes into the report,
+/// the rest is for the scenario's own figures.
+fn summarise_viewers(h: &mut Harness, outs: &mut [ViewerOut], final_seq: i64, first_send_ns: u64) -> Summary {
     h.per_node(outs, final_seq, first_send_ns);
-    let s = fleet::summarise(outs, final_seq);
+    let mut s = fleet::summarise(outs, final_seq);
     if let Some(note) = s.welcome_note() {
         h.report.notes.push(note);
     }
-    let sent = shared.sent.load(Relaxed);
-    let acked = shared.acked.load(Relaxed);
-    let window = s.last_match_ns.saturating_sub(first_send_ns) as f64 / 1e9;
-    h.report.delivery = Some(Delivery {
-        sent,
-        acked,
-        send_rate: if drive_secs > 0.0 {
-            sent as f64 / drive_secs
-        } else {
-            0.0
-        },
-        measured_viewers: s.measured_viewers,
-        expected: acked * s.measured_viewers as u64,
-        delivered: s.delivered,
-        lost: s.gaps + s.tail,
-        lost_gaps: s.gaps,
-        lost_tail: s.tail,
-        missed_after_disconnect: s.missed_after_disconnect,
-        duplicated: s.dups,
-        window_secs: window,
-        deliveries_per_sec: if window > 0.0 { s.delivered as f64 / window } else { 0.0 },
-    });
-    h.report.latency_ms = report::latency(s.lat);
-    h.report.disconnects_by_code = s.disconnects;
-    h.report.viewer_error_frames = s.errors;
-    h.report.viewers.connect_errors = s.connect_errors;
+    h.report.disconnects_by_code = std::mem::take(&mut s.disconnects);
+    h.report.viewer_error_frames = std::mem::take(&mut s.errors);
+    h.report.viewers.connect_errors = std::mem::take(&mut s.connect_errors);
     h.report.viewers.still_connected_at_end = s.still_connected;
+    s
 }
 
-fn viewer_counts(h: &mut Harness, shared: &Shared, requested: usize, connect_secs: f64) {
-    h.report.viewers.requested = requested;
-    h.report.viewers.connected = shared.connected.load(Relaxed);
-    h.report.viewers.failed = requested - h.report.viewers.connected;
-    h.report.viewers.connect_secs = connect_secs;
+/// The staff connections that drive a run: a command channel and a task
+/// each, stopped together.
+struct Moderators {
+    txs: Vec<mpsc::Sender<ModCmd>>,
+    handles: Vec<JoinHandle<ModOut>>,
+    stop: watch::Sender<bool>,
+}
+
+impl Moderators {
+    fn new() -> Self {
+        Self {
+            txs: Vec::new(),
+            handles: Vec::new(),
+            stop: watch::channel(false).0,
+        }
+    }
+
+    /// A moderator task on `ws`, measuring the acks of `measured` actions.
+    fn spawn(&mut self, ws: Ws, shared: &Arc<Shared>, measured: &'static str) {
+        let (tx, rx) = mpsc::channel(4096);
+        let stop = self.stop.subscribe();
+        self.handles
+            .push(tokio::spawn(moderator(ws, shared.clone(), rx, measured, stop)));
+        self.txs.push(tx);
+    }
+
+    /// Stop them all; what they sent and were answered, summed.
+    async fn finish(self) -> Moderator {
+        let _ = self.stop.send(true);
+        collect_mods(self.handles).await
+    }
 }
 
 async fn collect_mods(handles: Vec<JoinHandle<ModOut>>) -> Moderator {
@@ -369,15 +469,7 @@ async fn collect_mods(handles: Vec<JoinHandle<ModOut>>) -> Moderator {
 
 /// Hide what a run published (not measured), so that the room's snapshot
 /// does not grow from run to run.
-async fn cleanup(
-    h: &mut Harness,
-    shared: &Arc<Shared>,
-    token: &str,
-    mods: &mut Vec<mpsc::Sender<ModCmd>>,
-    handles: &mut Vec<JoinHandle<ModOut>>,
-    stop: &watch::Receiver<bool>,
-    hide: &[i64],
-) {
+async fn cleanup(h: &mut Harness, shared: &Arc<Shared>, token: &str, mods: &mut Moderators, hide: &[i64]) {
     if hide.is_empty() || h.args.keep_questions || h.deadline.interrupted() {
         return;
     }
@@ -386,13 +478,9 @@ async fn cleanup(
     let per = h.args.staff_frames_per_sec;
     // Up to 8 staff connections, to be done in about 3 s.
     let want = ((hide.len() as f64 / (per * 3.0)).ceil() as usize).clamp(1, 8);
-    while mods.len() < want {
+    while mods.txs.len() < want {
         match open_staff(&h.room, token).await {
-            Ok(ws) => {
-                let (tx, rx) = mpsc::channel(4096);
-                handles.push(tokio::spawn(moderator(ws, shared.clone(), rx, "-", stop.clone())));
-                mods.push(tx);
-            }
+            Ok(ws) => mods.spawn(ws, shared, "-"),
             Err(e) => {
                 h.report.notes.push(format!("cleanup: {e}"));
                 break;
@@ -407,12 +495,17 @@ async fn cleanup(
         ),
     );
     let ignored = AtomicUsize::new(0);
-    let done = drive(per * mods.len() as f64, hide.len(), mods, &deadline, &ignored, |k| {
-        ModCmd {
+    let done = drive(
+        per * mods.txs.len() as f64,
+        hide.len(),
+        &mods.txs,
+        &deadline,
+        &ignored,
+        |k| ModCmd {
             text: format!(r#"{{"type":"hide","ref":"h{k}","question_id":{}}}"#, hide[k]),
             slot: None,
-        }
-    })
+        },
+    )
     .await;
     if done < hide.len() {
         h.report.notes.push(format!(
@@ -485,19 +578,14 @@ async fn broadcast(h: &mut Harness) -> anyhow::Result<()> {
     let mode = Match::QuestionId { min_id };
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let (mod_stop_tx, mod_stop_rx) = watch::channel(false);
-    let mut mod_txs = Vec::new();
-    let mut mod_handles = Vec::new();
+    let mut mods = Moderators::new();
     for p in parked {
         let ws = match p.await {
             Ok(Ok(ws)) => ws,
             Ok(Err(e)) => bail!("a staff connection closed while seeding: {e}"),
             Err(e) => bail!("staff connection task: {e}"),
         };
-        let (tx, rx) = mpsc::channel(4096);
-        let stop = mod_stop_rx.clone();
-        mod_handles.push(tokio::spawn(moderator(ws, shared.clone(), rx, "approve", stop)));
-        mod_txs.push(tx);
+        mods.spawn(ws, &shared, "approve");
     }
 
     let n = a.viewers();
@@ -529,16 +617,11 @@ async fn broadcast(h: &mut Harness) -> anyhow::Result<()> {
     };
     let failover = kill.map(|_| Arc::new(h.rooms.clone()));
     status(quiet, format!("connecting {n} viewers at {}/s", a.connect_rate));
-    let rss_idle = idle_rss(h, staff + total.div_ceil(5)).await;
-    let mut handles = Vec::with_capacity(n);
-    let t0 = shared.now_ns();
-    let sh = shared.clone();
-    let hr: &Harness = h;
-    fleet::launch(n, a.connect_rate, &h.deadline, &mut handles, |i| {
+    let handles = connect_viewers(h, &shared, n, staff + total.div_ceil(5), |hr, i| {
         let cmds = up_rxs.lock().ok().and_then(|mut v| v.get_mut(i).and_then(Option::take));
         viewer(
             hr.room_for(i),
-            sh.clone(),
+            shared.clone(),
             Seat {
                 i,
                 stalled: false,
@@ -550,17 +633,8 @@ async fn broadcast(h: &mut Harness) -> anyhow::Result<()> {
         )
     })
     .await;
-    let connect_secs = fleet::wait_connected(&shared, handles.len(), t0, &h.deadline, quiet).await;
-    viewer_counts(h, &shared, n, connect_secs);
-    h.deadline.sleep(Duration::from_secs(2)).await;
-    let rss_connected = h.rss_connected();
-    memory(h, rss_idle, rss_connected, shared.connected.load(Relaxed));
 
-    let (sample_tx, sample_rx) = watch::channel(false);
-    let sampler = fleet::sampler(shared.clone(), h.known_pids(), None, sample_rx.clone());
-    let progress = fleet::progress(shared.clone(), quiet, sample_rx);
-    let cpu = h.cpu_mark();
-    let gen_cpu = CpuMark::of(None);
+    let measuring = Measuring::start(h, &shared, None, true);
     let count = ids.len().min(total);
     status(
         quiet,
@@ -575,7 +649,7 @@ async fn broadcast(h: &mut Harness) -> anyhow::Result<()> {
     let driving = AtomicBool::new(true);
     let mut upvotes = Upvotes::default();
     let approvals = async {
-        let sent = drive(a.approvals_per_sec, count, &mod_txs, &h.deadline, &approved, |k| {
+        let sent = drive(a.approvals_per_sec, count, &mods.txs, &h.deadline, &approved, |k| {
             ModCmd {
                 text: format!(r#"{{"type":"approve","ref":"m{k}","question_id":{}}}"#, ids[k]),
                 slot: usize::try_from(ids[k] - min_id).ok(),
@@ -620,46 +694,19 @@ async fn broadcast(h: &mut Harness) -> anyhow::Result<()> {
         Some((k, pid, killed))
     };
     let (handed, (), killed) = tokio::join!(approvals, upvoter, killer);
-    let mut complete = true;
-    if handed < count && !h.deadline.over() {
-        h.report.notes.push(format!(
-            "only {handed} of {count} approvals could be handed to a staff connection: all were closed"
-        ));
-        complete = false;
-    }
+    let handed_all = all_handed(h, handed, count, "approvals");
     let drive_secs = drive_start.elapsed().as_secs_f64();
     fleet::drain(&shared, Duration::from_secs(a.drain_secs), &h.deadline).await;
-    h.cpu_done(&cpu);
-    h.report.generator_cpu_cores = gen_cpu.and_then(|c| c.cores_since(None));
-    let _ = sample_tx.send(true);
-    let samples = sampler.await.unwrap_or_default();
-    if let Some(p) = progress {
-        let _ = p.await;
-    }
-    finish_memory(h, &samples);
-    let complete = complete && !h.deadline.over();
+    measuring.cpu_done(h);
+    measuring.close(h).await;
+    let complete = handed_all && !h.deadline.over();
 
     let final_seq = shared.max_seq.load(Relaxed);
     let _ = stop_tx.send(true);
-    let (mut outs, unfinished) = fleet::collect(handles).await;
-    let published = &ids[..approved.load(Relaxed)];
-    cleanup(
-        h,
-        &shared,
-        &token,
-        &mut mod_txs,
-        &mut mod_handles,
-        &mod_stop_rx,
-        published,
-    )
-    .await;
-    let _ = mod_stop_tx.send(true);
-    h.report.moderator = Some(collect_mods(mod_handles).await);
-    if unfinished > 0 {
-        h.report
-            .notes
-            .push(format!("{unfinished} viewer tasks did not finish in time"));
-    }
+    let (mut outs, unfinished) = fleet::collect(handles, fleet::STOP_WITHIN).await;
+    cleanup(h, &shared, &token, &mut mods, &ids[..approved.load(Relaxed)]).await;
+    h.report.moderator = Some(mods.finish().await);
+    note_unfinished(h, unfinished, "viewer tasks");
     let final_seq = outs.iter().map(|o| o.last_seq).max().unwrap_or(0).max(final_seq);
     deliveries(h, &shared, &mut outs, final_seq, first_send_ns, drive_secs);
     if let Some((k, pid, killed)) = killed {
@@ -672,6 +719,18 @@ async fn broadcast(h: &mut Harness) -> anyhow::Result<()> {
     }
     h.report.complete = complete;
     Ok(())
+}
+
+/// Whether the driver handed all `count` commands to a staff connection;
+/// a note when the connections closed under it before the deadline.
+fn all_handed(h: &mut Harness, handed: usize, count: usize, what: &str) -> bool {
+    if handed < count && !h.deadline.over() {
+        h.report.notes.push(format!(
+            "only {handed} of {count} {what} could be handed to a staff connection: all were closed"
+        ));
+        return false;
+    }
+    true
 }
 
 /// What the viewers saw of a node killed under them.
@@ -715,7 +774,6 @@ async fn stall(h: &mut Harness) -> anyhow::Result<()> {
     let token = login(&h.base, &a.username, &a.password).await?;
     let shared = Shared::new(total, total);
     let (stop_tx, stop_rx) = watch::channel(false);
-    let (mod_stop_tx, mod_stop_rx) = watch::channel(false);
     // Staff connect first: the server sends them every pending question on joining.
     let staff = if answers {
         1 // One moderator, whatever the rate.
@@ -737,13 +795,9 @@ async fn stall(h: &mut Harness) -> anyhow::Result<()> {
     if v["type"] != "ack" {
         bail!("approving question {qid}: {v}");
     }
-    let mut mod_txs = Vec::new();
-    let mut mod_handles = Vec::new();
+    let mut mods = Moderators::new();
     for ws in staff_ws {
-        let (tx, rx) = mpsc::channel(4096);
-        let stop = mod_stop_rx.clone();
-        mod_handles.push(tokio::spawn(moderator(ws, shared.clone(), rx, "answer", stop)));
-        mod_txs.push(tx);
+        mods.spawn(ws, &shared, "answer");
     }
 
     let n = a.viewers();
@@ -755,20 +809,15 @@ async fn stall(h: &mut Harness) -> anyhow::Result<()> {
             a.connect_rate
         ),
     );
-    let rss_idle = idle_rss(h, staff + 1).await;
-    let mut handles = Vec::with_capacity(n);
-    let t0 = shared.now_ns();
-    let sh = shared.clone();
     let mode = Match::AnswerCounter;
     // Stalled viewers are spread over the whole range.
     let stride = n / k.max(1);
     let is_stalled = move |i: usize| k > 0 && i % stride == stride - 1 && i / stride < k;
     // With several nodes, viewers round-robin over them (as in broadcast).
-    let hr: &Harness = h;
-    fleet::launch(n, a.connect_rate, &h.deadline, &mut handles, |i| {
+    let handles = connect_viewers(h, &shared, n, staff + 1, |hr, i| {
         viewer(
             hr.room_for(i),
-            sh.clone(),
+            shared.clone(),
             Seat {
                 i,
                 stalled: is_stalled(i),
@@ -780,18 +829,9 @@ async fn stall(h: &mut Harness) -> anyhow::Result<()> {
         )
     })
     .await;
-    let connect_secs = fleet::wait_connected(&shared, handles.len(), t0, &h.deadline, quiet).await;
-    viewer_counts(h, &shared, n, connect_secs);
-    h.deadline.sleep(Duration::from_secs(2)).await;
-    let rss_connected = h.rss_connected();
-    memory(h, rss_idle, rss_connected, shared.connected.load(Relaxed));
     let gauge_start = fleet::live_connections(&h.base).await;
 
-    let (sample_tx, sample_rx) = watch::channel(false);
-    let sampler = fleet::sampler(shared.clone(), h.known_pids(), Some(h.base.clone()), sample_rx.clone());
-    let progress = fleet::progress(shared.clone(), quiet, sample_rx);
-    let cpu = h.cpu_mark();
-    let gen_cpu = CpuMark::of(None);
+    let measuring = Measuring::start(h, &shared, Some(h.base.clone()), true);
     // The answer text: `#n#` then filler, so that the public frame is about --text-bytes.
     // (answers: --text-bytes is the payload, the answer text itself, as
     // nats-server's payload; the frame around it re-sends the question.)
@@ -815,45 +855,35 @@ async fn stall(h: &mut Harness) -> anyhow::Result<()> {
     let first_send_ns = shared.now_ns();
     let drive_start = std::time::Instant::now();
     let progress_count = AtomicUsize::new(0);
-    let handed = drive(a.messages_per_sec, total, &mod_txs, &h.deadline, &progress_count, |n| {
-        let prefix = format!("#{n}#");
-        let text = format!("{prefix}{}", &filler[..text_len.saturating_sub(prefix.len())]);
-        ModCmd {
-            text: format!(r#"{{"type":"answer","ref":"m{n}","question_id":{qid},"text":"{text}"}}"#),
-            slot: Some(n),
-        }
-    })
+    let handed = drive(
+        a.messages_per_sec,
+        total,
+        &mods.txs,
+        &h.deadline,
+        &progress_count,
+        |n| {
+            let prefix = format!("#{n}#");
+            let text = format!("{prefix}{}", &filler[..text_len.saturating_sub(prefix.len())]);
+            ModCmd {
+                text: format!(r#"{{"type":"answer","ref":"m{n}","question_id":{qid},"text":"{text}"}}"#),
+                slot: Some(n),
+            }
+        },
+    )
     .await;
-    let mut complete = true;
-    if handed < total && !h.deadline.over() {
-        h.report.notes.push(format!(
-            "only {handed} of {total} answers could be handed to a staff connection: all were closed"
-        ));
-        complete = false;
-    }
+    let handed_all = all_handed(h, handed, total, "answers");
     let drive_secs = drive_start.elapsed().as_secs_f64();
     fleet::drain(&shared, Duration::from_secs(a.drain_secs), &h.deadline).await;
-    h.cpu_done(&cpu);
-    h.report.generator_cpu_cores = gen_cpu.and_then(|c| c.cores_since(None));
-    let _ = sample_tx.send(true);
-    let samples = sampler.await.unwrap_or_default();
-    if let Some(p) = progress {
-        let _ = p.await;
-    }
-    finish_memory(h, &samples);
-    let complete = complete && !h.deadline.over();
+    measuring.cpu_done(h);
+    let samples = measuring.close(h).await;
+    let complete = handed_all && !h.deadline.over();
 
     let final_seq = shared.max_seq.load(Relaxed);
     let _ = stop_tx.send(true);
-    let (mut outs, unfinished) = fleet::collect(handles).await;
-    cleanup(h, &shared, &token, &mut mod_txs, &mut mod_handles, &mod_stop_rx, &[qid]).await;
-    let _ = mod_stop_tx.send(true);
-    h.report.moderator = Some(collect_mods(mod_handles).await);
-    if unfinished > 0 {
-        h.report
-            .notes
-            .push(format!("{unfinished} viewer tasks did not finish in time"));
-    }
+    let (mut outs, unfinished) = fleet::collect(handles, fleet::STOP_WITHIN).await;
+    cleanup(h, &shared, &token, &mut mods, &[qid]).await;
+    h.report.moderator = Some(mods.finish().await);
+    note_unfinished(h, unfinished, "viewer tasks");
     let frame = shared.frame_len.load(Relaxed);
     h.report
         .notes
@@ -905,15 +935,10 @@ async fn connect(h: &mut Harness) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let n = a.viewers();
     status(a.quiet, format!("connecting {n} viewers at {}/s", a.connect_rate));
-    let rss_idle = idle_rss(h, 0).await;
-    let mut handles = Vec::with_capacity(n);
-    let t0 = shared.now_ns();
-    let sh = shared.clone();
-    let hr: &Harness = h;
-    fleet::launch(n, a.connect_rate, &h.deadline, &mut handles, |i| {
+    let handles = connect_viewers(h, &shared, n, 0, |hr, i| {
         viewer(
             hr.room_for(i),
-            sh.clone(),
+            shared.clone(),
             Seat {
                 i,
                 stalled: false,
@@ -925,11 +950,6 @@ async fn connect(h: &mut Harness) -> anyhow::Result<()> {
         )
     })
     .await;
-    let connect_secs = fleet::wait_connected(&shared, handles.len(), t0, &h.deadline, a.quiet).await;
-    viewer_counts(h, &shared, n, connect_secs);
-    h.deadline.sleep(Duration::from_secs(2)).await;
-    let rss_connected = h.rss_connected();
-    memory(h, rss_idle, rss_connected, shared.connected.load(Relaxed));
     status(
         a.quiet,
         format!(
@@ -938,33 +958,15 @@ async fn connect(h: &mut Harness) -> anyhow::Result<()> {
             a.duration
         ),
     );
-    let (sample_tx, sample_rx) = watch::channel(false);
-    let sampler = fleet::sampler(shared.clone(), h.known_pids(), None, sample_rx);
-    let cpu = h.cpu_mark();
-    let gen_cpu = CpuMark::of(None);
+    let measuring = Measuring::start(h, &shared, None, false);
     h.deadline.sleep(Duration::from_secs(a.duration)).await;
-    h.cpu_done(&cpu);
-    h.report.generator_cpu_cores = gen_cpu.and_then(|c| c.cores_since(None));
-    let _ = sample_tx.send(true);
-    let samples = sampler.await.unwrap_or_default();
-    finish_memory(h, &samples);
+    measuring.cpu_done(h);
+    measuring.close(h).await;
     let complete = !h.deadline.over();
     let _ = stop_tx.send(true);
-    let (mut outs, unfinished) = fleet::collect(handles).await;
-    if unfinished > 0 {
-        h.report
-            .notes
-            .push(format!("{unfinished} viewer tasks did not finish in time"));
-    }
-    h.per_node(&outs, 0, 0);
-    let s = fleet::summarise(&mut outs, 0);
-    if let Some(note) = s.welcome_note() {
-        h.report.notes.push(note);
-    }
-    h.report.disconnects_by_code = s.disconnects;
-    h.report.viewer_error_frames = s.errors;
-    h.report.viewers.connect_errors = s.connect_errors;
-    h.report.viewers.still_connected_at_end = s.still_connected;
+    let (mut outs, unfinished) = fleet::collect(handles, fleet::STOP_WITHIN).await;
+    note_unfinished(h, unfinished, "viewer tasks");
+    summarise_viewers(h, &mut outs, 0, 0);
     h.report.complete = complete;
     Ok(())
 }
@@ -976,65 +978,34 @@ async fn questions(h: &mut Harness) -> anyhow::Result<()> {
     let (go_tx, go_rx) = watch::channel::<Option<tokio::time::Instant>>(None);
     let n = a.askers;
     status(a.quiet, format!("connecting {n} askers at {}/s", a.connect_rate));
-    let rss_idle = idle_rss(h, 0).await;
-    let mut handles = Vec::with_capacity(n);
-    let t0 = shared.now_ns();
-    let (room, sh) = (h.room.clone(), shared.clone());
     let in_flight = a.in_flight.max(1);
-    fleet::launch(n, a.connect_rate, &h.deadline, &mut handles, |i| {
-        asker(room.clone(), sh.clone(), i, in_flight, go_rx.clone(), stop_rx.clone())
+    let handles = connect_viewers(h, &shared, n, 0, |hr, i| {
+        asker(
+            hr.room.clone(),
+            shared.clone(),
+            i,
+            in_flight,
+            go_rx.clone(),
+            stop_rx.clone(),
+        )
     })
     .await;
-    let connect_secs = fleet::wait_connected(&shared, handles.len(), t0, &h.deadline, a.quiet).await;
-    viewer_counts(h, &shared, n, connect_secs);
-    h.deadline.sleep(Duration::from_secs(2)).await;
-    let rss_connected = h.rss_connected();
-    memory(h, rss_idle, rss_connected, shared.connected.load(Relaxed));
     status(
         a.quiet,
         format!("asking for {} s, {in_flight} in flight per asker", a.duration),
     );
-    let (sample_tx, sample_rx) = watch::channel(false);
-    let sampler = fleet::sampler(shared.clone(), h.known_pids(), None, sample_rx.clone());
-    let progress = fleet::progress(shared.clone(), a.quiet, sample_rx);
-    let cpu = h.cpu_mark();
-    let gen_cpu = CpuMark::of(None);
+    let measuring = Measuring::start(h, &shared, None, true);
     let start = tokio::time::Instant::now();
     let end = start + Duration::from_secs(a.duration);
     let _ = go_tx.send(Some(end));
     h.deadline.run(tokio::time::sleep_until(end)).await;
-    h.cpu_done(&cpu);
-    h.report.generator_cpu_cores = gen_cpu.and_then(|c| c.cores_since(None));
+    measuring.cpu_done(h);
     // Let the last answers come in, then collect.
     h.deadline.sleep(Duration::from_secs(1)).await;
-    let (mut outs, unfinished) = {
-        let mut outs = Vec::new();
-        let mut unfinished = 0;
-        let until = tokio::time::Instant::now() + Duration::from_secs(6);
-        for hd in handles {
-            let abort = hd.abort_handle();
-            match tokio::time::timeout_at(until, hd).await {
-                Ok(Ok(o)) => outs.push(o),
-                _ => {
-                    abort.abort();
-                    unfinished += 1;
-                }
-            }
-        }
-        (outs, unfinished)
-    };
+    let (mut outs, unfinished) = fleet::collect(handles, Duration::from_secs(6)).await;
     let _ = stop_tx.send(true);
-    let _ = sample_tx.send(true);
-    let samples = sampler.await.unwrap_or_default();
-    if let Some(p) = progress {
-        let _ = p.await;
-    }
-    finish_memory(h, &samples);
-    if unfinished > 0 {
-        h.report
-            .notes
-            .push(format!("{unfinished} askers did not finish in time"));
-    }
+    measuring.close(h).await;
+    note_unfinished(h, unfinished, "askers");
     let mut q = Questions {
         askers: n,
         connected: shared.connected.load(Relaxed),

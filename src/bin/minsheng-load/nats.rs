@@ -15,10 +15,11 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::cli::{Args, Scenario};
 use crate::fleet::{self, Deadline, Shared, ViewerOut};
-use crate::minsheng::close_label;
-use crate::net::{Endpoint, Ws, find, open_ws, parse_int, parse_source_ips, ws_error};
+use crate::net::{
+    Endpoint, Ws, close, close_label, find, frame_or_end, open_ws, parse_int, parse_source_ips, ws_error,
+};
 use crate::procfs::{self, CpuMark};
-use crate::report::{self, Delivery, Report, Stall};
+use crate::report::{self, Report, Stall};
 
 const CONNECT: &[u8] = b"CONNECT {\"verbose\":false,\"pedantic\":false,\"protocol\":1,\"name\":\"minsheng-load\"}\r\nSUB room 1\r\nPING\r\n";
 
@@ -153,50 +154,21 @@ async fn viewer(
         ..ViewerOut::default()
     };
     let mut parser = Parser::default();
-    let permit = shared.handshakes.acquire().await.ok();
     let src = (!target.srcs.is_empty()).then(|| target.srcs[i % target.srcs.len()]);
-    let opened = tokio::time::timeout(Duration::from_secs(20), async {
+    let opened = shared.connect(&mut out, !stalled, 20, async {
         let mut ws = open_ws(target.addr, &target.url, src, stalled.then_some(4096)).await?;
         subscribe(&mut ws, &mut parser, CONNECT).await?;
-        Ok::<_, String>(ws)
-    })
-    .await
-    .unwrap_or_else(|_| Err("handshake: timeout".into()));
-    drop(permit);
-    let mut ws = match opened {
-        Ok(ws) => ws,
-        Err(e) => {
-            out.connect_error = Some(e);
-            shared.failed.fetch_add(1, Relaxed);
-            return out;
-        }
+        Ok(ws)
+    });
+    let Some(mut ws) = opened.await else {
+        return out;
     };
-    out.connected = true;
-    shared.connected_ok(!stalled);
     if stalled {
         let _ = stop.wait_for(|s| *s).await;
-        let until = tokio::time::Instant::now() + Duration::from_secs(3);
-        loop {
-            match tokio::time::timeout_at(until, ws.next()).await {
-                Err(_) => {
-                    out.cut = Some("still open at the end".into());
-                    break;
-                }
-                Ok(Some(Ok(Message::Close(f)))) => {
-                    out.cut = Some(close_label(&f));
-                    break;
-                }
-                Ok(Some(Ok(m))) => out.drained_bytes += payload_of(&m).map_or(0, |d| d.len() as u64),
-                Ok(Some(Err(e))) => {
-                    out.cut = Some(ws_error("read", &e));
-                    break;
-                }
-                Ok(None) => {
-                    out.cut = Some("closed without a close frame".into());
-                    break;
-                }
-            }
-        }
+        fleet::drain_stalled(&mut ws, &mut out, |out, m| {
+            out.drained_bytes += payload_of(&m).map_or(0, |d| d.len() as u64);
+        })
+        .await;
         return out;
     }
     if *stop.borrow_and_update() {
@@ -206,15 +178,11 @@ async fn viewer(
         tokio::select! {
             biased;
             _ = stop.changed() => {
-                let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(None)).await;
+                close(&mut ws).await;
                 break;
             }
-            m = ws.next() => match m {
-                Some(Ok(Message::Close(f))) => {
-                    out.cut = Some(close_label(&f));
-                    break;
-                }
-                Some(Ok(m)) => {
+            m = ws.next() => match frame_or_end(m) {
+                Ok(m) => {
                     let Some(data) = payload_of(&m) else { continue };
                     let mut ping = false;
                     parser.feed(data, |ev| match ev {
@@ -233,12 +201,8 @@ async fn viewer(
                         break;
                     }
                 }
-                Some(Err(e)) => {
-                    out.cut = Some(ws_error("read", &e));
-                    break;
-                }
-                None => {
-                    out.cut = Some("closed without a close frame".into());
+                Err(cut) => {
+                    out.cut = Some(cut);
                     break;
                 }
             },
@@ -262,7 +226,7 @@ async fn publisher(
         tokio::select! {
             biased;
             _ = stop.changed() => {
-                let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(None)).await;
+                close(&mut ws).await;
                 return None;
             }
             cmd = rx.recv() => match cmd {
@@ -473,7 +437,7 @@ pub async fn run(args: &Args, deadline: &Deadline) -> anyhow::Result<Report> {
         .max();
     let complete = !deadline.over();
     let _ = stop_tx.send(true);
-    let (mut outs, unfinished) = fleet::collect(handles).await;
+    let (mut outs, unfinished) = fleet::collect(handles, fleet::STOP_WITHIN).await;
     if let Some(p) = pub_handle {
         if let Ok(Ok(Some(e))) = tokio::time::timeout(Duration::from_secs(5), p).await {
             report.notes.push(format!("publisher: {e}"));
@@ -488,26 +452,7 @@ pub async fn run(args: &Args, deadline: &Deadline) -> anyhow::Result<Report> {
     let s = fleet::summarise(&mut outs, final_seq);
     if scenario != Scenario::Connect {
         let sent = shared.sent.load(Relaxed);
-        let window = s.last_match_ns.saturating_sub(first_send_ns) as f64 / 1e9;
-        report.delivery = Some(Delivery {
-            sent,
-            acked: sent,
-            send_rate: if drive_secs > 0.0 {
-                sent as f64 / drive_secs
-            } else {
-                0.0
-            },
-            measured_viewers: s.measured_viewers,
-            expected: sent * s.measured_viewers as u64,
-            delivered: s.delivered,
-            lost: s.gaps + s.tail,
-            lost_gaps: s.gaps,
-            lost_tail: s.tail,
-            missed_after_disconnect: s.missed_after_disconnect,
-            duplicated: s.dups,
-            window_secs: window,
-            deliveries_per_sec: if window > 0.0 { s.delivered as f64 / window } else { 0.0 },
-        });
+        report.delivery = Some(s.delivery(sent, sent, first_send_ns, drive_secs));
         report.latency_ms = report::latency(s.lat);
     }
     if scenario == Scenario::Stall {

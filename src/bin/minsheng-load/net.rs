@@ -8,7 +8,8 @@ use anyhow::{Context, bail};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{self, Message};
 
 pub type Ws = WebSocketStream<TcpStream>;
 
@@ -294,6 +295,39 @@ pub fn ws_error(stage: &str, e: &tokio_tungstenite::tungstenite::Error) -> Strin
             s.truncate(80);
             s
         }
+    }
+}
+
+/// Close `ws` with a close frame, waiting at most 2 s for the peer's.
+pub async fn close(ws: &mut Ws) {
+    let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(None)).await;
+}
+
+/// How a peer closed: the close frame's code and the start of its reason.
+pub fn close_label(f: &Option<CloseFrame>) -> String {
+    match f {
+        Some(f) => {
+            let code = u16::from(f.code);
+            let mut reason = f.reason.as_str().to_owned();
+            reason.truncate(40);
+            if reason.is_empty() {
+                code.to_string()
+            } else {
+                format!("{code} {reason}")
+            }
+        }
+        None => "close without code".into(),
+    }
+}
+
+/// One read from a live socket: the frame, or how the connection ended
+/// (a close frame, a read error, or the stream's end) as a cut label.
+pub fn frame_or_end(m: Option<Result<Message, tungstenite::Error>>) -> Result<Message, String> {
+    match m {
+        Some(Ok(Message::Close(f))) => Err(close_label(&f)),
+        Some(Ok(m)) => Ok(m),
+        Some(Err(e)) => Err(ws_error("read", &e)),
+        None => Err("closed without a close frame".into()),
     }
 }
 

@@ -10,8 +10,10 @@ use utoipa::ToSchema;
 use super::super::AppState;
 use super::super::auth::CurrentStaff;
 use super::super::error::{ApiError, ApiResult, ErrorBody, Json, Path};
+use super::super::lookup;
 use super::{OpinionDetail, OpinionView, detail, own_opinion, view};
 use crate::domain::error_code::ErrorCode;
+use crate::domain::ids::OpinionId;
 use crate::domain::opinion::{self, AdoptionState, Decision};
 use crate::domain::time::now;
 use crate::domain::values::{Code, Invalid};
@@ -70,7 +72,7 @@ fn fresh(o: &Opinion, seen: Option<DateTime<Utc>>) -> ApiResult<()> {
 pub async fn decide(
     State(state): State<AppState>,
     staff: CurrentStaff,
-    Path(id): Path<i64>,
+    Path(id): Path<OpinionId>,
     Json(body): Json<DecisionBody>,
 ) -> ApiResult<Json<OpinionView>> {
     let o = own_opinion(&state, &staff.0, id).await?;
@@ -96,7 +98,7 @@ fn merged_error(o: &Opinion) -> ApiError {
         format!(
             "opinion {} is merged into {}: work on that one",
             o.id,
-            o.merged_into.unwrap_or_default()
+            o.merged_into.map_or(0, |m| m.0)
         ),
     )
 }
@@ -127,7 +129,7 @@ async fn one(
 pub async fn publish(
     State(state): State<AppState>,
     staff: CurrentStaff,
-    Path(id): Path<i64>,
+    Path(id): Path<OpinionId>,
 ) -> ApiResult<Json<OpinionView>> {
     let o = own_opinion(&state, &staff.0, id).await?;
     if o.merged_into.is_some() {
@@ -157,7 +159,7 @@ pub async fn publish(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BulkBody {
-    pub ids: Vec<i64>,
+    pub ids: Vec<OpinionId>,
     pub state: Option<AdoptionState>,
     pub reason: Option<String>,
     pub topic: Option<String>,
@@ -208,7 +210,7 @@ pub async fn bulk(
 #[serde(deny_unknown_fields)]
 pub struct MergeBody {
     /// Opinions to merge into this one (duplicates of it).
-    pub ids: Vec<i64>,
+    pub ids: Vec<OpinionId>,
 }
 
 /// Merge duplicates into this opinion: it keeps their sources (listed under
@@ -219,7 +221,7 @@ pub struct MergeBody {
 pub async fn merge(
     State(state): State<AppState>,
     staff: CurrentStaff,
-    Path(id): Path<i64>,
+    Path(id): Path<OpinionId>,
     Json(body): Json<MergeBody>,
 ) -> ApiResult<Json<OpinionDetail>> {
     let primary = own_opinion(&state, &staff.0, id).await?;
@@ -282,17 +284,13 @@ pub struct TransferBody {
 pub async fn transfer(
     State(state): State<AppState>,
     staff: CurrentStaff,
-    Path(id): Path<i64>,
+    Path(id): Path<OpinionId>,
     Json(body): Json<TransferBody>,
 ) -> ApiResult<Json<OpinionView>> {
     let o = own_opinion(&state, &staff.0, id).await?;
     let reason = opinion::reason("reason", &body.reason)?;
     let code = Code::parse("unit", &body.unit)?;
-    let to = state
-        .store
-        .unit_by_code(code.as_str())
-        .await
-        .map_err(|_| ApiError::invalid(format!("there is no unit with code `{code}`")))?;
+    let to = lookup::unit(&state, code.as_str()).await?;
     if to.id == o.unit_id {
         return Err(Invalid::new("unit", "the opinion is with that unit already").into());
     }

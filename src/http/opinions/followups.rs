@@ -13,6 +13,7 @@ use super::super::auth::CurrentStaff;
 use super::super::error::{ApiError, ApiResult, ErrorBody, Json, Path};
 use super::{OpinionDetail, answers, detail, own_opinion};
 use crate::domain::error_code::ErrorCode;
+use crate::domain::ids::OpinionId;
 use crate::domain::opinion::{self, ExtensionDecision};
 use crate::domain::staff::Role;
 use crate::domain::values::Invalid;
@@ -33,7 +34,7 @@ pub struct ExtensionBody {
 pub async fn request_extension(
     State(state): State<AppState>,
     staff: CurrentStaff,
-    Path(id): Path<i64>,
+    Path(id): Path<OpinionId>,
     Json(body): Json<ExtensionBody>,
 ) -> ApiResult<(StatusCode, Json<Extension>)> {
     let o = own_opinion(&state, &staff.0, id).await?;
@@ -141,7 +142,7 @@ pub struct ReminderBody {
 pub async fn remind(
     State(state): State<AppState>,
     staff: CurrentStaff,
-    Path(id): Path<i64>,
+    Path(id): Path<OpinionId>,
     Json(body): Json<ReminderBody>,
 ) -> ApiResult<(StatusCode, Json<Reminder>)> {
     staff.require_admin()?;

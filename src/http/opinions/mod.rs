@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use super::AppState;
 use super::auth::CurrentStaff;
@@ -15,19 +15,22 @@ use super::error::{ApiError, ApiResult, ErrorBody, Json, Path, Query};
 use crate::domain::deadlines::DeadlineState;
 use crate::domain::error_code::ErrorCode;
 use crate::domain::event::EventStatus;
-use crate::domain::opinion::{self, AdoptionState, OpinionSource, reply_deadline};
+use crate::domain::ids::{EventId, OpinionId, UnitId};
+use crate::domain::opinion::{self, reply_deadline};
 use crate::domain::plan::parse_local_or_rfc3339;
 use crate::domain::staff::{Role, Staff};
-use crate::domain::time::{end_of_local_day, local_date, now, shanghai};
-use crate::domain::values::{Code, Invalid};
+use crate::domain::time::{now, shanghai};
+use crate::domain::values::Invalid;
 use crate::store::events::Event;
-use crate::store::opinions::{Extension, NewOpinion, Opinion, OpinionFilter, Reminder, Transfer};
+use crate::store::opinions::{Extension, NewOpinion, Opinion, Reminder, Transfer};
 
 mod decisions;
 mod followups;
+mod query;
 
 pub use decisions::*;
 pub use followups::*;
+pub use query::{ExportQuery, ListQuery};
 
 /// An opinion with the state of its reply deadline.
 #[derive(Serialize, ToSchema)]
@@ -48,7 +51,7 @@ pub fn view(opinion: Opinion) -> OpinionView {
 }
 
 /// Whether `staff` may see and change the opinions `unit_id` answers.
-pub(super) fn answers(staff: &Staff, unit_id: i64) -> bool {
+pub(super) fn answers(staff: &Staff, unit_id: UnitId) -> bool {
     match staff.role {
         Role::Admin => true,
         Role::UnitStaff => staff.unit_id == Some(unit_id),
@@ -58,7 +61,7 @@ pub(super) fn answers(staff: &Staff, unit_id: i64) -> bool {
 
 /// The opinion, if `staff` may work on it (404 for others' opinions, so
 /// their existence does not leak).
-pub(super) async fn own_opinion(state: &AppState, staff: &Staff, id: i64) -> ApiResult<Opinion> {
+pub(super) async fn own_opinion(state: &AppState, staff: &Staff, id: OpinionId) -> ApiResult<Opinion> {
     if !matches!(staff.role, Role::Admin | Role::UnitStaff) {
         return Err(ApiError::forbidden(
             "only the data bureau and unit staff work on opinions",
@@ -91,104 +94,6 @@ pub async fn capture(state: &AppState, event: &Event) -> ApiResult<u64> {
     Ok(state.store.capture_opinions(event.id, lead.id, due).await?)
 }
 
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    pub event: Option<i64>,
-    /// Unit code; unit staff always see their own unit's.
-    pub unit: Option<String>,
-    pub state: Option<AdoptionState>,
-    pub source: Option<OpinionSource>,
-    pub topic: Option<String>,
-    /// Text to find in the opinion, its reply or the nickname (substring, works for Chinese).
-    pub q: Option<String>,
-    /// Received on or after this date (Beijing), `YYYY-MM-DD`.
-    pub from: Option<NaiveDate>,
-    /// Received on or before this date (Beijing), `YYYY-MM-DD`.
-    pub to: Option<NaiveDate>,
-    /// Only hand-off tasks (questions not answered on air).
-    #[serde(default)]
-    pub handoff: bool,
-    /// Only opinions whose reply is overdue (not published, past the due date).
-    #[serde(default)]
-    pub overdue: bool,
-    pub published: Option<bool>,
-    #[serde(default)]
-    pub include_merged: bool,
-    /// At most 1000; 200 when absent.
-    pub limit: Option<i64>,
-    pub offset: Option<i64>,
-}
-
-/// The filter a list or export uses, with unit staff held to their unit.
-pub(super) async fn filter_for(state: &AppState, staff: &Staff, q: &ListQuery) -> ApiResult<OpinionFilter> {
-    if !matches!(staff.role, Role::Admin | Role::UnitStaff) {
-        return Err(ApiError::forbidden(
-            "only the data bureau and unit staff work on opinions",
-        ));
-    }
-    let mut unit_id = match q.unit.as_deref() {
-        Some(code) => {
-            let code = Code::parse("unit", code)?;
-            Some(
-                state
-                    .store
-                    .unit_by_code(code.as_str())
-                    .await
-                    .map_err(|_| ApiError::invalid(format!("there is no unit with code `{code}`")))?
-                    .id,
-            )
-        }
-        None => None,
-    };
-    if staff.role == Role::UnitStaff {
-        if unit_id.is_some_and(|u| Some(u) != staff.unit_id) {
-            return Err(ApiError::forbidden("unit staff see only their own unit's opinions"));
-        }
-        unit_id = staff.unit_id;
-    }
-    let topic = q.topic.as_deref().map(opinion::topic).transpose()?;
-    let text =
-        q.q.as_deref()
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .map(str::to_owned);
-    if text.as_ref().is_some_and(|t| t.chars().count() > 100) {
-        return Err(Invalid::new("q", "search for at most 100 characters").into());
-    }
-    let limit = q.limit.unwrap_or(200);
-    if !(1..=1000).contains(&limit) {
-        return Err(Invalid::new("limit", "must be between 1 and 1000").into());
-    }
-    let offset = q.offset.unwrap_or(0);
-    if offset < 0 {
-        return Err(Invalid::new("offset", "must not be negative").into());
-    }
-    if let (Some(from), Some(to)) = (q.from, q.to) {
-        if from > to {
-            return Err(Invalid::new("from", "must not be after `to`").into());
-        }
-    }
-    Ok(OpinionFilter {
-        event_id: q.event,
-        unit_id,
-        state: q.state,
-        source: q.source,
-        topic,
-        text,
-        from: q.from.and_then(|d| d.pred_opt()).map(end_of_local_day),
-        until: q.to.map(end_of_local_day),
-        handoff_only: q.handoff,
-        overdue_only: q.overdue,
-        published: q.published,
-        include_merged: q.include_merged,
-        today: local_date(now()),
-        limit,
-        offset,
-    })
-}
-
 /// List opinions: overdue first, then by due date.
 #[utoipa::path(get, path = "/api/opinions", tag = "opinions", params(ListQuery),
     responses((status = 200, body = Vec<OpinionView>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)),
@@ -198,7 +103,7 @@ pub async fn list(
     staff: CurrentStaff,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Json<Vec<OpinionView>>> {
-    let filter = filter_for(&state, &staff.0, &q).await?;
+    let filter = q.filter(&state, &staff.0).await?;
     let opinions = state.store.list_opinions(&filter).await?;
     Ok(Json(opinions.into_iter().map(view).collect()))
 }
@@ -222,7 +127,7 @@ pub struct OpinionDetail {
 pub async fn get(
     State(state): State<AppState>,
     staff: CurrentStaff,
-    Path(id): Path<i64>,
+    Path(id): Path<OpinionId>,
 ) -> ApiResult<Json<OpinionDetail>> {
     let opinion = own_opinion(&state, &staff.0, id).await?;
     detail(&state, opinion).await.map(Json)
@@ -258,7 +163,7 @@ pub struct NewOpinionBody {
 pub async fn create(
     State(state): State<AppState>,
     staff: CurrentStaff,
-    Path(event_id): Path<i64>,
+    Path(event_id): Path<EventId>,
     Json(body): Json<NewOpinionBody>,
 ) -> ApiResult<(StatusCode, Json<OpinionView>)> {
     let event = state.store.event(event_id).await?;
@@ -325,7 +230,7 @@ pub struct CaptureResult {
 pub async fn capture_route(
     State(state): State<AppState>,
     staff: CurrentStaff,
-    Path(event_id): Path<i64>,
+    Path(event_id): Path<EventId>,
 ) -> ApiResult<Json<CaptureResult>> {
     let event = state.store.event(event_id).await?;
     if !staff.0.manages(&event.host_ids()) {

@@ -115,32 +115,51 @@ fn render_announcement(h: &mut String, p: &MaterialsPackage) {
     h.push_str("</section>\n");
 }
 
+/// A section's closing list: `items` in an `<ol class>`, each written by
+/// `item`, or the `empty` note when there are none; then the section ends.
+fn closing_list<T>(h: &mut String, items: &[T], class: &str, empty: &str, mut item: impl FnMut(&mut String, &T)) {
+    if items.is_empty() {
+        let _ = write!(h, "<p>{empty}</p>\n</section>\n");
+        return;
+    }
+    let _ = writeln!(h, "<ol class=\"{class}\">");
+    for it in items {
+        item(h, it);
+    }
+    h.push_str("</ol>\n</section>\n");
+}
+
+/// Opens a list item with what someone said: who, their text (both escaped)
+/// and a badge.
+fn open_said(h: &mut String, nickname: &str, text: &str, badge: impl std::fmt::Display) {
+    let _ = write!(
+        h,
+        "<li><p class=\"record-q\"><span class=\"record-who\">{}</span>：<span class=\"record-text\">{}</span> \
+         <span class=\"badge\">{badge}</span></p>",
+        escape_html(nickname),
+        escape_html(text)
+    );
+}
+
 fn render_questions(h: &mut String, p: &MaterialsPackage) {
     let e = escape_html;
     h.push_str("<section id=\"qa\">\n<h2>互动问答</h2>\n");
-    if p.questions.is_empty() {
-        h.push_str("<p>本场活动没有公开的提问。</p>\n</section>\n");
-        return;
-    }
-    h.push_str("<ol class=\"record-qa\">\n");
-    for q in &p.questions {
-        let _ = write!(
-            h,
-            "<li><p class=\"record-q\"><span class=\"record-who\">{}</span>：<span class=\"record-text\">{}</span> \
-             <span class=\"badge\">赞 {}</span></p>",
-            e(&q.nickname),
-            e(&q.text),
-            q.upvotes
-        );
-        match &q.answer {
-            Some(answer) => {
-                let _ = write!(h, "<p class=\"record-a record-text\">答：{}</p>", e(answer));
+    closing_list(
+        h,
+        &p.questions,
+        "record-qa",
+        "本场活动没有公开的提问。",
+        |h, q| {
+            open_said(h, &q.nickname, &q.text, format_args!("赞 {}", q.upvotes));
+            match &q.answer {
+                Some(answer) => {
+                    let _ = write!(h, "<p class=\"record-a record-text\">答：{}</p>", e(answer));
+                }
+                None => h.push_str("<p class=\"record-a\">现场未作答，已转交承办单位答复。</p>"),
             }
-            None => h.push_str("<p class=\"record-a\">现场未作答，已转交承办单位答复。</p>"),
-        }
-        h.push_str("</li>\n");
-    }
-    h.push_str("</ol>\n</section>\n");
+            h.push_str("</li>\n");
+        },
+    );
 }
 
 fn render_polls(h: &mut String, p: &MaterialsPackage) {
@@ -204,20 +223,8 @@ fn render_adoption(h: &mut String, p: &MaterialsPackage) {
         let _ = writeln!(h, "<tr><th>{}</th><td>{}</td></tr>", c.label, c.count);
     }
     h.push_str("</tbody>\n</table>\n<h3>答复公开</h3>\n");
-    if p.replies.is_empty() {
-        h.push_str("<p>暂无公开答复。</p>\n</section>\n");
-        return;
-    }
-    h.push_str("<ol class=\"record-replies\">\n");
-    for r in &p.replies {
-        let _ = write!(
-            h,
-            "<li><p class=\"record-q\"><span class=\"record-who\">{}</span>：<span class=\"record-text\">{}</span> \
-             <span class=\"badge\">{}</span></p>",
-            e(&r.nickname),
-            e(&r.text),
-            r.state_label
-        );
+    closing_list(h, &p.replies, "record-replies", "暂无公开答复。", |h, r| {
+        open_said(h, &r.nickname, &r.text, r.state_label);
         if let Some(reason) = &r.reason {
             let _ = write!(h, "<p class=\"record-text\">原因：{}</p>", e(reason));
         }
@@ -229,6 +236,5 @@ fn render_adoption(h: &mut String, p: &MaterialsPackage) {
             e(&r.received_date),
             e(&r.reply_date)
         );
-    }
-    h.push_str("</ol>\n</section>\n");
+    });
 }

@@ -24,6 +24,7 @@ use super::exports::{XLSX_TYPE, attachment};
 use super::feedback::{PublicReply, StateCount, event_opinions, published_replies};
 use crate::domain::error_code::ErrorCode;
 use crate::domain::event::{EventForm, EventKind, EventStatus, Transition};
+use crate::domain::ids::{EventId, PollId, PostId};
 use crate::domain::masking::mask_personal_data;
 use crate::domain::poll::{PollKind, PollStatus, PublicPoll};
 use crate::domain::staff::Staff;
@@ -44,7 +45,7 @@ const HTML_TYPE: &str = "text/html; charset=utf-8";
 /// An event's materials package (活动实录).
 #[derive(Serialize, ToSchema)]
 pub struct MaterialsPackage {
-    pub event_id: i64,
+    pub event_id: EventId,
     /// Whether the package is public; otherwise this is a staff preview.
     pub published: bool,
     pub materials_published_at: Option<DateTime<Utc>>,
@@ -90,7 +91,7 @@ pub struct Announcement {
 pub struct RecordQuestion {
     /// 1, 2, … in the order asked.
     pub number: i64,
-    pub id: i64,
+    pub id: PostId,
     pub nickname: String,
     pub text: String,
     pub upvotes: i64,
@@ -102,7 +103,7 @@ pub struct RecordQuestion {
 /// A poll and, when its results may be shown, its final tally.
 #[derive(Serialize, ToSchema)]
 pub struct PollResult {
-    pub id: i64,
+    pub id: PollId,
     pub title: String,
     /// `single_choice`, `multiple_choice`, `rating` or `open_text`.
     pub kind: &'static str,
@@ -312,7 +313,7 @@ pub struct RecordQuery {
 pub async fn get_record(
     State(state): State<AppState>,
     MaybeStaff(viewer): MaybeStaff,
-    Path(id): Path<i64>,
+    Path(id): Path<EventId>,
     Query(q): Query<RecordQuery>,
 ) -> ApiResult<Response> {
     let event = state.store.event(id).await?;
@@ -349,7 +350,7 @@ pub struct PublishRecordBody {
 pub async fn publish(
     State(state): State<AppState>,
     staff: CurrentStaff,
-    Path(id): Path<i64>,
+    Path(id): Path<EventId>,
     Json(body): Json<PublishRecordBody>,
 ) -> ApiResult<Json<EventView>> {
     let event = state.store.event(id).await?;
@@ -375,7 +376,7 @@ pub async fn publish(
         .store
         .publish_materials(id, &materials_url, video_url.as_deref())
         .await?;
-    tracing::info!(event_id = id, by = staff.0.id, "materials package published");
+    tracing::info!(event_id = id.0, by = staff.0.id.0, "materials package published");
     Ok(Json(view(&state, event, Some(&staff.0))))
 }
 
@@ -384,7 +385,7 @@ pub async fn publish(
     responses((status = 200, description = "the package as an HTML page", content_type = "text/html"),
         (status = 404, description = "no published package")))]
 pub async fn page(State(state): State<AppState>, axum::extract::Path(id): axum::extract::Path<String>) -> Response {
-    let Ok(id) = id.parse::<i64>() else {
+    let Ok(id) = id.parse::<i64>().map(EventId) else {
         return not_found_page();
     };
     let package = match state.store.event(id).await {
@@ -414,6 +415,7 @@ fn not_found_page() -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::ids::OpinionId;
     use crate::domain::opinion::AdoptionState;
     use crate::export::Cell;
 
@@ -437,7 +439,7 @@ mod tests {
         let bad = || BAD.to_owned();
         let at: DateTime<Utc> = "2024-10-14T01:30:00Z".parse().unwrap();
         MaterialsPackage {
-            event_id: 1,
+            event_id: EventId(1),
             published: true,
             materials_published_at: Some(at),
             announcement: Announcement {
@@ -459,7 +461,7 @@ mod tests {
             },
             questions: vec![RecordQuestion {
                 number: 1,
-                id: 1,
+                id: PostId(1),
                 nickname: bad(),
                 text: bad(),
                 upvotes: 3,
@@ -467,7 +469,7 @@ mod tests {
                 asked_at: at,
             }],
             polls: vec![PollResult {
-                id: 1,
+                id: PollId(1),
                 title: bad(),
                 kind: "single_choice",
                 kind_label: "单选",
@@ -485,7 +487,7 @@ mod tests {
                 by_state: vec![],
             },
             replies: vec![PublicReply {
-                id: 1,
+                id: OpinionId(1),
                 source: "question".into(),
                 nickname: bad(),
                 text: bad(),

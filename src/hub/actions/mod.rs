@@ -13,6 +13,7 @@ use std::time::Duration;
 use super::conn::{Session, Who, error_frame};
 use super::protocol::{Capability, ClientMsg, Envelope, MAX_REF_CHARS, OwnQuestion, ServerMsg, encode};
 use crate::domain::error_code::ErrorCode;
+use crate::domain::ids::StaffId;
 use crate::domain::poll::PollSpec;
 use crate::domain::question::{ModAction, PostKind};
 use crate::store::live::QuestionRecord;
@@ -142,7 +143,7 @@ impl Session {
     }
 
     /// The staff id behind this connection if its capability is at least `needed`.
-    fn staff_id(&self, needed: Capability) -> Result<i64, Refusal> {
+    fn staff_id(&self, needed: Capability) -> Result<StaffId, Refusal> {
         match (&self.who, self.capability, needed) {
             (Who::Staff { staff, .. }, Capability::Moderator, _) => Ok(staff.id),
             (Who::Staff { staff, .. }, Capability::Host, Capability::Host) => Ok(staff.id),

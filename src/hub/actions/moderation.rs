@@ -4,6 +4,7 @@
 
 use super::{Refusal, ack, invalid, refuse, unexpected};
 use crate::domain::error_code::ErrorCode;
+use crate::domain::ids::PostId;
 use crate::domain::question::{ModAction, ModerationMode, QuestionText, ViewerKey, answer_text, reason_text};
 use crate::hub::conn::Session;
 use crate::hub::protocol::{Banned, Capability, OwnQuestion, ServerMsg, encode};
@@ -14,7 +15,7 @@ use crate::store::writer::{Command, Outcome};
 impl Session {
     pub(super) async fn reject(
         &self,
-        question_id: i64,
+        question_id: PostId,
         reason: &str,
         reference: Option<&str>,
     ) -> Result<String, Refusal> {
@@ -23,14 +24,19 @@ impl Session {
             .await
     }
 
-    pub(super) async fn edit(&self, question_id: i64, text: &str, reference: Option<&str>) -> Result<String, Refusal> {
+    pub(super) async fn edit(
+        &self,
+        question_id: PostId,
+        text: &str,
+        reference: Option<&str>,
+    ) -> Result<String, Refusal> {
         let text = QuestionText::parse(text).map_err(invalid)?.as_str().to_owned();
         self.moderate(question_id, ModAction::Edit { text }, reference).await
     }
 
     pub(super) async fn answer(
         &self,
-        question_id: i64,
+        question_id: PostId,
         text: Option<&str>,
         reference: Option<&str>,
     ) -> Result<String, Refusal> {
@@ -41,7 +47,7 @@ impl Session {
     /// One moderation step on one question; pin, unpin and answer are the host's.
     pub(super) async fn moderate(
         &self,
-        question_id: i64,
+        question_id: PostId,
         action: ModAction,
         reference: Option<&str>,
     ) -> Result<String, Refusal> {

@@ -2,6 +2,7 @@
 
 use super::{Refusal, rate_limited, refuse, unexpected};
 use crate::domain::error_code::ErrorCode;
+use crate::domain::ids::PollId;
 use crate::domain::poll::{Ballot, CheckedBallot, PollSpec, PollStatus};
 use crate::domain::screen::{Hit, Verdict};
 use crate::hub::conn::{Session, Who};
@@ -44,7 +45,7 @@ impl Session {
     /// `open_poll` (`open`) or `close_poll`.
     pub(super) async fn set_poll_status(
         &self,
-        poll_id: i64,
+        poll_id: PollId,
         open: bool,
         reference: Option<&str>,
     ) -> Result<String, Refusal> {
@@ -88,7 +89,7 @@ impl Session {
 
     pub(super) async fn vote(
         &self,
-        poll_id: i64,
+        poll_id: PollId,
         choices: Option<Vec<u32>>,
         rating: Option<u8>,
         text: Option<String>,

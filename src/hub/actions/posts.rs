@@ -4,6 +4,7 @@
 use super::{Refusal, ack, invalid, rate_limited, refuse, unexpected};
 use crate::domain::error_code::ErrorCode;
 use crate::domain::event::EventStatus;
+use crate::domain::ids::PostId;
 use crate::domain::question::{ModerationMode, PostKind, QuestionStatus, QuestionText, ViewerKey};
 use crate::domain::screen::{Hit, Verdict};
 use crate::hub::conn::{Session, Who};
@@ -93,7 +94,7 @@ impl Session {
         }
     }
 
-    pub(super) async fn upvote(&self, question_id: i64, reference: Option<&str>) -> Result<String, Refusal> {
+    pub(super) async fn upvote(&self, question_id: PostId, reference: Option<&str>) -> Result<String, Refusal> {
         let Who::Viewer { key, .. } = &self.who else {
             return Err(refuse(ErrorCode::Forbidden, "staff connections do not upvote"));
         };

@@ -40,6 +40,7 @@ use tokio::sync::mpsc;
 
 use super::redis_link::RedisLink;
 use crate::config::ClusterSettings;
+use crate::domain::ids::{EventId, StaffId};
 
 mod presence;
 mod publisher;
@@ -60,13 +61,13 @@ const RESYNC_RETRY: Duration = Duration::from_secs(1);
 pub const CLOCK_MARGIN: chrono::Duration = chrono::Duration::seconds(30);
 
 /// The receiving end of the bus's outbox: each message with its room.
-pub type Outbox = mpsc::Receiver<(i64, Body)>;
+pub type Outbox = mpsc::Receiver<(EventId, Body)>;
 
 /// One message on the bus.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct BusMsg {
     pub node: String,
-    pub event_id: i64,
+    pub event_id: EventId,
     #[serde(flatten)]
     pub body: Body,
 }
@@ -89,7 +90,7 @@ pub enum Body {
         /// a node that saw the viewer join bans the address it saw, recorded
         /// as by this staff member.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        address_by: Option<i64>,
+        address_by: Option<StaffId>,
     },
     /// Staff or private frames of the room were lost on their way (the
     /// sender dropped them): re-read what changed since `since`.
@@ -109,7 +110,7 @@ pub struct Bus {
     prefix: String,
     channel: String,
     client: redis::Client,
-    outbox: mpsc::Sender<(i64, Body)>,
+    outbox: mpsc::Sender<(EventId, Body)>,
     /// Messages dropped because the outbox was full or Redis was away.
     pub dropped: AtomicU64,
     /// Messages handed to Redis, and messages taken from other nodes (for `/metrics`).
@@ -117,7 +118,7 @@ pub struct Bus {
     pub received: AtomicU64,
     /// Rooms whose staff or private frames were dropped, and since when: the
     /// other nodes are told to resync them once Redis takes messages again.
-    owed: Mutex<HashMap<i64, DateTime<Utc>>>,
+    owed: Mutex<HashMap<EventId, DateTime<Utc>>>,
     /// Short questions: tally slots, presence.
     link: RedisLink,
 }
@@ -147,7 +148,7 @@ impl Bus {
     }
 
     /// Queue a message for the other nodes; never waits.
-    pub fn publish(&self, event_id: i64, body: Body) {
+    pub fn publish(&self, event_id: EventId, body: Body) {
         let resync = body.needs_resync();
         if self.outbox.try_send((event_id, body)).is_err() {
             // Seq wake-ups are covered by the periodic check; for the rest the
@@ -159,12 +160,12 @@ impl Bus {
         }
     }
 
-    fn owed(&self) -> std::sync::MutexGuard<'_, HashMap<i64, DateTime<Utc>>> {
+    fn owed(&self) -> std::sync::MutexGuard<'_, HashMap<EventId, DateTime<Utc>>> {
         self.owed.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Remember that the room's frames since `since` were dropped.
-    fn owe(&self, event_id: i64, since: DateTime<Utc>) {
+    fn owe(&self, event_id: EventId, since: DateTime<Utc>) {
         let mut owed = self.owed();
         let at = owed.entry(event_id).or_insert(since);
         *at = (*at).min(since);
@@ -179,7 +180,7 @@ mod tests {
     fn messages_are_small_tagged_json() {
         let msg = BusMsg {
             node: "n1".into(),
-            event_id: 7,
+            event_id: EventId(7),
             body: Body::Seq { seq: 42 },
         };
         let text = serde_json::to_string(&msg).unwrap();
@@ -193,7 +194,7 @@ mod tests {
         assert!(resync.needs_resync());
         let msg = BusMsg {
             node: "n1".into(),
-            event_id: 7,
+            event_id: EventId(7),
             body: resync,
         };
         let text = serde_json::to_string(&msg).unwrap();

@@ -1,6 +1,8 @@
 //! What the nodes share through Redis besides messages: who is alive, each
 //! room's viewers per node, and the slot of the next live tally.
 
+use crate::domain::ids::{EventId, PollId};
+
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
@@ -30,7 +32,7 @@ impl Bus {
     /// the stored votes of all nodes, so it does not matter which node sends
     /// it; a node that is refused keeps its poll marked and asks again on its
     /// next tick. Without Redis every node sends its own.
-    pub async fn claim_tally(&self, poll_id: i64, every: Duration) -> bool {
+    pub async fn claim_tally(&self, poll_id: PollId, every: Duration) -> bool {
         let mut cmd = redis::cmd("SET");
         cmd.arg(format!("{}:tally:{poll_id}", self.prefix))
             .arg(&self.node)
@@ -43,7 +45,7 @@ impl Bus {
             .is_none_or(|set| set.is_some())
     }
 
-    fn presence_key(&self, event_id: i64) -> String {
+    fn presence_key(&self, event_id: EventId) -> String {
         format!("{}:presence:{event_id}", self.prefix)
     }
 
@@ -52,26 +54,23 @@ impl Bus {
     /// per node; every field carries its own write time, so a dead node is
     /// gone after [`PRESENCE_TTL_SECS`] even while other nodes keep the hash
     /// alive.
-    pub async fn presence(&self, counts: &[(i64, usize)]) -> Option<ClusterView> {
+    pub async fn presence(&self, counts: &[(EventId, usize)]) -> Option<ClusterView> {
         let now = chrono::Utc::now().timestamp();
         let mut pipe = redis::pipe();
-        let nodes_key = format!("{}:nodes", self.prefix);
-        pipe.cmd("HSET")
-            .arg(&nodes_key)
-            .arg(&self.node)
-            .arg(format!("0:{now}"))
-            .ignore();
-        pipe.cmd("EXPIRE").arg(&nodes_key).arg(PRESENCE_TTL_SECS).ignore();
-        pipe.cmd("HGETALL").arg(&nodes_key);
-        for (event_id, viewers) in counts {
-            let key = self.presence_key(*event_id);
+        // Write this node's field of hash `key` (`count:time`), keep the
+        // hash alive, and read it back.
+        let mut stamp = |key: &str, count: usize| {
             pipe.cmd("HSET")
-                .arg(&key)
+                .arg(key)
                 .arg(&self.node)
-                .arg(format!("{viewers}:{now}"))
+                .arg(format!("{count}:{now}"))
                 .ignore();
-            pipe.cmd("EXPIRE").arg(&key).arg(PRESENCE_TTL_SECS).ignore();
-            pipe.cmd("HGETALL").arg(&key);
+            pipe.cmd("EXPIRE").arg(key).arg(PRESENCE_TTL_SECS).ignore();
+            pipe.cmd("HGETALL").arg(key);
+        };
+        stamp(&format!("{}:nodes", self.prefix), 0);
+        for (event_id, viewers) in counts {
+            stamp(&self.presence_key(*event_id), *viewers);
         }
         let all = self.link.query_pipe::<Vec<HashMap<String, String>>>(&pipe).await?;
         let mut all = all.iter().map(|fields| fresh_counts(fields, now));

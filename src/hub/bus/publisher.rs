@@ -1,5 +1,7 @@
 //! The publisher: one task drains the bus's outbox into Redis.
 
+use crate::domain::ids::EventId;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -41,7 +43,7 @@ impl Bus {
                 break; // The hub is gone.
             }
             let mut payloads = self.payloads(&mut batch);
-            let owed: Vec<(i64, DateTime<Utc>)> = self.owed().drain().collect();
+            let owed: Vec<(EventId, DateTime<Utc>)> = self.owed().drain().collect();
             payloads
                 .extend(owed.iter().map(|(event_id, since)| {
                     (*event_id, true, self.encode(*event_id, Body::Resync { since: *since }))
@@ -54,9 +56,9 @@ impl Bus {
 
     /// The batch's messages as payloads, each with its room and whether
     /// losing it needs a resync; a room's wake-ups collapse into the highest.
-    fn payloads(&self, batch: &mut Vec<(i64, Body)>) -> Vec<(i64, bool, String)> {
-        let mut highest: HashMap<i64, i64> = HashMap::new();
-        let mut payloads: Vec<(i64, bool, String)> = Vec::with_capacity(batch.len());
+    fn payloads(&self, batch: &mut Vec<(EventId, Body)>) -> Vec<(EventId, bool, String)> {
+        let mut highest: HashMap<EventId, i64> = HashMap::new();
+        let mut payloads: Vec<(EventId, bool, String)> = Vec::with_capacity(batch.len());
         for (event_id, body) in batch.drain(..) {
             match body {
                 Body::Seq { seq } => {
@@ -79,8 +81,8 @@ impl Bus {
     async fn publish_batch(
         &self,
         conn: &mut Option<redis::aio::MultiplexedConnection>,
-        payloads: &[(i64, bool, String)],
-        owed: Vec<(i64, DateTime<Utc>)>,
+        payloads: &[(EventId, bool, String)],
+        owed: Vec<(EventId, DateTime<Utc>)>,
     ) {
         if let Err(e) = self.send(conn, payloads).await {
             tracing::warn!(error = %e, dropped = payloads.len(), "bus: Redis unreachable; messages dropped, resync owed");
@@ -106,7 +108,7 @@ impl Bus {
     async fn send(
         &self,
         conn: &mut Option<redis::aio::MultiplexedConnection>,
-        payloads: &[(i64, bool, String)],
+        payloads: &[(EventId, bool, String)],
     ) -> redis::RedisResult<()> {
         let mut pipe = redis::pipe();
         for (_, _, payload) in payloads {
@@ -132,7 +134,7 @@ impl Bus {
         }
     }
 
-    fn encode(&self, event_id: i64, body: Body) -> String {
+    fn encode(&self, event_id: EventId, body: Body) -> String {
         let msg = BusMsg {
             node: self.node.clone(),
             event_id,

@@ -1,5 +1,7 @@
 //! The subscriber: messages of the other nodes, handed on as [`BusEvent`]s.
 
+use crate::domain::ids::EventId;
+
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -20,7 +22,7 @@ pub enum BusEvent {
     /// frames of other nodes may have been lost ([`CLOCK_MARGIN`] included).
     Subscribed { missed_since: Option<DateTime<Utc>> },
     /// A message from another node.
-    Message { event_id: i64, body: Body },
+    Message { event_id: EventId, body: Body },
 }
 
 impl Bus {

@@ -115,15 +115,10 @@ impl Session {
         let snapshot = ServerMsg::Snapshot {
             seq,
             status: s.status,
-            moderation: s.moderation,
-            slow_mode_secs: s.slow_mode_secs,
-            pinned: s.pinned,
             viewers: self.room.viewers(),
-            questions: &s.questions,
-            comments: &s.comments,
+            room: &s.room,
             mine: &mine,
             upvoted: &upvoted,
-            polls: &s.polls,
             my_votes: &votes,
         };
         self.send(ws, encode(&snapshot)).await

@@ -9,6 +9,7 @@ use axum::extract::ws::{Message, WebSocket};
 
 use super::{Ended, Who, close, ended, error_frame, send_text};
 use crate::domain::error_code::ErrorCode;
+use crate::domain::ids::EventId;
 use crate::domain::question::{Nickname, ViewerToken};
 use crate::domain::staff::{Role, Staff};
 use crate::hub::protocol::{Capability, ClientMsg, Envelope, PROTOCOL_VERSION};
@@ -109,7 +110,7 @@ impl Handshake<'_> {
     }
 
     /// The event's room, or the reason there is none.
-    pub async fn join(&mut self, event_id: i64) -> Result<Membership, Ended> {
+    pub async fn join(&mut self, event_id: EventId) -> Result<Membership, Ended> {
         match self.hub.join(event_id).await {
             Ok(m) => Ok(m),
             Err(e) => {
@@ -128,7 +129,7 @@ impl Handshake<'_> {
     /// a viewer, with the token and nickname of their `hello` or new ones.
     pub async fn identify(
         &mut self,
-        event_id: i64,
+        event_id: EventId,
         staff: Option<Staff>,
         staff_session: Option<String>,
         hello: &Hello,

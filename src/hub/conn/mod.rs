@@ -27,6 +27,7 @@ use super::addresses::AddressSlot;
 use super::protocol::{Capability, ServerMsg, encode};
 use super::room::{ConnEntry, Joined, PrivateRx, PrivateTx, Room, private_queue};
 use crate::domain::error_code::ErrorCode;
+use crate::domain::ids::EventId;
 use crate::domain::question::{Nickname, ViewerKey, ViewerToken};
 use crate::domain::staff::Staff;
 
@@ -56,7 +57,7 @@ pub mod close {
 
 /// What the upgrade request told us.
 pub struct Upgrade {
-    pub event_id: i64,
+    pub event_id: EventId,
     pub ip: IpAddr,
     /// Staff signed in by the session cookie.
     pub cookie_staff: Option<Staff>,
@@ -116,7 +117,7 @@ pub(in crate::hub) struct Session {
 /// twice); the upgrade is boxed, and let go once the handshake is done.
 pub fn run(mut socket: WebSocket, hub: Hub, upgrade: Upgrade) -> impl Future<Output = ()> + Send {
     let conn_id = hub.next_conn_id();
-    let span = tracing::info_span!("ws", event_id = upgrade.event_id, conn = conn_id);
+    let span = tracing::info_span!("ws", event_id = upgrade.event_id.0, conn = conn_id);
     let upgrade = Box::new(upgrade);
     async move {
         let send_timeout = Duration::from_millis(hub.settings.send_timeout_ms);

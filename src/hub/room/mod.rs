@@ -39,9 +39,9 @@ use tokio::sync::{Notify, broadcast};
 use super::protocol::{OwnQuestion, ServerMsg, encode};
 use crate::domain::error_code::ErrorCode;
 use crate::domain::event::EventStatus;
-use crate::domain::poll::PublicPoll;
-use crate::domain::question::{ModerationMode, PublicComment, PublicQuestion, ViewerKey};
-use crate::store::live::QuestionRecord;
+use crate::domain::ids::EventId;
+use crate::domain::question::{ModerationMode, ViewerKey};
+use crate::store::live::{PublicRoom, QuestionRecord};
 use members::Watching;
 pub use members::may_post;
 pub use order::MAX_WAITING;
@@ -67,14 +67,10 @@ pub enum Start {
     Store { after: i64, up_to: i64 },
 }
 
+/// A fresh view of a room: the event's status and what the public sees.
 pub struct Snapshot {
     pub status: EventStatus,
-    pub moderation: ModerationMode,
-    pub slow_mode_secs: u32,
-    pub pinned: Option<i64>,
-    pub questions: Vec<PublicQuestion>,
-    pub comments: Vec<PublicComment>,
-    pub polls: Vec<PublicPoll>,
+    pub room: PublicRoom,
 }
 
 pub struct Joined {
@@ -118,7 +114,7 @@ pub enum Private {
 }
 
 pub struct Room {
-    pub event_id: i64,
+    pub event_id: EventId,
     public: broadcast::Sender<Frame>,
     staff: broadcast::Sender<StaffItem>,
     inner: Mutex<Inner>,
@@ -144,7 +140,7 @@ pub struct Room {
 }
 
 impl Room {
-    pub fn new(event_id: i64, status: EventStatus, outbound_queue: usize, ring_capacity: usize) -> Self {
+    pub fn new(event_id: EventId, status: EventStatus, outbound_queue: usize, ring_capacity: usize) -> Self {
         let (public, _) = broadcast::channel(outbound_queue.max(16));
         let (staff, _) = broadcast::channel(outbound_queue.max(16));
         Self {

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::domain::ids::EventId;
 use crate::domain::question::RoomChange;
 
 /// Changes that may wait for an earlier seq; past this many they are dropped
@@ -11,10 +12,9 @@ use crate::domain::question::RoomChange;
 pub const MAX_WAITING: usize = 1024;
 
 /// Where a room's changes stand against the room log.
-#[derive(Default)]
 pub struct Order {
     /// The room's event, for log lines.
-    pub event_id: i64,
+    pub event_id: EventId,
     /// The state was read from the store (before that, changes queue in `backlog`).
     pub loaded: bool,
     /// Changes committed while the room was loading.
@@ -30,10 +30,15 @@ pub struct Order {
 }
 
 impl Order {
-    pub fn new(event_id: i64) -> Self {
+    pub fn new(event_id: EventId) -> Self {
         Self {
             event_id,
-            ..Self::default()
+            loaded: false,
+            backlog: Vec::new(),
+            seq: 0,
+            waiting: BTreeMap::new(),
+            wanted: 0,
+            probe: false,
         }
     }
 
@@ -63,7 +68,7 @@ impl Order {
             } else {
                 // Bounded: the fill reads all of them from the log instead.
                 tracing::warn!(
-                    event_id = self.event_id,
+                    event_id = self.event_id.0,
                     seq = self.seq,
                     wanted = self.wanted,
                     "too many changes waiting for a gap; dropped, the fill reads them"
@@ -118,9 +123,12 @@ impl Order {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::ids::PostId;
 
     fn change(id: i64) -> RoomChange {
-        RoomChange::QuestionRemoved { question_id: id }
+        RoomChange::QuestionRemoved {
+            question_id: PostId(id),
+        }
     }
 
     fn accept(order: &mut Order, seq: i64) -> (Vec<i64>, bool) {
@@ -131,10 +139,8 @@ mod tests {
 
     #[test]
     fn next_applies_ahead_waits_and_repeats_are_ignored() {
-        let mut order = Order {
-            loaded: true,
-            ..Order::default()
-        };
+        let mut order = Order::new(EventId(1));
+        order.loaded = true;
         assert_eq!(accept(&mut order, 1), (vec![1], false));
         assert_eq!(accept(&mut order, 3), (vec![], true));
         assert_eq!(order.fill_range(), Some((1, 3)));
@@ -147,7 +153,7 @@ mod tests {
 
     #[test]
     fn nothing_is_read_before_loading_and_a_probe_reads_once() {
-        let mut order = Order::default();
+        let mut order = Order::new(EventId(1));
         assert!(!order.want(4), "not loaded");
         assert_eq!(order.fill_range(), None);
         order.loaded = true;

@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use super::Room;
+use crate::domain::ids::PollId;
 use crate::domain::poll::PublicPoll;
 
 /// Polls with votes since their tally was last sent. A poll has at most one
@@ -12,20 +13,20 @@ use crate::domain::poll::PublicPoll;
 /// the last (so a slow commit never lets two tallies out back to back).
 #[derive(Default)]
 pub struct Tallies {
-    dirty: HashSet<i64>,
-    in_flight: HashSet<i64>,
-    sent_at: HashMap<i64, Instant>,
+    dirty: HashSet<PollId>,
+    in_flight: HashSet<PollId>,
+    sent_at: HashMap<PollId, Instant>,
 }
 
 impl Tallies {
-    pub fn voted(&mut self, poll_id: i64) {
+    pub fn voted(&mut self, poll_id: PollId) {
         self.dirty.insert(poll_id);
     }
 
     /// The dirty polls not in flight, now marked in flight, with when each
     /// one's last tally went out.
-    pub fn take_due(&mut self) -> Vec<(i64, Option<Instant>)> {
-        let due: Vec<i64> = self
+    pub fn take_due(&mut self) -> Vec<(PollId, Option<Instant>)> {
+        let due: Vec<PollId> = self
             .dirty
             .iter()
             .copied()
@@ -41,7 +42,7 @@ impl Tallies {
     }
 
     /// A tally went out at `now` (`sent`), or failed and is due again.
-    pub fn finished(&mut self, poll_id: i64, sent: bool, now: Instant) {
+    pub fn finished(&mut self, poll_id: PollId, sent: bool, now: Instant) {
         self.in_flight.remove(&poll_id);
         if sent {
             self.sent_at.insert(poll_id, now);
@@ -53,24 +54,24 @@ impl Tallies {
 
 impl Room {
     /// The spec of an open or closed poll, for checking a ballot.
-    pub fn poll(&self, poll_id: i64) -> Option<PublicPoll> {
+    pub fn poll(&self, poll_id: PollId) -> Option<PublicPoll> {
         self.inner().view.polls.get(&poll_id).cloned()
     }
 
     /// A vote was committed: the tally goes out with the next flush.
-    pub fn poll_voted(&self, poll_id: i64) {
+    pub fn poll_voted(&self, poll_id: PollId) {
         self.inner().tallies.voted(poll_id);
     }
 
     /// The polls whose tallies are due, with when their last tally went out;
     /// each is marked in flight until [`Room::tally_finished`]. A poll whose
     /// tally is still in flight stays dirty for a later tick.
-    pub fn take_dirty_polls(&self) -> Vec<(i64, Option<Instant>)> {
+    pub fn take_dirty_polls(&self) -> Vec<(PollId, Option<Instant>)> {
         self.inner().tallies.take_due()
     }
 
     /// A poll's tally went out (`sent`) or failed (it is counted again later).
-    pub fn tally_finished(&self, poll_id: i64, sent: bool) {
+    pub fn tally_finished(&self, poll_id: PollId, sent: bool) {
         self.inner().tallies.finished(poll_id, sent, Instant::now());
     }
 }
@@ -82,14 +83,14 @@ mod tests {
     #[test]
     fn a_poll_has_one_tally_in_flight_and_a_failed_one_is_due_again() {
         let mut tallies = Tallies::default();
-        tallies.voted(1);
-        assert_eq!(tallies.take_due(), vec![(1, None)]);
-        tallies.voted(1);
+        tallies.voted(PollId(1));
+        assert_eq!(tallies.take_due(), vec![(PollId(1), None)]);
+        tallies.voted(PollId(1));
         assert!(tallies.take_due().is_empty(), "still in flight");
         let now = Instant::now();
-        tallies.finished(1, true, now);
-        assert_eq!(tallies.take_due(), vec![(1, Some(now))]);
-        tallies.finished(1, false, now);
-        assert_eq!(tallies.take_due(), vec![(1, Some(now))], "failed: due again");
+        tallies.finished(PollId(1), true, now);
+        assert_eq!(tallies.take_due(), vec![(PollId(1), Some(now))]);
+        tallies.finished(PollId(1), false, now);
+        assert_eq!(tallies.take_due(), vec![(PollId(1), Some(now))], "failed: due again");
     }
 }

@@ -7,6 +7,7 @@ use std::collections::VecDeque;
 use axum::extract::ws::Utf8Bytes;
 
 use super::super::protocol::{PublicFrame, encode};
+use crate::domain::ids::PostId;
 use crate::domain::question::RoomChange;
 
 /// Joins beyond this many missed messages get a snapshot instead of a replay.
@@ -71,7 +72,7 @@ impl Ring {
     /// a replay from memory shows no more than one from the store. Every node
     /// applies every change in `seq` order, so each node's ring is redacted,
     /// whichever node committed the change.
-    fn redact(&mut self, item: i64, later: &RoomChange) {
+    fn redact(&mut self, item: PostId, later: &RoomChange) {
         for frame in self.frames.iter_mut().filter(|f| f.change.content_of() == Some(item)) {
             // Encoded again only when the redaction changes it.
             if let Some(redacted) = frame.change.redacted_by(later).filter(|r| *r != frame.change) {
@@ -111,7 +112,9 @@ mod tests {
     use super::*;
 
     fn removed(id: i64) -> RoomChange {
-        RoomChange::QuestionRemoved { question_id: id }
+        RoomChange::QuestionRemoved {
+            question_id: PostId(id),
+        }
     }
 
     #[test]

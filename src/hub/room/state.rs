@@ -14,9 +14,10 @@ use super::polls::Tallies;
 use super::ring::Ring;
 use super::{Frame, Room, Snapshot};
 use crate::domain::event::EventStatus;
+use crate::domain::ids::{EventId, PollId, PostId};
 use crate::domain::poll::PublicPoll;
 use crate::domain::question::{ModerationMode, PublicComment, PublicQuestion, RoomChange, ViewerKey};
-use crate::store::live::{RECENT_COMMENTS, RoomState};
+use crate::store::live::{PublicRoom, RECENT_COMMENTS, RoomState};
 use crate::store::writer::ChangeSink;
 
 /// The public state of a room, as of its `seq`.
@@ -24,12 +25,12 @@ pub struct View {
     pub status: EventStatus,
     pub moderation: ModerationMode,
     pub slow_mode_secs: u32,
-    pub pinned: Option<i64>,
-    pub questions: BTreeMap<i64, PublicQuestion>,
+    pub pinned: Option<PostId>,
+    pub questions: BTreeMap<PostId, PublicQuestion>,
     /// The latest visible comments, oldest first.
     pub comments: VecDeque<PublicComment>,
     /// Opened and closed polls.
-    pub polls: BTreeMap<i64, PublicPoll>,
+    pub polls: BTreeMap<PollId, PublicPoll>,
 }
 
 impl View {
@@ -46,19 +47,13 @@ impl View {
     }
 
     /// The state read from the store (the event's status stays as it is).
-    fn load(&mut self, state: &mut RoomState) {
+    fn load(&mut self, state: PublicRoom) {
         self.moderation = state.moderation;
         self.slow_mode_secs = state.slow_mode_secs;
         self.pinned = state.pinned;
-        self.questions = std::mem::take(&mut state.questions)
-            .into_iter()
-            .map(|q| (q.id, q))
-            .collect();
-        self.comments = std::mem::take(&mut state.comments).into_iter().collect();
-        self.polls = std::mem::take(&mut state.polls)
-            .into_iter()
-            .map(|p| (p.id, p))
-            .collect();
+        self.questions = state.questions.into_iter().map(|q| (q.id, q)).collect();
+        self.comments = state.comments.into_iter().collect();
+        self.polls = state.polls.into_iter().map(|p| (p.id, p)).collect();
     }
 
     /// Apply the next change.
@@ -113,12 +108,14 @@ impl View {
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
             status: self.status,
-            moderation: self.moderation,
-            slow_mode_secs: self.slow_mode_secs,
-            pinned: self.pinned,
-            questions: self.questions.values().cloned().collect(),
-            comments: self.comments.iter().cloned().collect(),
-            polls: self.polls.values().cloned().collect(),
+            room: PublicRoom {
+                moderation: self.moderation,
+                slow_mode_secs: self.slow_mode_secs,
+                pinned: self.pinned,
+                questions: self.questions.values().cloned().collect(),
+                comments: self.comments.iter().cloned().collect(),
+                polls: self.polls.values().cloned().collect(),
+            },
         }
     }
 }
@@ -135,7 +132,7 @@ pub struct Inner {
 }
 
 impl Inner {
-    pub fn new(event_id: i64, status: EventStatus, ring_capacity: usize) -> Self {
+    pub fn new(event_id: EventId, status: EventStatus, ring_capacity: usize) -> Self {
         Self {
             order: Order::new(event_id),
             view: View::new(status),
@@ -149,11 +146,11 @@ impl Inner {
 
 impl Room {
     /// Install the state read from the store, then what was committed meanwhile.
-    pub fn load(&self, mut state: RoomState) {
+    pub fn load(&self, state: RoomState) {
         let mut guard = self.inner();
         let inner = &mut *guard;
         inner.order.seq = state.seq;
-        inner.view.load(&mut state);
+        inner.view.load(state.public);
         inner.bans = Bans::new(state.banned_viewers, state.banned_ips, state.last_ban_id);
         inner.order.loaded = true;
         let mut backlog = std::mem::take(&mut inner.order.backlog);

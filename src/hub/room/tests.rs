@@ -2,13 +2,14 @@
 use chrono::Utc;
 
 use super::*;
-use crate::domain::question::RoomChange;
-use crate::store::live::RoomState;
+use crate::domain::ids::{EventId, PostId};
+use crate::domain::question::{PublicQuestion, RoomChange};
+use crate::store::live::{PublicRoom, RoomState};
 use crate::store::writer::ChangeSink;
 
 fn question(id: i64) -> PublicQuestion {
     PublicQuestion {
-        id,
+        id: PostId(id),
         nickname: "网友".into(),
         text: format!("问题{id}"),
         upvotes: 0,
@@ -19,20 +20,20 @@ fn question(id: i64) -> PublicQuestion {
     }
 }
 
-fn loaded(ring: usize) -> Room {
-    let room = Room::new(1, EventStatus::Live, 64, ring);
-    room.load(RoomState {
-        seq: 0,
-        moderation: ModerationMode::Pre,
-        slow_mode_secs: 0,
-        pinned: None,
-        questions: vec![],
-        comments: vec![],
-        polls: vec![],
+/// A room's stored state as of `seq`, with nobody banned.
+fn state(seq: i64, public: PublicRoom) -> RoomState {
+    RoomState {
+        seq,
+        public,
         banned_viewers: vec![],
         banned_ips: vec![],
         last_ban_id: 0,
-    });
+    }
+}
+
+fn loaded(ring: usize) -> Room {
+    let room = Room::new(EventId(1), EventStatus::Live, 64, ring);
+    room.load(state(0, PublicRoom::default()));
     room
 }
 
@@ -57,34 +58,31 @@ fn joins_resume_from_the_ring_or_the_store() {
         _ => panic!("expected a store replay"),
     }
     assert!(matches!(room.join(Some(5), false).start, Start::Ring(ref f) if f.is_empty()));
-    assert!(matches!(room.join(None, false).start, Start::Snapshot(ref s) if s.questions.len() == 5));
+    assert!(matches!(room.join(None, false).start, Start::Snapshot(ref s) if s.room.questions.len() == 5));
     assert!(matches!(room.join(Some(99), false).start, Start::Snapshot(_)));
 }
 
 #[test]
 fn changes_during_loading_wait_and_repeats_are_ignored() {
     // (`publish` is the publisher task's step: frames go out when it runs.)
-    let room = Room::new(1, EventStatus::Live, 64, 16);
+    let room = Room::new(EventId(1), EventStatus::Live, 64, 16);
     room.committed(3, &RoomChange::Question { question: question(7) });
     let mut rx = room.join(None, false).public;
-    room.load(RoomState {
-        seq: 2,
-        moderation: ModerationMode::Post,
-        slow_mode_secs: 5,
-        pinned: None,
-        questions: vec![question(1)],
-        comments: vec![],
-        polls: vec![],
-        banned_viewers: vec![],
-        banned_ips: vec![],
-        last_ban_id: 0,
-    });
+    room.load(state(
+        2,
+        PublicRoom {
+            moderation: ModerationMode::Post,
+            slow_mode_secs: 5,
+            questions: vec![question(1)],
+            ..PublicRoom::default()
+        },
+    ));
     room.committed(3, &RoomChange::Question { question: question(7) });
     room.publish();
     let frame = rx.try_recv().unwrap();
     assert_eq!(frame.seq, Some(3));
     assert!(rx.try_recv().is_err(), "seq 3 delivered once");
-    assert!(matches!(room.join(None, false).start, Start::Snapshot(ref s) if s.questions.len() == 2));
+    assert!(matches!(room.join(None, false).start, Start::Snapshot(ref s) if s.room.questions.len() == 2));
 }
 
 fn ask(seq: i64) -> RoomChange {
@@ -119,7 +117,7 @@ fn a_change_ahead_waits_for_the_fill_and_everything_goes_out_in_order() {
     room.committed(5, &ask(5));
     room.committed(6, &ask(6));
     assert_eq!(seqs(&room, &mut rx), vec![6]);
-    assert!(matches!(room.join(None, false).start, Start::Snapshot(ref s) if s.questions.len() == 6));
+    assert!(matches!(room.join(None, false).start, Start::Snapshot(ref s) if s.room.questions.len() == 6));
 }
 
 #[test]
@@ -195,7 +193,7 @@ fn a_hide_or_an_edit_redacts_the_ring_replay() {
     room.committed(
         3,
         &RoomChange::Upvotes {
-            question_id: 1,
+            question_id: PostId(1),
             upvotes: 1,
         },
     );
@@ -203,7 +201,7 @@ fn a_hide_or_an_edit_redacts_the_ring_replay() {
     edited.text = "改过的问题".into();
     edited.edited = true;
     room.committed(4, &RoomChange::Question { question: edited });
-    room.committed(5, &RoomChange::QuestionRemoved { question_id: 1 });
+    room.committed(5, &RoomChange::QuestionRemoved { question_id: PostId(1) });
     let frames = ring_texts(&room, 0);
     assert_eq!(frames.len(), 5, "no frame dropped: {frames:?}");
     assert!(frames.iter().all(|f| !f.contains("13812345678")), "{frames:?}");
@@ -224,22 +222,11 @@ fn a_hide_or_an_edit_redacts_the_ring_replay() {
 
 #[test]
 fn changes_during_loading_are_sorted_and_a_gap_after_loading_is_wanted() {
-    let room = Room::new(1, EventStatus::Live, 64, 16);
+    let room = Room::new(EventId(1), EventStatus::Live, 64, 16);
     room.committed(6, &ask(6));
     room.committed(4, &ask(4));
     let mut rx = room.join(None, false).public;
-    room.load(RoomState {
-        seq: 3,
-        moderation: ModerationMode::Pre,
-        slow_mode_secs: 0,
-        pinned: None,
-        questions: vec![],
-        comments: vec![],
-        polls: vec![],
-        banned_viewers: vec![],
-        banned_ips: vec![],
-        last_ban_id: 0,
-    });
+    room.load(state(3, PublicRoom::default()));
     assert_eq!(seqs(&room, &mut rx), vec![4]);
     assert_eq!(room.fill_range(), Some((4, 6)));
     room.filled(&[(5, ask(5)), (6, ask(6))]);

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{Event, EventDetails};
+use crate::domain::ids::{EventId, UnitId};
 use crate::domain::time::now;
 use crate::store::tx::{Tx, on_tx};
 use crate::store::{OnConstraint, Store, StoreError, StoreResult};
@@ -25,7 +26,7 @@ impl Store {
     }
 
     /// Replace an event's description, if it is still as `expected` says.
-    #[tracing::instrument(skip(self, expected, details), fields(id = expected.id), err(level = "debug"))]
+    #[tracing::instrument(skip(self, expected, details), fields(id = expected.id.0), err(level = "debug"))]
     pub async fn update_event(&self, expected: &Event, details: &EventDetails) -> StoreResult<Event> {
         const CURRENT: &str = "SELECT updated_at FROM events WHERE id = $1";
         let at = now();
@@ -80,14 +81,14 @@ pub(in crate::store) async fn insert_event(
     plan_id: Option<i64>,
     d: &EventDetails,
     at: DateTime<Utc>,
-) -> Result<i64, sqlx::Error> {
+) -> Result<EventId, sqlx::Error> {
     const SQL: &str = concat!(
         "INSERT INTO events (",
         detail_columns!(),
         ", code, plan_id, status, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'draft', $16, $16) RETURNING id"
     );
-    let id: i64 = on_tx!(&mut *tx, c => bind_details!(sqlx::query_scalar(SQL), d)
+    let id: EventId = on_tx!(&mut *tx, c => bind_details!(sqlx::query_scalar(SQL), d)
         .bind(code)
         .bind(plan_id)
         .bind(at)
@@ -100,7 +101,7 @@ pub(in crate::store) async fn insert_event(
 /// Write description `d` over event `id`, its hosts included.
 pub(in crate::store) async fn update_details(
     tx: &mut Tx<'_>,
-    id: i64,
+    id: EventId,
     d: &EventDetails,
     at: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
@@ -120,7 +121,7 @@ pub(in crate::store) async fn update_details(
 }
 
 /// The event's host units, in order.
-async fn insert_hosts(tx: &mut Tx<'_>, event_id: i64, host_ids: &[i64]) -> Result<(), sqlx::Error> {
+async fn insert_hosts(tx: &mut Tx<'_>, event_id: EventId, host_ids: &[UnitId]) -> Result<(), sqlx::Error> {
     const SQL: &str = "INSERT INTO event_hosts (event_id, unit_id, position) VALUES ($1, $2, $3)";
     for (position, unit_id) in host_ids.iter().enumerate() {
         on_tx!(&mut *tx, c => sqlx::query(SQL).bind(event_id).bind(*unit_id).bind(position as i64)

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Event, one_changed};
 use crate::domain::event::{EventStatus, Schedule, Transition};
+use crate::domain::ids::{EventId, StaffId};
 use crate::domain::time::now;
 use crate::store::tx::{Tx, on_tx};
 use crate::store::{Store, StoreError, StoreResult, on_pool};
@@ -12,13 +13,13 @@ use crate::store::{Store, StoreError, StoreResult, on_pool};
 /// A reschedule or cancellation, with what is reported to the data bureau.
 pub struct ChangeRequest<'a> {
     pub reason: &'a str,
-    pub reported_by: i64,
+    pub reported_by: StaffId,
 }
 
 impl Store {
     /// Move an event along its lifecycle (announce, start, end), stamping the time.
     #[tracing::instrument(skip(self), err(level = "debug"))]
-    pub async fn transition_event(&self, id: i64, from: EventStatus, t: Transition) -> StoreResult<Event> {
+    pub async fn transition_event(&self, id: EventId, from: EventStatus, t: Transition) -> StoreResult<Event> {
         let to = from.apply(t).map_err(|e| StoreError::Conflict(e.to_string()))?;
         let sql = match t {
             Transition::Announce => {
@@ -41,7 +42,7 @@ impl Store {
 
     /// Record that publicly selected participants were notified.
     #[tracing::instrument(skip(self), err(level = "debug"))]
-    pub async fn mark_selection_notified(&self, id: i64, at: DateTime<Utc>) -> StoreResult<Event> {
+    pub async fn mark_selection_notified(&self, id: EventId, at: DateTime<Utc>) -> StoreResult<Event> {
         const SQL: &str = "UPDATE events SET selection_notified_at = $1, updated_at = $2
              WHERE id = $3 AND status IN ('draft', 'announced', 'rescheduled', 'live')";
         let done = on_pool!(self, write p => sqlx::query(SQL).bind(at).bind(now()).bind(id).execute(p).await.map(|r| r.rows_affected()))?;
@@ -49,7 +50,12 @@ impl Store {
     }
 
     #[tracing::instrument(skip(self), err(level = "debug"))]
-    pub async fn publish_materials(&self, id: i64, materials_url: &str, video_url: Option<&str>) -> StoreResult<Event> {
+    pub async fn publish_materials(
+        &self,
+        id: EventId,
+        materials_url: &str,
+        video_url: Option<&str>,
+    ) -> StoreResult<Event> {
         const SQL: &str = "UPDATE events SET status = 'materials_published', materials_published_at = $1,
                materials_url = $2, video_url = $3, updated_at = $1
              WHERE id = $4 AND status = 'ended'";
@@ -58,7 +64,7 @@ impl Store {
     }
 
     /// Move an announced event to a new time and file the change report, in one transaction.
-    #[tracing::instrument(skip(self, before, change), fields(id = before.id), err(level = "debug"))]
+    #[tracing::instrument(skip(self, before, change), fields(id = before.id.0), err(level = "debug"))]
     pub async fn reschedule_event(
         &self,
         before: &Event,
@@ -90,7 +96,7 @@ impl Store {
     }
 
     /// Cancel an event; an announced one also files a change report.
-    #[tracing::instrument(skip(self, before, change), fields(id = before.id), err(level = "debug"))]
+    #[tracing::instrument(skip(self, before, change), fields(id = before.id.0), err(level = "debug"))]
     pub async fn cancel_event(&self, before: &Event, change: ChangeRequest<'_>) -> StoreResult<Event> {
         const SQL: &str =
             "UPDATE events SET status = 'cancelled', cancel_reason = $1, updated_at = $2 WHERE id = $3 AND status = $4";
@@ -142,7 +148,7 @@ fn next_status(before: &Event, t: Transition) -> StoreResult<EventStatus> {
 /// File the report of a reschedule or cancellation for the data bureau.
 async fn insert_change_report(
     tx: &mut Tx<'_>,
-    event_id: i64,
+    event_id: EventId,
     change: &ChangeRequest<'_>,
     report: Report,
     at: DateTime<Utc>,
@@ -187,7 +193,7 @@ impl Store {
     /// Overwrite an event's schedule and lifecycle without change reports.
     /// Only the demo uses this: everything real goes through the transitions.
     #[tracing::instrument(skip(self, l), err(level = "debug"))]
-    pub async fn overwrite_lifecycle(&self, id: i64, l: &Lifecycle) -> StoreResult<()> {
+    pub async fn overwrite_lifecycle(&self, id: EventId, l: &Lifecycle) -> StoreResult<()> {
         const SQL: &str = "UPDATE events SET starts_at = $1, duration_minutes = $2, status = $3, announced_at = $4,
                selection_notified_at = $5, live_at = $6, ended_at = $7, materials_published_at = $8,
                materials_url = $9, video_url = $10, cancel_reason = NULL, updated_at = $11

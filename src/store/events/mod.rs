@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 use super::{Store, StoreError, StoreResult, on_pool};
 use crate::domain::deadlines::EventFacts;
 use crate::domain::event::{EventForm, EventKind, EventStatus, Schedule};
+use crate::domain::ids::{EventId, UnitId};
 
 mod details;
 mod lifecycle;
@@ -29,7 +30,7 @@ const EVENT_SELECT: &str =
 
 #[derive(Debug, sqlx::FromRow)]
 struct EventRow {
-    id: i64,
+    id: EventId,
     code: String,
     kind: String,
     title: String,
@@ -70,8 +71,8 @@ pub struct ThemeRef {
 pub struct HostRef {
     #[serde(skip)]
     #[schema(ignore)]
-    pub event_id: i64,
-    pub id: i64,
+    pub event_id: EventId,
+    pub id: UnitId,
     pub code: String,
     pub short_name: String,
 }
@@ -79,7 +80,7 @@ pub struct HostRef {
 /// An event with everything the API shows of it.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Event {
-    pub id: i64,
+    pub id: EventId,
     pub code: String,
     pub kind: EventKind,
     pub title: String,
@@ -111,7 +112,7 @@ pub struct Event {
 }
 
 impl Event {
-    pub fn host_ids(&self) -> Vec<i64> {
+    pub fn host_ids(&self) -> Vec<UnitId> {
         self.hosts.iter().map(|h| h.id).collect()
     }
 
@@ -181,7 +182,7 @@ impl EventRow {
 pub struct EventFilter {
     pub kind: Option<EventKind>,
     pub theme_code: Option<String>,
-    pub unit_id: Option<i64>,
+    pub unit_id: Option<UnitId>,
     pub status: Option<EventStatus>,
 }
 
@@ -191,7 +192,7 @@ pub struct EventDetails {
     pub kind: EventKind,
     pub title: String,
     pub theme_id: Option<i64>,
-    pub host_ids: Vec<i64>,
+    pub host_ids: Vec<UnitId>,
     pub form: EventForm,
     pub summary: String,
     pub starts_at: Option<DateTime<Utc>>,
@@ -250,7 +251,7 @@ impl Store {
     }
 
     #[tracing::instrument(skip(self), err(level = "debug"))]
-    pub async fn event(&self, id: i64) -> StoreResult<Event> {
+    pub async fn event(&self, id: EventId) -> StoreResult<Event> {
         let sql = format!("{EVENT_SELECT} WHERE e.id = $1");
         let row = on_pool!(self, read p => sqlx::query_as::<_, EventRow>(sqlx::AssertSqlSafe(sql.clone())).bind(id).fetch_optional(p).await)?
             .ok_or(StoreError::NotFound("event"))?;
@@ -260,18 +261,18 @@ impl Store {
         row.into_event(hosts)
     }
 
-    async fn hosts_by_event(&self) -> StoreResult<HashMap<i64, Vec<HostRef>>> {
+    async fn hosts_by_event(&self) -> StoreResult<HashMap<EventId, Vec<HostRef>>> {
         const HOSTS: &str = "SELECT h.event_id, u.id, u.code, u.short_name FROM event_hosts h
              JOIN units u ON u.id = h.unit_id ORDER BY h.event_id, h.position";
         let rows = on_pool!(self, read p => sqlx::query_as::<_, HostRef>(HOSTS).fetch_all(p).await)?;
-        let mut map: HashMap<i64, Vec<HostRef>> = HashMap::new();
+        let mut map: HashMap<EventId, Vec<HostRef>> = HashMap::new();
         for h in rows {
             map.entry(h.event_id).or_default().push(h);
         }
         Ok(map)
     }
 
-    async fn expect_one(&self, rows: u64, id: i64) -> StoreResult<Event> {
+    async fn expect_one(&self, rows: u64, id: EventId) -> StoreResult<Event> {
         let event = self.event(id).await?;
         if rows == 1 { Ok(event) } else { Err(changed_meanwhile()) }
     }

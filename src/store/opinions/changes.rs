@@ -5,6 +5,7 @@ use chrono::{NaiveDate, Utc};
 use serde::Serialize;
 
 use super::{Actor, NewOpinion, Opinion, OpinionFields, SideRecord};
+use crate::domain::ids::{EventId, OpinionId, StaffId, UnitId};
 use crate::domain::opinion::Rating;
 use crate::domain::question::ViewerKey;
 use crate::domain::time::now;
@@ -29,7 +30,12 @@ impl Store {
     /// become hand-off tasks; answered ones start as 已解答 with the answer.
     /// Idempotent; returns how many were added.
     #[tracing::instrument(skip(self), err(level = "debug"))]
-    pub async fn capture_opinions(&self, event_id: i64, unit_id: i64, due_date: Option<NaiveDate>) -> StoreResult<u64> {
+    pub async fn capture_opinions(
+        &self,
+        event_id: EventId,
+        unit_id: UnitId,
+        due_date: Option<NaiveDate>,
+    ) -> StoreResult<u64> {
         const POSTS: &str = "INSERT INTO opinions (event_id, unit_id, source, source_ref, text, nickname, viewer_key,
                state, reply, handoff, support, received_at, due_date, created_at, updated_at)
              SELECT q.event_id, $2, q.kind, 'q:' || q.id, q.text, q.nickname, q.viewer_key,
@@ -63,7 +69,7 @@ impl Store {
     }
 
     /// An opinion typed in by staff (an offline open day's paper form, a letter).
-    #[tracing::instrument(skip(self, new), fields(event_id = new.event_id), err(level = "debug"))]
+    #[tracing::instrument(skip(self, new), fields(event_id = new.event_id.0), err(level = "debug"))]
     pub async fn create_opinion(&self, new: &NewOpinion<'_>) -> StoreResult<Opinion> {
         const SQL: &str =
             "INSERT INTO opinions (event_id, unit_id, source, text, nickname, topic, state, handoff, support,
@@ -71,7 +77,7 @@ impl Store {
              VALUES ($1, $2, 'offline', $3, $4, $5, 'pending', FALSE, 1, $6, $7, $8, $9, $9) RETURNING id";
         let at = now();
         let mut tx = self.begin().await?;
-        let id: i64 = on_tx!(&mut tx, c => sqlx::query_scalar(SQL)
+        let id: OpinionId = on_tx!(&mut tx, c => sqlx::query_scalar(SQL)
             .bind(new.event_id)
             .bind(new.unit_id)
             .bind(new.text)
@@ -113,7 +119,7 @@ impl Store {
                 .change(Some(json(&before.fields())), Some(json(after)));
             tx.audit(line, at).await?;
         }
-        write_side_record(&mut tx, changes, side, who.parse::<i64>().ok(), at).await?;
+        write_side_record(&mut tx, changes, side, who.parse::<i64>().ok().map(StaffId), at).await?;
         tx.commit().await?;
         let mut now_ = Vec::with_capacity(changes.len());
         for (before, _) in changes {
@@ -178,7 +184,7 @@ async fn write_side_record(
     tx: &mut Tx<'_>,
     changes: &[(Opinion, OpinionFields)],
     side: SideRecord<'_>,
-    by: Option<i64>,
+    by: Option<StaffId>,
     at: At,
 ) -> StoreResult<()> {
     const TRANSFER: &str = "INSERT INTO opinion_transfers (opinion_id, from_unit, to_unit, reason, by_user, created_at)

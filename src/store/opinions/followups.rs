@@ -6,6 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::Opinion;
+use crate::domain::ids::{EventId, OpinionId, StaffId, UnitId};
 use crate::domain::time::now;
 use crate::store::tx::{AuditLine, on_tx};
 use crate::store::{OnConstraint, Store, StoreError, StoreResult, on_pool};
@@ -14,12 +15,12 @@ use crate::store::{OnConstraint, Store, StoreError, StoreResult, on_pool};
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema, sqlx::FromRow)]
 pub struct Extension {
     pub id: i64,
-    pub opinion_id: i64,
+    pub opinion_id: OpinionId,
     /// What the request is about, so that a list of requests reads on its own.
-    pub event_id: i64,
+    pub event_id: EventId,
     pub event_title: String,
     /// The unit that answers the opinion.
-    pub unit_id: i64,
+    pub unit_id: UnitId,
     pub unit_code: String,
     pub unit_name: String,
     pub opinion_text: String,
@@ -27,12 +28,12 @@ pub struct Extension {
     pub current_due: Option<NaiveDate>,
     pub reason: String,
     pub requested_due: NaiveDate,
-    pub requested_by: i64,
+    pub requested_by: StaffId,
     pub requested_at: DateTime<Utc>,
     /// `pending`, `granted` or `refused`.
     pub decision: String,
     pub decision_note: Option<String>,
-    pub decided_by: Option<i64>,
+    pub decided_by: Option<StaffId>,
     pub decided_at: Option<DateTime<Utc>>,
 }
 
@@ -50,11 +51,11 @@ macro_rules! extension_select {
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema, sqlx::FromRow)]
 pub struct Transfer {
     pub id: i64,
-    pub opinion_id: i64,
-    pub from_unit: i64,
-    pub to_unit: i64,
+    pub opinion_id: OpinionId,
+    pub from_unit: UnitId,
+    pub to_unit: UnitId,
     pub reason: String,
-    pub by_user: i64,
+    pub by_user: StaffId,
     pub created_at: DateTime<Utc>,
 }
 
@@ -62,9 +63,9 @@ pub struct Transfer {
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema, sqlx::FromRow)]
 pub struct Reminder {
     pub id: i64,
-    pub opinion_id: i64,
+    pub opinion_id: OpinionId,
     pub note: Option<String>,
-    pub sent_by: i64,
+    pub sent_by: StaffId,
     pub sent_at: DateTime<Utc>,
 }
 
@@ -76,7 +77,7 @@ impl Store {
         opinion: &Opinion,
         requested_due: NaiveDate,
         reason: &str,
-        by: i64,
+        by: StaffId,
     ) -> StoreResult<Extension> {
         const SQL: &str =
             "INSERT INTO opinion_extensions (opinion_id, reason, requested_due, requested_by, requested_at)
@@ -106,7 +107,7 @@ impl Store {
 
     /// Extension requests: of one opinion, or (with `None`) every pending one.
     #[tracing::instrument(skip(self), err(level = "debug"))]
-    pub async fn extensions(&self, opinion_id: Option<i64>) -> StoreResult<Vec<Extension>> {
+    pub async fn extensions(&self, opinion_id: Option<OpinionId>) -> StoreResult<Vec<Extension>> {
         const SQL: &str = concat!(
             extension_select!(),
             " WHERE ($1 IS NULL AND x.decision = 'pending') OR x.opinion_id = $1 ORDER BY x.id"
@@ -115,14 +116,14 @@ impl Store {
     }
 
     #[tracing::instrument(skip(self), err(level = "debug"))]
-    pub async fn transfers(&self, opinion_id: i64) -> StoreResult<Vec<Transfer>> {
+    pub async fn transfers(&self, opinion_id: OpinionId) -> StoreResult<Vec<Transfer>> {
         const SQL: &str = "SELECT id, opinion_id, from_unit, to_unit, reason, by_user, created_at
              FROM opinion_transfers WHERE opinion_id = $1 ORDER BY id";
         Ok(on_pool!(self, read p => sqlx::query_as::<_, Transfer>(SQL).bind(opinion_id).fetch_all(p).await)?)
     }
 
     #[tracing::instrument(skip(self), err(level = "debug"))]
-    pub async fn reminders(&self, opinion_id: i64) -> StoreResult<Vec<Reminder>> {
+    pub async fn reminders(&self, opinion_id: OpinionId) -> StoreResult<Vec<Reminder>> {
         const SQL: &str =
             "SELECT id, opinion_id, note, sent_by, sent_at FROM opinion_reminders WHERE opinion_id = $1 ORDER BY id";
         Ok(on_pool!(self, read p => sqlx::query_as::<_, Reminder>(SQL).bind(opinion_id).fetch_all(p).await)?)
@@ -130,7 +131,7 @@ impl Store {
 
     /// The bureau reminds the unit (催办).
     #[tracing::instrument(skip(self, note), err(level = "debug"))]
-    pub async fn remind(&self, opinion: &Opinion, note: Option<&str>, by: i64) -> StoreResult<Reminder> {
+    pub async fn remind(&self, opinion: &Opinion, note: Option<&str>, by: StaffId) -> StoreResult<Reminder> {
         const INSERT: &str = "INSERT INTO opinion_reminders (opinion_id, note, sent_by, sent_at)
              VALUES ($1, $2, $3, $4) RETURNING id";
         let at = now();

@@ -9,6 +9,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{Store, StoreError, StoreResult, on_pool};
+use crate::domain::ids::{EventId, OpinionId, StaffId, UnitId};
 use crate::domain::opinion::{AdoptionState, ExtensionDecision, OpinionSource, Rating, WithheldCategory};
 use crate::domain::question::ViewerKey;
 
@@ -28,10 +29,10 @@ const OPINION_SELECT: &str = "SELECT o.id, o.event_id, e.title AS event_title, o
 
 #[derive(Debug, sqlx::FromRow)]
 struct OpinionRow {
-    id: i64,
-    event_id: i64,
+    id: OpinionId,
+    event_id: EventId,
     event_title: String,
-    unit_id: i64,
+    unit_id: UnitId,
     unit_code: String,
     unit_name: String,
     source: String,
@@ -44,10 +45,10 @@ struct OpinionRow {
     reply: Option<String>,
     handoff: bool,
     support: i64,
-    merged_into: Option<i64>,
+    merged_into: Option<OpinionId>,
     received_at: DateTime<Utc>,
     due_date: Option<NaiveDate>,
-    replied_by: Option<i64>,
+    replied_by: Option<StaffId>,
     replied_by_name: Option<String>,
     published_at: Option<DateTime<Utc>>,
     rating: Option<String>,
@@ -61,11 +62,11 @@ struct OpinionRow {
 /// One opinion with everything unit staff see of it.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Opinion {
-    pub id: i64,
-    pub event_id: i64,
+    pub id: OpinionId,
+    pub event_id: EventId,
     pub event_title: String,
     /// The unit answering it now (答复单位).
-    pub unit_id: i64,
+    pub unit_id: UnitId,
     pub unit_code: String,
     pub unit_name: String,
     pub source: OpinionSource,
@@ -83,13 +84,13 @@ pub struct Opinion {
     pub handoff: bool,
     /// The asker plus everyone who upvoted it (and the merged opinions' support).
     pub support: i64,
-    pub merged_into: Option<i64>,
+    pub merged_into: Option<OpinionId>,
     /// 受理日期: when it was received.
     pub received_at: DateTime<Utc>,
     /// The last day (Beijing time) the reply is due; none when the calendar
     /// does not cover that year.
     pub due_date: Option<NaiveDate>,
-    pub replied_by: Option<i64>,
+    pub replied_by: Option<StaffId>,
     pub replied_by_name: Option<String>,
     /// 答复日期: when the reply was published.
     pub published_at: Option<DateTime<Utc>>,
@@ -150,15 +151,15 @@ impl OpinionRow {
 /// keeps them before and after every change.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct OpinionFields {
-    pub unit_id: i64,
+    pub unit_id: UnitId,
     pub topic: Option<String>,
     pub state: AdoptionState,
     pub reason: Option<String>,
     pub reply: Option<String>,
     pub support: i64,
-    pub merged_into: Option<i64>,
+    pub merged_into: Option<OpinionId>,
     pub due_date: Option<NaiveDate>,
-    pub replied_by: Option<i64>,
+    pub replied_by: Option<StaffId>,
     pub published_at: Option<DateTime<Utc>>,
 }
 
@@ -182,7 +183,7 @@ impl Opinion {
 /// Who changes an opinion, as the audit log names them.
 #[derive(Debug, Clone, Copy)]
 pub enum Actor<'a> {
-    Staff(i64),
+    Staff(StaffId),
     Viewer(&'a ViewerKey),
 }
 
@@ -200,8 +201,8 @@ impl Actor<'_> {
 pub enum SideRecord<'a> {
     None,
     Transfer {
-        from_unit: i64,
-        to_unit: i64,
+        from_unit: UnitId,
+        to_unit: UnitId,
         reason: &'a str,
     },
     ExtensionDecided {
@@ -214,8 +215,8 @@ pub enum SideRecord<'a> {
 /// Which opinions to list; every part is optional.
 #[derive(Debug, Clone, Default)]
 pub struct OpinionFilter {
-    pub event_id: Option<i64>,
-    pub unit_id: Option<i64>,
+    pub event_id: Option<EventId>,
+    pub unit_id: Option<UnitId>,
     pub state: Option<AdoptionState>,
     pub source: Option<OpinionSource>,
     pub topic: Option<String>,
@@ -240,14 +241,14 @@ pub struct OpinionFilter {
 /// A new opinion typed in by staff.
 #[derive(Debug, Clone)]
 pub struct NewOpinion<'a> {
-    pub event_id: i64,
-    pub unit_id: i64,
+    pub event_id: EventId,
+    pub unit_id: UnitId,
     pub text: &'a str,
     pub nickname: &'a str,
     pub topic: Option<&'a str>,
     pub received_at: DateTime<Utc>,
     pub due_date: Option<NaiveDate>,
-    pub created_by: i64,
+    pub created_by: StaffId,
 }
 
 fn like_pattern(s: &str) -> String {
@@ -265,7 +266,7 @@ fn like_pattern(s: &str) -> String {
 
 impl Store {
     #[tracing::instrument(skip(self), err(level = "debug"))]
-    pub async fn opinion(&self, id: i64) -> StoreResult<Opinion> {
+    pub async fn opinion(&self, id: OpinionId) -> StoreResult<Opinion> {
         let sql = format!("{OPINION_SELECT} WHERE o.id = $1");
         on_pool!(self, read p => sqlx::query_as::<_, OpinionRow>(sqlx::AssertSqlSafe(sql.clone())).bind(id).fetch_optional(p).await)?
             .ok_or(StoreError::NotFound("opinion"))?
@@ -312,7 +313,7 @@ impl Store {
 
     /// The opinions merged into `id`.
     #[tracing::instrument(skip(self), err(level = "debug"))]
-    pub async fn merged_opinions(&self, id: i64) -> StoreResult<Vec<Opinion>> {
+    pub async fn merged_opinions(&self, id: OpinionId) -> StoreResult<Vec<Opinion>> {
         let sql = format!("{OPINION_SELECT} WHERE o.merged_into = $1 ORDER BY o.id");
         let rows = on_pool!(self, read p => sqlx::query_as::<_, OpinionRow>(sqlx::AssertSqlSafe(sql.clone())).bind(id).fetch_all(p).await)?;
         rows.into_iter().map(OpinionRow::into_opinion).collect()
@@ -321,7 +322,7 @@ impl Store {
     /// How many of an event's submissions were withheld from the public, by
     /// category (never their text).
     #[tracing::instrument(skip(self), err(level = "debug"))]
-    pub async fn withheld_counts(&self, event_id: i64) -> StoreResult<Vec<(WithheldCategory, i64)>> {
+    pub async fn withheld_counts(&self, event_id: EventId) -> StoreResult<Vec<(WithheldCategory, i64)>> {
         const POSTS: &str = "SELECT CASE WHEN status = 'hidden' THEN 'hidden'
                   WHEN moderated_by IS NULL THEN 'screen' ELSE 'moderator' END AS category, COUNT(*)
              FROM questions WHERE event_id = $1 AND status IN ('rejected', 'hidden') GROUP BY 1";

@@ -5,6 +5,7 @@ use tokio::sync::oneshot;
 
 use crate::domain::error_code::ErrorCode;
 use crate::domain::event::EventStatus;
+use crate::domain::ids::{EventId, PollId, PostId, StaffId};
 use crate::domain::poll::{Ballot, PollSpec, Tally};
 use crate::domain::question::{ModAction, ModerationMode, PostKind, QuestionStatus, RoomChange, ViewerKey};
 use crate::store::live::QuestionRecord;
@@ -19,7 +20,7 @@ pub trait ChangeSink: Send + Sync {
 /// its first status.
 #[derive(Debug, Clone)]
 pub struct NewQuestion {
-    pub event_id: i64,
+    pub event_id: EventId,
     pub viewer: ViewerKey,
     pub nickname: String,
     pub text: String,
@@ -38,8 +39,8 @@ pub struct NewQuestion {
 pub enum Command {
     Ask(NewQuestion),
     Upvote {
-        event_id: i64,
-        question_id: i64,
+        event_id: EventId,
+        question_id: PostId,
         viewer: ViewerKey,
         /// The client's address, kept with the upvote; `per_address` of its
         /// viewer tokens may upvote one question (0: no cap).
@@ -47,44 +48,44 @@ pub enum Command {
         per_address: u32,
     },
     Moderate {
-        event_id: i64,
-        question_id: i64,
+        event_id: EventId,
+        question_id: PostId,
         action: ModAction,
-        staff_id: i64,
+        staff_id: StaffId,
     },
     Ban {
-        event_id: i64,
+        event_id: EventId,
         viewer: Option<ViewerKey>,
         ip: Option<String>,
         reason: String,
-        staff_id: i64,
+        staff_id: StaffId,
     },
     Settings {
-        event_id: i64,
+        event_id: EventId,
         moderation: ModerationMode,
         slow_mode_secs: u32,
-        staff_id: i64,
+        staff_id: StaffId,
     },
     EventStatus {
-        event_id: i64,
+        event_id: EventId,
         status: EventStatus,
     },
     CreatePoll {
-        event_id: i64,
+        event_id: EventId,
         spec: PollSpec,
-        staff_id: i64,
+        staff_id: StaffId,
     },
     /// Open (a draft, or reopen a closed poll) or close a poll.
     SetPollStatus {
-        event_id: i64,
-        poll_id: i64,
+        event_id: EventId,
+        poll_id: PollId,
         open: bool,
-        staff_id: i64,
+        staff_id: StaffId,
     },
     /// `text_status` and `hits`: the screen's verdict on an open-text answer.
     Vote {
-        event_id: i64,
-        poll_id: i64,
+        event_id: EventId,
+        poll_id: PollId,
         viewer: ViewerKey,
         ballot: Ballot,
         text_status: Option<&'static str>,
@@ -96,8 +97,8 @@ pub enum Command {
     },
     /// Count an open poll's votes and, when its results are live, log the tally.
     PollTally {
-        event_id: i64,
-        poll_id: i64,
+        event_id: EventId,
+        poll_id: PollId,
     },
 }
 
@@ -109,7 +110,7 @@ pub enum Outcome {
         duplicate: bool,
     },
     Upvoted {
-        question_id: i64,
+        question_id: PostId,
         upvotes: i64,
     },
     Moderated {
@@ -125,11 +126,11 @@ pub enum Outcome {
     },
     /// `changed`: the viewer had voted before and changed the vote.
     Voted {
-        poll_id: i64,
+        poll_id: PollId,
         changed: bool,
     },
     Tally {
-        poll_id: i64,
+        poll_id: PollId,
         tally: Option<Tally>,
         public: bool,
     },

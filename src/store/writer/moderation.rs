@@ -5,6 +5,7 @@ use super::command::{Outcome, WriteError, refused};
 use super::tx::{Decided, LiveTx, RowLock, audit_view};
 use crate::domain::error_code::ErrorCode;
 use crate::domain::event::EventStatus;
+use crate::domain::ids::{EventId, PostId, StaffId};
 use crate::domain::question::{ModAction, ModerationMode, PostKind, QuestionStatus, RoomChange, ViewerKey};
 use crate::store::live::{QuestionRecord, QuestionRow};
 use crate::store::tx::on_tx;
@@ -16,10 +17,10 @@ impl LiveTx<'_> {
     /// after the other, each on the current state.
     pub(super) async fn moderate(
         &mut self,
-        event_id: i64,
-        question_id: i64,
+        event_id: EventId,
+        question_id: PostId,
         action: &ModAction,
-        staff_id: i64,
+        staff_id: StaffId,
     ) -> StoreResult<Decided> {
         let Some(before) = self
             .fetch::<QuestionRow>(event_id, question_id, RowLock::Update)
@@ -45,26 +46,26 @@ impl LiveTx<'_> {
             self.publish_redacting(event_id, change).await?;
         }
         let (was, is) = (Some(audit_view(&before)), Some(audit_view(&after)));
-        self.audit_staff(event_id, staff_id, action.name(), Some(question_id), was, is)
+        self.audit_staff(event_id, staff_id, action.name(), Some(question_id.into()), was, is)
             .await?;
         Ok(Ok(Outcome::Moderated { before, after }))
     }
 
     /// The pinned question of the room.
-    async fn pinned(&mut self, event_id: i64) -> StoreResult<Option<i64>> {
+    async fn pinned(&mut self, event_id: EventId) -> StoreResult<Option<PostId>> {
         const SQL: &str = "SELECT pinned_question_id FROM rooms WHERE event_id = $1";
-        let pinned: Option<Option<i64>> =
+        let pinned: Option<Option<PostId>> =
             on_tx!(self.tx(), c => sqlx::query_scalar(SQL).bind(event_id).fetch_optional(c).await)?;
         Ok(pinned.flatten())
     }
 
-    async fn pin(&mut self, event_id: i64, question_id: i64) -> StoreResult<()> {
+    async fn pin(&mut self, event_id: EventId, question_id: PostId) -> StoreResult<()> {
         const SQL: &str = "UPDATE rooms SET pinned_question_id = $1 WHERE event_id = $2";
         on_tx!(self.tx(), c => sqlx::query(SQL).bind(question_id).bind(event_id).execute(c).await.map(|_| ()))?;
         Ok(())
     }
 
-    async fn unpin(&mut self, event_id: i64) -> StoreResult<()> {
+    async fn unpin(&mut self, event_id: EventId) -> StoreResult<()> {
         const SQL: &str = "UPDATE rooms SET pinned_question_id = NULL WHERE event_id = $1";
         on_tx!(self.tx(), c => sqlx::query(SQL).bind(event_id).execute(c).await.map(|_| ()))?;
         Ok(())
@@ -73,11 +74,11 @@ impl LiveTx<'_> {
     /// Write what `action` does to the post (`next`: its status after).
     async fn change_post(
         &mut self,
-        event_id: i64,
-        question_id: i64,
+        event_id: EventId,
+        question_id: PostId,
         action: &ModAction,
         next: QuestionStatus,
-        staff_id: i64,
+        staff_id: StaffId,
     ) -> StoreResult<()> {
         const STATUS: &str = "UPDATE questions SET status = $1, reject_reason = COALESCE($2, reject_reason), \
                               moderated_at = $3, moderated_by = $4 WHERE id = $5";
@@ -118,11 +119,11 @@ impl LiveTx<'_> {
     /// Ban a viewer, an address or both from the room.
     pub(super) async fn ban(
         &mut self,
-        event_id: i64,
+        event_id: EventId,
         viewer: &Option<ViewerKey>,
         ip: &Option<String>,
         reason: &str,
-        staff_id: i64,
+        staff_id: StaffId,
     ) -> StoreResult<Decided> {
         let (viewer, ip) = (viewer.as_ref(), ip.as_deref());
         const SQL: &str = "INSERT INTO bans (event_id, viewer_key, ip, reason, banned_by, created_at) \
@@ -139,10 +140,10 @@ impl LiveTx<'_> {
     /// The room's moderation mode and slow mode.
     pub(super) async fn settings(
         &mut self,
-        event_id: i64,
+        event_id: EventId,
         moderation: ModerationMode,
         slow_mode_secs: u32,
-        staff_id: i64,
+        staff_id: StaffId,
     ) -> StoreResult<Decided> {
         const BEFORE: &str = "SELECT moderation, slow_mode_secs FROM rooms WHERE event_id = $1";
         const SQL: &str = "UPDATE rooms SET moderation = $1, slow_mode_secs = $2 WHERE event_id = $3";
@@ -163,7 +164,7 @@ impl LiveTx<'_> {
     }
 
     /// Log the event's new status in its room.
-    pub(super) async fn event_status(&mut self, event_id: i64, status: EventStatus) -> StoreResult<Decided> {
+    pub(super) async fn event_status(&mut self, event_id: EventId, status: EventStatus) -> StoreResult<Decided> {
         self.publish(event_id, RoomChange::EventStatus { status }).await?;
         Ok(Ok(Outcome::StatusLogged))
     }

@@ -3,6 +3,7 @@
 use super::command::{Outcome, refused};
 use super::tx::{Address, AddressCap, Decided, LiveTx, RowLock, too_many_from_address};
 use crate::domain::error_code::ErrorCode;
+use crate::domain::ids::{EventId, PollId, StaffId};
 use crate::domain::poll::{
     Ballot, CLOUD_SIZE, CheckedBallot, PollKind, PollSpec, PollStatus, ResultsVisibility, Tally,
 };
@@ -26,7 +27,12 @@ impl<'a> Verdict<'a> {
 
 impl LiveTx<'_> {
     /// A new draft poll.
-    pub(super) async fn create_poll(&mut self, event_id: i64, spec: &PollSpec, staff_id: i64) -> StoreResult<Decided> {
+    pub(super) async fn create_poll(
+        &mut self,
+        event_id: EventId,
+        spec: &PollSpec,
+        staff_id: StaffId,
+    ) -> StoreResult<Decided> {
         const SQL: &str = concat!(
             "INSERT INTO polls (event_id, kind, title, options, max_choices, allow_change, results, status, created_by, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, 'draft', $8, $9) RETURNING ",
@@ -40,7 +46,7 @@ impl LiveTx<'_> {
             .fetch_one(c).await)?;
         let poll = row.into_record()?;
         let after = serde_json::to_string(&poll).ok();
-        self.audit_staff(event_id, staff_id, "create_poll", Some(poll.id), None, after)
+        self.audit_staff(event_id, staff_id, "create_poll", Some(poll.id.into()), None, after)
             .await?;
         Ok(Ok(Outcome::Poll { poll, tally: None }))
     }
@@ -51,10 +57,10 @@ impl LiveTx<'_> {
     /// held exclusively: two nodes never close the same poll twice.
     pub(super) async fn set_poll_status(
         &mut self,
-        event_id: i64,
-        poll_id: i64,
+        event_id: EventId,
+        poll_id: PollId,
         open: bool,
-        staff_id: i64,
+        staff_id: StaffId,
     ) -> StoreResult<Decided> {
         let Some(before) = self.fetch::<PollRow>(event_id, poll_id, RowLock::Update).await? else {
             return Ok(Err(refused(ErrorCode::NotFound, "no such poll in this room")));
@@ -87,8 +93,15 @@ impl LiveTx<'_> {
         self.publish(event_id, change).await?;
         let action = if open { "open_poll" } else { "close_poll" };
         let view = |p: &PollRecord| Some(serde_json::json!({ "status": p.status }).to_string());
-        self.audit_staff(event_id, staff_id, action, Some(poll_id), view(&before), view(&after))
-            .await?;
+        self.audit_staff(
+            event_id,
+            staff_id,
+            action,
+            Some(poll_id.into()),
+            view(&before),
+            view(&after),
+        )
+        .await?;
         Ok(Ok(Outcome::Poll {
             poll: after,
             tally: Some(tally),
@@ -101,8 +114,8 @@ impl LiveTx<'_> {
     /// for the close and sees the poll closed).
     pub(super) async fn vote(
         &mut self,
-        event_id: i64,
-        poll_id: i64,
+        event_id: EventId,
+        poll_id: PollId,
         viewer: &ViewerKey,
         ballot: &Ballot,
         verdict: Verdict<'_>,
@@ -141,7 +154,7 @@ impl LiveTx<'_> {
     /// Write the viewer's vote over any earlier one.
     async fn store_vote(
         &mut self,
-        poll_id: i64,
+        poll_id: PollId,
         viewer: &ViewerKey,
         checked: CheckedBallot,
         verdict: Verdict<'_>,
@@ -172,7 +185,7 @@ impl LiveTx<'_> {
     }
 
     /// Count an open poll's votes and, when its results are live, log the tally.
-    pub(super) async fn poll_tally(&mut self, event_id: i64, poll_id: i64) -> StoreResult<Decided> {
+    pub(super) async fn poll_tally(&mut self, event_id: EventId, poll_id: PollId) -> StoreResult<Decided> {
         let poll = self.fetch::<PollRow>(event_id, poll_id, RowLock::None).await?;
         let Some(poll) = poll.filter(|p| p.status == PollStatus::Open) else {
             return Ok(Ok(Outcome::Tally {

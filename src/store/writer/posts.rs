@@ -3,6 +3,7 @@
 use super::command::{NewQuestion, Outcome, refused};
 use super::tx::{Address, AddressCap, Decided, LiveTx, too_many_from_address};
 use crate::domain::error_code::ErrorCode;
+use crate::domain::ids::{EventId, PostId};
 use crate::domain::question::{QuestionStatus, RoomChange, ViewerKey};
 use crate::store::StoreResult;
 use crate::store::live::{QuestionRecord, QuestionRow, question_columns};
@@ -70,8 +71,8 @@ impl LiveTx<'_> {
     /// One upvote per viewer on a published question.
     pub(super) async fn upvote(
         &mut self,
-        event_id: i64,
-        question_id: i64,
+        event_id: EventId,
+        question_id: PostId,
         viewer: &ViewerKey,
         from: Address<'_>,
     ) -> StoreResult<Decided> {
@@ -115,7 +116,7 @@ impl LiveTx<'_> {
     }
 
     /// Returns how many rows it added (0: the viewer had upvoted already).
-    async fn insert_upvote(&mut self, question_id: i64, viewer: &ViewerKey, ip: Option<&str>) -> StoreResult<u64> {
+    async fn insert_upvote(&mut self, question_id: PostId, viewer: &ViewerKey, ip: Option<&str>) -> StoreResult<u64> {
         const SQL: &str = "INSERT INTO upvotes (question_id, viewer_key, created_at, ip) VALUES ($1, $2, $3, $4) \
                            ON CONFLICT DO NOTHING";
         let at = self.at;

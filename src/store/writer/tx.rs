@@ -2,21 +2,17 @@
 //! commands shares (the room log, the audit log, reading a row to decide on,
 //! the per-address caps).
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
 
 use super::command::{Command, Outcome, WriteError, refused};
 use super::{Applied, StoreError};
 use crate::domain::error_code::ErrorCode;
+use crate::domain::ids::{EventId, PollId, PostId, StaffId};
 use crate::domain::question::RoomChange;
 use crate::store::StoreResult;
 use crate::store::live::{QuestionRecord, QuestionRow, question_columns};
 use crate::store::polls::{PollRecord, PollRow, poll_columns};
 use crate::store::tx::{AuditLine, Tx, on_tx};
-
-/// Seqs one redaction statement names at most (well under both backends' bind limits).
-const REWRITE_CHUNK: usize = 500;
 
 /// What a command decided: its outcome, or why it was refused. A store
 /// error (`Err` of the [`StoreResult`] around it) fails the batch instead.
@@ -65,7 +61,7 @@ impl<'c> LiveTx<'c> {
     }
 
     /// Log `change` in its room and publish it after the commit.
-    pub(super) async fn publish(&mut self, event_id: i64, change: RoomChange) -> StoreResult<()> {
+    pub(super) async fn publish(&mut self, event_id: EventId, change: RoomChange) -> StoreResult<()> {
         let seq = self.log(event_id, &change).await?;
         self.changes.push((seq, change));
         Ok(())
@@ -74,7 +70,7 @@ impl<'c> LiveTx<'c> {
     /// [`LiveTx::publish`], and redact what it supersedes in the room log:
     /// a hide, an edit or a promotion reaches back, and the earlier frames of
     /// the post stop showing what is no longer public.
-    pub(super) async fn publish_redacting(&mut self, event_id: i64, change: RoomChange) -> StoreResult<()> {
+    pub(super) async fn publish_redacting(&mut self, event_id: EventId, change: RoomChange) -> StoreResult<()> {
         let seq = self.log(event_id, &change).await?;
         self.redact_earlier(event_id, seq, &change).await?;
         self.changes.push((seq, change));
@@ -82,7 +78,7 @@ impl<'c> LiveTx<'c> {
     }
 
     /// Append `change` to the room log; returns its seq.
-    async fn log(&mut self, event_id: i64, change: &RoomChange) -> StoreResult<i64> {
+    async fn log(&mut self, event_id: EventId, change: &RoomChange) -> StoreResult<i64> {
         let seq = match self.next_seq(event_id).await? {
             Some(seq) => seq,
             None => {
@@ -101,7 +97,7 @@ impl<'c> LiveTx<'c> {
     }
 
     /// The room's next seq, taken; `None` when the room has no row yet.
-    async fn next_seq(&mut self, event_id: i64) -> StoreResult<Option<i64>> {
+    async fn next_seq(&mut self, event_id: EventId) -> StoreResult<Option<i64>> {
         const SQL: &str = "UPDATE rooms SET last_seq = last_seq + 1 WHERE event_id = $1 RETURNING last_seq";
         Ok(on_tx!(&mut self.tx, c => sqlx::query_scalar::<_, i64>(SQL).bind(event_id).fetch_optional(c).await)?)
     }
@@ -113,46 +109,32 @@ impl<'c> LiveTx<'c> {
     /// text ([`RoomChange::redacted_by`]). Seqs stay as they are and no row
     /// is deleted. The rooms' in-memory rings do the same when they apply
     /// the change, on every node.
-    async fn redact_earlier(&mut self, event_id: i64, seq: i64, later: &RoomChange) -> StoreResult<()> {
+    async fn redact_earlier(&mut self, event_id: EventId, seq: i64, later: &RoomChange) -> StoreResult<()> {
         let Some(item) = later.supersedes() else {
             return Ok(());
         };
-        const EARLIER: &str = "SELECT seq, change FROM room_log WHERE event_id = $1 AND item_id = $2 AND seq < $3";
-        let earlier: Vec<(i64, String)> = on_tx!(&mut self.tx, c => sqlx::query_as(EARLIER)
+        // An item's earlier frames read alike (an item edited or answered
+        // again and again: every earlier frame was rewritten to its state
+        // then), and frames that read alike redact alike: each distinct text
+        // is read, parsed and rewritten once, by one statement for all its
+        // frames. A question answered a thousand times costs a few
+        // statements per answer and no parsing of a thousand frames.
+        const EARLIER: &str = "SELECT DISTINCT change FROM room_log WHERE event_id = $1 AND item_id = $2 AND seq < $3";
+        const REWRITE: &str = "UPDATE room_log SET change = $1, item_id = $2
+             WHERE event_id = $3 AND item_id = $4 AND seq < $5 AND change = $6";
+        let earlier: Vec<String> = on_tx!(&mut self.tx, c => sqlx::query_scalar(EARLIER)
             .bind(event_id).bind(item).bind(seq).fetch_all(c).await)?;
-        // Frames that read the same once redacted (an item edited or answered
-        // again and again: every earlier frame becomes its current state) are
-        // rewritten by one statement, not one each: a question answered a
-        // thousand times costs a few statements per answer, not a thousand.
-        let mut rewrites: BTreeMap<String, (Option<i64>, Vec<i64>)> = BTreeMap::new();
-        for (seq, json) in earlier {
+        for json in earlier {
             let logged: RoomChange = serde_json::from_str(&json)
-                .map_err(|e| StoreError::Conflict(format!("room log {event_id}/{seq} is unreadable: {e}")))?;
-            if let Some(redacted) = logged.redacted_by(later) {
-                let text = serde_json::to_string(&redacted).map_err(|e| StoreError::Conflict(e.to_string()))?;
-                if text != json {
-                    rewrites
-                        .entry(text)
-                        .or_insert_with(|| (redacted.content_of(), Vec::new()))
-                        .1
-                        .push(seq);
-                }
-            }
-        }
-        for (json, (item, seqs)) in rewrites {
-            for chunk in seqs.chunks(REWRITE_CHUNK) {
-                let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 4)).collect();
-                let sql = format!(
-                    "UPDATE room_log SET change = $1, item_id = $2 WHERE event_id = $3 AND seq IN ({})",
-                    marks.join(", ")
-                );
-                on_tx!(&mut self.tx, c => {
-                    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str())).bind(&json).bind(item).bind(event_id);
-                    for seq in chunk {
-                        query = query.bind(*seq);
-                    }
-                    query.execute(c).await.map(|_| ())
-                })?;
+                .map_err(|e| StoreError::Conflict(format!("room log {event_id} before {seq} is unreadable: {e}")))?;
+            let Some(redacted) = logged.redacted_by(later) else {
+                continue;
+            };
+            let text = serde_json::to_string(&redacted).map_err(|e| StoreError::Conflict(e.to_string()))?;
+            if text != json {
+                on_tx!(&mut self.tx, c => sqlx::query(REWRITE)
+                    .bind(&text).bind(redacted.content_of()).bind(event_id).bind(item).bind(seq).bind(&json)
+                    .execute(c).await.map(|_| ()))?;
             }
         }
         Ok(())
@@ -161,8 +143,8 @@ impl<'c> LiveTx<'c> {
     /// An audit line by a staff member.
     pub(super) async fn audit_staff(
         &mut self,
-        event_id: i64,
-        staff_id: i64,
+        event_id: EventId,
+        staff_id: StaffId,
         action: &str,
         subject_id: Option<i64>,
         before: Option<String>,
@@ -187,8 +169,8 @@ impl<'c> LiveTx<'c> {
     /// asked for (on PostgreSQL only: SQLite has one writer and no locks).
     pub(super) async fn fetch<R: ById>(
         &mut self,
-        event_id: i64,
-        id: i64,
+        event_id: EventId,
+        id: R::Id,
         lock: RowLock,
     ) -> StoreResult<Option<R::Record>> {
         let lock = if self.tx.backend().has_row_locks() {
@@ -198,7 +180,7 @@ impl<'c> LiveTx<'c> {
         };
         let sql = R::SELECT[lock as usize];
         let row: Option<R> =
-            on_tx!(&mut self.tx, c => sqlx::query_as(sql).bind(id).bind(event_id).fetch_optional(c).await)?;
+            on_tx!(&mut self.tx, c => sqlx::query_as(sql).bind(id.into()).bind(event_id).fetch_optional(c).await)?;
         row.map(R::record).transpose()
     }
 
@@ -208,10 +190,16 @@ impl<'c> LiveTx<'c> {
     /// tokens. On PostgreSQL several nodes write at once: an advisory lock on
     /// (what, address) makes two nodes count one after the other (held to
     /// the commit).
-    pub(super) async fn address_full(&mut self, cap: AddressCap, id: i64, from: Address<'_>) -> StoreResult<bool> {
+    pub(super) async fn address_full(
+        &mut self,
+        cap: AddressCap,
+        id: impl Into<i64>,
+        from: Address<'_>,
+    ) -> StoreResult<bool> {
         let (Some(ip), max) = (from.ip, from.per_address) else {
             return Ok(false);
         };
+        let id: i64 = id.into();
         if max == 0 {
             return Ok(false);
         }
@@ -306,56 +294,44 @@ pub(super) trait ById:
     + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
 {
     type Record;
+    /// The id of the row.
+    type Id: Into<i64>;
     /// `SELECT <columns> FROM <table> WHERE id = $1 AND event_id = $2`, as
     /// is, `FOR SHARE` and `FOR UPDATE` (indexed by [`RowLock`]).
     const SELECT: [&'static str; 3];
     fn record(self) -> StoreResult<Self::Record>;
 }
 
-/// [`ById::SELECT`] for `$columns` of `$table`.
-macro_rules! select_by_id {
-    ($columns:expr, $table:literal) => {
-        [
-            concat!(
-                "SELECT ",
-                $columns,
-                " FROM ",
-                $table,
-                " WHERE id = $1 AND event_id = $2"
-            ),
-            concat!(
-                "SELECT ",
-                $columns,
-                " FROM ",
-                $table,
-                " WHERE id = $1 AND event_id = $2 FOR SHARE"
-            ),
-            concat!(
-                "SELECT ",
-                $columns,
-                " FROM ",
-                $table,
-                " WHERE id = $1 AND event_id = $2 FOR UPDATE"
-            ),
-        ]
+/// [`ById`] for `$row`, read from `$table` by its `$id` with `$columns`.
+macro_rules! by_id {
+    ($row:ty => $record:ty, $id:ty, $columns:expr, $table:literal) => {
+        impl ById for $row {
+            type Record = $record;
+            type Id = $id;
+            const SELECT: [&'static str; 3] = [
+                by_id!(@select $columns, $table, ""),
+                by_id!(@select $columns, $table, " FOR SHARE"),
+                by_id!(@select $columns, $table, " FOR UPDATE"),
+            ];
+            fn record(self) -> StoreResult<$record> {
+                self.into_record()
+            }
+        }
+    };
+    (@select $columns:expr, $table:literal, $lock:literal) => {
+        concat!(
+            "SELECT ",
+            $columns,
+            " FROM ",
+            $table,
+            " WHERE id = $1 AND event_id = $2",
+            $lock
+        )
     };
 }
 
-impl ById for QuestionRow {
-    type Record = QuestionRecord;
-    const SELECT: [&'static str; 3] = select_by_id!(question_columns!(), "questions");
-    fn record(self) -> StoreResult<QuestionRecord> {
-        self.into_record()
-    }
-}
-
-impl ById for PollRow {
-    type Record = PollRecord;
-    const SELECT: [&'static str; 3] = select_by_id!(poll_columns!(), "polls");
-    fn record(self) -> StoreResult<PollRecord> {
-        self.into_record()
-    }
-}
+by_id!(QuestionRow => QuestionRecord, PostId, question_columns!(), "questions");
+by_id!(PollRow => PollRecord, PollId, poll_columns!(), "polls");
 
 /// What the audit log keeps of a question.
 pub(super) fn audit_view(q: &QuestionRecord) -> String {

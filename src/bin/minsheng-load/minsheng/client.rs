@@ -10,10 +10,9 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 
-use crate::fleet::{Shared, ViewerOut};
-use crate::net::{Ws, find, open_ws, parse_int, ws_error};
+use crate::fleet::{self, Shared, ViewerOut};
+use crate::net::{Ws, close, close_label, find, frame_or_end, open_ws, parse_int, ws_error};
 
 pub(super) const HELLO: &str = r#"{"type":"hello","protocol":1}"#;
 pub(super) const HANDSHAKE_SECS: u64 = 20;
@@ -43,22 +42,6 @@ pub(super) enum Match {
     },
     /// `question` frames whose answer starts `#n#` (slot = n).
     AnswerCounter,
-}
-
-pub fn close_label(f: &Option<CloseFrame>) -> String {
-    match f {
-        Some(f) => {
-            let code = u16::from(f.code);
-            let mut reason = f.reason.as_str().to_owned();
-            reason.truncate(40);
-            if reason.is_empty() {
-                code.to_string()
-            } else {
-                format!("{code} {reason}")
-            }
-        }
-        None => "close without code".into(),
-    }
 }
 
 pub(super) async fn next_text(ws: &mut Ws, within: Duration) -> Result<String, String> {
@@ -148,31 +131,29 @@ pub(super) async fn viewer(
         node: room.node,
         ..ViewerOut::default()
     };
-    let permit = shared.handshakes.acquire().await.ok();
-    let opened = tokio::time::timeout(Duration::from_secs(HANDSHAKE_SECS), async {
+    let opened = shared.connect(&mut out, !stalled, HANDSHAKE_SECS, async {
         let mut ws = open_ws(room.addr, &room.ws_url, room.src(i), stalled.then_some(4096)).await?;
         let (seq, welcome) = handshake(&mut ws, HELLO.to_owned()).await?;
-        Ok::<_, String>((ws, (seq, welcome)))
-    })
-    .await
-    .unwrap_or_else(|_| Err("handshake: timeout".into()));
-    drop(permit);
-    let (mut ws, (seq, welcome)) = match opened {
-        Ok(x) => x,
-        Err(e) => {
-            out.connect_error = Some(e);
-            shared.failed.fetch_add(1, Relaxed);
-            return out;
-        }
+        Ok((ws, seq, welcome))
+    });
+    let Some((mut ws, seq, welcome)) = opened.await else {
+        return out;
     };
-    out.connected = true;
     out.last_seq = seq;
     out.welcome_seq = seq;
-    shared.connected_ok(!stalled);
     if stalled {
         // Never poll the socket again until the run is over.
         let _ = stop.wait_for(|s| *s).await;
-        drain_stalled(&mut ws, &mut out).await;
+        fleet::drain_stalled(&mut ws, &mut out, |out, m| {
+            if let Message::Text(t) = m {
+                out.drained_bytes += t.len() as u64;
+                if t.starts_with(r#"{"type":"error""#) {
+                    let (code, _, _) = error_code(t.as_bytes());
+                    out.error(&code);
+                }
+            }
+        })
+        .await;
         return out;
     }
     if *stop.borrow_and_update() {
@@ -185,7 +166,7 @@ pub(super) async fn viewer(
             tokio::select! {
                 biased;
                 _ = stop.changed() => {
-                    let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(None)).await;
+                    close(&mut ws).await;
                     break;
                 }
                 cmd = recv_opt(&mut cmds) => match cmd {
@@ -198,19 +179,11 @@ pub(super) async fn viewer(
                     }
                     None => cmds = None,
                 },
-                m = ws.next() => match m {
-                    Some(Ok(Message::Text(t))) => on_text(&shared, mode, &mut out, t.as_bytes()),
-                    Some(Ok(Message::Close(f))) => {
-                        out.cut = Some(close_label(&f));
-                        break;
-                    }
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => {
-                        out.cut = Some(ws_error("read", &e));
-                        break;
-                    }
-                    None => {
-                        out.cut = Some("closed without a close frame".into());
+                m = ws.next() => match frame_or_end(m) {
+                    Ok(Message::Text(t)) => on_text(&shared, mode, &mut out, t.as_bytes()),
+                    Ok(_) => {}
+                    Err(cut) => {
+                        out.cut = Some(cut);
                         break;
                     }
                 },
@@ -316,39 +289,6 @@ pub(super) fn on_text(shared: &Shared, mode: Match, out: &mut ViewerOut, b: &[u8
     }
 }
 
-/// After the run: read what a stalled viewer's socket still holds, and how it ended.
-pub(super) async fn drain_stalled(ws: &mut Ws, out: &mut ViewerOut) {
-    let until = tokio::time::Instant::now() + Duration::from_secs(3);
-    loop {
-        match tokio::time::timeout_at(until, ws.next()).await {
-            Err(_) => {
-                out.cut = Some("still open at the end".into());
-                break;
-            }
-            Ok(None) => {
-                out.cut = Some("closed without a close frame".into());
-                break;
-            }
-            Ok(Some(Ok(Message::Text(t)))) => {
-                out.drained_bytes += t.len() as u64;
-                if t.starts_with(r#"{"type":"error""#) {
-                    let (code, _, _) = error_code(t.as_bytes());
-                    out.error(&code);
-                }
-            }
-            Ok(Some(Ok(Message::Close(f)))) => {
-                out.cut = Some(close_label(&f));
-                break;
-            }
-            Ok(Some(Ok(_))) => {}
-            Ok(Some(Err(e))) => {
-                out.cut = Some(ws_error("read", &e));
-                break;
-            }
-        }
-    }
-}
-
 /// One asker: up to `in_flight` asks outstanding, from `go` until its end instant.
 pub(super) async fn asker(
     room: Arc<Room>,
@@ -359,25 +299,14 @@ pub(super) async fn asker(
     mut stop: watch::Receiver<bool>,
 ) -> ViewerOut {
     let mut out = ViewerOut::default();
-    let permit = shared.handshakes.acquire().await.ok();
-    let opened = tokio::time::timeout(Duration::from_secs(HANDSHAKE_SECS), async {
+    let opened = shared.connect(&mut out, true, HANDSHAKE_SECS, async {
         let mut ws = open_ws(room.addr, &room.ws_url, room.src(i), None).await?;
         handshake(&mut ws, HELLO.to_owned()).await?;
-        Ok::<_, String>(ws)
-    })
-    .await
-    .unwrap_or_else(|_| Err("handshake: timeout".into()));
-    drop(permit);
-    let mut ws = match opened {
-        Ok(ws) => ws,
-        Err(e) => {
-            out.connect_error = Some(e);
-            shared.failed.fetch_add(1, Relaxed);
-            return out;
-        }
+        Ok(ws)
+    });
+    let Some(mut ws) = opened.await else {
+        return out;
     };
-    out.connected = true;
-    shared.connected_ok(true);
     // Wait for the start (reading meanwhile, so pings are answered).
     let end = loop {
         if let Some(end) = *go.borrow_and_update() {
@@ -385,11 +314,9 @@ pub(super) async fn asker(
         }
         tokio::select! {
             r = go.changed() => if r.is_err() { return out },
-            m = ws.next() => match m {
-                Some(Ok(Message::Close(f))) => { out.cut = Some(close_label(&f)); return out; }
-                Some(Err(e)) => { out.cut = Some(ws_error("read", &e)); return out; }
-                None => { out.cut = Some("closed without a close frame".into()); return out; }
-                Some(Ok(_)) => {}
+            m = ws.next() => if let Err(cut) = frame_or_end(m) {
+                out.cut = Some(cut);
+                return out;
             },
         }
     };
@@ -430,8 +357,8 @@ pub(super) async fn asker(
             biased;
             _ = stop.changed() => break,
             () = tokio::time::sleep_until(wake) => {}
-            m = ws.next() => match m {
-                Some(Ok(Message::Text(t))) => {
+            m = ws.next() => match frame_or_end(m) {
+                Ok(Message::Text(t)) => {
                     let b = t.as_bytes();
                     if b.starts_with(br#"{"type":"ack""#) {
                         let v: Value = serde_json::from_slice(b).unwrap_or(Value::Null);
@@ -461,10 +388,8 @@ pub(super) async fn asker(
                         }
                     }
                 }
-                Some(Ok(Message::Close(f))) => { out.cut = Some(close_label(&f)); break; }
-                Some(Ok(_)) => {}
-                Some(Err(e)) => { out.cut = Some(ws_error("read", &e)); break; }
-                None => { out.cut = Some("closed without a close frame".into()); break; }
+                Ok(_) => {}
+                Err(cut) => { out.cut = Some(cut); break; }
             },
         }
     }

@@ -13,10 +13,10 @@ use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::fleet::{Deadline, Shared};
-use crate::net::{Endpoint, Ws, find, http, open_ws, parse_int, ws_error};
+use crate::net::{Endpoint, Ws, close, close_label, find, frame_or_end, http, open_ws, parse_int, ws_error};
 use crate::report::add_all;
 
-use super::client::{HELLO, Room, close_label, error_code, handshake, recv_opt};
+use super::client::{HELLO, Room, error_code, handshake, recv_opt};
 
 pub(super) struct ModCmd {
     pub(super) text: String,
@@ -115,7 +115,7 @@ pub(super) async fn moderator(
         tokio::select! {
             biased;
             _ = stop.changed() => {
-                let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(None)).await;
+                close(&mut ws).await;
                 break;
             }
             cmd = recv_opt(&mut rx) => match cmd {
@@ -132,19 +132,11 @@ pub(super) async fn moderator(
                 }
                 None => rx = None,
             },
-            m = ws.next() => match m {
-                Some(Ok(Message::Text(t))) => moderator_text(&shared, &mut out, t.as_bytes(), measured),
-                Some(Ok(Message::Close(f))) => {
-                    out.cut = Some(close_label(&f));
-                    break;
-                }
-                Some(Ok(_)) => {}
-                Some(Err(e)) => {
-                    out.cut = Some(ws_error("read", &e));
-                    break;
-                }
-                None => {
-                    out.cut = Some("closed without a close frame".into());
+            m = ws.next() => match frame_or_end(m) {
+                Ok(Message::Text(t)) => moderator_text(&shared, &mut out, t.as_bytes(), measured),
+                Ok(_) => {}
+                Err(cut) => {
+                    out.cut = Some(cut);
                     break;
                 }
             },
@@ -343,6 +335,6 @@ pub(super) async fn seed_one(room: Arc<Room>, s: usize, count: usize, tag: Strin
             }
         }
     }
-    let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(None)).await;
+    close(&mut ws).await;
     out
 }

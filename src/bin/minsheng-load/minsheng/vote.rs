@@ -13,12 +13,11 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
-use super::client::{HANDSHAKE_SECS, HELLO, Room, close_label, error_code, handshake};
+use super::client::{HANDSHAKE_SECS, HELLO, Room, error_code, handshake};
 use super::staff::{login, open_staff, park, request};
-use super::{Harness, finish_memory, idle_rss, memory, run_tag, status, viewer_counts};
+use super::{Harness, Measuring, connect_viewers, note_unfinished, run_tag, status, summarise_viewers};
 use crate::fleet::{self, Shared, ViewerOut};
-use crate::net::{Ws, find, open_ws, parse_int, ws_error};
-use crate::procfs::CpuMark;
+use crate::net::{Ws, close, find, frame_or_end, open_ws, parse_int, ws_error};
 use crate::report::{self, FinalTally, TallyUpdates, Votes, add_all};
 
 /// The `ref` of every viewer's vote (one per connection).
@@ -83,27 +82,16 @@ pub(super) async fn voter(
         node: room.node,
         ..ViewerOut::default()
     };
-    let permit = shared.handshakes.acquire().await.ok();
-    let opened = tokio::time::timeout(Duration::from_secs(HANDSHAKE_SECS), async {
+    let opened = shared.connect(&mut out, true, HANDSHAKE_SECS, async {
         let mut ws = open_ws(room.addr, &room.ws_url, room.src(i), None).await?;
         let (seq, _) = handshake(&mut ws, HELLO.to_owned()).await?;
-        Ok::<_, String>((ws, seq))
-    })
-    .await
-    .unwrap_or_else(|_| Err("handshake: timeout".into()));
-    drop(permit);
-    let (mut ws, seq) = match opened {
-        Ok(x) => x,
-        Err(e) => {
-            out.connect_error = Some(e);
-            shared.failed.fetch_add(1, Relaxed);
-            return out;
-        }
+        Ok((ws, seq))
+    });
+    let Some((mut ws, seq)) = opened.await else {
+        return out;
     };
-    out.connected = true;
     out.last_seq = seq;
     out.welcome_seq = seq;
-    shared.connected_ok(true);
     let mut ballot: Option<Ballot> = None;
     let mut plan_open = true;
     loop {
@@ -123,7 +111,7 @@ pub(super) async fn voter(
         tokio::select! {
             biased;
             _ = stop.changed() => {
-                let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(None)).await;
+                close(&mut ws).await;
                 break;
             }
             r = plan.changed(), if ballot.is_none() && plan_open => {
@@ -145,19 +133,11 @@ pub(super) async fn voter(
                     break;
                 }
             }
-            m = ws.next() => match m {
-                Some(Ok(Message::Text(t))) => on_vote_text(&shared, ballot.as_mut(), &mut out, t.as_bytes()),
-                Some(Ok(Message::Close(f))) => {
-                    out.cut = Some(close_label(&f));
-                    break;
-                }
-                Some(Ok(_)) => {}
-                Some(Err(e)) => {
-                    out.cut = Some(ws_error("read", &e));
-                    break;
-                }
-                None => {
-                    out.cut = Some("closed without a close frame".into());
+            m = ws.next() => match frame_or_end(m) {
+                Ok(Message::Text(t)) => on_vote_text(&shared, ballot.as_mut(), &mut out, t.as_bytes()),
+                Ok(_) => {}
+                Err(cut) => {
+                    out.cut = Some(cut);
                     break;
                 }
             },
@@ -281,21 +261,19 @@ fn observer(
             tokio::select! {
                 biased;
                 _ = stop.changed() => {
-                    let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(None)).await;
+                    close(&mut ws).await;
                     return None;
                 }
-                m = ws.next() => match m {
-                    Some(Ok(Message::Text(t))) => {
+                m = ws.next() => match frame_or_end(m) {
+                    Ok(Message::Text(t)) => {
                         if let Some(s) = seen(shared.now_ns(), t.as_bytes()) {
                             if let Ok(mut l) = log.lock() {
                                 l.push(s);
                             }
                         }
                     }
-                    Some(Ok(Message::Close(f))) => return Some(close_label(&f)),
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => return Some(ws_error("read", &e)),
-                    None => return Some("closed without a close frame".into()),
+                    Ok(_) => {}
+                    Err(cut) => return Some(cut),
                 },
             }
         }
@@ -430,21 +408,11 @@ pub(super) async fn vote(h: &mut Harness) -> anyhow::Result<()> {
     let obs = observer(obs_ws, shared.clone(), log.clone(), stop_rx.clone());
 
     status(quiet, format!("connecting {n} voters at {}/s", a.connect_rate));
-    let rss_idle = idle_rss(h, 2).await;
-    let mut handles = Vec::with_capacity(n);
-    let t0 = shared.now_ns();
     // Voter i on its node (round-robin over several --url).
-    let rooms: Vec<Arc<Room>> = (0..n).map(|i| h.room_for(i)).collect();
-    let sh = shared.clone();
-    fleet::launch(n, a.connect_rate, &h.deadline, &mut handles, |i| {
-        voter(rooms[i].clone(), sh.clone(), i, n, plan_rx.clone(), stop_rx.clone())
+    let handles = connect_viewers(h, &shared, n, 2, |hr, i| {
+        voter(hr.room_for(i), shared.clone(), i, n, plan_rx.clone(), stop_rx.clone())
     })
     .await;
-    let connect_secs = fleet::wait_connected(&shared, handles.len(), t0, &h.deadline, quiet).await;
-    viewer_counts(h, &shared, n, connect_secs);
-    h.deadline.sleep(Duration::from_secs(2)).await;
-    let rss_connected = h.rss_connected();
-    memory(h, rss_idle, rss_connected, shared.connected.load(Relaxed));
 
     // Create and open the poll.
     let mut staff_ws = unpark(parked, &release_tx).await?;
@@ -475,11 +443,7 @@ pub(super) async fn vote(h: &mut Harness) -> anyhow::Result<()> {
             a.vote_window
         ),
     );
-    let (sample_tx, sample_rx) = watch::channel(false);
-    let sampler = fleet::sampler(shared.clone(), h.known_pids(), None, sample_rx.clone());
-    let progress = fleet::progress(shared.clone(), quiet, sample_rx);
-    let cpu = h.cpu_mark();
-    let gen_cpu = CpuMark::of(None);
+    let measuring = Measuring::start(h, &shared, None, true);
     // A short lead, so that the first voters are not late.
     let start = Instant::now() + Duration::from_millis(100);
     let first_send_ns = shared.now_ns() + 100_000_000;
@@ -505,8 +469,7 @@ pub(super) async fn vote(h: &mut Harness) -> anyhow::Result<()> {
     h.deadline
         .sleep(Duration::from_millis(2 * a.tally_interval_ms + 250))
         .await;
-    h.cpu_done(&cpu);
-    h.report.generator_cpu_cores = gen_cpu.and_then(|c| c.cores_since(None));
+    measuring.cpu_done(h);
 
     // Close the poll; the closing frame carries the final tally.
     let mut close_ns = None;
@@ -539,27 +502,18 @@ pub(super) async fn vote(h: &mut Harness) -> anyhow::Result<()> {
             break;
         }
     }
-    let _ = sample_tx.send(true);
-    let samples = sampler.await.unwrap_or_default();
-    if let Some(p) = progress {
-        let _ = p.await;
-    }
-    finish_memory(h, &samples);
+    measuring.close(h).await;
     let _ = stop_tx.send(true);
     if let Some(ws) = staff_ws.as_mut() {
-        let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(None)).await;
+        close(ws).await;
     }
-    let (mut outs, unfinished) = fleet::collect(handles).await;
+    let (mut outs, unfinished) = fleet::collect(handles, fleet::STOP_WITHIN).await;
     if let Ok(Ok(Some(cut))) = tokio::time::timeout(Duration::from_secs(3), obs).await {
         h.report.notes.push(format!(
             "the observer connection ended early ({cut}): tally figures are partial"
         ));
     }
-    if unfinished > 0 {
-        h.report
-            .notes
-            .push(format!("{unfinished} voter tasks did not finish in time"));
-    }
+    note_unfinished(h, unfinished, "voter tasks");
 
     let log = observed(&log);
     let closing = log.iter().find(|s| s.closing && s.poll_id == poll_id).cloned();
@@ -588,11 +542,7 @@ pub(super) async fn vote(h: &mut Harness) -> anyhow::Result<()> {
     }
     let viewers_received = outs.iter().filter(|o| o.saw_final).count();
     let final_seq = closing.as_ref().map_or(0, |c| c.seq);
-    h.per_node(&outs, final_seq, 0);
-    let s = fleet::summarise(&mut outs, final_seq);
-    if let Some(note) = s.welcome_note() {
-        h.report.notes.push(note);
-    }
+    let s = summarise_viewers(h, &mut outs, final_seq, 0);
     v.offered_per_sec = v.sent as f64 / a.vote_window;
     v.ack_window_secs = s.last_match_ns.saturating_sub(first_send_ns) as f64 / 1e9;
     if v.ack_window_secs > 0.0 {
@@ -623,11 +573,7 @@ pub(super) async fn vote(h: &mut Harness) -> anyhow::Result<()> {
             v.unanswered
         ));
     }
-    h.report.disconnects_by_code = s.disconnects;
-    h.report.viewer_error_frames = s.errors;
     add_all(&mut h.report.viewer_error_frames, &v.errors_by_code);
-    h.report.viewers.connect_errors = s.connect_errors;
-    h.report.viewers.still_connected_at_end = s.still_connected;
     h.report.votes = Some(v);
     h.report.complete = !h.deadline.over();
     Ok(())
@@ -648,6 +594,17 @@ mod tests {
         assert!((0..1000).all(|i| choice(i, 2) < 2 && choice(i, 20) < 20));
     }
 
+    /// A ballot for `choice` in poll `poll_id`, sent just now.
+    fn sent_ballot(shared: &Shared, poll_id: i64, choice: u32) -> Ballot {
+        Ballot {
+            poll_id,
+            choice,
+            at: Instant::now(),
+            sent_ns: Some(shared.now_ns()),
+            answered: false,
+        }
+    }
+
     #[test]
     fn voters_count_acks_errors_and_tallies() {
         let shared = Shared::new(0, 1);
@@ -655,13 +612,7 @@ mod tests {
             last_seq: 4,
             ..ViewerOut::default()
         };
-        let mut b = Ballot {
-            poll_id: 3,
-            choice: 1,
-            at: Instant::now(),
-            sent_ns: Some(shared.now_ns()),
-            answered: false,
-        };
+        let mut b = sent_ballot(&shared, 3, 1);
         on_vote_text(&shared, Some(&mut b), &mut out, br#"{"seq":5,"type":"poll_results","poll_id":3,"tally":{"voters":1,"counts":[0,1],"average":null,"words":[]}}"#);
         on_vote_text(&shared, Some(&mut b), &mut out, br#"{"seq":6,"type":"poll_results","poll_id":30,"tally":{"voters":1,"counts":[0,1],"average":null,"words":[]}}"#);
         on_vote_text(
@@ -678,13 +629,7 @@ mod tests {
         assert_eq!(out.lat.len(), 1);
 
         let mut out = ViewerOut::default();
-        let mut b = Ballot {
-            poll_id: 3,
-            choice: 0,
-            at: Instant::now(),
-            sent_ns: Some(shared.now_ns()),
-            answered: false,
-        };
+        let mut b = sent_ballot(&shared, 3, 0);
         on_vote_text(
             &shared,
             Some(&mut b),
