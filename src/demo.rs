@@ -76,7 +76,7 @@ pub async fn load(store: &Store, calendar: &WorkingCalendar, now: DateTime<Utc>)
     }
 
     let mut events = store.list_events(&EventFilter::default()).await?;
-    events.sort_by(|a, b| demo_order(&a.code).cmp(&demo_order(&b.code)));
+    events.sort_by_key(|e| demo_order(&e.code));
     for (i, event) in events.iter().enumerate() {
         let (starts_at, status) = slot(i, now);
         let minutes = event.duration_minutes.unwrap_or(90);

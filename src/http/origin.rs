@@ -54,7 +54,7 @@ pub fn allowed(headers: &HeaderMap, public: &[String]) -> bool {
     let Some(origin) = request_origin(headers) else {
         return false;
     };
-    if public.iter().any(|p| *p == origin) {
+    if public.contains(&origin) {
         return true;
     }
     let host = headers
