@@ -1,4 +1,5 @@
-//! The store failing under the live writer: a full disk.
+//! The store failing: a full disk under the live writer, a failing read
+//! that must not pass for the client's mistake.
 
 use reqwest::StatusCode;
 use serde_json::json;
@@ -10,6 +11,7 @@ use crate::on_both_backends;
 on_both_backends!(
     a_full_disk_never_acknowledges_a_question_it_loses,
     readiness_comes_back_by_itself_once_writes_succeed_again,
+    a_failing_store_is_never_reported_as_an_unknown_code,
 );
 
 /// The text of the question that meets the full disk first.
@@ -186,4 +188,66 @@ async fn readiness_comes_back_by_itself_once_writes_succeed_again(backend: Backe
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
     app.stop().await;
+}
+
+/// Run `sql` on the test database by a connection of its own.
+async fn execute(app: &TestApp, backend: Backend, sql: &'static str) {
+    match backend {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(app.database_url.expose())
+                .await
+                .expect("connect");
+            sqlx::query(sql).execute(&mut conn).await.expect(sql);
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(app.database_url.expose())
+                .await
+                .expect("connect");
+            sqlx::query(sql).execute(&mut conn).await.expect(sql);
+        }
+    }
+}
+
+/// A unit code that names nothing is the client's mistake (422); a store
+/// that fails while looking it up is the server's (500), never "there is no
+/// unit with that code".
+async fn a_failing_store_is_never_reported_as_an_unknown_code(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let token = app.admin_token.clone();
+    let r = app.get("/api/opinions?unit=no-such-unit", Some(&token)).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+    assert!(
+        r.body["error"]["message"].as_str().unwrap_or("").contains("no unit"),
+        "{:?}",
+        r.body
+    );
+
+    // The units table is away: every lookup of a code fails in the store.
+    execute(&app, backend, "ALTER TABLE units RENAME TO units_away").await;
+    for path in [
+        "/api/opinions?unit=no-such-unit",
+        "/api/opinions/export?unit=no-such-unit",
+        "/api/events?unit=no-such-unit",
+    ] {
+        let res = app
+            .client
+            .get(app.url(path))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("send");
+        let status = res.status();
+        let body: serde_json::Value = res.json().await.expect("json");
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{path}: {body:?}");
+        assert_eq!(body["error"]["code"], "internal", "{path}: {body:?}");
+        assert!(
+            !body["error"]["message"].as_str().unwrap_or("").contains("no unit"),
+            "{path}: {body:?}"
+        );
+    }
+    execute(&app, backend, "ALTER TABLE units_away RENAME TO units").await;
+    let r = app.get("/api/opinions?unit=no-such-unit", Some(&token)).await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
 }
