@@ -79,7 +79,7 @@ pub async fn load(store: &Store, calendar: &WorkingCalendar, now: DateTime<Utc>)
     events.sort_by_key(|e| demo_order(&e.code));
     for (i, event) in events.iter().enumerate() {
         let (starts_at, status) = slot(i, now);
-        let minutes = event.duration_minutes.unwrap_or(90);
+        let minutes = event.about.duration_minutes.unwrap_or(90);
         let ends_at = starts_at + Duration::minutes(minutes);
         let announced = status != EventStatus::Draft;
         let done = matches!(status, EventStatus::Ended | EventStatus::MaterialsPublished);
@@ -89,12 +89,12 @@ pub async fn load(store: &Store, calendar: &WorkingCalendar, now: DateTime<Utc>)
             duration_minutes: minutes,
             status,
             announced_at: announced.then(|| starts_at - Duration::days(6)),
-            selection_notified_at: (announced && event.public_selection).then(|| starts_at - Duration::days(2)),
+            selection_notified_at: (announced && event.about.public_selection).then(|| starts_at - Duration::days(2)),
             live_at: (status == EventStatus::Live || done).then_some(starts_at),
             ended_at: done.then_some(ends_at),
             materials_published_at: published.then(|| ends_at + Duration::days(3)),
             materials_url: published.then(|| format!("https://materials.demo.invalid/{}.html", event.code)),
-            video_url: (published && event.kind == EventKind::Lecture)
+            video_url: (published && event.about.kind == EventKind::Lecture)
                 .then(|| format!("https://video.demo.invalid/{}.mp4", event.code)),
         };
         store.overwrite_lifecycle(event.id, &lifecycle).await?;

@@ -18,7 +18,7 @@ use crate::domain::plan::parse_local_or_rfc3339;
 use crate::domain::staff::Staff;
 use crate::domain::time::{now, to_local_string};
 use crate::domain::values::{Code, Invalid, optional_text, optional_url, required_text};
-use crate::store::events::{ChangeRequest, Event, EventDetails, EventFilter};
+use crate::store::events::{About, ChangeRequest, Event, EventDetails, EventFilter};
 
 /// An event with its deadlines and its times in Beijing time.
 #[derive(Serialize, ToSchema)]
@@ -35,12 +35,12 @@ pub struct EventView {
 pub fn view(state: &AppState, mut event: Event, viewer: Option<&Staff>) -> EventView {
     if event.status == EventStatus::Draft && viewer.is_none() {
         // A draft's time and arrangements are not public until announced.
-        event.starts_at = None;
-        event.duration_minutes = None;
-        event.venue = None;
-        event.agenda = None;
-        event.participation = None;
-        event.stream_url = None;
+        event.about.starts_at = None;
+        event.about.duration_minutes = None;
+        event.about.venue = None;
+        event.about.agenda = None;
+        event.about.participation = None;
+        event.about.stream_url = None;
     }
     let schedule = event.schedule();
     let deadlines = if event.status == EventStatus::Draft && viewer.is_none() {
@@ -49,7 +49,7 @@ pub fn view(state: &AppState, mut event: Event, viewer: Option<&Staff>) -> Event
         compute_deadlines(&event.facts(), &state.calendar, now())
     };
     EventView {
-        starts_at_local: event.starts_at.map(to_local_string),
+        starts_at_local: event.about.starts_at.map(to_local_string),
         ends_at: schedule.map(|s| s.ends_at()),
         ends_at_local: schedule.map(|s| to_local_string(s.ends_at())),
         deadlines,
@@ -180,20 +180,9 @@ pub async fn create(
         public_selection: Some(body.public_selection),
     };
     let blank = EventDetails {
-        kind: body.kind,
-        title: String::new(),
         theme_id: None,
         host_ids: Vec::new(),
-        form: body.form,
-        summary: String::new(),
-        starts_at: None,
-        duration_minutes: None,
-        venue: None,
-        agenda: None,
-        participation: None,
-        stream_url: None,
-        audience_limit: None,
-        public_selection: false,
+        about: About::blank(body.kind, body.form),
     };
     let details = apply_patch(&state, blank, patch).await?;
     if !staff.0.manages(&details.host_ids) {
@@ -264,7 +253,8 @@ pub async fn update(
         ));
     }
     let details = apply_patch(&state, event.details(), patch).await?;
-    let moved = (details.starts_at, details.duration_minutes) != (event.starts_at, event.duration_minutes);
+    let moved = (details.about.starts_at, details.about.duration_minutes)
+        != (event.about.starts_at, event.about.duration_minutes);
     if moved && event.status != EventStatus::Draft {
         return Err(ApiError::conflict(
             ErrorCode::UseReschedule,
@@ -283,10 +273,10 @@ pub async fn update(
 
 async fn apply_patch(state: &AppState, mut d: EventDetails, p: EventPatch) -> ApiResult<EventDetails> {
     if let Some(kind) = p.kind {
-        d.kind = kind;
+        d.about.kind = kind;
     }
     if let Some(title) = p.title {
-        d.title = required_text("title", &title, 200)?;
+        d.about.title = required_text("title", &title, 200)?;
     }
     if let Some(theme) = p.theme {
         d.theme_id = match theme.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
@@ -319,42 +309,42 @@ async fn apply_patch(state: &AppState, mut d: EventDetails, p: EventPatch) -> Ap
         d.host_ids = ids;
     }
     if let Some(form) = p.form {
-        d.form = form;
+        d.about.form = form;
     }
     if let Some(summary) = p.summary {
-        d.summary = optional_text("summary", Some(&summary), 4000)?.unwrap_or_default();
+        d.about.summary = optional_text("summary", Some(&summary), 4000)?.unwrap_or_default();
     }
     if let Some(starts_at) = p.starts_at {
-        d.starts_at = starts_at.as_deref().map(parse_local_or_rfc3339).transpose()?;
+        d.about.starts_at = starts_at.as_deref().map(parse_local_or_rfc3339).transpose()?;
     }
     if let Some(minutes) = p.duration_minutes {
         if let Some(m) = minutes {
             Schedule::new(now(), m)?;
         }
-        d.duration_minutes = minutes;
+        d.about.duration_minutes = minutes;
     }
     if let Some(v) = p.venue {
-        d.venue = optional_text("venue", v.as_deref(), 200)?;
+        d.about.venue = optional_text("venue", v.as_deref(), 200)?;
     }
     if let Some(v) = p.agenda {
-        d.agenda = optional_text("agenda", v.as_deref(), 4000)?;
+        d.about.agenda = optional_text("agenda", v.as_deref(), 4000)?;
     }
     if let Some(v) = p.participation {
-        d.participation = optional_text("participation", v.as_deref(), 2000)?;
+        d.about.participation = optional_text("participation", v.as_deref(), 2000)?;
     }
     if let Some(v) = p.stream_url {
-        d.stream_url = optional_url("stream_url", v.as_deref())?;
+        d.about.stream_url = optional_url("stream_url", v.as_deref())?;
     }
     if let Some(limit) = p.audience_limit {
         if limit.is_some_and(|n| !(1..=1_000_000).contains(&n)) {
             return Err(Invalid::new("audience_limit", "must be between 1 and 1000000").into());
         }
-        d.audience_limit = limit;
+        d.about.audience_limit = limit;
     }
     if let Some(v) = p.public_selection {
-        d.public_selection = v;
+        d.about.public_selection = v;
     }
-    if d.title.is_empty() {
+    if d.about.title.is_empty() {
         return Err(Invalid::new("title", "must not be empty").into());
     }
     if d.host_ids.is_empty() {
@@ -399,10 +389,10 @@ pub async fn announce(
         .apply(Transition::Announce)
         .map_err(|e| ApiError::conflict(ErrorCode::WrongStatus, e.to_string()))?;
     let draft = AnnouncementDraft {
-        starts_at: event.starts_at,
-        duration_minutes: event.duration_minutes,
-        agenda: event.agenda.as_deref(),
-        participation: event.participation.as_deref(),
+        starts_at: event.about.starts_at,
+        duration_minutes: event.about.duration_minutes,
+        agenda: event.about.agenda.as_deref(),
+        participation: event.about.participation.as_deref(),
         host_count: event.hosts.len(),
     };
     let missing = draft.missing();
@@ -418,7 +408,7 @@ pub async fn announce(
         )
         .with_details(serde_json::json!({ "missing": missing })));
     }
-    if event.starts_at.is_some_and(|t| t <= now()) {
+    if event.about.starts_at.is_some_and(|t| t <= now()) {
         return Err(ApiError::invalid(
             "the event's start time has passed; reschedule it before announcing",
         ));
@@ -450,7 +440,7 @@ pub async fn selection_notice(
     Json(body): Json<SelectionNoticeBody>,
 ) -> ApiResult<Json<EventView>> {
     let event = managed_event(&state, &staff.0, id).await?;
-    if !event.public_selection {
+    if !event.about.public_selection {
         return Err(ApiError::conflict(
             ErrorCode::NoPublicSelection,
             "this event picks no participants by public selection",
@@ -552,7 +542,7 @@ pub async fn publish_materials(
     let materials_url = optional_url("materials_url", Some(&body.materials_url))?
         .ok_or_else(|| Invalid::new("materials_url", "is required"))?;
     let video_url = optional_url("video_url", body.video_url.as_deref())?;
-    if event.kind == EventKind::Lecture && video_url.is_none() {
+    if event.about.kind == EventKind::Lecture && video_url.is_none() {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::VideoRequired,
@@ -601,7 +591,7 @@ pub async fn reschedule(
     let starts_at = parse_local_or_rfc3339(&body.starts_at)?;
     let minutes = body
         .duration_minutes
-        .or(event.duration_minutes)
+        .or(event.about.duration_minutes)
         .ok_or_else(|| Invalid::new("duration_minutes", "is required"))?;
     let schedule = Schedule::new(starts_at, minutes)?;
     if starts_at <= now() {

@@ -247,7 +247,7 @@ pub async fn performance(
         .await?
         .into_iter()
         .filter(|e| e.status != EventStatus::Draft)
-        .filter(|e| e.starts_at.is_some_and(|s| local_date(s).year() == q.year))
+        .filter(|e| e.about.starts_at.is_some_and(|s| local_date(s).year() == q.year))
         .collect();
     let all_reports = state.store.list_change_reports(None, None).await?;
     let year_opinions = state

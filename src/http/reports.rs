@@ -52,7 +52,7 @@ pub async fn deadlines(
                 .map(move |deadline| DeadlineRow {
                     event_id: e.id,
                     event_code: e.code.clone(),
-                    event_title: e.title.clone(),
+                    event_title: e.about.title.clone(),
                     hosts: e.hosts.clone(),
                     deadline,
                 })

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::events::{Event, EventDetails, EventFilter, insert_event, update_details};
+use super::events::{About, Event, EventDetails, EventFilter, insert_event, update_details};
 use super::themes::Theme;
 use super::tx::{Tx, on_tx};
 use super::units::Unit;
@@ -53,36 +53,38 @@ fn merged_details(
     warnings: &mut Vec<String>,
 ) -> EventDetails {
     let mut d = EventDetails {
-        kind: e.kind,
-        title: e.title.clone(),
         theme_id,
         host_ids,
-        form: e.form,
-        summary: e.summary.clone(),
-        starts_at: e.starts_at,
-        duration_minutes: e.duration_minutes,
-        venue: e.venue.clone(),
-        agenda: e.agenda.clone(),
-        participation: e.participation.clone(),
-        stream_url: e.stream_url.clone(),
-        audience_limit: e.audience_limit,
-        public_selection: e.public_selection,
+        about: About {
+            kind: e.kind,
+            title: e.title.clone(),
+            form: e.form,
+            summary: e.summary.clone(),
+            starts_at: e.starts_at,
+            duration_minutes: e.duration_minutes,
+            venue: e.venue.clone(),
+            agenda: e.agenda.clone(),
+            participation: e.participation.clone(),
+            stream_url: e.stream_url.clone(),
+            audience_limit: e.audience_limit,
+            public_selection: e.public_selection,
+        },
     };
     if let Some((old, status)) = existing {
         // A plan without a time never erases one set since.
-        d.starts_at = d.starts_at.or(old.starts_at);
-        d.duration_minutes = d.duration_minutes.or(old.duration_minutes);
-        d.stream_url = d.stream_url.clone().or(old.stream_url.clone());
+        d.about.starts_at = d.about.starts_at.or(old.about.starts_at);
+        d.about.duration_minutes = d.about.duration_minutes.or(old.about.duration_minutes);
+        d.about.stream_url = d.about.stream_url.clone().or(old.about.stream_url.clone());
         if status != EventStatus::Draft {
-            if (d.starts_at, d.duration_minutes) != (old.starts_at, old.duration_minutes) {
+            if (d.about.starts_at, d.about.duration_minutes) != (old.about.starts_at, old.about.duration_minutes) {
                 warnings.push(format!(
                     "{}: the event is {}; its time changes only through a reschedule with a reason",
                     e.code,
                     status.as_str()
                 ));
             }
-            d.starts_at = old.starts_at;
-            d.duration_minutes = old.duration_minutes;
+            d.about.starts_at = old.about.starts_at;
+            d.about.duration_minutes = old.about.duration_minutes;
         }
     }
     d

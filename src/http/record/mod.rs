@@ -182,21 +182,21 @@ async fn assemble(state: &AppState, event: &Event) -> ApiResult<MaterialsPackage
 
 fn announcement(e: &Event) -> Announcement {
     Announcement {
-        title: e.title.clone(),
-        kind: e.kind,
-        kind_label: kind_label(e.kind),
+        title: e.about.title.clone(),
+        kind: e.about.kind,
+        kind_label: kind_label(e.about.kind),
         theme: e.theme.as_ref().map(|t| t.name.clone()),
         host_units: e.hosts.iter().map(|h| h.short_name.clone()).collect(),
-        form: e.form,
-        form_label: form_label(e.form),
-        summary: e.summary.clone(),
-        starts_at: e.starts_at,
-        starts_at_local: e.starts_at.map(to_local_string),
-        duration_minutes: e.duration_minutes,
-        venue: e.venue.clone(),
-        agenda: e.agenda.clone(),
-        participation: e.participation.clone(),
-        stream_url: e.stream_url.clone(),
+        form: e.about.form,
+        form_label: form_label(e.about.form),
+        summary: e.about.summary.clone(),
+        starts_at: e.about.starts_at,
+        starts_at_local: e.about.starts_at.map(to_local_string),
+        duration_minutes: e.about.duration_minutes,
+        venue: e.about.venue.clone(),
+        agenda: e.about.agenda.clone(),
+        participation: e.about.participation.clone(),
+        stream_url: e.about.stream_url.clone(),
     }
 }
 
@@ -364,7 +364,7 @@ pub async fn publish(
         .apply(Transition::PublishMaterials)
         .map_err(|e| ApiError::conflict(ErrorCode::WrongStatus, e.to_string()))?;
     let video_url = optional_url("video_url", body.video_url.as_deref())?.or_else(|| event.video_url.clone());
-    if event.kind == EventKind::Lecture && video_url.is_none() {
+    if event.about.kind == EventKind::Lecture && video_url.is_none() {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::VideoRequired,

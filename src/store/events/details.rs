@@ -50,19 +50,19 @@ macro_rules! bind_details {
     ($query:expr, $d:expr) => {{
         let d: &EventDetails = $d;
         $query
-            .bind(d.kind.as_str())
-            .bind(&d.title)
+            .bind(d.about.kind.as_str())
+            .bind(&d.about.title)
             .bind(d.theme_id)
-            .bind(d.form.as_str())
-            .bind(&d.summary)
-            .bind(d.starts_at)
-            .bind(d.duration_minutes)
-            .bind(&d.venue)
-            .bind(&d.agenda)
-            .bind(&d.participation)
-            .bind(&d.stream_url)
-            .bind(d.audience_limit)
-            .bind(d.public_selection)
+            .bind(d.about.form.as_str())
+            .bind(&d.about.summary)
+            .bind(d.about.starts_at)
+            .bind(d.about.duration_minutes)
+            .bind(&d.about.venue)
+            .bind(&d.about.agenda)
+            .bind(&d.about.participation)
+            .bind(&d.about.stream_url)
+            .bind(d.about.audience_limit)
+            .bind(d.about.public_selection)
     }};
 }
 

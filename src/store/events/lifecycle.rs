@@ -102,7 +102,11 @@ impl Store {
             "UPDATE events SET status = 'cancelled', cancel_reason = $1, updated_at = $2 WHERE id = $3 AND status = $4";
         next_status(before, Transition::Cancel)?;
         let at = now();
-        let after = (before.starts_at, before.duration_minutes, EventStatus::Cancelled);
+        let after = (
+            before.about.starts_at,
+            before.about.duration_minutes,
+            EventStatus::Cancelled,
+        );
         let report = Report::new("cancel", before, after);
         let mut tx = self.begin().await?;
         let done = on_tx!(&mut tx, c => sqlx::query(SQL)
@@ -134,7 +138,7 @@ impl Report {
     fn new(kind: &'static str, before: &Event, after: (Option<DateTime<Utc>>, Option<i64>, EventStatus)) -> Self {
         Self {
             kind,
-            before: schedule_json(before.starts_at, before.duration_minutes, before.status),
+            before: schedule_json(before.about.starts_at, before.about.duration_minutes, before.status),
             after: schedule_json(after.0, after.1, after.2),
         }
     }

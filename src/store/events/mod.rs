@@ -77,15 +77,13 @@ pub struct HostRef {
     pub short_name: String,
 }
 
-/// An event with everything the API shows of it.
+/// What an event is: everything its host unit describes and may edit
+/// but the theme and the hosts (which the API names by code and the store
+/// by id). [`Event`] shows it, [`EventDetails`] writes it.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
-pub struct Event {
-    pub id: EventId,
-    pub code: String,
+pub struct About {
     pub kind: EventKind,
     pub title: String,
-    pub theme: Option<ThemeRef>,
-    pub hosts: Vec<HostRef>,
     pub form: EventForm,
     pub summary: String,
     pub starts_at: Option<DateTime<Utc>>,
@@ -98,6 +96,37 @@ pub struct Event {
     pub audience_limit: Option<i64>,
     /// Whether on-site participants are picked by public selection (公开遴选).
     pub public_selection: bool,
+}
+
+impl About {
+    /// A new event of `kind` and `form`, nothing else said yet.
+    pub fn blank(kind: EventKind, form: EventForm) -> Self {
+        Self {
+            kind,
+            title: String::new(),
+            form,
+            summary: String::new(),
+            starts_at: None,
+            duration_minutes: None,
+            venue: None,
+            agenda: None,
+            participation: None,
+            stream_url: None,
+            audience_limit: None,
+            public_selection: false,
+        }
+    }
+}
+
+/// An event with everything the API shows of it.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Event {
+    pub id: EventId,
+    pub code: String,
+    pub theme: Option<ThemeRef>,
+    pub hosts: Vec<HostRef>,
+    #[serde(flatten)]
+    pub about: About,
     pub status: EventStatus,
     pub announced_at: Option<DateTime<Utc>>,
     pub selection_notified_at: Option<DateTime<Utc>>,
@@ -117,15 +146,15 @@ impl Event {
     }
 
     pub fn schedule(&self) -> Option<Schedule> {
-        Schedule::new(self.starts_at?, self.duration_minutes?).ok()
+        Schedule::new(self.about.starts_at?, self.about.duration_minutes?).ok()
     }
 
     pub fn facts(&self) -> EventFacts {
         EventFacts {
-            kind: self.kind,
-            form: self.form,
+            kind: self.about.kind,
+            form: self.about.form,
             status: self.status,
-            public_selection: self.public_selection,
+            public_selection: self.about.public_selection,
             schedule: self.schedule(),
             announced_at: self.announced_at,
             selection_notified_at: self.selection_notified_at,
@@ -148,20 +177,22 @@ impl EventRow {
         Ok(Event {
             id: self.id,
             code: self.code,
-            kind,
-            title: self.title,
             theme,
             hosts,
-            form,
-            summary: self.summary,
-            starts_at: self.starts_at,
-            duration_minutes: self.duration_minutes,
-            venue: self.venue,
-            agenda: self.agenda,
-            participation: self.participation,
-            stream_url: self.stream_url,
-            audience_limit: self.audience_limit,
-            public_selection: self.public_selection,
+            about: About {
+                kind,
+                title: self.title,
+                form,
+                summary: self.summary,
+                starts_at: self.starts_at,
+                duration_minutes: self.duration_minutes,
+                venue: self.venue,
+                agenda: self.agenda,
+                participation: self.participation,
+                stream_url: self.stream_url,
+                audience_limit: self.audience_limit,
+                public_selection: self.public_selection,
+            },
             status,
             announced_at: self.announced_at,
             selection_notified_at: self.selection_notified_at,
@@ -189,39 +220,17 @@ pub struct EventFilter {
 /// The editable description of an event (everything but its lifecycle).
 #[derive(Debug, Clone, PartialEq)]
 pub struct EventDetails {
-    pub kind: EventKind,
-    pub title: String,
     pub theme_id: Option<i64>,
     pub host_ids: Vec<UnitId>,
-    pub form: EventForm,
-    pub summary: String,
-    pub starts_at: Option<DateTime<Utc>>,
-    pub duration_minutes: Option<i64>,
-    pub venue: Option<String>,
-    pub agenda: Option<String>,
-    pub participation: Option<String>,
-    pub stream_url: Option<String>,
-    pub audience_limit: Option<i64>,
-    pub public_selection: bool,
+    pub about: About,
 }
 
 impl Event {
     pub fn details(&self) -> EventDetails {
         EventDetails {
-            kind: self.kind,
-            title: self.title.clone(),
             theme_id: self.theme.as_ref().map(|t| t.id),
             host_ids: self.host_ids(),
-            form: self.form,
-            summary: self.summary.clone(),
-            starts_at: self.starts_at,
-            duration_minutes: self.duration_minutes,
-            venue: self.venue.clone(),
-            agenda: self.agenda.clone(),
-            participation: self.participation.clone(),
-            stream_url: self.stream_url.clone(),
-            audience_limit: self.audience_limit,
-            public_selection: self.public_selection,
+            about: self.about.clone(),
         }
     }
 }
