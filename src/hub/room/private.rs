@@ -83,10 +83,16 @@ fn wake_all(wakers: Vec<Waker>) {
 }
 
 impl PrivateTx {
-    /// Queue `message` now, or say why not (a full queue is remembered: see
-    /// [`PrivateRx::overflowed`]).
+    /// Queue `message` now, or say why not. A full queue is remembered (see
+    /// [`PrivateRx::overflowed`]): a sender that cannot wait found the client
+    /// not reading. [`Self::send`], which waits for room, marks nothing.
     pub fn try_send(&self, message: Box<Private>) -> Result<(), Refused> {
-        self.push(message).map_err(|(refused, _)| refused)
+        self.push(message).map_err(|(refused, _)| {
+            if refused == Refused::Full {
+                self.0.overflowed.store(true, Ordering::Relaxed);
+            }
+            refused
+        })
     }
 
     /// Queue `message`, waiting for room.
@@ -131,7 +137,6 @@ impl PrivateTx {
             return Err((Refused::Closed, message));
         }
         if state.queue.len() >= state.capacity {
-            self.0.overflowed.store(true, Ordering::Relaxed);
             return Err((Refused::Full, message));
         }
         state.queue.push_back(message);
@@ -254,6 +259,10 @@ mod tests {
         assert!(!waiting.is_finished(), "the queue is full: the send waits");
         assert_eq!(text(rx.recv().await), "first");
         assert_eq!(waiting.await.unwrap(), Ok(()));
+        assert!(
+            !rx.overflowed(),
+            "a sender that waited for room found no stalled client"
+        );
         assert_eq!(text(rx.recv().await), "second");
         let receiving = tokio::spawn(async move { text(rx.recv().await) });
         tokio::time::sleep(Duration::from_millis(20)).await;
