@@ -107,6 +107,7 @@ pub struct Criteria<'a> {
 impl ListQuery {
     /// The filter of this list, with unit staff held to their unit.
     pub async fn filter(&self, state: &AppState, staff: &Staff) -> ApiResult<OpinionFilter> {
+        let criteria = filter_for(state, staff, self.criteria()).await?;
         let limit = self.limit.unwrap_or(200);
         if !(1..=1000).contains(&limit) {
             return Err(Invalid::new("limit", "must be between 1 and 1000").into());
@@ -122,7 +123,7 @@ impl ListQuery {
             include_merged: self.include_merged,
             limit,
             offset,
-            ..filter_for(state, staff, self.criteria()).await?
+            ..criteria
         })
     }
 }
