@@ -313,6 +313,22 @@ impl RoomChange {
         }
     }
 
+    /// Whether `later`, a change about this frame's item, changes more of
+    /// what the frame shows than its answer: a removal, or another nickname,
+    /// text or edited mark. The store writes such a change into the item's
+    /// earlier frames at once (a hidden or edited text must be gone from the
+    /// stored record); an answer given again is applied as the log is read.
+    pub fn rewrites_text(&self, later: &RoomChange) -> bool {
+        fn shown(change: &RoomChange) -> Option<(&str, &str, bool)> {
+            match change {
+                RoomChange::Question { question: q } => Some((&q.nickname, &q.text, q.edited)),
+                RoomChange::Comment { comment: c } => Some((&c.nickname, &c.text, c.edited)),
+                _ => None,
+            }
+        }
+        shown(self) != shown(later)
+    }
+
     /// How this change, logged earlier, reads once `later` (a change about
     /// the same item) is logged; `None` when it stays as it is.
     ///

@@ -19,6 +19,7 @@ on_both_backends!(
     hidden_edited_and_promoted_comments_are_redacted_in_replay,
     a_post_hidden_after_the_event_ended_is_gone_from_its_replay_and_record,
     migration_0006_redacts_the_logs_written_before_it,
+    a_question_answered_again_replays_its_latest_answer_and_an_edit_leaves_no_old_text,
 );
 
 const PHONE: &str = "13812345678";
@@ -197,6 +198,80 @@ async fn a_hidden_question_is_gone_from_replay_and_snapshot(backend: Backend) {
         let shown = frames_of(&frames, "question", secret);
         assert_eq!(shown.len(), 1, "{frames:#?}");
         assert!(shown[0]["question"]["text"].as_str().unwrap().contains(PHONE));
+        app.stop().await;
+    }
+}
+
+/// The room log's stored rows, as text.
+async fn stored_log(app: &TestApp, event: i64) -> Vec<String> {
+    use sqlx::Connection;
+    const SQL: &str = "SELECT change FROM room_log WHERE event_id = $1 ORDER BY seq";
+    let url = app.database_url.expose();
+    if url.starts_with("postgres") {
+        let mut conn = sqlx::PgConnection::connect(url).await.expect("connect");
+        sqlx::query_scalar(SQL).bind(event).fetch_all(&mut conn).await.unwrap()
+    } else {
+        let mut conn = sqlx::SqliteConnection::connect(url).await.expect("connect");
+        sqlx::query_scalar(SQL).bind(event).fetch_all(&mut conn).await.unwrap()
+    }
+}
+
+/// An answer given again does not rewrite the question's earlier frames in
+/// the store (that would cost more with every answer); they show the latest
+/// answer when replayed, from memory and from the store alike. An edit still
+/// takes the old text out of the stored log at once.
+async fn a_question_answered_again_replays_its_latest_answer_and_an_edit_leaves_no_old_text(backend: Backend) {
+    for path in [Path::Memory, Path::Store] {
+        let Some(app) = spawn(backend, path).await else { return };
+        let event = app.live_event().await;
+        let moderator_token = app.staff("mod", "moderator", None).await;
+        let mut moderator = app.staff_ws(event, &moderator_token).await;
+        let mut asker = app.viewer_ws(event, "赵六").await;
+        let original = format!("我的身份证{ID_NUMBER}，原来的问题");
+        let id = published(&mut asker, &mut moderator, "ask", &original).await;
+        for n in 1..=3 {
+            moderate(
+                &mut moderator,
+                json!({ "type": "answer", "question_id": id, "text": format!("第{n}次答复") }),
+            )
+            .await;
+        }
+        let edited = "改过的提问";
+        moderate(
+            &mut moderator,
+            json!({ "type": "edit", "question_id": id, "text": edited }),
+        )
+        .await;
+        moderate(
+            &mut moderator,
+            json!({ "type": "answer", "question_id": id, "text": "最后的答复" }),
+        )
+        .await;
+
+        let frames = replay(&app, event, path).await;
+        let shown = frames_of(&frames, "question", id);
+        assert_eq!(
+            shown.len(),
+            6,
+            "approved, answered 3 times, edited, answered: {frames:#?}"
+        );
+        assert_eq!(
+            shown[0]["question"]["answer"],
+            Value::Null,
+            "{path:?}: not answered then"
+        );
+        for f in &shown {
+            assert_eq!(f["question"]["text"], edited, "{path:?}: {f}");
+        }
+        for f in &shown[1..] {
+            assert_eq!(f["question"]["answer"], "最后的答复", "{path:?}: {f}");
+        }
+        assert_absent(path, "replay", &frames, ID_NUMBER);
+        assert_absent(path, "replay", &frames, "第1次答复");
+        let stored = stored_log(&app, event).await;
+        assert_eq!(stored.len(), frames.len());
+        assert_absent(path, "the stored log", &stored, ID_NUMBER);
+        assert_absent(path, "the stored log", &stored, "原来的问题");
         app.stop().await;
     }
 }

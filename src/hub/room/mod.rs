@@ -194,7 +194,7 @@ impl Room {
     /// Subscribe a new connection; `last_seq` is where the client left off.
     pub fn join(&self, last_seq: Option<i64>, staff: bool) -> Joined {
         // Subscribed under the lock: the frames after `seq` reach the channel.
-        let inner = self.inner();
+        let mut inner = self.inner();
         let public = self.public.subscribe();
         let staff = staff.then(|| self.staff.subscribe());
         let seq = inner.order.seq;

@@ -102,32 +102,42 @@ impl<'c> LiveTx<'c> {
         Ok(on_tx!(&mut self.tx, c => sqlx::query_scalar::<_, i64>(SQL).bind(event_id).fetch_optional(c).await)?)
     }
 
-    /// Rewrite the frames logged before `seq` that carry the public content
-    /// of the item `later` (logged at `seq`) hides or changes: the log is
-    /// replayed to every client that resumes or starts from `last_seq: 0`, so
-    /// a hide turns them into removals and an edit gives them the current
-    /// text ([`RoomChange::redacted_by`]). Seqs stay as they are and no row
-    /// is deleted. The rooms' in-memory rings do the same when they apply
-    /// the change, on every node.
+    /// Rewrite the frames logged before `seq` that carry the public text of
+    /// the item `later` (logged at `seq`) hides or edits: the log is replayed
+    /// to every client that resumes or starts from `last_seq: 0`, so a hide
+    /// turns them into removals and an edit gives them the current text
+    /// ([`RoomChange::redacted_by`]), and the stored record no longer holds
+    /// what was taken back. Seqs stay as they are and no row is deleted.
+    ///
+    /// A change that leaves the text as it was (an answer, given once or
+    /// again and again) rewrites nothing: the item's frames already carry
+    /// its text, and [`Store::room_log`](crate::store::Store::room_log)
+    /// applies the latest answer as it reads them. So an answer costs one
+    /// indexed read here, however often the question was answered before.
+    /// The rooms' in-memory rings redact the same way, on every node.
     async fn redact_earlier(&mut self, event_id: EventId, seq: i64, later: &RoomChange) -> StoreResult<()> {
         let Some(item) = later.supersedes() else {
             return Ok(());
         };
-        // An item's earlier frames read alike (an item edited or answered
-        // again and again: every earlier frame was rewritten to its state
-        // then), and frames that read alike redact alike: each distinct text
+        const LATEST: &str =
+            "SELECT change FROM room_log WHERE event_id = $1 AND item_id = $2 AND seq < $3 ORDER BY seq DESC LIMIT 1";
+        let latest: Option<String> = on_tx!(&mut self.tx, c => sqlx::query_scalar(LATEST)
+            .bind(event_id).bind(item).bind(seq).fetch_optional(c).await)?;
+        match latest {
+            Some(json) if parse_logged(event_id, seq, &json)?.rewrites_text(later) => {}
+            _ => return Ok(()),
+        }
+        // The item's earlier frames read alike but for their own upvotes and
+        // answer, and frames that read alike redact alike: each distinct text
         // is read, parsed and rewritten once, by one statement for all its
-        // frames. A question answered a thousand times costs a few
-        // statements per answer and no parsing of a thousand frames.
+        // frames.
         const EARLIER: &str = "SELECT DISTINCT change FROM room_log WHERE event_id = $1 AND item_id = $2 AND seq < $3";
         const REWRITE: &str = "UPDATE room_log SET change = $1, item_id = $2
              WHERE event_id = $3 AND item_id = $4 AND seq < $5 AND change = $6";
         let earlier: Vec<String> = on_tx!(&mut self.tx, c => sqlx::query_scalar(EARLIER)
             .bind(event_id).bind(item).bind(seq).fetch_all(c).await)?;
         for json in earlier {
-            let logged: RoomChange = serde_json::from_str(&json)
-                .map_err(|e| StoreError::Conflict(format!("room log {event_id} before {seq} is unreadable: {e}")))?;
-            let Some(redacted) = logged.redacted_by(later) else {
+            let Some(redacted) = parse_logged(event_id, seq, &json)?.redacted_by(later) else {
                 continue;
             };
             let text = serde_json::to_string(&redacted).map_err(|e| StoreError::Conflict(e.to_string()))?;
@@ -338,4 +348,10 @@ pub(super) fn audit_view(q: &QuestionRecord) -> String {
     serde_json::json!({ "status": q.status, "text": q.text, "answered": q.answered, "answer": q.answer,
         "reject_reason": q.reject_reason })
     .to_string()
+}
+
+/// A frame of room `event_id`'s log read back while logging `seq`.
+fn parse_logged(event_id: EventId, seq: i64, json: &str) -> StoreResult<RoomChange> {
+    serde_json::from_str(json)
+        .map_err(|e| StoreError::Conflict(format!("room log {event_id} before {seq} is unreadable: {e}")))
 }
