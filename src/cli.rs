@@ -119,6 +119,10 @@ pub struct ServeArgs {
     /// Live poll tallies go out at most this often, in milliseconds.
     #[arg(long, env = "MINSHENG_TALLY_INTERVAL_MS", default_value_t = 250)]
     pub tally_interval_ms: u64,
+    /// A room of 1,000 connections or more sends its frames at most this
+    /// often, in milliseconds, those of one tick together (0: each at once).
+    #[arg(long, env = "MINSHENG_PUBLISH_TICK_MS", default_value_t = 50)]
+    pub publish_tick_ms: u64,
     /// Redis shared by several nodes (`redis://host:6379`): join their
     /// cluster, one room across them. Needs a PostgreSQL database; without
     /// it this node runs alone.
@@ -189,6 +193,7 @@ impl Default for ServeArgs {
             asks_per_room_per_sec: 200,
             outbound_queue: 512,
             tally_interval_ms: 250,
+            publish_tick_ms: 50,
             frames_per_conn_per_sec: 20,
             redis_url: None,
             redis_prefix: "minsheng".into(),
@@ -221,6 +226,7 @@ impl ServeArgs {
             outbound_queue: self.outbound_queue,
             words_file: self.words_file.clone(),
             tally_interval_ms: self.tally_interval_ms,
+            publish_tick_ms: self.publish_tick_ms,
             frames_per_conn_per_sec: self.frames_per_conn_per_sec,
             viewer_sockets_per_address: self.viewer_sockets_per_address,
             votes_per_address: self.votes_per_address,

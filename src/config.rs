@@ -247,6 +247,8 @@ pub struct LiveSettings {
     pub writer_batch: usize,
     /// Live poll tallies go out at most this often (per poll).
     pub tally_interval_ms: u64,
+    /// A large room's publisher runs at most this often (0: at every change).
+    pub publish_tick_ms: u64,
     /// Word list (TOML); the built-in starter list when `None`.
     pub words_file: Option<std::path::PathBuf>,
     /// Join a cluster of nodes; `None` runs this node alone.
@@ -275,6 +277,7 @@ impl Default for LiveSettings {
             writer_queue: 8192,
             writer_batch: 1024,
             tally_interval_ms: 250,
+            publish_tick_ms: 50,
             words_file: None,
             cluster: None,
             viewer_sockets_per_address: 200,

@@ -8,12 +8,12 @@
 //! viewers, and a burst of changes applied between two runs goes out in one
 //! run.
 //!
-//! A large room publishes at most once per [`TICK`]: the first frame after a
-//! quiet spell goes out at once, and what is applied within the tick after it
-//! waits for the tick's end and goes out together. Each viewer is then woken,
-//! and writes to its socket, once per tick instead of once per frame — at 50
-//! frames a second, about half the wake-ups and system calls — for at most one
-//! tick of added delay.
+//! A large room publishes at most once per tick (`--publish-tick-ms`, 50 ms
+//! unless set): the first frame after a quiet spell goes out at once, and what
+//! is applied within the tick after it waits for the tick's end and goes out
+//! together. Each viewer is then woken, and writes to its socket, once per
+//! tick instead of once per frame — at 50 frames a second and 50 ms, about
+//! half the wake-ups and system calls — for at most one tick of added delay.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,20 +23,19 @@ use tokio_util::sync::CancellationToken;
 use super::room::Room;
 use super::room_task;
 
-/// The shortest time between two runs of a large room's publisher.
-pub const TICK: Duration = Duration::from_millis(50);
-/// Rooms with at least this many connections publish once per [`TICK`] at most.
+/// Rooms with at least this many connections publish once per tick at most.
 pub const TICK_FROM_CONNECTIONS: usize = 1000;
 
-/// Start the publisher of `room`; it ends with the room (or at shutdown).
-pub fn spawn_publisher(room: &Arc<Room>, shutdown: CancellationToken) {
-    room_task::spawn(room, room.publish_signal(), shutdown, |room| async move {
+/// Start the publisher of `room`, which publishes at most once per `tick`
+/// when the room is large; it ends with the room (or at shutdown).
+pub fn spawn_publisher(room: &Arc<Room>, tick: Duration, shutdown: CancellationToken) {
+    room_task::spawn(room, room.publish_signal(), shutdown, move |room| async move {
         room.publish();
         let large = room.connections() >= TICK_FROM_CONNECTIONS;
         drop(room);
-        if large {
+        if large && !tick.is_zero() {
             // What is applied meanwhile keeps the wake-up's permit and goes out after.
-            tokio::time::sleep(TICK).await;
+            tokio::time::sleep(tick).await;
         }
     });
 }

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use super::Hub;
 use super::fill::spawn_fill;
@@ -145,7 +146,8 @@ impl Hub {
         // Registered before loading: changes committed meanwhile queue in the room.
         let membership = self.rooms.insert(room);
         spawn_fill(&membership.room, self.store.clone(), self.shutdown.clone());
-        spawn_publisher(&membership.room, self.shutdown.clone());
+        let tick = Duration::from_millis(self.settings.publish_tick_ms);
+        spawn_publisher(&membership.room, tick, self.shutdown.clone());
         match self.store.load_room(event_id).await {
             Ok(state) => {
                 membership.room.load(state);
