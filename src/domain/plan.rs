@@ -44,11 +44,29 @@ struct UnitEntry {
     supervisor: bool,
 }
 
+impl UnitEntry {
+    fn read(self, code: Code) -> Result<PlanUnit, Invalid> {
+        Ok(PlanUnit {
+            code,
+            name: required_text("name", &self.name, 100)?,
+            short_name: required_text("short_name", &self.short_name, 50)?,
+            supervisor: self.supervisor,
+        })
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ThemeEntry {
     code: String,
     name: String,
+}
+
+impl ThemeEntry {
+    fn read(self, code: Code) -> Result<PlanTheme, Invalid> {
+        let name = required_text("name", &self.name, 50)?;
+        Ok(PlanTheme { code, name })
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -149,30 +167,8 @@ pub fn parse(text: &str) -> Result<Plan, PlanError> {
         return Err(problem("[plan]", format!("year {} is out of range", file.plan.year)));
     }
 
-    let (units, unit_codes) = entries(
-        file.units,
-        "unit",
-        |u| &u.code,
-        |u, code| {
-            Ok(PlanUnit {
-                code,
-                name: required_text("name", &u.name, 100)?,
-                short_name: required_text("short_name", &u.short_name, 50)?,
-                supervisor: u.supervisor,
-            })
-        },
-    )?;
-    let (themes, theme_codes) = entries(
-        file.themes,
-        "theme",
-        |t| &t.code,
-        |t, code| {
-            Ok(PlanTheme {
-                code,
-                name: required_text("name", &t.name, 50)?,
-            })
-        },
-    )?;
+    let (units, unit_codes) = entries(file.units, "unit", |u| &u.code, UnitEntry::read)?;
+    let (themes, theme_codes) = entries(file.themes, "theme", |t| &t.code, ThemeEntry::read)?;
 
     let mut event_codes = HashSet::new();
     let mut events = Vec::new();
