@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 use utoipa::ToSchema;
 
 use crate::domain::error_code::ErrorCode;
+use crate::domain::event::TransitionError;
 use crate::domain::values::Invalid;
 use crate::store::StoreError;
 
@@ -130,6 +131,13 @@ impl IntoResponse for ApiError {
 impl From<Invalid> for ApiError {
     fn from(e: Invalid) -> Self {
         Self::invalid(e.to_string()).with_details(serde_json::json!({ "field": e.field }))
+    }
+}
+
+/// 409 `wrong_status`: the event's status does not allow the change.
+impl From<TransitionError> for ApiError {
+    fn from(e: TransitionError) -> Self {
+        Self::conflict(ErrorCode::WrongStatus, e.to_string())
     }
 }
 

@@ -375,10 +375,7 @@ pub async fn announce(
     Path(id): Path<EventId>,
 ) -> ApiResult<Json<EventView>> {
     let event = managed_event(&state, &staff.0, id, NOT_YOURS).await?;
-    event
-        .status
-        .apply(Transition::Announce)
-        .map_err(|e| ApiError::conflict(ErrorCode::WrongStatus, e.to_string()))?;
+    event.status.apply(Transition::Announce)?;
     let draft = AnnouncementDraft {
         starts_at: event.about.starts_at,
         duration_minutes: event.about.duration_minutes,
@@ -486,10 +483,7 @@ async fn live_transition(
             "only the event's host units, moderators and hosts may start or end it",
         ));
     }
-    event
-        .status
-        .apply(t)
-        .map_err(|e| ApiError::conflict(ErrorCode::WrongStatus, e.to_string()))?;
+    event.status.apply(t)?;
     let event = state.store.transition_event(id, event.status, t).await?;
     tracing::info!(event_id = id.0, by = staff.0.id.0, transition = ?t, "event lifecycle");
     state.hub.event_status_changed(id, event.status).await;
@@ -526,10 +520,7 @@ pub async fn publish_materials(
     Json(body): Json<MaterialsBody>,
 ) -> ApiResult<Json<EventView>> {
     let event = managed_event(&state, &staff.0, id, NOT_YOURS).await?;
-    event
-        .status
-        .apply(Transition::PublishMaterials)
-        .map_err(|e| ApiError::conflict(ErrorCode::WrongStatus, e.to_string()))?;
+    event.status.apply(Transition::PublishMaterials)?;
     let materials_url = optional_url("materials_url", Some(&body.materials_url))?
         .ok_or_else(|| Invalid::new("materials_url", "is required"))?;
     let video_url = optional_url("video_url", body.video_url.as_deref())?;
@@ -616,10 +607,7 @@ pub async fn cancel(
     Json(body): Json<CancelBody>,
 ) -> ApiResult<Json<EventView>> {
     let event = managed_event(&state, &staff.0, id, NOT_YOURS).await?;
-    event
-        .status
-        .apply(Transition::Cancel)
-        .map_err(|e| ApiError::conflict(ErrorCode::WrongStatus, e.to_string()))?;
+    event.status.apply(Transition::Cancel)?;
     let reason = required_text("reason", &body.reason, 1000)?;
     let change = ChangeRequest {
         reason: &reason,

@@ -361,10 +361,7 @@ pub async fn publish(
         "only the data bureau and the event's host units may publish its materials",
     )
     .await?;
-    event
-        .status
-        .apply(Transition::PublishMaterials)
-        .map_err(|e| ApiError::conflict(ErrorCode::WrongStatus, e.to_string()))?;
+    event.status.apply(Transition::PublishMaterials)?;
     let video_url = optional_url("video_url", body.video_url.as_deref())?.or_else(|| event.video_url.clone());
     if event.about.kind == EventKind::Lecture && video_url.is_none() {
         return Err(ApiError::new(
