@@ -44,11 +44,29 @@ struct UnitEntry {
     supervisor: bool,
 }
 
+impl UnitEntry {
+    fn read(self, code: Code) -> Result<PlanUnit, Invalid> {
+        Ok(PlanUnit {
+            code,
+            name: required_text("name", &self.name, 100)?,
+            short_name: required_text("short_name", &self.short_name, 50)?,
+            supervisor: self.supervisor,
+        })
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ThemeEntry {
     code: String,
     name: String,
+}
+
+impl ThemeEntry {
+    fn read(self, code: Code) -> Result<PlanTheme, Invalid> {
+        let name = required_text("name", &self.name, 50)?;
+        Ok(PlanTheme { code, name })
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -149,29 +167,8 @@ pub fn parse(text: &str) -> Result<Plan, PlanError> {
         return Err(problem("[plan]", format!("year {} is out of range", file.plan.year)));
     }
 
-    let mut unit_codes = HashSet::new();
-    let mut units = Vec::new();
-    for (i, u) in file.units.into_iter().enumerate() {
-        let place = format!("units[{i}]");
-        let code = unique_code(&mut unit_codes, "unit", &u.code, &place)?;
-        units.push(PlanUnit {
-            code,
-            name: required_text("name", &u.name, 100).map_err(at(&place))?,
-            short_name: required_text("short_name", &u.short_name, 50).map_err(at(&place))?,
-            supervisor: u.supervisor,
-        });
-    }
-
-    let mut theme_codes = HashSet::new();
-    let mut themes = Vec::new();
-    for (i, t) in file.themes.into_iter().enumerate() {
-        let place = format!("themes[{i}]");
-        let code = unique_code(&mut theme_codes, "theme", &t.code, &place)?;
-        themes.push(PlanTheme {
-            code,
-            name: required_text("name", &t.name, 50).map_err(at(&place))?,
-        });
-    }
+    let (units, unit_codes) = entries(file.units, "unit", |u| &u.code, UnitEntry::read)?;
+    let (themes, theme_codes) = entries(file.themes, "theme", |t| &t.code, ThemeEntry::read)?;
 
     let mut event_codes = HashSet::new();
     let mut events = Vec::new();
@@ -197,6 +194,25 @@ pub fn parse(text: &str) -> Result<Plan, PlanError> {
         themes,
         events,
     })
+}
+
+/// The entries of the list of `what`s (`[[units]]`, `[[themes]]`), each made
+/// by `make` from the entry and its code (parsed, and not seen before in the
+/// list), a problem placed at `whats[i]`; and the codes.
+fn entries<E, T>(
+    list: Vec<E>,
+    what: &str,
+    code_of: impl Fn(&E) -> &str,
+    make: impl Fn(E, Code) -> Result<T, Invalid>,
+) -> Result<(Vec<T>, HashSet<Code>), PlanError> {
+    let mut codes = HashSet::new();
+    let mut made = Vec::with_capacity(list.len());
+    for (i, entry) in list.into_iter().enumerate() {
+        let place = format!("{what}s[{i}]");
+        let code = unique_code(&mut codes, what, code_of(&entry), &place)?;
+        made.push(make(entry, code).map_err(at(&place))?);
+    }
+    Ok((made, codes))
 }
 
 /// The `code` of entry `place` in a list of `what`s, parsed and not seen

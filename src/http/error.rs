@@ -5,14 +5,15 @@
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use utoipa::ToSchema;
 
 use crate::domain::error_code::ErrorCode;
+use crate::domain::event::TransitionError;
 use crate::domain::values::Invalid;
 use crate::store::StoreError;
 
@@ -130,6 +131,13 @@ impl IntoResponse for ApiError {
 impl From<Invalid> for ApiError {
     fn from(e: Invalid) -> Self {
         Self::invalid(e.to_string()).with_details(serde_json::json!({ "field": e.field }))
+    }
+}
+
+/// 409 `wrong_status`: the event's status does not allow the change.
+impl From<TransitionError> for ApiError {
+    fn from(e: TransitionError) -> Self {
+        Self::conflict(ErrorCode::WrongStatus, e.to_string())
     }
 }
 
@@ -278,49 +286,56 @@ fn json_rejection(r: JsonRejection) -> ApiError {
     ApiError::new(status, code, r.body_text())
 }
 
-/// `Path<T>` whose rejections are [`ApiError`]s.
-pub struct Path<T>(pub T);
+/// `$name<T>`: axum's extractor of that name, reading `T` from the part of
+/// the URI `$part` picks, but a NUL there and its rejections answer as
+/// [`ApiError`]s: 400 `$code` when the part cannot be read as `T` (axum says
+/// 500 for some of those), else axum's own status with `$code`.
+macro_rules! uri_extractor {
+    ($(#[$doc:meta])* $name:ident, $place:literal, $part:expr, $unreadable:path, $code:expr) => {
+        $(#[$doc])*
+        pub struct $name<T>(pub T);
 
-impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
-    type Rejection = ApiError;
+        impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for $name<T> {
+            type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        if has_encoded_nul(parts.uri.path()) {
-            return Err(nul_in_input("the path"));
+            async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+                let part: fn(&Uri) -> Option<&str> = $part;
+                if part(&parts.uri).is_some_and(has_encoded_nul) {
+                    return Err(nul_in_input($place));
+                }
+                match axum::extract::$name::<T>::from_request_parts(parts, state).await {
+                    Ok(axum::extract::$name(v)) => Ok(Self(v)),
+                    Err(r) => {
+                        let status = if matches!(r, $unreadable(_)) {
+                            StatusCode::BAD_REQUEST
+                        } else {
+                            r.status()
+                        };
+                        Err(ApiError::new(status, $code, r.body_text()))
+                    }
+                }
+            }
         }
-        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Path(v)) => Ok(Self(v)),
-            Err(r @ PathRejection::FailedToDeserializePathParams(_)) => Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                ErrorCode::BadPath,
-                r.body_text(),
-            )),
-            Err(r) => Err(ApiError::new(r.status(), ErrorCode::BadPath, r.body_text())),
-        }
-    }
+    };
 }
 
-/// `Query<T>` whose rejections are [`ApiError`]s.
-pub struct Query<T>(pub T);
+uri_extractor!(
+    /// `Path<T>` whose rejections are [`ApiError`]s.
+    Path,
+    "the path",
+    |uri| Some(uri.path()),
+    PathRejection::FailedToDeserializePathParams,
+    ErrorCode::BadPath
+);
 
-impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        if parts.uri.query().is_some_and(has_encoded_nul) {
-            return Err(nul_in_input("the query string"));
-        }
-        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Query(v)) => Ok(Self(v)),
-            Err(r @ QueryRejection::FailedToDeserializeQueryString(_)) => Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                ErrorCode::BadQuery,
-                r.body_text(),
-            )),
-            Err(r) => Err(ApiError::new(r.status(), ErrorCode::BadQuery, r.body_text())),
-        }
-    }
-}
+uri_extractor!(
+    /// `Query<T>` whose rejections are [`ApiError`]s.
+    Query,
+    "the query string",
+    Uri::query,
+    QueryRejection::FailedToDeserializeQueryString,
+    ErrorCode::BadQuery
+);
 
 #[cfg(test)]
 mod tests {

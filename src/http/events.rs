@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::AppState;
 use super::auth::{CurrentStaff, MaybeStaff};
 use super::error::{ApiError, ApiResult, ErrorBody, Json, Path, Query};
-use super::lookup::{self, unknown};
+use super::lookup::{self, managed_event, unknown};
 use crate::domain::deadlines::{Deadline, deadlines as compute_deadlines};
 use crate::domain::error_code::ErrorCode;
 use crate::domain::event::{AnnouncementDraft, EventForm, EventKind, EventStatus, Schedule, Transition};
@@ -242,7 +242,7 @@ pub async fn update(
     Path(id): Path<EventId>,
     Json(patch): Json<EventPatch>,
 ) -> ApiResult<Json<EventView>> {
-    let event = managed_event(&state, &staff.0, id).await?;
+    let event = managed_event(&state, &staff.0, id, NOT_YOURS).await?;
     if matches!(
         event.status,
         EventStatus::Ended | EventStatus::MaterialsPublished | EventStatus::Cancelled
@@ -361,17 +361,8 @@ fn lead_unit_forbidden() -> ApiError {
     .with_details(serde_json::json!({ "field": "host_units" }))
 }
 
-/// The event, if `staff` may manage it (403 otherwise).
-async fn managed_event(state: &AppState, staff: &Staff, id: EventId) -> ApiResult<Event> {
-    let event = state.store.event(id).await?;
-    if staff.manages(&event.host_ids()) {
-        Ok(event)
-    } else {
-        Err(ApiError::forbidden(
-            "only the data bureau and the event's host units may change this event",
-        ))
-    }
-}
+/// Why [`managed_event`] refuses a change to an event.
+const NOT_YOURS: &str = "only the data bureau and the event's host units may change this event";
 
 /// Publish the announcement (公告). Refused, naming the missing parts, unless it
 /// states time, duration, agenda, how netizens take part and the host units.
@@ -383,11 +374,8 @@ pub async fn announce(
     staff: CurrentStaff,
     Path(id): Path<EventId>,
 ) -> ApiResult<Json<EventView>> {
-    let event = managed_event(&state, &staff.0, id).await?;
-    event
-        .status
-        .apply(Transition::Announce)
-        .map_err(|e| ApiError::conflict(ErrorCode::WrongStatus, e.to_string()))?;
+    let event = managed_event(&state, &staff.0, id, NOT_YOURS).await?;
+    event.status.apply(Transition::Announce)?;
     let draft = AnnouncementDraft {
         starts_at: event.about.starts_at,
         duration_minutes: event.about.duration_minutes,
@@ -439,7 +427,7 @@ pub async fn selection_notice(
     Path(id): Path<EventId>,
     Json(body): Json<SelectionNoticeBody>,
 ) -> ApiResult<Json<EventView>> {
-    let event = managed_event(&state, &staff.0, id).await?;
+    let event = managed_event(&state, &staff.0, id, NOT_YOURS).await?;
     if !event.about.public_selection {
         return Err(ApiError::conflict(
             ErrorCode::NoPublicSelection,
@@ -495,10 +483,7 @@ async fn live_transition(
             "only the event's host units, moderators and hosts may start or end it",
         ));
     }
-    event
-        .status
-        .apply(t)
-        .map_err(|e| ApiError::conflict(ErrorCode::WrongStatus, e.to_string()))?;
+    event.status.apply(t)?;
     let event = state.store.transition_event(id, event.status, t).await?;
     tracing::info!(event_id = id.0, by = staff.0.id.0, transition = ?t, "event lifecycle");
     state.hub.event_status_changed(id, event.status).await;
@@ -534,11 +519,8 @@ pub async fn publish_materials(
     Path(id): Path<EventId>,
     Json(body): Json<MaterialsBody>,
 ) -> ApiResult<Json<EventView>> {
-    let event = managed_event(&state, &staff.0, id).await?;
-    event
-        .status
-        .apply(Transition::PublishMaterials)
-        .map_err(|e| ApiError::conflict(ErrorCode::WrongStatus, e.to_string()))?;
+    let event = managed_event(&state, &staff.0, id, NOT_YOURS).await?;
+    event.status.apply(Transition::PublishMaterials)?;
     let materials_url = optional_url("materials_url", Some(&body.materials_url))?
         .ok_or_else(|| Invalid::new("materials_url", "is required"))?;
     let video_url = optional_url("video_url", body.video_url.as_deref())?;
@@ -578,7 +560,7 @@ pub async fn reschedule(
     Path(id): Path<EventId>,
     Json(body): Json<RescheduleBody>,
 ) -> ApiResult<Json<EventView>> {
-    let event = managed_event(&state, &staff.0, id).await?;
+    let event = managed_event(&state, &staff.0, id, NOT_YOURS).await?;
     event.status.apply(Transition::Reschedule).map_err(|e| {
         let hint = if event.status == EventStatus::Draft {
             "; edit a draft's time with PATCH"
@@ -624,11 +606,8 @@ pub async fn cancel(
     Path(id): Path<EventId>,
     Json(body): Json<CancelBody>,
 ) -> ApiResult<Json<EventView>> {
-    let event = managed_event(&state, &staff.0, id).await?;
-    event
-        .status
-        .apply(Transition::Cancel)
-        .map_err(|e| ApiError::conflict(ErrorCode::WrongStatus, e.to_string()))?;
+    let event = managed_event(&state, &staff.0, id, NOT_YOURS).await?;
+    event.status.apply(Transition::Cancel)?;
     let reason = required_text("reason", &body.reason, 1000)?;
     let change = ChangeRequest {
         reason: &reason,

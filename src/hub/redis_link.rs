@@ -52,14 +52,25 @@ impl RedisLink {
     }
 
     async fn answer<T>(&self, reply: impl Future<Output = redis::RedisResult<T>>) -> Option<T> {
-        match tokio::time::timeout(TIMEOUT, reply).await {
+        self.within(TIMEOUT, "no answer in time", reply).await
+    }
+
+    /// What `reply` gives within `limit`; `None` (Redis counted as away, as
+    /// `late` says when the time ran out) when it fails or takes longer.
+    async fn within<T>(
+        &self,
+        limit: Duration,
+        late: &str,
+        reply: impl Future<Output = redis::RedisResult<T>>,
+    ) -> Option<T> {
+        match tokio::time::timeout(limit, reply).await {
             Ok(Ok(value)) => Some(value),
             Ok(Err(e)) => {
                 self.failed(&e.to_string());
                 None
             }
             Err(_) => {
-                self.failed("no answer in time");
+                self.failed(late);
                 None
             }
         }
@@ -76,25 +87,20 @@ impl RedisLink {
         if self.connecting.swap(true, Ordering::AcqRel) {
             return None;
         }
-        let connected = tokio::time::timeout(TIMEOUT * 3, self.client.get_multiplexed_async_connection()).await;
+        let connected = self
+            .within(
+                TIMEOUT * 3,
+                "connect timed out",
+                self.client.get_multiplexed_async_connection(),
+            )
+            .await;
         self.connecting.store(false, Ordering::Release);
-        match connected {
-            Ok(Ok(conn)) => {
-                if lock(&self.retry_at).take().is_some() {
-                    tracing::info!(purpose = self.purpose, "Redis is back");
-                }
-                *lock(&self.conn) = Some(conn.clone());
-                Some(conn)
-            }
-            Ok(Err(e)) => {
-                self.failed(&e.to_string());
-                None
-            }
-            Err(_) => {
-                self.failed("connect timed out");
-                None
-            }
+        let conn = connected?;
+        if lock(&self.retry_at).take().is_some() {
+            tracing::info!(purpose = self.purpose, "Redis is back");
         }
+        *lock(&self.conn) = Some(conn.clone());
+        Some(conn)
     }
 
     fn failed(&self, why: &str) {

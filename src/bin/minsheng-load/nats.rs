@@ -15,9 +15,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::cli::{Args, Scenario};
 use crate::fleet::{self, Deadline, Shared, ViewerOut};
-use crate::net::{
-    Endpoint, Ws, close, close_label, find, frame_or_end, open_ws, parse_int, parse_source_ips, ws_error,
-};
+use crate::net::{Endpoint, Ws, close, close_label, find, next_frame, open_ws, parse_int, parse_source_ips, ws_error};
 use crate::procfs::{self, CpuMark};
 use crate::report::{self, Report, Stall};
 
@@ -174,38 +172,31 @@ async fn viewer(
     if *stop.borrow_and_update() {
         return out;
     }
-    loop {
-        tokio::select! {
-            biased;
-            _ = stop.changed() => {
-                close(&mut ws).await;
-                break;
-            }
-            m = ws.next() => match frame_or_end(m) {
-                Ok(m) => {
-                    let Some(data) = payload_of(&m) else { continue };
-                    let mut ping = false;
-                    parser.feed(data, |ev| match ev {
-                        Ev::Msg(Some(n)) => {
-                            if out.seq(n) {
-                                shared.matched(&mut out, n, shared.now_ns());
-                            }
+    while let Some(frame) = next_frame(&mut ws, &mut stop).await {
+        match frame {
+            Ok(m) => {
+                let Some(data) = payload_of(&m) else { continue };
+                let mut ping = false;
+                parser.feed(data, |ev| match ev {
+                    Ev::Msg(Some(n)) => {
+                        if out.seq(n) {
+                            shared.matched(&mut out, n, shared.now_ns());
                         }
-                        Ev::Msg(None) => out.error("unnumbered MSG"),
-                        Ev::Ping => ping = true,
-                        Ev::Err(e) => out.error(&e),
-                        Ev::Pong | Ev::Info | Ev::Ok => {}
-                    });
-                    if ping && ws.send(Message::binary(b"PONG\r\n".to_vec())).await.is_err() {
-                        out.cut = Some("send failed".into());
-                        break;
                     }
-                }
-                Err(cut) => {
-                    out.cut = Some(cut);
+                    Ev::Msg(None) => out.error("unnumbered MSG"),
+                    Ev::Ping => ping = true,
+                    Ev::Err(e) => out.error(&e),
+                    Ev::Pong | Ev::Info | Ev::Ok => {}
+                });
+                if ping && ws.send(Message::binary(b"PONG\r\n".to_vec())).await.is_err() {
+                    out.cut = Some("send failed".into());
                     break;
                 }
-            },
+            }
+            Err(cut) => {
+                out.cut = Some(cut);
+                break;
+            }
         }
     }
     if out.cut.is_some() {

@@ -5,8 +5,10 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Message};
@@ -328,6 +330,49 @@ pub fn frame_or_end(m: Option<Result<Message, tungstenite::Error>>) -> Result<Me
         Some(Ok(m)) => Ok(m),
         Some(Err(e)) => Err(ws_error("read", &e)),
         None => Err("closed without a close frame".into()),
+    }
+}
+
+/// What a connection's loop woke up to, in [`wake`]'s order.
+pub enum Wake<T> {
+    /// The run is over; the socket is closed already (see [`close`]).
+    Stop,
+    /// A command to send, or `None` once its sender is gone.
+    Cmd(Option<T>),
+    /// The next frame, or how the connection ended (see [`frame_or_end`]).
+    Frame(Result<Message, String>),
+}
+
+/// Wait for the stop signal, a command from `cmds` (never while it is
+/// `None`) or the next frame, in that order when several are ready; on
+/// stop, close the socket first.
+pub async fn wake<T>(ws: &mut Ws, stop: &mut watch::Receiver<bool>, cmds: &mut Option<mpsc::Receiver<T>>) -> Wake<T> {
+    tokio::select! {
+        biased;
+        _ = stop.changed() => {
+            close(ws).await;
+            Wake::Stop
+        }
+        cmd = recv_opt(cmds) => Wake::Cmd(cmd),
+        m = ws.next() => Wake::Frame(frame_or_end(m)),
+    }
+}
+
+/// [`wake`] for a connection that takes no commands: the next frame, or
+/// `None` once stopped (the socket closed).
+pub async fn next_frame(ws: &mut Ws, stop: &mut watch::Receiver<bool>) -> Option<Result<Message, String>> {
+    match wake::<std::convert::Infallible>(ws, stop, &mut None).await {
+        Wake::Frame(f) => Some(f),
+        // Without a receiver there is no command: only the stop is left.
+        Wake::Stop | Wake::Cmd(_) => None,
+    }
+}
+
+/// The next item of `rx`; pending forever once it is `None`.
+pub async fn recv_opt<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }
 

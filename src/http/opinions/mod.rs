@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::auth::CurrentStaff;
 use super::error::{ApiError, ApiResult, ErrorBody, Json, Path, Query};
+use super::lookup::managed_event;
 use crate::domain::deadlines::DeadlineState;
 use crate::domain::error_code::ErrorCode;
 use crate::domain::event::EventStatus;
@@ -166,12 +167,13 @@ pub async fn create(
     Path(event_id): Path<EventId>,
     Json(body): Json<NewOpinionBody>,
 ) -> ApiResult<(StatusCode, Json<OpinionView>)> {
-    let event = state.store.event(event_id).await?;
-    if !staff.0.manages(&event.host_ids()) {
-        return Err(ApiError::forbidden(
-            "only the data bureau and the event's host units record its opinions",
-        ));
-    }
+    let event = managed_event(
+        &state,
+        &staff.0,
+        event_id,
+        "only the data bureau and the event's host units record its opinions",
+    )
+    .await?;
     if matches!(event.status, EventStatus::Draft | EventStatus::Cancelled) {
         return Err(ApiError::conflict(
             ErrorCode::WrongStatus,
@@ -232,12 +234,13 @@ pub async fn capture_route(
     staff: CurrentStaff,
     Path(event_id): Path<EventId>,
 ) -> ApiResult<Json<CaptureResult>> {
-    let event = state.store.event(event_id).await?;
-    if !staff.0.manages(&event.host_ids()) {
-        return Err(ApiError::forbidden(
-            "only the data bureau and the event's host units collect its opinions",
-        ));
-    }
+    let event = managed_event(
+        &state,
+        &staff.0,
+        event_id,
+        "only the data bureau and the event's host units collect its opinions",
+    )
+    .await?;
     if !matches!(event.status, EventStatus::Ended | EventStatus::MaterialsPublished) {
         return Err(ApiError::conflict(
             ErrorCode::WrongStatus,

@@ -22,6 +22,7 @@ use super::error::{ApiError, ApiResult, ErrorBody, Json, Path, Query};
 use super::events::{EventView, view};
 use super::exports::{XLSX_TYPE, attachment};
 use super::feedback::{PublicReply, StateCount, event_opinions, published_replies};
+use super::lookup::managed_event;
 use crate::domain::error_code::ErrorCode;
 use crate::domain::event::{EventForm, EventKind, EventStatus, Transition};
 use crate::domain::ids::{EventId, PollId, PostId};
@@ -353,16 +354,14 @@ pub async fn publish(
     Path(id): Path<EventId>,
     Json(body): Json<PublishRecordBody>,
 ) -> ApiResult<Json<EventView>> {
-    let event = state.store.event(id).await?;
-    if !staff.0.manages(&event.host_ids()) {
-        return Err(ApiError::forbidden(
-            "only the data bureau and the event's host units may publish its materials",
-        ));
-    }
-    event
-        .status
-        .apply(Transition::PublishMaterials)
-        .map_err(|e| ApiError::conflict(ErrorCode::WrongStatus, e.to_string()))?;
+    let event = managed_event(
+        &state,
+        &staff.0,
+        id,
+        "only the data bureau and the event's host units may publish its materials",
+    )
+    .await?;
+    event.status.apply(Transition::PublishMaterials)?;
     let video_url = optional_url("video_url", body.video_url.as_deref())?.or_else(|| event.video_url.clone());
     if event.about.kind == EventKind::Lecture && video_url.is_none() {
         return Err(ApiError::new(

@@ -12,7 +12,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::fleet::{self, Shared, ViewerOut};
-use crate::net::{Ws, close, close_label, find, frame_or_end, open_ws, parse_int, ws_error};
+use crate::net::{Wake, Ws, close_label, find, frame_or_end, open_ws, parse_int, wake, ws_error};
 
 pub(super) const HELLO: &str = r#"{"type":"hello","protocol":1}"#;
 pub(super) const HANDSHAKE_SECS: u64 = 20;
@@ -81,13 +81,6 @@ pub(super) async fn handshake(ws: &mut Ws, hello: String) -> Result<(i64, Value)
         return Err("handshake: no snapshot after welcome".into());
     }
     Ok((seq, welcome))
-}
-
-pub(super) async fn recv_opt<T>(rx: &mut Option<mpsc::Receiver<T>>) -> Option<T> {
-    match rx {
-        Some(rx) => rx.recv().await,
-        None => std::future::pending().await,
-    }
 }
 
 pub(super) fn error_code(b: &[u8]) -> (String, Option<String>, Option<u64>) {
@@ -163,30 +156,22 @@ pub(super) async fn viewer(
     let mut node = room.node;
     'connection: loop {
         loop {
-            tokio::select! {
-                biased;
-                _ = stop.changed() => {
-                    close(&mut ws).await;
-                    break;
-                }
-                cmd = recv_opt(&mut cmds) => match cmd {
-                    Some(qid) => {
-                        let text = format!(r#"{{"type":"upvote","ref":"u{qid}","question_id":{qid}}}"#);
-                        if let Err(e) = ws.send(Message::text(text)).await {
-                            out.cut = Some(ws_error("send", &e));
-                            break;
-                        }
-                    }
-                    None => cmds = None,
-                },
-                m = ws.next() => match frame_or_end(m) {
-                    Ok(Message::Text(t)) => on_text(&shared, mode, &mut out, t.as_bytes()),
-                    Ok(_) => {}
-                    Err(cut) => {
-                        out.cut = Some(cut);
+            match wake(&mut ws, &mut stop, &mut cmds).await {
+                Wake::Stop => break,
+                Wake::Cmd(Some(qid)) => {
+                    let text = format!(r#"{{"type":"upvote","ref":"u{qid}","question_id":{qid}}}"#);
+                    if let Err(e) = ws.send(Message::text(text)).await {
+                        out.cut = Some(ws_error("send", &e));
                         break;
                     }
-                },
+                }
+                Wake::Cmd(None) => cmds = None,
+                Wake::Frame(Ok(Message::Text(t))) => on_text(&shared, mode, &mut out, t.as_bytes()),
+                Wake::Frame(Ok(_)) => {}
+                Wake::Frame(Err(cut)) => {
+                    out.cut = Some(cut);
+                    break;
+                }
             }
         }
         // Failover: resume on the next node that answers, as a browser behind a

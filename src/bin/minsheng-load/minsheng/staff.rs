@@ -13,10 +13,10 @@ use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::fleet::{Deadline, Shared};
-use crate::net::{Endpoint, Ws, close, close_label, find, frame_or_end, http, open_ws, parse_int, ws_error};
+use crate::net::{Endpoint, Wake, Ws, close, close_label, find, http, open_ws, parse_int, wake, ws_error};
 use crate::report::add_all;
 
-use super::client::{HELLO, Room, error_code, handshake, recv_opt};
+use super::client::{HELLO, Room, error_code, handshake};
 
 pub(super) struct ModCmd {
     pub(super) text: String,
@@ -112,34 +112,26 @@ pub(super) async fn moderator(
         return out;
     }
     loop {
-        tokio::select! {
-            biased;
-            _ = stop.changed() => {
-                close(&mut ws).await;
-                break;
-            }
-            cmd = recv_opt(&mut rx) => match cmd {
-                Some(cmd) => {
-                    if let Some(slot) = cmd.slot {
-                        shared.mark_sent(slot);
-                        shared.sent.fetch_add(1, Relaxed);
-                    }
-                    if let Err(e) = ws.send(Message::text(cmd.text)).await {
-                        out.cut = Some(ws_error("send", &e));
-                        break;
-                    }
-                    out.sent += 1;
+        match wake(&mut ws, &mut stop, &mut rx).await {
+            Wake::Stop => break,
+            Wake::Cmd(Some(cmd)) => {
+                if let Some(slot) = cmd.slot {
+                    shared.mark_sent(slot);
+                    shared.sent.fetch_add(1, Relaxed);
                 }
-                None => rx = None,
-            },
-            m = ws.next() => match frame_or_end(m) {
-                Ok(Message::Text(t)) => moderator_text(&shared, &mut out, t.as_bytes(), measured),
-                Ok(_) => {}
-                Err(cut) => {
-                    out.cut = Some(cut);
+                if let Err(e) = ws.send(Message::text(cmd.text)).await {
+                    out.cut = Some(ws_error("send", &e));
                     break;
                 }
-            },
+                out.sent += 1;
+            }
+            Wake::Cmd(None) => rx = None,
+            Wake::Frame(Ok(Message::Text(t))) => moderator_text(&shared, &mut out, t.as_bytes(), measured),
+            Wake::Frame(Ok(_)) => {}
+            Wake::Frame(Err(cut)) => {
+                out.cut = Some(cut);
+                break;
+            }
         }
     }
     out

@@ -17,7 +17,7 @@ use super::client::{HANDSHAKE_SECS, HELLO, Room, error_code, handshake};
 use super::staff::{login, open_staff, park, request};
 use super::{Harness, Measuring, connect_viewers, note_unfinished, run_tag, status, summarise_viewers};
 use crate::fleet::{self, Shared, ViewerOut};
-use crate::net::{Ws, close, find, frame_or_end, open_ws, parse_int, ws_error};
+use crate::net::{Ws, close, find, frame_or_end, next_frame, open_ws, parse_int, ws_error};
 use crate::report::{self, FinalTally, TallyUpdates, Votes, add_all};
 
 /// The `ref` of every viewer's vote (one per connection).
@@ -257,26 +257,20 @@ fn observer(
     mut stop: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<Option<String>> {
     tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                biased;
-                _ = stop.changed() => {
-                    close(&mut ws).await;
-                    return None;
-                }
-                m = ws.next() => match frame_or_end(m) {
-                    Ok(Message::Text(t)) => {
-                        if let Some(s) = seen(shared.now_ns(), t.as_bytes()) {
-                            if let Ok(mut l) = log.lock() {
-                                l.push(s);
-                            }
+        while let Some(frame) = next_frame(&mut ws, &mut stop).await {
+            match frame {
+                Ok(Message::Text(t)) => {
+                    if let Some(s) = seen(shared.now_ns(), t.as_bytes()) {
+                        if let Ok(mut l) = log.lock() {
+                            l.push(s);
                         }
                     }
-                    Ok(_) => {}
-                    Err(cut) => return Some(cut),
-                },
+                }
+                Ok(_) => {}
+                Err(cut) => return Some(cut),
             }
         }
+        None
     })
 }
 
