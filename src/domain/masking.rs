@@ -1,4 +1,4 @@
-//! Masking of personal data in free citizen text, for exports.
+//! Masking of personal data in free text, before it is published or exported.
 //!
 //! Opinions and questions are typed by citizens, who often leave a phone
 //! number, an ID number or an e-mail address in them. Before such text leaves
@@ -10,6 +10,7 @@
 //! | mainland mobile (11 digits, `1[3-9]…`) | `+86 138-1234-5678` | `+86 138-****-5678` |
 //! | landline (area code + 7–8 digits) | `(010)12345678` | `(010)******78` |
 //! | resident ID (18, or the old 15) | `11010519900307123X` | `110105********123X` |
+//! | bank card (16–19 digits; Luhn-valid or UnionPay 62…) | `6222 0212 3456 7890` | `6222 02** **** 7890` |
 //! | e-mail | `zhang.san@example.com` | `z***@example.com` |
 //!
 //! Rules the scanner follows, and why:
@@ -18,7 +19,8 @@
 //!   a 20-digit order number are not a phone number, and a 20-digit run is
 //!   left alone entirely rather than half-masked. Runs of other lengths —
 //!   dates, prices, case and order numbers (工单号) — are never touched, because
-//!   staff reading the export need them. Bank-card numbers are not in scope.
+//!   staff reading the export need them (a 16–19 digit run is masked as a bank
+//!   card only when it passes the Luhn check or starts with 62).
 //! - **Full-width digits (０-９) are digits**: phone keyboards produce them.
 //!   Kept digits stay as written; every masked character becomes an ASCII `*`.
 //! - **Separators are kept as written** (`138 1234 5678` → `138 **** 5678`), so
@@ -221,6 +223,7 @@ fn number_at(chars: &[char], start: usize, end: usize) -> Option<Edit> {
     prefixed_mobile(chars, start, end)
         .or_else(|| mobile(chars, start, end))
         .or_else(|| resident_id(chars, start, end))
+        .or_else(|| bank_card(chars, start, end))
         .or_else(|| landline(chars, start, end))
 }
 
@@ -301,6 +304,56 @@ fn resident_id(chars: &[char], start: usize, end: usize) -> Option<Edit> {
     Some(Edit::star(chars, start..id_end, start + 6..id_end - 4))
 }
 
+/// A bank card number: 16 to 19 digits written together or in groups of
+/// four (`6222 0212 3456 7890 123`), that pass the Luhn check or start with
+/// 62 (UnionPay); all but the first 6 and last 4 digits are masked. The check
+/// keeps long order and case numbers (工单号), which staff need, readable.
+fn bank_card(chars: &[char], start: usize, end: usize) -> Option<Edit> {
+    let mut groups = vec![start..end];
+    if end - start == 4 {
+        // Grouped: 4, separator, 4, … the last group 1 to 4 digits.
+        let mut at_end = end;
+        while at(chars, at_end).is_some_and(is_separator) && at(chars, at_end + 1).is_some_and(is_digit) {
+            let group = at_end + 1..run_end(chars, at_end + 1);
+            let last = groups.last().is_some_and(|g| g.len() < 4);
+            if last || group.len() > 4 {
+                return None;
+            }
+            at_end = group.end;
+            groups.push(group);
+        }
+    }
+    let positions: Vec<usize> = groups.iter().flat_map(Clone::clone).collect();
+    let d: Vec<u8> = positions.iter().filter_map(|i| digit(chars[*i])).collect();
+    if !(16..=19).contains(&d.len()) || !(d.starts_with(&[6, 2]) || luhn(&d)) {
+        return None;
+    }
+    let range = start..groups.last()?.end;
+    Some(Edit::star(
+        chars,
+        range,
+        positions[6..positions.len() - 4].iter().copied(),
+    ))
+}
+
+/// The Luhn check of card numbers: from the right, every second digit doubled.
+fn luhn(d: &[u8]) -> bool {
+    let sum: u32 = d
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &x)| {
+            let x = u32::from(x);
+            if i % 2 == 1 {
+                if x > 4 { 2 * x - 9 } else { 2 * x }
+            } else {
+                x
+            }
+        })
+        .sum();
+    sum % 10 == 0
+}
+
 /// A landline number `area-local`, `area local`, or written together
 /// (`01012345678`): area code and last two digits kept.
 fn landline(chars: &[char], start: usize, end: usize) -> Option<Edit> {
@@ -379,6 +432,32 @@ mod tests {
 
     fn mask(text: &str) -> String {
         mask_personal_data(text).into_owned()
+    }
+
+    #[test]
+    fn bank_cards_keep_the_first_six_and_last_four_digits() {
+        // UnionPay, written together, in groups of four, and 19 digits with a group of three.
+        assert_eq!(mask("卡号6222021234567890"), "卡号622202******7890");
+        assert_eq!(mask("卡号 6222 0212 3456 7890，谢谢"), "卡号 6222 02** **** 7890，谢谢");
+        assert_eq!(mask("6222-0212-3456-7890-123"), "6222-02**-****-***0-123");
+        assert_eq!(mask("６２２２０２１２３４５６７８９０"), "６２２２０２******７８９０");
+        // Luhn-valid cards of other schemes.
+        assert_eq!(mask("4111111111111111"), "411111******1111");
+        assert_eq!(mask("4111 1111 1111 1111"), "4111 11** **** 1111");
+    }
+
+    #[test]
+    fn long_numbers_that_are_not_cards_are_left_alone() {
+        // Fails Luhn and is not UnionPay: an order or case number staff need.
+        assert_eq!(mask("工单号2024101412345678"), "工单号2024101412345678");
+        assert_eq!(mask("4111111111111112"), "4111111111111112");
+        // Too long a run, too short a group, a group of five, a chain that goes on.
+        assert_eq!(mask("62220212345678901234"), "62220212345678901234");
+        assert_eq!(mask("6222 0212 3456 789 0"), "6222 0212 3456 789 0");
+        assert_eq!(mask("6222 02123 4567 8901"), "6222 02123 4567 8901");
+        assert_eq!(mask("6222-0212-3456-7890-123-4"), "6222-0212-3456-7890-123-4");
+        // A date and a price in groups of four are not a card.
+        assert_eq!(mask("2024 1014 0930"), "2024 1014 0930");
     }
 
     #[test]
