@@ -79,11 +79,19 @@ function showStream(url) {
 function showStatus(status) {
   room.status = status;
   showBadge($("event-status"), status, labelOf(EVENT_STATUS, status));
-  const closed = status !== "live";
   for (const form of [$("ask-form"), $("comment-form")]) {
-    form.querySelector("button").disabled = closed;
+    form.querySelector("button").disabled = !takesPosts(status);
   }
-  if (closed) notice(status === "ended" ? "直播已结束，不再接收提问和评论。" : "直播尚未开始，开始后可提问和评论。", "info");
+  if (status === "announced" || status === "rescheduled") {
+    notice("直播尚未开始：现在可以提前提问和评论（会前征集），审核通过后公开。", "info");
+  } else if (!takesPosts(status)) {
+    notice(status === "ended" ? "直播已结束，不再接收提问和评论。" : "本场活动目前不接收提问和评论。", "info");
+  }
+}
+
+/** Whether the room takes questions and comments: from the announcement (会前征集) until the end, as the server does. */
+function takesPosts(status) {
+  return status === "announced" || status === "rescheduled" || status === "live";
 }
 
 // ---- the room ----
@@ -398,7 +406,7 @@ async function post(type, textarea, button) {
   } catch (err) {
     notice(roomErrorText(err));
   } finally {
-    button.disabled = room.status !== "live";
+    button.disabled = !takesPosts(room.status);
   }
 }
 

@@ -13,6 +13,7 @@ const render = scheduler(renderAll);
 const room = {
   capability: null,
   status: null, // the event's: announced, live, ended, … (snapshot, event_status)
+  liveAt: undefined, // when the event went live (null: not yet; undefined: not known yet)
   viewers: 0,
   pinned: null,
   records: new Map(), // id -> the moderators' record (queue, moderation frames, acks)
@@ -70,7 +71,10 @@ const client = new LiveClient(eventId, {
     settings: (s) => showSettings(s.moderation, s.slow_mode_secs),
     event_status: ({ status }) => {
       room.status = status;
+      // Gone live while this console watched: what came before was 会前征集.
+      if (status === "live" && !room.liveAt) room.liveAt = new Date().toISOString();
       showStatus();
+      render();
     },
     presence: ({ viewers }) => {
       room.viewers = viewers;
@@ -139,18 +143,31 @@ function renderAll() {
   }
 }
 
-/** A published post with what the moderators know of it (viewer key, original text). */
+/** Whether a post came in before the event went live: 会前征集, collected from the announcement on. */
+function askedBeforeLive(r) {
+  if (room.liveAt === undefined || !r.created_at) return false;
+  return room.liveAt === null || Date.parse(r.created_at) < Date.parse(room.liveAt);
+}
+
+/**
+ * A published post with what the moderators know of it (viewer key, original
+ * text). The public frame has personal data masked; the record, when this
+ * console has it, has the text as written, which the moderators see.
+ */
 function merge(pub, kind) {
   const record = room.records.get(pub.id);
-  return { ...record, ...pub, kind, status: "approved", viewer_key: record?.viewer_key ?? room.authors.get(pub.id) ?? null };
+  const written = record ? { nickname: record.nickname, text: record.text, answer: record.answer ?? pub.answer } : {};
+  return { ...record, ...pub, ...written, kind, status: "approved", viewer_key: record?.viewer_key ?? room.authors.get(pub.id) ?? null };
 }
 
 function item(r, where) {
   const node = el("li", "mod-item");
   node.dataset.id = r.id;
   node.dataset.where = where;
-  const hits = Array.isArray(r.screen_hits) ? r.screen_hits : [];
-  if (hits.length) node.classList.add("flagged");
+  const screenHits = Array.isArray(r.screen_hits) ? r.screen_hits : [];
+  const personal = Array.isArray(r.personal_data) ? r.personal_data : [];
+  const hits = [...screenHits, ...personal.map((p) => ({ ...p, personal: true }))];
+  if (screenHits.length) node.classList.add("flagged");
   if (room.pinned === r.id) node.classList.add("is-pinned");
   const meta = el("p", "post-meta");
   meta.append(el("span", "tag", labelOf(SOURCE, r.kind)), " ", el("span", "nick", r.nickname), ` · ${clock(r.created_at)}`);
@@ -158,6 +175,7 @@ function item(r, where) {
   if (where === "published") meta.append(` · 赞 ${r.upvotes ?? 0}`);
   if (room.pinned === r.id) meta.append(" ", el("span", "tag tag-open", "置顶中"));
   if (r.answered) meta.append(" ", el("span", "tag tag-answered", "已回答"));
+  if (askedBeforeLive(r)) meta.append(" ", el("span", "tag", "会前征集"));
   if (r.status === "rejected" || r.status === "hidden") {
     meta.append(" ", el("span", `tag tag-${r.status}`, r.status === "rejected" ? "已拒绝" : "已隐藏"));
   }
@@ -174,7 +192,10 @@ function item(r, where) {
     text.append(...highlighted(r.text, hits));
     node.append(text);
   }
-  if (hits.length) node.append(el("p", "hits", `命中敏感词：${hits.map((h) => `${h.word}（${h.category}）`).join("、")}`));
+  if (screenHits.length) {
+    node.append(el("p", "hits", `命中敏感词：${screenHits.map((h) => `${h.word}（${h.category}）`).join("、")}`));
+  }
+  if (personal.length) node.append(el("p", "hits personal", "含个人信息（已标出）：公开显示时自动打码"));
   if (r.reject_reason) node.append(el("p", "reason", `拒绝理由：${r.reject_reason}`));
   if (r.answer) {
     const answer = el("p", "answer");
@@ -186,22 +207,23 @@ function item(r, where) {
 }
 
 /**
- * The text as text nodes with each sensitive-word hit in a <mark>. Offsets
+ * The text as text nodes with each sensitive-word hit and each run of
+ * personal data (class "personal") in a <mark>. Offsets
  * count characters (code points), so split with Array.from, not by UTF-16.
  */
 function highlighted(text, hits) {
   const chars = Array.from(text);
   const spans = hits
-    .map((h) => [Math.max(0, h.start), Math.min(chars.length, h.end)])
+    .map((h) => [Math.max(0, h.start), Math.min(chars.length, h.end), h.personal ? "personal" : null])
     .filter(([s, e]) => e > s)
     .sort((a, b) => a[0] - b[0]);
   const nodes = [];
   let at = 0;
-  for (const [start, end] of spans) {
+  for (const [start, end, kind] of spans) {
     if (end <= at) continue;
     const from = Math.max(start, at);
     if (from > at) nodes.push(document.createTextNode(chars.slice(at, from).join("")));
-    nodes.push(el("mark", null, chars.slice(from, end).join("")));
+    nodes.push(el("mark", kind, chars.slice(from, end).join("")));
     at = end;
   }
   if (at < chars.length) nodes.push(document.createTextNode(chars.slice(at).join("")));
@@ -447,7 +469,9 @@ async function lifecycle(step, buttons, done) {
   try {
     const event = await api("POST", `/api/events/${eventId}/${step}`);
     room.status = event.status;
+    room.liveAt = event.live_at ?? room.liveAt;
     showStatus();
+    render();
     liveMessage(done, true);
   } catch (err) {
     // The room's words for the codes both speak (a lost connection included), and the server's own after them.
@@ -553,6 +577,8 @@ async function start() {
     .then((event) => {
       // Until the room's snapshot says otherwise.
       room.status ??= event.status;
+      room.liveAt ??= event.live_at ?? null;
+      render();
       showStatus();
       $("title").textContent = event.title;
       document.title = `${event.title} · 审核台`;

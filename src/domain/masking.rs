@@ -57,6 +57,34 @@ pub fn mask_personal_data(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Where `text` holds personal data, as char (code point) ranges in order:
+/// what [`mask_personal_data`] would mask, for the moderators' screen, which
+/// shows the original with these marked.
+pub fn personal_data_spans(text: &str) -> Vec<Span> {
+    let chars: Vec<char> = text.chars().collect();
+    let emails = find_emails(&chars);
+    let mut spans: Vec<Span> = emails
+        .iter()
+        .map(|r| Span {
+            start: r.start,
+            end: r.end,
+        })
+        .collect();
+    spans.extend(find_numbers(&chars, &emails).into_iter().map(|edit| Span {
+        start: edit.range.start,
+        end: edit.range.end,
+    }));
+    spans.sort_by_key(|span| span.start);
+    spans
+}
+
+/// A run of personal data in a text: chars `start..end` (code points).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Span {
+    pub start: usize,
+    pub end: usize,
+}
+
 /// Replace the chars in `range` (char indices) with `replacement`.
 struct Edit {
     range: Range<usize>,
@@ -432,6 +460,19 @@ mod tests {
 
     fn mask(text: &str) -> String {
         mask_personal_data(text).into_owned()
+    }
+
+    #[test]
+    fn spans_mark_what_would_be_masked_in_code_points() {
+        let text = "我的电话１３８１２３４５６７８，邮箱a@b.cn";
+        let spans = personal_data_spans(text);
+        let chars: Vec<char> = text.chars().collect();
+        let cut = |s: &Span| chars[s.start..s.end].iter().collect::<String>();
+        assert_eq!(
+            spans.iter().map(cut).collect::<Vec<_>>(),
+            ["１３８１２３４５６７８", "a@b.cn"]
+        );
+        assert!(personal_data_spans("没有个人信息 2024").is_empty());
     }
 
     #[test]

@@ -57,8 +57,9 @@ impl PublicReply {
             topic: o.topic.clone(),
             state: o.state,
             state_label: o.state.label(),
-            reason: o.reason.clone(),
-            reply: o.reply.clone().unwrap_or_default(),
+            // Staff write numbers into replies too: published text is masked whoever wrote it.
+            reason: o.reason.as_deref().map(|r| mask_personal_data(r).into_owned()),
+            reply: mask_personal_data(o.reply.as_deref().unwrap_or_default()).into_owned(),
             received_date: local_day(o.received_at),
             reply_date: local_day(published),
             unit_name: o.unit_name.clone(),

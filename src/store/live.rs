@@ -7,6 +7,7 @@ use serde::Serialize;
 pub use super::audit::AuditEntry;
 use super::{Store, StoreError, StoreResult, on_pool};
 use crate::domain::ids::{EventId, PostId};
+use crate::domain::masking::{Span, mask_personal_data, personal_data_spans};
 use crate::domain::question::{
     ModerationMode, PostKind, PublicComment, PublicQuestion, QuestionStatus, RoomChange, ViewerKey,
 };
@@ -67,6 +68,9 @@ pub struct QuestionRecord {
     pub upvotes: i64,
     pub created_at: DateTime<Utc>,
     pub moderated_at: Option<DateTime<Utc>>,
+    /// Personal data in what the viewer wrote (the original when edited),
+    /// for the moderators to see marked; the public sees it masked.
+    pub personal_data: Vec<Span>,
 }
 
 impl QuestionRow {
@@ -81,8 +85,6 @@ impl QuestionRow {
             event_id: self.event_id,
             viewer_key: ViewerKey(self.viewer_key),
             nickname: self.nickname,
-            text: self.text,
-            original_text: self.original_text,
             status,
             reject_reason: self.reject_reason,
             screen_hits: self
@@ -94,16 +96,26 @@ impl QuestionRow {
             upvotes: self.upvotes,
             created_at: self.created_at,
             moderated_at: self.moderated_at,
+            personal_data: personal_data_spans(self.original_text.as_deref().unwrap_or(&self.text)),
+            text: self.text,
+            original_text: self.original_text,
         })
     }
 }
 
+/// Public text, with personal data masked: what a viewer, the big screen and
+/// the room log may hold. Moderators and the author see the record itself.
+fn public_text(text: &str) -> String {
+    mask_personal_data(text).into_owned()
+}
+
 impl QuestionRecord {
+    /// The comment as every viewer sees it (personal data masked).
     pub fn public_comment(&self) -> PublicComment {
         PublicComment {
             id: self.id,
-            nickname: self.nickname.clone(),
-            text: self.text.clone(),
+            nickname: public_text(&self.nickname),
+            text: public_text(&self.text),
             edited: self.original_text.is_some(),
             created_at: self.created_at,
         }
@@ -129,14 +141,16 @@ impl QuestionRecord {
         }
     }
 
+    /// The question as every viewer sees it (personal data masked, in the
+    /// answer too: staff type numbers into answers as well).
     pub fn public(&self) -> PublicQuestion {
         PublicQuestion {
             id: self.id,
-            nickname: self.nickname.clone(),
-            text: self.text.clone(),
+            nickname: public_text(&self.nickname),
+            text: public_text(&self.text),
             upvotes: self.upvotes,
             answered: self.answered,
-            answer: self.answer.clone(),
+            answer: self.answer.as_deref().map(public_text),
             edited: self.original_text.is_some(),
             created_at: self.created_at,
         }

@@ -1116,3 +1116,72 @@ async fn sign_in_with_a_crafted_next_stays_on_this_site() {
     drop(driver);
     app.stop().await;
 }
+
+/// Issue 15, points 6 and 7: an announced event takes questions before the
+/// start (会前征集) on the viewer page; the moderator's console shows the
+/// question as written, its phone number marked and the 会前征集 tag; once
+/// approved, another viewer's page shows the number masked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_question_before_the_start_is_approved_and_shown_masked() {
+    if !browser_here() {
+        return;
+    }
+    let app = spawn_app(Backend::Sqlite).await.expect("SQLite is always there");
+    app.import_plan().await;
+    let event = app.event_id("open-day-06").await;
+    let admin = Some(app.admin_token.as_str());
+    let start = (chrono::Utc::now() + chrono::Duration::days(10)).to_rfc3339();
+    let r = app
+        .patch(
+            &format!("/api/events/{event}"),
+            admin,
+            json!({ "starts_at": start, "duration_minutes": 90 }),
+        )
+        .await;
+    assert!(r.status.is_success(), "{:?}", r.body);
+    let r = app
+        .post(&format!("/api/events/{event}/announce"), admin, json!({}))
+        .await;
+    assert!(r.status.is_success(), "{:?}", r.body);
+    app.staff("moderator1", "moderator", None).await;
+
+    let driver = Driver::start().await;
+    let viewer = driver.browser(360, 780, true).await;
+    viewer.goto(&app.url(&format!("/live.html?event={event}"))).await;
+    connected(&viewer, "the viewer page to connect").await;
+    shows(&viewer, "the 会前征集 notice", "#notice", "会前征集").await;
+    let text = "我的电话13812345678，开放日能带孩子吗？";
+    ask(&viewer, text).await;
+    shows(&viewer, "own question pending, as written", "#mine .own-pending", text).await;
+
+    let moderator = moderator_signs_in(&app, &driver, event).await;
+    shows(&moderator, "the pending question as written", "#queue .mod-item", text).await;
+    shows(
+        &moderator,
+        "the phone number marked",
+        "#queue .mod-item mark.personal",
+        "13812345678",
+    )
+    .await;
+    shows(&moderator, "the 会前征集 tag", "#queue .mod-item .tag", "会前征集").await;
+    let id = id_of(&moderator, "#queue .mod-item", text).await;
+    moderator
+        .click(&format!(".mod-item[data-id=\"{id}\"] button[data-action=\"a\"]"))
+        .await;
+
+    let other = driver.browser(360, 780, true).await;
+    other.goto(&app.url(&format!("/live.html?event={event}"))).await;
+    connected(&other, "a second viewer page to connect").await;
+    let masked = "我的电话138****5678，开放日能带孩子吗？";
+    shows(&other, "the published question, masked", "#questions", masked).await;
+    let shown = other
+        .js("return document.querySelector('#questions').textContent", json!([]))
+        .await;
+    assert!(!shown.to_string().contains("13812345678"), "{shown}");
+    other.screenshot(&screenshots().join("masked-question.png")).await;
+    for b in [viewer, moderator, other] {
+        b.quit().await;
+    }
+    drop(driver);
+    app.stop().await;
+}

@@ -18,6 +18,7 @@ mod hardening;
 mod lifecycle;
 mod live;
 mod live_input;
+mod masking;
 mod openapi_fuzz;
 mod opinions;
 mod ops;

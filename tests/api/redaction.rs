@@ -22,8 +22,12 @@ on_both_backends!(
     a_question_answered_again_replays_its_latest_answer_and_an_edit_leaves_no_old_text,
 );
 
-const PHONE: &str = "13812345678";
-const ID_NUMBER: &str = "110101199001011234";
+// What a hide or an edit must take back. Not personal data of the kinds the
+// public text masks anyway (a mobile or ID number would never reach a viewer
+// unmasked, so its absence would prove nothing about redaction): a home
+// address and a private remark, which only a moderator can judge.
+const PHONE: &str = "幸福路88号3单元";
+const ID_NUMBER: &str = "我儿子在三小读书";
 
 /// Where a replay from `last_seq: 0` is served from.
 #[derive(Debug, Clone, Copy)]

@@ -153,7 +153,11 @@ async fn assemble(state: &AppState, event: &Event) -> ApiResult<MaterialsPackage
             nickname: mask_personal_data(&q.nickname).into_owned(),
             text: mask_personal_data(&q.text).into_owned(),
             upvotes: q.upvotes,
-            answer: q.answer.clone().filter(|a| !a.trim().is_empty()),
+            answer: q
+                .answer
+                .as_deref()
+                .filter(|a| !a.trim().is_empty())
+                .map(|a| mask_personal_data(a).into_owned()),
             asked_at: q.created_at,
         })
         .collect();
