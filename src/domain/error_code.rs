@@ -89,6 +89,7 @@ error_codes! {
     AlreadyGreeted = "already_greeted",
     // The live socket: what a message is refused for.
     SlowMode = "slow_mode",
+    InteractionPaused = "interaction_paused",
     NotVisible = "not_visible",
     AlreadyUpvoted = "already_upvoted",
     TooManyFromAddress = "too_many_from_address",

@@ -285,6 +285,10 @@ pub enum RoomChange {
         moderation: ModerationMode,
         slow_mode_secs: u32,
     },
+    /// All interaction paused (the kill switch, 即时阻断) or resumed.
+    Interaction {
+        paused: bool,
+    },
     EventStatus {
         status: EventStatus,
     },

@@ -94,6 +94,14 @@ pub enum ClientMsg {
     SetModeration {
         mode: ModerationMode,
     },
+    /// The kill switch: pause all interaction of the room, or resume it.
+    SetInteraction {
+        paused: bool,
+    },
+    /// Hide every post published in the last `minutes` (1–60).
+    WithdrawRecent {
+        minutes: u32,
+    },
     Ping,
     /// Prepare a poll (a draft until opened). Hosts and moderators.
     CreatePoll {
@@ -251,6 +259,9 @@ pub enum ServerMsg<'a> {
         /// Bans: what was banned.
         #[serde(skip_serializing_if = "Option::is_none")]
         banned: Option<Banned<'a>>,
+        /// `withdraw_recent`: how many posts were taken down.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        withdrawn: Option<usize>,
     },
     /// One of your questions changed (approved, rejected with a reason, answered, …).
     Mine { question: OwnQuestion },

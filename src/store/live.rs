@@ -164,6 +164,8 @@ impl QuestionRecord {
 pub struct PublicRoom {
     pub moderation: ModerationMode,
     pub slow_mode_secs: u32,
+    /// Interaction paused by a moderator: nobody may ask, comment, upvote or vote.
+    pub paused: bool,
     pub pinned: Option<PostId>,
     /// Published questions, oldest first.
     pub questions: Vec<PublicQuestion>,
@@ -199,6 +201,7 @@ struct RoomRow {
     last_seq: i64,
     moderation: String,
     slow_mode_secs: i64,
+    interaction_paused: bool,
     pinned_question_id: Option<PostId>,
 }
 
@@ -217,8 +220,7 @@ impl Store {
             .execute(p)
             .await
             .map(|_| ()))?;
-        const ROOM: &str =
-            "SELECT last_seq, moderation, slow_mode_secs, pinned_question_id FROM rooms WHERE event_id = $1";
+        const ROOM: &str = "SELECT last_seq, moderation, slow_mode_secs, interaction_paused, pinned_question_id FROM rooms WHERE event_id = $1";
         let room = on_pool!(self, read p => sqlx::query_as::<_, RoomRow>(ROOM).bind(event_id).fetch_one(p).await)?;
         let questions = self.approved_questions(event_id).await?;
         const COMMENTS: &str = concat!(
@@ -239,6 +241,7 @@ impl Store {
             public: PublicRoom {
                 moderation: ModerationMode::parse(&room.moderation).unwrap_or_default(),
                 slow_mode_secs: u32::try_from(room.slow_mode_secs).unwrap_or(0),
+                paused: room.interaction_paused,
                 pinned: room.pinned_question_id,
                 questions,
                 comments,

@@ -562,7 +562,7 @@ impl Ws {
         self.expect_where(|v| v["type"] == ty).await
     }
 
-    async fn expect_where(&mut self, wanted: impl Fn(&Value) -> bool) -> Value {
+    pub async fn expect_where(&mut self, wanted: impl Fn(&Value) -> bool) -> Value {
         if let Some(i) = self.pending.iter().position(&wanted) {
             return self.pending.remove(i).expect("index in range");
         }

@@ -15,6 +15,7 @@ mod cluster_limits;
 mod comments;
 mod connections;
 mod hardening;
+mod kill_switch;
 mod lifecycle;
 mod live;
 mod live_input;

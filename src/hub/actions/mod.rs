@@ -24,7 +24,7 @@ mod polls;
 mod posts;
 
 /// Message types clients may send (for telling `unknown_type` from `bad_message`).
-const KNOWN_TYPES: [&str; 20] = [
+const KNOWN_TYPES: [&str; 22] = [
     "hello",
     "create_poll",
     "open_poll",
@@ -44,6 +44,8 @@ const KNOWN_TYPES: [&str; 20] = [
     "ban",
     "set_slow_mode",
     "set_moderation",
+    "set_interaction",
+    "withdraw_recent",
     "ping",
 ];
 
@@ -139,6 +141,8 @@ impl Session {
             } => self.ban(&viewer, &reason, include_address, reference).await,
             ClientMsg::SetSlowMode { seconds } => self.set_slow_mode(seconds, reference).await,
             ClientMsg::SetModeration { mode } => self.set_moderation(mode, reference).await,
+            ClientMsg::SetInteraction { paused } => self.set_interaction(paused, reference).await,
+            ClientMsg::WithdrawRecent { minutes } => self.withdraw_recent(minutes, reference).await,
         }
     }
 
@@ -223,5 +227,6 @@ fn ack(reference: Option<&str>, action: &str, question: Option<&QuestionRecord>,
         text_status: None,
         upvotes,
         banned: None,
+        withdrawn: None,
     })
 }

@@ -79,6 +79,7 @@ impl Session {
                     changed: None,
                     text_status: None,
                     banned: None,
+                    withdrawn: None,
                 }))
             }
             _ => Err(unexpected()),
@@ -132,6 +133,7 @@ impl Session {
                 viewer: &key.0,
                 address: ip.is_some(),
             }),
+            withdrawn: None,
         }))
     }
 
@@ -152,6 +154,58 @@ impl Session {
         self.settings(mode, slow, reference).await
     }
 
+    /// The kill switch (即时阻断): pause all interaction of the room, or resume it.
+    pub(super) async fn set_interaction(&self, paused: bool, reference: Option<&str>) -> Result<String, Refusal> {
+        let staff_id = self.staff_id(Capability::Moderator)?;
+        let command = Command::Interaction {
+            event_id: self.room.event_id,
+            paused,
+            staff_id,
+        };
+        self.submit(command).await?;
+        tracing::info!(event = self.room.event_id.0, paused, "room interaction switched");
+        Ok(ack(reference, "set_interaction", None, None))
+    }
+
+    /// Take down every post published in the last `minutes` (1 to 60).
+    pub(super) async fn withdraw_recent(&self, minutes: u32, reference: Option<&str>) -> Result<String, Refusal> {
+        let staff_id = self.staff_id(Capability::Moderator)?;
+        if !(1..=MAX_WITHDRAW_MINUTES).contains(&minutes) {
+            return Err(refuse(ErrorCode::Invalid, "`minutes` is 1 to 60"));
+        }
+        let command = Command::Withdraw {
+            event_id: self.room.event_id,
+            since: chrono::Utc::now() - chrono::Duration::minutes(i64::from(minutes)),
+            staff_id,
+        };
+        let Outcome::Withdrawn { posts } = self.submit(command).await? else {
+            return Err(unexpected());
+        };
+        for (before, after) in &posts {
+            self.hub.tell_staff(&self.room, Room::staff_frame(after));
+            if author_sees_change(before, after) {
+                self.hub.tell_author(&self.room, after);
+            }
+        }
+        tracing::info!(
+            event = self.room.event_id.0,
+            minutes,
+            withdrawn = posts.len(),
+            "recent posts withdrawn"
+        );
+        Ok(encode(&ServerMsg::Ack {
+            reference,
+            action: "withdraw_recent",
+            question: None,
+            upvotes: None,
+            poll: None,
+            changed: None,
+            text_status: None,
+            banned: None,
+            withdrawn: Some(posts.len()),
+        }))
+    }
+
     async fn settings(
         &self,
         moderation: ModerationMode,
@@ -169,6 +223,9 @@ impl Session {
         Ok(ack(reference, "settings", None, None))
     }
 }
+
+/// How far back `withdraw_recent` reaches at most.
+const MAX_WITHDRAW_MINUTES: u32 = 60;
 
 /// Whether the author should hear of a moderation step.
 fn author_sees_change(before: &QuestionRecord, after: &QuestionRecord) -> bool {

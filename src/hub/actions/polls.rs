@@ -81,6 +81,7 @@ impl Session {
                     changed: None,
                     text_status: None,
                     banned: None,
+                    withdrawn: None,
                 }))
             }
             _ => Err(unexpected()),
@@ -98,6 +99,7 @@ impl Session {
         let Who::Viewer { key, .. } = &self.who else {
             return Err(refuse(ErrorCode::Forbidden, "staff connections do not vote"));
         };
+        self.not_paused()?;
         let ballot = one_ballot(choices, rating, text)?;
         let poll = self
             .room
@@ -141,6 +143,7 @@ impl Session {
                     changed: Some(changed),
                     text_status,
                     banned: None,
+                    withdrawn: None,
                 }))
             }
             _ => Err(unexpected()),

@@ -67,6 +67,7 @@ impl Session {
         ) {
             return Err(refuse(ErrorCode::EventClosed, "the event is not taking questions"));
         }
+        self.not_paused()?;
         let text = QuestionText::parse(text).map_err(invalid)?;
         let (moderation, slow_mode_secs) = self.room.moderation();
         self.may_post(key, slow_mode_secs).await?;
@@ -94,10 +95,22 @@ impl Session {
         }
     }
 
+    /// Refused while a moderator has paused the room's interaction.
+    pub(super) fn not_paused(&self) -> Result<(), Refusal> {
+        if self.room.paused() {
+            return Err(refuse(
+                ErrorCode::InteractionPaused,
+                "interaction is paused by the moderators; please wait",
+            ));
+        }
+        Ok(())
+    }
+
     pub(super) async fn upvote(&self, question_id: PostId, reference: Option<&str>) -> Result<String, Refusal> {
         let Who::Viewer { key, .. } = &self.who else {
             return Err(refuse(ErrorCode::Forbidden, "staff connections do not upvote"));
         };
+        self.not_paused()?;
         if let Err(l) = self.hub.limits.upvote(key).await {
             return Err(rate_limited("too many upvotes", l.retry_after));
         }

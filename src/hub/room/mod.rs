@@ -219,6 +219,11 @@ impl Room {
         self.inner().view.status
     }
 
+    /// Whether a moderator has paused the room's interaction.
+    pub fn paused(&self) -> bool {
+        self.inner().view.paused
+    }
+
     pub fn moderation(&self) -> (ModerationMode, u32) {
         let inner = self.inner();
         (inner.view.moderation, inner.view.slow_mode_secs)

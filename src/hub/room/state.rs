@@ -25,6 +25,8 @@ pub struct View {
     pub status: EventStatus,
     pub moderation: ModerationMode,
     pub slow_mode_secs: u32,
+    /// Interaction paused (the kill switch).
+    pub paused: bool,
     pub pinned: Option<PostId>,
     pub questions: BTreeMap<PostId, PublicQuestion>,
     /// The latest visible comments, oldest first.
@@ -39,6 +41,7 @@ impl View {
             status,
             moderation: ModerationMode::Pre,
             slow_mode_secs: 0,
+            paused: false,
             pinned: None,
             questions: BTreeMap::new(),
             comments: VecDeque::new(),
@@ -50,6 +53,7 @@ impl View {
     fn load(&mut self, state: PublicRoom) {
         self.moderation = state.moderation;
         self.slow_mode_secs = state.slow_mode_secs;
+        self.paused = state.paused;
         self.pinned = state.pinned;
         self.questions = state.questions.into_iter().map(|q| (q.id, q)).collect();
         self.comments = state.comments.into_iter().collect();
@@ -88,6 +92,7 @@ impl View {
                 self.moderation = *moderation;
                 self.slow_mode_secs = *slow_mode_secs;
             }
+            RoomChange::Interaction { paused } => self.paused = *paused,
             RoomChange::EventStatus { status } => self.status = *status,
         }
     }
@@ -111,6 +116,7 @@ impl View {
             room: PublicRoom {
                 moderation: self.moderation,
                 slow_mode_secs: self.slow_mode_secs,
+                paused: self.paused,
                 pinned: self.pinned,
                 questions: self.questions.values().cloned().collect(),
                 comments: self.comments.iter().cloned().collect(),

@@ -1,6 +1,7 @@
 //! What the writer is asked to do ([`Command`]) and what it answers
 //! ([`Outcome`], [`WriteError`]).
 
+use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 
 use crate::domain::error_code::ErrorCode;
@@ -66,6 +67,18 @@ pub enum Command {
         slow_mode_secs: u32,
         staff_id: StaffId,
     },
+    /// The kill switch: pause or resume all interaction of the room.
+    Interaction {
+        event_id: EventId,
+        paused: bool,
+        staff_id: StaffId,
+    },
+    /// Hide every post of the room published at or after `since`.
+    Withdraw {
+        event_id: EventId,
+        since: DateTime<Utc>,
+        staff_id: StaffId,
+    },
     EventStatus {
         event_id: EventId,
         status: EventStatus,
@@ -119,6 +132,10 @@ pub enum Outcome {
     },
     Banned,
     SettingsChanged,
+    /// The posts a withdrawal hid, each as it was and as it is.
+    Withdrawn {
+        posts: Vec<(QuestionRecord, QuestionRecord)>,
+    },
     StatusLogged,
     Poll {
         poll: PollRecord,

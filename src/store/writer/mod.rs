@@ -315,6 +315,16 @@ impl LiveTx<'_> {
                 slow_mode_secs,
                 staff_id,
             } => self.settings(*event_id, *moderation, *slow_mode_secs, *staff_id).await,
+            Command::Interaction {
+                event_id,
+                paused,
+                staff_id,
+            } => self.interaction(*event_id, *paused, *staff_id).await,
+            Command::Withdraw {
+                event_id,
+                since,
+                staff_id,
+            } => self.withdraw(*event_id, *since, *staff_id).await,
             Command::EventStatus { event_id, status } => self.event_status(*event_id, *status).await,
             Command::CreatePoll {
                 event_id,

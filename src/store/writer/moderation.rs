@@ -1,6 +1,8 @@
 //! Moderation: what moderators and hosts do to a post, bans, the room's
 //! settings, and the event's status as the room sees it.
 
+use chrono::{DateTime, Utc};
+
 use super::command::{Outcome, WriteError, refused};
 use super::tx::{Decided, LiveTx, RowLock, audit_view};
 use crate::domain::error_code::ErrorCode;
@@ -21,6 +23,19 @@ impl LiveTx<'_> {
         question_id: PostId,
         action: &ModAction,
         staff_id: StaffId,
+    ) -> StoreResult<Decided> {
+        self.moderate_as(event_id, question_id, action, staff_id, action.name())
+            .await
+    }
+
+    /// [`LiveTx::moderate`], audited as `audited` (a hide within a withdrawal is `withdraw`).
+    async fn moderate_as(
+        &mut self,
+        event_id: EventId,
+        question_id: PostId,
+        action: &ModAction,
+        staff_id: StaffId,
+        audited: &str,
     ) -> StoreResult<Decided> {
         let Some(before) = self
             .fetch::<QuestionRow>(event_id, question_id, RowLock::Update)
@@ -46,7 +61,7 @@ impl LiveTx<'_> {
             self.publish_redacting(event_id, change).await?;
         }
         let (was, is) = (Some(audit_view(&before)), Some(audit_view(&after)));
-        self.audit_staff(event_id, staff_id, action.name(), Some(question_id.into()), was, is)
+        self.audit_staff(event_id, staff_id, audited, Some(question_id.into()), was, is)
             .await?;
         Ok(Ok(Outcome::Moderated { before, after }))
     }
@@ -161,6 +176,49 @@ impl LiveTx<'_> {
         self.audit_staff(event_id, staff_id, "settings", None, before, Some(after))
             .await?;
         Ok(Ok(Outcome::SettingsChanged))
+    }
+
+    /// The kill switch: all interaction of the room paused, or resumed.
+    pub(super) async fn interaction(
+        &mut self,
+        event_id: EventId,
+        paused: bool,
+        staff_id: StaffId,
+    ) -> StoreResult<Decided> {
+        const SQL: &str = "UPDATE rooms SET interaction_paused = $1 WHERE event_id = $2";
+        on_tx!(self.tx(), c => sqlx::query(SQL).bind(paused).bind(event_id).execute(c).await.map(|_| ()))?;
+        self.publish(event_id, RoomChange::Interaction { paused }).await?;
+        let action = if paused { "pause" } else { "resume" };
+        self.audit_staff(event_id, staff_id, action, None, None, None).await?;
+        Ok(Ok(Outcome::SettingsChanged))
+    }
+
+    /// Hide every post of the room published at or after `since` (a
+    /// question or comment approved then, or posted then into a
+    /// post-moderated room): each as a moderator's hide, audited as
+    /// `withdraw`, unpinned if pinned, its frames redacted.
+    pub(super) async fn withdraw(
+        &mut self,
+        event_id: EventId,
+        since: DateTime<Utc>,
+        staff_id: StaffId,
+    ) -> StoreResult<Decided> {
+        const RECENT: &str = "SELECT id FROM questions
+             WHERE event_id = $1 AND status = 'approved' AND COALESCE(moderated_at, created_at) >= $2 ORDER BY id";
+        let ids: Vec<PostId> =
+            on_tx!(self.tx(), c => sqlx::query_scalar(RECENT).bind(event_id).bind(since).fetch_all(c).await)?;
+        let mut posts = Vec::with_capacity(ids.len());
+        for id in ids {
+            // Decided on each post as it is now; one that is no longer
+            // approved (hidden meanwhile) is passed over.
+            if let Ok(Outcome::Moderated { before, after }) = self
+                .moderate_as(event_id, id, &ModAction::Hide, staff_id, "withdraw")
+                .await?
+            {
+                posts.push((before, after));
+            }
+        }
+        Ok(Ok(Outcome::Withdrawn { posts }))
     }
 
     /// Log the event's new status in its room.
