@@ -140,6 +140,7 @@ export const ROOM_ERROR = {
   invalid: "内容不符合要求（1–300 字）",
   rate_limited: "发送太频繁",
   slow_mode: "慢速模式已开启",
+  interaction_paused: "主持方已暂停互动，请稍候",
   event_closed: "活动已结束，不再接收提问",
   not_found: "内容不存在或已删除",
   not_visible: "该问题尚未公开",

@@ -80,8 +80,10 @@ function showStatus(status) {
   room.status = status;
   showBadge($("event-status"), status, labelOf(EVENT_STATUS, status));
   for (const form of [$("ask-form"), $("comment-form")]) {
-    form.querySelector("button").disabled = !takesPosts(status);
+    form.querySelector("button").disabled = !takesPosts(status) || room.paused;
   }
+  // The kill switch: a banner while a moderator has paused the room's interaction.
+  $("paused-banner").hidden = !(room.paused && takesPosts(status));
   if (status === "announced" || status === "rescheduled") {
     notice("直播尚未开始：现在可以提前提问和评论（会前征集），审核通过后公开。", "info");
   } else if (!takesPosts(status)) {
@@ -105,6 +107,7 @@ const client = new LiveClient(eventId, {
       follow.snapshot(s);
       room.moderation = s.moderation;
       room.slowMode = s.slow_mode_secs;
+      room.paused = Boolean(s.paused);
       room.mine = new Map(s.mine.map((q) => [q.id, q]));
       room.upvoted = new Set(s.upvoted);
       room.myVotes = new Map((s.my_votes ?? []).map((v) => [v.poll_id, v]));
@@ -138,6 +141,10 @@ const client = new LiveClient(eventId, {
       render();
     },
     event_status: ({ status }) => showStatus(status),
+    interaction: ({ paused }) => {
+      room.paused = paused;
+      showStatus(room.status);
+    },
     presence: ({ viewers }) => {
       room.viewers = viewers;
       $("viewers").textContent = `${viewers} 人在看`; // no need to rebuild the lists
@@ -406,7 +413,7 @@ async function post(type, textarea, button) {
   } catch (err) {
     notice(roomErrorText(err));
   } finally {
-    button.disabled = !takesPosts(room.status);
+    button.disabled = !takesPosts(room.status) || room.paused;
   }
 }
 

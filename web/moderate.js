@@ -50,6 +50,7 @@ const client = new LiveClient(eventId, {
       showStatus();
       for (const p of s.polls ?? []) if (p.tally) room.tallies.set(p.id, p.tally);
       showSettings(s.moderation, s.slow_mode_secs);
+      showPaused(Boolean(s.paused));
     },
     queue: ({ questions }) => {
       // Sent after every snapshot or replay, and again whenever live moderation
@@ -69,6 +70,7 @@ const client = new LiveClient(eventId, {
       render();
     },
     settings: (s) => showSettings(s.moderation, s.slow_mode_secs),
+    interaction: ({ paused }) => showPaused(paused),
     event_status: ({ status }) => {
       room.status = status;
       // Gone live while this console watched: what came before was 会前征集.
@@ -428,6 +430,14 @@ function onClick(e) {
 
 // ---- settings ----
 
+/** The kill switch's state: paused, every viewer's interaction waits. */
+function showPaused(paused) {
+  $("interaction-state").textContent = paused ? "互动已暂停：观众不能提问、评论、点赞和投票" : "互动进行中";
+  $("interaction-state").classList.toggle("bad", paused);
+  $("pause").hidden = paused;
+  $("resume").hidden = !paused;
+}
+
 function showSettings(mode, slow) {
   $("mode").value = mode;
   if (document.activeElement !== $("slow")) $("slow").value = slow;
@@ -587,6 +597,19 @@ async function start() {
   document.addEventListener("keydown", onKey);
   document.querySelector("main").addEventListener("click", onClick);
   $("mode").addEventListener("change", () => send({ type: "set_moderation", mode: $("mode").value }, "审核模式已更新"));
+  $("pause").addEventListener("click", () => send({ type: "set_interaction", paused: true }, "已暂停全部互动"));
+  $("resume").addEventListener("click", () => send({ type: "set_interaction", paused: false }, "已恢复互动"));
+  $("withdraw-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const minutes = Number($("withdraw-minutes").value) || 0;
+    if (!window.confirm(`撤下最近 ${minutes} 分钟内公开的全部提问和评论？`)) return;
+    try {
+      const ack = await client.request({ type: "withdraw_recent", minutes });
+      notice(`已撤下 ${ack.withdrawn ?? 0} 条内容`, "info");
+    } catch (err) {
+      notice(roomErrorText(err));
+    }
+  });
   $("slow-form").addEventListener("submit", (e) => {
     e.preventDefault();
     send({ type: "set_slow_mode", seconds: Number($("slow").value) || 0 }, "慢速模式已更新");

@@ -1185,3 +1185,53 @@ async fn a_question_before_the_start_is_approved_and_shown_masked() {
     drop(driver);
     app.stop().await;
 }
+
+/// Issue 15, point 4: the console's kill switch pauses the viewer page at
+/// once (a banner, the forms disabled) and resumes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_pauses_and_resumes_the_viewer_page() {
+    if !browser_here() {
+        return;
+    }
+    let app = spawn_app(Backend::Sqlite).await.expect("SQLite is always there");
+    let event = app.live_event().await;
+    app.staff("moderator1", "moderator", None).await;
+    let driver = Driver::start().await;
+    let viewer = driver.browser(360, 780, true).await;
+    viewer.goto(&app.url(&format!("/live.html?event={event}"))).await;
+    connected(&viewer, "the viewer page to connect").await;
+    let moderator = moderator_signs_in(&app, &driver, event).await;
+    let banner_shown = "return !document.getElementById('paused-banner').hidden \
+                        && document.querySelector('#ask-form button[type=submit]').disabled";
+    let banner_gone = "return document.getElementById('paused-banner').hidden \
+                       && !document.querySelector('#ask-form button[type=submit]').disabled";
+
+    moderator.click("#pause").await;
+    viewer
+        .wait("the pause banner, the form disabled", banner_shown, json!([]))
+        .await;
+    shows(
+        &moderator,
+        "the console says paused",
+        "#interaction-state",
+        "互动已暂停",
+    )
+    .await;
+    viewer.screenshot(&screenshots().join("paused.png")).await;
+    moderator
+        .wait(
+            "the resume button",
+            "return !document.getElementById('resume').hidden",
+            json!([]),
+        )
+        .await;
+    moderator.click("#resume").await;
+    viewer
+        .wait("the banner gone, the form enabled", banner_gone, json!([]))
+        .await;
+    for b in [viewer, moderator] {
+        b.quit().await;
+    }
+    drop(driver);
+    app.stop().await;
+}
