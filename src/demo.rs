@@ -198,3 +198,86 @@ async fn sample_opinions(
 fn demo_order(code: &str) -> (u8, String) {
     (u8::from(code != "lecture-04"), code.to_owned())
 }
+
+/// What the demo's live room opens with, so that a newcomer sees a working
+/// room at once: (viewer key, nickname, text, published, the host's answer).
+/// One text holds a mobile number, which viewers see masked.
+const ROOM_POSTS: [(&str, &str, &str, bool, Option<&str>); 5] = [
+    (
+        "d0e0000000000001",
+        "张女士",
+        "社保卡丢了怎么补办？需要带哪些材料？",
+        true,
+        Some("本人携带身份证到社保中心窗口，或在“北京人社”App上申请补办，约 10 个工作日寄到。"),
+    ),
+    ("d0e0000000000002", "老李", "退休以后医保报销比例会变吗？", true, None),
+    (
+        "d0e0000000000003",
+        "王先生",
+        "我的电话13812345678，灵活就业社保断缴了怎么补，能否回电说明？",
+        true,
+        None,
+    ),
+    ("d0e0000000000004", "网友", "开放日现场可以带孩子参加吗？", false, None),
+    ("d0e0000000000005", "小陈", "讲得很清楚，点赞！", true, None),
+];
+
+/// Give the live event's room its opening posts through the live writer (as
+/// viewers and the demo moderator would: logged, audited), once: a room that
+/// has posts already is left as it is.
+pub async fn open_live_room(store: &Store, hub: &crate::hub::Hub) -> anyhow::Result<()> {
+    use crate::domain::question::{ModAction, PostKind, QuestionStatus, ViewerKey};
+    use crate::store::writer::{Command, NewQuestion, Outcome};
+
+    let Some(event) = store
+        .list_events(&EventFilter::default())
+        .await?
+        .into_iter()
+        .find(|e| e.status == EventStatus::Live)
+    else {
+        return Ok(());
+    };
+    if !store.approved_questions(event.id).await?.is_empty() {
+        return Ok(());
+    }
+    let moderator = store
+        .credentials("demo-moderator")
+        .await?
+        .map(|c| c.account.staff.id)
+        .ok_or_else(|| anyhow::anyhow!("the demo moderator is missing"))?;
+    for (i, (key, nickname, text, published, answer)) in ROOM_POSTS.into_iter().enumerate() {
+        let comment = i == ROOM_POSTS.len() - 1;
+        let ask = Command::Ask(NewQuestion {
+            event_id: event.id,
+            viewer: ViewerKey::parse(key).ok_or_else(|| anyhow::anyhow!("demo viewer key {key}"))?,
+            nickname: nickname.to_owned(),
+            text: text.to_owned(),
+            client_ref: None,
+            ip: None,
+            kind: if comment { PostKind::Comment } else { PostKind::Question },
+            status: QuestionStatus::Pending,
+            reject_reason: None,
+            hits: serde_json::Value::Array(Vec::new()),
+        });
+        let sink = hub.sink(event.id, None);
+        let Outcome::Asked { question, .. } = hub.writer.submit(ask, sink.clone()).await? else {
+            anyhow::bail!("the demo room's post was not stored");
+        };
+        let steps = published
+            .then_some(ModAction::Approve)
+            .into_iter()
+            .chain(answer.map(|a| ModAction::Answer {
+                text: Some(a.to_owned()),
+            }));
+        for action in steps {
+            let command = Command::Moderate {
+                event_id: event.id,
+                question_id: question.id,
+                action,
+                staff_id: moderator,
+            };
+            hub.writer.submit(command, sink.clone()).await?;
+        }
+    }
+    Ok(())
+}

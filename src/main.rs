@@ -143,6 +143,9 @@ async fn serve(args: ServeArgs, db: &DatabaseUrl, calendar_dir: &std::path::Path
         demo::load(&state.store, &state.calendar, now())
             .await
             .context("loading the demo programme")?;
+        demo::open_live_room(&state.store, &state.hub)
+            .await
+            .context("opening the demo's live room")?;
         eprintln!(
             "\n  Demo data loaded. Staff accounts (password `{}`): demo-admin, demo-unit (人保局), demo-moderator, demo-host.\n",
             demo::DEMO_PASSWORD
