@@ -171,10 +171,18 @@ const client = new LiveClient(eventId, {
     },
     error: (e) => {
       if (e.code === "lagged") return; // the client resumes by itself
+      const ban = e.ban ?? e.frame?.ban;
+      if (e.code === "banned" && ban) return notice(banText(ban));
       notice(roomErrorText(e));
     },
   },
 });
+
+/** Why and until when this viewer is banned, as the moderator set it. */
+function banText({ reason, until }) {
+  const end = until ? `至 ${new Date(until).toLocaleString("zh-CN", { timeZone: "Asia/Shanghai" })}` : "至本场活动结束";
+  return `您已被禁止参与本场互动（${end}）。理由：${reason}`;
+}
 
 // ---- rendering ----
 

@@ -316,6 +316,7 @@ async function act(key, id) {
       const reason = await ask("封禁", `${r.nickname}：${r.text}`, "封禁理由", "反复发布不当内容", false, true);
       if (reason === null) return;
       message = { type: "ban", viewer: r.viewer_key, reason, include_address: $("prompt-check").checked };
+      if ($("prompt-term").value) message.minutes = Number($("prompt-term").value);
       break;
     }
     default:
@@ -332,11 +333,49 @@ async function act(key, id) {
       // The ack says what was banned: the viewer, and whether their address too.
       const address = ack.banned?.address ? "（连同其网络地址）" : "（未找到其网络地址，仅封禁此观众）";
       notice(`已封禁 ${r.nickname}${message.include_address ? address : ""}`, "info");
+      loadBans();
     }
     render();
   } catch (err) {
     notice(roomErrorText(err));
   }
+}
+
+// ---- bans ----
+
+/** The bans in force (GET /api/events/{id}/bans), each with its lift button. */
+async function loadBans() {
+  let bans;
+  try {
+    bans = await api("GET", `/api/events/${eventId}/bans`);
+  } catch {
+    return; // not this role's to see, or offline: the list stays as it was
+  }
+  $("bans").replaceChildren(
+    ...bans.map((b) => {
+      const li = el("li", "ban");
+      const who = [b.viewer_key ? `观众 ${b.viewer_key}` : null, b.ip ? `地址 ${b.ip}` : null].filter(Boolean).join("，");
+      const until = b.expires_at ? `至 ${new Date(b.expires_at).toLocaleString("zh-CN", { timeZone: "Asia/Shanghai" })}` : "至本场活动结束";
+      li.append(el("span", null, `${who} · ${until} · 理由：${b.reason}`), " ");
+      const lift = el("button", "secondary", "解除");
+      lift.type = "button";
+      lift.dataset.ban = b.id;
+      lift.addEventListener("click", () => unban(b.id));
+      li.append(lift);
+      return li;
+    }),
+  );
+  $("bans-empty").hidden = bans.length > 0;
+}
+
+async function unban(id) {
+  try {
+    await client.request({ type: "unban", ban_id: id });
+    notice("已解除封禁", "info");
+  } catch (err) {
+    notice(roomErrorText(err));
+  }
+  loadBans();
 }
 
 /** After approving or rejecting, the next pending post is the one to look at. */
@@ -356,6 +395,7 @@ function ask(title, subject, label, value, optional = false, withAddress = false
   input.value = value;
   input.required = !optional;
   $("prompt-check-row").hidden = !withAddress;
+  $("prompt-term-row").hidden = !withAddress;
   const restore = document.activeElement;
   dialog.showModal();
   input.focus();
@@ -616,6 +656,8 @@ async function start() {
   });
   wirePolls();
   wireLifecycle();
+  loadBans();
+  setInterval(loadBans, 60_000); // bans that ran out leave the list
   client.connect();
   window.minshengLive = client;
 }

@@ -337,7 +337,8 @@ fn resident_id(chars: &[char], start: usize, end: usize) -> Option<Edit> {
 /// 62 (UnionPay); all but the first 6 and last 4 digits are masked. The check
 /// keeps long order and case numbers (工单号), which staff need, readable.
 fn bank_card(chars: &[char], start: usize, end: usize) -> Option<Edit> {
-    let mut groups = vec![start..end];
+    let mut groups: Vec<Range<usize>> = Vec::with_capacity(5);
+    groups.push(start..end);
     if end - start == 4 {
         // Grouped: 4, separator, 4, … the last group 1 to 4 digits.
         let mut at_end = end;

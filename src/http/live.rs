@@ -17,7 +17,7 @@ use super::origin;
 use crate::domain::error_code::ErrorCode;
 use crate::domain::ids::EventId;
 use crate::hub::conn::{self, Upgrade};
-use crate::store::live::AuditEntry;
+use crate::store::live::{AuditEntry, BanRecord};
 
 /// What a socket reads at once. Clients send small frames (an ask is at most
 /// 300 characters, about 1 KiB of JSON); a larger one grows the buffer while it
@@ -96,6 +96,31 @@ pub async fn connect(
         slot,
     };
     ws.on_upgrade(move |socket| tracker.track_future(conn::run(socket, hub, upgrade)))
+}
+
+/// The bans in force in an event's room, oldest first, for the staff who
+/// serve the event (the moderators' console lists them and lifts them with
+/// `unban`). Addresses are masked (`203.0.*.*`) for everyone but
+/// administrators.
+#[utoipa::path(get, path = "/api/events/{id}/bans", tag = "live", params(("id" = i64, Path)),
+    responses((status = 200, body = Vec<BanRecord>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("session" = [])))]
+pub async fn bans(
+    State(state): State<AppState>,
+    staff: CurrentStaff,
+    Path(id): Path<EventId>,
+) -> ApiResult<Json<Vec<BanRecord>>> {
+    let event = state.store.event(id).await?;
+    if !staff.0.serves(&event.host_ids()) {
+        return Err(ApiError::forbidden("only staff serving this event may see its bans"));
+    }
+    let mut bans = state.store.active_bans(id).await?;
+    if !staff.0.is_admin() {
+        for ban in &mut bans {
+            ban.ip = ban.ip.as_deref().map(crate::domain::masking::mask_ip);
+        }
+    }
+    Ok(Json(bans))
 }
 
 /// The audit log of an event: who did what, when, before and after. Admins

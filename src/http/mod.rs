@@ -75,6 +75,7 @@ pub fn router(state: AppState) -> Router {
         .route("/events/{id}/cancel", post(events::cancel))
         .route("/events/{id}/live", get(live::connect))
         .route("/events/{id}/audit", get(live::audit))
+        .route("/events/{id}/bans", get(live::bans))
         .route("/events/{id}/opinions", post(opinions::create))
         .route("/events/{id}/opinions/capture", post(opinions::capture_route))
         .route("/events/{id}/feedback", get(feedback::event_feedback))

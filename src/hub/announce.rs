@@ -2,6 +2,7 @@
 //! (hub → bus, one way): committed changes, staff frames, private frames to
 //! an author, bans.
 
+use crate::hub::room::Term;
 use std::sync::Arc;
 
 use axum::extract::ws::Utf8Bytes;
@@ -78,7 +79,7 @@ impl Hub {
         room: &Room,
         viewer: Option<&ViewerKey>,
         ip: Option<&str>,
-        reason: &str,
+        term: &Term,
         address_by: Option<StaffId>,
     ) -> usize {
         if let Some(bus) = &self.bus {
@@ -87,12 +88,13 @@ impl Hub {
                 Body::Ban {
                     viewer: viewer.map(|v| v.0.clone()),
                     ip: ip.map(str::to_owned),
-                    reason: reason.to_owned(),
+                    reason: term.reason.clone(),
+                    until: term.until,
                     address_by,
                 },
             );
         }
-        room.ban(viewer, ip, reason)
+        room.ban(viewer, ip, term)
     }
 
     /// An event went live or ended (HTTP): log it in the room.

@@ -3,6 +3,7 @@
 //! calls into the hub), and its periodic checks against the log, the bans
 //! and the cluster's presence.
 
+use crate::hub::room::Term;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -58,12 +59,14 @@ impl Hub {
                 viewer,
                 ip,
                 reason,
+                until,
                 address_by,
             } => {
                 let viewer = viewer.map(ViewerKey);
-                room.ban(viewer.as_ref(), ip.as_deref(), &reason);
+                let term = Term { reason, until };
+                room.ban(viewer.as_ref(), ip.as_deref(), &term);
                 if let (Some(staff_id), Some(viewer), None) = (address_by, &viewer, &ip) {
-                    self.ban_seen_address(&room, viewer, reason, staff_id);
+                    self.ban_seen_address(&room, viewer, term, staff_id);
                 }
             }
             Body::Resync { since } => self.resync_room(&room, since),
@@ -73,14 +76,15 @@ impl Hub {
     /// Another node banned `viewer` with their address, which it did not
     /// know: if the viewer joined here, ban the address they joined from, and
     /// record it (so it outlives this room and reaches every node's ban check).
-    fn ban_seen_address(&self, room: &Arc<Room>, viewer: &ViewerKey, reason: String, staff_id: StaffId) {
+    fn ban_seen_address(&self, room: &Arc<Room>, viewer: &ViewerKey, term: Term, staff_id: StaffId) {
         let Some(ip) = room.viewer_address(viewer) else { return };
-        room.ban(None, Some(&ip), &reason);
+        room.ban(None, Some(&ip), &term);
         let command = Command::Ban {
             event_id: room.event_id,
             viewer: Some(viewer.clone()),
             ip: Some(ip),
-            reason,
+            reason: term.reason,
+            until: term.until,
             staff_id,
         };
         let writer = self.writer.clone();
@@ -187,9 +191,9 @@ impl Hub {
                 _ = tick.tick() => {}
             }
             for room in self.rooms.all() {
-                match self.store.bans_after(room.event_id, room.last_ban_id()).await {
+                match self.store.active_bans(room.event_id).await {
                     Ok(bans) => {
-                        let kicked = room.learn_bans(&bans);
+                        let kicked = room.set_bans(&bans);
                         if kicked > 0 {
                             tracing::info!(event_id = room.event_id.0, kicked, "ban from another node applied");
                         }

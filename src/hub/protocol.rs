@@ -87,6 +87,13 @@ pub enum ClientMsg {
         reason: String,
         #[serde(default = "yes")]
         include_address: bool,
+        /// 10, 60 or 1440 minutes; none: the rest of the event.
+        #[serde(default)]
+        minutes: Option<u32>,
+    },
+    /// Lift a ban (its id from `GET /api/events/{id}/bans`).
+    Unban {
+        ban_id: i64,
     },
     SetSlowMode {
         seconds: u32,
@@ -274,11 +281,22 @@ pub enum ServerMsg<'a> {
         message: &'a str,
         #[serde(skip_serializing_if = "Option::is_none")]
         retry_after_ms: Option<u64>,
+        /// `banned`: the moderator's reason and the end of the ban (`null`:
+        /// when the event ends), for the page to tell the viewer.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        ban: Option<BanNotice<'a>>,
     },
     Pong {
         #[serde(rename = "ref")]
         reference: Option<&'a str>,
     },
+}
+
+/// Why and until when a viewer is banned, as the `banned` error tells them.
+#[derive(Debug, Serialize)]
+pub struct BanNotice<'a> {
+    pub reason: &'a str,
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// What a ban covered: the viewer key, and whether an address was banned

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 pub use super::audit::AuditEntry;
 use super::{Store, StoreError, StoreResult, on_pool};
-use crate::domain::ids::{EventId, PostId};
+use crate::domain::ids::{EventId, PostId, StaffId};
 use crate::domain::masking::{Span, mask_personal_data, personal_data_spans};
 use crate::domain::question::{
     ModerationMode, PostKind, PublicComment, PublicQuestion, QuestionStatus, RoomChange, ViewerKey,
@@ -180,20 +180,21 @@ pub struct PublicRoom {
 pub struct RoomState {
     pub seq: i64,
     pub public: PublicRoom,
-    /// Banned viewer keys and addresses.
-    pub banned_viewers: Vec<String>,
-    pub banned_ips: Vec<String>,
-    /// The newest of those bans (see [`Store::bans_after`]).
-    pub last_ban_id: i64,
+    /// The bans that hold.
+    pub bans: Vec<BanRecord>,
 }
 
 /// A ban of a viewer, an address or both, in one room.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow, Serialize, utoipa::ToSchema)]
 pub struct BanRecord {
     pub id: i64,
     pub viewer_key: Option<String>,
     pub ip: Option<String>,
     pub reason: String,
+    /// When the ban ends; `null`: at the end of the event.
+    pub expires_at: Option<DateTime<Utc>>,
+    pub banned_by: StaffId,
+    pub created_at: DateTime<Utc>,
 }
 
 #[derive(Debug, sqlx::FromRow)]
@@ -235,7 +236,7 @@ impl Store {
             .collect();
         comments.reverse();
         let polls = self.public_polls(event_id).await?;
-        let bans = self.bans_after(event_id, 0).await?;
+        let bans = self.active_bans(event_id).await?;
         Ok(RoomState {
             seq: room.last_seq,
             public: PublicRoom {
@@ -247,19 +248,18 @@ impl Store {
                 comments,
                 polls,
             },
-            banned_viewers: bans.iter().filter_map(|b| b.viewer_key.clone()).collect(),
-            banned_ips: bans.iter().filter_map(|b| b.ip.clone()).collect(),
-            last_ban_id: bans.iter().map(|b| b.id).max().unwrap_or(0),
+            bans,
         })
     }
 
-    /// The bans of a room newer than `after_id`, oldest first: a node learns
-    /// of bans issued on other nodes even when it missed the bus message.
-    pub async fn bans_after(&self, event_id: EventId, after_id: i64) -> StoreResult<Vec<BanRecord>> {
-        const SQL: &str = "SELECT id, viewer_key, ip, reason FROM bans WHERE event_id = $1 AND id > $2 ORDER BY id";
-        Ok(
-            on_pool!(self, read p => sqlx::query_as::<_, BanRecord>(SQL).bind(event_id).bind(after_id).fetch_all(p).await)?,
-        )
+    /// The bans of a room that hold now (not lifted, not expired), oldest
+    /// first: what a room loads, and what every node of a cluster re-reads to
+    /// learn of bans issued or lifted elsewhere.
+    pub async fn active_bans(&self, event_id: EventId) -> StoreResult<Vec<BanRecord>> {
+        const SQL: &str = "SELECT id, viewer_key, ip, reason, expires_at, banned_by, created_at FROM bans
+             WHERE event_id = $1 AND lifted_at IS NULL AND (expires_at IS NULL OR expires_at > $2) ORDER BY id";
+        let now = Utc::now();
+        Ok(on_pool!(self, read p => sqlx::query_as::<_, BanRecord>(SQL).bind(event_id).bind(now).fetch_all(p).await)?)
     }
 
     /// The approved questions of a room (not comments), in the order asked;

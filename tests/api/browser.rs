@@ -1072,9 +1072,26 @@ async fn a_reloaded_console_bans_the_author_of_a_published_question() {
         )
         .await;
     moderator.click(&ban).await;
+    // Issue 15, point 3: a ban of one hour, listed with its end, then lifted.
+    set_value(&moderator, "#prompt-term", "60").await;
     moderator.click("#prompt-ok").await;
     shows(&moderator, "the ban notice", "#notice", "已封禁").await;
-    assert_eq!(author.closed().await.0, Some(4403), "the author was cut off");
+    let (code, frames) = author.closed().await;
+    assert_eq!(code, Some(4403), "the author was cut off");
+    assert_eq!(
+        frames.last().map(|f| f["ban"]["reason"].clone()),
+        Some(json!("反复发布不当内容"))
+    );
+    shows(&moderator, "the ban in the list, with its end", "#bans .ban", "至 ").await;
+    moderator.click("#bans .ban button").await;
+    shows(&moderator, "the lift notice", "#notice", "已解除封禁").await;
+    moderator
+        .wait(
+            "the list emptied",
+            "return document.querySelectorAll('#bans .ban').length === 0 && !document.getElementById('bans-empty').hidden",
+            json!([]),
+        )
+        .await;
     moderator.quit().await;
     drop(driver);
     app.stop().await;

@@ -7,6 +7,7 @@ mod helpers;
 mod auth;
 mod auth_limits;
 mod bad_input;
+mod bans;
 mod browser;
 mod cli;
 mod cluster;

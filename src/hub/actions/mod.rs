@@ -20,11 +20,12 @@ use crate::store::live::QuestionRecord;
 use crate::store::writer::{Command, Outcome, WriteError};
 
 mod moderation;
+use moderation::BanAsked;
 mod polls;
 mod posts;
 
 /// Message types clients may send (for telling `unknown_type` from `bad_message`).
-const KNOWN_TYPES: [&str; 22] = [
+const KNOWN_TYPES: [&str; 23] = [
     "hello",
     "create_poll",
     "open_poll",
@@ -42,6 +43,7 @@ const KNOWN_TYPES: [&str; 22] = [
     "answer",
     "hide",
     "ban",
+    "unban",
     "set_slow_mode",
     "set_moderation",
     "set_interaction",
@@ -138,7 +140,17 @@ impl Session {
                 viewer,
                 reason,
                 include_address,
-            } => self.ban(&viewer, &reason, include_address, reference).await,
+                minutes,
+            } => {
+                let ban = BanAsked {
+                    viewer: &viewer,
+                    reason: &reason,
+                    include_address,
+                    minutes,
+                };
+                self.ban(ban, reference).await
+            }
+            ClientMsg::Unban { ban_id } => self.unban(ban_id, reference).await,
             ClientMsg::SetSlowMode { seconds } => self.set_slow_mode(seconds, reference).await,
             ClientMsg::SetModeration { mode } => self.set_moderation(mode, reference).await,
             ClientMsg::SetInteraction { paused } => self.set_interaction(paused, reference).await,

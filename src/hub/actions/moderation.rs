@@ -8,7 +8,7 @@ use crate::domain::ids::PostId;
 use crate::domain::question::{ModAction, ModerationMode, QuestionText, ViewerKey, answer_text, reason_text};
 use crate::hub::conn::Session;
 use crate::hub::protocol::{Banned, Capability, OwnQuestion, ServerMsg, encode};
-use crate::hub::room::Room;
+use crate::hub::room::{Room, Term};
 use crate::store::live::QuestionRecord;
 use crate::store::writer::{Command, Outcome};
 
@@ -86,17 +86,29 @@ impl Session {
         }
     }
 
-    pub(super) async fn ban(
-        &self,
-        viewer: &str,
-        reason: &str,
-        include_address: bool,
-        reference: Option<&str>,
-    ) -> Result<String, Refusal> {
+    pub(super) async fn ban(&self, asked: BanAsked<'_>, reference: Option<&str>) -> Result<String, Refusal> {
+        let BanAsked {
+            viewer,
+            reason,
+            include_address,
+            minutes,
+        } = asked;
         let staff_id = self.staff_id(Capability::Moderator)?;
         let key = ViewerKey::parse(viewer)
             .ok_or_else(|| refuse(ErrorCode::Invalid, "`viewer` is a viewer key (16 hex characters)"))?;
         let reason = reason_text(reason).map_err(invalid)?;
+        let until = match minutes {
+            None => None,
+            Some(m) if BAN_TERMS_MINUTES.contains(&m) => {
+                Some(chrono::Utc::now() + chrono::Duration::minutes(i64::from(m)))
+            }
+            Some(_) => {
+                return Err(refuse(
+                    ErrorCode::Invalid,
+                    "`minutes` is 10, 60 or 1440, or absent for the rest of the event",
+                ));
+            }
+        };
         // The address the viewer joined from (kept by the room, so a viewer
         // who never posted is covered), else the one they last posted from.
         let ip = match (include_address, self.room.viewer_address(&key)) {
@@ -114,12 +126,14 @@ impl Session {
             viewer: Some(key.clone()),
             ip: ip.clone(),
             reason: reason.clone(),
+            until,
             staff_id,
         };
         self.submit(command).await?;
         // Not known here: in a cluster, a node that saw the viewer join bans the address.
         let address_by = (include_address && ip.is_none()).then_some(staff_id);
-        let kicked = self.hub.ban(&self.room, Some(&key), ip.as_deref(), &reason, address_by);
+        let term = Term { reason, until };
+        let kicked = self.hub.ban(&self.room, Some(&key), ip.as_deref(), &term, address_by);
         tracing::info!(viewer = %key.0, address = ip.is_some(), kicked, "viewer banned");
         Ok(encode(&ServerMsg::Ack {
             reference,
@@ -135,6 +149,26 @@ impl Session {
             }),
             withdrawn: None,
         }))
+    }
+
+    /// Lift ban `ban_id`: this room re-reads the bans in force at once; in a
+    /// cluster every node does within its next ban check (2 s).
+    pub(super) async fn unban(&self, ban_id: i64, reference: Option<&str>) -> Result<String, Refusal> {
+        let staff_id = self.staff_id(Capability::Moderator)?;
+        let command = Command::Unban {
+            event_id: self.room.event_id,
+            ban_id,
+            staff_id,
+        };
+        self.submit(command).await?;
+        match self.hub.store.active_bans(self.room.event_id).await {
+            Ok(bans) => {
+                self.room.set_bans(&bans);
+            }
+            Err(e) => tracing::warn!(error = %e, "bans not re-read after a lift; the next check does"),
+        }
+        tracing::info!(event = self.room.event_id.0, ban_id, "ban lifted");
+        Ok(ack(reference, "unban", None, None))
     }
 
     pub(super) async fn set_slow_mode(&self, seconds: u32, reference: Option<&str>) -> Result<String, Refusal> {
@@ -223,6 +257,18 @@ impl Session {
         Ok(ack(reference, "settings", None, None))
     }
 }
+
+/// A moderator's `ban`, as asked.
+pub(super) struct BanAsked<'a> {
+    pub viewer: &'a str,
+    pub reason: &'a str,
+    pub include_address: bool,
+    pub minutes: Option<u32>,
+}
+
+/// The terms a ban may have, in minutes (10 minutes, an hour, a day);
+/// without one it holds for the rest of the event.
+const BAN_TERMS_MINUTES: [u32; 3] = [10, 60, 1440];
 
 /// How far back `withdraw_recent` reaches at most.
 const MAX_WITHDRAW_MINUTES: u32 = 60;

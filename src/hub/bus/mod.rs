@@ -86,6 +86,9 @@ pub enum Body {
         viewer: Option<String>,
         ip: Option<String>,
         reason: String,
+        /// The end of the ban's term; none: the rest of the event.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        until: Option<chrono::DateTime<chrono::Utc>>,
         /// The address was asked for but the issuing node did not know it:
         /// a node that saw the viewer join bans the address it saw, recorded
         /// as by this staff member.

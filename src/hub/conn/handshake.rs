@@ -175,8 +175,8 @@ impl Handshake<'_> {
     /// A banned viewer (by key or by the address they come from) is turned away.
     pub async fn refuse_banned(&mut self, room: &Room, who: &Who, ip: &str) -> Result<(), Ended> {
         if let Who::Viewer { key, .. } = who {
-            if room.is_banned(Some(key), ip) {
-                self.error(ErrorCode::Banned, "you are banned from this event").await?;
+            if let Some(term) = room.ban_of(Some(key), ip) {
+                send_text(self.ws, term.frame().into(), self.timeout).await?;
                 return Err(ended(close::FORBIDDEN, "banned"));
             }
         }

@@ -181,6 +181,7 @@ pub(in crate::hub) fn error_frame(
         code,
         message,
         retry_after_ms,
+        ban: None,
     })
 }
 

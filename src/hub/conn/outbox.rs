@@ -123,8 +123,7 @@ impl Session {
                 Box::pin(self.resync(&mut out.sink)).await?;
                 Ok(None)
             }
-            Some(Private::Kick { code, reason }) => {
-                let frame = error_frame(None, code, &reason, None);
+            Some(Private::Kick { code, frame }) => {
                 Box::pin(self.sink_send(&mut out.sink, frame.into())).await?;
                 Err(ended(close::FORBIDDEN, code.as_str()))
             }

@@ -202,7 +202,7 @@ impl Session {
                 let _ = replies
                     .send(Box::new(Private::Kick {
                         code: ErrorCode::SessionEnded,
-                        reason: reason.into(),
+                        frame: error_frame(None, ErrorCode::SessionEnded, reason, None),
                     }))
                     .await;
             }

@@ -7,6 +7,9 @@ use std::time::{Duration, Instant};
 
 use axum::extract::ws::Utf8Bytes;
 
+use chrono::Utc;
+
+use super::bans::{Bans, Term};
 use super::{ConnEntry, Private, Room};
 use crate::domain::error_code::ErrorCode;
 use crate::domain::question::ViewerKey;
@@ -50,50 +53,6 @@ impl Watching {
                 .find(|(v, _)| v == viewer)
                 .map(|(_, ip)| ip.clone())
         })
-    }
-}
-
-/// The viewer keys and addresses banned from a room.
-#[derive(Default)]
-pub struct Bans {
-    viewers: HashSet<String>,
-    ips: HashSet<String>,
-    /// The newest ban read from the store (bans from other nodes are re-read past it).
-    last_id: i64,
-}
-
-impl Bans {
-    pub fn new(viewers: Vec<String>, ips: Vec<String>, last_id: i64) -> Self {
-        Self {
-            viewers: viewers.into_iter().collect(),
-            ips: ips.into_iter().collect(),
-            last_id,
-        }
-    }
-
-    pub fn is_banned(&self, viewer: Option<&ViewerKey>, ip: &str) -> bool {
-        viewer.is_some_and(|v| self.viewers.contains(&v.0)) || self.ips.contains(ip)
-    }
-
-    pub fn record(&mut self, viewer: Option<&ViewerKey>, ip: Option<&str>) {
-        if let Some(v) = viewer {
-            self.viewers.insert(v.0.clone());
-        }
-        if let Some(ip) = ip {
-            self.ips.insert(ip.to_owned());
-        }
-    }
-
-    /// A ban read from the store: `None` when it was read before, else
-    /// whether it bans someone not banned here yet (and must cut them off).
-    pub fn learn(&mut self, ban: &BanRecord) -> Option<bool> {
-        if ban.id <= self.last_id {
-            return None;
-        }
-        self.last_id = ban.id;
-        let known = ban.viewer_key.as_ref().is_none_or(|v| self.viewers.contains(v))
-            && ban.ip.as_ref().is_none_or(|ip| self.ips.contains(ip));
-        Some(!known)
     }
 }
 
@@ -150,8 +109,9 @@ impl Room {
         self.viewers.load(Ordering::Relaxed)
     }
 
-    pub fn is_banned(&self, viewer: Option<&ViewerKey>, ip: &str) -> bool {
-        self.inner().bans.is_banned(viewer, ip)
+    /// The ban that holds now for this viewer key or address, if any.
+    pub fn ban_of(&self, viewer: Option<&ViewerKey>, ip: &str) -> Option<Term> {
+        self.inner().bans.find(viewer, ip, Utc::now()).cloned()
     }
 
     /// Slow mode: `Err(wait)` while the viewer must wait; records the post otherwise.
@@ -168,8 +128,13 @@ impl Room {
     }
 
     /// Record a ban and close the banned viewer's connections here.
-    pub fn ban(&self, viewer: Option<&ViewerKey>, ip: Option<&str>, reason: &str) -> usize {
-        self.inner().bans.record(viewer, ip);
+    pub fn ban(&self, viewer: Option<&ViewerKey>, ip: Option<&str>, term: &Term) -> usize {
+        self.inner().bans.record(viewer.map(|v| v.0.as_str()), ip, term);
+        self.cut_off(viewer, ip, term)
+    }
+
+    /// Close the connections of a banned viewer key or address here.
+    fn cut_off(&self, viewer: Option<&ViewerKey>, ip: Option<&str>, term: &Term) -> usize {
         let conns = self.conns();
         let mut kicked = 0;
         for entry in conns.values().filter(|e| !e.staff) {
@@ -178,7 +143,7 @@ impl Room {
                 kicked += 1;
                 let kick = Private::Kick {
                     code: ErrorCode::Banned,
-                    reason: format!("you are banned from this event: {reason}"),
+                    frame: term.frame(),
                 };
                 send_private(entry, kick);
             }
@@ -186,24 +151,28 @@ impl Room {
         kicked
     }
 
-    /// The newest ban this room knows from the store.
-    pub fn last_ban_id(&self) -> i64 {
-        self.inner().bans.last_id
-    }
-
-    /// Bans read from the store (issued on any node): the ones not known
-    /// yet are recorded and cut their viewers off here. Returns how many
-    /// connections were cut.
-    pub fn learn_bans(&self, bans: &[BanRecord]) -> usize {
-        let mut kicked = 0;
-        for ban in bans {
-            let new = self.inner().bans.learn(ban);
-            if new == Some(true) {
+    /// The bans in force as the store has them (issued or lifted on any
+    /// node): they replace this room's, and those not in force here yet cut
+    /// their viewers off. Returns how many connections were cut.
+    pub fn set_bans(&self, records: &[BanRecord]) -> usize {
+        let now = Utc::now();
+        let fresh: Vec<&BanRecord> = {
+            let mut inner = self.inner();
+            let fresh = records.iter().filter(|b| !inner.bans.covers(b, now)).collect();
+            inner.bans = Bans::from_records(records);
+            fresh
+        };
+        fresh
+            .into_iter()
+            .map(|ban| {
+                let term = Term {
+                    reason: ban.reason.clone(),
+                    until: ban.expires_at,
+                };
                 let viewer = ban.viewer_key.clone().map(ViewerKey);
-                kicked += self.ban(viewer.as_ref(), ban.ip.as_deref(), &ban.reason);
-            }
-        }
-        kicked
+                self.cut_off(viewer.as_ref(), ban.ip.as_deref(), &term)
+            })
+            .sum()
     }
 
     /// Tell the author of `question` (on every connection they have here).
@@ -249,25 +218,5 @@ mod tests {
         let later = now + Duration::from_secs(4);
         assert_eq!(may_post(gap, Some(now), later), Err(Duration::from_secs(6)));
         assert_eq!(may_post(gap, Some(now), now + gap), Ok(()));
-    }
-
-    #[test]
-    fn a_ban_read_again_is_ignored_and_a_known_one_cuts_nobody() {
-        let mut bans = Bans::new(vec!["v1".into()], vec![], 3);
-        let ban = |id, viewer: &str| BanRecord {
-            id,
-            viewer_key: Some(viewer.to_owned()),
-            ip: None,
-            reason: "spam".into(),
-        };
-        assert_eq!(bans.learn(&ban(3, "v2")), None, "read before");
-        assert_eq!(bans.learn(&ban(4, "v1")), Some(false), "already banned here");
-        assert_eq!(bans.learn(&ban(5, "v2")), Some(true));
-        assert!(
-            !bans.is_banned(Some(&ViewerKey("v2".into())), "1.2.3.4"),
-            "learn does not record"
-        );
-        bans.record(Some(&ViewerKey("v2".into())), Some("1.2.3.4"));
-        assert!(bans.is_banned(None, "1.2.3.4"));
     }
 }

@@ -20,6 +20,7 @@
 //! while the hub's fill task reads the missing range from the room log and
 //! hands it in through [`Room::filled`]; repeats are ignored.
 
+mod bans;
 mod members;
 mod order;
 mod polls;
@@ -42,6 +43,7 @@ use crate::domain::event::EventStatus;
 use crate::domain::ids::EventId;
 use crate::domain::question::{ModerationMode, ViewerKey};
 use crate::store::live::{PublicRoom, QuestionRecord};
+pub use bans::Term;
 use members::Watching;
 pub use members::may_post;
 pub use order::MAX_WAITING;
@@ -103,10 +105,10 @@ pub struct ConnEntry {
 #[derive(Debug)]
 pub enum Private {
     Frame(Utf8Bytes),
-    /// Close with this code and reason.
+    /// Send this error frame, then close for this code.
     Kick {
         code: ErrorCode,
-        reason: String,
+        frame: String,
     },
     /// `mine` frames may have been lost (the bus was away): send the viewer
     /// each of their posts as it is now, as after a replay.

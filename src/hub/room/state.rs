@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use tokio::sync::Notify;
 
-use super::members::Bans;
+use super::bans::Bans;
 use super::order::Order;
 use super::polls::Tallies;
 use super::ring::Ring;
@@ -157,7 +157,7 @@ impl Room {
         let inner = &mut *guard;
         inner.order.seq = state.seq;
         inner.view.load(state.public);
-        inner.bans = Bans::new(state.banned_viewers, state.banned_ips, state.last_ban_id);
+        inner.bans = Bans::from_records(&state.bans);
         inner.order.loaded = true;
         let mut backlog = std::mem::take(&mut inner.order.backlog);
         backlog.sort_by_key(|(seq, _)| *seq);

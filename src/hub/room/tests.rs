@@ -25,9 +25,7 @@ fn state(seq: i64, public: PublicRoom) -> RoomState {
     RoomState {
         seq,
         public,
-        banned_viewers: vec![],
-        banned_ips: vec![],
-        last_ban_id: 0,
+        bans: vec![],
     }
 }
 

@@ -59,6 +59,14 @@ pub enum Command {
         viewer: Option<ViewerKey>,
         ip: Option<String>,
         reason: String,
+        /// The end of the ban's term; none: the rest of the event.
+        until: Option<DateTime<Utc>>,
+        staff_id: StaffId,
+    },
+    /// Lift a ban of the room (it stops holding at once).
+    Unban {
+        event_id: EventId,
+        ban_id: i64,
         staff_id: StaffId,
     },
     Settings {

@@ -307,8 +307,17 @@ impl LiveTx<'_> {
                 viewer,
                 ip,
                 reason,
+                until,
                 staff_id,
-            } => self.ban(*event_id, viewer, ip, reason, *staff_id).await,
+            } => {
+                let term = (reason.as_str(), *until);
+                self.ban(*event_id, viewer, ip, term, *staff_id).await
+            }
+            Command::Unban {
+                event_id,
+                ban_id,
+                staff_id,
+            } => self.unban(*event_id, *ban_id, *staff_id).await,
             Command::Settings {
                 event_id,
                 moderation,
