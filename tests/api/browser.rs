@@ -1144,22 +1144,7 @@ async fn a_question_before_the_start_is_approved_and_shown_masked() {
         return;
     }
     let app = spawn_app(Backend::Sqlite).await.expect("SQLite is always there");
-    app.import_plan().await;
-    let event = app.event_id("open-day-06").await;
-    let admin = Some(app.admin_token.as_str());
-    let start = (chrono::Utc::now() + chrono::Duration::days(10)).to_rfc3339();
-    let r = app
-        .patch(
-            &format!("/api/events/{event}"),
-            admin,
-            json!({ "starts_at": start, "duration_minutes": 90 }),
-        )
-        .await;
-    assert!(r.status.is_success(), "{:?}", r.body);
-    let r = app
-        .post(&format!("/api/events/{event}/announce"), admin, json!({}))
-        .await;
-    assert!(r.status.is_success(), "{:?}", r.body);
+    let event = app.announced_event().await;
     app.staff("moderator1", "moderator", None).await;
 
     let driver = Driver::start().await;

@@ -478,6 +478,15 @@ impl TestApp {
 
     /// Import the plan and take `open-day-06` (人保局, online) live; returns its id.
     pub async fn live_event(&self) -> i64 {
+        let id = self.announced_event().await;
+        let admin = Some(self.admin_token.as_str());
+        let r = self.post(&format!("/api/events/{id}/start"), admin, json!({})).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        id
+    }
+
+    /// Import the plan and announce `open-day-06` for ten days from now; returns its id.
+    pub async fn announced_event(&self) -> i64 {
         self.import_plan().await;
         let id = self.event_id("open-day-06").await;
         let admin = Some(self.admin_token.as_str());
@@ -492,9 +501,21 @@ impl TestApp {
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
         let r = self.post(&format!("/api/events/{id}/announce"), admin, json!({})).await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-        let r = self.post(&format!("/api/events/{id}/start"), admin, json!({})).await;
-        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
         id
+    }
+
+    /// The actions in event `event`'s audit log, oldest first (read as an administrator).
+    pub async fn audit_actions(&self, event: i64) -> Vec<String> {
+        let audit = self
+            .get(&format!("/api/events/{event}/audit"), Some(&self.admin_token))
+            .await
+            .body;
+        audit
+            .as_array()
+            .expect("audit entries")
+            .iter()
+            .map(|a| a["action"].as_str().unwrap_or_default().to_owned())
+            .collect()
     }
 }
 

@@ -42,19 +42,6 @@ async fn published(author: &mut crate::helpers::Ws, moderator: &mut crate::helpe
     id
 }
 
-async fn audit_actions(app: &TestApp, event: i64) -> Vec<String> {
-    let audit = app
-        .get(&format!("/api/events/{event}/audit"), Some(&app.admin_token))
-        .await
-        .body;
-    audit
-        .as_array()
-        .expect("audit entries")
-        .iter()
-        .map(|a| a["action"].as_str().unwrap_or_default().to_owned())
-        .collect()
-}
-
 async fn a_paused_room_refuses_every_interaction_until_resumed(backend: Backend) {
     let Some(app) = spawn_app(backend).await else { return };
     let event = app.live_event().await;
@@ -131,7 +118,7 @@ async fn a_paused_room_refuses_every_interaction_until_resumed(backend: Backend)
     )
     .await;
 
-    let actions = audit_actions(&app, event).await;
+    let actions = app.audit_actions(event).await;
     assert!(
         actions.iter().any(|a| a == "pause") && actions.iter().any(|a| a == "resume"),
         "{actions:?}"
@@ -185,7 +172,8 @@ async fn withdrawing_recent_posts_takes_down_only_the_last_minutes(backend: Back
     )
     .await;
 
-    let withdrawn = audit_actions(&app, event)
+    let withdrawn = app
+        .audit_actions(event)
         .await
         .into_iter()
         .filter(|a| a == "withdraw")
