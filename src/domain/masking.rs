@@ -478,28 +478,38 @@ mod tests {
 
     #[test]
     fn bank_cards_keep_the_first_six_and_last_four_digits() {
-        // UnionPay, written together, in groups of four, and 19 digits with a group of three.
-        assert_eq!(mask("卡号6222021234567890"), "卡号622202******7890");
-        assert_eq!(mask("卡号 6222 0212 3456 7890，谢谢"), "卡号 6222 02** **** 7890，谢谢");
-        assert_eq!(mask("6222-0212-3456-7890-123"), "6222-02**-****-***0-123");
-        assert_eq!(mask("６２２２０２１２３４５６７８９０"), "６２２２０２******７８９０");
-        // Luhn-valid cards of other schemes.
-        assert_eq!(mask("4111111111111111"), "411111******1111");
-        assert_eq!(mask("4111 1111 1111 1111"), "4111 11** **** 1111");
+        // UnionPay together, in groups of four, 19 digits ending in a group of
+        // three, full-width; then Luhn-valid cards of other schemes.
+        let cases = [
+            ("卡号6222021234567890", "卡号622202******7890"),
+            ("卡号 6222 0212 3456 7890，谢谢", "卡号 6222 02** **** 7890，谢谢"),
+            ("6222-0212-3456-7890-123", "6222-02**-****-***0-123"),
+            ("６２２２０２１２３４５６７８９０", "６２２２０２******７８９０"),
+            ("4111111111111111", "411111******1111"),
+            ("4111 1111 1111 1111", "4111 11** **** 1111"),
+        ];
+        for (text, masked) in cases {
+            assert_eq!(mask(text), masked, "{text}");
+        }
     }
 
     #[test]
     fn long_numbers_that_are_not_cards_are_left_alone() {
-        // Fails Luhn and is not UnionPay: an order or case number staff need.
-        assert_eq!(mask("工单号2024101412345678"), "工单号2024101412345678");
-        assert_eq!(mask("4111111111111112"), "4111111111111112");
-        // Too long a run, too short a group, a group of five, a chain that goes on.
-        assert_eq!(mask("62220212345678901234"), "62220212345678901234");
-        assert_eq!(mask("6222 0212 3456 789 0"), "6222 0212 3456 789 0");
-        assert_eq!(mask("6222 02123 4567 8901"), "6222 02123 4567 8901");
-        assert_eq!(mask("6222-0212-3456-7890-123-4"), "6222-0212-3456-7890-123-4");
-        // A date and a price in groups of four are not a card.
-        assert_eq!(mask("2024 1014 0930"), "2024 1014 0930");
+        // An order or case number staff need (fails Luhn, not UnionPay), too
+        // long a run, too short a group, a group of five, a chain that goes
+        // on, and a date with a time in groups of four.
+        let kept = [
+            "工单号2024101412345678",
+            "4111111111111112",
+            "62220212345678901234",
+            "6222 0212 3456 789 0",
+            "6222 02123 4567 8901",
+            "6222-0212-3456-7890-123-4",
+            "2024 1014 0930",
+        ];
+        for text in kept {
+            assert_eq!(mask(text), text);
+        }
     }
 
     #[test]

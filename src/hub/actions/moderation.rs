@@ -4,7 +4,7 @@
 
 use super::{Refusal, ack, invalid, refuse, unexpected};
 use crate::domain::error_code::ErrorCode;
-use crate::domain::ids::PostId;
+use crate::domain::ids::{EventId, PostId, StaffId};
 use crate::domain::question::{ModAction, ModerationMode, QuestionText, ViewerKey, answer_text, reason_text};
 use crate::hub::conn::Session;
 use crate::hub::protocol::{Banned, Capability, OwnQuestion, ServerMsg, encode};
@@ -154,13 +154,12 @@ impl Session {
     /// Lift ban `ban_id`: this room re-reads the bans in force at once; in a
     /// cluster every node does within its next ban check (2 s).
     pub(super) async fn unban(&self, ban_id: i64, reference: Option<&str>) -> Result<String, Refusal> {
-        let staff_id = self.staff_id(Capability::Moderator)?;
-        let command = Command::Unban {
-            event_id: self.room.event_id,
+        self.room_step(|event_id, staff_id| Command::Unban {
+            event_id,
             ban_id,
             staff_id,
-        };
-        self.submit(command).await?;
+        })
+        .await?;
         match self.hub.store.active_bans(self.room.event_id).await {
             Ok(bans) => {
                 self.room.set_bans(&bans);
@@ -188,31 +187,39 @@ impl Session {
         self.settings(mode, slow, reference).await
     }
 
+    /// A moderator's step on the room as a whole (its settings, the kill
+    /// switch, a withdrawal, a lifted ban): `command` built for this room and
+    /// this moderator, committed.
+    async fn room_step(&self, command: impl FnOnce(EventId, StaffId) -> Command) -> Result<Outcome, Refusal> {
+        let staff_id = self.staff_id(Capability::Moderator)?;
+        self.submit(command(self.room.event_id, staff_id)).await
+    }
+
     /// The kill switch (即时阻断): pause all interaction of the room, or resume it.
     pub(super) async fn set_interaction(&self, paused: bool, reference: Option<&str>) -> Result<String, Refusal> {
-        let staff_id = self.staff_id(Capability::Moderator)?;
-        let command = Command::Interaction {
-            event_id: self.room.event_id,
+        self.room_step(|event_id, staff_id| Command::Interaction {
+            event_id,
             paused,
             staff_id,
-        };
-        self.submit(command).await?;
+        })
+        .await?;
         tracing::info!(event = self.room.event_id.0, paused, "room interaction switched");
         Ok(ack(reference, "set_interaction", None, None))
     }
 
     /// Take down every post published in the last `minutes` (1 to 60).
     pub(super) async fn withdraw_recent(&self, minutes: u32, reference: Option<&str>) -> Result<String, Refusal> {
-        let staff_id = self.staff_id(Capability::Moderator)?;
+        self.staff_id(Capability::Moderator)?;
         if !(1..=MAX_WITHDRAW_MINUTES).contains(&minutes) {
             return Err(refuse(ErrorCode::Invalid, "`minutes` is 1 to 60"));
         }
-        let command = Command::Withdraw {
-            event_id: self.room.event_id,
-            since: chrono::Utc::now() - chrono::Duration::minutes(i64::from(minutes)),
+        let since = chrono::Utc::now() - chrono::Duration::minutes(i64::from(minutes));
+        let withdraw = |event_id, staff_id| Command::Withdraw {
+            event_id,
+            since,
             staff_id,
         };
-        let Outcome::Withdrawn { posts } = self.submit(command).await? else {
+        let Outcome::Withdrawn { posts } = self.room_step(withdraw).await? else {
             return Err(unexpected());
         };
         for (before, after) in &posts {
@@ -246,14 +253,13 @@ impl Session {
         slow_mode_secs: u32,
         reference: Option<&str>,
     ) -> Result<String, Refusal> {
-        let staff_id = self.staff_id(Capability::Moderator)?;
-        let command = Command::Settings {
-            event_id: self.room.event_id,
+        self.room_step(|event_id, staff_id| Command::Settings {
+            event_id,
             moderation,
             slow_mode_secs,
             staff_id,
-        };
-        self.submit(command).await?;
+        })
+        .await?;
         Ok(ack(reference, "settings", None, None))
     }
 }
