@@ -41,6 +41,10 @@ const client = new LiveClient(eventId, {
         return;
       }
       document.body.classList.toggle("host-only", w.capability === "host");
+      // Permanent bans, across events, are the administrators'.
+      const admin = w.staff?.role === "admin";
+      $("term-permanent").hidden = !admin;
+      $("term-permanent").disabled = !admin;
       $("who").textContent = `${w.staff.display_name}（${w.capability === "host" ? "主持人" : "审核员"}）`;
       showStatus();
     },
@@ -316,7 +320,9 @@ async function act(key, id) {
       const reason = await ask("封禁", `${r.nickname}：${r.text}`, "封禁理由", "反复发布不当内容", false, true);
       if (reason === null) return;
       message = { type: "ban", viewer: r.viewer_key, reason, include_address: $("prompt-check").checked };
-      if ($("prompt-term").value) message.minutes = Number($("prompt-term").value);
+      const term = $("prompt-term").value;
+      if (term === "permanent") message.permanent = true;
+      else if (term) message.minutes = Number(term);
       break;
     }
     default:
@@ -355,7 +361,8 @@ async function loadBans() {
     ...bans.map((b) => {
       const li = el("li", "ban");
       const who = [b.viewer_key ? `观众 ${b.viewer_key}` : null, b.ip ? `地址 ${b.ip}` : null].filter(Boolean).join("，");
-      const until = b.expires_at ? `至 ${new Date(b.expires_at).toLocaleString("zh-CN", { timeZone: "Asia/Shanghai" })}` : "至本场活动结束";
+      const end = b.expires_at ? `至 ${new Date(b.expires_at).toLocaleString("zh-CN", { timeZone: "Asia/Shanghai" })}` : "至本场活动结束";
+      const until = b.permanent ? "永久（所有活动）" : end;
       li.append(el("span", null, `${who} · ${until} · 理由：${b.reason}`), " ");
       const lift = el("button", "secondary", "解除");
       lift.type = "button";

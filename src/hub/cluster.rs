@@ -85,6 +85,7 @@ impl Hub {
             ip: Some(ip),
             reason: term.reason,
             until: term.until,
+            permanent: false,
             staff_id,
         };
         let writer = self.writer.clone();

@@ -79,6 +79,11 @@ impl std::ops::Deref for Hub {
 }
 
 impl Hub {
+    /// The rooms loaded on this node.
+    pub fn rooms(&self) -> Vec<Arc<room::Room>> {
+        self.rooms.all()
+    }
+
     pub fn new(store: Store, settings: LiveSettings) -> anyhow::Result<Self> {
         let writer = Writer::spawn(store.clone(), settings.writer_queue, settings.writer_batch);
         let screen = Screen::load(settings.words_file.clone())?;

@@ -90,6 +90,9 @@ pub enum ClientMsg {
         /// 10, 60 or 1440 minutes; none: the rest of the event.
         #[serde(default)]
         minutes: Option<u32>,
+        /// In every event, with no end (administrators only).
+        #[serde(default)]
+        permanent: bool,
     },
     /// Lift a ban (its id from `GET /api/events/{id}/bans`).
     Unban {

@@ -191,8 +191,10 @@ pub struct BanRecord {
     pub viewer_key: Option<String>,
     pub ip: Option<String>,
     pub reason: String,
-    /// When the ban ends; `null`: at the end of the event.
+    /// When the ban ends; `null`: at the end of the event (never, when permanent).
     pub expires_at: Option<DateTime<Utc>>,
+    /// Holds in every event, not only the one it was issued in (administrators only).
+    pub permanent: bool,
     pub banned_by: StaffId,
     pub created_at: DateTime<Utc>,
 }
@@ -252,12 +254,14 @@ impl Store {
         })
     }
 
-    /// The bans of a room that hold now (not lifted, not expired), oldest
-    /// first: what a room loads, and what every node of a cluster re-reads to
-    /// learn of bans issued or lifted elsewhere.
+    /// The bans of a room that hold now (not lifted, not expired; its own
+    /// and the permanent ones), oldest first: what a room loads, and what
+    /// every node of a cluster re-reads to learn of bans issued or lifted
+    /// elsewhere.
     pub async fn active_bans(&self, event_id: EventId) -> StoreResult<Vec<BanRecord>> {
-        const SQL: &str = "SELECT id, viewer_key, ip, reason, expires_at, banned_by, created_at FROM bans
-             WHERE event_id = $1 AND lifted_at IS NULL AND (expires_at IS NULL OR expires_at > $2) ORDER BY id";
+        const SQL: &str = "SELECT id, viewer_key, ip, reason, expires_at, permanent, banned_by, created_at FROM bans
+             WHERE (event_id = $1 OR permanent) AND lifted_at IS NULL AND (expires_at IS NULL OR expires_at > $2)
+             ORDER BY id";
         let now = Utc::now();
         Ok(on_pool!(self, read p => sqlx::query_as::<_, BanRecord>(SQL).bind(event_id).bind(now).fetch_all(p).await)?)
     }

@@ -11,7 +11,10 @@ use crate::cluster::harness::{Cluster, eventually};
 use crate::helpers::{Backend, spawn_app};
 use crate::on_both_backends;
 
-on_both_backends!(a_ban_has_a_term_a_reason_and_can_be_lifted);
+on_both_backends!(
+    a_ban_has_a_term_a_reason_and_can_be_lifted,
+    a_permanent_ban_holds_in_every_event_and_is_the_administrators,
+);
 
 async fn a_ban_has_a_term_a_reason_and_can_be_lifted(backend: Backend) {
     let Some(app) = spawn_app(backend).await else { return };
@@ -101,6 +104,58 @@ async fn a_ban_has_a_term_a_reason_and_can_be_lifted(backend: Backend) {
         actions.iter().any(|a| a == "ban") && actions.iter().any(|a| a == "unban"),
         "{actions:?}"
     );
+    app.stop().await;
+}
+
+async fn a_permanent_ban_holds_in_every_event_and_is_the_administrators(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else { return };
+    let event = app.live_event().await;
+    let other = app.announce("open-day-01").await;
+    let moderator_token = app.staff("mod", "moderator", None).await;
+    let mut moderator = app.staff_ws(event, &moderator_token).await;
+    let mut admin = app.staff_ws(event, &app.admin_token).await;
+    let mut troll = app.ws(event, json!({ "nickname": "捣乱" })).await;
+    let key = troll.welcome["viewer"]["key"].as_str().unwrap().to_owned();
+    let token = troll.welcome["viewer"]["token"].as_str().unwrap().to_owned();
+    troll.expect("snapshot").await;
+    // In the other event's room too, already open on this node.
+    let mut elsewhere = app.ws(other, json!({ "viewer_token": token })).await;
+    elsewhere.expect("snapshot").await;
+
+    let ban = json!({ "type": "ban", "viewer": key, "reason": "多场活动恶意刷屏", "include_address": false, "permanent": true });
+    let no = moderator.request(ban.clone(), "m").await;
+    assert_eq!(no["code"], "forbidden", "a moderator may not: {no:?}");
+    let ack = admin.request(ban, "a").await;
+    assert_eq!(ack["type"], "ack", "{ack:?}");
+    assert_eq!(troll.closed().await.0, Some(4403));
+    assert_eq!(
+        elsewhere.closed().await.0,
+        Some(4403),
+        "cut off in the other event as well"
+    );
+    for room in [event, other] {
+        let (code, close) = app.refused(room, json!({ "viewer_token": token })).await;
+        assert_eq!((code.as_str(), close), ("banned", Some(4403)), "event {room}");
+    }
+    let listed = app
+        .get(&format!("/api/events/{other}/bans"), Some(&app.admin_token))
+        .await;
+    let bans = listed.body.as_array().unwrap();
+    assert_eq!(bans.len(), 1, "listed in every event: {bans:?}");
+    assert_eq!(bans[0]["permanent"], true);
+    assert_eq!(bans[0]["expires_at"], serde_json::Value::Null);
+    let ban_id = bans[0]["id"].as_i64().unwrap();
+
+    let no = moderator
+        .request(json!({ "type": "unban", "ban_id": ban_id }), "mu")
+        .await;
+    assert_eq!(no["code"], "not_found", "a moderator may not lift it: {no:?}");
+    let lifted = admin.request(json!({ "type": "unban", "ban_id": ban_id }), "au").await;
+    assert_eq!(lifted["type"], "ack", "{lifted:?}");
+    for room in [event, other] {
+        let mut back = app.ws(room, json!({ "viewer_token": token })).await;
+        back.expect("snapshot").await;
+    }
     app.stop().await;
 }
 

@@ -488,7 +488,12 @@ impl TestApp {
     /// Import the plan and announce `open-day-06` for ten days from now; returns its id.
     pub async fn announced_event(&self) -> i64 {
         self.import_plan().await;
-        let id = self.event_id("open-day-06").await;
+        self.announce("open-day-06").await
+    }
+
+    /// Announce event `code` (the plan imported) for ten days from now; returns its id.
+    pub async fn announce(&self, code: &str) -> i64 {
+        let id = self.event_id(code).await;
         let admin = Some(self.admin_token.as_str());
         let start = (chrono::Utc::now() + chrono::Duration::days(10)).to_rfc3339();
         let r = self

@@ -141,12 +141,14 @@ impl Session {
                 reason,
                 include_address,
                 minutes,
+                permanent,
             } => {
                 let ban = BanAsked {
                     viewer: &viewer,
                     reason: &reason,
                     include_address,
                     minutes,
+                    permanent,
                 };
                 self.ban(ban, reference).await
             }
@@ -156,6 +158,11 @@ impl Session {
             ClientMsg::SetInteraction { paused } => self.set_interaction(paused, reference).await,
             ClientMsg::WithdrawRecent { minutes } => self.withdraw_recent(minutes, reference).await,
         }
+    }
+
+    /// Whether this connection is an administrator's.
+    fn is_admin(&self) -> bool {
+        matches!(&self.who, Who::Staff { staff, .. } if staff.is_admin())
     }
 
     /// The staff id behind this connection if its capability is at least `needed`.

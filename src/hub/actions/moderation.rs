@@ -92,8 +92,15 @@ impl Session {
             reason,
             include_address,
             minutes,
+            permanent,
         } = asked;
         let staff_id = self.staff_id(Capability::Moderator)?;
+        if permanent && !self.is_admin() {
+            return Err(refuse(ErrorCode::Forbidden, "only administrators ban permanently"));
+        }
+        if permanent && minutes.is_some() {
+            return Err(refuse(ErrorCode::Invalid, "a permanent ban has no `minutes`"));
+        }
         let key = ViewerKey::parse(viewer)
             .ok_or_else(|| refuse(ErrorCode::Invalid, "`viewer` is a viewer key (16 hex characters)"))?;
         let reason = reason_text(reason).map_err(invalid)?;
@@ -127,13 +134,26 @@ impl Session {
             ip: ip.clone(),
             reason: reason.clone(),
             until,
+            permanent,
             staff_id,
         };
         self.submit(command).await?;
         // Not known here: in a cluster, a node that saw the viewer join bans the address.
         let address_by = (include_address && ip.is_none()).then_some(staff_id);
         let term = Term { reason, until };
-        let kicked = self.hub.ban(&self.room, Some(&key), ip.as_deref(), &term, address_by);
+        let mut kicked = self.hub.ban(&self.room, Some(&key), ip.as_deref(), &term, address_by);
+        if permanent {
+            // Every other room on this node now; the other nodes' rooms at
+            // their next ban check (they re-read the permanent bans too).
+            for room in self
+                .hub
+                .rooms()
+                .into_iter()
+                .filter(|r| r.event_id != self.room.event_id)
+            {
+                kicked += room.ban(Some(&key), ip.as_deref(), &term);
+            }
+        }
         tracing::info!(viewer = %key.0, address = ip.is_some(), kicked, "viewer banned");
         Ok(encode(&ServerMsg::Ack {
             reference,
@@ -154,17 +174,29 @@ impl Session {
     /// Lift ban `ban_id`: this room re-reads the bans in force at once; in a
     /// cluster every node does within its next ban check (2 s).
     pub(super) async fn unban(&self, ban_id: i64, reference: Option<&str>) -> Result<String, Refusal> {
-        self.room_step(|event_id, staff_id| Command::Unban {
+        let admin = self.is_admin();
+        let lift = |event_id, staff_id| Command::Unban {
             event_id,
             ban_id,
+            admin,
             staff_id,
-        })
-        .await?;
-        match self.hub.store.active_bans(self.room.event_id).await {
-            Ok(bans) => {
-                self.room.set_bans(&bans);
+        };
+        let Outcome::Unbanned { permanent } = self.room_step(lift).await? else {
+            return Err(unexpected());
+        };
+        // A permanent ban held in every room here: each re-reads its bans.
+        let rooms = if permanent {
+            self.hub.rooms()
+        } else {
+            vec![self.room.clone()]
+        };
+        for room in rooms {
+            match self.hub.store.active_bans(room.event_id).await {
+                Ok(bans) => {
+                    room.set_bans(&bans);
+                }
+                Err(e) => tracing::warn!(error = %e, "bans not re-read after a lift; the next check does"),
             }
-            Err(e) => tracing::warn!(error = %e, "bans not re-read after a lift; the next check does"),
         }
         tracing::info!(event = self.room.event_id.0, ban_id, "ban lifted");
         Ok(ack(reference, "unban", None, None))
@@ -270,6 +302,7 @@ pub(super) struct BanAsked<'a> {
     pub reason: &'a str,
     pub include_address: bool,
     pub minutes: Option<u32>,
+    pub permanent: bool,
 }
 
 /// The terms a ban may have, in minutes (10 minutes, an hour, a day);

@@ -124,6 +124,7 @@ mod tests {
             ip: ip.map(str::to_owned),
             reason: "刷屏".into(),
             expires_at: until,
+            permanent: false,
             banned_by: StaffId(1),
             created_at: Utc::now(),
         }

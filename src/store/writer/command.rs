@@ -61,12 +61,16 @@ pub enum Command {
         reason: String,
         /// The end of the ban's term; none: the rest of the event.
         until: Option<DateTime<Utc>>,
+        /// In every event (administrators only; checked by the caller).
+        permanent: bool,
         staff_id: StaffId,
     },
-    /// Lift a ban of the room (it stops holding at once).
+    /// Lift a ban of the room, or a permanent one when `admin` (it stops
+    /// holding at once).
     Unban {
         event_id: EventId,
         ban_id: i64,
+        admin: bool,
         staff_id: StaffId,
     },
     Settings {
@@ -139,6 +143,10 @@ pub enum Outcome {
         after: QuestionRecord,
     },
     Banned,
+    /// A ban was lifted; `permanent`: it held in every event.
+    Unbanned {
+        permanent: bool,
+    },
     SettingsChanged,
     /// The posts a withdrawal hid, each as it was and as it is.
     Withdrawn {

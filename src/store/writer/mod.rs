@@ -308,16 +308,18 @@ impl LiveTx<'_> {
                 ip,
                 reason,
                 until,
+                permanent,
                 staff_id,
             } => {
-                let term = (reason.as_str(), *until);
+                let term = (reason.as_str(), *until, *permanent);
                 self.ban(*event_id, viewer, ip, term, *staff_id).await
             }
             Command::Unban {
                 event_id,
                 ban_id,
+                admin,
                 staff_id,
-            } => self.unban(*event_id, *ban_id, *staff_id).await,
+            } => self.unban(*event_id, *ban_id, *admin, *staff_id).await,
             Command::Settings {
                 event_id,
                 moderation,

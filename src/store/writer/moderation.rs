@@ -137,36 +137,48 @@ impl LiveTx<'_> {
         event_id: EventId,
         viewer: &Option<ViewerKey>,
         ip: &Option<String>,
-        (reason, until): (&str, Option<DateTime<Utc>>),
+        (reason, until, permanent): (&str, Option<DateTime<Utc>>, bool),
         staff_id: StaffId,
     ) -> StoreResult<Decided> {
         let (viewer, ip) = (viewer.as_ref(), ip.as_deref());
-        const SQL: &str = "INSERT INTO bans (event_id, viewer_key, ip, reason, banned_by, created_at, expires_at) \
-                           VALUES ($1, $2, $3, $4, $5, $6, $7)";
+        const SQL: &str = "INSERT INTO bans (event_id, viewer_key, ip, reason, banned_by, created_at, expires_at, permanent) \
+                           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
         let at = self.at;
         on_tx!(self.tx(), c => sqlx::query(SQL).bind(event_id).bind(viewer.map(|v| v.0.clone())).bind(ip)
-            .bind(reason).bind(staff_id).bind(at).bind(until).execute(c).await.map(|_| ()))?;
-        let after = serde_json::json!({ "viewer": viewer, "ip": ip, "reason": reason, "until": until }).to_string();
+            .bind(reason).bind(staff_id).bind(at).bind(until).bind(permanent).execute(c).await.map(|_| ()))?;
+        let after = serde_json::json!({ "viewer": viewer, "ip": ip, "reason": reason, "until": until,
+            "permanent": permanent })
+        .to_string();
         self.audit_staff(event_id, staff_id, "ban", None, None, Some(after))
             .await?;
         Ok(Ok(Outcome::Banned))
     }
 
-    /// Lift ban `ban_id` of the room: it stops holding at once (the rooms
-    /// re-read the bans in force).
-    pub(super) async fn unban(&mut self, event_id: EventId, ban_id: i64, staff_id: StaffId) -> StoreResult<Decided> {
+    /// Lift ban `ban_id` of the room, or a permanent ban when `admin`: it
+    /// stops holding at once (the rooms re-read the bans in force).
+    pub(super) async fn unban(
+        &mut self,
+        event_id: EventId,
+        ban_id: i64,
+        admin: bool,
+        staff_id: StaffId,
+    ) -> StoreResult<Decided> {
         const SQL: &str = "UPDATE bans SET lifted_at = $1, lifted_by = $2
-             WHERE id = $3 AND event_id = $4 AND lifted_at IS NULL RETURNING viewer_key, ip, reason";
+             WHERE id = $3 AND lifted_at IS NULL AND (event_id = $4 AND NOT permanent OR permanent AND $5)
+             RETURNING viewer_key, ip, reason, permanent";
         let at = self.at;
-        let lifted: Option<(Option<String>, Option<String>, String)> = on_tx!(self.tx(), c => sqlx::query_as(SQL)
-            .bind(at).bind(staff_id).bind(ban_id).bind(event_id).fetch_optional(c).await)?;
-        let Some((viewer, ip, reason)) = lifted else {
-            return Ok(Err(refused(ErrorCode::NotFound, "no such ban in force in this room")));
+        let lifted: Option<(Option<String>, Option<String>, String, bool)> = on_tx!(self.tx(), c => sqlx::query_as(SQL)
+            .bind(at).bind(staff_id).bind(ban_id).bind(event_id).bind(admin).fetch_optional(c).await)?;
+        let Some((viewer, ip, reason, permanent)) = lifted else {
+            return Ok(Err(refused(
+                ErrorCode::NotFound,
+                "no such ban in force in this room (a permanent ban is lifted by an administrator)",
+            )));
         };
         let before = serde_json::json!({ "ban_id": ban_id, "viewer": viewer, "ip": ip, "reason": reason }).to_string();
         self.audit_staff(event_id, staff_id, "unban", Some(ban_id), Some(before), None)
             .await?;
-        Ok(Ok(Outcome::Banned))
+        Ok(Ok(Outcome::Unbanned { permanent }))
     }
 
     /// The room's moderation mode and slow mode.
