@@ -532,7 +532,8 @@ async fn migration_0006_redacts_the_logs_written_before_it(backend: Backend) {
         },
     ];
     // (id, kind, status, text, original_text, answer) as the posts are now.
-    let posts: [(i64, &str, &str, &str, Option<&str>, Option<&str>); 5] = [
+    type Post<'a> = (i64, &'a str, &'a str, &'a str, Option<&'a str>, Option<&'a str>);
+    let posts: [Post; 5] = [
         (1, "question", "approved", "A改后", Some("A原文"), Some("新的答复")),
         (2, "question", "hidden", "电话", None, None),
         (3, "comment", "hidden", "电话", None, None),

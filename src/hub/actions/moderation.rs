@@ -73,7 +73,7 @@ impl Session {
                 Ok(encode(&ServerMsg::Ack {
                     reference,
                     action: name,
-                    question: Some(OwnQuestion::from(&after)),
+                    question: Some(OwnQuestion::from(&*after)),
                     upvotes: None,
                     poll: None,
                     changed: None,

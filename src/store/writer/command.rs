@@ -127,11 +127,13 @@ pub enum Command {
     },
 }
 
+/// What a command did (the records boxed: an outcome is moved through the
+/// writer's queue and its answer channel, and most outcomes are small).
 #[derive(Debug, Clone)]
 pub enum Outcome {
     /// `duplicate`: the same request (same `client_ref`) was already stored.
     Asked {
-        question: QuestionRecord,
+        question: Box<QuestionRecord>,
         duplicate: bool,
     },
     Upvoted {
@@ -139,8 +141,8 @@ pub enum Outcome {
         upvotes: i64,
     },
     Moderated {
-        before: QuestionRecord,
-        after: QuestionRecord,
+        before: Box<QuestionRecord>,
+        after: Box<QuestionRecord>,
     },
     Banned,
     /// A ban was lifted; `permanent`: it held in every event.

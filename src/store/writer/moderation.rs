@@ -63,7 +63,10 @@ impl LiveTx<'_> {
         let (was, is) = (Some(audit_view(&before)), Some(audit_view(&after)));
         self.audit_staff(event_id, staff_id, audited, Some(question_id.into()), was, is)
             .await?;
-        Ok(Ok(Outcome::Moderated { before, after }))
+        Ok(Ok(Outcome::Moderated {
+            before: Box::new(before),
+            after: Box::new(after),
+        }))
     }
 
     /// The pinned question of the room.
@@ -244,7 +247,7 @@ impl LiveTx<'_> {
                 .moderate_as(event_id, id, &ModAction::Hide, staff_id, "withdraw")
                 .await?
             {
-                posts.push((before, after));
+                posts.push((*before, *after));
             }
         }
         Ok(Ok(Outcome::Withdrawn { posts }))

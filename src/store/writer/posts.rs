@@ -16,7 +16,7 @@ impl LiveTx<'_> {
         let Some(question) = self.insert_post(q).await? else {
             let question = self.same_post(q).await?;
             return Ok(Ok(Outcome::Asked {
-                question,
+                question: Box::new(question),
                 duplicate: true,
             }));
         };
@@ -32,7 +32,7 @@ impl LiveTx<'_> {
             self.audit_screen(action, &question).await?;
         }
         Ok(Ok(Outcome::Asked {
-            question,
+            question: Box::new(question),
             duplicate: false,
         }))
     }

@@ -169,8 +169,7 @@ async fn poll_tallies_are_cluster_wide_and_the_final_tally_is_the_stored_votes()
             .await;
         assert_eq!(ack["type"], "ack", "{ack:?}");
     }
-    for node in 0..3 {
-        let v = &mut viewers[node];
+    for (node, v) in viewers.iter_mut().enumerate().take(3) {
         let tally = v
             .expect(|f| f["type"] == "poll_results" && f["tally"]["voters"] == 15)
             .await;
@@ -207,10 +206,8 @@ async fn poll_tallies_are_cluster_wide_and_the_final_tally_is_the_stored_votes()
     }
     // The closing tally is the same on every node and counts exactly the acknowledged votes.
     let mut finals = Vec::new();
-    for node in 0..3 {
-        let f = viewers[node]
-            .find(|f| f["type"] == "poll" && f["poll"]["status"] == "closed")
-            .await;
+    for v in viewers.iter_mut().take(3) {
+        let f = v.find(|f| f["type"] == "poll" && f["poll"]["status"] == "closed").await;
         finals.push(f);
     }
     assert_eq!(finals[0], finals[1]);
