@@ -317,6 +317,34 @@ impl RoomChange {
         }
     }
 
+    /// This change with the personal data in its public text masked (a
+    /// nickname, a text, an answer): what the store publishes, and how a
+    /// frame logged before masking existed is replayed. Masking is
+    /// idempotent, so a frame masked already reads the same.
+    pub fn masked(self) -> Self {
+        let mask = |text: &mut String| {
+            if let std::borrow::Cow::Owned(masked) = super::masking::mask_personal_data(text) {
+                *text = masked;
+            }
+        };
+        let mut change = self;
+        match &mut change {
+            Self::Question { question } => {
+                mask(&mut question.nickname);
+                mask(&mut question.text);
+                if let Some(answer) = question.answer.as_mut() {
+                    mask(answer);
+                }
+            }
+            Self::Comment { comment } => {
+                mask(&mut comment.nickname);
+                mask(&mut comment.text);
+            }
+            _ => {}
+        }
+        change
+    }
+
     /// Whether `later`, a change about this frame's item, changes more of
     /// what the frame shows than its answer: a removal, or another nickname,
     /// text or edited mark. The store writes such a change into the item's

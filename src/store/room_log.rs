@@ -1,5 +1,6 @@
 //! The room log as read: every public change of a room in `seq` order, each
-//! as it reads now (what hides, edits and answers since have made of it).
+//! as it reads now (what hides, edits and answers since have made of it, and
+//! its personal data masked).
 
 use std::collections::HashMap;
 
@@ -42,7 +43,11 @@ impl Store {
                 }
             }
         }
-        Ok(changes)
+        // Frames logged before public text was masked are masked as they are read.
+        Ok(changes
+            .into_iter()
+            .map(|(seq, change)| (seq, change.masked()))
+            .collect())
     }
 }
 
