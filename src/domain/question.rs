@@ -234,6 +234,19 @@ pub struct PublicQuestion {
     pub created_at: DateTime<Utc>,
 }
 
+impl PublicQuestion {
+    /// With the personal data in its nickname, text and answer masked (staff
+    /// type numbers into answers too): how every viewer sees it.
+    pub fn masked(mut self) -> Self {
+        mask(&mut self.nickname);
+        mask(&mut self.text);
+        if let Some(answer) = self.answer.as_mut() {
+            mask(answer);
+        }
+        self
+    }
+}
+
 /// A comment as every viewer sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublicComment {
@@ -242,6 +255,22 @@ pub struct PublicComment {
     pub text: String,
     pub edited: bool,
     pub created_at: DateTime<Utc>,
+}
+
+impl PublicComment {
+    /// With the personal data in its nickname and text masked.
+    pub fn masked(mut self) -> Self {
+        mask(&mut self.nickname);
+        mask(&mut self.text);
+        self
+    }
+}
+
+/// Mask the personal data in `text` in place (left as it is when there is none).
+fn mask(text: &mut String) {
+    if let std::borrow::Cow::Owned(masked) = super::masking::mask_personal_data(text) {
+        *text = masked;
+    }
 }
 
 /// One change to a room's public state; the room log keeps them in `seq` order.
@@ -322,27 +351,15 @@ impl RoomChange {
     /// frame logged before masking existed is replayed. Masking is
     /// idempotent, so a frame masked already reads the same.
     pub fn masked(self) -> Self {
-        let mask = |text: &mut String| {
-            if let std::borrow::Cow::Owned(masked) = super::masking::mask_personal_data(text) {
-                *text = masked;
-            }
-        };
-        let mut change = self;
-        match &mut change {
-            Self::Question { question } => {
-                mask(&mut question.nickname);
-                mask(&mut question.text);
-                if let Some(answer) = question.answer.as_mut() {
-                    mask(answer);
-                }
-            }
-            Self::Comment { comment } => {
-                mask(&mut comment.nickname);
-                mask(&mut comment.text);
-            }
-            _ => {}
+        match self {
+            Self::Question { question } => Self::Question {
+                question: question.masked(),
+            },
+            Self::Comment { comment } => Self::Comment {
+                comment: comment.masked(),
+            },
+            other => other,
         }
-        change
     }
 
     /// Whether `later`, a change about this frame's item, changes more of

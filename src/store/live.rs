@@ -7,7 +7,7 @@ use serde::Serialize;
 pub use super::audit::AuditEntry;
 use super::{Store, StoreError, StoreResult, on_pool};
 use crate::domain::ids::{EventId, PostId, StaffId};
-use crate::domain::masking::{Span, mask_personal_data, personal_data_spans};
+use crate::domain::masking::{Span, personal_data_spans};
 use crate::domain::question::{
     ModerationMode, PostKind, PublicComment, PublicQuestion, QuestionStatus, RoomChange, ViewerKey,
 };
@@ -103,22 +103,19 @@ impl QuestionRow {
     }
 }
 
-/// Public text, with personal data masked: what a viewer, the big screen and
-/// the room log may hold. Moderators and the author see the record itself.
-fn public_text(text: &str) -> String {
-    mask_personal_data(text).into_owned()
-}
-
 impl QuestionRecord {
-    /// The comment as every viewer sees it (personal data masked).
+    /// The comment as every viewer sees it (personal data masked: what the
+    /// big screen and the room log hold too; moderators and the author see
+    /// the record itself).
     pub fn public_comment(&self) -> PublicComment {
         PublicComment {
             id: self.id,
-            nickname: public_text(&self.nickname),
-            text: public_text(&self.text),
+            nickname: self.nickname.clone(),
+            text: self.text.clone(),
             edited: self.original_text.is_some(),
             created_at: self.created_at,
         }
+        .masked()
     }
 
     /// The change that shows this post as it is now.
@@ -141,19 +138,19 @@ impl QuestionRecord {
         }
     }
 
-    /// The question as every viewer sees it (personal data masked, in the
-    /// answer too: staff type numbers into answers as well).
+    /// The question as every viewer sees it (personal data masked).
     pub fn public(&self) -> PublicQuestion {
         PublicQuestion {
             id: self.id,
-            nickname: public_text(&self.nickname),
-            text: public_text(&self.text),
+            nickname: self.nickname.clone(),
+            text: self.text.clone(),
             upvotes: self.upvotes,
             answered: self.answered,
-            answer: self.answer.as_deref().map(public_text),
+            answer: self.answer.clone(),
             edited: self.original_text.is_some(),
             created_at: self.created_at,
         }
+        .masked()
     }
 }
 

@@ -28,7 +28,7 @@ pub mod live;
 pub mod opinions;
 pub mod plans;
 pub mod polls;
-mod room_log;
+pub(crate) mod room_log;
 pub mod sessions;
 pub mod themes;
 pub(crate) mod tx;

@@ -54,10 +54,11 @@ impl Store {
 /// Rows of room `event_id`'s log, parsed.
 fn parse_log(event_id: EventId, rows: Vec<(i64, String)>) -> StoreResult<Vec<(i64, RoomChange)>> {
     rows.into_iter()
-        .map(|(seq, json)| {
-            serde_json::from_str(&json)
-                .map(|c| (seq, c))
-                .map_err(|e| StoreError::Conflict(format!("room log {event_id}/{seq} is unreadable: {e}")))
-        })
+        .map(|(seq, json)| Ok((seq, parse_frame(&json, || format!("{event_id}/{seq}"))?)))
         .collect()
+}
+
+/// A change as the room log keeps it; `frame` names it in the error.
+pub(crate) fn parse_frame(json: &str, frame: impl FnOnce() -> String) -> StoreResult<RoomChange> {
+    serde_json::from_str(json).map_err(|e| StoreError::Conflict(format!("room log {} is unreadable: {e}", frame())))
 }

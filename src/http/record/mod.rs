@@ -150,14 +150,11 @@ async fn assemble(state: &AppState, event: &Event) -> ApiResult<MaterialsPackage
         .map(|(i, q)| RecordQuestion {
             number: i as i64 + 1,
             id: q.id,
-            nickname: mask_personal_data(&q.nickname).into_owned(),
-            text: mask_personal_data(&q.text).into_owned(),
+            // As every viewer sees them: personal data masked by the store.
+            nickname: q.nickname.clone(),
+            text: q.text.clone(),
             upvotes: q.upvotes,
-            answer: q
-                .answer
-                .as_deref()
-                .filter(|a| !a.trim().is_empty())
-                .map(|a| mask_personal_data(a).into_owned()),
+            answer: q.answer.clone().filter(|a| !a.trim().is_empty()),
             asked_at: q.created_at,
         })
         .collect();

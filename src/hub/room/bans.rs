@@ -87,8 +87,8 @@ impl Bans {
 
     /// The ban that holds at `now` for this viewer key or address, if any.
     pub fn find(&self, viewer: Option<&ViewerKey>, ip: &str, now: DateTime<Utc>) -> Option<&Term> {
-        let by_key = viewer.and_then(|v| self.viewers.get(&v.0)).filter(|t| t.holds(now));
-        by_key.or_else(|| self.ips.get(ip).filter(|t| t.holds(now)))
+        let by_key = viewer.and_then(|v| holding(&self.viewers, &v.0, now));
+        by_key.or_else(|| holding(&self.ips, ip, now))
     }
 
     pub fn record(&mut self, viewer: Option<&str>, ip: Option<&str>, term: &Term) {
@@ -105,11 +105,18 @@ impl Bans {
 
     /// Whether `ban` is already in force here (nobody new to cut off).
     pub fn covers(&self, ban: &BanRecord, now: DateTime<Utc>) -> bool {
-        let key = ban.viewer_key.clone().map(ViewerKey);
-        let by_key = key.as_ref().is_none_or(|k| self.find(Some(k), "", now).is_some());
-        let by_ip = ban.ip.as_deref().is_none_or(|ip| self.find(None, ip, now).is_some());
+        let by_key = ban
+            .viewer_key
+            .as_deref()
+            .is_none_or(|k| holding(&self.viewers, k, now).is_some());
+        let by_ip = ban.ip.as_deref().is_none_or(|ip| holding(&self.ips, ip, now).is_some());
         by_key && by_ip
     }
+}
+
+/// The ban of `key` in `bans` if it holds at `now`.
+fn holding<'a>(bans: &'a HashMap<String, Term>, key: &str, now: DateTime<Utc>) -> Option<&'a Term> {
+    bans.get(key).filter(|t| t.holds(now))
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use crate::domain::question::RoomChange;
 use crate::store::StoreResult;
 use crate::store::live::{QuestionRecord, QuestionRow, question_columns};
 use crate::store::polls::{PollRecord, PollRow, poll_columns};
+use crate::store::room_log::parse_frame;
 use crate::store::tx::{AuditLine, Tx, on_tx};
 
 /// What a command decided: its outcome, or why it was refused. A store
@@ -124,7 +125,7 @@ impl<'c> LiveTx<'c> {
         let latest: Option<String> = on_tx!(&mut self.tx, c => sqlx::query_scalar(LATEST)
             .bind(event_id).bind(item).bind(seq).fetch_optional(c).await)?;
         match latest {
-            Some(json) if parse_logged(event_id, seq, &json)?.rewrites_text(later) => {}
+            Some(json) if parse_frame(&json, || format!("{event_id} before {seq}"))?.rewrites_text(later) => {}
             _ => return Ok(()),
         }
         // The item's earlier frames read alike but for their own upvotes and
@@ -137,7 +138,7 @@ impl<'c> LiveTx<'c> {
         let earlier: Vec<String> = on_tx!(&mut self.tx, c => sqlx::query_scalar(EARLIER)
             .bind(event_id).bind(item).bind(seq).fetch_all(c).await)?;
         for json in earlier {
-            let Some(redacted) = parse_logged(event_id, seq, &json)?.redacted_by(later) else {
+            let Some(redacted) = parse_frame(&json, || format!("{event_id} before {seq}"))?.redacted_by(later) else {
                 continue;
             };
             let text = serde_json::to_string(&redacted).map_err(|e| StoreError::Conflict(e.to_string()))?;
@@ -348,10 +349,4 @@ pub(super) fn audit_view(q: &QuestionRecord) -> String {
     serde_json::json!({ "status": q.status, "text": q.text, "answered": q.answered, "answer": q.answer,
         "reject_reason": q.reject_reason })
     .to_string()
-}
-
-/// A frame of room `event_id`'s log read back while logging `seq`.
-fn parse_logged(event_id: EventId, seq: i64, json: &str) -> StoreResult<RoomChange> {
-    serde_json::from_str(json)
-        .map_err(|e| StoreError::Conflict(format!("room log {event_id} before {seq} is unreadable: {e}")))
 }
