@@ -59,6 +59,9 @@ unset MINSHENG_REDIS_URL
 # 127.0.0.1: lift the per-address caps (the flags on the command line still win).
 export MINSHENG_VIEWER_SOCKETS_PER_ADDRESS="${MINSHENG_VIEWER_SOCKETS_PER_ADDRESS:-0}"
 export MINSHENG_VOTES_PER_ADDRESS="${MINSHENG_VOTES_PER_ADDRESS:-0}"
+# The generator does not verify numbers: the demo rooms are `open`; every node shares one identity secret.
+export MINSHENG_DEMO_IDENTITY="${MINSHENG_DEMO_IDENTITY:-open}"
+export MINSHENG_IDENTITY_SECRET="${MINSHENG_IDENTITY_SECRET:-bench-cluster-identity-secret-0123456789abcdef}"
 
 pids=()
 sub=

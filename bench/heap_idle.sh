@@ -20,7 +20,7 @@ load_bin=${MINSHENG_LOAD_BIN:-./target/release/minsheng-load}
 port=18191
 ulimit -n "$(ulimit -Hn)"
 export MINSHENG_MAX_CONNECTIONS_PER_ADDRESS=1000000 MINSHENG_MAX_CONNECTIONS=1000000
-export MINSHENG_VIEWER_SOCKETS_PER_ADDRESS=0 MINSHENG_VOTES_PER_ADDRESS=0
+export MINSHENG_VIEWER_SOCKETS_PER_ADDRESS=0 MINSHENG_VOTES_PER_ADDRESS=0 MINSHENG_DEMO_IDENTITY=open
 mkdir -p data
 rm -f data/heap.db data/heap.db-* "$out.zst"
 export DATABASE_URL=sqlite://data/heap.db

@@ -25,6 +25,9 @@ export DATABASE_URL="${DATABASE_URL:-sqlite://data/bench.db}"
 # 127.0.0.1: lift the per-address caps (the flags on the command line still win).
 export MINSHENG_VIEWER_SOCKETS_PER_ADDRESS="${MINSHENG_VIEWER_SOCKETS_PER_ADDRESS:-0}"
 export MINSHENG_VOTES_PER_ADDRESS="${MINSHENG_VOTES_PER_ADDRESS:-0}"
+# The demo's rooms are `verified` as a district runs them; the generator's viewers do not
+# verify 10,000 numbers, so its rooms are `open` (the same live path, keyed per token).
+export MINSHENG_DEMO_IDENTITY="${MINSHENG_DEMO_IDENTITY:-open}"
 server_bin=${MINSHENG_BIN:-./target/release/minsheng}
 load_bin=${MINSHENG_LOAD_BIN:-./target/release/minsheng-load}
 "$server_bin" serve --demo --listen "127.0.0.1:$port" "${server_flags[@]}" >"bench/results/$name.server.log" 2>&1 &

@@ -41,6 +41,7 @@ pub async fn build_state(
     let calendar = WorkingCalendar::load(Some(calendar_dir)).context("loading the working-day calendar")?;
     let years: Vec<i32> = calendar.years().iter().map(|y| y.year).collect();
     tracing::info!(database = %db, backend = %store.backend(), ?years, "store and calendar ready");
+    let verifier = Arc::new(crate::identity::Verifier::new(store.clone(), live.identity.clone()));
     let hub = Hub::new(store.clone(), live).context("starting the live hub")?;
     Ok(AppState {
         sign_in_limits: Arc::new(http::auth::SignInLimits::new(settings.sign_ins_per_ip_per_min)),
@@ -49,6 +50,7 @@ pub async fn build_state(
         metrics: Arc::new(Metrics::default()),
         settings: Arc::new(settings),
         hub,
+        verifier,
     })
 }
 
@@ -123,7 +125,7 @@ fn tune_socket(tcp: &mut tokio::net::TcpStream) {
     }
 }
 
-/// Expired sessions are removed hourly.
+/// Expired sessions, verification codes and verifications are removed hourly.
 async fn purge_sessions(store: Store) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
@@ -132,6 +134,11 @@ async fn purge_sessions(store: Store) {
             Ok(n) if n > 0 => tracing::info!(removed = n, "expired sessions purged"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "purging sessions failed"),
+        }
+        match store.purge_verification().await {
+            Ok(n) if n > 0 => tracing::info!(removed = n, "expired verification codes and verifications purged"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "purging verifications failed"),
         }
     }
 }

@@ -36,11 +36,19 @@ pub struct GlobalArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SmsSenderKind {
+    Log,
+    Webhook,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Text,
     Json,
 }
 
+// Parsed once at start: the size of the `serve` variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the API and the pages (the default).
@@ -74,6 +82,10 @@ pub struct ServeArgs {
     /// `sqlite://data/demo.db` unless DATABASE_URL is set.
     #[arg(long, env = "MINSHENG_DEMO")]
     pub demo: bool,
+    /// Who may take part in the demo's rooms: `verified` viewers (as a
+    /// district runs it) or anyone (`open`, for load tests).
+    #[arg(long, env = "MINSHENG_DEMO_IDENTITY", value_parser = parse_identity_mode, default_value = "verified")]
+    pub demo_identity: crate::domain::identity::IdentityMode,
     /// How long a staff session lasts, in hours.
     #[arg(long, env = "MINSHENG_SESSION_HOURS", default_value_t = 12, value_parser = clap::value_parser!(u32).range(1..=720))]
     pub session_hours: u32,
@@ -147,6 +159,41 @@ pub struct ServeArgs {
     /// one poll; the next gets `too_many_from_address` (0 turns the cap off).
     #[arg(long, env = "MINSHENG_VOTES_PER_ADDRESS", default_value_t = 5)]
     pub votes_per_address: u32,
+    /// The identity secret (at least 32 characters): keys the hashes of
+    /// verified viewers' mobile numbers and seals the numbers. Every node of
+    /// a cluster needs the same one; keep it out of the database's backups.
+    #[arg(long, env = "MINSHENG_IDENTITY_SECRET", hide_env_values = true)]
+    pub identity_secret: Option<String>,
+    /// Without `--identity-secret`, a node running alone keeps a random
+    /// secret in this file (created, mode 0600, on first start).
+    #[arg(long, env = "MINSHENG_IDENTITY_SECRET_FILE", default_value = "data/identity.key")]
+    pub identity_secret_file: PathBuf,
+    /// How verification codes leave the server: `log` prints them to this
+    /// console (standard output, never the log), `webhook` POSTs them to the
+    /// district's SMS gateway.
+    #[arg(long, env = "MINSHENG_SMS_SENDER", value_enum, default_value_t = SmsSenderKind::Log)]
+    pub sms_sender: SmsSenderKind,
+    /// The SMS gateway's URL for `--sms-sender webhook` (http://, on the
+    /// district's network or through a local TLS proxy).
+    #[arg(long, env = "MINSHENG_SMS_WEBHOOK_URL")]
+    pub sms_webhook_url: Option<String>,
+    /// The secret the webhook's body is signed with (HMAC-SHA256, header
+    /// `X-Minsheng-Signature: sha256=<hex>`).
+    #[arg(long, env = "MINSHENG_SMS_WEBHOOK_SECRET", hide_env_values = true)]
+    pub sms_webhook_secret: Option<String>,
+    /// Seconds each webhook attempt may take.
+    #[arg(long, env = "MINSHENG_SMS_WEBHOOK_TIMEOUT_SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=60))]
+    pub sms_webhook_timeout_secs: u64,
+    /// Attempts per message (a network error, a timeout, 429 or 5xx is retried).
+    #[arg(long, env = "MINSHENG_SMS_WEBHOOK_ATTEMPTS", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
+    pub sms_webhook_attempts: u32,
+    /// Days a browser's verification lasts.
+    #[arg(long, env = "MINSHENG_VERIFICATION_DAYS", default_value_t = crate::identity::DEFAULT_VERIFICATION_DAYS,
+        value_parser = clap::value_parser!(u32).range(1..=365))]
+    pub verification_days: u32,
+    /// Verification codes one client address may be sent per hour (0: no cap).
+    #[arg(long, env = "MINSHENG_CODES_PER_IP_PER_HOUR", default_value_t = crate::identity::DEFAULT_CODES_PER_IP_PER_HOUR)]
+    pub codes_per_ip_per_hour: u32,
     /// Sign-in attempts one client address may make per minute (all at once
     /// if need be); more get 429 `rate_limited` before any password is checked.
     #[arg(long, env = "MINSHENG_SIGN_INS_PER_IP_PER_MIN", default_value_t = crate::config::DEFAULT_SIGN_INS_PER_IP_PER_MIN,
@@ -180,6 +227,7 @@ impl Default for ServeArgs {
         Self {
             listen: "127.0.0.1:8080".parse().expect("valid default address"),
             demo: false,
+            demo_identity: crate::domain::identity::IdentityMode::Verified,
             session_hours: 12,
             secure_cookies: false,
             hsts: false,
@@ -201,6 +249,15 @@ impl Default for ServeArgs {
             viewer_sockets_per_address: 200,
             votes_per_address: 5,
             sign_ins_per_ip_per_min: crate::config::DEFAULT_SIGN_INS_PER_IP_PER_MIN,
+            identity_secret: None,
+            identity_secret_file: PathBuf::from("data/identity.key"),
+            sms_sender: SmsSenderKind::Log,
+            sms_webhook_url: None,
+            sms_webhook_secret: None,
+            sms_webhook_timeout_secs: 5,
+            sms_webhook_attempts: 3,
+            verification_days: crate::identity::DEFAULT_VERIFICATION_DAYS,
+            codes_per_ip_per_hour: crate::identity::DEFAULT_CODES_PER_IP_PER_HOUR,
             public_origins: Vec::new(),
             max_connections: 20_000,
             max_connections_per_address: 500,
@@ -216,6 +273,58 @@ impl ServeArgs {
             max_connections_per_address: usize::try_from(self.max_connections_per_address).unwrap_or(usize::MAX),
             header_timeout: std::time::Duration::from_secs(self.header_timeout_secs),
         }
+    }
+
+    /// The identity secret and the SMS sender, as the flags say: the secret
+    /// from `--identity-secret`, else (a node alone) from its file, made on
+    /// first start.
+    pub fn identity_settings(&self) -> anyhow::Result<crate::identity::IdentitySettings> {
+        use crate::identity::sms::{Console, SmsSender, Webhook};
+        let secret = match self.identity_secret.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            Some(secret) => secret.to_owned(),
+            None => {
+                anyhow::ensure!(
+                    self.redis_url.is_none(),
+                    "a cluster (--redis-url) needs --identity-secret (MINSHENG_IDENTITY_SECRET): every node must hash \
+                     and seal verified numbers with the same secret"
+                );
+                secret_from_file(&self.identity_secret_file)?
+            }
+        };
+        let keys = crate::domain::identity::IdentityKeys::from_secret(&secret)
+            .map_err(|e| anyhow::anyhow!("--identity-secret: {}", e.message))?;
+        let sender = match self.sms_sender {
+            SmsSenderKind::Log => SmsSender::Log(Console::Stdout),
+            SmsSenderKind::Webhook => {
+                let url = self
+                    .sms_webhook_url
+                    .clone()
+                    .filter(|u| !u.trim().is_empty())
+                    .ok_or_else(|| {
+                        anyhow::anyhow!("--sms-sender webhook needs --sms-webhook-url (MINSHENG_SMS_WEBHOOK_URL)")
+                    })?;
+                let secret = self
+                    .sms_webhook_secret
+                    .as_deref()
+                    .and_then(crate::config::Secret::parse)
+                    .ok_or_else(|| {
+                        anyhow::anyhow!("--sms-sender webhook needs --sms-webhook-secret (MINSHENG_SMS_WEBHOOK_SECRET)")
+                    })?;
+                let timeout = std::time::Duration::from_secs(self.sms_webhook_timeout_secs);
+                SmsSender::Webhook(Webhook::new(
+                    url.trim().to_owned(),
+                    secret,
+                    timeout,
+                    self.sms_webhook_attempts,
+                )?)
+            }
+        };
+        Ok(crate::identity::IdentitySettings {
+            keys,
+            sender,
+            verification_days: self.verification_days,
+            codes_per_ip_per_hour: self.codes_per_ip_per_hour,
+        })
     }
 
     pub fn live_settings(&self) -> crate::config::LiveSettings {
@@ -241,4 +350,36 @@ impl ServeArgs {
             ..crate::config::LiveSettings::default()
         }
     }
+}
+
+fn parse_identity_mode(s: &str) -> Result<crate::domain::identity::IdentityMode, String> {
+    crate::domain::identity::IdentityMode::parse(s).ok_or_else(|| format!("`{s}`: verified or open"))
+}
+
+/// The secret kept in `path`; a new random one written there (readable by
+/// this user only) when the file does not exist yet.
+fn secret_from_file(path: &std::path::Path) -> anyhow::Result<String> {
+    use anyhow::Context;
+    use std::io::Write;
+    match std::fs::read_to_string(path) {
+        Ok(secret) => return Ok(secret.trim().to_owned()),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(e).with_context(|| format!("reading the identity secret from {}", path.display()));
+        }
+        Err(_) => {}
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let secret = crate::domain::identity::IdentityKeys::generate_secret();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("creating the identity secret file {}", path.display()))?;
+    writeln!(file, "{secret}").with_context(|| format!("writing {}", path.display()))?;
+    tracing::info!(file = %path.display(), "a new identity secret was created; back it up apart from the database");
+    Ok(secret)
 }

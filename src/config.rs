@@ -118,6 +118,11 @@ impl Secret {
         non_blank(s).map(Self)
     }
 
+    /// The secret itself, for a key (never for a log line).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
     /// Whether `given` is the secret, in time that does not depend on where
     /// they first differ.
     pub fn matches(&self, given: &str) -> bool {
@@ -256,8 +261,11 @@ pub struct LiveSettings {
     /// Viewer sockets one client address may hold open on this node (0: no cap).
     pub viewer_sockets_per_address: u32,
     /// Viewer tokens of one address that may upvote one question or vote in
-    /// one poll (0: no cap), until viewers have an identity.
+    /// one poll (0: no cap) in an `open` room (in a `verified` one, each
+    /// identity has one voice however many share an address).
     pub votes_per_address: u32,
+    /// Verified posting: the identity secret, the SMS sender, how long a verification lasts.
+    pub identity: crate::identity::IdentitySettings,
 }
 
 impl Default for LiveSettings {
@@ -282,6 +290,7 @@ impl Default for LiveSettings {
             cluster: None,
             viewer_sockets_per_address: 200,
             votes_per_address: 5,
+            identity: crate::identity::IdentitySettings::default(),
         }
     }
 }

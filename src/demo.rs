@@ -6,6 +6,7 @@ use chrono::{DateTime, Duration, NaiveTime, TimeZone, Utc};
 
 use crate::domain::calendar::WorkingCalendar;
 use crate::domain::event::{EventKind, EventStatus};
+use crate::domain::identity::IdentityMode;
 use crate::domain::ids::StaffId;
 use crate::domain::opinion::{AdoptionState, DEFAULT_REPLY_WORKING_DAYS, reply_due_date};
 use crate::domain::plan;
@@ -58,7 +59,12 @@ fn slot(index: usize, now: DateTime<Utc>) -> (DateTime<Utc>, EventStatus) {
 
 /// Import the plan, create the demo accounts, lay the events around `now`
 /// and give the live and ended events a few opinions to work on.
-pub async fn load(store: &Store, calendar: &WorkingCalendar, now: DateTime<Utc>) -> anyhow::Result<()> {
+pub async fn load(
+    store: &Store,
+    calendar: &WorkingCalendar,
+    now: DateTime<Utc>,
+    identity: IdentityMode,
+) -> anyhow::Result<()> {
     let plan = plan::parse(PLAN)?;
     store.import_plan(&plan).await?;
     for (username, display, role, unit) in ACCOUNTS {
@@ -98,6 +104,7 @@ pub async fn load(store: &Store, calendar: &WorkingCalendar, now: DateTime<Utc>)
                 .then(|| format!("https://video.demo.invalid/{}.mp4", event.code)),
         };
         store.overwrite_lifecycle(event.id, &lifecycle).await?;
+        store.overwrite_identity_mode(event.id, identity).await?;
     }
     let admin = store
         .credentials("demo-admin")
@@ -258,6 +265,7 @@ pub async fn open_live_room(store: &Store, hub: &crate::hub::Hub) -> anyhow::Res
             status: QuestionStatus::Pending,
             reject_reason: None,
             hits: serde_json::Value::Array(Vec::new()),
+            identity: None,
         });
         let sink = hub.sink(event.id, None);
         let Outcome::Asked { question, .. } = hub.writer.submit(ask, sink.clone()).await? else {

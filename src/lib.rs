@@ -23,6 +23,7 @@ pub mod domain;
 pub mod export;
 pub mod http;
 pub mod hub;
+pub mod identity;
 pub mod metrics;
 pub mod passwords;
 pub mod server;

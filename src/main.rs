@@ -138,9 +138,16 @@ async fn serve(args: ServeArgs, db: &DatabaseUrl, calendar_dir: &std::path::Path
         hsts: args.hsts,
         metrics_token: args.metrics_token.as_deref().and_then(minsheng::config::Secret::parse),
     };
-    let state = app::build_state(db, calendar_dir, settings, args.live_settings()).await?;
+    let mut live = args.live_settings();
+    live.identity = args.identity_settings()?;
+    if live.identity.sender.name() == "log" {
+        eprintln!(
+            "\n  Verification codes are printed to this console (--sms-sender log). For real text messages set\n  --sms-sender webhook with --sms-webhook-url and --sms-webhook-secret.\n"
+        );
+    }
+    let state = app::build_state(db, calendar_dir, settings, live).await?;
     if args.demo {
-        demo::load(&state.store, &state.calendar, now())
+        demo::load(&state.store, &state.calendar, now(), args.demo_identity)
             .await
             .context("loading the demo programme")?;
         demo::open_live_room(&state.store, &state.hub)

@@ -89,6 +89,10 @@ export const POLL_STATUS = { draft: "草稿", open: "进行中", closed: "已结
 
 /** The HTTP API's error codes (`{"error": {"code", "message"}}`). */
 export const API_ERROR = {
+  code_wrong: "验证码不正确",
+  code_expired: "验证码已失效，请重新获取",
+  too_many_codes: "获取验证码太频繁",
+  sms_unavailable: "短信发送失败，请稍后重试",
   network: "无法连接服务器，请稍后重试",
   invalid: "填写的内容不符合要求",
   invalid_body: "提交的内容不完整或格式不对",
@@ -141,6 +145,7 @@ export const ROOM_ERROR = {
   rate_limited: "发送太频繁",
   slow_mode: "慢速模式已开启",
   interaction_paused: "主持方已暂停互动，请稍候",
+  verification_required: "请先验证手机号再参与互动",
   event_closed: "活动已结束，不再接收提问",
   not_found: "内容不存在或已删除",
   not_visible: "该问题尚未公开",

@@ -6,6 +6,7 @@
 import { VIEWER_TOKEN_KEY, store, stored } from "./dom.js";
 
 const NICKNAME_KEY = "minsheng.nickname";
+const VERIFICATION_KEY = "minsheng.verification";
 
 // Close codes after which trying again cannot help (protocol.md, "Close codes").
 const FINAL_CLOSES = new Set([1002, 1003, 4403, 4404]);
@@ -81,6 +82,8 @@ export class LiveClient {
       const token = stored(VIEWER_TOKEN_KEY);
       if (token) hello.viewer_token = token;
       if (this.nickname) hello.nickname = this.nickname;
+      const verification = stored(VERIFICATION_KEY);
+      if (verification) hello.verification = verification;
     }
     if (this.lastSeq !== null) hello.last_seq = this.lastSeq;
     return hello;
@@ -110,6 +113,8 @@ export class LiveClient {
     this.attempt = 0;
     this.connections += 1;
     if (frame.viewer) store(VIEWER_TOKEN_KEY, frame.viewer.token);
+    // A verification that expired or was ended: forget it (the viewer verifies again when needed).
+    if (frame.viewer && !frame.viewer.verified && stored(VERIFICATION_KEY)) store(VERIFICATION_KEY, "");
     // A resume that became a snapshot (too far behind): the snapshot replaces everything.
     if (frame.start === "snapshot") this.lastSeq = frame.seq;
     this.setState("open");
@@ -157,6 +162,20 @@ export class LiveClient {
   transmit(ref, entry) {
     entry.sent = true;
     this.socket.send(JSON.stringify({ ...entry.message, ref }));
+  }
+
+  /**
+   * Keep this browser's verification (or forget it with `null`): it travels
+   * in `hello`, so reconnect (resuming) with it.
+   */
+  setVerification(token) {
+    store(VERIFICATION_KEY, token ?? "");
+    this.restart(0);
+  }
+
+  /** The stored verification token, if any. */
+  get verification() {
+    return stored(VERIFICATION_KEY) || null;
   }
 
   /** Change the nickname: it travels in `hello`, so reconnect (resuming) with it. */

@@ -2,7 +2,7 @@
 // Every text a user wrote is set with textContent, never parsed as HTML.
 
 import { LiveClient, followRoom } from "./live-client.js";
-import { $, api, clock, connectionStatus, el, fact, idFromUrl, notice, pollResults, roomErrorText, scheduler, showBadge, showConnection, when } from "./dom.js";
+import { $, api, button as actionButton, clock, connectionStatus, el, errorText, fact, idFromUrl, notice, pollResults, roomErrorText, say, scheduler, showBadge, showConnection, when } from "./dom.js";
 import { EVENT_STATUS, FORM, OWN_STATUS, POLL_KIND, POLL_STATUS, labelOf } from "./labels.js";
 
 const room = {
@@ -103,6 +103,15 @@ const client = new LiveClient(eventId, {
   handlers: {
     ...follow,
     status: connectionStatus({ 4404: "没有这场活动。" }),
+    welcome: (w) => {
+      showIdentity(w);
+      // Verified just now: what the viewer tried before goes out (the typed text was kept).
+      if (w.viewer?.verified && verifying.pending) {
+        const retry = verifying.pending;
+        verifying.pending = null;
+        retry();
+      }
+    },
     snapshot: (s) => {
       follow.snapshot(s);
       room.moderation = s.moderation;
@@ -182,6 +191,90 @@ const client = new LiveClient(eventId, {
 function banText({ reason, until }) {
   const end = until ? `至 ${new Date(until).toLocaleString("zh-CN", { timeZone: "Asia/Shanghai" })}` : "至本场活动结束";
   return `您已被禁止参与本场互动（${end}）。理由：${reason}`;
+}
+
+// ---- verified posting (后台实名、前台自愿) ----
+
+const verifying = { pending: null }; // what to do again once verified
+
+/** The line over the forms: verified as whom, or that this room needs it. */
+function showIdentity(welcome) {
+  const line = $("identity-line");
+  line.replaceChildren();
+  line.hidden = welcome?.identity !== "verified" || !welcome.viewer;
+  if (line.hidden) return;
+  if (welcome.viewer.verified) {
+    line.append(`已验证手机号 ${welcome.viewer.phone ?? ""}，公众只看到您的昵称。`, actionButton("退出验证", forgetVerification, "link-button"));
+    $("verify").hidden = true;
+  } else {
+    line.append("本场提问、评论、点赞和投票需先验证手机号（公众只看到昵称）。", actionButton("验证手机号", () => openVerify(null), "link-button"));
+  }
+}
+
+/** Show the form in place; `retry` runs once the viewer is verified. */
+function openVerify(retry) {
+  verifying.pending = retry;
+  const box = $("verify");
+  box.hidden = false;
+  box.scrollIntoView({ block: "nearest" });
+  $("verify-phone").focus();
+}
+
+async function sendCode() {
+  const phone = $("verify-phone").value.trim();
+  const status = $("verify-status");
+  if (!phone) return say(status, "请输入手机号");
+  const send = $("verify-send");
+  send.disabled = true;
+  try {
+    const sent = await api("POST", "/api/verification/code", { phone });
+    say(status, `验证码已发送至 ${sent.phone}，${Math.round(sent.expires_in_secs / 60)} 分钟内有效。`, true);
+    $("verify-code").focus();
+    let left = sent.resend_after_secs;
+    const tick = () => {
+      if (left <= 0) {
+        send.disabled = false;
+        send.textContent = "重新获取";
+        return;
+      }
+      send.textContent = `${left} 秒后可重发`;
+      left -= 1;
+      setTimeout(tick, 1000);
+    };
+    tick();
+  } catch (err) {
+    say(status, errorText(err));
+    send.disabled = false;
+  }
+}
+
+async function confirmCode(e) {
+  e.preventDefault();
+  const phone = $("verify-phone").value.trim();
+  const code = $("verify-code").value.trim();
+  const status = $("verify-status");
+  if (!phone || !code) return say(status, "请输入手机号和收到的验证码");
+  const submit = $("verify-submit");
+  submit.disabled = true;
+  try {
+    const verified = await api("POST", "/api/verification", { phone, code });
+    say(status, "");
+    $("verify-code").value = "";
+    $("verify").hidden = true;
+    notice(`手机号 ${verified.phone} 验证成功。`, "info");
+    client.setVerification(verified.verification); // reconnects; the welcome retries what was pending
+  } catch (err) {
+    say(status, errorText(err));
+  } finally {
+    submit.disabled = false;
+  }
+}
+
+async function forgetVerification() {
+  const token = client.verification;
+  if (token) await api("POST", "/api/verification/end", { verification: token }).catch(() => {});
+  client.setVerification(null);
+  notice("已退出手机号验证。", "info");
 }
 
 // ---- rendering ----
@@ -390,7 +483,8 @@ async function vote(poll, form, button) {
     if (card) card.status = null; // rebuild with "您已投票"
     renderPolls();
   } catch (err) {
-    notice(roomErrorText(err));
+    if (err.code === "verification_required") openVerify(() => vote(poll, form, button));
+    else notice(roomErrorText(err));
     button.disabled = false;
   }
 }
@@ -419,7 +513,9 @@ async function post(type, textarea, button) {
     else if (q.status === "rejected") notice(`${what}未通过：${q.reject_reason ?? ""}`);
     else notice(`${what}已发布。`, "info");
   } catch (err) {
-    notice(roomErrorText(err));
+    // The typed text stays: it goes out once the viewer is verified.
+    if (err.code === "verification_required") openVerify(() => post(type, textarea, button));
+    else notice(roomErrorText(err));
   } finally {
     button.disabled = !takesPosts(room.status) || room.paused;
   }
@@ -460,6 +556,8 @@ function wire() {
     client.setNickname(nickname);
     notice(nickname ? `昵称已设为“${nickname}”` : "将以“网友”身份参与", "info");
   });
+  $("verify-send").addEventListener("click", sendCode);
+  $("verify-form").addEventListener("submit", confirmCode);
   $("questions").addEventListener("click", upvoteClick);
   $("pinned").addEventListener("click", upvoteClick);
   $("sort").addEventListener("change", render);
@@ -479,8 +577,11 @@ function wire() {
 async function upvoteClick(e) {
   const button = e.target.closest("button[data-upvote]");
   if (!button) return;
-  const id = Number(button.dataset.upvote);
   button.disabled = true;
+  await upvote(Number(button.dataset.upvote));
+}
+
+async function upvote(id) {
   try {
     const ack = await client.request({ type: "upvote", question_id: id });
     room.upvoted.add(id);
@@ -488,6 +589,7 @@ async function upvoteClick(e) {
     if (q && typeof ack.upvotes === "number") q.upvotes = ack.upvotes;
   } catch (err) {
     if (err.code === "already_upvoted") room.upvoted.add(id);
+    else if (err.code === "verification_required") openVerify(() => upvote(id));
     else notice(roomErrorText(err));
   }
   render();

@@ -23,6 +23,7 @@ const CONTROL = {
   agenda: "ev-agenda",
   participation: "ev-participation",
   summary: "ev-summary",
+  identity_mode: "ev-identity",
 };
 const EDITABLE = new Set(["draft", "announced", "rescheduled"]);
 const BEFORE_LIVE = new Set(["announced", "rescheduled"]);
@@ -153,6 +154,8 @@ function fillForm(e) {
   $("ev-stream").value = e?.stream_url ?? "";
   $("ev-limit").value = e?.audience_limit ?? "";
   $("ev-selection").checked = Boolean(e?.public_selection);
+  $("ev-identity").value = e?.identity_mode ?? "verified";
+  $("ev-identity").disabled = Boolean(e) && e.status !== "draft";
   $("ev-agenda").value = e?.agenda ?? "";
   $("ev-participation").value = e?.participation ?? "";
   $("ev-summary").value = e?.summary ?? "";
@@ -180,6 +183,7 @@ function body() {
     public_selection: $("ev-selection").checked,
   };
   if (!state.event || state.event.status === "draft") {
+    b.identity_mode = $("ev-identity").value;
     b.starts_at = orNull($("ev-start").value);
     b.duration_minutes = numberOrNull("ev-duration");
   }

@@ -73,6 +73,11 @@ error_codes! {
     Merged = "merged",
     NotMergeable = "not_mergeable",
     NotTransferable = "not_transferable",
+    // HTTP: verifying a viewer's mobile number.
+    TooManyCodes = "too_many_codes",
+    CodeWrong = "code_wrong",
+    CodeExpired = "code_expired",
+    SmsUnavailable = "sms_unavailable",
     // The live socket: the handshake and the connection.
     HelloRequired = "hello_required",
     UnsupportedProtocol = "unsupported_protocol",
@@ -90,6 +95,7 @@ error_codes! {
     // The live socket: what a message is refused for.
     SlowMode = "slow_mode",
     InteractionPaused = "interaction_paused",
+    VerificationRequired = "verification_required",
     NotVisible = "not_visible",
     AlreadyUpvoted = "already_upvoted",
     TooManyFromAddress = "too_many_from_address",

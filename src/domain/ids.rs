@@ -49,4 +49,6 @@ ids! {
     UnitId;
     /// A staff account.
     StaffId;
+    /// A verified viewer (one mainland mobile number).
+    IdentityId;
 }

@@ -170,7 +170,7 @@ fn mask_email(chars: &[char], range: Range<usize>) -> Edit {
 // ---- numbers ----
 
 /// The value of an ASCII or full-width digit.
-fn digit(c: char) -> Option<u8> {
+pub(crate) fn digit(c: char) -> Option<u8> {
     match c {
         '0'..='9' => Some(c as u8 - b'0'),
         '０'..='９' => Some((c as u32 - '０' as u32) as u8),

@@ -4,6 +4,7 @@ pub mod calendar;
 pub mod deadlines;
 pub mod error_code;
 pub mod event;
+pub mod identity;
 pub mod ids;
 pub mod masking;
 pub(crate) mod names;

@@ -11,6 +11,7 @@ use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use serde::Deserialize;
 
 use super::event::{EventForm, EventKind, Schedule};
+use super::identity::IdentityMode;
 use super::time::shanghai;
 use super::values::{Code, Invalid, optional_text, optional_url, required_text};
 
@@ -90,6 +91,8 @@ struct EventEntry {
     /// Local Beijing time (`2025-05-20T09:30:00`) or RFC 3339 with an offset.
     starts_at: Option<String>,
     stream_url: Option<String>,
+    /// `verified` (the default) or `open`.
+    identity_mode: Option<IdentityMode>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -134,6 +137,8 @@ pub struct PlanEvent {
     pub duration_minutes: Option<i64>,
     pub starts_at: Option<DateTime<Utc>>,
     pub stream_url: Option<String>,
+    /// As the plan says; `None` keeps what the event has (`verified` for a new one).
+    pub identity_mode: Option<IdentityMode>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -281,6 +286,7 @@ fn parse_event(e: EventEntry, units: &HashSet<Code>, themes: &HashSet<Code>) -> 
         duration_minutes: e.duration_minutes,
         starts_at,
         stream_url: optional_url("stream_url", e.stream_url.as_deref()).map_err(&here)?,
+        identity_mode: e.identity_mode,
     })
 }
 

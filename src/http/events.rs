@@ -13,6 +13,7 @@ use super::lookup::{self, managed_event, unknown};
 use crate::domain::deadlines::{Deadline, deadlines as compute_deadlines};
 use crate::domain::error_code::ErrorCode;
 use crate::domain::event::{AnnouncementDraft, EventForm, EventKind, EventStatus, Schedule, Transition};
+use crate::domain::identity::IdentityMode;
 use crate::domain::ids::EventId;
 use crate::domain::plan::parse_local_or_rfc3339;
 use crate::domain::staff::Staff;
@@ -151,6 +152,8 @@ pub struct NewEventBody {
     pub audience_limit: Option<i64>,
     #[serde(default)]
     pub public_selection: bool,
+    /// Who may take part in the live room; `verified` when not given.
+    pub identity_mode: Option<IdentityMode>,
 }
 
 /// Create a draft event (admins; unit staff for an event their unit hosts).
@@ -178,6 +181,7 @@ pub async fn create(
         stream_url: Some(body.stream_url),
         audience_limit: Some(body.audience_limit),
         public_selection: Some(body.public_selection),
+        identity_mode: body.identity_mode,
     };
     let blank = EventDetails {
         theme_id: None,
@@ -225,6 +229,9 @@ pub struct EventPatch {
     #[serde(default, deserialize_with = "present")]
     pub audience_limit: Option<Option<i64>>,
     pub public_selection: Option<bool>,
+    /// `verified` or `open`; only while the event is a draft (the
+    /// announcement tells netizens how they take part).
+    pub identity_mode: Option<IdentityMode>,
 }
 
 /// A field that is present (possibly `null`) becomes `Some(..)`.
@@ -255,6 +262,12 @@ pub async fn update(
     let details = apply_patch(&state, event.details(), patch).await?;
     let moved = (details.about.starts_at, details.about.duration_minutes)
         != (event.about.starts_at, event.about.duration_minutes);
+    if details.about.identity_mode != event.about.identity_mode && event.status != EventStatus::Draft {
+        return Err(ApiError::conflict(
+            ErrorCode::WrongStatus,
+            "the identity mode is fixed once the event is announced: the announcement told netizens how they take part",
+        ));
+    }
     if moved && event.status != EventStatus::Draft {
         return Err(ApiError::conflict(
             ErrorCode::UseReschedule,
@@ -310,6 +323,9 @@ async fn apply_patch(state: &AppState, mut d: EventDetails, p: EventPatch) -> Ap
     }
     if let Some(form) = p.form {
         d.about.form = form;
+    }
+    if let Some(mode) = p.identity_mode {
+        d.about.identity_mode = mode;
     }
     if let Some(summary) = p.summary {
         d.about.summary = optional_text("summary", Some(&summary), 4000)?.unwrap_or_default();

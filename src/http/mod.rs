@@ -34,6 +34,7 @@ pub mod programme;
 pub mod record;
 pub mod reports;
 pub mod users;
+pub mod verification;
 
 pub use error::{ApiError, ApiResult};
 
@@ -47,6 +48,8 @@ pub struct AppState {
     pub hub: Hub,
     /// Sign-in attempts per client address (see [`auth::SignInLimits`]).
     pub sign_in_limits: Arc<auth::SignInLimits>,
+    /// Verified posting: codes out, verifications in.
+    pub verifier: Arc<crate::identity::Verifier>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -95,6 +98,9 @@ pub fn router(state: AppState) -> Router {
         .route("/screen/reload", post(live::reload_screen))
         .route("/deadlines", get(reports::deadlines))
         .route("/change-reports", get(reports::change_reports))
+        .route("/verification/code", post(verification::send_code))
+        .route("/verification", post(verification::confirm))
+        .route("/verification/end", post(verification::end))
         .route("/openapi.json", get(openapi::document))
         .fallback(api_not_found)
         .method_not_allowed_fallback(method_not_allowed)

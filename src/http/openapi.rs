@@ -4,7 +4,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use super::error::Json;
-use super::{auth, events, exports, feedback, live, opinions, ops, programme, reports, users};
+use super::{auth, events, exports, feedback, live, opinions, ops, programme, reports, users, verification};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -23,6 +23,7 @@ use super::{auth, events, exports, feedback, live, opinions, ops, programme, rep
         opinions::pending_extensions, opinions::decide_extension, opinions::remind,
         feedback::event_feedback, feedback::rate, exports::export_opinions, exports::performance,
         reports::deadlines, reports::change_reports,
+        verification::send_code, verification::confirm, verification::end,
         ops::healthz, ops::readyz, ops::metrics, document,
     ),
     components(schemas(

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::error_code::ErrorCode;
 use crate::domain::event::EventStatus;
+use crate::domain::identity::IdentityMode;
 use crate::domain::ids::{EventId, PollId, PostId, StaffId};
 use crate::domain::poll::{PollKind, ResultsVisibility, Tally};
 use crate::domain::question::{ModerationMode, PostKind, QuestionStatus, RoomChange};
@@ -41,6 +42,8 @@ pub enum ClientMsg {
         session: Option<String>,
         /// The last `seq` this client saw, to resume.
         last_seq: Option<i64>,
+        /// The browser's verification token (from `POST /api/verification`).
+        verification: Option<String>,
     },
     Ask {
         text: String,
@@ -182,6 +185,11 @@ pub struct ViewerInfo<'a> {
     /// Public handle (what moderators see and ban).
     pub key: &'a str,
     pub nickname: &'a str,
+    /// Whether this browser holds a verification (a verified mobile number).
+    pub verified: bool,
+    /// The verified number, masked (`138****5678`); only to this viewer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone: Option<&'a str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -210,6 +218,8 @@ pub enum ServerMsg<'a> {
         protocol: u32,
         event_id: EventId,
         capability: Capability,
+        /// Who may take part: `verified` viewers only, or anyone (`open`).
+        identity: IdentityMode,
         #[serde(skip_serializing_if = "Option::is_none")]
         viewer: Option<ViewerInfo<'a>>,
         #[serde(skip_serializing_if = "Option::is_none")]

@@ -137,12 +137,15 @@ impl Hub {
         if matches!(event.status, EventStatus::Draft | EventStatus::Cancelled) {
             return Err(JoinError::Unavailable(event.status.as_str()));
         }
-        let room = Arc::new(Room::new(
-            event_id,
-            event.status,
-            self.settings.outbound_queue,
-            self.settings.ring_capacity,
-        ));
+        let room = Arc::new(
+            Room::new(
+                event_id,
+                event.status,
+                self.settings.outbound_queue,
+                self.settings.ring_capacity,
+            )
+            .with_identity(event.about.identity_mode),
+        );
         // Registered before loading: changes committed meanwhile queue in the room.
         let membership = self.rooms.insert(room);
         spawn_fill(&membership.room, self.store.clone(), self.shutdown.clone());

@@ -5,7 +5,7 @@ use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
 use sqlx::{Database, Decode, Encode, Type};
 
-use crate::domain::ids::{EventId, OpinionId, PollId, PostId, StaffId, UnitId};
+use crate::domain::ids::{EventId, IdentityId, OpinionId, PollId, PostId, StaffId, UnitId};
 
 macro_rules! sql_ids {
     ($($id:ident),*) => {$(
@@ -41,4 +41,4 @@ macro_rules! sql_ids {
     )*};
 }
 
-sql_ids!(EventId, PostId, PollId, OpinionId, UnitId, StaffId);
+sql_ids!(EventId, PostId, PollId, OpinionId, UnitId, StaffId, IdentityId);

@@ -23,6 +23,7 @@ use crate::domain::names::names;
 pub mod audit;
 pub mod change_reports;
 pub mod events;
+pub mod identities;
 pub(crate) mod ids;
 pub mod live;
 pub mod opinions;

@@ -68,6 +68,7 @@ fn merged_details(
             stream_url: e.stream_url.clone(),
             audience_limit: e.audience_limit,
             public_selection: e.public_selection,
+            identity_mode: e.identity_mode.unwrap_or_default(),
         },
     };
     if let Some((old, status)) = existing {
@@ -75,7 +76,17 @@ fn merged_details(
         d.about.starts_at = d.about.starts_at.or(old.about.starts_at);
         d.about.duration_minutes = d.about.duration_minutes.or(old.about.duration_minutes);
         d.about.stream_url = d.about.stream_url.clone().or(old.about.stream_url.clone());
+        d.about.identity_mode = e.identity_mode.unwrap_or(old.about.identity_mode);
         if status != EventStatus::Draft {
+            if d.about.identity_mode != old.about.identity_mode {
+                warnings.push(format!(
+                    "{}: the event is {}; its identity mode stays {}",
+                    e.code,
+                    status.as_str(),
+                    old.about.identity_mode.as_str()
+                ));
+            }
+            d.about.identity_mode = old.about.identity_mode;
             if (d.about.starts_at, d.about.duration_minutes) != (old.about.starts_at, old.about.duration_minutes) {
                 warnings.push(format!(
                     "{}: the event is {}; its time changes only through a reschedule with a reason",

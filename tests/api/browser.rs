@@ -766,6 +766,8 @@ async fn an_open_day_runs_from_the_browser() {
     unit.fill("#ev-limit", "30").await;
     unit.click("#ev-selection").await;
     unit.fill("#ev-agenda", "参观服务大厅；政策讲解；现场与网上问答").await;
+    // The unit chooses who may take part: anyone, without verifying a number.
+    unit.click("#ev-identity option[value=\"open\"]").await;
     unit.click("#ev-announce").await;
     shows(&unit, "the missing part named", "#ev-msg", "还缺：网民参与方式").await;
     shows(
@@ -1232,6 +1234,95 @@ async fn the_console_pauses_and_resumes_the_viewer_page() {
         .wait("the banner gone, the form enabled", banner_gone, json!([]))
         .await;
     for b in [viewer, moderator] {
+        b.quit().await;
+    }
+    drop(driver);
+    app.stop().await;
+}
+
+/// Issue 15, point 1: in a verified room the viewer page asks for the
+/// mobile number where the question was typed, verifies it with the code
+/// the `log` sender printed, sends the kept question, and a second viewer
+/// sees it published with the asker's own number in it masked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_verifies_in_place_and_the_kept_question_is_published_masked() {
+    if !browser_here() {
+        return;
+    }
+    let mut app = spawn_app(Backend::Sqlite).await.expect("SQLite is always there");
+    app.identity_mode = "verified";
+    let event = app.live_event().await;
+    app.staff("moderator1", "moderator", None).await;
+
+    let driver = Driver::start().await;
+    let viewer = driver.browser(360, 780, true).await;
+    viewer.goto(&app.url(&format!("/live.html?event={event}"))).await;
+    connected(&viewer, "the viewer page to connect").await;
+    shows(
+        &viewer,
+        "that the room needs a verified number",
+        "#identity-line",
+        "需先验证手机号",
+    )
+    .await;
+    let text = "请联系我13812345678，停车场在哪里？";
+    ask(&viewer, text).await;
+    viewer
+        .wait(
+            "the verification form in place, the question kept",
+            "const [text] = arguments; return !document.getElementById('verify').hidden \
+             && document.getElementById('ask-text').value === text",
+            json!([text]),
+        )
+        .await;
+    viewer.fill("#verify-phone", "139 1234 5678").await;
+    viewer.click("#verify-send").await;
+    shows(&viewer, "the code sent", "#verify-status", "验证码已发送至 139****5678").await;
+    let line = app
+        .sms
+        .lines()
+        .into_iter()
+        .find(|l| l.contains("139****5678"))
+        .expect("the log sender printed the code");
+    let code = crate::verification::code_in(&line);
+    viewer.fill("#verify-code", &code).await;
+    viewer.click("#verify-submit").await;
+    shows(
+        &viewer,
+        "verified, as whom",
+        "#identity-line",
+        "已验证手机号 139****5678",
+    )
+    .await;
+    shows(
+        &viewer,
+        "the kept question sent and pending",
+        "#mine .own-pending",
+        text,
+    )
+    .await;
+
+    let moderator = moderator_signs_in(&app, &driver, event).await;
+    let id = id_of(&moderator, "#queue .mod-item", text).await;
+    moderator
+        .click(&format!(".mod-item[data-id=\"{id}\"] button[data-action=\"a\"]"))
+        .await;
+    let other = driver.browser(360, 780, true).await;
+    other.goto(&app.url(&format!("/live.html?event={event}"))).await;
+    connected(&other, "a second viewer page to connect").await;
+    shows(
+        &other,
+        "the published question, masked",
+        "#questions",
+        "请联系我138****5678，停车场在哪里？",
+    )
+    .await;
+    let shown = other
+        .js("return document.querySelector('#questions').textContent", json!([]))
+        .await;
+    assert!(!shown.to_string().contains("13812345678"), "{shown}");
+    viewer.screenshot(&screenshots().join("verified-viewer.png")).await;
+    for b in [viewer, moderator, other] {
         b.quit().await;
     }
     drop(driver);

@@ -124,6 +124,11 @@ pub struct TestApp {
     pub database_url: DatabaseUrl,
     /// The server's own store (its pools), for tests that reach behind the API.
     pub store: minsheng::store::Store,
+    /// The identity mode [`TestApp::announce`] gives events: `open` unless
+    /// a test of verified posting sets `verified`.
+    pub identity_mode: &'static str,
+    /// Where the server's `log` SMS sender prints (the codes it sends).
+    pub sms: minsheng::identity::sms::Console,
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _db: TestDb,
@@ -162,7 +167,9 @@ pub fn http_settings() -> HttpSettings {
     }
 }
 
-pub async fn spawn_app_full(backend: Backend, live: LiveSettings, http: HttpSettings) -> Option<TestApp> {
+pub async fn spawn_app_full(backend: Backend, mut live: LiveSettings, http: HttpSettings) -> Option<TestApp> {
+    let sms = minsheng::identity::sms::Console::captured();
+    live.identity.sender = minsheng::identity::sms::SmsSender::Log(sms.clone());
     if std::env::var("MINSHENG_TEST_LOG").is_ok() {
         let _ = tracing_subscriber::fmt()
             .with_env_filter("info,sqlx=warn")
@@ -207,6 +214,8 @@ pub async fn spawn_app_full(backend: Backend, live: LiveSettings, http: HttpSett
         admin_token: String::new(),
         database_url,
         store: state.store.clone(),
+        identity_mode: "open",
+        sms,
         stop: Some(stop),
         server: Some(server),
         _db: db,
@@ -486,6 +495,7 @@ impl TestApp {
     }
 
     /// Import the plan and announce `open-day-06` for ten days from now; returns its id.
+    /// Its room is `open` (anyone takes part) unless the test set `identity_mode`.
     pub async fn announced_event(&self) -> i64 {
         self.import_plan().await;
         self.announce("open-day-06").await
@@ -500,7 +510,7 @@ impl TestApp {
             .patch(
                 &format!("/api/events/{id}"),
                 admin,
-                json!({ "starts_at": start, "duration_minutes": 90 }),
+                json!({ "starts_at": start, "duration_minutes": 90, "identity_mode": self.identity_mode }),
             )
             .await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);

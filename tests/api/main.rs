@@ -30,4 +30,5 @@ mod programme;
 mod record;
 mod redaction;
 mod store_failures;
+mod verification;
 mod viewer_limits;

@@ -99,7 +99,7 @@ impl Session {
         let Who::Viewer { key, .. } = &self.who else {
             return Err(refuse(ErrorCode::Forbidden, "staff connections do not vote"));
         };
-        self.not_paused()?;
+        self.may_take_part()?;
         let ballot = one_ballot(choices, rating, text)?;
         let poll = self
             .room
@@ -129,7 +129,7 @@ impl Session {
             text_status,
             hits: serde_json::to_value(&hits).unwrap_or_default(),
             ip: Some(self.ip.to_string()),
-            per_address: self.hub.settings.votes_per_address,
+            per_address: self.per_address(),
         };
         match self.submit(command).await? {
             Outcome::Voted { changed, .. } => {

@@ -4,7 +4,8 @@
 use super::{Refusal, ack, invalid, rate_limited, refuse, unexpected};
 use crate::domain::error_code::ErrorCode;
 use crate::domain::event::EventStatus;
-use crate::domain::ids::PostId;
+use crate::domain::identity::IdentityMode;
+use crate::domain::ids::{IdentityId, PostId};
 use crate::domain::question::{ModerationMode, PostKind, QuestionStatus, QuestionText, ViewerKey};
 use crate::domain::screen::{Hit, Verdict};
 use crate::hub::conn::{Session, Who};
@@ -67,7 +68,7 @@ impl Session {
         ) {
             return Err(refuse(ErrorCode::EventClosed, "the event is not taking questions"));
         }
-        self.not_paused()?;
+        self.may_take_part()?;
         let text = QuestionText::parse(text).map_err(invalid)?;
         let (moderation, slow_mode_secs) = self.room.moderation();
         self.may_post(key, slow_mode_secs).await?;
@@ -83,6 +84,7 @@ impl Session {
             status,
             reject_reason,
             hits: serde_json::to_value(&hits).unwrap_or_default(),
+            identity: self.identity(),
         });
         match self.submit(command).await? {
             Outcome::Asked { question, duplicate } => {
@@ -95,22 +97,49 @@ impl Session {
         }
     }
 
-    /// Refused while a moderator has paused the room's interaction.
-    pub(super) fn not_paused(&self) -> Result<(), Refusal> {
+    /// Whether this viewer may take part now: refused while a moderator has
+    /// paused the room's interaction, and in a `verified` room until the
+    /// viewer has verified a mobile number.
+    pub(super) fn may_take_part(&self) -> Result<(), Refusal> {
         if self.room.paused() {
             return Err(refuse(
                 ErrorCode::InteractionPaused,
                 "interaction is paused by the moderators; please wait",
             ));
         }
+        if self.room.identity == IdentityMode::Verified && matches!(&self.who, Who::Viewer { verified: None, .. }) {
+            return Err(refuse(
+                ErrorCode::VerificationRequired,
+                "verify your mobile number to take part (POST /api/verification/code, then POST /api/verification); \
+                 the public sees only your nickname",
+            ));
+        }
         Ok(())
+    }
+
+    /// Viewer tokens of one address that may upvote a question or vote in a
+    /// poll: capped in an `open` room; in a `verified` room each person has
+    /// one voice, however many share an address.
+    pub(super) fn per_address(&self) -> u32 {
+        match self.room.identity {
+            IdentityMode::Verified => 0,
+            IdentityMode::Open => self.hub.settings.votes_per_address,
+        }
+    }
+
+    /// The verified identity behind this viewer, if any.
+    pub(super) fn identity(&self) -> Option<IdentityId> {
+        match &self.who {
+            Who::Viewer { verified: Some(v), .. } => Some(v.identity_id),
+            _ => None,
+        }
     }
 
     pub(super) async fn upvote(&self, question_id: PostId, reference: Option<&str>) -> Result<String, Refusal> {
         let Who::Viewer { key, .. } = &self.who else {
             return Err(refuse(ErrorCode::Forbidden, "staff connections do not upvote"));
         };
-        self.not_paused()?;
+        self.may_take_part()?;
         if let Err(l) = self.hub.limits.upvote(key).await {
             return Err(rate_limited("too many upvotes", l.retry_after));
         }
@@ -119,7 +148,7 @@ impl Session {
             question_id,
             viewer: key.clone(),
             ip: Some(self.ip.to_string()),
-            per_address: self.hub.settings.votes_per_address,
+            per_address: self.per_address(),
         };
         match self.submit(command).await? {
             Outcome::Upvoted { upvotes, .. } => Ok(ack(reference, "upvote", None, Some(upvotes))),

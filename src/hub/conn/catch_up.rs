@@ -21,11 +21,18 @@ const RESYNC_TIMEOUT: Duration = Duration::from_secs(5);
 impl Session {
     async fn welcome(&self, ws: &mut WebSocket, seq: i64, start: &Start) -> Result<(), Ended> {
         let (viewer, staff) = match &self.who {
-            Who::Viewer { token, key, nickname } => (
+            Who::Viewer {
+                token,
+                key,
+                nickname,
+                verified,
+            } => (
                 Some(ViewerInfo {
                     token: token.expose(),
                     key: &key.0,
                     nickname: nickname.as_str(),
+                    verified: verified.is_some(),
+                    phone: verified.as_ref().map(|v| v.phone.as_str()),
                 }),
                 None,
             ),
@@ -47,6 +54,7 @@ impl Session {
             protocol: PROTOCOL_VERSION,
             event_id: self.room.event_id,
             capability: self.capability,
+            identity: self.room.identity,
             viewer,
             staff,
             start,

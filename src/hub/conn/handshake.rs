@@ -9,12 +9,14 @@ use axum::extract::ws::{Message, WebSocket};
 
 use super::{Ended, Who, close, ended, error_frame, send_text};
 use crate::domain::error_code::ErrorCode;
+use crate::domain::identity::{IdentityMode, VerificationToken};
 use crate::domain::ids::EventId;
 use crate::domain::question::{Nickname, ViewerToken};
 use crate::domain::staff::{Role, Staff};
 use crate::hub::protocol::{Capability, ClientMsg, Envelope, PROTOCOL_VERSION};
 use crate::hub::room::Room;
 use crate::hub::{Hub, JoinError, Membership};
+use crate::store::identities::Verified;
 
 /// What the `hello` frame said.
 pub(super) struct Hello {
@@ -23,6 +25,8 @@ pub(super) struct Hello {
     /// A staff session token, for consoles that sign in by `hello`.
     pub session: Option<String>,
     pub last_seq: Option<i64>,
+    /// The browser's verification token.
+    pub verification: Option<String>,
 }
 
 /// The socket before the connection is live, and how long a send to it may take.
@@ -61,6 +65,7 @@ impl Handshake<'_> {
                         nickname,
                         session,
                         last_seq,
+                        verification,
                     },
                 ..
             }) => (
@@ -70,6 +75,7 @@ impl Handshake<'_> {
                     nickname,
                     session,
                     last_seq,
+                    verification,
                 },
             ),
             _ => {
@@ -133,6 +139,7 @@ impl Handshake<'_> {
         staff: Option<Staff>,
         staff_session: Option<String>,
         hello: &Hello,
+        room_identity: IdentityMode,
     ) -> Result<(Who, Capability), Ended> {
         match staff {
             Some(staff) => {
@@ -166,9 +173,33 @@ impl Handshake<'_> {
                         Nickname::parse(None).map_err(|_| ended(close::HANDSHAKE, "nickname"))?
                     }
                 };
-                let key = token.key();
-                Ok((Who::Viewer { token, key, nickname }, Capability::Viewer))
+                let verified = self.verified(hello.verification.as_deref()).await?;
+                // In a verified room the person is the viewer, whatever browser or tab.
+                let key = match &verified {
+                    Some(v) if room_identity == IdentityMode::Verified => v.viewer_key.clone(),
+                    _ => token.key(),
+                };
+                let who = Who::Viewer {
+                    token,
+                    key,
+                    nickname,
+                    verified: verified.map(Box::new),
+                };
+                Ok((who, Capability::Viewer))
             }
+        }
+    }
+
+    /// The verified viewer behind a `hello`'s verification token; `None`
+    /// without one, or for one that expired or was never issued (the
+    /// viewer then verifies again when they take part).
+    async fn verified(&mut self, token: Option<&str>) -> Result<Option<Verified>, Ended> {
+        let Some(token) = token.and_then(VerificationToken::parse) else {
+            return Ok(None);
+        };
+        match self.hub.store.verification(&token).await {
+            Ok(v) => Ok(v),
+            Err(_) => Err(ended(close::UNAVAILABLE, "store unavailable")),
         }
     }
 

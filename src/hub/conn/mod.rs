@@ -30,6 +30,7 @@ use crate::domain::error_code::ErrorCode;
 use crate::domain::ids::EventId;
 use crate::domain::question::{Nickname, ViewerKey, ViewerToken};
 use crate::domain::staff::Staff;
+use crate::store::identities::Verified;
 
 mod catch_up;
 mod handshake;
@@ -85,8 +86,13 @@ fn ended(code: u16, reason: impl Into<String>) -> Ended {
 pub(in crate::hub) enum Who {
     Viewer {
         token: ViewerToken,
+        /// The token's key, or in a `verified` room the identity's: what
+        /// upvotes, votes, limits and bans are keyed on.
         key: ViewerKey,
         nickname: Nickname,
+        /// The verified number behind this browser, if any (boxed: most
+        /// idle connections in an open room have none).
+        verified: Option<Box<Verified>>,
     },
     Staff {
         staff: Staff,
@@ -256,10 +262,10 @@ async fn admit(ws: &mut WebSocket, hub: &Hub, upgrade: &mut Upgrade) -> Result<O
         .await?;
     let staff_session = session_token.or(upgrade.cookie_session.take());
     let membership = handshake.join(upgrade.event_id).await?;
-    let (who, capability) = handshake
-        .identify(upgrade.event_id, staff, staff_session, &hello)
-        .await?;
     let room = membership.room.clone();
+    let (who, capability) = handshake
+        .identify(upgrade.event_id, staff, staff_session, &hello, room.identity)
+        .await?;
     handshake.refuse_banned(&room, &who, &upgrade.ip.to_string()).await?;
     let session = Session {
         hub: hub.clone(),

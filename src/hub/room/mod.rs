@@ -40,6 +40,7 @@ use tokio::sync::{Notify, broadcast};
 use super::protocol::{OwnQuestion, ServerMsg, encode};
 use crate::domain::error_code::ErrorCode;
 use crate::domain::event::EventStatus;
+use crate::domain::identity::IdentityMode;
 use crate::domain::ids::EventId;
 use crate::domain::question::{ModerationMode, ViewerKey};
 use crate::store::live::{PublicRoom, QuestionRecord};
@@ -117,6 +118,8 @@ pub enum Private {
 
 pub struct Room {
     pub event_id: EventId,
+    /// Who may take part (fixed once the event is announced, before a room exists).
+    pub identity: IdentityMode,
     public: broadcast::Sender<Frame>,
     staff: broadcast::Sender<StaffItem>,
     inner: Mutex<Inner>,
@@ -147,6 +150,7 @@ impl Room {
         let (staff, _) = broadcast::channel(outbound_queue.max(16));
         Self {
             event_id,
+            identity: IdentityMode::Verified,
             public,
             staff,
             inner: Mutex::new(Inner::new(event_id, status, ring_capacity)),
@@ -158,6 +162,12 @@ impl Room {
             outgoing: Mutex::new(Vec::new()),
             publish: Arc::new(Notify::new()),
         }
+    }
+
+    /// The room of an event whose viewers take part as `identity` says.
+    pub fn with_identity(mut self, identity: IdentityMode) -> Self {
+        self.identity = identity;
+        self
     }
 
     /// Send the frames applied since the last call, in order, on the public

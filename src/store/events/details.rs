@@ -44,8 +44,8 @@ impl Store {
     }
 }
 
-/// Bind the 13 fields of `$d` (an [`EventDetails`]) to `$query` as `$1` to
-/// `$13`, in the order of `detail_columns!`.
+/// Bind the 14 fields of `$d` (an [`EventDetails`]) to `$query` as `$1` to
+/// `$14`, in the order of `detail_columns!`.
 macro_rules! bind_details {
     ($query:expr, $d:expr) => {{
         let d: &EventDetails = $d;
@@ -63,6 +63,7 @@ macro_rules! bind_details {
             .bind(&d.about.stream_url)
             .bind(d.about.audience_limit)
             .bind(d.about.public_selection)
+            .bind(d.about.identity_mode.as_str())
     }};
 }
 
@@ -70,7 +71,7 @@ macro_rules! bind_details {
 macro_rules! detail_columns {
     () => {
         "kind, title, theme_id, form, summary, starts_at, duration_minutes, venue, agenda, participation, stream_url, \
-         audience_limit, public_selection"
+         audience_limit, public_selection, identity_mode"
     };
 }
 
@@ -86,7 +87,7 @@ pub(in crate::store) async fn insert_event(
         "INSERT INTO events (",
         detail_columns!(),
         ", code, plan_id, status, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 'draft', $16, $16) RETURNING id"
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 'draft', $17, $17) RETURNING id"
     );
     let id: EventId = on_tx!(&mut *tx, c => bind_details!(sqlx::query_scalar(SQL), d)
         .bind(code)
@@ -107,8 +108,8 @@ pub(in crate::store) async fn update_details(
 ) -> Result<(), sqlx::Error> {
     const SQL: &str = "UPDATE events SET kind = $1, title = $2, theme_id = $3, form = $4, summary = $5, starts_at = $6,
            duration_minutes = $7, venue = $8, agenda = $9, participation = $10, stream_url = $11,
-           audience_limit = $12, public_selection = $13, updated_at = $14
-         WHERE id = $15";
+           audience_limit = $12, public_selection = $13, identity_mode = $14, updated_at = $15
+         WHERE id = $16";
     const HOSTS: &str = "DELETE FROM event_hosts WHERE event_id = $1";
     on_tx!(&mut *tx, c => bind_details!(sqlx::query(SQL), d)
         .bind(at)

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::{Event, one_changed};
 use crate::domain::event::{EventStatus, Schedule, Transition};
+use crate::domain::identity::IdentityMode;
 use crate::domain::ids::{EventId, StaffId};
 use crate::domain::time::now;
 use crate::store::tx::{Tx, on_tx};
@@ -218,6 +219,15 @@ impl Store {
             .execute(p)
             .await
             .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Set an event's identity mode whatever its status. Only the demo uses
+    /// this (`--demo-identity open` for load tests); real events fix it at
+    /// their announcement.
+    pub async fn overwrite_identity_mode(&self, id: EventId, mode: IdentityMode) -> StoreResult<()> {
+        const SQL: &str = "UPDATE events SET identity_mode = $1 WHERE id = $2";
+        on_pool!(self, write p => sqlx::query(SQL).bind(mode.as_str()).bind(id).execute(p).await.map(|_| ()))?;
         Ok(())
     }
 }

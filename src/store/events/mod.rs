@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 use super::{Store, StoreError, StoreResult, on_pool};
 use crate::domain::deadlines::EventFacts;
 use crate::domain::event::{EventForm, EventKind, EventStatus, Schedule};
+use crate::domain::identity::IdentityMode;
 use crate::domain::ids::{EventId, UnitId};
 
 mod details;
@@ -24,7 +25,7 @@ pub use lifecycle::{ChangeRequest, Lifecycle};
 const EVENT_SELECT: &str =
     "SELECT e.id, e.code, e.kind, e.title, e.theme_id, t.code AS theme_code, t.name AS theme_name,
     e.form, e.summary, e.starts_at, e.duration_minutes, e.venue, e.agenda, e.participation, e.stream_url,
-    e.audience_limit, e.public_selection, e.status, e.announced_at, e.selection_notified_at, e.live_at,
+    e.audience_limit, e.public_selection, e.identity_mode, e.status, e.announced_at, e.selection_notified_at, e.live_at,
     e.ended_at, e.materials_published_at, e.materials_url, e.video_url, e.cancel_reason, e.created_at, e.updated_at
     FROM events e LEFT JOIN themes t ON t.id = e.theme_id";
 
@@ -47,6 +48,7 @@ struct EventRow {
     stream_url: Option<String>,
     audience_limit: Option<i64>,
     public_selection: bool,
+    identity_mode: String,
     status: String,
     announced_at: Option<DateTime<Utc>>,
     selection_notified_at: Option<DateTime<Utc>>,
@@ -96,6 +98,9 @@ pub struct About {
     pub audience_limit: Option<i64>,
     /// Whether on-site participants are picked by public selection (公开遴选).
     pub public_selection: bool,
+    /// Who may take part in the live room: `verified` viewers (the
+    /// default) or anyone (`open`). Fixed once the event is announced.
+    pub identity_mode: IdentityMode,
 }
 
 impl About {
@@ -114,6 +119,7 @@ impl About {
             stream_url: None,
             audience_limit: None,
             public_selection: false,
+            identity_mode: IdentityMode::Verified,
         }
     }
 }
@@ -170,6 +176,8 @@ impl EventRow {
         let kind = EventKind::parse(&self.kind).ok_or_else(|| bad("kind", &self.kind))?;
         let form = EventForm::parse(&self.form).ok_or_else(|| bad("form", &self.form))?;
         let status = EventStatus::parse(&self.status).ok_or_else(|| bad("status", &self.status))?;
+        let identity_mode =
+            IdentityMode::parse(&self.identity_mode).ok_or_else(|| bad("identity mode", &self.identity_mode))?;
         let theme = match (self.theme_id, self.theme_code, self.theme_name) {
             (Some(id), Some(code), Some(name)) => Some(ThemeRef { id, code, name }),
             _ => None,
@@ -192,6 +200,7 @@ impl EventRow {
                 stream_url: self.stream_url,
                 audience_limit: self.audience_limit,
                 public_selection: self.public_selection,
+                identity_mode,
             },
             status,
             announced_at: self.announced_at,

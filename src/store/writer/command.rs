@@ -6,7 +6,7 @@ use tokio::sync::oneshot;
 
 use crate::domain::error_code::ErrorCode;
 use crate::domain::event::EventStatus;
-use crate::domain::ids::{EventId, PollId, PostId, StaffId};
+use crate::domain::ids::{EventId, IdentityId, PollId, PostId, StaffId};
 use crate::domain::poll::{Ballot, PollSpec, Tally};
 use crate::domain::question::{ModAction, ModerationMode, PostKind, QuestionStatus, RoomChange, ViewerKey};
 use crate::store::live::QuestionRecord;
@@ -34,6 +34,8 @@ pub struct NewQuestion {
     pub reject_reason: Option<String>,
     /// Sensitive-word hits, as JSON.
     pub hits: serde_json::Value,
+    /// The verified identity of the author, if any.
+    pub identity: Option<IdentityId>,
 }
 
 #[derive(Debug, Clone)]

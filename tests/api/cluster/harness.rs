@@ -74,7 +74,13 @@ fn skip(why: &str) {
 pub struct Node {
     pub addr: SocketAddr,
     child: Child,
+    /// What the node printed to its console after the address (the `log`
+    /// SMS sender's messages), read by a thread of its own.
+    pub console: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
+
+/// The identity secret every node of a test cluster shares.
+pub const IDENTITY_SECRET: &str = "cluster-test-identity-secret-0123456789abcdef";
 
 impl Drop for Node {
     fn drop(&mut self) {
@@ -292,8 +298,13 @@ impl Cluster {
         body
     }
 
-    /// Take `open-day-06` live (through node 0); returns its id.
+    /// Take `open-day-06` live (through node 0), its room `open`; returns its id.
     pub async fn live_event(&self) -> i64 {
+        self.live_event_as("open").await
+    }
+
+    /// Take `open-day-06` live with identity mode `mode`; returns its id.
+    pub async fn live_event_as(&self, mode: &str) -> i64 {
         let events = self.http(0, reqwest::Method::GET, "/api/events", None).await;
         let id = events
             .as_array()
@@ -304,7 +315,7 @@ impl Cluster {
             .as_i64()
             .unwrap();
         let start = (chrono::Utc::now() + chrono::Duration::days(10)).to_rfc3339();
-        let patch = json!({ "starts_at": start, "duration_minutes": 90 });
+        let patch = json!({ "starts_at": start, "duration_minutes": 90, "identity_mode": mode });
         self.http(0, reqwest::Method::PATCH, &format!("/api/events/{id}"), Some(patch))
             .await;
         for step in ["announce", "start"] {
@@ -320,6 +331,14 @@ impl Cluster {
     }
 
     pub async fn connect(&self, node: usize, event_id: i64, hello: Value) -> Client {
+        match self.try_connect(node, event_id, hello).await {
+            Ok(client) => client,
+            Err(first) => panic!("no welcome: {first:?}"),
+        }
+    }
+
+    /// A connection, or the first frame when it is not a `welcome` (an error).
+    pub async fn try_connect(&self, node: usize, event_id: i64, hello: Value) -> Result<Client, Option<Value>> {
         let url = format!("ws://{}/api/events/{event_id}/live", self.nodes[node].addr);
         let (mut socket, _) = tokio_tungstenite::connect_async(url).await.expect("ws connect");
         let mut msg = json!({ "type": "hello", "protocol": 1 });
@@ -327,12 +346,13 @@ impl Cluster {
             msg[k] = v.clone();
         }
         send_json(&mut socket, &msg).await;
-        let welcome = next_json(&mut socket).await.expect("welcome");
-        assert_eq!(welcome["type"], "welcome", "{welcome:?}");
-        Client {
-            socket,
-            welcome,
-            skipped: Vec::new(),
+        match next_json(&mut socket).await {
+            Some(welcome) if welcome["type"] == "welcome" => Ok(Client {
+                socket,
+                welcome,
+                skipped: Vec::new(),
+            }),
+            first => Err(first),
         }
     }
 
@@ -366,6 +386,7 @@ fn spawn_node(db: &str, redis: &str, prefix: &str, asks_per_viewer_per_min: u32,
         // Every test client comes from loopback: no caps per address.
         .env("MINSHENG_VIEWER_SOCKETS_PER_ADDRESS", "0")
         .env("MINSHENG_VOTES_PER_ADDRESS", votes_per_address.to_string())
+        .env("MINSHENG_IDENTITY_SECRET", IDENTITY_SECRET)
         .stdout(Stdio::piped())
         .stderr(if std::env::var("MINSHENG_TEST_LOG").is_ok() {
             Stdio::inherit()
@@ -376,14 +397,22 @@ fn spawn_node(db: &str, redis: &str, prefix: &str, asks_per_viewer_per_min: u32,
         .expect("spawn a node");
     let mut line = String::new();
     let stdout = child.stdout.take().expect("stdout");
-    BufReader::new(stdout).read_line(&mut line).expect("the bound address");
+    let mut stdout = BufReader::new(stdout);
+    stdout.read_line(&mut line).expect("the bound address");
+    let console = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let lines = console.clone();
+    std::thread::spawn(move || {
+        for line in stdout.lines().map_while(Result::ok) {
+            lines.lock().unwrap().push(line);
+        }
+    });
     let addr = line
         .trim()
         .strip_prefix("listening on ")
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
         .parse()
         .expect("an address");
-    Node { addr, child }
+    Node { addr, child, console }
 }
 
 pub struct Client {
