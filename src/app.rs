@@ -38,15 +38,15 @@ pub async fn build_state(
         );
     }
     store.migrate().await?;
-    let calendar = WorkingCalendar::load(Some(calendar_dir)).context("loading the working-day calendar")?;
+    let calendar = Arc::new(WorkingCalendar::load(Some(calendar_dir)).context("loading the working-day calendar")?);
     let years: Vec<i32> = calendar.years().iter().map(|y| y.year).collect();
     tracing::info!(database = %db, backend = %store.backend(), ?years, "store and calendar ready");
     let verifier = Arc::new(crate::identity::Verifier::new(store.clone(), live.identity.clone()));
-    let hub = Hub::new(store.clone(), live).context("starting the live hub")?;
+    let hub = Hub::new(store.clone(), live, calendar.clone()).context("starting the live hub")?;
     Ok(AppState {
         sign_in_limits: Arc::new(http::auth::SignInLimits::new(settings.sign_ins_per_ip_per_min)),
         store,
-        calendar: Arc::new(calendar),
+        calendar,
         metrics: Arc::new(Metrics::default()),
         settings: Arc::new(settings),
         hub,

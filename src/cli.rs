@@ -187,6 +187,18 @@ pub struct ServeArgs {
     /// Attempts per message (a network error, a timeout, 429 or 5xx is retried).
     #[arg(long, env = "MINSHENG_SMS_WEBHOOK_ATTEMPTS", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=10))]
     pub sms_webhook_attempts: u32,
+    /// Distinct viewers whose reports hide a published question or comment at
+    /// once, pending a moderator's review (0: reports never hide by themselves).
+    #[arg(long, env = "MINSHENG_REPORT_THRESHOLD", default_value_t = crate::domain::report::DEFAULT_REPORT_THRESHOLD)]
+    pub report_threshold: u32,
+    /// Working days within which a report is to be handled (shown overdue after).
+    #[arg(long, env = "MINSHENG_REPORT_DUE_WORKING_DAYS", default_value_t = crate::domain::report::DEFAULT_REPORT_DUE_WORKING_DAYS,
+        value_parser = clap::value_parser!(u32).range(1..=30))]
+    pub report_due_working_days: u32,
+    /// Working days within which an appeal is to be decided (shown overdue after).
+    #[arg(long, env = "MINSHENG_APPEAL_DUE_WORKING_DAYS", default_value_t = crate::domain::report::DEFAULT_APPEAL_DUE_WORKING_DAYS,
+        value_parser = clap::value_parser!(u32).range(1..=30))]
+    pub appeal_due_working_days: u32,
     /// Days a browser's verification lasts.
     #[arg(long, env = "MINSHENG_VERIFICATION_DAYS", default_value_t = crate::identity::DEFAULT_VERIFICATION_DAYS,
         value_parser = clap::value_parser!(u32).range(1..=365))]
@@ -256,6 +268,9 @@ impl Default for ServeArgs {
             sms_webhook_secret: None,
             sms_webhook_timeout_secs: 5,
             sms_webhook_attempts: 3,
+            report_threshold: crate::domain::report::DEFAULT_REPORT_THRESHOLD,
+            report_due_working_days: crate::domain::report::DEFAULT_REPORT_DUE_WORKING_DAYS,
+            appeal_due_working_days: crate::domain::report::DEFAULT_APPEAL_DUE_WORKING_DAYS,
             verification_days: crate::identity::DEFAULT_VERIFICATION_DAYS,
             codes_per_ip_per_hour: crate::identity::DEFAULT_CODES_PER_IP_PER_HOUR,
             public_origins: Vec::new(),
@@ -339,6 +354,9 @@ impl ServeArgs {
             frames_per_conn_per_sec: self.frames_per_conn_per_sec,
             viewer_sockets_per_address: self.viewer_sockets_per_address,
             votes_per_address: self.votes_per_address,
+            report_threshold: self.report_threshold,
+            report_due_working_days: self.report_due_working_days,
+            appeal_due_working_days: self.appeal_due_working_days,
             cluster: self
                 .redis_url
                 .as_deref()

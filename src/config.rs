@@ -266,6 +266,12 @@ pub struct LiveSettings {
     pub votes_per_address: u32,
     /// Verified posting: the identity secret, the SMS sender, how long a verification lasts.
     pub identity: crate::identity::IdentitySettings,
+    /// Distinct reporters that hide a published post at once, pending review (0: never).
+    pub report_threshold: u32,
+    /// Working days within which a report is handled.
+    pub report_due_working_days: u32,
+    /// Working days within which an appeal is decided.
+    pub appeal_due_working_days: u32,
 }
 
 impl Default for LiveSettings {
@@ -291,6 +297,9 @@ impl Default for LiveSettings {
             viewer_sockets_per_address: 200,
             votes_per_address: 5,
             identity: crate::identity::IdentitySettings::default(),
+            report_threshold: crate::domain::report::DEFAULT_REPORT_THRESHOLD,
+            report_due_working_days: crate::domain::report::DEFAULT_REPORT_DUE_WORKING_DAYS,
+            appeal_due_working_days: crate::domain::report::DEFAULT_APPEAL_DUE_WORKING_DAYS,
         }
     }
 }

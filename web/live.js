@@ -159,7 +159,12 @@ const client = new LiveClient(eventId, {
       $("viewers").textContent = `${viewers} 人在看`; // no need to rebuild the lists
     },
     mine: ({ question }) => {
+      const before = room.mine.get(question.id);
       room.mine.set(question.id, question);
+      // An appeal decided: say so, also when the post now shows among the published ones.
+      if (question.appeal && question.appeal.status !== "open" && before?.appeal?.status === "open") {
+        notice(appealText(question.appeal), question.appeal.status === "upheld" ? "info" : "error");
+      }
       render();
     },
     ack: (ack) => {
@@ -313,6 +318,7 @@ function questionItem(q, tag = "li") {
     answer.append(el("strong", null, "嘉宾回答："), document.createTextNode(q.answer));
     item.append(answer);
   }
+  if (!room.mine.has(q.id)) item.append(reportButton(q));
   const voted = room.upvoted.has(q.id);
   const button = el("button", "upvote", `赞 ${q.upvotes}`);
   button.type = "button";
@@ -331,6 +337,13 @@ function ownItem(q) {
   meta.append(el("span", `tag tag-${q.status}`, labelOf(OWN_STATUS, q.status)), ` · ${clock(q.created_at)}`);
   item.append(meta, el("p", "post-text", q.text));
   if (q.status === "rejected" && q.reject_reason) item.append(el("p", "reason", `理由：${q.reject_reason}`));
+  if (q.appeal) item.append(el("p", `appeal appeal-${q.appeal.status}`, appealText(q.appeal)));
+  else if (q.status === "rejected") {
+    const appeal = el("button", "link-button", "申诉");
+    appeal.type = "button";
+    appeal.dataset.appeal = q.id;
+    item.append(appeal);
+  }
   return item;
 }
 
@@ -360,10 +373,94 @@ function renderComments() {
       const meta = el("p", "post-meta");
       meta.append(el("span", "nick", c.nickname), ` · ${clock(c.created_at)}`);
       item.append(meta, el("p", "post-text", c.text));
+      if (!room.mine.has(c.id)) item.append(reportButton(c));
       return item;
     }),
   );
   $("comments-empty").hidden = list.length > 0;
+}
+
+// ---- reports and appeals (举报受理) ----
+
+function reportButton(post) {
+  const b = el("button", "link-button report", "举报");
+  b.type = "button";
+  b.dataset.report = post.id;
+  b.setAttribute("aria-label", `举报 ${post.nickname} 的这条内容`);
+  return b;
+}
+
+/** Where an appeal stands, for its author. */
+function appealText(a) {
+  if (a.status === "open") return `申诉处理中${a.due_on ? `，应于 ${a.due_on} 前答复` : ""}：${a.text}`;
+  const outcome = a.status === "upheld" ? "申诉成立，问题已公开" : "维持原决定";
+  return `${outcome}。答复：${a.reply ?? ""}`;
+}
+
+/** The post being reported or appealed (set when its dialog opens). */
+const reviewing = { post: null };
+
+function openReport(id) {
+  const post = room.questions.get(id) ?? room.comments.get(id);
+  if (!post) return;
+  reviewing.post = id;
+  $("report-subject").textContent = `${post.nickname}：${post.text}`;
+  $("report-form").reset();
+  $("report-dialog").showModal();
+}
+
+async function sendReport(e) {
+  e.preventDefault();
+  const reason = new FormData($("report-form")).get("reason");
+  if (!reason) return;
+  const id = reviewing.post;
+  $("report-dialog").close();
+  try {
+    await client.request({ type: "report", post_id: id, reason });
+    notice("举报已提交，感谢您的监督。", "info");
+  } catch (err) {
+    if (err.code === "verification_required") openVerify(() => client.request({ type: "report", post_id: id, reason }).then(() => notice("举报已提交，感谢您的监督。", "info"), (e2) => notice(roomErrorText(e2))));
+    else notice(err.code === "already_reported" ? "您已经举报过这条内容" : roomErrorText(err));
+  }
+}
+
+function openAppeal(id) {
+  const own = room.mine.get(id);
+  if (!own) return;
+  reviewing.post = id;
+  $("appeal-subject").textContent = own.text;
+  $("appeal-text").value = "";
+  $("appeal-dialog").showModal();
+}
+
+async function sendAppeal(e) {
+  e.preventDefault();
+  const text = $("appeal-text").value.trim();
+  if (!text) return;
+  const id = reviewing.post;
+  $("appeal-dialog").close();
+  try {
+    const ack = await client.request({ type: "appeal", question_id: id, text });
+    if (ack.question) room.mine.set(ack.question.id, ack.question);
+    notice("申诉已提交，工作人员会尽快答复。", "info");
+    render();
+  } catch (err) {
+    notice(err.code === "already_appealed" ? "这条提问已经申诉过" : roomErrorText(err));
+  }
+}
+
+function wireReviews() {
+  const click = (e) => {
+    const report = e.target.closest("button[data-report]");
+    if (report) return openReport(Number(report.dataset.report));
+    const appeal = e.target.closest("button[data-appeal]");
+    if (appeal) openAppeal(Number(appeal.dataset.appeal));
+  };
+  for (const list of ["questions", "pinned", "comments", "mine", "my-comments"]) $(list).addEventListener("click", click);
+  $("report-form").addEventListener("submit", sendReport);
+  $("appeal-form").addEventListener("submit", sendAppeal);
+  $("report-cancel").addEventListener("click", () => $("report-dialog").close());
+  $("appeal-cancel").addEventListener("click", () => $("appeal-dialog").close());
 }
 
 // ---- polls: each card is built once per status so a half-filled ballot survives tallies ----
@@ -556,6 +653,7 @@ function wire() {
     client.setNickname(nickname);
     notice(nickname ? `昵称已设为“${nickname}”` : "将以“网友”身份参与", "info");
   });
+  wireReviews();
   $("verify-send").addEventListener("click", sendCode);
   $("verify-form").addEventListener("submit", confirmCode);
   $("questions").addEventListener("click", upvoteClick);

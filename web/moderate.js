@@ -22,6 +22,7 @@ const room = {
   polls: new Map(), // id -> poll record
   authors: new Map(), // post id -> its author's viewer key (published posts, sent at join)
   tallies: new Map(), // poll id -> tally
+  reports: new Map(), // post id -> its reports (reports, report frames)
 };
 let selectedId = null;
 const follow = followRoom(room, render);
@@ -71,6 +72,14 @@ const client = new LiveClient(eventId, {
     },
     moderation: ({ question }) => {
       room.records.set(question.id, question);
+      render();
+    },
+    reports: ({ reports }) => {
+      room.reports = new Map(reports.map((r) => [r.post_id, r]));
+      render();
+    },
+    report: ({ report }) => {
+      room.reports.set(report.post_id, report);
       render();
     },
     settings: (s) => showSettings(s.moderation, s.slow_mode_secs),
@@ -138,6 +147,7 @@ function renderAll() {
   $("queue-empty").hidden = pending.length > 0;
   $("published-empty").hidden = published.length > 0;
   $("comments-empty").hidden = room.comments.size > 0;
+  renderReviews();
   const selected = selectedId !== null ? document.querySelector(`.mod-item[data-id="${selectedId}"]`) : null;
   for (const node of document.querySelectorAll(".mod-item")) node.tabIndex = node === selected ? 0 : -1;
   if (selected) {
@@ -147,6 +157,71 @@ function renderAll() {
     const first = document.querySelector(".mod-item");
     if (first) first.tabIndex = 0;
   }
+}
+
+// ---- reports and appeals (举报受理) ----
+
+/** Open reports (held ones first, then the longest waiting) and open appeals, each with its due date. */
+function renderReviews() {
+  const open = [...room.reports.values()].filter((r) => r.open > 0).sort((a, b) => Number(b.held) - Number(a.held) || Date.parse(a.first_at) - Date.parse(b.first_at));
+  $("reports").replaceChildren(...open.map(reportItem));
+  $("reports-empty").hidden = open.length > 0;
+  const appeals = [...room.records.values()].filter((r) => r.appeal?.status === "open").sort((a, b) => Date.parse(a.appeal.at) - Date.parse(b.appeal.at));
+  $("appeals").replaceChildren(...appeals.map(appealItem));
+  $("appeals-empty").hidden = appeals.length > 0;
+}
+
+/** Today in Beijing as YYYY-MM-DD, as due dates are written. */
+function beijingToday() {
+  return new Date().toLocaleDateString("sv-SE", { timeZone: "Asia/Shanghai" });
+}
+
+function due(on, overdue) {
+  const span = el("span", overdue ? "tag tag-rejected" : "tag", on ? `${overdue ? "已逾期，" : ""}应于 ${on} 前处理` : "处理期限：日历未覆盖");
+  return span;
+}
+
+function reportItem(r) {
+  const li = el("li", "review-item report-item");
+  li.dataset.post = r.post_id;
+  const meta = el("p", "post-meta");
+  meta.append(el("span", "tag", labelOf(SOURCE, r.kind)), " ", el("span", "nick", r.nickname), ` · 举报 ${r.open} 人 `, due(r.due_on, r.overdue));
+  if (r.held) meta.append(" ", el("span", "tag tag-hidden", "已自动隐藏，待复核"));
+  li.append(meta, el("p", "post-text", r.text));
+  li.append(el("p", "reason", `理由：${r.reasons.map((c) => `${c.label} ${c.count}`).join("、")}`));
+  const row = el("div", "actions");
+  for (const [outcome, label] of [["kept", r.held ? "恢复显示" : "保留"], ["hidden", "隐藏"]]) {
+    const b = el("button", outcome === "hidden" ? "danger" : "secondary", label);
+    b.type = "button";
+    b.dataset.resolve = outcome;
+    b.addEventListener("click", () => send({ type: "resolve_reports", post_id: r.post_id, outcome }, outcome === "kept" ? "已保留，举报已处理" : "已隐藏，举报已处理"));
+    row.append(b);
+  }
+  li.append(row);
+  return li;
+}
+
+function appealItem(r) {
+  const li = el("li", "review-item appeal-item");
+  li.dataset.id = r.id;
+  const meta = el("p", "post-meta");
+  meta.append(el("span", "tag", labelOf(SOURCE, r.kind)), " ", el("span", "nick", r.nickname), ` · ${clock(r.appeal.at)} 申诉 `, due(r.appeal.due_on, Boolean(r.appeal.due_on) && beijingToday() > r.appeal.due_on));
+  li.append(meta, el("p", "post-text", r.original_text ?? r.text));
+  if (r.reject_reason) li.append(el("p", "reason", `拒绝理由：${r.reject_reason}`));
+  li.append(el("p", "appeal-text", `申诉：${r.appeal.text}`));
+  const row = el("div", "actions");
+  for (const [upheld, label] of [[true, "申诉成立并公开"], [false, "维持原决定"]]) {
+    const b = el("button", upheld ? "secondary" : "danger", label);
+    b.type = "button";
+    b.dataset.decide = String(upheld);
+    b.addEventListener("click", async () => {
+      const reply = await ask(label, r.original_text ?? r.text, "给提问人的答复（必填，最多 200 字）", upheld ? "经复核，您的问题已公开。" : "");
+      if (reply) send({ type: "decide_appeal", question_id: r.id, upheld, reply }, "申诉已处理，提问人会收到结果");
+    });
+    row.append(b);
+  }
+  li.append(row);
+  return li;
 }
 
 /** Whether a post came in before the event went live: 会前征集, collected from the announcement on. */

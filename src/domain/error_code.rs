@@ -98,6 +98,8 @@ error_codes! {
     VerificationRequired = "verification_required",
     NotVisible = "not_visible",
     AlreadyUpvoted = "already_upvoted",
+    AlreadyReported = "already_reported",
+    AlreadyAppealed = "already_appealed",
     TooManyFromAddress = "too_many_from_address",
     NotAQuestion = "not_a_question",
     NotAComment = "not_a_comment",

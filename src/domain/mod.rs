@@ -13,6 +13,7 @@ pub mod performance;
 pub mod plan;
 pub mod poll;
 pub mod question;
+pub mod report;
 pub mod screen;
 pub mod staff;
 pub mod time;

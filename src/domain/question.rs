@@ -51,7 +51,7 @@ names! {
 /// Trimmed, non-empty text of at most `max` characters without control
 /// characters, its invisible format characters stripped (zero-width, bidi
 /// overrides: see [`super::screen::strip_invisible`]).
-fn bounded_text(field: &'static str, s: &str, max: usize) -> Result<String, Invalid> {
+pub(crate) fn bounded_text(field: &'static str, s: &str, max: usize) -> Result<String, Invalid> {
     let stripped = super::screen::strip_invisible(s);
     let t = stripped.trim();
     if t.is_empty() {

@@ -18,6 +18,7 @@ use crate::domain::error_code::ErrorCode;
 use crate::domain::ids::EventId;
 use crate::hub::conn::{self, Upgrade};
 use crate::store::live::{AuditEntry, BanRecord};
+use crate::store::reviews::{AppealedPost, ReportedPost};
 
 /// What a socket reads at once. Clients send small frames (an ask is at most
 /// 300 characters, about 1 KiB of JSON); a larger one grows the buffer while it
@@ -110,10 +111,7 @@ pub async fn bans(
     staff: CurrentStaff,
     Path(id): Path<EventId>,
 ) -> ApiResult<Json<Vec<BanRecord>>> {
-    let event = state.store.event(id).await?;
-    if !staff.0.serves(&event.host_ids()) {
-        return Err(ApiError::forbidden("only staff serving this event may see its bans"));
-    }
+    serving(&state, &staff, id, "bans").await?;
     let mut bans = state.store.active_bans(id).await?;
     if !staff.0.is_admin() {
         for ban in &mut bans {
@@ -121,6 +119,47 @@ pub async fn bans(
         }
     }
     Ok(Json(bans))
+}
+
+/// The reported posts of an event with their reports (open ones counted per
+/// reason, the earliest due date, overdue), for the staff who serve the
+/// event; the console resolves them with `resolve_reports`.
+#[utoipa::path(get, path = "/api/events/{id}/reports", tag = "live", params(("id" = i64, Path)),
+    responses((status = 200, body = Vec<ReportedPost>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("session" = [])))]
+pub async fn reports(
+    State(state): State<AppState>,
+    staff: CurrentStaff,
+    Path(id): Path<EventId>,
+) -> ApiResult<Json<Vec<ReportedPost>>> {
+    serving(&state, &staff, id, "reports").await?;
+    Ok(Json(state.store.reported_posts(id, false).await?))
+}
+
+/// The appeals of rejected posts in an event, open ones first, with their
+/// due dates, for the staff who serve the event (during the event its
+/// moderators, after it the unit decide them in the console with `decide_appeal`).
+#[utoipa::path(get, path = "/api/events/{id}/appeals", tag = "live", params(("id" = i64, Path)),
+    responses((status = 200, body = Vec<AppealedPost>), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("session" = [])))]
+pub async fn appeals(
+    State(state): State<AppState>,
+    staff: CurrentStaff,
+    Path(id): Path<EventId>,
+) -> ApiResult<Json<Vec<AppealedPost>>> {
+    serving(&state, &staff, id, "appeals").await?;
+    Ok(Json(state.store.appealed_posts(id).await?))
+}
+
+/// Refused unless `staff` serves event `id`.
+async fn serving(state: &AppState, staff: &CurrentStaff, id: EventId, what: &str) -> ApiResult<()> {
+    let event = state.store.event(id).await?;
+    if !staff.0.serves(&event.host_ids()) {
+        return Err(ApiError::forbidden(format!(
+            "only staff serving this event may see its {what}"
+        )));
+    }
+    Ok(())
 }
 
 /// The audit log of an event: who did what, when, before and after. Admins

@@ -79,6 +79,8 @@ pub fn router(state: AppState) -> Router {
         .route("/events/{id}/live", get(live::connect))
         .route("/events/{id}/audit", get(live::audit))
         .route("/events/{id}/bans", get(live::bans))
+        .route("/events/{id}/reports", get(live::reports))
+        .route("/events/{id}/appeals", get(live::appeals))
         .route("/events/{id}/opinions", post(opinions::create))
         .route("/events/{id}/opinions/capture", post(opinions::capture_route))
         .route("/events/{id}/feedback", get(feedback::event_feedback))

@@ -17,7 +17,7 @@ use super::{auth, events, exports, feedback, live, opinions, ops, programme, rep
         events::announce, events::selection_notice, events::start, events::end,
         events::publish_materials, events::reschedule, events::cancel,
         crate::http::record::get_record, crate::http::record::publish, crate::http::record::page,
-        live::connect, live::audit, live::bans, live::reload_screen,
+        live::connect, live::audit, live::bans, live::reports, live::appeals, live::reload_screen,
         opinions::list, opinions::get, opinions::create, opinions::capture_route, opinions::decide,
         opinions::publish, opinions::bulk, opinions::merge, opinions::transfer, opinions::request_extension,
         opinions::pending_extensions, opinions::decide_extension, opinions::remind,

@@ -16,6 +16,7 @@
 //! Writes go through the store's group-commit [`Writer`]; rooms learn of
 //! committed changes through [`crate::store::writer::ChangeSink`].
 
+use crate::domain::calendar::WorkingCalendar;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -65,6 +66,8 @@ pub struct HubInner {
     pub bus: Option<Arc<Bus>>,
     /// Viewer sockets per client address on this node.
     pub addresses: Arc<addresses::Addresses>,
+    /// The working-day calendar: when reports and appeals are due.
+    pub calendar: Arc<WorkingCalendar>,
 }
 
 /// A handle to the hub; cheap to clone.
@@ -84,7 +87,7 @@ impl Hub {
         self.rooms.all()
     }
 
-    pub fn new(store: Store, settings: LiveSettings) -> anyhow::Result<Self> {
+    pub fn new(store: Store, settings: LiveSettings, calendar: Arc<WorkingCalendar>) -> anyhow::Result<Self> {
         let writer = Writer::spawn(store.clone(), settings.writer_queue, settings.writer_batch);
         let screen = Screen::load(settings.words_file.clone())?;
         let (bus, outbox) = match &settings.cluster {
@@ -106,6 +109,7 @@ impl Hub {
             tasks: TaskTracker::new(),
             bus,
             addresses: Arc::default(),
+            calendar,
         }));
         hub.spawn_housekeeping();
         if let (Some(bus), Some(outbox)) = (hub.bus.clone(), outbox) {

@@ -14,8 +14,10 @@ use crate::domain::identity::IdentityMode;
 use crate::domain::ids::{EventId, PollId, PostId, StaffId};
 use crate::domain::poll::{PollKind, ResultsVisibility, Tally};
 use crate::domain::question::{ModerationMode, PostKind, QuestionStatus, RoomChange};
+use crate::domain::report::{ReportOutcome, ReportReason};
 use crate::store::live::{PostAuthor, PublicRoom, QuestionRecord};
 use crate::store::polls::{OwnVote, PollRecord};
+use crate::store::reviews::ReportedPost;
 
 pub const PROTOCOL_VERSION: u32 = 1;
 pub const MAX_REF_CHARS: usize = 64;
@@ -47,6 +49,27 @@ pub enum ClientMsg {
     },
     Ask {
         text: String,
+    },
+    /// Report a published question or comment (once per viewer and post).
+    Report {
+        post_id: PostId,
+        reason: ReportReason,
+    },
+    /// Moderators: resolve every open report of a post.
+    ResolveReports {
+        post_id: PostId,
+        outcome: ReportOutcome,
+    },
+    /// The author of a rejected question or comment appeals, once.
+    Appeal {
+        question_id: PostId,
+        text: String,
+    },
+    /// Moderators: decide an open appeal (upheld publishes the post).
+    DecideAppeal {
+        question_id: PostId,
+        upheld: bool,
+        reply: String,
     },
     /// A comment in the running stream beside the video.
     Comment {
@@ -151,6 +174,9 @@ fn yes() -> bool {
 /// A question as its author sees it.
 #[derive(Debug, Clone, Serialize)]
 pub struct OwnQuestion {
+    /// The author's appeal of a rejection and its outcome, once appealed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub appeal: Option<crate::domain::report::Appeal>,
     pub id: PostId,
     pub kind: PostKind,
     pub text: String,
@@ -174,6 +200,7 @@ impl From<&QuestionRecord> for OwnQuestion {
             answer: q.answer.clone(),
             upvotes: q.upvotes,
             created_at: q.created_at,
+            appeal: q.appeal.as_deref().cloned(),
         }
     }
 }
@@ -256,6 +283,10 @@ pub enum ServerMsg<'a> {
     Queue { questions: &'a [QuestionRecord] },
     /// Moderators and hosts: a question arrived or changed.
     Moderation { question: &'a QuestionRecord },
+    /// Moderators and hosts, after the queue: every reported post (open reports first).
+    Reports { reports: &'a [ReportedPost] },
+    /// Moderators and hosts: a post was reported, or its reports resolved.
+    Report { report: &'a ReportedPost },
     /// Moderators and hosts, after the queue: the author (viewer key) of every
     /// published question and of the latest published comments.
     Authors { authors: &'a [PostAuthor] },

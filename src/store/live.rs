@@ -11,12 +11,14 @@ use crate::domain::masking::{Span, personal_data_spans};
 use crate::domain::question::{
     ModerationMode, PostKind, PublicComment, PublicQuestion, QuestionStatus, RoomChange, ViewerKey,
 };
+use crate::domain::report::{Appeal, AppealStatus};
 
 /// The columns of a [`QuestionRow`], as a literal for `concat!`.
 macro_rules! question_columns {
     () => {
         "id, event_id, viewer_key, nickname, text, original_text, status, reject_reason, \
-         screen_hits, answered, answer, upvotes, created_at, moderated_at, kind"
+         screen_hits, answered, answer, upvotes, created_at, moderated_at, kind, held_by_reports, \
+         appeal_text, appeal_status, appeal_reply, appealed_at, appeal_due_on, appeal_decided_at"
     };
 }
 pub(crate) use question_columns;
@@ -38,6 +40,13 @@ pub(crate) struct QuestionRow {
     created_at: DateTime<Utc>,
     moderated_at: Option<DateTime<Utc>>,
     kind: String,
+    held_by_reports: bool,
+    appeal_text: Option<String>,
+    appeal_status: Option<String>,
+    appeal_reply: Option<String>,
+    appealed_at: Option<DateTime<Utc>>,
+    appeal_due_on: Option<chrono::NaiveDate>,
+    appeal_decided_at: Option<DateTime<Utc>>,
 }
 
 /// Pending posts sent in a moderator's queue at once (oldest first); the rest
@@ -71,6 +80,10 @@ pub struct QuestionRecord {
     /// Personal data in what the viewer wrote (the original when edited),
     /// for the moderators to see marked; the public sees it masked.
     pub personal_data: Vec<Span>,
+    /// Hidden at once by enough reports, pending a moderator's review.
+    pub held_by_reports: bool,
+    /// The asker's appeal of a rejection, if any (boxed: most posts have none).
+    pub appeal: Option<Box<Appeal>>,
 }
 
 impl QuestionRow {
@@ -79,6 +92,21 @@ impl QuestionRow {
             .ok_or_else(|| StoreError::Conflict(format!("question {} has unknown status {}", self.id, self.status)))?;
         let kind = PostKind::parse(&self.kind)
             .ok_or_else(|| StoreError::Conflict(format!("post {} has unknown kind {}", self.id, self.kind)))?;
+        let appeal = match (
+            self.appeal_text,
+            self.appeal_status.as_deref().and_then(AppealStatus::parse),
+            self.appealed_at,
+        ) {
+            (Some(text), Some(status), Some(at)) => Some(Box::new(Appeal {
+                text,
+                status,
+                reply: self.appeal_reply,
+                at,
+                due_on: self.appeal_due_on,
+                decided_at: self.appeal_decided_at,
+            })),
+            _ => None,
+        };
         Ok(QuestionRecord {
             id: self.id,
             kind,
@@ -99,6 +127,8 @@ impl QuestionRow {
             personal_data: personal_data_spans(self.original_text.as_deref().unwrap_or(&self.text)),
             text: self.text,
             original_text: self.original_text,
+            held_by_reports: self.held_by_reports,
+            appeal,
         })
     }
 }
@@ -314,13 +344,15 @@ impl Store {
         const PENDING: &str = concat!(
             "SELECT ",
             question_columns!(),
-            " FROM questions WHERE event_id = $1 AND status = 'pending' ORDER BY id LIMIT $2"
+            " FROM questions WHERE event_id = $1 AND (status = 'pending' OR appeal_status = 'open' OR held_by_reports) \
+             ORDER BY id LIMIT $2"
         );
         let rows = on_pool!(self, read p => sqlx::query_as::<_, QuestionRow>(PENDING).bind(event_id).bind(MAX_PENDING_IN_QUEUE).fetch_all(p).await)?;
         const DONE: &str = concat!(
             "SELECT ",
             question_columns!(),
-            " FROM questions WHERE event_id = $1 AND status IN ('rejected', 'hidden') ORDER BY id DESC LIMIT $2"
+            " FROM questions WHERE event_id = $1 AND status IN ('rejected', 'hidden') \
+             AND COALESCE(appeal_status, '') <> 'open' AND NOT held_by_reports ORDER BY id DESC LIMIT $2"
         );
         let mut older = on_pool!(self, read p => sqlx::query_as::<_, QuestionRow>(DONE).bind(event_id).bind(limit).fetch_all(p).await)?;
         older.reverse();

@@ -434,10 +434,12 @@ async fn resumes_after_a_drop(moderator: &Browser, viewer: &Browser) {
     let after = viewer
         .wait(
             "the viewer to come back",
-            "const c = window.minshengLive; const [n] = arguments; \
-             return c.state === 'open' && c.connections === n + 1 ? \
+            // The replayed frames follow the welcome, each its own message:
+            // wait for the one approved meanwhile, not just the welcome.
+            "const c = window.minshengLive; const [n, seq] = arguments; \
+             return c.state === 'open' && c.connections === n + 1 && c.lastSeq > seq ? \
              { start: c.welcome.start, token: c.welcome.viewer.token, seq: c.lastSeq } : null",
-            json!([before["connections"]]),
+            json!([before["connections"], before["seq"]]),
         )
         .await;
     assert_eq!(after["start"], "replay", "resumed from last_seq, not a new snapshot");
@@ -1323,6 +1325,119 @@ async fn a_viewer_verifies_in_place_and_the_kept_question_is_published_masked() 
     assert!(!shown.to_string().contains("13812345678"), "{shown}");
     viewer.screenshot(&screenshots().join("verified-viewer.png")).await;
     for b in [viewer, moderator, other] {
+        b.quit().await;
+    }
+    drop(driver);
+    app.stop().await;
+}
+
+/// Issue 15, point 5, in the pages: a viewer reports a question from the
+/// page; with two more reports it is hidden at once, and the console shows
+/// it held with its reasons and due date and brings it back. A rejected
+/// asker appeals from the page, the console upholds the appeal with a
+/// reply, and the asker's page says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_and_appeals_go_from_the_viewer_page_to_the_console_and_back() {
+    if !browser_here() {
+        return;
+    }
+    let app = spawn_app(Backend::Sqlite).await.expect("SQLite is always there");
+    let event = app.live_event().await;
+    let moderator_token = app.staff("moderator1", "moderator", None).await;
+    let mut ws_moderator = app.staff_ws(event, &moderator_token).await;
+    let mut author = app.viewer_ws(event, "作者").await;
+    let text = "这是一条被举报的提问";
+    let ack = author.request(json!({ "type": "ask", "text": text }), "q").await;
+    let post = ack["question"]["id"].as_i64().unwrap();
+    ws_moderator
+        .request(json!({ "type": "approve", "question_id": post }), "a")
+        .await;
+
+    let driver = Driver::start().await;
+    let viewer = driver.browser(360, 780, true).await;
+    viewer.goto(&app.url(&format!("/live.html?event={event}"))).await;
+    connected(&viewer, "the viewer page to connect").await;
+    shows(&viewer, "the published question", "#questions", text).await;
+    viewer
+        .click(&format!("#questions button[data-report=\"{post}\"]"))
+        .await;
+    viewer.click("#report-form input[value=\"privacy\"]").await;
+    viewer.click("#report-submit").await;
+    shows(&viewer, "the report taken", "#notice", "举报已提交").await;
+    for who in ["乙", "丙"] {
+        let mut other = app.viewer_ws(event, who).await;
+        let r = other
+            .request(json!({ "type": "report", "post_id": post, "reason": "abuse" }), "r")
+            .await;
+        assert_eq!(r["type"], "ack", "{r:?}");
+    }
+    viewer
+        .wait(
+            "the reported question hidden at once",
+            "const [text] = arguments; return !document.getElementById('questions').textContent.includes(text)",
+            json!([text]),
+        )
+        .await;
+
+    let moderator = moderator_signs_in(&app, &driver, event).await;
+    shows(&moderator, "the held report", "#reports .report-item", "已自动隐藏").await;
+    shows(&moderator, "its reasons", "#reports .report-item", "侵犯隐私 1").await;
+    shows(&moderator, "its due date", "#reports .report-item", "前处理").await;
+    moderator
+        .click(&format!(
+            "#reports .report-item[data-post=\"{post}\"] button[data-resolve=\"kept\"]"
+        ))
+        .await;
+    shows(&viewer, "the question back", "#questions", text).await;
+    shows(
+        &moderator,
+        "no open report left",
+        "#reports-empty:not([hidden])",
+        "没有待处理的举报",
+    )
+    .await;
+
+    // The viewer asks, is rejected, appeals from the page.
+    let asked = "能否在社区增设充电桩？";
+    ask(&viewer, asked).await;
+    let id = id_of(&moderator, "#queue .mod-item", asked).await;
+    ws_moderator
+        .request(
+            json!({ "type": "reject", "question_id": id, "reason": "与本场主题无关" }),
+            "x",
+        )
+        .await;
+    viewer.click(&format!("#mine button[data-appeal=\"{id}\"]")).await;
+    viewer.fill("#appeal-text", "充电桩属于本场的民生服务主题").await;
+    viewer.click("#appeal-submit").await;
+    shows(&viewer, "the appeal pending", "#mine .appeal-open", "申诉处理中").await;
+    shows(
+        &moderator,
+        "the appeal in the console",
+        "#appeals .appeal-item",
+        "充电桩属于本场的民生服务主题",
+    )
+    .await;
+    moderator
+        .click(&format!(
+            "#appeals .appeal-item[data-id=\"{id}\"] button[data-decide=\"true\"]"
+        ))
+        .await;
+    moderator
+        .wait(
+            "the reply dialog",
+            "return document.getElementById('prompt').open",
+            json!([]),
+        )
+        .await;
+    moderator.fill("#prompt-text", "经复核与主题相关，已公开").await;
+    moderator.click("#prompt-ok").await;
+    shows(&viewer, "the outcome told", "#notice", "申诉成立").await;
+    shows(&viewer, "the question published", "#questions", asked).await;
+    moderator
+        .screenshot(&screenshots().join("reports-and-appeals.png"))
+        .await;
+    for b in [viewer, moderator] {
         b.quit().await;
     }
     drop(driver);

@@ -29,6 +29,7 @@ mod polls;
 mod programme;
 mod record;
 mod redaction;
+mod reviews;
 mod store_failures;
 mod verification;
 mod viewer_limits;

@@ -222,6 +222,13 @@ fn render_adoption(h: &mut String, p: &MaterialsPackage) {
     for c in &s.by_state {
         let _ = writeln!(h, "<tr><th>{}</th><td>{}</td></tr>", c.label, c.count);
     }
+    let m = &p.moderation;
+    let _ = writeln!(
+        h,
+        "<tr><th>收到举报</th><td>{}</td></tr>\n<tr><th>举报后隐藏的内容</th><td>{}</td></tr>\n\
+         <tr><th>收到申诉</th><td>{}</td></tr>\n<tr><th>申诉成立</th><td>{}</td></tr>",
+        m.reports_received, m.hidden_after_reports, m.appeals_received, m.appeals_upheld
+    );
     h.push_str("</tbody>\n</table>\n<h3>答复公开</h3>\n");
     closing_list(h, &p.replies, "record-replies", "暂无公开答复。", |h, r| {
         open_said(h, &r.nickname, &r.text, r.state_label);

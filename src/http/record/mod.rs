@@ -9,6 +9,7 @@
 //! poll answers, opinions) is masked for personal data; every text in the HTML
 //! is escaped, and the page needs no inline script or style (strict CSP).
 
+use crate::store::reviews::ReviewCounts;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -58,6 +59,8 @@ pub struct MaterialsPackage {
     /// The video of the event (a policy lecture's explanation video).
     pub video_url: Option<String>,
     pub adoption: AdoptionSummary,
+    /// Reports received and appeals upheld in the live room (举报受理).
+    pub moderation: ReviewCounts,
     /// The published replies, by reply date.
     pub replies: Vec<PublicReply>,
     pub generated_at: DateTime<Utc>,
@@ -161,6 +164,7 @@ async fn assemble(state: &AppState, event: &Event) -> ApiResult<MaterialsPackage
     let polls = state.store.public_polls(event.id).await?;
     let opinions = event_opinions(state, event.id).await?;
     let (replies, by_state) = published_replies(&opinions);
+    let moderation = state.store.review_counts(event.id).await?;
     let collected = opinions.len() as i64;
     let published = replies.len() as i64;
     Ok(MaterialsPackage {
@@ -177,6 +181,7 @@ async fn assemble(state: &AppState, event: &Event) -> ApiResult<MaterialsPackage
             awaiting_reply: (collected - published).max(0),
             by_state,
         },
+        moderation,
         replies,
         generated_at: now(),
     })
@@ -486,6 +491,7 @@ mod tests {
                 awaiting_reply: 0,
                 by_state: vec![],
             },
+            moderation: ReviewCounts::default(),
             replies: vec![PublicReply {
                 id: OpinionId(1),
                 source: "question".into(),

@@ -3,7 +3,8 @@
 //!
 //! - [`posts`]: ask, comment, upvote;
 //! - [`moderation`]: promote, approve, reject, edit, pin, unpin, answer, hide, ban, slow mode, moderation mode;
-//! - [`polls`]: create, open, close, vote.
+//! - [`polls`]: create, open, close, vote;
+//! - [`reviews`]: report, resolve reports, appeal, decide an appeal.
 //!
 //! Each answers with the text of an `ack` (or a `pong`), or a [`Refusal`]
 //! that becomes an error frame carrying the client's `ref`.
@@ -23,9 +24,10 @@ mod moderation;
 use moderation::BanAsked;
 mod polls;
 mod posts;
+mod reviews;
 
 /// Message types clients may send (for telling `unknown_type` from `bad_message`).
-const KNOWN_TYPES: [&str; 23] = [
+const KNOWN_TYPES: [&str; 27] = [
     "hello",
     "create_poll",
     "open_poll",
@@ -48,6 +50,10 @@ const KNOWN_TYPES: [&str; 23] = [
     "set_moderation",
     "set_interaction",
     "withdraw_recent",
+    "report",
+    "resolve_reports",
+    "appeal",
+    "decide_appeal",
     "ping",
 ];
 
@@ -157,6 +163,14 @@ impl Session {
             ClientMsg::SetModeration { mode } => self.set_moderation(mode, reference).await,
             ClientMsg::SetInteraction { paused } => self.set_interaction(paused, reference).await,
             ClientMsg::WithdrawRecent { minutes } => self.withdraw_recent(minutes, reference).await,
+            ClientMsg::Report { post_id, reason } => self.report(post_id, reason, reference).await,
+            ClientMsg::ResolveReports { post_id, outcome } => self.resolve_reports(post_id, outcome, reference).await,
+            ClientMsg::Appeal { question_id, text } => self.appeal(question_id, &text, reference).await,
+            ClientMsg::DecideAppeal {
+                question_id,
+                upheld,
+                reply,
+            } => self.decide_appeal(question_id, upheld, &reply, reference).await,
         }
     }
 

@@ -176,9 +176,11 @@ impl Session {
         let queue = store.moderation_queue(self.room.event_id, 200).await?;
         let polls = store.polls(self.room.event_id).await?;
         let authors = store.published_authors(self.room.event_id).await?;
+        let reports = store.reported_posts(self.room.event_id, false).await?;
         let mut frames = vec![
             encode(&ServerMsg::Queue { questions: &queue }),
             encode(&ServerMsg::Authors { authors: &authors }),
+            encode(&ServerMsg::Reports { reports: &reports }),
             encode(&ServerMsg::Polls { polls: &polls }),
         ];
         // Staff see every tally, "after close" ones too: send the current

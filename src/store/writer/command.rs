@@ -127,6 +127,8 @@ pub enum Command {
         event_id: EventId,
         poll_id: PollId,
     },
+    /// Reports and appeals.
+    Review(super::reviews::Review),
 }
 
 /// What a command did (the records boxed: an outcome is moved through the
@@ -170,6 +172,12 @@ pub enum Outcome {
         poll_id: PollId,
         tally: Option<Tally>,
         public: bool,
+    },
+    /// A report, a resolution, an appeal or its decision: the post as it
+    /// was and as it is.
+    Reviewed {
+        before: Box<QuestionRecord>,
+        after: Box<QuestionRecord>,
     },
 }
 

@@ -41,10 +41,12 @@ mod command;
 mod moderation;
 mod polls;
 mod posts;
+mod reviews;
 mod tx;
 
 pub use command::{ChangeSink, Command, NewQuestion, Outcome, Queued, WriteError};
 use polls::Verdict;
+pub use reviews::Review;
 use tx::{Address, Decided, LiveTx};
 
 type Applied = (Result<Outcome, WriteError>, Vec<(i64, RoomChange)>);
@@ -362,6 +364,7 @@ impl LiveTx<'_> {
                 self.vote(*event_id, *poll_id, viewer, ballot, verdict, from).await
             }
             Command::PollTally { event_id, poll_id } => self.poll_tally(*event_id, *poll_id).await,
+            Command::Review(review) => self.review(review).await,
         }
     }
 }

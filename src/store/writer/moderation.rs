@@ -70,7 +70,7 @@ impl LiveTx<'_> {
     }
 
     /// The pinned question of the room.
-    async fn pinned(&mut self, event_id: EventId) -> StoreResult<Option<PostId>> {
+    pub(super) async fn pinned(&mut self, event_id: EventId) -> StoreResult<Option<PostId>> {
         const SQL: &str = "SELECT pinned_question_id FROM rooms WHERE event_id = $1";
         let pinned: Option<Option<PostId>> =
             on_tx!(self.tx(), c => sqlx::query_scalar(SQL).bind(event_id).fetch_optional(c).await)?;
@@ -83,7 +83,7 @@ impl LiveTx<'_> {
         Ok(())
     }
 
-    async fn unpin(&mut self, event_id: EventId) -> StoreResult<()> {
+    pub(super) async fn unpin(&mut self, event_id: EventId) -> StoreResult<()> {
         const SQL: &str = "UPDATE rooms SET pinned_question_id = NULL WHERE event_id = $1";
         on_tx!(self.tx(), c => sqlx::query(SQL).bind(event_id).execute(c).await.map(|_| ()))?;
         Ok(())
