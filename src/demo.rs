@@ -252,6 +252,7 @@ pub async fn open_live_room(store: &Store, hub: &crate::hub::Hub) -> anyhow::Res
         .await?
         .map(|c| c.account.staff.id)
         .ok_or_else(|| anyhow::anyhow!("the demo moderator is missing"))?;
+    let mut ids = Vec::with_capacity(ROOM_POSTS.len());
     for (i, (key, nickname, text, published, answer)) in ROOM_POSTS.into_iter().enumerate() {
         let comment = i == ROOM_POSTS.len() - 1;
         let ask = Command::Ask(NewQuestion {
@@ -266,11 +267,13 @@ pub async fn open_live_room(store: &Store, hub: &crate::hub::Hub) -> anyhow::Res
             reject_reason: None,
             hits: serde_json::Value::Array(Vec::new()),
             identity: None,
+            notify: false,
         });
         let sink = hub.sink(event.id, None);
         let Outcome::Asked { question, .. } = hub.writer.submit(ask, sink.clone()).await? else {
             anyhow::bail!("the demo room's post was not stored");
         };
+        ids.push(question.id);
         let steps = published
             .then_some(ModAction::Approve)
             .into_iter()
@@ -287,5 +290,66 @@ pub async fn open_live_room(store: &Store, hub: &crate::hub::Hub) -> anyhow::Res
             hub.writer.submit(command, sink.clone()).await?;
         }
     }
+    review_samples(hub, event.id, ids[1], moderator).await
+}
+
+/// The console's 举报与申诉 at work: a report on a published question (below
+/// the threshold) and a rejected question its author appealed.
+async fn review_samples(
+    hub: &crate::hub::Hub,
+    event_id: crate::domain::ids::EventId,
+    reported: crate::domain::ids::PostId,
+    moderator: StaffId,
+) -> anyhow::Result<()> {
+    use crate::domain::question::{ModAction, PostKind, QuestionStatus, ViewerKey};
+    use crate::domain::report::ReportReason;
+    use crate::store::writer::{Command, NewQuestion, Outcome, Review};
+
+    let due = |days: u32| hub.calendar.add_working_days(local_date(chrono::Utc::now()), days).ok();
+    let sink = hub.sink(event_id, None);
+    let report = Review::Report {
+        event_id,
+        post_id: reported,
+        reporter: ViewerKey("d0e0000000000007".to_owned()),
+        reason: ReportReason::Other,
+        due_on: due(hub.settings.report_due_working_days),
+        threshold: hub.settings.report_threshold,
+    };
+    hub.writer.submit(Command::Review(report), sink.clone()).await?;
+    let author = ViewerKey("d0e0000000000006".to_owned());
+    let ask = Command::Ask(NewQuestion {
+        event_id,
+        viewer: author.clone(),
+        nickname: "刘阿姨".to_owned(),
+        text: "小区门口的公交站能不能挪近一点？".to_owned(),
+        client_ref: None,
+        ip: None,
+        kind: PostKind::Question,
+        status: QuestionStatus::Pending,
+        reject_reason: None,
+        hits: serde_json::Value::Array(Vec::new()),
+        identity: None,
+        notify: false,
+    });
+    let Outcome::Asked { question, .. } = hub.writer.submit(ask, sink.clone()).await? else {
+        anyhow::bail!("the demo room's post was not stored");
+    };
+    let reject = Command::Moderate {
+        event_id,
+        question_id: question.id,
+        action: ModAction::Reject {
+            reason: "与本场人社政策主题无关".to_owned(),
+        },
+        staff_id: moderator,
+    };
+    hub.writer.submit(reject, sink.clone()).await?;
+    let appeal = Review::Appeal {
+        event_id,
+        post_id: question.id,
+        author,
+        text: "公交站关系老人就医和办社保，请复核".to_owned(),
+        due_on: due(hub.settings.appeal_due_working_days),
+    };
+    hub.writer.submit(Command::Review(appeal), sink).await?;
     Ok(())
 }

@@ -207,7 +207,9 @@ function showIdentity(welcome) {
   const line = $("identity-line");
   line.replaceChildren();
   line.hidden = welcome?.identity !== "verified" || !welcome.viewer;
+  $("notify-row").hidden = true;
   if (line.hidden) return;
+  $("notify-row").hidden = !welcome.viewer.verified;
   if (welcome.viewer.verified) {
     line.append(`已验证手机号 ${welcome.viewer.phone ?? ""}，公众只看到您的昵称。`, actionButton("退出验证", forgetVerification, "link-button"));
     $("verify").hidden = true;
@@ -601,7 +603,10 @@ async function post(type, textarea, button) {
   }
   button.disabled = true;
   try {
-    const ack = await client.request({ type, text });
+    const message = { type, text };
+    // A verified asker may opt out of the text message telling them the unit answered.
+    if (type === "ask" && !$("notify-row").hidden) message.notify = $("ask-notify").checked;
+    const ack = await client.request(message);
     textarea.value = "";
     updateCount();
     const q = ack.question;

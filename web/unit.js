@@ -170,6 +170,12 @@ async function openEditor(id) {
   box.hidden = false;
   $("editor-title").textContent = `办理意见 #${o.id}`;
   $("ed-quote").textContent = o.text;
+  $("ed-personal").hidden = !o.personal_data_masked;
+  // 回访: whether the verified asker is told by text message, and each try.
+  $("ed-notify").hidden = !o.notify && o.notices.length === 0;
+  $("ed-notify").textContent = o.notify
+    ? o.published_at ? "提问人已验证手机号：答复发布时已短信告知（结果见办理记录）。" : "提问人已验证手机号：答复发布后将短信告知提问人。"
+    : "";
   $("ed-meta").textContent =
     `${o.nickname} · ${labelOf(SOURCE, o.source)} · ${o.event_title} · 受理 ${when(o.received_at)} · ` +
     `答复期限 ${o.due_date ?? "—"}（${labelOf(DEADLINE_STATE, o.deadline)}）· 主责 ${o.unit_name}` +
@@ -189,9 +195,25 @@ async function openEditor(id) {
   }
   for (const t of o.transfers) item(`转办：${unitName(t.from_unit)} → ${unitName(t.to_unit)}，${t.reason}（${when(t.created_at)}）`);
   for (const m of o.merged) item(`已并入：#${m.id} ${m.text}`);
+  for (const n of o.notices) {
+    item(`短信告知 ${n.phone_masked}：${n.delivered ? "已发送" : `未送达（${n.detail ?? ""}）`}（${when(n.attempted_at)}）`);
+  }
   if (!history.childElementCount) item("暂无");
   box.scrollIntoView({ block: "start" });
   $("ed-state").focus();
+}
+
+/** The citizen's text as written: fetched on purpose, and audited by the server. */
+async function unmask() {
+  const o = page.current;
+  if (!o) return;
+  try {
+    const shown = await api("GET", `/api/opinions/${o.id}?personal_data=shown`);
+    $("ed-quote").textContent = shown.text;
+    $("ed-personal").hidden = true;
+  } catch (err) {
+    say($("ed-msg"), errorText(err));
+  }
 }
 
 async function save() {
@@ -369,6 +391,7 @@ async function start() {
     });
     $("ed-publish").addEventListener("click", () => editorAction(true));
     $("ed-close").addEventListener("click", () => ($("editor").hidden = true));
+    $("ed-unmask").addEventListener("click", unmask);
     $("tr-go").addEventListener("click", transfer);
     $("ex-go").addEventListener("click", extension);
     await initEvents(page.me, page.units, () => Promise.all([loadEvents(), refresh()]));

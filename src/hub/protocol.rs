@@ -49,6 +49,9 @@ pub enum ClientMsg {
     },
     Ask {
         text: String,
+        /// A verified asker is told by text message when the unit publishes
+        /// its answer; `false` opts out. Default `true`.
+        notify: Option<bool>,
     },
     /// Report a published question or comment (once per viewer and post).
     Report {
@@ -74,6 +77,8 @@ pub enum ClientMsg {
     /// A comment in the running stream beside the video.
     Comment {
         text: String,
+        /// As for `ask`.
+        notify: Option<bool>,
     },
     Upvote {
         question_id: PostId,
@@ -375,7 +380,7 @@ mod tests {
     fn client_messages_parse_with_refs() {
         let e: Envelope = serde_json::from_str(r#"{"type":"ask","ref":"r1","text":"你好"}"#).unwrap();
         assert_eq!(e.reference.as_deref(), Some("r1"));
-        assert!(matches!(e.message, ClientMsg::Ask { ref text } if text == "你好"));
+        assert!(matches!(e.message, ClientMsg::Ask { ref text, .. } if text == "你好"));
         let e: Envelope = serde_json::from_str(r#"{"type":"hello","protocol":1}"#).unwrap();
         assert!(matches!(
             e.message,

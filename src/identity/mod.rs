@@ -13,6 +13,7 @@ pub mod sms;
 use std::time::Duration;
 
 use crate::domain::identity::{IdentityKeys, OneTimeCode, PhoneNumber, VerificationToken};
+use crate::domain::ids::OpinionId;
 use crate::store::identities::{CodeCheck, NewCode, NewVerification, Verified};
 use crate::store::{Store, StoreError};
 use sms::{Console, Sms, SmsSender};
@@ -131,6 +132,36 @@ impl Verifier {
             expires_in: Duration::from_secs(60 * OneTimeCode::MINUTES.unsigned_abs()),
             resend_after: Duration::from_secs(crate::store::identities::CODE_INTERVAL_SECS.unsigned_abs()),
         })
+    }
+
+    /// Tell the verified asker of `opinion` (if they did not opt out) that
+    /// its reply is published, with a link; the attempt and its result are
+    /// recorded for the unit's workspace. `Ok(true)`: delivered.
+    pub async fn tell_asker(&self, opinion: OpinionId, event_title: &str, link: &str) -> Result<bool, StoreError> {
+        let Some(identity) = self.store.asker_to_tell(opinion).await? else {
+            return Ok(false);
+        };
+        let sender = self.settings.sender.name();
+        let sealed = self.store.sealed_phone(identity).await?;
+        let Some(phone) = sealed.as_deref().and_then(|s| self.settings.keys.unseal(s)) else {
+            let why = "the number cannot be opened with this server's identity secret";
+            self.store.record_notice(opinion, "—", sender, Some(why)).await?;
+            return Ok(false);
+        };
+        let sent = self
+            .settings
+            .sender
+            .send(&Sms::reply_published(&phone, event_title, link))
+            .await;
+        let failure = sent.as_ref().err().map(String::as_str);
+        self.store
+            .record_notice(opinion, &phone.masked(), sender, failure)
+            .await?;
+        match failure {
+            None => tracing::info!(opinion = opinion.0, sender, "asker told of the reply"),
+            Some(why) => tracing::warn!(opinion = opinion.0, sender, why, "asker not told of the reply"),
+        }
+        Ok(sent.is_ok())
     }
 
     /// The code typed for `phone`: when right, a new verification for this browser.

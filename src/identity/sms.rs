@@ -33,6 +33,19 @@ pub struct Sms<'a> {
 }
 
 impl<'a> Sms<'a> {
+    /// The asker's notice that the unit's answer is out: the event and a
+    /// link, no personal data.
+    pub fn reply_published(to: &'a PhoneNumber, event_title: &str, link: &str) -> Self {
+        let title: String = event_title.chars().take(40).collect();
+        Self {
+            kind: "reply_published",
+            to: to.expose(),
+            text: format!("【大兴区政民互动】您在“{title}”中提出的意见建议已有答复，请查看：{link}"),
+            code: None,
+            sent_at: crate::domain::time::now(),
+        }
+    }
+
     pub fn code(to: &'a PhoneNumber, code: &'a str, minutes: i64) -> Self {
         Self {
             kind: "verification_code",

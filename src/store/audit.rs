@@ -1,7 +1,7 @@
 //! The audit log: what staff, viewers and the system did, written in the
 //! transaction of what it records ([`super::tx::Tx::audit`]) and read here.
 
-use crate::domain::ids::{EventId, StaffId};
+use crate::domain::ids::{EventId, OpinionId, StaffId};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -16,6 +16,21 @@ impl Store {
              FROM audit_log WHERE event_id = $1 ORDER BY id";
         let rows: Vec<AuditRow> = on_pool!(self, read p => sqlx::query_as(SQL).bind(event_id).fetch_all(p).await)?;
         Ok(rows.into_iter().map(AuditEntry::from).collect())
+    }
+
+    /// Record that `staff_id` saw opinion `opinion` with its personal data
+    /// shown (个人信息保护: each unmasked view is accounted for).
+    pub async fn audit_unmasked_view(
+        &self,
+        event_id: EventId,
+        staff_id: StaffId,
+        opinion: OpinionId,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        let line = super::tx::AuditLine::staff(staff_id, event_id, "opinion.view_unmasked").on(opinion);
+        tx.audit(line, crate::domain::time::now()).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Whether staff member `staff_id` has acted in the event (any audit entry

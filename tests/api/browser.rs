@@ -263,6 +263,13 @@ async fn live_pages_in_chromium() {
 
     // A comment, approved, in the comment stream.
     viewer.click("#tab-comment").await;
+    viewer
+        .wait(
+            "the comment tab open",
+            "return !document.getElementById('panel-comment').hidden",
+            json!([]),
+        )
+        .await;
     viewer.fill("#comment-text", "讲得很清楚！").await;
     viewer.click("#comment-form button[type=submit]").await;
     shows(

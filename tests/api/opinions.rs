@@ -119,7 +119,10 @@ async fn a_live_event_becomes_replies_the_public_can_rate(backend: Backend) {
     assert_eq!(q1["state"], "answered");
     assert_eq!(q1["reply"], "可在社保中心窗口补办。");
     assert_eq!(q1["handoff"], false);
-    let q2 = find(&list.body, "能否在银行网点办理退休认证？联系电话13812345678");
+    // The workspace shows what citizens wrote with personal data masked.
+    let q2 = find(&list.body, "能否在银行网点办理退休认证？联系电话138****5678");
+    assert_eq!(q2["personal_data_masked"], true);
+    assert!(!list.body.to_string().contains("13812345678"), "{:?}", list.body);
     assert_eq!(
         (q2["state"].as_str(), q2["handoff"].as_bool()),
         (Some("pending"), Some(true))
@@ -132,6 +135,24 @@ async fn a_live_event_becomes_replies_the_public_can_rate(backend: Backend) {
     assert_eq!(find(&list.body, "便民")["source"], "poll_answer");
     let q2_id = q2["id"].as_i64().unwrap();
     let q2_updated = q2["updated_at"].clone();
+    // As written, on purpose, by the unit that answers it: audited.
+    let written = app
+        .get(&format!("/api/opinions/{q2_id}?personal_data=shown"), Some(&unit))
+        .await;
+    assert_eq!(
+        written.body["text"], "能否在银行网点办理退休认证？联系电话13812345678",
+        "{:?}",
+        written.body
+    );
+    assert_eq!(written.body["personal_data_masked"], false);
+    assert!(
+        app.audit_actions(event)
+            .await
+            .iter()
+            .any(|a| a == "opinion.view_unmasked")
+    );
+    let masked = app.get(&format!("/api/opinions/{q2_id}"), Some(&unit)).await;
+    assert_eq!(masked.body["text"], "能否在银行网点办理退休认证？联系电话138****5678");
 
     // Hand-off tasks are the unanswered questions.
     let tasks = app

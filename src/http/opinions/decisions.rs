@@ -130,6 +130,7 @@ pub async fn publish(
     State(state): State<AppState>,
     staff: CurrentStaff,
     Path(id): Path<OpinionId>,
+    headers: axum::http::HeaderMap,
 ) -> ApiResult<Json<OpinionView>> {
     let o = own_opinion(&state, &staff.0, id).await?;
     if o.merged_into.is_some() {
@@ -145,7 +146,7 @@ pub async fn publish(
     let mut after = o.fields();
     after.published_at = Some(now());
     after.replied_by = Some(staff.0.id);
-    one(
+    let published = one(
         &state,
         o,
         after,
@@ -153,7 +154,54 @@ pub async fn publish(
         Actor::Staff(staff.0.id),
         SideRecord::None,
     )
-    .await
+    .await?;
+    tell_askers(&state, &published.0.opinion, &headers).await?;
+    Ok(published)
+}
+
+/// The askers of a published reply (its own and those of the opinions
+/// merged into it) are told by text message, in the background: the
+/// gateway's retries never hold up the unit. Each attempt is recorded.
+async fn tell_askers(state: &AppState, opinion: &Opinion, headers: &axum::http::HeaderMap) -> ApiResult<()> {
+    let mut ids: Vec<OpinionId> = state
+        .store
+        .merged_opinions(opinion.id)
+        .await?
+        .iter()
+        .filter(|m| m.notify)
+        .map(|m| m.id)
+        .collect();
+    if opinion.notify {
+        ids.push(opinion.id);
+    }
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let link = format!("{}/event.html?event={}", public_base(state, headers), opinion.event_id);
+    let (verifier, title) = (state.verifier.clone(), opinion.event_title.clone());
+    tokio::spawn(async move {
+        for id in ids {
+            if let Err(e) = verifier.tell_asker(id, &title, &link).await {
+                tracing::warn!(opinion = id.0, error = %e, "telling the asker could not be recorded");
+            }
+        }
+    });
+    Ok(())
+}
+
+/// Where the public reaches this site: the first `--public-origins`, else
+/// the request's own host.
+fn public_base(state: &AppState, headers: &axum::http::HeaderMap) -> String {
+    if let Some(origin) = state.settings.public_origins.first() {
+        return origin.clone();
+    }
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c)))
+        .unwrap_or("127.0.0.1:8080");
+    let scheme = if state.settings.secure_cookies { "https" } else { "http" };
+    format!("{scheme}://{host}")
 }
 
 #[derive(Deserialize, ToSchema)]

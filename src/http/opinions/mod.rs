@@ -17,13 +17,14 @@ use crate::domain::deadlines::DeadlineState;
 use crate::domain::error_code::ErrorCode;
 use crate::domain::event::EventStatus;
 use crate::domain::ids::{EventId, OpinionId, UnitId};
+use crate::domain::masking::mask_personal_data;
 use crate::domain::opinion::{self, reply_deadline};
 use crate::domain::plan::parse_local_or_rfc3339;
 use crate::domain::staff::{Role, Staff};
 use crate::domain::time::{now, shanghai};
 use crate::domain::values::Invalid;
 use crate::store::events::Event;
-use crate::store::opinions::{Extension, NewOpinion, Opinion, Reminder, Transfer};
+use crate::store::opinions::{Extension, NewOpinion, Notice, Opinion, Reminder, Transfer};
 
 mod decisions;
 mod followups;
@@ -41,12 +42,32 @@ pub struct OpinionView {
     /// `open`, `overdue`, `met`, `late` or `calendar_missing`.
     pub deadline: DeadlineState,
     pub state_label: &'static str,
+    /// Personal data (numbers, ID numbers, e-mail addresses) in the text or
+    /// nickname is masked here; `GET /api/opinions/{id}?personal_data=shown`
+    /// shows it as written, and that view is audited.
+    pub personal_data_masked: bool,
 }
 
-pub fn view(opinion: Opinion) -> OpinionView {
+/// The opinion as the workspace lists it: personal data in what the citizen
+/// wrote masked (`138****5678`).
+pub fn view(mut opinion: Opinion) -> OpinionView {
+    let text = mask_personal_data(&opinion.text).into_owned();
+    let nickname = mask_personal_data(&opinion.nickname).into_owned();
+    let masked = text != opinion.text || nickname != opinion.nickname;
+    opinion.text = text;
+    opinion.nickname = nickname;
+    OpinionView {
+        personal_data_masked: masked,
+        ..view_as_written(opinion)
+    }
+}
+
+/// The opinion as the citizen wrote it (an audited view).
+fn view_as_written(opinion: Opinion) -> OpinionView {
     OpinionView {
         deadline: reply_deadline(opinion.due_date, opinion.published_at, now()),
         state_label: opinion.state.label(),
+        personal_data_masked: false,
         opinion,
     }
 }
@@ -120,18 +141,40 @@ pub struct OpinionDetail {
     pub transfers: Vec<Transfer>,
     pub extensions: Vec<Extension>,
     pub reminder_log: Vec<Reminder>,
+    /// Every attempt to tell the asker that the reply is out (回访).
+    pub notices: Vec<Notice>,
+}
+
+#[derive(Deserialize, ToSchema, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DetailQuery {
+    /// `masked` (default) or `shown`: the text as the citizen wrote it, for
+    /// the staff who answer the opinion; each such view is audited.
+    pub personal_data: Option<super::exports::PersonalData>,
 }
 
 /// One opinion and its history.
-#[utoipa::path(get, path = "/api/opinions/{id}", tag = "opinions", params(("id" = i64, Path)),
+#[utoipa::path(get, path = "/api/opinions/{id}", tag = "opinions", params(("id" = i64, Path), DetailQuery),
     responses((status = 200, body = OpinionDetail), (status = 404, body = ErrorBody)), security(("session" = [])))]
 pub async fn get(
     State(state): State<AppState>,
     staff: CurrentStaff,
     Path(id): Path<OpinionId>,
+    Query(q): Query<DetailQuery>,
 ) -> ApiResult<Json<OpinionDetail>> {
     let opinion = own_opinion(&state, &staff.0, id).await?;
-    detail(&state, opinion).await.map(Json)
+    let shown = matches!(q.personal_data.unwrap_or_default(), super::exports::PersonalData::Shown);
+    if !shown {
+        return detail(&state, opinion).await.map(Json);
+    }
+    // Who saw what a citizen wrote, unmasked, and when.
+    state
+        .store
+        .audit_unmasked_view(opinion.event_id, staff.0.id, opinion.id)
+        .await?;
+    let mut d = detail(&state, opinion.clone()).await?;
+    d.opinion = view_as_written(opinion);
+    Ok(Json(d))
 }
 
 pub(super) async fn detail(state: &AppState, opinion: Opinion) -> ApiResult<OpinionDetail> {
@@ -141,6 +184,7 @@ pub(super) async fn detail(state: &AppState, opinion: Opinion) -> ApiResult<Opin
         transfers: state.store.transfers(id).await?,
         extensions: state.store.extensions(Some(id)).await?,
         reminder_log: state.store.reminders(id).await?,
+        notices: state.store.notices(id).await?,
         opinion: view(opinion),
     })
 }

@@ -111,7 +111,10 @@ impl Session {
                 "hello is sent once, as the first frame",
             )),
             ClientMsg::Ping => Ok(encode(&ServerMsg::Pong { reference })),
-            ClientMsg::Ask { text } => self.post(PostKind::Question, &text, reference).await,
+            ClientMsg::Ask { text, notify } => {
+                self.post(PostKind::Question, &text, notify.unwrap_or(true), reference)
+                    .await
+            }
             ClientMsg::CreatePoll {
                 kind,
                 title,
@@ -132,7 +135,10 @@ impl Session {
                 rating,
                 text,
             } => self.vote(poll_id, choices, rating, text, reference).await,
-            ClientMsg::Comment { text } => self.post(PostKind::Comment, &text, reference).await,
+            ClientMsg::Comment { text, notify } => {
+                self.post(PostKind::Comment, &text, notify.unwrap_or(true), reference)
+                    .await
+            }
             ClientMsg::Promote { question_id } => self.moderate(question_id, ModAction::Promote, reference).await,
             ClientMsg::Upvote { question_id } => self.upvote(question_id, reference).await,
             ClientMsg::Approve { question_id } => self.moderate(question_id, ModAction::Approve, reference).await,

@@ -55,7 +55,14 @@ impl Session {
     }
 
     /// A question or a comment: screened, limited and moderated alike.
-    pub(super) async fn post(&self, kind: PostKind, text: &str, reference: Option<&str>) -> Result<String, Refusal> {
+    /// `notify`: tell a verified author by text message when the unit answers.
+    pub(super) async fn post(
+        &self,
+        kind: PostKind,
+        text: &str,
+        notify: bool,
+        reference: Option<&str>,
+    ) -> Result<String, Refusal> {
         let Who::Viewer { key, nickname, .. } = &self.who else {
             return Err(refuse(
                 ErrorCode::Forbidden,
@@ -85,6 +92,7 @@ impl Session {
             reject_reason,
             hits: serde_json::to_value(&hits).unwrap_or_default(),
             identity: self.identity(),
+            notify,
         });
         match self.submit(command).await? {
             Outcome::Asked { question, duplicate } => {

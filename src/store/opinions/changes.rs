@@ -37,8 +37,9 @@ impl Store {
         due_date: Option<NaiveDate>,
     ) -> StoreResult<u64> {
         const POSTS: &str = "INSERT INTO opinions (event_id, unit_id, source, source_ref, text, nickname, viewer_key,
-               state, reply, handoff, support, received_at, due_date, created_at, updated_at)
+               identity_id, notify, state, reply, handoff, support, received_at, due_date, created_at, updated_at)
              SELECT q.event_id, $2, q.kind, 'q:' || q.id, q.text, q.nickname, q.viewer_key,
+               q.identity_id, q.notify AND q.identity_id IS NOT NULL,
                CASE WHEN q.kind = 'question' AND q.answered THEN 'answered' ELSE 'pending' END,
                CASE WHEN q.kind = 'question' AND q.answered THEN q.answer END,
                q.kind = 'question' AND NOT q.answered,

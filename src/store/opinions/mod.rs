@@ -15,15 +15,19 @@ use crate::domain::question::ViewerKey;
 
 mod changes;
 mod followups;
+mod notices;
 
 pub use followups::{Extension, Reminder, Transfer};
+pub use notices::Notice;
 
 const OPINION_SELECT: &str = "SELECT o.id, o.event_id, e.title AS event_title, o.unit_id, u.code AS unit_code,
     u.short_name AS unit_name, o.source, o.text, o.nickname, o.viewer_key, o.topic, o.state, o.reason, o.reply,
     o.handoff, o.support, o.merged_into, o.received_at, o.due_date, o.replied_by, r.display_name AS replied_by_name,
     o.published_at, o.rating, o.rated_at, o.created_at, o.updated_at,
     (SELECT COUNT(*) FROM opinion_reminders m WHERE m.opinion_id = o.id) AS reminders,
-    (SELECT COUNT(*) FROM opinion_extensions x WHERE x.opinion_id = o.id AND x.decision = 'pending') AS pending_extensions
+    (SELECT COUNT(*) FROM opinion_extensions x WHERE x.opinion_id = o.id AND x.decision = 'pending') AS pending_extensions,
+    (o.notify AND o.identity_id IS NOT NULL) AS notify,
+    (SELECT n.delivered FROM opinion_notices n WHERE n.opinion_id = o.id ORDER BY n.id DESC LIMIT 1) AS told
     FROM opinions o JOIN events e ON e.id = o.event_id JOIN units u ON u.id = o.unit_id
     LEFT JOIN users r ON r.id = o.replied_by";
 
@@ -57,6 +61,8 @@ struct OpinionRow {
     updated_at: DateTime<Utc>,
     reminders: i64,
     pending_extensions: i64,
+    notify: bool,
+    told: Option<bool>,
 }
 
 /// One opinion with everything unit staff see of it.
@@ -102,6 +108,12 @@ pub struct Opinion {
     pub reminders: i64,
     /// Whether an extension request waits for the bureau's decision.
     pub extension_pending: bool,
+    /// The asker is told by text message when the reply is published (a
+    /// verified asker who did not opt out when asking).
+    pub notify: bool,
+    /// Whether the asker was told: `true` delivered, `false` the last try
+    /// failed, `null` not (yet) — the detail lists every try (回访).
+    pub told: Option<bool>,
 }
 
 impl OpinionRow {
@@ -143,6 +155,8 @@ impl OpinionRow {
             updated_at: self.updated_at,
             reminders: self.reminders,
             extension_pending: self.pending_extensions > 0,
+            notify: self.notify,
+            told: self.told,
         })
     }
 }

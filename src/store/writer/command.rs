@@ -36,6 +36,8 @@ pub struct NewQuestion {
     pub hits: serde_json::Value,
     /// The verified identity of the author, if any.
     pub identity: Option<IdentityId>,
+    /// Tell the (verified) author when the unit publishes its answer.
+    pub notify: bool,
 }
 
 #[derive(Debug, Clone)]

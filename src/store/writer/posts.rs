@@ -41,8 +41,8 @@ impl LiveTx<'_> {
     async fn insert_post(&mut self, q: &NewQuestion) -> StoreResult<Option<QuestionRecord>> {
         const SQL: &str = concat!(
             "INSERT INTO questions (event_id, viewer_key, nickname, text, status, reject_reason, screen_hits, \
-             client_ref, ip, created_at, moderated_at, kind, identity_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+             client_ref, ip, created_at, moderated_at, kind, identity_id, notify) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
              ON CONFLICT (event_id, viewer_key, client_ref) WHERE client_ref IS NOT NULL DO NOTHING RETURNING ",
             question_columns!()
         );
@@ -52,7 +52,7 @@ impl LiveTx<'_> {
         let row: Option<QuestionRow> = on_tx!(self.tx(), c => sqlx::query_as(SQL)
             .bind(q.event_id).bind(&q.viewer.0).bind(&q.nickname).bind(&q.text).bind(q.status.as_str())
             .bind(&q.reject_reason).bind(&hits).bind(&q.client_ref).bind(&q.ip).bind(at).bind(decided)
-            .bind(q.kind.as_str()).bind(q.identity)
+            .bind(q.kind.as_str()).bind(q.identity).bind(q.notify)
             .fetch_optional(c).await)?;
         row.map(QuestionRow::into_record).transpose()
     }
