@@ -83,7 +83,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "serving on http://{addr}");
-    let janitor = tokio::spawn(purge_sessions(state.store.clone()));
+    let janitor = tokio::spawn(purge_sessions(state.store.clone(), state.settings.security_log_days));
     let stop = CancellationToken::new();
     let live = state.hub.shutdown.clone();
     let stopping = stop.clone();
@@ -126,7 +126,7 @@ fn tune_socket(tcp: &mut tokio::net::TcpStream) {
 }
 
 /// Expired sessions, verification codes and verifications are removed hourly.
-async fn purge_sessions(store: Store) {
+async fn purge_sessions(store: Store, security_log_days: u32) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tick.tick().await;
@@ -134,6 +134,11 @@ async fn purge_sessions(store: Store) {
             Ok(n) if n > 0 => tracing::info!(removed = n, "expired sessions purged"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "purging sessions failed"),
+        }
+        match store.purge_security_log(security_log_days).await {
+            Ok(n) if n > 0 => tracing::info!(removed = n, days = security_log_days, "old security log entries purged"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "purging the security log failed"),
         }
         match store.purge_verification().await {
             Ok(n) if n > 0 => tracing::info!(removed = n, "expired verification codes and verifications purged"),

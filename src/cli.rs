@@ -100,6 +100,26 @@ pub struct ServeArgs {
     /// <token>` (a Prometheus `bearer_token`); open when unset.
     #[arg(long, env = "MINSHENG_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
+    /// Failed passwords for one sign-in name within `--lockout-minutes` that
+    /// lock it for `--lockout-minutes` (429 `account_locked`); 0: never.
+    #[arg(long, env = "MINSHENG_LOCKOUT_FAILURES", default_value_t = crate::domain::security::DEFAULT_LOCKOUT_FAILURES)]
+    pub lockout_failures: u32,
+    #[arg(long, env = "MINSHENG_LOCKOUT_MINUTES", default_value_t = crate::domain::security::DEFAULT_LOCKOUT_MINUTES,
+        value_parser = clap::value_parser!(u32).range(1..=1440))]
+    pub lockout_minutes: u32,
+    /// A staff session ends after this many minutes without a request or a
+    /// console frame (401 `session_expired`), besides `--session-hours`.
+    #[arg(long, env = "MINSHENG_IDLE_MINUTES", default_value_t = crate::domain::security::DEFAULT_IDLE_MINUTES,
+        value_parser = clap::value_parser!(u32).range(1..=720))]
+    pub idle_minutes: u32,
+    /// Days the security log is kept; never fewer than 180 (网络安全法 §21).
+    #[arg(long, env = "MINSHENG_SECURITY_LOG_DAYS", default_value_t = crate::domain::security::MIN_SECURITY_LOG_DAYS,
+        value_parser = clap::value_parser!(u32).range(180..))]
+    pub security_log_days: u32,
+    /// Origins (comma-separated, `https://www.bjdx.gov.cn`) allowed to embed
+    /// the live page and the public pages in a frame, besides this site.
+    #[arg(long, env = "MINSHENG_FRAME_ANCESTORS", value_delimiter = ',', value_parser = crate::config::parse_origin)]
+    pub frame_ancestors: Vec<String>,
     /// Addresses of the load balancers in front (comma-separated): for a
     /// connection from one of them the client's address is taken from
     /// `X-Forwarded-For`; anyone else's header is ignored.
@@ -244,6 +264,11 @@ impl Default for ServeArgs {
             secure_cookies: false,
             hsts: false,
             metrics_token: None,
+            lockout_failures: crate::domain::security::DEFAULT_LOCKOUT_FAILURES,
+            lockout_minutes: crate::domain::security::DEFAULT_LOCKOUT_MINUTES,
+            idle_minutes: crate::domain::security::DEFAULT_IDLE_MINUTES,
+            security_log_days: crate::domain::security::MIN_SECURITY_LOG_DAYS,
+            frame_ancestors: Vec::new(),
             reply_working_days: 10,
             trusted_proxies: Vec::new(),
             shutdown_grace_secs: 10,

@@ -106,6 +106,17 @@ pub struct HttpSettings {
     pub hsts: bool,
     /// When set, `/metrics` answers only `Authorization: Bearer <token>`.
     pub metrics_token: Option<Secret>,
+    /// Failed passwords for one name within `lockout_minutes` that lock it
+    /// for `lockout_minutes` (0: never locked).
+    pub lockout_failures: u32,
+    pub lockout_minutes: u32,
+    /// A staff session without a request or a console frame for this long ends.
+    pub idle_minutes: u32,
+    /// Days the security log keeps (at least 180).
+    pub security_log_days: u32,
+    /// Origins besides this site that may embed the live and public pages
+    /// (`frame-ancestors`); staff pages are never embedded.
+    pub frame_ancestors: Vec<String>,
 }
 
 /// A secret setting (a token): compared in constant time, never printed.
@@ -194,6 +205,11 @@ impl Default for HttpSettings {
             connections: ConnectionLimits::default(),
             hsts: false,
             metrics_token: None,
+            lockout_failures: crate::domain::security::DEFAULT_LOCKOUT_FAILURES,
+            lockout_minutes: crate::domain::security::DEFAULT_LOCKOUT_MINUTES,
+            idle_minutes: crate::domain::security::DEFAULT_IDLE_MINUTES,
+            security_log_days: crate::domain::security::MIN_SECURITY_LOG_DAYS,
+            frame_ancestors: Vec::new(),
         }
     }
 }

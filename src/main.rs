@@ -137,6 +137,11 @@ async fn serve(args: ServeArgs, db: &DatabaseUrl, calendar_dir: &std::path::Path
         connections: args.connection_limits(),
         hsts: args.hsts,
         metrics_token: args.metrics_token.as_deref().and_then(minsheng::config::Secret::parse),
+        lockout_failures: args.lockout_failures,
+        lockout_minutes: args.lockout_minutes,
+        idle_minutes: args.idle_minutes,
+        security_log_days: args.security_log_days,
+        frame_ancestors: args.frame_ancestors.clone(),
     };
     let mut live = args.live_settings();
     live.identity = args.identity_settings()?;
@@ -189,7 +194,8 @@ async fn create_admin(
     let hash = passwords::hash_blocking(password.expose().to_owned()).await?;
     match store.credentials(username.as_str()).await? {
         Some(existing) if existing.account.staff.role == Role::Admin => {
-            let ended = store.set_password(existing.account.staff.id, &hash).await?;
+            let change = minsheng::store::users::PasswordChange::default();
+            let ended = store.set_password(existing.account.staff.id, &hash, change).await?;
             println!(
                 "password of administrator `{}` reset; {ended} session(s) signed out",
                 username.as_str()

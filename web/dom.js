@@ -196,6 +196,8 @@ export async function api(method, path, body) {
   const data = await res.json().catch(() => null);
   if (!res.ok) {
     const e = data?.error;
+    // A staff session that ran out (idle, or past its end): sign in again and come back here.
+    if (res.status === 401 && e?.code === "session_expired") location.assign(signInUrl());
     throw new ApiError(res.status, e?.code ?? `http_${res.status}`, e?.message ?? "", e?.details ?? null);
   }
   return data;

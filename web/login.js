@@ -27,6 +27,31 @@ function nextPage() {
   return safeNext(new URLSearchParams(location.search).get("next"), location.origin);
 }
 
+/** The one-time password just used, for the change that must follow it. */
+let oneTime = "";
+
+document.getElementById("change").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const said = document.getElementById("change-status");
+  const next = document.getElementById("new-password").value;
+  if (next !== document.getElementById("new-password-2").value) {
+    said.textContent = "两次输入的新密码不一致。";
+    return;
+  }
+  const res = await fetch("/api/auth/password", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ old_password: oneTime, new_password: next }),
+  }).catch(() => null);
+  if (res?.ok) {
+    said.textContent = "密码已设置，正在跳转……";
+    location.assign(nextPage());
+    return;
+  }
+  const error = res ? (await res.json().catch(() => null))?.error : null;
+  said.textContent = error?.message ? `未能设置：${error.message}` : "未能设置，请重试。";
+});
+
 form.addEventListener("submit", async (e) => {
   e.preventDefault();
   const button = document.getElementById("login-button");
@@ -39,11 +64,27 @@ form.addEventListener("submit", async (e) => {
       body: JSON.stringify({ username: form.username.value.trim(), password: form.password.value }),
     });
     if (res.ok) {
+      const body = await res.json();
+      if (body.must_change_password) {
+        oneTime = form.password.value;
+        form.hidden = true;
+        document.getElementById("change").hidden = false;
+        document.getElementById("new-password").focus();
+        return;
+      }
       status.textContent = "登录成功，正在跳转……";
       location.assign(nextPage());
       return;
     }
-    status.textContent = res.status === 401 ? "用户名或密码错误。" : "登录失败，请检查后重试。";
+    const error = (await res.json().catch(() => null))?.error;
+    if (error?.code === "account_locked") {
+      const wait = Number(res.headers.get("retry-after")) || 0;
+      status.textContent = `密码错误次数过多，账号已临时锁定，请 ${Math.ceil(wait / 60)} 分钟后再试。`;
+    } else if (res.status === 429) {
+      status.textContent = "尝试过于频繁，请稍后再试。";
+    } else {
+      status.textContent = res.status === 401 ? "用户名或密码错误。" : "登录失败，请检查后重试。";
+    }
   } catch {
     status.textContent = "无法连接服务器，请稍后重试。";
   }

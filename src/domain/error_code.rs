@@ -58,6 +58,9 @@ error_codes! {
     // HTTP: what a handler refuses.
     Conflict = "conflict",
     InvalidCredentials = "invalid_credentials",
+    AccountLocked = "account_locked",
+    SessionExpired = "session_expired",
+    PasswordChangeRequired = "password_change_required",
     UseReschedule = "use_reschedule",
     AnnouncementIncomplete = "announcement_incomplete",
     NoPublicSelection = "no_public_selection",

@@ -15,6 +15,7 @@ pub mod poll;
 pub mod question;
 pub mod report;
 pub mod screen;
+pub mod security;
 pub mod staff;
 pub mod time;
 pub mod values;

@@ -116,6 +116,24 @@ impl NewPassword {
         }
     }
 
+    /// A password for the account named `username`: 10–200 characters, not
+    /// the name itself (or the name with a few characters around it), not a
+    /// common password.
+    pub fn parse_for(s: &str, username: &str) -> Result<Self, Invalid> {
+        let password = Self::parse(s)?;
+        let (lower, name) = (s.to_lowercase(), username.trim().to_lowercase());
+        if !name.is_empty() && lower.replace(&name, "").chars().count() < 4 {
+            return Err(Invalid::new("password", "must not be the username"));
+        }
+        if super::security::is_common_password(s) {
+            return Err(Invalid::new(
+                "password",
+                "is one of the most common passwords; choose another",
+            ));
+        }
+        Ok(password)
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }

@@ -172,23 +172,67 @@ fn etag_of(body: &[u8]) -> String {
     format!("\"{hex}\"")
 }
 
-const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+/// The policy every response has but its `frame-ancestors`.
+const CSP_BASE: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
     connect-src 'self'; frame-src https:; media-src https:; object-src 'none'; base-uri 'none'; \
-    form-action 'self'; frame-ancestors 'none'";
+    form-action 'self'";
 
-pub async fn security_headers(State(hsts): State<bool>, req: Request, next: Next) -> Response {
+/// What every response carries: HSTS when served over HTTPS only, and who
+/// may put a page in a frame — nobody for staff pages, this site and the
+/// district's configured origins (`--frame-ancestors`) for the pages the
+/// public watches and reads.
+#[derive(Clone)]
+pub struct SecurityHeaders {
+    pub hsts: bool,
+    staff_csp: HeaderValue,
+    public_csp: HeaderValue,
+}
+
+impl SecurityHeaders {
+    pub fn new(hsts: bool, frame_ancestors: &[String]) -> Self {
+        let staff = format!("{CSP_BASE}; frame-ancestors 'none'");
+        let mut public = format!("{CSP_BASE}; frame-ancestors 'self'");
+        for origin in frame_ancestors {
+            public.push(' ');
+            public.push_str(origin);
+        }
+        Self {
+            hsts,
+            staff_csp: HeaderValue::from_str(&staff).expect("the policy is ASCII"),
+            public_csp: HeaderValue::from_str(&public).unwrap_or_else(|_| {
+                HeaderValue::from_str(&format!("{CSP_BASE}; frame-ancestors 'self'")).expect("ASCII")
+            }),
+        }
+    }
+}
+
+/// The pages a district may embed in its portal or new-media pages.
+fn embeddable(path: &str) -> bool {
+    matches!(path, "/live.html" | "/event.html" | "/privacy.html")
+        || (path.starts_with("/events/") && path.ends_with("/record"))
+}
+
+pub async fn security_headers(State(policy): State<SecurityHeaders>, req: Request, next: Next) -> Response {
+    let public = embeddable(req.uri().path());
     let mut response = next.run(req).await;
     let headers = response.headers_mut();
-    if hsts {
+    if policy.hsts {
         // A year, the usual minimum for browsers' preload lists.
         headers.insert(
             header::STRICT_TRANSPORT_SECURITY,
             HeaderValue::from_static("max-age=31536000; includeSubDomains"),
         );
     }
-    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if public {
+        // Browsers that know `frame-ancestors` ignore X-Frame-Options; older
+        // ones get SAMEORIGIN (it cannot list the district's origins).
+        headers.insert(header::CONTENT_SECURITY_POLICY, policy.public_csp.clone());
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("SAMEORIGIN"));
+    } else {
+        headers.insert(header::CONTENT_SECURITY_POLICY, policy.staff_csp.clone());
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
     response
 }

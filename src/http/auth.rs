@@ -19,10 +19,12 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::error::{ApiError, ApiResult, ErrorBody, Json};
 use crate::domain::error_code::ErrorCode;
+use crate::domain::security::{SecurityKind, sign_in_key};
 use crate::domain::staff::{Staff, Username};
 use crate::domain::time::now;
 use crate::passwords;
-use crate::store::sessions::new_token;
+use crate::store::security::SecurityEvent;
+use crate::store::sessions::{NewSession, SessionLookup, new_token};
 
 pub const COOKIE_NAME: &str = "minsheng_session";
 
@@ -56,25 +58,44 @@ pub(crate) fn session_token(headers: &HeaderMap) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-async fn staff_from(parts: &Parts, state: &AppState) -> ApiResult<Option<Staff>> {
-    let Some(token) = session_token(&parts.headers) else {
-        return Ok(None);
-    };
-    Ok(state
-        .store
-        .session_account(&token)
-        .await?
-        .map(|(account, _)| account.staff))
+/// The session behind a request, counted as activity (its idle end moves on).
+async fn session_of(parts: &Parts, state: &AppState) -> ApiResult<SessionLookup> {
+    match session_token(&parts.headers) {
+        Some(token) => Ok(state.store.session(&token, true).await?),
+        None => Ok(SessionLookup::Unknown),
+    }
 }
+
+/// Routes a one-time password may use before it is changed.
+const BEFORE_PASSWORD_CHANGE: [&str; 3] = ["/api/auth/password", "/api/auth/me", "/api/auth/logout"];
 
 impl FromRequestParts<AppState> for CurrentStaff {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        staff_from(parts, state)
-            .await?
-            .map(Self)
-            .ok_or_else(ApiError::unauthorized)
+        match session_of(parts, state).await? {
+            SessionLookup::Active(account, _) => {
+                // The router nested under `/api` sees the path without it.
+                let path = parts.uri.path();
+                let allowed = BEFORE_PASSWORD_CHANGE
+                    .iter()
+                    .any(|p| *p == path || p.strip_prefix("/api") == Some(path));
+                if account.must_change_password && !allowed {
+                    return Err(ApiError::new(
+                        StatusCode::FORBIDDEN,
+                        ErrorCode::PasswordChangeRequired,
+                        "sign-in with a one-time password: set your own with POST /api/auth/password first",
+                    ));
+                }
+                Ok(Self(account.staff))
+            }
+            SessionLookup::Expired => Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::SessionExpired,
+                "your session has expired (idle too long, or past its end); sign in again",
+            )),
+            SessionLookup::Unknown => Err(ApiError::unauthorized()),
+        }
     }
 }
 
@@ -82,7 +103,10 @@ impl FromRequestParts<AppState> for MaybeStaff {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        staff_from(parts, state).await.map(Self)
+        match session_of(parts, state).await? {
+            SessionLookup::Active(account, _) if !account.must_change_password => Ok(Self(Some(account.staff))),
+            _ => Ok(Self(None)),
+        }
     }
 }
 
@@ -108,7 +132,12 @@ pub struct LoginResponse {
     /// Send as `Authorization: Bearer <token>`; the same token is set as a cookie.
     pub token: String,
     pub expires_at: DateTime<Utc>,
+    /// Without a request for this many minutes the session ends sooner.
+    pub idle_minutes: u32,
     pub staff: Staff,
+    /// Signed in with a one-time password: change it (`POST /api/auth/password`)
+    /// before anything else (other routes answer 403 `password_change_required`).
+    pub must_change_password: bool,
 }
 
 /// Sign-in attempts per client address, counted before any password is
@@ -189,6 +218,17 @@ pub async fn login(
         return Err(ApiError::invalid("password is too long"));
     }
     // A name that could never be an account is looked up as no account at all.
+    // Locked names are refused before any password is checked, existing
+    // accounts and names that are none alike: the answer says nothing of which.
+    let key = sign_in_key(&body.username);
+    if let Some(locked) = state.store.sign_in_lock(&key).await? {
+        let event = SecurityEvent::new(SecurityKind::SignInFailed)
+            .named(&key)
+            .from_ip(ip)
+            .detail(serde_json::json!({ "locked": true }));
+        state.store.log_security(event).await?;
+        return Err(account_locked(locked.until));
+    }
     let credentials = match Username::parse(&body.username) {
         Ok(username) => state.store.credentials(username.as_str()).await?,
         Err(_) => None,
@@ -202,23 +242,68 @@ pub async fn login(
         // Debug, not Display: the name is the client's text, and a newline or
         // an escape code in it must not forge a log line.
         tracing::info!(username = ?body.username.trim(), %ip, "failed sign-in");
+        let s = &state.settings;
+        let locked = state
+            .store
+            .sign_in_failed(&key, s.lockout_failures, s.lockout_minutes)
+            .await?;
+        let failed = SecurityEvent::new(SecurityKind::SignInFailed).named(&key).from_ip(ip);
+        state.store.log_security(failed).await?;
+        if let Some(locked) = locked {
+            let event = SecurityEvent::new(SecurityKind::AccountLocked)
+                .named(&key)
+                .from_ip(ip)
+                .detail(serde_json::json!({ "until": locked.until, "failures": s.lockout_failures }));
+            state.store.log_security(event).await?;
+        }
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             ErrorCode::InvalidCredentials,
             "wrong username or password",
         ));
     };
+    state.store.sign_in_succeeded(&key).await?;
     let token = new_token();
     let expires_at = now() + chrono::Duration::hours(i64::from(state.settings.session_hours));
-    state.store.create_session(account.staff.id, &token, expires_at).await?;
+    let idle = chrono::Duration::minutes(i64::from(state.settings.idle_minutes));
+    let session = NewSession {
+        user_id: account.staff.id,
+        token: &token,
+        expires_at,
+        idle: Some(idle),
+        ip: Some(ip.to_string()),
+    };
+    state.store.create_session(session).await?;
+    let event = SecurityEvent::new(SecurityKind::SignIn)
+        .by(account.staff.id)
+        .on(account.staff.id)
+        .named(&key)
+        .from_ip(ip);
+    state.store.log_security(event).await?;
     tracing::info!(user_id = account.staff.id.0, "signed in");
     let cookie = session_cookie(&state, &token, i64::from(state.settings.session_hours) * 3600);
     let body = LoginResponse {
         token,
         expires_at,
+        idle_minutes: state.settings.idle_minutes,
+        must_change_password: account.must_change_password,
         staff: account.staff,
     };
     Ok(([(SET_COOKIE, cookie)], Json(body)).into_response())
+}
+
+/// 429 `account_locked` until `until`, whatever the password.
+fn account_locked(until: DateTime<Utc>) -> ApiError {
+    let wait = (until - now())
+        .to_std()
+        .unwrap_or(Duration::from_secs(1))
+        .max(Duration::from_secs(1));
+    let mut e = ApiError::rate_limited(
+        "too many wrong passwords for this account: it is locked for a while; try again later",
+        wait,
+    );
+    e.code = ErrorCode::AccountLocked;
+    e
 }
 
 /// End the current session.
@@ -226,8 +311,15 @@ pub async fn login(
     responses((status = 204), (status = 401, body = ErrorBody)), security(("session" = [])))]
 pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
     let token = session_token(&headers).ok_or_else(ApiError::unauthorized)?;
+    let who = state.store.session_account(&token).await?.map(|(a, _)| a.staff.id);
     if !state.store.delete_session(&token).await? {
         return Err(ApiError::unauthorized());
+    }
+    if let Some(id) = who {
+        state
+            .store
+            .log_security(SecurityEvent::new(SecurityKind::SignOut).by(id).on(id))
+            .await?;
     }
     Ok((StatusCode::NO_CONTENT, [(SET_COOKIE, session_cookie(&state, "", 0))]).into_response())
 }

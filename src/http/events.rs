@@ -16,10 +16,12 @@ use crate::domain::event::{AnnouncementDraft, EventForm, EventKind, EventStatus,
 use crate::domain::identity::IdentityMode;
 use crate::domain::ids::EventId;
 use crate::domain::plan::parse_local_or_rfc3339;
+use crate::domain::security::SecurityKind;
 use crate::domain::staff::Staff;
 use crate::domain::time::{now, to_local_string};
 use crate::domain::values::{Code, Invalid, optional_text, optional_url, required_text};
 use crate::store::events::{About, ChangeRequest, Event, EventDetails, EventFilter};
+use crate::store::security::SecurityEvent;
 
 /// An event with its deadlines and its times in Beijing time.
 #[derive(Serialize, ToSchema)]
@@ -280,7 +282,37 @@ pub async fn update(
     if !staff.0.is_admin() && details.host_ids.first() != event.host_ids().first() {
         return Err(lead_unit_forbidden());
     }
+    if matches!(
+        event.status,
+        EventStatus::Announced | EventStatus::Rescheduled | EventStatus::Live
+    ) {
+        // What was announced stays announced: an edit may not take away a
+        // part the announcement must state.
+        let draft = AnnouncementDraft {
+            starts_at: details.about.starts_at,
+            duration_minutes: details.about.duration_minutes,
+            agenda: details.about.agenda.as_deref(),
+            participation: details.about.participation.as_deref(),
+            host_count: details.host_ids.len(),
+        };
+        let missing = draft.missing();
+        if !missing.is_empty() {
+            let labels: Vec<_> = missing.iter().map(|m| m.label()).collect();
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                ErrorCode::AnnouncementIncomplete,
+                format!("the event is announced: it must keep stating {}", labels.join(", ")),
+            )
+            .with_details(serde_json::json!({ "missing": missing })));
+        }
+    }
     let updated = state.store.update_event(&event, &details).await?;
+    let changed = SecurityEvent::new(SecurityKind::EventChanged)
+        .by(staff.0.id)
+        .detail(serde_json::json!({
+            "event": event.id, "status": event.status, "before": event.about, "after": updated.about,
+        }));
+    state.store.log_security(changed).await?;
     Ok(Json(view(&state, updated, Some(&staff.0))))
 }
 

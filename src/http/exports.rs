@@ -145,14 +145,32 @@ pub async fn export_opinions(
             "only the data bureau's administrators may export unmasked personal data",
         ));
     }
+    let reason = q.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
+    let reason = match (shown, reason) {
+        (true, None) => {
+            return Err(crate::domain::values::Invalid::new(
+                "reason",
+                "say why personal data is exported unmasked (it is kept in the security log)",
+            )
+            .into());
+        }
+        (true, Some(r)) => Some(crate::domain::values::required_text("reason", r, 200)?),
+        (false, _) => None,
+    };
     let filter = q.filter(&state, &staff.0).await?;
     let opinions = state.store.list_opinions(&filter).await?;
-    if shown {
+    if let Some(reason) = reason {
         tracing::info!(
             by = staff.0.id.0,
             rows = opinions.len(),
             "opinions exported with personal data shown"
         );
+        let criteria =
+            serde_json::json!({ "event": q.event, "unit": q.unit, "state": q.state, "from": q.from, "to": q.to });
+        let event = crate::store::security::SecurityEvent::new(crate::domain::security::SecurityKind::ExportUnmasked)
+            .by(staff.0.id)
+            .detail(serde_json::json!({ "reason": reason, "rows": opinions.len(), "criteria": criteria }));
+        state.store.log_security(event).await?;
     }
     match q.format.unwrap_or_default() {
         Format::Csv | Format::Json => {

@@ -210,6 +210,10 @@ pub async fn reload_screen(State(state): State<AppState>, staff: CurrentStaff) -
             e.to_string(),
         )
     })?;
+    let event = crate::store::security::SecurityEvent::new(crate::domain::security::SecurityKind::SettingsChanged)
+        .by(staff.0.id)
+        .detail(serde_json::json!({ "setting": "sensitive_words", "words": words }));
+    state.store.log_security(event).await?;
     Ok(Json(ReloadReport { words }))
 }
 

@@ -18,6 +18,7 @@ use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::store::Store;
 
+pub mod account;
 pub mod assets;
 pub mod auth;
 pub mod error;
@@ -33,6 +34,7 @@ pub mod origin;
 pub mod programme;
 pub mod record;
 pub mod reports;
+pub mod security_log;
 pub mod users;
 pub mod verification;
 
@@ -57,7 +59,17 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/login", post(auth::login))
         .route("/auth/logout", post(auth::logout))
         .route("/auth/me", get(auth::me))
+        .route("/auth/password", post(account::change_password))
+        .route("/auth/sessions", get(account::my_sessions))
+        .route("/auth/sessions/{id}", axum::routing::delete(account::end_my_session))
         .route("/users", get(users::list).post(users::create))
+        .route("/users/{id}", axum::routing::patch(users::update))
+        .route("/users/{id}/password", post(users::reset_password))
+        .route("/users/{id}/sessions", get(users::sessions))
+        .route(
+            "/users/{id}/sessions/{session}",
+            axum::routing::delete(users::end_session),
+        )
         .route("/units", get(programme::list_units))
         .route("/units/{id}", get(programme::get_unit))
         .route("/themes", get(programme::list_themes))
@@ -103,6 +115,7 @@ pub fn router(state: AppState) -> Router {
         .route("/verification/code", post(verification::send_code))
         .route("/verification", post(verification::confirm))
         .route("/verification/end", post(verification::end))
+        .route("/security-log", get(security_log::list))
         .route("/openapi.json", get(openapi::document))
         .fallback(api_not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -125,7 +138,7 @@ pub fn router(state: AppState) -> Router {
             tracing::info_span!("http", method = %req.method(), route = %route)
         }))
         .layer(middleware::from_fn_with_state(
-            state.settings.hsts,
+            assets::SecurityHeaders::new(state.settings.hsts, &state.settings.frame_ancestors),
             assets::security_headers,
         ))
         .with_state(state)

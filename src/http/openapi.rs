@@ -4,13 +4,18 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use super::error::Json;
-use super::{auth, events, exports, feedback, live, opinions, ops, programme, reports, users, verification};
+use super::{
+    account, auth, events, exports, feedback, live, opinions, ops, programme, reports, security_log, users,
+    verification,
+};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Minsheng (民声) API", description = "Programme, events, deadlines, change reports, opinions and their adoption feedback of the government–public interaction programme. Errors are `{\"error\": {\"code\", \"message\"}}`. Times are UTC (RFC 3339); `*_local` fields and due dates are Asia/Shanghai."),
     paths(
         auth::login, auth::logout, auth::me, users::list, users::create,
+        account::change_password, account::my_sessions, account::end_my_session,
+        users::update, users::reset_password, users::sessions, users::end_session, security_log::list,
         programme::list_units, programme::get_unit, programme::list_themes, programme::import_plan,
         programme::calendar_years, programme::calendar_day,
         events::list, events::get, events::create, events::update, events::deadlines,

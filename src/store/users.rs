@@ -18,6 +18,7 @@ pub(super) struct UserRow {
     unit_id: Option<UnitId>,
     active: bool,
     created_at: DateTime<Utc>,
+    must_change_password: bool,
 }
 
 /// An account as administrators see it.
@@ -27,6 +28,9 @@ pub struct Account {
     pub staff: Staff,
     pub active: bool,
     pub created_at: DateTime<Utc>,
+    /// Signed in with a one-time password from an administrator's reset:
+    /// nothing but a password change until it is changed.
+    pub must_change_password: bool,
 }
 
 impl UserRow {
@@ -42,8 +46,27 @@ impl UserRow {
             },
             active: self.active,
             created_at: self.created_at,
+            must_change_password: self.must_change_password,
         })
     }
+}
+
+/// How a password is set: whose session stays (the one changing its own
+/// password), and whether it must be changed at the next sign-in.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PasswordChange<'a> {
+    pub keep_session: Option<&'a str>,
+    pub must_change: bool,
+}
+
+/// What an administrator changes of an account.
+#[derive(Debug, Clone, Default)]
+pub struct AccountChange {
+    pub display_name: Option<String>,
+    pub role: Option<Role>,
+    /// `Some(None)`: no unit.
+    pub unit_id: Option<Option<UnitId>>,
+    pub active: Option<bool>,
 }
 
 /// What a login checks: the account and its stored hash.
@@ -64,7 +87,7 @@ impl Store {
     ) -> StoreResult<Account> {
         const SQL: &str = "INSERT INTO users (username, display_name, password_hash, role, unit_id, active, created_at)
              VALUES ($1, $2, $3, $4, $5, TRUE, $6)
-             RETURNING id, username, display_name, role, unit_id, active, created_at";
+             RETURNING id, username, display_name, role, unit_id, active, created_at, must_change_password";
         let row = on_pool!(self, write p => sqlx::query_as::<_, UserRow>(SQL)
             .bind(username.as_str())
             .bind(display_name)
@@ -80,14 +103,15 @@ impl Store {
 
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn list_users(&self) -> StoreResult<Vec<Account>> {
-        const SQL: &str = "SELECT id, username, display_name, role, unit_id, active, created_at FROM users ORDER BY id";
+        const SQL: &str = "SELECT id, username, display_name, role, unit_id, active, created_at, must_change_password FROM users ORDER BY id";
         let rows = on_pool!(self, read p => sqlx::query_as::<_, UserRow>(SQL).fetch_all(p).await)?;
         rows.into_iter().map(UserRow::into_account).collect()
     }
 
     #[tracing::instrument(skip(self), err(level = "debug"))]
     pub async fn credentials(&self, username: &str) -> StoreResult<Option<Credentials>> {
-        const SQL: &str = "SELECT id, username, display_name, role, unit_id, active, created_at, password_hash
+        const SQL: &str =
+            "SELECT id, username, display_name, role, unit_id, active, created_at, must_change_password, password_hash
              FROM users WHERE username = $1";
         #[derive(sqlx::FromRow)]
         struct Row {
@@ -107,8 +131,7 @@ impl Store {
 
     #[tracing::instrument(skip(self), err(level = "debug"))]
     pub async fn account(&self, id: StaffId) -> StoreResult<Account> {
-        const SQL: &str =
-            "SELECT id, username, display_name, role, unit_id, active, created_at FROM users WHERE id = $1";
+        const SQL: &str = "SELECT id, username, display_name, role, unit_id, active, created_at, must_change_password FROM users WHERE id = $1";
         let row = on_pool!(self, read p => sqlx::query_as::<_, UserRow>(SQL).bind(id).fetch_optional(p).await)?;
         row.ok_or(StoreError::NotFound("user"))?.into_account()
     }
@@ -124,14 +147,21 @@ impl Store {
     /// transaction: whoever knew the old password (or held a session made
     /// with it) is shut out the moment it changes. Returns how many sessions
     /// ended.
-    #[tracing::instrument(skip(self, password_hash), err(level = "debug"))]
-    pub async fn set_password(&self, user_id: StaffId, password_hash: &str) -> StoreResult<u64> {
-        const SET: &str = "UPDATE users SET password_hash = $1 WHERE id = $2";
-        const END_SESSIONS: &str = "DELETE FROM sessions WHERE user_id = $1";
+    #[tracing::instrument(skip(self, password_hash, change), err(level = "debug"))]
+    pub async fn set_password(
+        &self,
+        user_id: StaffId,
+        password_hash: &str,
+        change: PasswordChange<'_>,
+    ) -> StoreResult<u64> {
+        const SET: &str = "UPDATE users SET password_hash = $1, must_change_password = $2 WHERE id = $3";
+        const END_SESSIONS: &str = "DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2";
+        let keep = change.keep_session.map(super::sessions::token_hash).unwrap_or_default();
         let (done, ended) = on_pool!(self, write p => async {
             let mut tx = p.begin().await?;
-            let done = sqlx::query(SET).bind(password_hash).bind(user_id).execute(&mut *tx).await?.rows_affected();
-            let ended = sqlx::query(END_SESSIONS).bind(user_id).execute(&mut *tx).await?.rows_affected();
+            let done = sqlx::query(SET).bind(password_hash).bind(change.must_change).bind(user_id)
+                .execute(&mut *tx).await?.rows_affected();
+            let ended = sqlx::query(END_SESSIONS).bind(user_id).bind(&keep).execute(&mut *tx).await?.rows_affected();
             tx.commit().await?;
             Ok::<_, sqlx::Error>((done, ended))
         }.await)?;
@@ -139,5 +169,39 @@ impl Store {
             return Err(StoreError::NotFound("user"));
         }
         Ok(ended)
+    }
+
+    /// Change an account as an administrator says; disabling ends its
+    /// sessions in the same transaction. The account after.
+    #[tracing::instrument(skip(self), err(level = "debug"))]
+    pub async fn change_account(&self, id: StaffId, c: &AccountChange) -> StoreResult<Account> {
+        const SQL: &str = "UPDATE users SET display_name = COALESCE($1, display_name), role = COALESCE($2, role),
+               unit_id = CASE WHEN $3 THEN $4 ELSE unit_id END, active = COALESCE($5, active) WHERE id = $6";
+        const END_SESSIONS: &str = "DELETE FROM sessions WHERE user_id = $1";
+        let role = c.role.map(Role::as_str);
+        let (set_unit, unit) = match c.unit_id {
+            Some(unit) => (true, unit),
+            None => (false, None),
+        };
+        let done = on_pool!(self, write p => async {
+            let mut tx = p.begin().await?;
+            let done = sqlx::query(SQL).bind(&c.display_name).bind(role).bind(set_unit).bind(unit).bind(c.active)
+                .bind(id).execute(&mut *tx).await?.rows_affected();
+            if c.active == Some(false) {
+                sqlx::query(END_SESSIONS).bind(id).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(done)
+        }.await)
+        .map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.is_check_violation() => {
+                StoreError::Conflict("unit staff need a unit".into())
+            }
+            _ => StoreError::Database(e),
+        })?;
+        if done == 0 {
+            return Err(StoreError::NotFound("user"));
+        }
+        self.account(id).await
     }
 }

@@ -32,6 +32,7 @@ mod programme;
 mod record;
 mod redaction;
 mod reviews;
+mod security;
 mod store_failures;
 mod verification;
 mod viewer_limits;

@@ -662,7 +662,11 @@ async fn exports_mask_personal_data_and_the_report_counts(backend: Backend) {
     // Unmasked only for the bureau.
     let (status, _, _) = download(&app, "/api/opinions/export?personal_data=shown", &unit).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, _, bytes) = download(&app, "/api/opinions/export?personal_data=shown", &admin).await;
+    // …and with a reason, which the security log keeps.
+    let (status, _, _) = download(&app, "/api/opinions/export?personal_data=shown", &admin).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let shown = "/api/opinions/export?personal_data=shown&reason=%E5%9B%9E%E8%AE%BF";
+    let (status, _, bytes) = download(&app, shown, &admin).await;
     assert_eq!(status, StatusCode::OK);
     assert!(String::from_utf8(bytes).unwrap().contains("13912345678"));
     // Another unit exports nothing of this unit's.

@@ -172,6 +172,10 @@ pub async fn get(
         .store
         .audit_unmasked_view(opinion.event_id, staff.0.id, opinion.id)
         .await?;
+    let event = crate::store::security::SecurityEvent::new(crate::domain::security::SecurityKind::ViewUnmasked)
+        .by(staff.0.id)
+        .detail(serde_json::json!({ "opinion": opinion.id, "event": opinion.event_id }));
+    state.store.log_security(event).await?;
     let mut d = detail(&state, opinion.clone()).await?;
     d.opinion = view_as_written(opinion);
     Ok(Json(d))

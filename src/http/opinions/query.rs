@@ -87,8 +87,11 @@ opinion_query! {
     pub struct ExportQuery {
         /// `csv` (default) or `xlsx` (one sheet per event).
         pub format: Option<super::super::exports::Format>,
-        /// `masked` (default) or `shown` (administrators only).
+        /// `masked` (default) or `shown` (administrators only, with a `reason`).
         pub personal_data: Option<super::super::exports::PersonalData>,
+        /// Why personal data is exported unmasked (required with `shown`;
+        /// kept in the security log).
+        pub reason: Option<String>,
     }
 }
 

@@ -73,6 +73,12 @@ pub(super) fn tables(p: &MaterialsPackage) -> Vec<Table> {
     ]
     .into_iter()
     .chain(s.by_state.iter().map(|c| (c.label, c.count)))
+    .chain([
+        ("收到举报", p.moderation.reports_received),
+        ("举报后隐藏的内容", p.moderation.hidden_after_reports),
+        ("收到申诉", p.moderation.appeals_received),
+        ("申诉成立", p.moderation.appeals_upheld),
+    ])
     .map(|(k, n)| vec![k.into(), n.into()])
     .collect();
 

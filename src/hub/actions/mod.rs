@@ -105,6 +105,9 @@ impl Session {
 
     /// The one place a client message is matched to what it does.
     async fn dispatch(&self, message: ClientMsg, reference: Option<&str>) -> Result<String, Refusal> {
+        if !matches!(message, ClientMsg::Ping) {
+            self.acted.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         match message {
             ClientMsg::Hello { .. } => Err(refuse(
                 ErrorCode::AlreadyGreeted,

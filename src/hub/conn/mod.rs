@@ -113,6 +113,8 @@ pub(in crate::hub) struct Session {
     pub(in crate::hub) limiter: DefaultDirectRateLimiter,
     /// Whether the request being handled has queued its write yet.
     turn: Turn,
+    /// A staff console did something (not a ping) since its session was last checked.
+    pub(in crate::hub) acted: std::sync::atomic::AtomicBool,
     send_timeout: Duration,
 }
 
@@ -275,6 +277,7 @@ async fn admit(ws: &mut WebSocket, hub: &Hub, upgrade: &mut Upgrade) -> Result<O
         capability,
         limiter: hub.limits.connection(),
         turn: Turn::default(),
+        acted: std::sync::atomic::AtomicBool::new(false),
         send_timeout: timeout,
     };
     Ok(Some(Admitted {

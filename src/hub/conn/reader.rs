@@ -3,6 +3,7 @@
 //! through the private queue, so the reader may wait on the store while the
 //! writer keeps draining the room.
 
+use crate::store::sessions::SessionLookup;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -195,9 +196,11 @@ impl Session {
     /// `session_ended` and closes with 4403. A store that does not answer
     /// keeps the console open (the next check asks again).
     async fn check_staff_session(&self, token: &str, replies: &PrivateTx) {
-        match self.hub.store.session_account(token).await {
-            Ok(Some(_)) => {}
-            Ok(None) => {
+        // A console's actions (not its pings) keep its session from idling out.
+        let touch = self.acted.swap(false, Ordering::Relaxed);
+        match self.hub.store.session(token, touch).await {
+            Ok(SessionLookup::Active(..)) => {}
+            Ok(SessionLookup::Expired | SessionLookup::Unknown) => {
                 let reason = "your session has ended (signed out, expired, or the password was changed); sign in again";
                 let _ = replies
                     .send(Box::new(Private::Kick {
