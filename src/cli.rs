@@ -120,6 +120,11 @@ pub struct ServeArgs {
     /// the live page and the public pages in a frame, besides this site.
     #[arg(long, env = "MINSHENG_FRAME_ANCESTORS", value_delimiter = ',', value_parser = crate::config::parse_origin)]
     pub frame_ancestors: Vec<String>,
+    /// Roles that must sign in with a second factor (TOTP), comma-separated
+    /// (`admin`, `unit_staff`, `moderator`, `host`); `admin` by default, none
+    /// in the demo unless given. `none` for none.
+    #[arg(long, env = "MINSHENG_SECOND_FACTOR_ROLES", value_delimiter = ',')]
+    pub second_factor_roles: Option<Vec<String>>,
     /// Addresses of the load balancers in front (comma-separated): for a
     /// connection from one of them the client's address is taken from
     /// `X-Forwarded-For`; anyone else's header is ignored.
@@ -269,6 +274,7 @@ impl Default for ServeArgs {
             idle_minutes: crate::domain::security::DEFAULT_IDLE_MINUTES,
             security_log_days: crate::domain::security::MIN_SECURITY_LOG_DAYS,
             frame_ancestors: Vec::new(),
+            second_factor_roles: None,
             reply_working_days: 10,
             trusted_proxies: Vec::new(),
             shutdown_grace_secs: 10,
@@ -365,6 +371,21 @@ impl ServeArgs {
             verification_days: self.verification_days,
             codes_per_ip_per_hour: self.codes_per_ip_per_hour,
         })
+    }
+
+    /// The roles that need a second factor, as `--second-factor-roles` says.
+    pub fn second_factor_roles(&self) -> anyhow::Result<Vec<crate::domain::staff::Role>> {
+        use crate::domain::staff::Role;
+        match &self.second_factor_roles {
+            None if self.demo => Ok(Vec::new()),
+            None => Ok(vec![Role::Admin]),
+            Some(names) => names
+                .iter()
+                .map(|n| n.trim())
+                .filter(|n| !n.is_empty() && *n != "none")
+                .map(|n| Role::parse(n).ok_or_else(|| anyhow::anyhow!("--second-factor-roles: `{n}` is not a role")))
+                .collect(),
+        }
     }
 
     pub fn live_settings(&self) -> crate::config::LiveSettings {

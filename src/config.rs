@@ -117,6 +117,8 @@ pub struct HttpSettings {
     /// Origins besides this site that may embed the live and public pages
     /// (`frame-ancestors`); staff pages are never embedded.
     pub frame_ancestors: Vec<String>,
+    /// Roles that must sign in with a second factor (TOTP).
+    pub second_factor_roles: Vec<crate::domain::staff::Role>,
 }
 
 /// A secret setting (a token): compared in constant time, never printed.
@@ -210,6 +212,7 @@ impl Default for HttpSettings {
             idle_minutes: crate::domain::security::DEFAULT_IDLE_MINUTES,
             security_log_days: crate::domain::security::MIN_SECURITY_LOG_DAYS,
             frame_ancestors: Vec::new(),
+            second_factor_roles: vec![crate::domain::staff::Role::Admin],
         }
     }
 }

@@ -26,5 +26,6 @@ pub mod hub;
 pub mod identity;
 pub mod metrics;
 pub mod passwords;
+pub mod second_factor;
 pub mod server;
 pub mod store;

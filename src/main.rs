@@ -142,6 +142,7 @@ async fn serve(args: ServeArgs, db: &DatabaseUrl, calendar_dir: &std::path::Path
         idle_minutes: args.idle_minutes,
         security_log_days: args.security_log_days,
         frame_ancestors: args.frame_ancestors.clone(),
+        second_factor_roles: args.second_factor_roles()?,
     };
     let mut live = args.live_settings();
     live.identity = args.identity_settings()?;

@@ -27,6 +27,44 @@ function nextPage() {
   return safeNext(new URLSearchParams(location.search).get("next"), location.origin);
 }
 
+const otpRow = document.getElementById("otp-row");
+
+/** Show a new second-factor secret (QR code and text) to add to an authenticator app. */
+async function startEnrolment() {
+  const res = await fetch("/api/auth/second-factor", { method: "POST" });
+  if (!res.ok) {
+    status.textContent = "无法开始两步验证设置，请重试。";
+    return;
+  }
+  const shown = await res.json();
+  document.getElementById("enrol-qr").src = `data:image/svg+xml;base64,${btoa(shown.qr_svg)}`;
+  document.getElementById("enrol-secret").textContent = shown.secret;
+  form.hidden = true;
+  document.getElementById("enrol").hidden = false;
+  document.getElementById("enrol-code").focus();
+}
+
+document.getElementById("enrol").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const said = document.getElementById("enrol-status");
+  const res = await fetch("/api/auth/second-factor/confirm", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ code: document.getElementById("enrol-code").value.trim() }),
+  }).catch(() => null);
+  if (!res?.ok) {
+    said.textContent = "验证码不正确，请核对手机时间后输入最新的验证码。";
+    return;
+  }
+  const { recovery_codes } = await res.json();
+  const list = document.getElementById("recovery-codes");
+  list.replaceChildren(...recovery_codes.map((c) => Object.assign(document.createElement("li"), { textContent: c })));
+  document.getElementById("enrol").hidden = true;
+  document.getElementById("recovery").hidden = false;
+});
+
+document.getElementById("recovery-done").addEventListener("click", () => location.assign(nextPage()));
+
 /** The one-time password just used, for the change that must follow it. */
 let oneTime = "";
 
@@ -61,10 +99,18 @@ form.addEventListener("submit", async (e) => {
     const res = await fetch("/api/auth/login", {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ username: form.username.value.trim(), password: form.password.value }),
+      body: JSON.stringify({
+        username: form.username.value.trim(),
+        password: form.password.value,
+        ...(otpRow.hidden ? {} : { otp: form.otp.value.trim() }),
+      }),
     });
     if (res.ok) {
       const body = await res.json();
+      if (body.must_enrol_second_factor) {
+        await startEnrolment();
+        return;
+      }
       if (body.must_change_password) {
         oneTime = form.password.value;
         form.hidden = true;
@@ -77,7 +123,14 @@ form.addEventListener("submit", async (e) => {
       return;
     }
     const error = (await res.json().catch(() => null))?.error;
-    if (error?.code === "account_locked") {
+    if (error?.code === "otp_required") {
+      otpRow.hidden = false;
+      form.otp.focus();
+      status.textContent = "请输入两步验证码。";
+    } else if (error?.code === "otp_wrong") {
+      status.textContent = "验证码不正确或已使用，请输入最新的验证码。";
+      form.otp.select();
+    } else if (error?.code === "account_locked") {
       const wait = Number(res.headers.get("retry-after")) || 0;
       status.textContent = `密码错误次数过多，账号已临时锁定，请 ${Math.ceil(wait / 60)} 分钟后再试。`;
     } else if (res.status === 429) {

@@ -231,28 +231,39 @@ impl IdentityKeys {
 
     /// The number encrypted (random nonce, then ciphertext and tag; hex).
     pub fn seal(&self, phone: &PhoneNumber) -> String {
-        let mut nonce = [0u8; 12];
-        getrandom::fill(&mut nonce).expect("the operating system's random source is available");
-        let cipher = ChaCha20Poly1305::new((&self.seal).into());
-        let sealed = cipher
-            .encrypt(Nonce::from_slice(&nonce), phone.0.as_bytes())
-            .expect("sealing 11 bytes cannot fail");
-        let mut out = hex(&nonce);
-        out.push_str(&hex(&sealed));
-        out
+        self.seal_bytes(phone.0.as_bytes())
     }
 
     /// The number back from [`IdentityKeys::seal`]; `None` when it was sealed
     /// with another secret or altered.
     pub fn unseal(&self, sealed: &str) -> Option<PhoneNumber> {
+        let plain = self.unseal_bytes(sealed)?;
+        PhoneNumber::parse(std::str::from_utf8(&plain).ok()?).ok()
+    }
+
+    /// Any small secret encrypted with the server's key (a staff member's
+    /// second-factor secret too): random nonce, ciphertext and tag, in hex.
+    pub fn seal_bytes(&self, plain: &[u8]) -> String {
+        let mut nonce = [0u8; 12];
+        getrandom::fill(&mut nonce).expect("the operating system's random source is available");
+        let cipher = ChaCha20Poly1305::new((&self.seal).into());
+        let sealed = cipher
+            .encrypt(Nonce::from_slice(&nonce), plain)
+            .expect("sealing a short secret cannot fail");
+        let mut out = hex(&nonce);
+        out.push_str(&hex(&sealed));
+        out
+    }
+
+    /// What [`IdentityKeys::seal_bytes`] sealed; `None` for another key or an alteration.
+    pub fn unseal_bytes(&self, sealed: &str) -> Option<Vec<u8>> {
         let bytes = unhex(sealed)?;
         if bytes.len() < 12 {
             return None;
         }
         let (nonce, body) = bytes.split_at(12);
         let cipher = ChaCha20Poly1305::new((&self.seal).into());
-        let plain = cipher.decrypt(Nonce::from_slice(nonce), body).ok()?;
-        PhoneNumber::parse(std::str::from_utf8(&plain).ok()?).ok()
+        cipher.decrypt(Nonce::from_slice(nonce), body).ok()
     }
 }
 

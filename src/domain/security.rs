@@ -25,6 +25,9 @@ names! {
         ViewUnmasked = "view_unmasked" / "查看未打码个人信息",
         SettingsChanged = "settings_changed" / "修改设置",
         EventChanged = "event_changed" / "修改活动",
+        SecondFactorEnrolled = "second_factor_enrolled" / "启用两步验证",
+        SecondFactorReset = "second_factor_reset" / "重置两步验证",
+        RecoveryCodeUsed = "recovery_code_used" / "使用恢复码",
     }
 }
 

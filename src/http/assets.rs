@@ -98,6 +98,16 @@ const ASSETS: &[Asset] = &[
     // The public event page and the staff workspaces (unit, bureau), with
     // the stylesheet they share.
     Asset {
+        path: "/security.html",
+        content_type: "text/html; charset=utf-8",
+        body: include_bytes!("../../web/security.html"),
+    },
+    Asset {
+        path: "/security.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../web/security.js"),
+    },
+    Asset {
         path: "/event.html",
         content_type: "text/html; charset=utf-8",
         body: include_bytes!("../../web/event.html"),

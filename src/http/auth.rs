@@ -68,6 +68,21 @@ async fn session_of(parts: &Parts, state: &AppState) -> ApiResult<SessionLookup>
 
 /// Routes a one-time password may use before it is changed.
 const BEFORE_PASSWORD_CHANGE: [&str; 3] = ["/api/auth/password", "/api/auth/me", "/api/auth/logout"];
+/// Routes an account that must enrol a second factor may use before it has.
+const BEFORE_ENROLMENT: [&str; 5] = [
+    "/api/auth/second-factor",
+    "/api/auth/second-factor/confirm",
+    "/api/auth/password",
+    "/api/auth/me",
+    "/api/auth/logout",
+];
+
+/// Whether `path` (as the router nested under `/api` sees it, or whole) is one of `allowed`.
+fn path_among(path: &str, allowed: &[&str]) -> bool {
+    allowed
+        .iter()
+        .any(|p| *p == path || p.strip_prefix("/api") == Some(path))
+}
 
 impl FromRequestParts<AppState> for CurrentStaff {
     type Rejection = ApiError;
@@ -75,16 +90,21 @@ impl FromRequestParts<AppState> for CurrentStaff {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         match session_of(parts, state).await? {
             SessionLookup::Active(account, _) => {
-                // The router nested under `/api` sees the path without it.
                 let path = parts.uri.path();
-                let allowed = BEFORE_PASSWORD_CHANGE
-                    .iter()
-                    .any(|p| *p == path || p.strip_prefix("/api") == Some(path));
-                if account.must_change_password && !allowed {
+                if account.must_change_password && !path_among(path, &BEFORE_PASSWORD_CHANGE) {
                     return Err(ApiError::new(
                         StatusCode::FORBIDDEN,
                         ErrorCode::PasswordChangeRequired,
                         "sign-in with a one-time password: set your own with POST /api/auth/password first",
+                    ));
+                }
+                let must_enrol =
+                    !account.second_factor && state.settings.second_factor_roles.contains(&account.staff.role);
+                if must_enrol && !path_among(path, &BEFORE_ENROLMENT) {
+                    return Err(ApiError::new(
+                        StatusCode::FORBIDDEN,
+                        ErrorCode::SecondFactorRequired,
+                        "your role signs in with a second factor: enrol one with POST /api/auth/second-factor first",
                     ));
                 }
                 Ok(Self(account.staff))
@@ -125,6 +145,9 @@ impl CurrentStaff {
 pub struct LoginBody {
     pub username: String,
     pub password: String,
+    /// The 6-digit code of the authenticator app (or a recovery code), for
+    /// an account with a second factor.
+    pub otp: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -138,6 +161,9 @@ pub struct LoginResponse {
     /// Signed in with a one-time password: change it (`POST /api/auth/password`)
     /// before anything else (other routes answer 403 `password_change_required`).
     pub must_change_password: bool,
+    /// The account's role needs a second factor it has not enrolled: enrol
+    /// (`POST /api/auth/second-factor`) before anything else.
+    pub must_enrol_second_factor: bool,
 }
 
 /// Sign-in attempts per client address, counted before any password is
@@ -262,6 +288,40 @@ pub async fn login(
             "wrong username or password",
         ));
     };
+    if account.second_factor {
+        let Some(otp) = body.otp.as_deref().map(str::trim).filter(|c| !c.is_empty()) else {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::OtpRequired,
+                "enter the 6-digit code of your authenticator app (or a recovery code)",
+            ));
+        };
+        if !super::second_factor::accepts(&state, &account, otp, ip).await? {
+            let s = &state.settings;
+            let locked = state
+                .store
+                .sign_in_failed(&key, s.lockout_failures, s.lockout_minutes)
+                .await?;
+            let failed = SecurityEvent::new(SecurityKind::SignInFailed)
+                .named(&key)
+                .on(account.staff.id)
+                .from_ip(ip)
+                .detail(serde_json::json!({ "second_factor": "wrong" }));
+            state.store.log_security(failed).await?;
+            if let Some(locked) = locked {
+                let event = SecurityEvent::new(SecurityKind::AccountLocked)
+                    .named(&key)
+                    .from_ip(ip)
+                    .detail(serde_json::json!({ "until": locked.until }));
+                state.store.log_security(event).await?;
+            }
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::OtpWrong,
+                "the code is wrong or was used already",
+            ));
+        }
+    }
     state.store.sign_in_succeeded(&key).await?;
     let token = new_token();
     let expires_at = now() + chrono::Duration::hours(i64::from(state.settings.session_hours));
@@ -287,6 +347,8 @@ pub async fn login(
         expires_at,
         idle_minutes: state.settings.idle_minutes,
         must_change_password: account.must_change_password,
+        must_enrol_second_factor: !account.second_factor
+            && state.settings.second_factor_roles.contains(&account.staff.role),
         staff: account.staff,
     };
     Ok(([(SET_COOKIE, cookie)], Json(body)).into_response())

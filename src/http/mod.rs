@@ -34,6 +34,7 @@ pub mod origin;
 pub mod programme;
 pub mod record;
 pub mod reports;
+pub mod second_factor;
 pub mod security_log;
 pub mod users;
 pub mod verification;
@@ -60,6 +61,9 @@ pub fn router(state: AppState) -> Router {
         .route("/auth/logout", post(auth::logout))
         .route("/auth/me", get(auth::me))
         .route("/auth/password", post(account::change_password))
+        .route("/auth/second-factor", post(second_factor::enrol))
+        .route("/auth/second-factor/confirm", post(second_factor::confirm))
+        .route("/users/{id}/second-factor", axum::routing::delete(second_factor::reset))
         .route("/auth/sessions", get(account::my_sessions))
         .route("/auth/sessions/{id}", axum::routing::delete(account::end_my_session))
         .route("/users", get(users::list).post(users::create))

@@ -5,8 +5,8 @@ use utoipa::{Modify, OpenApi};
 
 use super::error::Json;
 use super::{
-    account, auth, events, exports, feedback, live, opinions, ops, programme, reports, security_log, users,
-    verification,
+    account, auth, events, exports, feedback, live, opinions, ops, programme, reports, second_factor, security_log,
+    users, verification,
 };
 
 #[derive(OpenApi)]
@@ -16,6 +16,7 @@ use super::{
         auth::login, auth::logout, auth::me, users::list, users::create,
         account::change_password, account::my_sessions, account::end_my_session,
         users::update, users::reset_password, users::sessions, users::end_session, security_log::list,
+        second_factor::enrol, second_factor::confirm, second_factor::reset,
         programme::list_units, programme::get_unit, programme::list_themes, programme::import_plan,
         programme::calendar_years, programme::calendar_day,
         events::list, events::get, events::create, events::update, events::deadlines,

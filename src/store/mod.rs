@@ -31,6 +31,7 @@ pub mod plans;
 pub mod polls;
 pub mod reviews;
 pub(crate) mod room_log;
+pub mod second_factor;
 pub mod security;
 pub mod sessions;
 pub mod themes;

@@ -98,7 +98,7 @@ impl Store {
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn session(&self, token: &str, touch: bool) -> StoreResult<SessionLookup> {
         const SQL: &str = "SELECT s.expires_at, s.idle_secs, s.idle_until, s.last_seen_at,
-               u.id, u.username, u.display_name, u.role, u.unit_id, u.active, u.created_at, u.must_change_password
+               u.id, u.username, u.display_name, u.role, u.unit_id, u.active, u.created_at, u.must_change_password, (u.totp_enabled_at IS NOT NULL) AS second_factor
              FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1";
         const TOUCH: &str = "UPDATE sessions SET last_seen_at = $1, idle_until = $2 WHERE token_hash = $3";
         #[derive(sqlx::FromRow)]

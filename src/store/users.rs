@@ -19,6 +19,7 @@ pub(super) struct UserRow {
     active: bool,
     created_at: DateTime<Utc>,
     must_change_password: bool,
+    second_factor: bool,
 }
 
 /// An account as administrators see it.
@@ -31,6 +32,8 @@ pub struct Account {
     /// Signed in with a one-time password from an administrator's reset:
     /// nothing but a password change until it is changed.
     pub must_change_password: bool,
+    /// A second factor (TOTP) is enrolled: sign-in needs its code.
+    pub second_factor: bool,
 }
 
 impl UserRow {
@@ -47,6 +50,7 @@ impl UserRow {
             active: self.active,
             created_at: self.created_at,
             must_change_password: self.must_change_password,
+            second_factor: self.second_factor,
         })
     }
 }
@@ -87,7 +91,7 @@ impl Store {
     ) -> StoreResult<Account> {
         const SQL: &str = "INSERT INTO users (username, display_name, password_hash, role, unit_id, active, created_at)
              VALUES ($1, $2, $3, $4, $5, TRUE, $6)
-             RETURNING id, username, display_name, role, unit_id, active, created_at, must_change_password";
+             RETURNING id, username, display_name, role, unit_id, active, created_at, must_change_password, (totp_enabled_at IS NOT NULL) AS second_factor";
         let row = on_pool!(self, write p => sqlx::query_as::<_, UserRow>(SQL)
             .bind(username.as_str())
             .bind(display_name)
@@ -103,7 +107,7 @@ impl Store {
 
     #[tracing::instrument(skip_all, err(level = "debug"))]
     pub async fn list_users(&self) -> StoreResult<Vec<Account>> {
-        const SQL: &str = "SELECT id, username, display_name, role, unit_id, active, created_at, must_change_password FROM users ORDER BY id";
+        const SQL: &str = "SELECT id, username, display_name, role, unit_id, active, created_at, must_change_password, (totp_enabled_at IS NOT NULL) AS second_factor FROM users ORDER BY id";
         let rows = on_pool!(self, read p => sqlx::query_as::<_, UserRow>(SQL).fetch_all(p).await)?;
         rows.into_iter().map(UserRow::into_account).collect()
     }
@@ -111,7 +115,7 @@ impl Store {
     #[tracing::instrument(skip(self), err(level = "debug"))]
     pub async fn credentials(&self, username: &str) -> StoreResult<Option<Credentials>> {
         const SQL: &str =
-            "SELECT id, username, display_name, role, unit_id, active, created_at, must_change_password, password_hash
+            "SELECT id, username, display_name, role, unit_id, active, created_at, must_change_password, (totp_enabled_at IS NOT NULL) AS second_factor, password_hash
              FROM users WHERE username = $1";
         #[derive(sqlx::FromRow)]
         struct Row {
@@ -131,7 +135,7 @@ impl Store {
 
     #[tracing::instrument(skip(self), err(level = "debug"))]
     pub async fn account(&self, id: StaffId) -> StoreResult<Account> {
-        const SQL: &str = "SELECT id, username, display_name, role, unit_id, active, created_at, must_change_password FROM users WHERE id = $1";
+        const SQL: &str = "SELECT id, username, display_name, role, unit_id, active, created_at, must_change_password, (totp_enabled_at IS NOT NULL) AS second_factor FROM users WHERE id = $1";
         let row = on_pool!(self, read p => sqlx::query_as::<_, UserRow>(SQL).bind(id).fetch_optional(p).await)?;
         row.ok_or(StoreError::NotFound("user"))?.into_account()
     }

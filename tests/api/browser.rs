@@ -1450,3 +1450,106 @@ async fn reports_and_appeals_go_from_the_viewer_page_to_the_console_and_back() {
     drop(driver);
     app.stop().await;
 }
+
+/// Issue 16, point 3: a staff member with a second factor signs in on the
+/// sign-in page with the authenticator app's code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moderator_signs_in_with_a_second_factor() {
+    if !browser_here() {
+        return;
+    }
+    let app = spawn_app(Backend::Sqlite).await.expect("SQLite is always there");
+    let event = app.live_event().await;
+    let token = app.staff("moderator1", "moderator", None).await;
+    let shown = app.post("/api/auth/second-factor", Some(&token), json!({})).await;
+    let url = shown.body["otpauth_url"].as_str().unwrap().to_owned();
+    let confirmed = app
+        .post(
+            "/api/auth/second-factor/confirm",
+            Some(&token),
+            json!({ "code": crate::security::app_code(&url, 0) }),
+        )
+        .await;
+    assert_eq!(confirmed.status, reqwest::StatusCode::OK, "{:?}", confirmed.body);
+
+    let driver = Driver::start().await;
+    let moderator = driver.browser(1280, 900, false).await;
+    moderator.goto(&app.url(&format!("/moderate.html?event={event}"))).await;
+    moderator
+        .wait(
+            "the redirect to the sign-in page",
+            "return location.pathname === '/login.html' && document.readyState === 'complete'",
+            json!([]),
+        )
+        .await;
+    moderator.fill("#username", "moderator1").await;
+    moderator.fill("#password", STAFF_PASSWORD).await;
+    moderator.click("#login-button").await;
+    moderator
+        .wait(
+            "the code asked for",
+            "return !document.getElementById('otp-row').hidden",
+            json!([]),
+        )
+        .await;
+    moderator.fill("#otp", &crate::security::app_code(&url, 1)).await;
+    moderator.screenshot(&screenshots().join("second-factor.png")).await;
+    moderator.click("#login-button").await;
+    moderator
+        .wait(
+            "the console after the second factor",
+            "return location.pathname === '/moderate.html' && !!window.minshengLive",
+            json!([]),
+        )
+        .await;
+    connected(&moderator, "the console to connect").await;
+    moderator.quit().await;
+    drop(driver);
+    app.stop().await;
+}
+
+/// Issue 16, point 5: the data bureau's administrator reads the security log
+/// and manages accounts on the 安全与账号 page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_administrator_reads_the_security_log_and_disables_an_account() {
+    if !browser_here() {
+        return;
+    }
+    let app = spawn_app(Backend::Sqlite).await.expect("SQLite is always there");
+    app.staff("moderator1", "moderator", None).await;
+    let driver = Driver::start().await;
+    let admin = driver.browser(1280, 900, false).await;
+    admin.goto(&app.url("/security.html")).await;
+    admin
+        .wait(
+            "the redirect to the sign-in page",
+            "return location.pathname === '/login.html' && document.readyState === 'complete'",
+            json!([]),
+        )
+        .await;
+    admin.fill("#username", "admin").await;
+    admin.fill("#password", crate::helpers::ADMIN_PASSWORD).await;
+    admin.click("#login-button").await;
+    shows(&admin, "the sign-ins in the security log", "#log tbody", "登录").await;
+    shows(&admin, "the accounts", "#accounts tbody", "moderator1").await;
+    admin
+        .js(
+            "[...document.querySelectorAll('#accounts tbody tr')].find(r => r.textContent.includes('moderator1'))\
+             .querySelector('button.danger').click()",
+            json!([]),
+        )
+        .await;
+    shows(&admin, "the account disabled", "#accounts tbody", "已停用").await;
+    let users = app.get("/api/users", Some(&app.admin_token)).await.body;
+    let disabled = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "moderator1")
+        .unwrap();
+    assert_eq!(disabled["active"], false);
+    admin.screenshot(&screenshots().join("security.png")).await;
+    admin.quit().await;
+    drop(driver);
+    app.stop().await;
+}

@@ -24,7 +24,7 @@ const WAIT: Duration = Duration::from_secs(30);
 async fn spawn_with(limits: ConnectionLimits) -> TestApp {
     let http = HttpSettings {
         connections: limits,
-        ..Default::default()
+        ..crate::helpers::http_settings()
     };
     spawn_app_full(Backend::Sqlite, live_settings(), http)
         .await

@@ -163,6 +163,8 @@ pub async fn spawn_app_with(backend: Backend, live: LiveSettings) -> Option<Test
 pub fn http_settings() -> HttpSettings {
     HttpSettings {
         sign_ins_per_ip_per_min: 100_000,
+        // The second factor has its own tests (security.rs, browser.rs).
+        second_factor_roles: Vec::new(),
         ..HttpSettings::default()
     }
 }

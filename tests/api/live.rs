@@ -511,7 +511,7 @@ async fn a_ban_cuts_the_viewer_off(backend: Backend) {
 async fn behind_a_trusted_proxy_an_address_ban_hits_the_client_not_the_proxy(backend: Backend) {
     let http = minsheng::config::HttpSettings {
         trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
-        ..Default::default()
+        ..crate::helpers::http_settings()
     };
     let Some(app) = crate::helpers::spawn_app_full(backend, crate::helpers::live_settings(), http).await else {
         return;

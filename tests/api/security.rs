@@ -371,3 +371,113 @@ async fn the_public_pages_may_be_embedded_by_the_configured_origins() {
     assert_eq!(xfo, "DENY");
     app.stop().await;
 }
+
+on_both_backends!(a_second_factor_is_enrolled_and_needed_to_sign_in);
+
+/// The current code of an authenticator app holding `otpauth_url`, `ahead`
+/// steps on (the next step is accepted too: a code just used is not again).
+pub fn app_code(otpauth_url: &str, ahead: u64) -> String {
+    let totp = totp_rs::TOTP::from_url(otpauth_url).expect("an otpauth URL");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    totp.generate(now + 30 * ahead)
+}
+
+async fn a_second_factor_is_enrolled_and_needed_to_sign_in(backend: Backend) {
+    let mut http = http_settings();
+    http.second_factor_roles = vec![minsheng::domain::staff::Role::UnitStaff];
+    let Some(app) = spawn_app_full(backend, live_settings(), http).await else {
+        return;
+    };
+    app.import_plan().await;
+    // Created by the administrator (who needs none here); the unit's role needs one.
+    let token = app.staff("unit1", "unit_staff", Some("rsj")).await;
+    let blocked = app.get("/api/opinions", Some(&token)).await;
+    assert_eq!(
+        (blocked.status, blocked.error_code()),
+        (StatusCode::FORBIDDEN, "second_factor_required")
+    );
+    let login: Value = sign_in(&app, "unit1", PASSWORD).await.json().await.unwrap();
+    assert_eq!(login["must_enrol_second_factor"], true);
+
+    let shown = app.post("/api/auth/second-factor", Some(&token), json!({})).await;
+    assert_eq!(shown.status, StatusCode::OK, "{:?}", shown.body);
+    assert!(shown.body["qr_svg"].as_str().unwrap().contains("<svg"));
+    let url = shown.body["otpauth_url"].as_str().unwrap().to_owned();
+    let wrong = app
+        .post(
+            "/api/auth/second-factor/confirm",
+            Some(&token),
+            json!({ "code": "000000" }),
+        )
+        .await;
+    assert_eq!(wrong.error_code(), "otp_wrong");
+    let confirmed = app
+        .post(
+            "/api/auth/second-factor/confirm",
+            Some(&token),
+            json!({ "code": app_code(&url, 0) }),
+        )
+        .await;
+    assert_eq!(confirmed.status, StatusCode::OK, "{:?}", confirmed.body);
+    let recovery: Vec<String> = confirmed.body["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(recovery.len(), 10);
+    assert_eq!(app.get("/api/opinions", Some(&token)).await.status, StatusCode::OK);
+
+    // Sign-in now needs the code; a code counts once; a recovery code once.
+    let needs = sign_in(&app, "unit1", PASSWORD).await;
+    let body: Value = needs.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "otp_required");
+    let with = |otp: String| {
+        let app = &app;
+        async move {
+            app.client
+                .post(app.url("/api/auth/login"))
+                .json(&json!({ "username": "unit1", "password": PASSWORD, "otp": otp }))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let next = app_code(&url, 1);
+    assert_eq!(with(next.clone()).await.status(), StatusCode::OK);
+    let replayed: Value = with(next).await.json().await.unwrap();
+    assert_eq!(replayed["error"]["code"], "otp_wrong");
+    assert_eq!(with(recovery[3].to_uppercase()).await.status(), StatusCode::OK);
+    let again: Value = with(recovery[3].clone()).await.json().await.unwrap();
+    assert_eq!(again["error"]["code"], "otp_wrong");
+
+    // An administrator resets it (a lost phone): logged; enrolment is asked again.
+    let users = app.get("/api/users", Some(&app.admin_token)).await.body;
+    let id = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["username"] == "unit1")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let reset = app
+        .request(
+            reqwest::Method::DELETE,
+            &format!("/api/users/{id}/second-factor"),
+            Some(&app.admin_token),
+            None,
+        )
+        .await;
+    assert_eq!(reset.status, StatusCode::NO_CONTENT);
+    let login: Value = sign_in(&app, "unit1", PASSWORD).await.json().await.unwrap();
+    assert_eq!(login["must_enrol_second_factor"], true);
+    let kinds = security_kinds(&app).await;
+    for kind in ["second_factor_enrolled", "recovery_code_used", "second_factor_reset"] {
+        assert!(kinds.iter().any(|k| k == kind), "{kind} in {kinds:?}");
+    }
+    app.stop().await;
+}

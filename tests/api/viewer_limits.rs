@@ -24,7 +24,7 @@ on_both_backends!(
 async fn behind_proxy(backend: Backend, live: minsheng::config::LiveSettings) -> Option<TestApp> {
     let http = minsheng::config::HttpSettings {
         trusted_proxies: vec!["127.0.0.1".parse().unwrap()],
-        ..Default::default()
+        ..crate::helpers::http_settings()
     };
     spawn_app_full(backend, live, http).await
 }
