@@ -83,7 +83,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "serving on http://{addr}");
-    let janitor = tokio::spawn(purge_sessions(state.store.clone(), state.settings.security_log_days));
+    let janitor = tokio::spawn(purge_sessions(state.store.clone(), state.settings.clone()));
     let stop = CancellationToken::new();
     let live = state.hub.shutdown.clone();
     let stopping = stop.clone();
@@ -126,7 +126,8 @@ fn tune_socket(tcp: &mut tokio::net::TcpStream) {
 }
 
 /// Expired sessions, verification codes and verifications are removed hourly.
-async fn purge_sessions(store: Store, security_log_days: u32) {
+async fn purge_sessions(store: Store, settings: Arc<HttpSettings>) {
+    let security_log_days = settings.security_log_days;
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tick.tick().await;
@@ -140,12 +141,37 @@ async fn purge_sessions(store: Store, security_log_days: u32) {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "purging the security log failed"),
         }
+        if let Err(e) = retention(&store, settings.retention_days).await {
+            tracing::warn!(error = %e, "the retention job failed");
+        }
         match store.purge_verification().await {
             Ok(n) if n > 0 => tracing::info!(removed = n, "expired verification codes and verifications purged"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "purging verifications failed"),
         }
     }
+}
+
+/// The retention job (runs with the hourly janitor): the personal data of
+/// events that ended more than `days` ago, reported in the security log.
+pub async fn retention(store: &Store, days: u32) -> anyhow::Result<()> {
+    use crate::domain::security::SecurityKind;
+    use crate::store::security::SecurityEvent;
+    let before = crate::domain::time::now() - chrono::Duration::days(i64::from(days));
+    let removed = store.sweep_personal_data(before).await?;
+    if removed.events.is_empty() && removed.identities == 0 {
+        return Ok(());
+    }
+    tracing::info!(
+        events = removed.events.len(),
+        identities = removed.identities,
+        "personal data past retention removed"
+    );
+    let detail = serde_json::json!({ "retention_days": days, "removed": removed });
+    store
+        .log_security(SecurityEvent::new(SecurityKind::Retention).detail(detail))
+        .await?;
+    Ok(())
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

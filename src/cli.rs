@@ -125,6 +125,12 @@ pub struct ServeArgs {
     /// in the demo unless given. `none` for none.
     #[arg(long, env = "MINSHENG_SECOND_FACTOR_ROLES", value_delimiter = ',')]
     pub second_factor_roles: Option<Vec<String>>,
+    /// Days after an event ends until the retention job removes its viewers'
+    /// addresses and links to verified identities (the posts, opinions and
+    /// answers stay, anonymous).
+    #[arg(long, env = "MINSHENG_RETENTION_DAYS", default_value_t = crate::domain::security::DEFAULT_RETENTION_DAYS,
+        value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub retention_days: u32,
     /// Addresses of the load balancers in front (comma-separated): for a
     /// connection from one of them the client's address is taken from
     /// `X-Forwarded-For`; anyone else's header is ignored.
@@ -275,6 +281,7 @@ impl Default for ServeArgs {
             security_log_days: crate::domain::security::MIN_SECURITY_LOG_DAYS,
             frame_ancestors: Vec::new(),
             second_factor_roles: None,
+            retention_days: crate::domain::security::DEFAULT_RETENTION_DAYS,
             reply_working_days: 10,
             trusted_proxies: Vec::new(),
             shutdown_grace_secs: 10,

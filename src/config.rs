@@ -117,6 +117,9 @@ pub struct HttpSettings {
     /// Origins besides this site that may embed the live and public pages
     /// (`frame-ancestors`); staff pages are never embedded.
     pub frame_ancestors: Vec<String>,
+    /// Days after an event ends until its viewers' addresses and identity
+    /// links are removed by the retention job.
+    pub retention_days: u32,
     /// Roles that must sign in with a second factor (TOTP).
     pub second_factor_roles: Vec<crate::domain::staff::Role>,
 }
@@ -213,6 +216,7 @@ impl Default for HttpSettings {
             security_log_days: crate::domain::security::MIN_SECURITY_LOG_DAYS,
             frame_ancestors: Vec::new(),
             second_factor_roles: vec![crate::domain::staff::Role::Admin],
+            retention_days: crate::domain::security::DEFAULT_RETENTION_DAYS,
         }
     }
 }

@@ -143,6 +143,7 @@ async fn serve(args: ServeArgs, db: &DatabaseUrl, calendar_dir: &std::path::Path
         security_log_days: args.security_log_days,
         frame_ancestors: args.frame_ancestors.clone(),
         second_factor_roles: args.second_factor_roles()?,
+        retention_days: args.retention_days,
     };
     let mut live = args.live_settings();
     live.identity = args.identity_settings()?;

@@ -4,7 +4,7 @@
 // yearly performance report as a table and CSS bars.
 
 import { $, api, bar, beijingDay, button, el, errorText, field, link, messageSlot, percent, rows, say, signedIn, tag, when } from "./dom.js";
-import { DEADLINE_KIND, DEADLINE_STATE, EVENT_STATUS, labelOf } from "./labels.js";
+import { CHANGED_FIELD, CHANGE_KIND, DEADLINE_KIND, DEADLINE_STATE, EVENT_STATUS, labelOf } from "./labels.js";
 
 const DOW = ["一", "二", "三", "四", "五", "六", "日"];
 const cal = { year: 0, month: 0, deadlines: [], events: [] };
@@ -104,6 +104,13 @@ async function loadCalendar() {
 
 // --- change reports, extensions, overdue opinions -------------------------
 
+/** The changed fields of an announced event, in Chinese. */
+function fields(values) {
+  return Object.entries(values ?? {})
+    .map(([k, v]) => `${labelOf(CHANGED_FIELD, k)}：${Array.isArray(v) ? v.join("、") : v ?? "（无）"}`)
+    .join("；");
+}
+
 function schedule(s) {
   if (!s) return "—";
   const parts = [s.starts_at ? when(s.starts_at) : "时间未定"];
@@ -116,10 +123,10 @@ async function loadChanges() {
   const list = await api("GET", "/api/change-reports");
   rows($("changes").tBodies[0], list, (c) => [
     ["活动", link(c.event_title, `/event.html?id=${c.event_id}`)],
-    ["类型", c.kind === "cancel" ? "取消" : "改期"],
+    ["类型", labelOf(CHANGE_KIND, c.kind)],
     ["理由", c.reason],
-    ["变更前", schedule(c.before)],
-    ["变更后", schedule(c.after)],
+    ["变更前", c.kind === "change" ? fields(c.before) : schedule(c.before)],
+    ["变更后", c.kind === "change" ? fields(c.after) : schedule(c.after)],
     ["报备人", c.reporter],
     ["报备时间", when(c.reported_at)],
   ], "暂无变更报备");

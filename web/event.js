@@ -3,7 +3,7 @@
 // adoption state, the counts, and the asker's rating. No sign-in.
 
 import { $, VIEWER_TOKEN_KEY, api, button, deadlineItem, el, errorText, fact, idFromUrl, link, messageSlot, say, showBadge, stored, tag, when } from "./dom.js";
-import { EVENT_STATUS, FORM, KIND, RATING, SOURCE, labelOf } from "./labels.js";
+import { CHANGED_FIELD, CHANGE_KIND, EVENT_STATUS, FORM, KIND, RATING, SOURCE, labelOf } from "./labels.js";
 
 const AFTER = new Set(["ended", "materials_published"]);
 
@@ -122,6 +122,34 @@ async function feedback(event) {
   $("feedback-box").hidden = false;
 }
 
+/** A changed value as people read it. */
+function shownValue(field, value) {
+  if (value === null || value === undefined || value === "") return "（无）";
+  if (field === "starts_at") return when(value);
+  if (field === "form") return labelOf(FORM, value);
+  if (field === "status") return labelOf(EVENT_STATUS, value);
+  if (Array.isArray(value)) return value.join("、");
+  return String(value);
+}
+
+/** 变更公告: every change since the announcement, with its reason. */
+async function changes(event) {
+  const list = await api("GET", `/api/events/${event.id}/changes`);
+  $("changes-box").hidden = list.length === 0;
+  $("changes").replaceChildren(
+    ...list.map((c) => {
+      const li = el("li", "change");
+      li.append(el("p", "change-head", `${when(c.at)} · ${labelOf(CHANGE_KIND, c.kind)} · 原因：${c.reason}`));
+      for (const field of Object.keys(c.after ?? {})) {
+        if (field === "status" && c.kind !== "cancel") continue;
+        const label = labelOf(CHANGED_FIELD, field);
+        li.append(el("p", "change-item", `${label}：${shownValue(field, c.before?.[field])} → ${shownValue(field, c.after[field])}`));
+      }
+      return li;
+    }),
+  );
+}
+
 async function load() {
   const status = $("load-status");
   const id = idFromUrl("id");
@@ -132,6 +160,7 @@ async function load() {
   try {
     const event = await api("GET", `/api/events/${id}`);
     announcement(event);
+    await changes(event);
     if (AFTER.has(event.status)) await feedback(event);
     status.textContent = "";
   } catch (err) {

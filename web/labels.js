@@ -139,6 +139,21 @@ export const FIELD = {
   video_url: "视频链接",
 };
 
+/** What a change report changed: its fields in Chinese. */
+export const CHANGED_FIELD = {
+  starts_at: "开始时间",
+  duration_minutes: "时长（分钟）",
+  status: "状态",
+  venue: "地点",
+  agenda: "活动流程",
+  participation: "网民参与方式",
+  form: "活动形式",
+  host_units: "主办单位",
+};
+
+/** The kinds of change reports (报备). */
+export const CHANGE_KIND = { reschedule: "改期", cancel: "取消", change: "变更公告内容" };
+
 /** The live room's error codes (`error` frames), and the client's own `disconnected`. */
 export const ROOM_ERROR = {
   invalid: "内容不符合要求（1–300 字）",

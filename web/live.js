@@ -277,6 +277,21 @@ async function confirmCode(e) {
   }
 }
 
+/** 删除我的数据: the addresses kept with this browser's posts, and its verified number. */
+async function forgetMe() {
+  if (!window.confirm("删除本浏览器在互动中留下的网络地址和验证过的手机号？已公开的内容将匿名保留。")) return;
+  try {
+    await api("POST", "/api/viewer/forget", {
+      viewer_token: client.welcome?.viewer?.token ?? undefined,
+      verification: client.verification ?? undefined,
+    });
+    client.setVerification(null);
+    notice("您的数据已删除。", "info");
+  } catch (err) {
+    notice(errorText(err));
+  }
+}
+
 async function forgetVerification() {
   const token = client.verification;
   if (token) await api("POST", "/api/verification/end", { verification: token }).catch(() => {});
@@ -659,6 +674,7 @@ function wire() {
     notice(nickname ? `昵称已设为“${nickname}”` : "将以“网友”身份参与", "info");
   });
   wireReviews();
+  $("forget").addEventListener("click", forgetMe);
   $("verify-send").addEventListener("click", sendCode);
   $("verify-form").addEventListener("submit", confirmCode);
   $("questions").addEventListener("click", upvoteClick);

@@ -24,6 +24,7 @@ const CONTROL = {
   participation: "ev-participation",
   summary: "ev-summary",
   identity_mode: "ev-identity",
+  change_reason: "ev-change-reason",
 };
 const EDITABLE = new Set(["draft", "announced", "rescheduled"]);
 const BEFORE_LIVE = new Set(["announced", "rescheduled"]);
@@ -156,6 +157,8 @@ function fillForm(e) {
   $("ev-selection").checked = Boolean(e?.public_selection);
   $("ev-identity").value = e?.identity_mode ?? "verified";
   $("ev-identity").disabled = Boolean(e) && e.status !== "draft";
+  $("ev-change-row").hidden = !e || e.status === "draft";
+  $("ev-change-reason").value = "";
   $("ev-agenda").value = e?.agenda ?? "";
   $("ev-participation").value = e?.participation ?? "";
   $("ev-summary").value = e?.summary ?? "";
@@ -188,6 +191,7 @@ function body() {
     b.duration_minutes = numberOrNull("ev-duration");
   }
   if (!state.event) b.code = text("ev-code");
+  if (state.event && state.event.status !== "draft" && text("ev-change-reason")) b.change_reason = text("ev-change-reason");
   return b;
 }
 

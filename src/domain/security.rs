@@ -28,6 +28,8 @@ names! {
         SecondFactorEnrolled = "second_factor_enrolled" / "启用两步验证",
         SecondFactorReset = "second_factor_reset" / "重置两步验证",
         RecoveryCodeUsed = "recovery_code_used" / "使用恢复码",
+        Retention = "retention" / "到期清理个人信息",
+        ViewerDataDeleted = "viewer_data_deleted" / "观众删除本人数据",
     }
 }
 
@@ -37,6 +39,8 @@ pub const DEFAULT_LOCKOUT_FAILURES: u32 = 5;
 pub const DEFAULT_LOCKOUT_MINUTES: u32 = 15;
 /// A staff session without a request or a console frame for this long ends.
 pub const DEFAULT_IDLE_MINUTES: u32 = 30;
+/// Viewers' personal data of an event is removed this many days after it ended.
+pub const DEFAULT_RETENTION_DAYS: u32 = 180;
 /// The security log keeps at least this many days (网络安全法 §21: six months).
 pub const MIN_SECURITY_LOG_DAYS: u32 = 180;
 

@@ -98,6 +98,11 @@ const ASSETS: &[Asset] = &[
     // The public event page and the staff workspaces (unit, bureau), with
     // the stylesheet they share.
     Asset {
+        path: "/privacy.html",
+        content_type: "text/html; charset=utf-8",
+        body: include_bytes!("../../web/privacy.html"),
+    },
+    Asset {
         path: "/security.html",
         content_type: "text/html; charset=utf-8",
         body: include_bytes!("../../web/security.html"),

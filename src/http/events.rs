@@ -22,6 +22,7 @@ use crate::domain::time::{now, to_local_string};
 use crate::domain::values::{Code, Invalid, optional_text, optional_url, required_text};
 use crate::store::events::{About, ChangeRequest, Event, EventDetails, EventFilter};
 use crate::store::security::SecurityEvent;
+use serde_json::json;
 
 /// An event with its deadlines and its times in Beijing time.
 #[derive(Serialize, ToSchema)]
@@ -119,6 +120,43 @@ pub async fn get(
     Ok(Json(view(&state, event, viewer.as_ref())))
 }
 
+/// One change of an announced event, as the public page shows it (变更公告).
+#[derive(Serialize, ToSchema)]
+pub struct PublicChange {
+    /// `reschedule`, `cancel` or `change` (place, agenda, participation, form, host units).
+    pub kind: String,
+    pub reason: String,
+    /// The changed values before and after.
+    #[schema(value_type = Object)]
+    pub before: serde_json::Value,
+    #[schema(value_type = Object)]
+    pub after: serde_json::Value,
+    pub at: DateTime<Utc>,
+}
+
+/// The changes of an announced event since its announcement, newest first (变更公告).
+#[utoipa::path(get, path = "/api/events/{id}/changes", tag = "events", params(("id" = i64, Path)),
+    responses((status = 200, body = Vec<PublicChange>), (status = 404, body = ErrorBody)))]
+pub async fn changes(State(state): State<AppState>, Path(id): Path<EventId>) -> ApiResult<Json<Vec<PublicChange>>> {
+    let event = state.store.event(id).await?;
+    if event.status == EventStatus::Draft {
+        return Ok(Json(Vec::new()));
+    }
+    let reports = state.store.list_change_reports(None, Some(id)).await?;
+    Ok(Json(
+        reports
+            .into_iter()
+            .map(|r| PublicChange {
+                kind: r.kind,
+                reason: r.reason,
+                before: r.before,
+                after: r.after,
+                at: r.reported_at,
+            })
+            .collect(),
+    ))
+}
+
 /// The plan's deadlines for one event: due date and state (met, late, open, overdue, …).
 #[utoipa::path(get, path = "/api/events/{id}/deadlines", tag = "events", params(("id" = i64, Path)),
     responses((status = 200, body = Vec<Deadline>), (status = 404, body = ErrorBody)))]
@@ -184,6 +222,7 @@ pub async fn create(
         audience_limit: Some(body.audience_limit),
         public_selection: Some(body.public_selection),
         identity_mode: body.identity_mode,
+        change_reason: None,
     };
     let blank = EventDetails {
         theme_id: None,
@@ -234,6 +273,10 @@ pub struct EventPatch {
     /// `verified` or `open`; only while the event is a draft (the
     /// announcement tells netizens how they take part).
     pub identity_mode: Option<IdentityMode>,
+    /// Why an announced event's place, agenda, participation, form or host
+    /// units change: required then; the change is reported to the data
+    /// bureau and shown on the public page (变更公告).
+    pub change_reason: Option<String>,
 }
 
 /// A field that is present (possibly `null`) becomes `Some(..)`.
@@ -249,9 +292,10 @@ pub async fn update(
     State(state): State<AppState>,
     staff: CurrentStaff,
     Path(id): Path<EventId>,
-    Json(patch): Json<EventPatch>,
+    Json(mut patch): Json<EventPatch>,
 ) -> ApiResult<Json<EventView>> {
     let event = managed_event(&state, &staff.0, id, NOT_YOURS).await?;
+    let patch_reason = patch.change_reason.take();
     if matches!(
         event.status,
         EventStatus::Ended | EventStatus::MaterialsPublished | EventStatus::Cancelled
@@ -306,7 +350,27 @@ pub async fn update(
             .with_details(serde_json::json!({ "missing": missing })));
         }
     }
-    let updated = state.store.update_event(&event, &details).await?;
+    let reason = match patch_reason.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
+        Some(r) => Some(required_text("change_reason", r, 500)?),
+        None => None,
+    };
+    let report = match (announced_changes(&state, &event, &details).await?, &reason) {
+        (None, _) => None,
+        (Some(_), None) => {
+            return Err(Invalid::new(
+                "change_reason",
+                "the event is announced: state why it changes (it is reported to the data bureau and shown as 变更公告)",
+            )
+            .into());
+        }
+        (Some((before, after)), Some(reason)) => Some(crate::store::events::AnnouncedChange {
+            reason,
+            reported_by: staff.0.id,
+            before: before.to_string(),
+            after: after.to_string(),
+        }),
+    };
+    let updated = state.store.update_event(&event, &details, report).await?;
     let changed = SecurityEvent::new(SecurityKind::EventChanged)
         .by(staff.0.id)
         .detail(serde_json::json!({
@@ -314,6 +378,49 @@ pub async fn update(
         }));
     state.store.log_security(changed).await?;
     Ok(Json(view(&state, updated, Some(&staff.0))))
+}
+
+/// What an edit changes of an announced event's announcement (place,
+/// agenda, participation, form, host units), before and after; `None` for
+/// a draft or when none of these changes.
+async fn announced_changes(
+    state: &AppState,
+    event: &Event,
+    details: &EventDetails,
+) -> ApiResult<Option<(serde_json::Value, serde_json::Value)>> {
+    if !matches!(
+        event.status,
+        EventStatus::Announced | EventStatus::Rescheduled | EventStatus::Live
+    ) {
+        return Ok(None);
+    }
+    let (a, b) = (&event.about, &details.about);
+    let mut before = serde_json::Map::new();
+    let mut after = serde_json::Map::new();
+    let mut note = |field: &str, was: serde_json::Value, is: serde_json::Value| {
+        if was != is {
+            before.insert(field.to_owned(), was);
+            after.insert(field.to_owned(), is);
+        }
+    };
+    note("venue", json!(a.venue), json!(b.venue));
+    note("agenda", json!(a.agenda), json!(b.agenda));
+    note("participation", json!(a.participation), json!(b.participation));
+    note("form", json!(a.form), json!(b.form));
+    if details.host_ids != event.host_ids() {
+        let units = state.store.list_units().await?;
+        let names = |ids: &[crate::domain::ids::UnitId]| -> Vec<String> {
+            ids.iter()
+                .filter_map(|id| units.iter().find(|u| u.id == *id).map(|u| u.short_name.clone()))
+                .collect()
+        };
+        note(
+            "host_units",
+            json!(names(&event.host_ids())),
+            json!(names(&details.host_ids)),
+        );
+    }
+    Ok((!before.is_empty()).then(|| (serde_json::Value::Object(before), serde_json::Value::Object(after))))
 }
 
 async fn apply_patch(state: &AppState, mut d: EventDetails, p: EventPatch) -> ApiResult<EventDetails> {

@@ -19,7 +19,7 @@ use super::{
         second_factor::enrol, second_factor::confirm, second_factor::reset,
         programme::list_units, programme::get_unit, programme::list_themes, programme::import_plan,
         programme::calendar_years, programme::calendar_day,
-        events::list, events::get, events::create, events::update, events::deadlines,
+        events::list, events::get, events::create, events::update, events::deadlines, events::changes,
         events::announce, events::selection_notice, events::start, events::end,
         events::publish_materials, events::reschedule, events::cancel,
         crate::http::record::get_record, crate::http::record::publish, crate::http::record::page,
@@ -29,7 +29,7 @@ use super::{
         opinions::pending_extensions, opinions::decide_extension, opinions::remind,
         feedback::event_feedback, feedback::rate, exports::export_opinions, exports::performance,
         reports::deadlines, reports::change_reports,
-        verification::send_code, verification::confirm, verification::end,
+        verification::send_code, verification::confirm, verification::end, verification::forget,
         ops::healthz, ops::readyz, ops::metrics, document,
     ),
     components(schemas(

@@ -132,6 +132,82 @@ pub async fn confirm(
     ))
 }
 
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ForgetRequest {
+    /// The browser's viewer token (from the live `welcome`).
+    pub viewer_token: Option<String>,
+    /// The browser's verification token, if it verified a number.
+    pub verification: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ForgetView {
+    pub addresses_removed: u64,
+    pub links_removed: u64,
+    pub identity_removed: bool,
+}
+
+/// A viewer deletes their own data (个人信息保护法 §47): the addresses kept
+/// with what this browser posted, upvoted and voted, and the verified number
+/// with every link to it. Published questions and comments stay, anonymous.
+#[utoipa::path(post, path = "/api/viewer/forget", tag = "verification", request_body = ForgetRequest,
+    responses((status = 200, body = ForgetView), (status = 422, body = ErrorBody)))]
+pub async fn forget(State(state): State<AppState>, Json(body): Json<ForgetRequest>) -> ApiResult<Json<ForgetView>> {
+    use crate::domain::question::ViewerToken;
+    let token = body.viewer_token.as_deref().map(str::trim).filter(|t| !t.is_empty());
+    let verification = body.verification.as_deref().map(str::trim).filter(|t| !t.is_empty());
+    if token.is_none() && verification.is_none() {
+        return Err(ApiError::invalid(
+            "give the browser's viewer_token, its verification, or both",
+        ));
+    }
+    let token = token
+        .map(|t| {
+            ViewerToken::parse(t)
+                .ok_or_else(|| ApiError::invalid("`viewer_token` is the 32-character token from the live welcome"))
+        })
+        .transpose()?;
+    let verification = verification
+        .map(|v| {
+            VerificationToken::parse(v).ok_or_else(|| {
+                ApiError::invalid("`verification` is the 64-character token from POST /api/verification")
+            })
+        })
+        .transpose()?;
+    let verified = match &verification {
+        Some(v) => state.store.verification(v).await?,
+        None => None,
+    };
+    let mut totals = crate::store::retention::Removed::default();
+    let keys = token
+        .iter()
+        .map(ViewerToken::key)
+        .chain(verified.iter().map(|v| v.viewer_key.clone()));
+    for (i, key) in keys.enumerate() {
+        let identity = if i == 0 && token.is_some() {
+            None
+        } else {
+            verified.as_ref().map(|v| v.identity_id)
+        };
+        let removed = state.store.forget_viewer(&key, identity).await?;
+        totals.addresses += removed.addresses;
+        totals.identity_links += removed.identity_links;
+        totals.identities += removed.identities;
+    }
+    if let Some(v) = &verification {
+        state.store.end_verification(v).await?;
+    }
+    let event = crate::store::security::SecurityEvent::new(crate::domain::security::SecurityKind::ViewerDataDeleted)
+        .detail(serde_json::json!({ "removed": totals }));
+    state.store.log_security(event).await?;
+    Ok(Json(ForgetView {
+        addresses_removed: totals.addresses,
+        links_removed: totals.identity_links,
+        identity_removed: totals.identities > 0,
+    }))
+}
+
 /// End this browser's verification (the viewer's "forget my number here").
 #[utoipa::path(post, path = "/api/verification/end", tag = "verification", request_body = EndRequest,
     responses((status = 204, description = "ended (or there was none)"), (status = 422, body = ErrorBody)))]

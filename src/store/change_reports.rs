@@ -29,13 +29,14 @@ pub struct ChangeReport {
     pub event_id: EventId,
     pub event_code: String,
     pub event_title: String,
-    /// `reschedule` or `cancel`.
+    /// `reschedule`, `cancel`, or `change` (place, agenda, participation, form, host units).
     pub kind: String,
     pub reason: String,
-    /// Time, duration and status before the change.
+    /// Time, duration and status before a reschedule or cancellation; the
+    /// changed fields before a `change`.
     #[schema(value_type = Object)]
     pub before: serde_json::Value,
-    /// Time, duration and status after the change.
+    /// The same after it.
     #[schema(value_type = Object)]
     pub after: serde_json::Value,
     pub reported_by: StaffId,

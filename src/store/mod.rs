@@ -29,6 +29,7 @@ pub mod live;
 pub mod opinions;
 pub mod plans;
 pub mod polls;
+pub mod retention;
 pub mod reviews;
 pub(crate) mod room_log;
 pub mod second_factor;

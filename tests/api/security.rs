@@ -326,14 +326,47 @@ async fn unmasked_exports_need_a_reason_and_announced_events_keep_their_parts(ba
         (dropped.status, dropped.error_code()),
         (StatusCode::CONFLICT, "announcement_incomplete")
     );
-    let kept = app
+    // A change of what was announced needs a reason, is reported with the
+    // values before and after, and shows on the public page.
+    let moved = app
         .patch(
             &format!("/api/events/{event}"),
             admin,
             json!({ "venue": "区政务服务中心二层" }),
         )
         .await;
+    assert_eq!(moved.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", moved.body);
+    assert_eq!(moved.body["error"]["details"]["field"], "change_reason");
+    let kept = app
+        .patch(
+            &format!("/api/events/{event}"),
+            admin,
+            json!({ "venue": "区政务服务中心二层", "form": "online", "change_reason": "一层大厅装修" }),
+        )
+        .await;
     assert_eq!(kept.status, StatusCode::OK, "{:?}", kept.body);
+    let reports = app.get(&format!("/api/change-reports?event={event}"), admin).await.body;
+    let change = &reports[0];
+    assert_eq!(
+        (change["kind"].as_str(), change["reason"].as_str()),
+        (Some("change"), Some("一层大厅装修"))
+    );
+    assert_eq!(change["after"]["venue"], "区政务服务中心二层");
+    assert!(
+        change["before"].get("venue").is_some() && change["after"]["form"] == "online",
+        "{change:?}"
+    );
+    let public = app.get(&format!("/api/events/{event}/changes"), None).await.body;
+    assert_eq!(public[0]["reason"], "一层大厅装修", "{public:?}");
+    assert!(
+        public[0].get("reported_by").is_none(),
+        "no staff names in public: {public:?}"
+    );
+    // An edit that changes nothing of the announcement needs no reason.
+    let summary = app
+        .patch(&format!("/api/events/{event}"), admin, json!({ "summary": "新的简介" }))
+        .await;
+    assert_eq!(summary.status, StatusCode::OK, "{:?}", summary.body);
     assert!(security_kinds(&app).await.iter().any(|k| k == "event_changed"));
     app.stop().await;
 }
@@ -480,4 +513,180 @@ async fn a_second_factor_is_enrolled_and_needed_to_sign_in(backend: Backend) {
         assert!(kinds.iter().any(|k| k == kind), "{kind} in {kinds:?}");
     }
     app.stop().await;
+}
+
+on_both_backends!(
+    the_retention_job_removes_addresses_and_identities_but_keeps_opinions,
+    a_viewer_deletes_their_own_data,
+);
+
+/// One text value from the test's database.
+async fn scalar(app: &TestApp, sql: &str) -> Option<String> {
+    use sqlx::Connection;
+    let url = app.database_url.expose();
+    let sql = sqlx::AssertSqlSafe(sql.to_owned());
+    if url.starts_with("postgres") {
+        let mut conn = sqlx::PgConnection::connect(url).await.expect("connect");
+        sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+    } else {
+        let mut conn = sqlx::SqliteConnection::connect(url).await.expect("connect");
+        sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+    }
+}
+
+/// A verified viewer's approved question in a live verified room, the event ended (its opinion captured).
+async fn asked_and_ended(app: &mut TestApp, phone: &str) -> (i64, String, String) {
+    app.identity_mode = "verified";
+    let event = app.live_event().await;
+    let moderator = app.staff("mod", "moderator", None).await;
+    let mut console = app.staff_ws(event, &moderator).await;
+    let verification = crate::verification::verify(app, phone).await;
+    let mut viewer = app
+        .ws(event, json!({ "nickname": "居民", "verification": verification }))
+        .await;
+    let token = viewer.welcome["viewer"]["token"].as_str().unwrap().to_owned();
+    viewer.expect("snapshot").await;
+    let asked = viewer
+        .request(json!({ "type": "ask", "text": "小区加装电梯怎么申请？" }), "q")
+        .await;
+    let id = asked["question"]["id"].as_i64().unwrap();
+    console
+        .request(json!({ "type": "approve", "question_id": id }), "a")
+        .await;
+    let end = app
+        .post(&format!("/api/events/{event}/end"), Some(&moderator), json!({}))
+        .await;
+    assert_eq!(end.status, StatusCode::OK, "{:?}", end.body);
+    (event, token, verification)
+}
+
+async fn the_retention_job_removes_addresses_and_identities_but_keeps_opinions(backend: Backend) {
+    let Some(mut app) = spawn_app(backend).await else {
+        return;
+    };
+    let (event, _, _) = asked_and_ended(&mut app, "13612340000").await;
+    let count = |sql: &'static str| {
+        let app = &app;
+        async move { scalar(app, sql).await }
+    };
+    assert_eq!(
+        count("SELECT CAST(COUNT(*) AS TEXT) FROM questions WHERE ip IS NOT NULL")
+            .await
+            .as_deref(),
+        Some("1")
+    );
+    // Not yet due: nothing is removed.
+    minsheng::app::retention(&app.store, 180).await.unwrap();
+    assert_eq!(
+        count("SELECT CAST(COUNT(*) AS TEXT) FROM identities").await.as_deref(),
+        Some("1")
+    );
+
+    // Long ago: the event ended, the number was verified, its verification ran out.
+    run_sql(&app, "UPDATE events SET ended_at = '2020-01-01T00:00:00Z'").await;
+    run_sql(&app, "UPDATE identities SET verified_at = '2020-01-01T00:00:00Z'").await;
+    run_sql(&app, "UPDATE verifications SET expires_at = '2020-02-01T00:00:00Z'").await;
+    minsheng::app::retention(&app.store, 180).await.unwrap();
+    for sql in [
+        "SELECT CAST(COUNT(*) AS TEXT) FROM questions WHERE ip IS NOT NULL OR identity_id IS NOT NULL",
+        "SELECT CAST(COUNT(*) AS TEXT) FROM identities",
+        "SELECT CAST(COUNT(*) AS TEXT) FROM opinions WHERE viewer_key IS NOT NULL OR identity_id IS NOT NULL",
+    ] {
+        assert_eq!(count(sql).await.as_deref(), Some("0"), "{sql}");
+    }
+    // The question and the opinion stay, anonymous.
+    assert_eq!(
+        count("SELECT text FROM opinions").await.as_deref(),
+        Some("小区加装电梯怎么申请？")
+    );
+    assert!(
+        app.get(&format!("/api/events/{event}/record"), Some(&app.admin_token))
+            .await
+            .body["questions"]
+            .to_string()
+            .contains("加装电梯")
+    );
+    let log = app
+        .get("/api/security-log?kind=retention", Some(&app.admin_token))
+        .await
+        .body;
+    assert!(
+        log[0]["detail"].as_str().unwrap().contains("\"identities\":1"),
+        "{log:?}"
+    );
+    app.stop().await;
+}
+
+async fn a_viewer_deletes_their_own_data(backend: Backend) {
+    let Some(mut app) = spawn_app(backend).await else {
+        return;
+    };
+    let (event, token, verification) = asked_and_ended(&mut app, "13612341111").await;
+    let r = app
+        .post(
+            "/api/viewer/forget",
+            None,
+            json!({ "viewer_token": token, "verification": verification }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body["identity_removed"], true);
+    assert_eq!(
+        scalar(&app, "SELECT CAST(COUNT(*) AS TEXT) FROM identities")
+            .await
+            .as_deref(),
+        Some("0")
+    );
+    assert_eq!(
+        scalar(
+            &app,
+            "SELECT CAST(COUNT(*) AS TEXT) FROM questions WHERE ip IS NOT NULL OR identity_id IS NOT NULL"
+        )
+        .await
+        .as_deref(),
+        Some("0")
+    );
+    let back = app.ws(event, json!({ "verification": verification })).await;
+    assert_eq!(back.welcome["viewer"]["verified"], false);
+    let bad = app.post("/api/viewer/forget", None, json!({})).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    app.stop().await;
+}
+
+/// Disabling an account on one node closes its console on another within
+/// the sessions' re-check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_account_loses_its_console_on_every_node() {
+    use crate::cluster::harness::{Cluster, SLOW_WAIT};
+    let Some(cluster) = Cluster::start(2).await else {
+        return;
+    };
+    let event = cluster.live_event().await;
+    let body = json!({ "username": "mod2", "display_name": "审核员二", "password": PASSWORD, "role": "moderator" });
+    let account = cluster.http(0, reqwest::Method::POST, "/api/users", Some(body)).await;
+    let id = account["id"].as_i64().unwrap();
+    let login: Value = reqwest::Client::new()
+        .post(format!("http://{}/api/auth/login", cluster.nodes[1].addr))
+        .json(&json!({ "username": "mod2", "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["token"].as_str().unwrap().to_owned();
+    let mut console = cluster.connect(1, event, json!({ "session": token })).await;
+    console.expect(|f| f["type"] == "queue").await;
+    cluster
+        .http(
+            0,
+            reqwest::Method::PATCH,
+            &format!("/api/users/{id}"),
+            Some(json!({ "active": false })),
+        )
+        .await;
+    let ended = console
+        .expect_within(SLOW_WAIT, |f| f["type"] == "error" && f["code"] == "session_ended")
+        .await;
+    assert_eq!(ended["code"], "session_ended");
 }

@@ -9,6 +9,15 @@ use crate::domain::time::now;
 use crate::store::tx::{Tx, on_tx};
 use crate::store::{OnConstraint, Store, StoreError, StoreResult};
 
+/// A change to what an announced event's announcement said: reported (报备).
+pub struct AnnouncedChange<'a> {
+    pub reason: &'a str,
+    pub reported_by: crate::domain::ids::StaffId,
+    /// The changed fields before and after, as JSON objects.
+    pub before: String,
+    pub after: String,
+}
+
 impl Store {
     /// A new draft event.
     #[tracing::instrument(skip(self, details), err(level = "debug"))]
@@ -25,9 +34,15 @@ impl Store {
         self.event(id).await
     }
 
-    /// Replace an event's description, if it is still as `expected` says.
-    #[tracing::instrument(skip(self, expected, details), fields(id = expected.id.0), err(level = "debug"))]
-    pub async fn update_event(&self, expected: &Event, details: &EventDetails) -> StoreResult<Event> {
+    /// Replace an event's description, if it is still as `expected` says;
+    /// with `report`, the change report to the data bureau in the same transaction.
+    #[tracing::instrument(skip(self, expected, details, report), fields(id = expected.id.0), err(level = "debug"))]
+    pub async fn update_event(
+        &self,
+        expected: &Event,
+        details: &EventDetails,
+        report: Option<AnnouncedChange<'_>>,
+    ) -> StoreResult<Event> {
         const CURRENT: &str = "SELECT updated_at FROM events WHERE id = $1";
         let at = now();
         let mut tx = self.begin().await?;
@@ -39,6 +54,12 @@ impl Store {
             ));
         }
         update_details(&mut tx, expected.id, details, at).await?;
+        if let Some(r) = report {
+            const REPORT: &str = "INSERT INTO change_reports (event_id, kind, reason, before_json, after_json,
+                   reported_by, reported_at) VALUES ($1, 'change', $2, $3, $4, $5, $6)";
+            on_tx!(&mut tx, c => sqlx::query(REPORT).bind(expected.id).bind(r.reason).bind(&r.before).bind(&r.after)
+                .bind(r.reported_by).bind(at).execute(c).await.map(|_| ()))?;
+        }
         tx.commit().await?;
         self.event(expected.id).await
     }

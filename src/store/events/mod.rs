@@ -19,6 +19,7 @@ use crate::domain::ids::{EventId, UnitId};
 mod details;
 mod lifecycle;
 
+pub use details::AnnouncedChange;
 pub(super) use details::{insert_event, update_details};
 pub use lifecycle::{ChangeRequest, Lifecycle};
 
