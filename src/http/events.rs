@@ -420,7 +420,7 @@ async fn announced_changes(
             json!(names(&details.host_ids)),
         );
     }
-    Ok((!before.is_empty()).then(|| (serde_json::Value::Object(before), serde_json::Value::Object(after))))
+    Ok((!before.is_empty()).then_some((serde_json::Value::Object(before), serde_json::Value::Object(after))))
 }
 
 async fn apply_patch(state: &AppState, mut d: EventDetails, p: EventPatch) -> ApiResult<EventDetails> {
