@@ -37,7 +37,11 @@ COPY calendar ./calendar
 COPY plans ./plans
 USER minsheng
 VOLUME ["/data"]
+# The identity secret (keys verified viewers' numbers): a file on the volume
+# made on first start; in production give MINSHENG_IDENTITY_SECRET from the
+# platform's secret store instead, so that a copy of /data alone opens nothing.
 ENV DATABASE_URL=sqlite:///data/minsheng.db \
+    MINSHENG_IDENTITY_SECRET_FILE=/data/identity.key \
     MINSHENG_LISTEN=0.0.0.0:8080 \
     MINSHENG_CALENDAR_DIR=/app/calendar \
     MINSHENG_LOG_FORMAT=json
