@@ -73,6 +73,8 @@ error_codes! {
     CalendarMissing = "calendar_missing",
     InvalidWordList = "invalid_word_list",
     AlreadyRated = "already_rated",
+    SignupClosed = "signup_closed",
+    AlreadySignedUp = "already_signed_up",
     AlreadyPublished = "already_published",
     Decided = "decided",
     NoHost = "no_host",

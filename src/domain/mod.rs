@@ -16,6 +16,7 @@ pub mod question;
 pub mod report;
 pub mod screen;
 pub mod security;
+pub mod selection;
 pub mod staff;
 pub mod time;
 pub mod values;

@@ -36,6 +36,7 @@ pub mod record;
 pub mod reports;
 pub mod second_factor;
 pub mod security_log;
+pub mod selection;
 pub mod users;
 pub mod verification;
 
@@ -84,6 +85,13 @@ pub fn router(state: AppState) -> Router {
         .route("/events/{id}", get(events::get).patch(events::update))
         .route("/events/{id}/deadlines", get(events::deadlines))
         .route("/events/{id}/changes", get(events::changes))
+        .route("/events/{id}/selection", get(selection::public).put(selection::save))
+        .route("/events/{id}/selection/publish", post(selection::publish))
+        .route("/events/{id}/selection/close", post(selection::close))
+        .route("/events/{id}/selection/draw", post(selection::make_draw))
+        .route("/events/{id}/signups", post(selection::sign_up))
+        .route("/events/{id}/participants", get(selection::participants))
+        .route("/signups/{reference}/withdraw", post(selection::withdraw))
         .route("/events/{id}/announce", post(events::announce))
         .route("/events/{id}/selection-notice", post(events::selection_notice))
         .route("/events/{id}/start", post(events::start))

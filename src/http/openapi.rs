@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 use super::error::Json;
 use super::{
     account, auth, events, exports, feedback, live, opinions, ops, programme, reports, second_factor, security_log,
-    users, verification,
+    selection, users, verification,
 };
 
 #[derive(OpenApi)]
@@ -17,6 +17,8 @@ use super::{
         account::change_password, account::my_sessions, account::end_my_session,
         users::update, users::reset_password, users::sessions, users::end_session, security_log::list,
         second_factor::enrol, second_factor::confirm, second_factor::reset,
+        selection::save, selection::publish, selection::close, selection::public, selection::sign_up,
+        selection::withdraw, selection::participants, selection::make_draw,
         programme::list_units, programme::get_unit, programme::list_themes, programme::import_plan,
         programme::calendar_years, programme::calendar_day,
         events::list, events::get, events::create, events::update, events::deadlines, events::changes,

@@ -34,6 +34,7 @@ pub mod reviews;
 pub(crate) mod room_log;
 pub mod second_factor;
 pub mod security;
+pub mod selections;
 pub mod sessions;
 pub mod themes;
 pub(crate) mod tx;

@@ -50,7 +50,9 @@ impl Store {
             "UPDATE poll_votes SET ip = NULL WHERE ip IS NOT NULL AND poll_id IN (SELECT id FROM polls WHERE event_id = $1)",
             "UPDATE bans SET ip = NULL WHERE event_id = $1 AND ip IS NOT NULL AND NOT permanent",
         ];
-        const LINKS: [&str; 3] = [
+        const LINKS: [&str; 4] = [
+            "UPDATE participants SET identity_id = NULL, name = '（已清理）', street = NULL, reason = NULL
+             WHERE event_id = $1 AND name <> '（已清理）'",
             "UPDATE questions SET identity_id = NULL WHERE event_id = $1 AND identity_id IS NOT NULL",
             "UPDATE opinions SET identity_id = NULL, notify = FALSE, viewer_key = NULL
              WHERE event_id = $1 AND (identity_id IS NOT NULL OR viewer_key IS NOT NULL)",
@@ -79,6 +81,7 @@ impl Store {
         const SQL: &str = "DELETE FROM identities WHERE verified_at < $1
              AND NOT EXISTS (SELECT 1 FROM questions q WHERE q.identity_id = identities.id)
              AND NOT EXISTS (SELECT 1 FROM opinions o WHERE o.identity_id = identities.id)
+             AND NOT EXISTS (SELECT 1 FROM participants p WHERE p.identity_id = identities.id)
              AND NOT EXISTS (SELECT 1 FROM verifications v WHERE v.identity_id = identities.id AND v.expires_at > $2)";
         Ok(
             on_pool!(self, write p => sqlx::query(SQL).bind(before).bind(now()).execute(p).await
@@ -95,8 +98,9 @@ impl Store {
             "UPDATE upvotes SET ip = NULL WHERE viewer_key = $1 AND ip IS NOT NULL",
             "UPDATE poll_votes SET ip = NULL WHERE viewer_key = $1 AND ip IS NOT NULL",
         ];
-        const UNLINK: [&str; 2] = [
+        const UNLINK: [&str; 3] = [
             "UPDATE questions SET identity_id = NULL WHERE identity_id = $1",
+            "UPDATE participants SET identity_id = NULL WHERE identity_id = $1",
             "UPDATE opinions SET identity_id = NULL, notify = FALSE WHERE identity_id = $1",
         ];
         const OPINIONS: &str = "UPDATE opinions SET viewer_key = NULL WHERE viewer_key = $1";

@@ -33,6 +33,7 @@ mod record;
 mod redaction;
 mod reviews;
 mod security;
+mod selection;
 mod store_failures;
 mod verification;
 mod viewer_limits;

@@ -1,0 +1,238 @@
+//! Open days in person: an event's selection announcement (遴选公告), the
+//! people who sign up, and the stratified draw among them.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::{OnConstraint, Store, StoreError, StoreResult, on_pool};
+use crate::domain::ids::{EventId, IdentityId};
+use crate::domain::selection::{Drawn, GroupTarget};
+use crate::domain::time::now;
+use crate::store::tx::on_tx;
+
+/// A selection announcement as the unit writes it.
+#[derive(Debug, Clone)]
+pub struct SelectionText {
+    pub text: String,
+    pub places: i64,
+    pub opens_at: DateTime<Utc>,
+    pub closes_at: DateTime<Utc>,
+    pub reply_by: NaiveDate,
+    pub groups: Vec<GroupTarget>,
+}
+
+/// An event's selection announcement and where it stands.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Selection {
+    pub event_id: EventId,
+    pub text: String,
+    pub places: i64,
+    pub opens_at: DateTime<Utc>,
+    pub closes_at: DateTime<Utc>,
+    /// When applicants hear back (Beijing date).
+    pub reply_by: NaiveDate,
+    pub groups: Vec<GroupTarget>,
+    pub published_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+    /// The draw's seed, published with its result.
+    pub seed: Option<String>,
+    pub drawn_at: Option<DateTime<Utc>>,
+}
+
+impl Selection {
+    /// Whether sign-ups are taken at `at`.
+    pub fn open_at(&self, at: DateTime<Utc>) -> bool {
+        self.published_at.is_some()
+            && self.closed_at.is_none()
+            && self.drawn_at.is_none()
+            && self.opens_at <= at
+            && at < self.closes_at
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct SelectionRow {
+    event_id: EventId,
+    text: String,
+    places: i64,
+    opens_at: DateTime<Utc>,
+    closes_at: DateTime<Utc>,
+    reply_by: NaiveDate,
+    groups_json: String,
+    published_at: Option<DateTime<Utc>>,
+    closed_at: Option<DateTime<Utc>>,
+    seed: Option<String>,
+    drawn_at: Option<DateTime<Utc>>,
+}
+
+/// One person on an event's list, as the unit sees them.
+#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+pub struct Participant {
+    pub id: i64,
+    pub reference: String,
+    pub name: String,
+    pub phone_masked: String,
+    pub group_name: String,
+    pub street: Option<String>,
+    pub reason: Option<String>,
+    /// `applied`, `chosen`, `reserve` or `withdrawn`.
+    pub status: String,
+    /// A reserve's place in the order they move up.
+    pub rank: Option<i64>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A sign-up to record.
+pub struct NewSignUp<'a> {
+    pub event_id: EventId,
+    pub reference: &'a str,
+    pub name: &'a str,
+    pub identity: IdentityId,
+    pub phone_masked: &'a str,
+    pub group: &'a str,
+    pub street: Option<&'a str>,
+    pub reason: Option<&'a str>,
+}
+
+impl Store {
+    pub async fn selection(&self, event_id: EventId) -> StoreResult<Option<Selection>> {
+        const SQL: &str = "SELECT event_id, text, places, opens_at, closes_at, reply_by, groups_json, published_at,
+               closed_at, seed, drawn_at FROM selections WHERE event_id = $1";
+        let row: Option<SelectionRow> =
+            on_pool!(self, read p => sqlx::query_as(SQL).bind(event_id).fetch_optional(p).await)?;
+        row.map(|r| {
+            let groups = serde_json::from_str(&r.groups_json)
+                .map_err(|e| StoreError::Conflict(format!("selection {}: groups: {e}", r.event_id)))?;
+            Ok(Selection {
+                event_id: r.event_id,
+                text: r.text,
+                places: r.places,
+                opens_at: r.opens_at,
+                closes_at: r.closes_at,
+                reply_by: r.reply_by,
+                groups,
+                published_at: r.published_at,
+                closed_at: r.closed_at,
+                seed: r.seed,
+                drawn_at: r.drawn_at,
+            })
+        })
+        .transpose()
+    }
+
+    /// Write (or rewrite, until the draw) an event's selection announcement.
+    pub async fn save_selection(&self, event_id: EventId, s: &SelectionText) -> StoreResult<()> {
+        const SQL: &str = "INSERT INTO selections (event_id, text, places, opens_at, closes_at, reply_by, groups_json,
+               updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (event_id) DO UPDATE SET text = excluded.text, places = excluded.places,
+               opens_at = excluded.opens_at, closes_at = excluded.closes_at, reply_by = excluded.reply_by,
+               groups_json = excluded.groups_json, updated_at = excluded.updated_at";
+        let groups = serde_json::to_string(&s.groups).unwrap_or_else(|_| "[]".into());
+        on_pool!(self, write p => sqlx::query(SQL).bind(event_id).bind(&s.text).bind(s.places).bind(s.opens_at)
+            .bind(s.closes_at).bind(s.reply_by).bind(groups).bind(now()).execute(p).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Publish the announcement (sign-ups open in its window), or close sign-ups.
+    pub async fn mark_selection(&self, event_id: EventId, publish: bool) -> StoreResult<()> {
+        const PUBLISH: &str = "UPDATE selections SET published_at = COALESCE(published_at, $1) WHERE event_id = $2";
+        const CLOSE: &str = "UPDATE selections SET closed_at = COALESCE(closed_at, $1) WHERE event_id = $2";
+        let sql = if publish { PUBLISH } else { CLOSE };
+        on_pool!(self, write p => sqlx::query(sql).bind(now()).bind(event_id).execute(p).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Record a sign-up; a second one of the same number is a conflict.
+    pub async fn sign_up(&self, s: NewSignUp<'_>) -> StoreResult<Participant> {
+        const SQL: &str = "INSERT INTO participants (event_id, reference, name, identity_id, phone_masked, group_name,
+               street, reason, status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'applied', $9)";
+        on_pool!(self, write p => sqlx::query(SQL).bind(s.event_id).bind(s.reference).bind(s.name).bind(s.identity)
+            .bind(s.phone_masked).bind(s.group).bind(s.street).bind(s.reason).bind(now()).execute(p).await.map(|_| ()))
+        .on_unique(|| "this mobile number has signed up for this event already".to_owned())?;
+        self.participant(s.reference)
+            .await?
+            .ok_or(StoreError::NotFound("participant"))
+    }
+
+    pub async fn participant(&self, reference: &str) -> StoreResult<Option<Participant>> {
+        const SQL: &str = concat!(
+            "SELECT id, reference, name, phone_masked, group_name, street, reason, status, rank, created_at",
+            " FROM participants WHERE reference = $1"
+        );
+        Ok(on_pool!(self, read p => sqlx::query_as(SQL).bind(reference).fetch_optional(p).await)?)
+    }
+
+    /// Who signed the participant up (to check a withdrawal is theirs).
+    pub async fn participant_identity(&self, reference: &str) -> StoreResult<Option<(EventId, Option<IdentityId>)>> {
+        const SQL: &str = "SELECT event_id, identity_id FROM participants WHERE reference = $1";
+        Ok(on_pool!(self, read p => sqlx::query_as(SQL).bind(reference).fetch_optional(p).await)?)
+    }
+
+    /// An event's list, in the order people signed up.
+    pub async fn participants(&self, event_id: EventId) -> StoreResult<Vec<Participant>> {
+        const SQL: &str =
+            "SELECT id, reference, name, phone_masked, group_name, street, reason, status, rank, created_at
+             FROM participants WHERE event_id = $1 ORDER BY id";
+        Ok(on_pool!(self, read p => sqlx::query_as(SQL).bind(event_id).fetch_all(p).await)?)
+    }
+
+    /// Record a draw: the chosen, the reserves in order, the seed; sign-ups close.
+    pub async fn record_draw(&self, event_id: EventId, seed: &str, drawn: &Drawn) -> StoreResult<bool> {
+        const MARK: &str = "UPDATE selections SET seed = $1, drawn_at = $2, closed_at = COALESCE(closed_at, $2)
+             WHERE event_id = $3 AND drawn_at IS NULL";
+        const CHOSEN: &str =
+            "UPDATE participants SET status = 'chosen', rank = NULL WHERE event_id = $1 AND reference = $2";
+        const RESERVE: &str =
+            "UPDATE participants SET status = 'reserve', rank = $1 WHERE event_id = $2 AND reference = $3";
+        let at = now();
+        let mut tx = self.begin().await?;
+        let marked = on_tx!(&mut tx, c => sqlx::query(MARK).bind(seed).bind(at).bind(event_id).execute(c).await
+            .map(|r| r.rows_affected()))?;
+        if marked == 0 {
+            return Ok(false);
+        }
+        for reference in &drawn.chosen {
+            on_tx!(&mut tx, c => sqlx::query(CHOSEN).bind(event_id).bind(reference).execute(c).await.map(|_| ()))?;
+        }
+        for (rank, reference) in drawn.reserves.iter().enumerate() {
+            let rank = i64::try_from(rank).unwrap_or(i64::MAX) + 1;
+            on_tx!(&mut tx, c => sqlx::query(RESERVE).bind(rank).bind(event_id).bind(reference).execute(c).await.map(|_| ()))?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Withdraw a participant; a chosen one's place goes to the first
+    /// reserve, who is returned.
+    pub async fn withdraw_participant(&self, reference: &str) -> StoreResult<Option<String>> {
+        const READ: &str = "SELECT event_id, status FROM participants WHERE reference = $1";
+        const WITHDRAW: &str = "UPDATE participants SET status = 'withdrawn', rank = NULL, withdrawn_at = $1
+             WHERE reference = $2 AND status <> 'withdrawn'";
+        const NEXT: &str = "SELECT reference FROM participants WHERE event_id = $1 AND status = 'reserve'
+             ORDER BY rank LIMIT 1";
+        const UP: &str = "UPDATE participants SET status = 'chosen', rank = NULL WHERE reference = $1";
+        let mut tx = self.begin().await?;
+        let row: Option<(EventId, String)> =
+            on_tx!(&mut tx, c => sqlx::query_as(READ).bind(reference).fetch_optional(c).await)?;
+        let Some((event_id, status)) = row else {
+            return Err(StoreError::NotFound("participant"));
+        };
+        let done = on_tx!(&mut tx, c => sqlx::query(WITHDRAW).bind(now()).bind(reference).execute(c).await
+            .map(|r| r.rows_affected()))?;
+        if done == 0 {
+            return Err(StoreError::Conflict("this sign-up was withdrawn already".into()));
+        }
+        let mut moved = None;
+        if status == "chosen" {
+            let next: Option<String> =
+                on_tx!(&mut tx, c => sqlx::query_scalar(NEXT).bind(event_id).fetch_optional(c).await)?;
+            if let Some(next) = next {
+                on_tx!(&mut tx, c => sqlx::query(UP).bind(&next).execute(c).await.map(|_| ()))?;
+                moved = Some(next);
+            }
+        }
+        tx.commit().await?;
+        Ok(moved)
+    }
+}

@@ -1,0 +1,198 @@
+//! Issue 17, first part: an in-person open day's selection announcement
+//! (遴选公告), sign-ups with verified numbers, a stratified draw anyone can
+//! re-run from its published seed, and a withdrawal moving a reserve up.
+
+use std::collections::HashMap;
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::{Backend, live_settings, spawn_app_with};
+use crate::on_both_backends;
+use crate::verification::verify;
+
+on_both_backends!(thirty_sign_ups_a_reproducible_draw_and_a_reserve_moving_up);
+
+const GROUPS: [&str; 3] = ["社区居民", "企业", "家长"];
+
+async fn thirty_sign_ups_a_reproducible_draw_and_a_reserve_moving_up(backend: Backend) {
+    let mut live = live_settings();
+    live.identity.codes_per_ip_per_hour = 0;
+    let Some(app) = spawn_app_with(backend, live).await else {
+        return;
+    };
+    let event = app.announced_event().await;
+    let admin = Some(app.admin_token.as_str());
+    let path = format!("/api/events/{event}/selection");
+    let now = chrono::Utc::now();
+    let body = json!({
+        "text": "面向全区公开遴选 9 名群众代表参加本次开放日。",
+        "places": 9,
+        "opens_at": (now - chrono::Duration::hours(1)).to_rfc3339(),
+        "closes_at": (now + chrono::Duration::days(2)).to_rfc3339(),
+        "reply_by": (now + chrono::Duration::days(3)).date_naive(),
+        "groups": [{ "name": "社区居民", "share": 50 }, { "name": "企业", "share": 30 }, { "name": "家长", "share": 20 }],
+    });
+    let mut wrong = body.clone();
+    wrong["groups"] = json!([{ "name": "社区居民", "share": 60 }]);
+    let bad = app.request(reqwest::Method::PUT, &path, admin, Some(wrong)).await;
+    assert_eq!(
+        bad.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "shares add up to 100: {:?}",
+        bad.body
+    );
+    let saved = app.request(reqwest::Method::PUT, &path, admin, Some(body)).await;
+    assert_eq!(saved.status, StatusCode::OK, "{:?}", saved.body);
+    assert_eq!(
+        app.get(&path, None).await.status,
+        StatusCode::NOT_FOUND,
+        "not public before it is published"
+    );
+    let published = app.post(&format!("{path}/publish"), admin, json!({})).await;
+    assert_eq!(published.status, StatusCode::OK, "{:?}", published.body);
+    assert_eq!(app.get(&path, None).await.body["open"], true);
+
+    // Thirty people in three groups, each with a verified number.
+    let signups = format!("/api/events/{event}/signups");
+    let mut tokens: HashMap<String, String> = HashMap::new();
+    let mut first_token = String::new();
+    for i in 0..30 {
+        let phone = format!("1350000{i:04}");
+        let verification = verify(&app, &phone).await;
+        let r = app
+            .post(
+                &signups,
+                None,
+                json!({ "verification": verification, "name": format!("居民{i}号"), "group": GROUPS[i % 3], "street": "兴丰街道" }),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        let reference = r.body["reference"].as_str().unwrap().to_owned();
+        if i == 0 {
+            first_token = verification.clone();
+        }
+        tokens.insert(reference, verification);
+    }
+    let again = app
+        .post(
+            &signups,
+            None,
+            json!({ "verification": first_token, "name": "再来一次", "group": "企业" }),
+        )
+        .await;
+    assert_eq!(
+        (again.status, again.error_code()),
+        (StatusCode::CONFLICT, "already_signed_up")
+    );
+    let odd = app
+        .post(
+            &signups,
+            None,
+            json!({ "verification": first_token, "name": "某人", "group": "外星人" }),
+        )
+        .await;
+    assert_eq!(odd.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let unverified = app
+        .post(
+            &signups,
+            None,
+            json!({ "verification": "0".repeat(64), "name": "某人", "group": "企业" }),
+        )
+        .await;
+    assert_eq!(unverified.error_code(), "verification_required");
+
+    // The draw, with a seed the public sees, stratified 4 / 3 / 2.
+    let drawn = app
+        .post(&format!("{path}/draw"), admin, json!({ "seed": "大兴-开放日-2024" }))
+        .await;
+    assert_eq!(drawn.status, StatusCode::OK, "{:?}", drawn.body);
+    let result = &drawn.body["result"];
+    assert_eq!(result["seed"], "大兴-开放日-2024");
+    let chosen = result["chosen"].as_array().unwrap();
+    let reserves = result["reserves"].as_array().unwrap();
+    assert_eq!((chosen.len(), reserves.len()), (9, 21));
+    let per_group = |g: &str| chosen.iter().filter(|p| p["group"] == g).count();
+    assert_eq!((per_group("社区居民"), per_group("企业"), per_group("家长")), (4, 3, 2));
+    assert!(
+        chosen.iter().all(|p| p["name"].as_str().unwrap().ends_with('*')),
+        "{chosen:?}"
+    );
+    assert!(chosen.iter().all(|p| p["phone"].as_str().unwrap().contains("****")));
+
+    // Anyone re-runs it from what was published and gets the same list.
+    let groups: Vec<minsheng::domain::selection::GroupTarget> =
+        serde_json::from_value(drawn.body["groups"].clone()).unwrap();
+    let applicants: Vec<(String, String)> = chosen
+        .iter()
+        .chain(reserves)
+        .map(|p| {
+            (
+                p["reference"].as_str().unwrap().to_owned(),
+                p["group"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let rerun = minsheng::domain::selection::draw("大兴-开放日-2024", 9, &groups, &applicants);
+    let published: Vec<String> = chosen
+        .iter()
+        .map(|p| p["reference"].as_str().unwrap().to_owned())
+        .collect();
+    let mut rerun_chosen = rerun.chosen.clone();
+    let mut published_sorted = published.clone();
+    rerun_chosen.sort();
+    published_sorted.sort();
+    assert_eq!(rerun_chosen, published_sorted);
+    let published_reserves: Vec<String> = reserves
+        .iter()
+        .map(|p| p["reference"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(rerun.reserves, published_reserves, "the reserves in the same order");
+
+    // Closed now; a chosen person withdraws and the first reserve moves up.
+    let late = app
+        .post(
+            &signups,
+            None,
+            json!({ "verification": first_token, "name": "迟到", "group": "企业" }),
+        )
+        .await;
+    assert_eq!(late.error_code(), "signup_closed");
+    let leaving = &published[0];
+    let not_theirs = app
+        .post(
+            &format!("/api/signups/{leaving}/withdraw"),
+            None,
+            json!({ "verification": "1".repeat(64) }),
+        )
+        .await;
+    assert_eq!(not_theirs.status, StatusCode::NOT_FOUND);
+    let gone = app
+        .post(
+            &format!("/api/signups/{leaving}/withdraw"),
+            None,
+            json!({ "verification": tokens[leaving] }),
+        )
+        .await;
+    assert_eq!(gone.status, StatusCode::OK, "{:?}", gone.body);
+    assert_eq!(gone.body["moved_up"], published_reserves[0].as_str());
+    let now_public = app.get(&path, None).await.body;
+    let chosen_now: Vec<&str> = now_public["result"]["chosen"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["reference"].as_str().unwrap())
+        .collect();
+    assert_eq!(chosen_now.len(), 9);
+    assert!(chosen_now.contains(&published_reserves[0].as_str()) && !chosen_now.contains(&leaving.as_str()));
+
+    // The unit sees everyone as written.
+    let list = app.get(&format!("/api/events/{event}/participants"), admin).await;
+    assert_eq!(list.body.as_array().unwrap().len(), 30);
+    assert!(list.body.to_string().contains("居民0号"));
+    assert_eq!(
+        app.get(&format!("/api/events/{event}/participants"), None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    app.stop().await;
+}
