@@ -30,11 +30,22 @@ CREATE TABLE participants (
     group_name    TEXT    NOT NULL,
     street        TEXT,
     reason        TEXT,
+    -- `applicant` (signed up), `invited` (定向邀请) or `walk_in` (added at the door).
+    kind          TEXT    NOT NULL DEFAULT 'applicant' CHECK (kind IN ('applicant', 'invited', 'walk_in')),
+    organisation  TEXT,
+    -- The number for the notice, sealed (an invitation has no verification).
+    phone_sealed  TEXT,
     status        TEXT    NOT NULL CHECK (status IN ('applied', 'chosen', 'reserve', 'withdrawn')),
     -- The order reserves move up in.
     rank          INTEGER,
     created_at    TEXT    NOT NULL,
-    withdrawn_at  TEXT
+    withdrawn_at  TEXT,
+    -- The notice: the SHA-256 of the token of the person's notice page, when
+    -- it was sent and whether the sender took it; the check-in at the door.
+    notice_token  TEXT    UNIQUE,
+    notified_at   TEXT,
+    notice_sent   BOOLEAN,
+    checked_in_at TEXT
 );
 CREATE UNIQUE INDEX participants_identity ON participants (event_id, identity_id) WHERE identity_id IS NOT NULL;
 CREATE INDEX participants_event ON participants (event_id, status);

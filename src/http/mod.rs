@@ -20,6 +20,7 @@ use crate::store::Store;
 
 pub mod account;
 pub mod assets;
+pub mod attendance;
 pub mod auth;
 pub mod error;
 pub mod events;
@@ -92,6 +93,11 @@ pub fn router(state: AppState) -> Router {
         .route("/events/{id}/signups", post(selection::sign_up))
         .route("/events/{id}/participants", get(selection::participants))
         .route("/signups/{reference}/withdraw", post(selection::withdraw))
+        .route("/events/{id}/invitations", post(attendance::invite))
+        .route("/events/{id}/walk-ins", post(attendance::walk_in))
+        .route("/events/{id}/notices", post(attendance::notify))
+        .route("/events/{id}/check-in", post(attendance::check_in))
+        .route("/notices/{token}", get(attendance::notice))
         .route("/events/{id}/announce", post(events::announce))
         .route("/events/{id}/selection-notice", post(events::selection_notice))
         .route("/events/{id}/start", post(events::start))

@@ -46,6 +46,21 @@ impl<'a> Sms<'a> {
         }
     }
 
+    /// A chosen or invited person's notice: the event, when and where, and
+    /// the link to their notice page (with the check-in code).
+    pub fn attendance(to: &'a PhoneNumber, event_title: &str, when: &str, place: &str, link: &str) -> Self {
+        let title: String = event_title.chars().take(40).collect();
+        Self {
+            kind: "attendance_notice",
+            to: to.expose(),
+            text: format!(
+                "【大兴区政民互动】您将参加“{title}”，时间：{when}，地点：{place}。请携带身份证件，凭签到码入场：{link}"
+            ),
+            code: None,
+            sent_at: crate::domain::time::now(),
+        }
+    }
+
     pub fn code(to: &'a PhoneNumber, code: &'a str, minutes: i64) -> Self {
         Self {
             kind: "verification_code",

@@ -81,6 +81,13 @@ pub struct Participant {
     /// A reserve's place in the order they move up.
     pub rank: Option<i64>,
     pub created_at: DateTime<Utc>,
+    /// `applicant`, `invited` or `walk_in`.
+    pub kind: String,
+    pub organisation: Option<String>,
+    /// When the notice was sent (or tried), and whether the sender took it.
+    pub notified_at: Option<DateTime<Utc>>,
+    pub notice_sent: Option<bool>,
+    pub checked_in_at: Option<DateTime<Utc>>,
 }
 
 /// A sign-up to record.
@@ -157,8 +164,8 @@ impl Store {
 
     pub async fn participant(&self, reference: &str) -> StoreResult<Option<Participant>> {
         const SQL: &str = concat!(
-            "SELECT id, reference, name, phone_masked, group_name, street, reason, status, rank, created_at",
-            " FROM participants WHERE reference = $1"
+            "SELECT id, reference, name, phone_masked, group_name, street, reason, status, rank, created_at, kind,",
+            " organisation, notified_at, notice_sent, checked_in_at FROM participants WHERE reference = $1"
         );
         Ok(on_pool!(self, read p => sqlx::query_as(SQL).bind(reference).fetch_optional(p).await)?)
     }
@@ -172,7 +179,8 @@ impl Store {
     /// An event's list, in the order people signed up.
     pub async fn participants(&self, event_id: EventId) -> StoreResult<Vec<Participant>> {
         const SQL: &str =
-            "SELECT id, reference, name, phone_masked, group_name, street, reason, status, rank, created_at
+            "SELECT id, reference, name, phone_masked, group_name, street, reason, status, rank, created_at,
+               kind, organisation, notified_at, notice_sent, checked_in_at
              FROM participants WHERE event_id = $1 ORDER BY id";
         Ok(on_pool!(self, read p => sqlx::query_as(SQL).bind(event_id).fetch_all(p).await)?)
     }
@@ -235,4 +243,63 @@ impl Store {
         tx.commit().await?;
         Ok(moved)
     }
+
+    /// Add an invited representative (定向邀请) or a walk-in (checked in at once) to the list.
+    pub async fn add_participant(&self, p: NewParticipant<'_>) -> StoreResult<Participant> {
+        const SQL: &str = "INSERT INTO participants (event_id, reference, name, phone_masked, phone_sealed, group_name,
+               organisation, kind, status, created_at, checked_in_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'chosen', $9, $10)";
+        let at = now();
+        let checked_in = (p.kind == "walk_in").then_some(at);
+        on_pool!(self, write c => sqlx::query(SQL).bind(p.event_id).bind(p.reference).bind(p.name).bind(p.phone_masked)
+            .bind(p.phone_sealed).bind(p.group).bind(p.organisation).bind(p.kind).bind(at).bind(checked_in)
+            .execute(c).await.map(|_| ()))?;
+        self.participant(p.reference)
+            .await?
+            .ok_or(StoreError::NotFound("participant"))
+    }
+
+    /// The chosen and invited not yet notified: (reference, identity, sealed number).
+    pub async fn to_notify(&self, event_id: EventId) -> StoreResult<Vec<(String, Option<IdentityId>, Option<String>)>> {
+        const SQL: &str = "SELECT reference, identity_id, phone_sealed FROM participants
+             WHERE event_id = $1 AND status = 'chosen' AND kind <> 'walk_in' AND notified_at IS NULL ORDER BY id";
+        Ok(on_pool!(self, read p => sqlx::query_as(SQL).bind(event_id).fetch_all(p).await)?)
+    }
+
+    /// Record a notice: its page's token (digest), when, and whether the sender took it.
+    pub async fn record_participant_notice(&self, reference: &str, token_digest: &str, sent: bool) -> StoreResult<()> {
+        const SQL: &str =
+            "UPDATE participants SET notice_token = $1, notified_at = $2, notice_sent = $3 WHERE reference = $4";
+        on_pool!(self, write p => sqlx::query(SQL).bind(token_digest).bind(now()).bind(sent).bind(reference)
+            .execute(p).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// The participant a notice page's token (digest) belongs to, and their event.
+    pub async fn participant_by_notice(&self, token_digest: &str) -> StoreResult<Option<(EventId, String)>> {
+        const SQL: &str = "SELECT event_id, reference FROM participants WHERE notice_token = $1";
+        Ok(on_pool!(self, read p => sqlx::query_as(SQL).bind(token_digest).fetch_optional(p).await)?)
+    }
+
+    /// Check a chosen or invited person in at the door; `false` when they were already.
+    pub async fn check_in(&self, event_id: EventId, reference: &str) -> StoreResult<bool> {
+        const SQL: &str = "UPDATE participants SET checked_in_at = $1
+             WHERE event_id = $2 AND reference = $3 AND status = 'chosen' AND checked_in_at IS NULL";
+        let n = on_pool!(self, write p => sqlx::query(SQL).bind(now()).bind(event_id).bind(reference).execute(p).await
+            .map(|r| r.rows_affected()))?;
+        Ok(n == 1)
+    }
+}
+
+/// An invited representative or a walk-in.
+pub struct NewParticipant<'a> {
+    pub event_id: EventId,
+    pub reference: &'a str,
+    pub name: &'a str,
+    pub phone_masked: &'a str,
+    pub phone_sealed: Option<&'a str>,
+    pub group: &'a str,
+    pub organisation: Option<&'a str>,
+    /// `invited` or `walk_in`.
+    pub kind: &'a str,
 }

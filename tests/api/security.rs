@@ -30,6 +30,11 @@ async fn sign_in(app: &TestApp, username: &str, password: &str) -> reqwest::Resp
         .unwrap()
 }
 
+/// Run one statement against the test's database (for other test modules too).
+pub async fn run_sql_on(app: &TestApp, sql: &str) {
+    run_sql(app, sql).await;
+}
+
 async fn run_sql(app: &TestApp, sql: &str) {
     use sqlx::Connection;
     let url = app.database_url.expose();

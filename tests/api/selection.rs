@@ -186,9 +186,120 @@ async fn thirty_sign_ups_a_reproducible_draw_and_a_reserve_moving_up(backend: Ba
     assert_eq!(chosen_now.len(), 9);
     assert!(chosen_now.contains(&published_reserves[0].as_str()) && !chosen_now.contains(&leaving.as_str()));
 
+    // Two representatives invited by name, then everyone chosen or invited is notified.
+    for (name, group, phone) in [
+        ("王代表", "人大代表", "13911110001"),
+        ("李委员", "政协委员", "13911110002"),
+    ] {
+        let r = app
+            .post(
+                &format!("/api/events/{event}/invitations"),
+                admin,
+                json!({ "name": name, "group": group, "organisation": "区人大", "phone": phone }),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        assert_eq!(
+            (r.body["kind"].as_str(), r.body["status"].as_str()),
+            (Some("invited"), Some("chosen"))
+        );
+    }
+    let before = app.sms.lines().len();
+    let sent = app
+        .post(&format!("/api/events/{event}/notices"), admin, json!({}))
+        .await;
+    assert_eq!(sent.status, StatusCode::OK, "{:?}", sent.body);
+    assert_eq!(
+        (sent.body["sent"].as_u64(), sent.body["late"].as_bool()),
+        (Some(11), Some(false))
+    );
+    let notices: Vec<String> = app.sms.lines()[before..].to_vec();
+    assert_eq!(notices.len(), 11, "{notices:?}");
+    assert!(notices.iter().all(|l| l.contains("attendance_notice")));
+    let link = notices[0]
+        .split("签到码入场：")
+        .nth(1)
+        .expect("a link")
+        .trim()
+        .to_owned();
+    let path_part = link.split_once("/api/").map(|(_, p)| format!("/api/{p}")).unwrap();
+    let page = app.get(&path_part, None).await;
+    assert_eq!(page.status, StatusCode::OK, "{:?}", page.body);
+    assert!(page.body["check_in_qr_svg"].as_str().unwrap().contains("<svg"));
+    assert!(page.body["name"].as_str().unwrap().ends_with('*'));
+    let arriving = page.body["reference"].as_str().unwrap().to_owned();
+    assert_eq!(app.get("/api/notices/nope", None).await.status, StatusCode::NOT_FOUND);
+
+    // A late invitation: the start is hours away, less than a working day.
+    let r = app
+        .post(
+            &format!("/api/events/{event}/invitations"),
+            admin,
+            json!({ "name": "赵家长", "group": "家长", "phone": "13911110003" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    crate::security::run_sql_on(
+        &app,
+        &format!(
+            "UPDATE events SET starts_at = '{}' WHERE id = {event}",
+            (chrono::Utc::now() + chrono::Duration::hours(3)).to_rfc3339()
+        ),
+    )
+    .await;
+    let late = app
+        .post(&format!("/api/events/{event}/notices"), admin, json!({}))
+        .await;
+    assert_eq!(
+        (late.body["sent"].as_u64(), late.body["late"].as_bool()),
+        (Some(1), Some(true)),
+        "{:?}",
+        late.body
+    );
+
+    // At the door: the code checks in once; a walk-in is added checked in.
+    let checked = app
+        .post(
+            &format!("/api/events/{event}/check-in"),
+            admin,
+            json!({ "reference": arriving }),
+        )
+        .await;
+    assert_eq!(checked.status, StatusCode::OK, "{:?}", checked.body);
+    assert!(checked.body["checked_in_at"].is_string());
+    let twice = app
+        .post(
+            &format!("/api/events/{event}/check-in"),
+            admin,
+            json!({ "reference": arriving }),
+        )
+        .await;
+    assert_eq!(twice.status, StatusCode::CONFLICT);
+    let walk_in = app
+        .post(
+            &format!("/api/events/{event}/walk-ins"),
+            admin,
+            json!({ "name": "路过的居民", "group": "社区居民" }),
+        )
+        .await;
+    assert_eq!(walk_in.status, StatusCode::CREATED, "{:?}", walk_in.body);
+    assert!(walk_in.body["checked_in_at"].is_string());
+
     // The unit sees everyone as written.
     let list = app.get(&format!("/api/events/{event}/participants"), admin).await;
-    assert_eq!(list.body.as_array().unwrap().len(), 30);
+    assert_eq!(
+        list.body.as_array().unwrap().len(),
+        34,
+        "30 applicants, 3 invited, 1 walk-in"
+    );
+    let arrived = list
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["checked_in_at"].is_string())
+        .count();
+    assert_eq!(arrived, 2);
     assert!(list.body.to_string().contains("居民0号"));
     assert_eq!(
         app.get(&format!("/api/events/{event}/participants"), None).await.status,

@@ -191,7 +191,7 @@ async fn tell_askers(state: &AppState, opinion: &Opinion, headers: &axum::http::
 
 /// Where the public reaches this site: the first `--public-origins`, else
 /// the request's own host.
-fn public_base(state: &AppState, headers: &axum::http::HeaderMap) -> String {
+pub(crate) fn public_base(state: &AppState, headers: &axum::http::HeaderMap) -> String {
     if let Some(origin) = state.settings.public_origins.first() {
         return origin.clone();
     }
