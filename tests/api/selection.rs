@@ -300,6 +300,35 @@ async fn thirty_sign_ups_a_reproducible_draw_and_a_reserve_moving_up(backend: Ba
         .filter(|p| p["checked_in_at"].is_string())
         .count();
     assert_eq!(arrived, 2);
+
+    // The record counts who took part, in person and online.
+    for step in ["start", "end"] {
+        let r = app.post(&format!("/api/events/{event}/{step}"), admin, json!({})).await;
+        assert_eq!(r.status, StatusCode::OK, "{step}: {:?}", r.body);
+    }
+    let record = app.get(&format!("/api/events/{event}/record"), admin).await;
+    assert_eq!(record.status, StatusCode::OK, "{:?}", record.body);
+    let t = &record.body["participation"];
+    assert_eq!(
+        (
+            t["applicants"].as_i64(),
+            t["chosen"].as_i64(),
+            t["invited"].as_i64(),
+            t["walk_ins"].as_i64()
+        ),
+        (Some(30), Some(9), Some(3), Some(1)),
+        "{t:?}"
+    );
+    assert_eq!((t["notified"].as_i64(), t["attended"].as_i64()), (Some(12), Some(2)));
+    // The start moved to hours away: every notice came less than a working day before it.
+    assert_eq!(t["notified_on_time"], 0);
+    let on_list: i64 = t["by_group"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["on_list"].as_i64().unwrap())
+        .sum();
+    assert_eq!(on_list, 13, "9 chosen, 3 invited, 1 walk-in");
     assert!(list.body.to_string().contains("居民0号"));
     assert_eq!(
         app.get(&format!("/api/events/{event}/participants"), None).await.status,

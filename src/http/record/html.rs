@@ -222,6 +222,14 @@ fn render_adoption(h: &mut String, p: &MaterialsPackage) {
     for c in &s.by_state {
         let _ = writeln!(h, "<tr><th>{}</th><td>{}</td></tr>", c.label, c.count);
     }
+    let t = &p.participation;
+    let _ = writeln!(
+        h,
+        "<tr><th>线上提问</th><td>{}</td></tr>\n<tr><th>线上评论</th><td>{}</td></tr>\n<tr><th>投票</th><td>{}</td></tr>\n\
+         <tr><th>报名人数</th><td>{}</td></tr>\n<tr><th>入选人数</th><td>{}</td></tr>\n<tr><th>定向邀请</th><td>{}</td></tr>\n\
+         <tr><th>按时通知</th><td>{} / {}</td></tr>\n<tr><th>现场签到</th><td>{}</td></tr>",
+        t.questions, t.comments, t.votes, t.applicants, t.chosen, t.invited, t.notified_on_time, t.notified, t.attended
+    );
     let m = &p.moderation;
     let _ = writeln!(
         h,

@@ -10,6 +10,7 @@
 //! is escaped, and the page needs no inline script or style (strict CSP).
 
 use crate::store::reviews::ReviewCounts;
+use crate::store::selections::Participation;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -61,6 +62,8 @@ pub struct MaterialsPackage {
     pub adoption: AdoptionSummary,
     /// Reports received and appeals upheld in the live room (举报受理).
     pub moderation: ReviewCounts,
+    /// Who took part: in person (applicants, chosen, invited, notified on time, attended, by group) and online.
+    pub participation: Participation,
     /// The published replies, by reply date.
     pub replies: Vec<PublicReply>,
     pub generated_at: DateTime<Utc>,
@@ -165,6 +168,13 @@ async fn assemble(state: &AppState, event: &Event) -> ApiResult<MaterialsPackage
     let opinions = event_opinions(state, event.id).await?;
     let (replies, by_state) = published_replies(&opinions);
     let moderation = state.store.review_counts(event.id).await?;
+    let notice_due = event.about.starts_at.and_then(|s| {
+        state
+            .calendar
+            .sub_working_days(crate::domain::time::local_date(s), 1)
+            .ok()
+    });
+    let participation = state.store.participation(event.id, notice_due).await?;
     let collected = opinions.len() as i64;
     let published = replies.len() as i64;
     Ok(MaterialsPackage {
@@ -182,6 +192,7 @@ async fn assemble(state: &AppState, event: &Event) -> ApiResult<MaterialsPackage
             by_state,
         },
         moderation,
+        participation,
         replies,
         generated_at: now(),
     })
@@ -492,6 +503,7 @@ mod tests {
                 by_state: vec![],
             },
             moderation: ReviewCounts::default(),
+            participation: Participation::default(),
             replies: vec![PublicReply {
                 id: OpinionId(1),
                 source: "question".into(),
