@@ -179,17 +179,13 @@ pub async fn forget(State(state): State<AppState>, Json(body): Json<ForgetReques
         Some(v) => state.store.verification(v).await?,
         None => None,
     };
+    // The browser's own key, then the person's (with the identity itself).
     let mut totals = crate::store::retention::Removed::default();
     let keys = token
         .iter()
-        .map(ViewerToken::key)
-        .chain(verified.iter().map(|v| v.viewer_key.clone()));
-    for (i, key) in keys.enumerate() {
-        let identity = if i == 0 && token.is_some() {
-            None
-        } else {
-            verified.as_ref().map(|v| v.identity_id)
-        };
+        .map(|t| (t.key(), None))
+        .chain(verified.iter().map(|v| (v.viewer_key.clone(), Some(v.identity_id))));
+    for (key, identity) in keys {
         let removed = state.store.forget_viewer(&key, identity).await?;
         totals.addresses += removed.addresses;
         totals.identity_links += removed.identity_links;

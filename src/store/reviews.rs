@@ -98,6 +98,21 @@ impl Store {
     /// the longest-waiting first.
     #[tracing::instrument(skip(self), err(level = "debug"))]
     pub async fn reported_posts(&self, event_id: EventId, only_open: bool) -> StoreResult<Vec<ReportedPost>> {
+        self.reported(event_id, None, only_open).await
+    }
+
+    /// The reports of one post as moderators see them (none when it has none).
+    pub async fn reported_post(&self, event_id: EventId, post_id: PostId) -> StoreResult<Option<ReportedPost>> {
+        Ok(self.reported(event_id, Some(post_id), false).await?.pop())
+    }
+
+    /// The reported posts of an event, or of one post (`post`).
+    async fn reported(
+        &self,
+        event_id: EventId,
+        post: Option<PostId>,
+        only_open: bool,
+    ) -> StoreResult<Vec<ReportedPost>> {
         const POSTS: &str = "SELECT q.id AS post_id, q.kind, q.nickname, q.text, q.status, q.held_by_reports,
                SUM(CASE WHEN r.resolved_at IS NULL THEN 1 ELSE 0 END) AS open, COUNT(*) AS total,
                MIN(r.created_at) AS first_at,
@@ -105,14 +120,16 @@ impl Store {
                (SELECT r2.outcome FROM reports r2 WHERE r2.post_id = q.id AND r2.resolved_at IS NOT NULL
                  ORDER BY r2.resolved_at DESC, r2.id DESC LIMIT 1) AS outcome
              FROM reports r JOIN questions q ON q.id = r.post_id
-             WHERE r.event_id = $1
+             WHERE r.event_id = $1 AND ($2 IS NULL OR r.post_id = $2)
              GROUP BY q.id, q.kind, q.nickname, q.text, q.status, q.held_by_reports
              ORDER BY MIN(r.created_at), q.id";
         const REASONS: &str = "SELECT post_id, reason, COUNT(*) AS count FROM reports
-             WHERE event_id = $1 AND resolved_at IS NULL GROUP BY post_id, reason ORDER BY post_id, reason";
-        let rows: Vec<PostRow> = on_pool!(self, read p => sqlx::query_as(POSTS).bind(event_id).fetch_all(p).await)?;
+             WHERE event_id = $1 AND ($2 IS NULL OR post_id = $2) AND resolved_at IS NULL
+             GROUP BY post_id, reason ORDER BY post_id, reason";
+        let rows: Vec<PostRow> =
+            on_pool!(self, read p => sqlx::query_as(POSTS).bind(event_id).bind(post).fetch_all(p).await)?;
         let reasons: Vec<ReasonRow> =
-            on_pool!(self, read p => sqlx::query_as(REASONS).bind(event_id).fetch_all(p).await)?;
+            on_pool!(self, read p => sqlx::query_as(REASONS).bind(event_id).bind(post).fetch_all(p).await)?;
         let today = local_date(Utc::now());
         let posts = rows
             .into_iter()
@@ -145,15 +162,6 @@ impl Store {
             })
             .collect();
         Ok(posts)
-    }
-
-    /// The reports of one post as moderators see them (none when it has none).
-    pub async fn reported_post(&self, event_id: EventId, post_id: PostId) -> StoreResult<Option<ReportedPost>> {
-        Ok(self
-            .reported_posts(event_id, false)
-            .await?
-            .into_iter()
-            .find(|p| p.post_id == post_id))
     }
 
     /// The appealed posts of an event, open ones first, then by date.

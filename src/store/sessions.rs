@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 
 use super::users::{Account, UserRow};
 use super::{Store, StoreResult, on_pool};
+use crate::domain::identity::hex;
 use crate::domain::ids::StaffId;
 use crate::domain::time::now;
 
@@ -19,10 +20,6 @@ pub fn new_token() -> String {
 
 pub(super) fn token_hash(token: &str) -> String {
     hex(&Sha256::digest(token.as_bytes()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// What a session token stands for now.

@@ -521,6 +521,38 @@ impl TestApp {
         id
     }
 
+    /// Run `sql` straight against the test's database, with an optional
+    /// timestamp as `$1` (for tests that set up what the API cannot: a
+    /// lock run out, an event ended long ago).
+    pub async fn sql(&self, sql: &str, at: Option<chrono::DateTime<chrono::Utc>>) {
+        let url = self.database_url.expose();
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        if url.starts_with("postgres") {
+            let mut conn = sqlx::PgConnection::connect(url).await.expect("connect");
+            let q = sqlx::query(sql);
+            let q = if let Some(at) = at { q.bind(at) } else { q };
+            q.execute(&mut conn).await.unwrap();
+        } else {
+            let mut conn = sqlx::SqliteConnection::connect(url).await.expect("connect");
+            let q = sqlx::query(sql);
+            let q = if let Some(at) = at { q.bind(at) } else { q };
+            q.execute(&mut conn).await.unwrap();
+        }
+    }
+
+    /// The rows of a one-text-column query, read straight from the test's database.
+    pub async fn sql_texts(&self, sql: &str) -> Vec<String> {
+        let url = self.database_url.expose();
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        if url.starts_with("postgres") {
+            let mut conn = sqlx::PgConnection::connect(url).await.expect("connect");
+            sqlx::query_scalar(sql).fetch_all(&mut conn).await.unwrap()
+        } else {
+            let mut conn = sqlx::SqliteConnection::connect(url).await.expect("connect");
+            sqlx::query_scalar(sql).fetch_all(&mut conn).await.unwrap()
+        }
+    }
+
     /// The actions in event `event`'s audit log, oldest first (read as an administrator).
     pub async fn audit_actions(&self, event: i64) -> Vec<String> {
         let audit = self

@@ -87,7 +87,8 @@ async fn a_verified_asker_is_told_when_the_reply_is_published_unless_they_opted_
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     let detail = loop {
         let d = app.get(&format!("/api/opinions/{a}"), Some(&unit)).await.body;
-        if d["notices"].as_array().is_some_and(|n| !n.is_empty()) {
+        // The detail reads the opinion, then its notices: wait until both show the notice.
+        if d["notices"].as_array().is_some_and(|n| !n.is_empty()) && !d["told"].is_null() {
             break d;
         }
         assert!(

@@ -30,24 +30,6 @@ async fn sign_in(app: &TestApp, username: &str, password: &str) -> reqwest::Resp
         .unwrap()
 }
 
-/// Run one statement against the test's database (for other test modules too).
-pub async fn run_sql_on(app: &TestApp, sql: &str) {
-    run_sql(app, sql).await;
-}
-
-async fn run_sql(app: &TestApp, sql: &str) {
-    use sqlx::Connection;
-    let url = app.database_url.expose();
-    let sql = sqlx::AssertSqlSafe(sql.to_owned());
-    if url.starts_with("postgres") {
-        let mut conn = sqlx::PgConnection::connect(url).await.expect("connect");
-        sqlx::query(sql).execute(&mut conn).await.unwrap();
-    } else {
-        let mut conn = sqlx::SqliteConnection::connect(url).await.expect("connect");
-        sqlx::query(sql).execute(&mut conn).await.unwrap();
-    }
-}
-
 /// The kinds in the security log, newest first.
 async fn security_kinds(app: &TestApp) -> Vec<String> {
     let log = app.get("/api/security-log", Some(&app.admin_token)).await;
@@ -97,9 +79,9 @@ async fn five_wrong_passwords_lock_a_name_whether_or_not_it_exists(backend: Back
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
 
     // Once the lock lifts, the right password signs in (and clears the count).
-    run_sql(
-        &app,
+    app.sql(
         "UPDATE sign_in_failures SET locked_until = '2000-01-01T00:00:00Z'",
+        None,
     )
     .await;
     assert_eq!(sign_in(&app, "mod", PASSWORD).await.status(), StatusCode::OK);
@@ -115,7 +97,8 @@ async fn an_idle_session_expires(backend: Backend) {
     assert_eq!(me.status, StatusCode::OK);
     let login: Value = sign_in(&app, "unit1", PASSWORD).await.json().await.unwrap();
     assert_eq!(login["idle_minutes"], 30);
-    run_sql(&app, "UPDATE sessions SET idle_until = '2000-01-01T00:00:00Z'").await;
+    app.sql("UPDATE sessions SET idle_until = '2000-01-01T00:00:00Z'", None)
+        .await;
     let expired = app.get("/api/auth/me", Some(&token)).await;
     assert_eq!(
         (expired.status, expired.error_code()),
@@ -525,20 +508,6 @@ on_both_backends!(
     a_viewer_deletes_their_own_data,
 );
 
-/// One text value from the test's database.
-async fn scalar(app: &TestApp, sql: &str) -> Option<String> {
-    use sqlx::Connection;
-    let url = app.database_url.expose();
-    let sql = sqlx::AssertSqlSafe(sql.to_owned());
-    if url.starts_with("postgres") {
-        let mut conn = sqlx::PgConnection::connect(url).await.expect("connect");
-        sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
-    } else {
-        let mut conn = sqlx::SqliteConnection::connect(url).await.expect("connect");
-        sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
-    }
-}
-
 /// A verified viewer's approved question in a live verified room, the event ended (its opinion captured).
 async fn asked_and_ended(app: &mut TestApp, phone: &str) -> (i64, String, String) {
     app.identity_mode = "verified";
@@ -572,7 +541,7 @@ async fn the_retention_job_removes_addresses_and_identities_but_keeps_opinions(b
     let (event, _, _) = asked_and_ended(&mut app, "13612340000").await;
     let count = |sql: &'static str| {
         let app = &app;
-        async move { scalar(app, sql).await }
+        async move { app.sql_texts(sql).await.into_iter().next() }
     };
     assert_eq!(
         count("SELECT CAST(COUNT(*) AS TEXT) FROM questions WHERE ip IS NOT NULL")
@@ -588,9 +557,12 @@ async fn the_retention_job_removes_addresses_and_identities_but_keeps_opinions(b
     );
 
     // Long ago: the event ended, the number was verified, its verification ran out.
-    run_sql(&app, "UPDATE events SET ended_at = '2020-01-01T00:00:00Z'").await;
-    run_sql(&app, "UPDATE identities SET verified_at = '2020-01-01T00:00:00Z'").await;
-    run_sql(&app, "UPDATE verifications SET expires_at = '2020-02-01T00:00:00Z'").await;
+    app.sql("UPDATE events SET ended_at = '2020-01-01T00:00:00Z'", None)
+        .await;
+    app.sql("UPDATE identities SET verified_at = '2020-01-01T00:00:00Z'", None)
+        .await;
+    app.sql("UPDATE verifications SET expires_at = '2020-02-01T00:00:00Z'", None)
+        .await;
     minsheng::app::retention(&app.store, 180).await.unwrap();
     for sql in [
         "SELECT CAST(COUNT(*) AS TEXT) FROM questions WHERE ip IS NOT NULL OR identity_id IS NOT NULL",
@@ -637,18 +609,17 @@ async fn a_viewer_deletes_their_own_data(backend: Backend) {
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body["identity_removed"], true);
     assert_eq!(
-        scalar(&app, "SELECT CAST(COUNT(*) AS TEXT) FROM identities")
+        app.sql_texts("SELECT CAST(COUNT(*) AS TEXT) FROM identities")
             .await
-            .as_deref(),
+            .first()
+            .map(String::as_str),
         Some("0")
     );
     assert_eq!(
-        scalar(
-            &app,
-            "SELECT CAST(COUNT(*) AS TEXT) FROM questions WHERE ip IS NOT NULL OR identity_id IS NOT NULL"
-        )
-        .await
-        .as_deref(),
+        app.sql_texts("SELECT CAST(COUNT(*) AS TEXT) FROM questions WHERE ip IS NOT NULL OR identity_id IS NOT NULL")
+            .await
+            .first()
+            .map(String::as_str),
         Some("0")
     );
     let back = app.ws(event, json!({ "verification": verification })).await;

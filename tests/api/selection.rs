@@ -239,12 +239,12 @@ async fn thirty_sign_ups_a_reproducible_draw_and_a_reserve_moving_up(backend: Ba
         )
         .await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
-    crate::security::run_sql_on(
-        &app,
+    app.sql(
         &format!(
             "UPDATE events SET starts_at = '{}' WHERE id = {event}",
             (chrono::Utc::now() + chrono::Duration::hours(3)).to_rfc3339()
         ),
+        None,
     )
     .await;
     let late = app

@@ -152,15 +152,13 @@ async fn an_unverified_viewer_is_asked_to_verify_and_a_code_verifies(backend: Ba
     assert_eq!(ack["question"]["text"], "请问社保卡怎么补办？");
 
     // What is stored: no number in the clear anywhere.
-    let stored = rows(
-        &app,
-        "SELECT phone_hash || ' ' || phone_masked || ' ' || phone_sealed FROM identities",
-    )
-    .await;
+    let stored = app
+        .sql_texts("SELECT phone_hash || ' ' || phone_masked || ' ' || phone_sealed FROM identities")
+        .await;
     assert_eq!(stored.len(), 1);
     assert!(!stored[0].contains("13812345678"), "{stored:?}");
     assert!(stored[0].contains("138****5678"));
-    let questions = rows(&app, "SELECT CAST(identity_id AS TEXT) FROM questions").await;
+    let questions = app.sql_texts("SELECT CAST(identity_id AS TEXT) FROM questions").await;
     assert_eq!(questions.len(), 1);
 
     // An unknown or ended verification is no verification.
@@ -244,10 +242,9 @@ async fn codes_expire_allow_five_tries_and_are_limited(backend: Backend) {
     // A code lives five minutes.
     assert_eq!(send("13900000002").await.status, StatusCode::ACCEPTED);
     let code = last_code(&app, "0002");
-    execute(
-        &app,
+    app.sql(
         "UPDATE verification_codes SET expires_at = $1",
-        chrono::Utc::now() - chrono::Duration::seconds(1),
+        Some(chrono::Utc::now() - chrono::Duration::seconds(1)),
     )
     .await;
     let r = app
@@ -261,18 +258,16 @@ async fn codes_expire_allow_five_tries_and_are_limited(backend: Backend) {
 
     // Five an hour per number: the minute passes, the hour does not.
     for _ in 0..5 {
-        execute(
-            &app,
+        app.sql(
             "UPDATE verification_codes SET sent_at = $1",
-            chrono::Utc::now() - chrono::Duration::minutes(2),
+            Some(chrono::Utc::now() - chrono::Duration::minutes(2)),
         )
         .await;
         assert_eq!(send("13900000003").await.status, StatusCode::ACCEPTED);
     }
-    execute(
-        &app,
+    app.sql(
         "UPDATE verification_codes SET sent_at = $1",
-        chrono::Utc::now() - chrono::Duration::minutes(2),
+        Some(chrono::Utc::now() - chrono::Duration::minutes(2)),
     )
     .await;
     let r = send("13900000003").await;
@@ -353,9 +348,9 @@ async fn one_person_is_one_voice_across_connections(backend: Backend) {
     }
     assert_eq!((upvoted, voted), (1, 1));
     assert_eq!(keys.len(), 1, "one person, one public handle: {keys:?}");
-    let upvotes = rows(&app, "SELECT CAST(upvotes AS TEXT) FROM questions").await;
+    let upvotes = app.sql_texts("SELECT CAST(upvotes AS TEXT) FROM questions").await;
     assert_eq!(upvotes, vec!["1".to_owned()]);
-    let votes = rows(&app, "SELECT viewer_key FROM poll_votes").await;
+    let votes = app.sql_texts("SELECT viewer_key FROM poll_votes").await;
     assert_eq!(votes.len(), 1, "{votes:?}");
     app.stop().await;
 }
@@ -383,10 +378,9 @@ async fn a_banned_person_stays_banned_with_a_new_viewer_token(backend: Backend) 
         .await;
     assert_eq!((code.as_str(), close), ("banned", Some(4403)));
     // …or the same number verified again: the same person.
-    execute(
-        &app,
+    app.sql(
         "UPDATE verification_codes SET sent_at = $1",
-        chrono::Utc::now() - chrono::Duration::minutes(2),
+        Some(chrono::Utc::now() - chrono::Duration::minutes(2)),
     )
     .await;
     let again = verify(&app, "13512345678").await;
@@ -497,34 +491,6 @@ async fn verification_and_bans_hold_on_every_node() {
         }
     })
     .await;
-}
-
-/// The rows (one text column) a query gives, read straight from the test's database.
-async fn rows(app: &TestApp, sql: &str) -> Vec<String> {
-    use sqlx::Connection;
-    let url = app.database_url.expose();
-    let sql = sqlx::AssertSqlSafe(sql.to_owned());
-    if url.starts_with("postgres") {
-        let mut conn = sqlx::PgConnection::connect(url).await.expect("connect");
-        sqlx::query_scalar(sql).fetch_all(&mut conn).await.unwrap()
-    } else {
-        let mut conn = sqlx::SqliteConnection::connect(url).await.expect("connect");
-        sqlx::query_scalar(sql).fetch_all(&mut conn).await.unwrap()
-    }
-}
-
-/// Run `sql` with one timestamp parameter against the test's database.
-async fn execute(app: &TestApp, sql: &str, at: chrono::DateTime<chrono::Utc>) {
-    use sqlx::Connection;
-    let url = app.database_url.expose();
-    let sql = sqlx::AssertSqlSafe(sql.to_owned());
-    if url.starts_with("postgres") {
-        let mut conn = sqlx::PgConnection::connect(url).await.expect("connect");
-        sqlx::query(sql).bind(at).execute(&mut conn).await.unwrap();
-    } else {
-        let mut conn = sqlx::SqliteConnection::connect(url).await.expect("connect");
-        sqlx::query(sql).bind(at).execute(&mut conn).await.unwrap();
-    }
 }
 
 /// The `webhook` sender: the exact body signed with HMAC-SHA256, a 5xx
