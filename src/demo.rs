@@ -15,7 +15,7 @@ use crate::domain::time::{local_date, shanghai};
 use crate::passwords;
 use crate::store::Store;
 use crate::store::events::{Event, EventFilter, Lifecycle};
-use crate::store::opinions::{Actor, NewOpinion, OpinionFilter, SideRecord};
+use crate::store::opinions::{Actor, NewOpinion, OpinionAuthor, OpinionFilter, SideRecord};
 
 pub const PLAN: &str = include_str!("../plans/daxing-2024.toml");
 /// Password of every demo account. Demo only: never use `--demo` for real data.
@@ -172,7 +172,9 @@ async fn sample_opinions(
                 topic: Some(topic),
                 received_at: received,
                 due_date,
-                created_by: admin,
+                author: OpinionAuthor::Staff(admin),
+                via: None,
+                speaker_group: None,
             })
             .await?;
         if event.status == EventStatus::Live {

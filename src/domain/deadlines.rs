@@ -2,8 +2,9 @@
 //!
 //! - announcement: a streamed event's announcement is published at least
 //!   3 working days before the start date;
-//! - selection notice: people picked by public selection are notified at
-//!   least 1 working day before the start date;
+//! - selection notice: people picked by public selection (and invited
+//!   representatives) are notified at least 1 working day before the start
+//!   date — judged per person when the event keeps its list here;
 //! - materials: published within 5 working days after the end date (a
 //!   lecture's materials include its video).
 //!
@@ -61,6 +62,20 @@ pub struct Deadline {
     pub done_at: Option<DateTime<Utc>>,
     /// Why the rule does not apply, or what is missing.
     pub note: Option<String>,
+    /// For a duty owed to each person on the list (the notice): how many.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub people: Option<PeopleNotified>,
+}
+
+/// The notice duty counted per person on an event's list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct PeopleNotified {
+    /// Chosen or invited: each is owed a notice.
+    pub people: u32,
+    pub on_time: u32,
+    pub late: u32,
+    /// Not notified (or the sender did not take the notice).
+    pub not_notified: u32,
 }
 
 /// What the deadlines of one event depend on.
@@ -73,8 +88,28 @@ pub struct EventFacts {
     pub schedule: Option<Schedule>,
     pub announced_at: Option<DateTime<Utc>>,
     pub selection_notified_at: Option<DateTime<Utc>>,
+    /// The people on the event's list owed a notice (chosen or invited), each
+    /// with when a notice reached the sender; empty when the event keeps no list.
+    pub notices: Vec<Option<DateTime<Utc>>>,
+    /// Who came in person, when the event keeps its list here.
+    pub in_person: Option<InPersonFacts>,
+    /// Whether the unit's principal leader (主要负责同志) took part, as the
+    /// unit recorded it; `None` when not recorded.
+    pub leader_attended: Option<bool>,
     pub ended_at: Option<DateTime<Utc>>,
     pub materials_published_at: Option<DateTime<Utc>>,
+}
+
+/// An event's list in figures.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct InPersonFacts {
+    /// Signed up (withdrawn ones included).
+    pub applicants: u32,
+    /// Chosen from the applicants (after withdrawals).
+    pub chosen: u32,
+    pub invited: u32,
+    pub walk_ins: u32,
+    pub attended: u32,
 }
 
 pub fn deadlines(facts: &EventFacts, calendar: &WorkingCalendar, now: DateTime<Utc>) -> Vec<Deadline> {
@@ -95,17 +130,46 @@ fn announcement(f: &EventFacts, cal: &WorkingCalendar, now: DateTime<Utc>) -> De
 
 fn selection_notice(f: &EventFacts, cal: &WorkingCalendar, now: DateTime<Utc>) -> Deadline {
     let kind = DeadlineKind::SelectionNotice;
-    if !f.public_selection {
-        return not_applicable(kind, "no participants are picked by public selection");
+    if f.notices.is_empty() {
+        if !f.public_selection {
+            return not_applicable(kind, "no participants are picked by public selection");
+        }
+        return ahead_of_start(
+            kind,
+            f,
+            cal,
+            SELECTION_NOTICE_LEAD_WORKING_DAYS,
+            f.selection_notified_at,
+            now,
+        );
     }
-    ahead_of_start(
-        kind,
-        f,
-        cal,
-        SELECTION_NOTICE_LEAD_WORKING_DAYS,
-        f.selection_notified_at,
-        now,
-    )
+    // Per person: the duty is done when everyone is notified, late when
+    // anyone was notified after the due date.
+    let all_done = f.notices.iter().all(Option::is_some);
+    let last = f.notices.iter().flatten().max().copied();
+    let due = f
+        .schedule
+        .map(|s| cal.sub_working_days(local_date(s.starts_at), SELECTION_NOTICE_LEAD_WORKING_DAYS));
+    let mut d = judge(kind, f, due, last.filter(|_| all_done), now);
+    let Some(due_at) = d.due_at else {
+        return d;
+    };
+    let mut people = PeopleNotified {
+        people: f.notices.len() as u32,
+        ..PeopleNotified::default()
+    };
+    for at in &f.notices {
+        match at {
+            Some(at) if *at < due_at => people.on_time += 1,
+            Some(_) => people.late += 1,
+            None => people.not_notified += 1,
+        }
+    }
+    if all_done && people.late > 0 {
+        d.state = DeadlineState::Late;
+    }
+    d.people = Some(people);
+    d
 }
 
 /// A duty due `lead` working days before the day the event starts.
@@ -147,6 +211,7 @@ fn judge(
         due_at: None,
         done_at,
         note: None,
+        people: None,
     };
     if f.status == EventStatus::Cancelled && done_at.is_none() {
         return Deadline {
@@ -194,6 +259,7 @@ fn not_applicable(kind: DeadlineKind, why: &str) -> Deadline {
         due_at: None,
         done_at: None,
         note: Some(why.into()),
+        people: None,
     }
 }
 
@@ -214,6 +280,9 @@ mod tests {
             schedule: Some(Schedule::new(at(start), minutes).unwrap()),
             announced_at: None,
             selection_notified_at: None,
+            notices: Vec::new(),
+            in_person: None,
+            leader_attended: None,
             ended_at: None,
             materials_published_at: None,
         }
@@ -307,5 +376,44 @@ mod tests {
             by_kind(&list, DeadlineKind::Materials).state,
             DeadlineState::Unscheduled
         );
+    }
+
+    #[test]
+    fn the_notice_is_judged_per_person() {
+        let cal = WorkingCalendar::load(None).unwrap();
+        // Monday 2024-10-14: due Saturday 10-12 (调休), ends 10-13 00:00 Beijing.
+        let mut f = facts("2024-10-14T09:30:00+08:00", 120);
+        f.public_selection = false;
+        let (on_time, late) = (at("2024-10-12T20:00:00+08:00"), at("2024-10-13T08:00:00+08:00"));
+        f.notices = vec![Some(on_time), None];
+        let d = by_kind(
+            &deadlines(&f, &cal, at("2024-10-12T21:00:00+08:00")),
+            DeadlineKind::SelectionNotice,
+        );
+        assert_eq!(d.state, DeadlineState::Open);
+        assert_eq!(d.people.unwrap().not_notified, 1);
+        let d = by_kind(
+            &deadlines(&f, &cal, at("2024-10-13T09:00:00+08:00")),
+            DeadlineKind::SelectionNotice,
+        );
+        assert_eq!(d.state, DeadlineState::Overdue);
+        f.notices = vec![Some(on_time), Some(late)];
+        let d = by_kind(
+            &deadlines(&f, &cal, at("2024-10-13T09:00:00+08:00")),
+            DeadlineKind::SelectionNotice,
+        );
+        assert_eq!(d.state, DeadlineState::Late);
+        assert_eq!(d.done_at, Some(late));
+        let people = d.people.unwrap();
+        assert_eq!(
+            (people.people, people.on_time, people.late, people.not_notified),
+            (2, 1, 1, 0)
+        );
+        f.notices = vec![Some(on_time)];
+        let d = by_kind(
+            &deadlines(&f, &cal, at("2024-10-13T09:00:00+08:00")),
+            DeadlineKind::SelectionNotice,
+        );
+        assert_eq!(d.state, DeadlineState::Met);
     }
 }

@@ -75,6 +75,7 @@ error_codes! {
     AlreadyRated = "already_rated",
     SignupClosed = "signup_closed",
     AlreadySignedUp = "already_signed_up",
+    CapacityReached = "capacity_reached",
     AlreadyPublished = "already_published",
     Decided = "decided",
     NoHost = "no_host",

@@ -18,7 +18,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::calendar::WorkingCalendar;
-use super::deadlines::{DeadlineKind, DeadlineState, EventFacts, deadlines};
+use super::deadlines::{DeadlineKind, DeadlineState, EventFacts, InPersonFacts, PeopleNotified, deadlines};
 use super::event::EventStatus;
 use super::opinion::{AdoptionState, Rating, reply_deadline};
 use super::time::local_date;
@@ -65,7 +65,11 @@ pub struct UnitFigures {
     pub events_cancelled: u32,
     pub announcements: DutyFigures,
     pub selection_notices: DutyFigures,
+    /// The notice duty per person, over the events whose notice is due.
+    pub people_notices: PeopleNotified,
     pub materials: DutyFigures,
+    /// Who took part in person in the unit's events (those that keep a list).
+    pub in_person: InPersonFigures,
     /// Change reports (报备) filed for the unit's events.
     pub change_reports: u32,
     /// Opinions received in the year (merged duplicates counted once).
@@ -92,6 +96,64 @@ pub struct UnitFigures {
     pub handoff_overdue: u32,
     /// Hand-off tasks replied after their due date.
     pub handoff_late: u32,
+}
+
+/// The unit's in-person participation over the year.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, ToSchema)]
+pub struct InPersonFigures {
+    /// Events with a list of people (chosen, invited or walk-ins).
+    pub events: u32,
+    #[serde(flatten)]
+    pub people: InPersonFacts,
+    /// Held events for which the unit recorded whether its principal leader
+    /// took part, and those where they did.
+    pub leader_recorded: u32,
+    pub leader_attended: u32,
+}
+
+fn in_person(events: &[EventFacts]) -> InPersonFigures {
+    let mut f = InPersonFigures::default();
+    for e in events {
+        if let Some(p) = e.in_person {
+            f.events += 1;
+            f.people.applicants += p.applicants;
+            f.people.chosen += p.chosen;
+            f.people.invited += p.invited;
+            f.people.walk_ins += p.walk_ins;
+            f.people.attended += p.attended;
+        }
+        if let Some(attended) = e.leader_attended {
+            f.leader_recorded += 1;
+            f.leader_attended += u32::from(attended);
+        }
+    }
+    f
+}
+
+/// The per-person notice figures of the events whose notice is due.
+fn people_notices(facts: &[EventFacts], cal: &WorkingCalendar, now: DateTime<Utc>) -> PeopleNotified {
+    let mut sum = PeopleNotified::default();
+    for f in facts {
+        let Some(d) = deadlines(f, cal, now)
+            .into_iter()
+            .find(|x| x.kind == DeadlineKind::SelectionNotice)
+        else {
+            continue;
+        };
+        if !matches!(
+            d.state,
+            DeadlineState::Met | DeadlineState::Late | DeadlineState::Overdue
+        ) {
+            continue;
+        }
+        if let Some(p) = d.people {
+            sum.people += p.people;
+            sum.on_time += p.on_time;
+            sum.late += p.late;
+            sum.not_notified += p.not_notified;
+        }
+    }
+    sum
 }
 
 fn rate(part: u32, whole: u32) -> Option<f64> {
@@ -186,7 +248,9 @@ pub fn unit_figures(
         events_cancelled: events.iter().filter(|e| e.status == EventStatus::Cancelled).count() as u32,
         announcements: duty(events, DeadlineKind::Announcement, cal, now),
         selection_notices: duty(events, DeadlineKind::SelectionNotice, cal, now),
+        people_notices: people_notices(events, cal, now),
         materials: duty(events, DeadlineKind::Materials, cal, now),
+        in_person: in_person(events),
         change_reports,
         opinions_collected: collected,
         replies_published: published,
@@ -237,6 +301,9 @@ mod tests {
             schedule: Some(Schedule::new(at(start), 120).unwrap()),
             announced_at: None,
             selection_notified_at: None,
+            notices: Vec::new(),
+            in_person: None,
+            leader_attended: None,
             ended_at: None,
             materials_published_at: None,
         }

@@ -1,12 +1,11 @@
-//! Open days in person, second part: invited representatives (定向邀请),
-//! notices to the chosen and invited (each with an unguessable page and its
-//! check-in code, due at least 1 working day before the start), check-in at
-//! the door and walk-ins.
+//! Open days in person, at the place: its arrangements (capacity, what to
+//! bring), invited representatives (定向邀请), check-in at the door and
+//! walk-ins, taking someone off the list, and the principal leader's
+//! attendance as each host unit records it.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use chrono::NaiveDate;
-use serde::{Deserialize, Serialize};
+use axum::http::StatusCode;
+use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::AppState;
@@ -14,12 +13,11 @@ use super::auth::CurrentStaff;
 use super::error::{ApiError, ApiResult, ErrorBody, Json, Path};
 use super::lookup::managed_event;
 use crate::domain::error_code::ErrorCode;
-use crate::domain::identity::{PhoneNumber, VerificationToken};
-use crate::domain::ids::EventId;
-use crate::domain::selection::{mask_name, new_reference};
-use crate::domain::time::{local_date, now, to_local_string};
-use crate::domain::values::{optional_text, required_text};
-use crate::identity::sms::Sms;
+use crate::domain::identity::PhoneNumber;
+use crate::domain::ids::{EventId, UnitId};
+use crate::domain::selection::new_reference;
+use crate::domain::values::{Invalid, optional_text, required_text};
+use crate::store::attendance::{AttendanceSettings, LeaderAttendance};
 use crate::store::selections::{NewParticipant, Participant};
 
 const NOT_YOURS: &str = "only the data bureau and the event's host units keep its list";
@@ -48,6 +46,7 @@ pub async fn invite(
     Json(body): Json<InvitationBody>,
 ) -> ApiResult<(StatusCode, Json<Participant>)> {
     managed_event(&state, &staff.0, id, NOT_YOURS).await?;
+    room_left(&state, id).await?;
     let phone = PhoneNumber::parse(&body.phone)?;
     let name = required_text("name", &body.name, 30)?;
     let group = required_text("group", &body.group, 20)?;
@@ -89,6 +88,7 @@ pub async fn walk_in(
     Json(body): Json<WalkInBody>,
 ) -> ApiResult<(StatusCode, Json<Participant>)> {
     managed_event(&state, &staff.0, id, NOT_YOURS).await?;
+    room_left(&state, id).await?;
     let name = required_text("name", &body.name, 30)?;
     let group = required_text("group", &body.group, 20)?;
     let reference = new_reference();
@@ -106,120 +106,6 @@ pub async fn walk_in(
         })
         .await?;
     Ok((StatusCode::CREATED, Json(person)))
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct NoticesSent {
-    pub sent: usize,
-    pub failed: usize,
-    /// The last day a notice is on time: 1 working day before the start (Beijing).
-    pub due: Option<NaiveDate>,
-    /// Sent after `due`: late by the plan's rule.
-    pub late: bool,
-}
-
-/// Notify everyone chosen or invited who has not been: time, place, what to
-/// bring, and the link to their page with the check-in code. Each result is
-/// recorded on the list.
-#[utoipa::path(post, path = "/api/events/{id}/notices", tag = "selection", params(("id" = i64, Path)),
-    responses((status = 200, body = NoticesSent), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)),
-    security(("session" = [])))]
-pub async fn notify(
-    State(state): State<AppState>,
-    staff: CurrentStaff,
-    Path(id): Path<EventId>,
-    headers: HeaderMap,
-) -> ApiResult<Json<NoticesSent>> {
-    let event = managed_event(&state, &staff.0, id, NOT_YOURS).await?;
-    let Some(starts_at) = event.about.starts_at else {
-        return Err(ApiError::conflict(ErrorCode::WrongStatus, "the event has no time yet"));
-    };
-    let due = state.calendar.sub_working_days(local_date(starts_at), 1).ok();
-    let late = due.is_some_and(|d| local_date(now()) > d);
-    let when = to_local_string(starts_at);
-    let place = event.about.venue.clone().unwrap_or_else(|| "见活动公告".into());
-    let base = super::opinions::public_base(&state, &headers);
-    let (mut sent, mut failed) = (0, 0);
-    for (reference, identity, sealed) in state.store.to_notify(id).await? {
-        let sealed = match (sealed, identity) {
-            (Some(s), _) => Some(s),
-            (None, Some(identity)) => state.store.sealed_phone(identity).await?,
-            (None, None) => None,
-        };
-        let token = VerificationToken::generate();
-        let link = format!("{base}/api/notices/{}", token.expose());
-        let delivered = match sealed.as_deref().and_then(|s| state.verifier.keys().unseal(s)) {
-            Some(phone) => {
-                let sms = Sms::attendance(&phone, &event.about.title, &when, &place, &link);
-                state.verifier.sender().send(&sms).await.is_ok()
-            }
-            None => false,
-        };
-        state
-            .store
-            .record_participant_notice(&reference, &token.digest(), delivered)
-            .await?;
-        if delivered {
-            sent += 1;
-        } else {
-            failed += 1;
-        }
-    }
-    Ok(Json(NoticesSent {
-        sent,
-        failed,
-        due,
-        late,
-    }))
-}
-
-/// A person's notice page, by its unguessable link: the event, when and
-/// where, their place on the list and the check-in code.
-#[derive(Serialize, ToSchema)]
-pub struct NoticeView {
-    pub event_title: String,
-    pub starts_at_local: Option<String>,
-    pub venue: Option<String>,
-    pub name: String,
-    pub reference: String,
-    pub status: String,
-    pub checked_in: bool,
-    /// The check-in code to show at the door (an SVG QR code of the reference).
-    pub check_in_qr_svg: String,
-}
-
-#[utoipa::path(get, path = "/api/notices/{token}", tag = "selection", params(("token" = String, Path)),
-    responses((status = 200, body = NoticeView), (status = 404, body = ErrorBody)))]
-pub async fn notice(State(state): State<AppState>, Path(token): Path<String>) -> ApiResult<Json<NoticeView>> {
-    let token = VerificationToken::parse(token.trim()).ok_or_else(|| ApiError::not_found("notice"))?;
-    let (event_id, reference) = state
-        .store
-        .participant_by_notice(&token.digest())
-        .await?
-        .ok_or_else(|| ApiError::not_found("notice"))?;
-    let event = state.store.event(event_id).await?;
-    let person = state
-        .store
-        .participant(&reference)
-        .await?
-        .ok_or_else(|| ApiError::not_found("notice"))?;
-    let qr = qrcode::QrCode::new(person.reference.as_bytes())
-        .map(|q| {
-            q.render::<qrcode::render::svg::Color<'_>>()
-                .min_dimensions(200, 200)
-                .build()
-        })
-        .unwrap_or_default();
-    Ok(Json(NoticeView {
-        event_title: event.about.title.clone(),
-        starts_at_local: event.about.starts_at.map(to_local_string),
-        venue: event.about.venue.clone(),
-        name: mask_name(&person.name),
-        reference: person.reference,
-        status: person.status,
-        checked_in: person.checked_in_at.is_some(),
-        check_in_qr_svg: qr,
-    }))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -262,4 +148,125 @@ pub async fn check_in(
             .await?
             .ok_or_else(|| ApiError::not_found("person"))?,
     ))
+}
+
+/// Refuse another person on the list when it fills the place already.
+async fn room_left(state: &AppState, id: EventId) -> ApiResult<()> {
+    let Some(capacity) = state.store.attendance_settings(id).await?.capacity else {
+        return Ok(());
+    };
+    if state.store.places_taken(id).await? >= capacity {
+        return Err(ApiError::conflict(
+            ErrorCode::CapacityReached,
+            format!("the list fills the place's capacity ({capacity})"),
+        ));
+    }
+    Ok(())
+}
+
+/// The event's in-person arrangements (public: the sign-up page and the
+/// notices show them).
+#[utoipa::path(get, path = "/api/events/{id}/attendance", tag = "selection", params(("id" = i64, Path)),
+    responses((status = 200, body = AttendanceSettings), (status = 404, body = ErrorBody)))]
+pub async fn settings(State(state): State<AppState>, Path(id): Path<EventId>) -> ApiResult<Json<AttendanceSettings>> {
+    let event = state.store.event(id).await?;
+    if event.status == crate::domain::event::EventStatus::Draft {
+        return Err(ApiError::not_found("event"));
+    }
+    Ok(Json(state.store.attendance_settings(id).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsBody {
+    /// How many people the place holds; none for no limit.
+    pub capacity: Option<i64>,
+    /// What to bring and how to check in (in the notice and on the notice page).
+    pub bring: Option<String>,
+}
+
+/// Set the event's in-person arrangements.
+#[utoipa::path(put, path = "/api/events/{id}/attendance", tag = "selection", params(("id" = i64, Path)),
+    request_body = SettingsBody,
+    responses((status = 200, body = AttendanceSettings), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("session" = [])))]
+pub async fn save_settings(
+    State(state): State<AppState>,
+    staff: CurrentStaff,
+    Path(id): Path<EventId>,
+    Json(body): Json<SettingsBody>,
+) -> ApiResult<Json<AttendanceSettings>> {
+    managed_event(&state, &staff.0, id, NOT_YOURS).await?;
+    if body.capacity.is_some_and(|c| !(1..=100_000).contains(&c)) {
+        return Err(Invalid::new("capacity", "1 to 100000 people").into());
+    }
+    let settings = AttendanceSettings {
+        capacity: body.capacity,
+        bring: optional_text("bring", body.bring.as_deref(), 200)?,
+    };
+    state.store.save_attendance_settings(id, &settings).await?;
+    Ok(Json(settings))
+}
+
+/// Take someone off the list (an invitation withdrawn, a person who cannot
+/// come): a chosen applicant's place goes to the first reserve.
+#[utoipa::path(delete, path = "/api/events/{id}/participants/{reference}", tag = "selection",
+    params(("id" = i64, Path), ("reference" = String, Path)),
+    responses((status = 200, body = super::selection::Withdrawn), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("session" = [])))]
+pub async fn remove(
+    State(state): State<AppState>,
+    staff: CurrentStaff,
+    Path((id, reference)): Path<(EventId, String)>,
+) -> ApiResult<Json<super::selection::Withdrawn>> {
+    managed_event(&state, &staff.0, id, NOT_YOURS).await?;
+    match state.store.participant_identity(&reference).await? {
+        Some((event, _)) if event == id => {}
+        _ => return Err(ApiError::not_found("person on this event's list")),
+    }
+    let moved_up = state.store.withdraw_participant(&reference).await?;
+    Ok(Json(super::selection::Withdrawn { moved_up }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LeaderBody {
+    /// The host unit recording; the caller's own unit when absent (the data
+    /// bureau names one).
+    pub unit_id: Option<UnitId>,
+    /// Whether the unit's principal leader (主要负责同志) took part.
+    pub attended: bool,
+    /// Their title (局长, 主任, …), optional.
+    pub leader: Option<String>,
+}
+
+/// Record whether a host unit's principal leader took part (shown in the
+/// record and the performance report).
+#[utoipa::path(put, path = "/api/events/{id}/leader", tag = "selection", params(("id" = i64, Path)),
+    request_body = LeaderBody,
+    responses((status = 200, body = Vec<LeaderAttendance>), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("session" = [])))]
+pub async fn record_leader(
+    State(state): State<AppState>,
+    staff: CurrentStaff,
+    Path(id): Path<EventId>,
+    Json(body): Json<LeaderBody>,
+) -> ApiResult<Json<Vec<LeaderAttendance>>> {
+    let event = managed_event(&state, &staff.0, id, NOT_YOURS).await?;
+    let unit = match (body.unit_id, staff.0.unit_id) {
+        (Some(u), own) if own == Some(u) || staff.0.is_admin() => u,
+        (Some(_), _) => return Err(ApiError::forbidden("record your own unit's leader")),
+        (None, Some(own)) => own,
+        (None, None) => return Err(Invalid::new("unit_id", "name the host unit").into()),
+    };
+    if !event.host_ids().contains(&unit) {
+        return Err(Invalid::new("unit_id", "not a host unit of this event").into());
+    }
+    let leader = optional_text("leader", body.leader.as_deref(), 30)?;
+    state
+        .store
+        .record_leader(id, unit, body.attended, leader.as_deref(), staff.0.id)
+        .await?;
+    Ok(Json(state.store.leaders(id).await?))
 }

@@ -1,7 +1,7 @@
 //! `/api/events`: the programme's events, their lifecycle and deadlines.
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -20,6 +20,7 @@ use crate::domain::security::SecurityKind;
 use crate::domain::staff::Staff;
 use crate::domain::time::{now, to_local_string};
 use crate::domain::values::{Code, Invalid, optional_text, optional_url, required_text};
+use crate::store::attendance::ListFacts;
 use crate::store::events::{About, ChangeRequest, Event, EventDetails, EventFilter};
 use crate::store::security::SecurityEvent;
 use serde_json::json;
@@ -36,7 +37,14 @@ pub struct EventView {
     pub deadlines: Vec<Deadline>,
 }
 
-pub fn view(state: &AppState, mut event: Event, viewer: Option<&Staff>) -> EventView {
+/// An event as the caller may see it, with its deadlines judged on its list.
+pub async fn view(state: &AppState, event: Event, viewer: Option<&Staff>) -> ApiResult<EventView> {
+    let lists = state.store.list_facts(Some(event.id)).await?;
+    Ok(view_with(state, event, viewer, &lists))
+}
+
+/// [`view`] with the lists read already (for many events at once).
+pub fn view_with(state: &AppState, mut event: Event, viewer: Option<&Staff>, lists: &ListFacts) -> EventView {
     if event.status == EventStatus::Draft && viewer.is_none() {
         // A draft's time and arrangements are not public until announced.
         event.about.starts_at = None;
@@ -50,7 +58,7 @@ pub fn view(state: &AppState, mut event: Event, viewer: Option<&Staff>) -> Event
     let deadlines = if event.status == EventStatus::Draft && viewer.is_none() {
         Vec::new()
     } else {
-        compute_deadlines(&event.facts(), &state.calendar, now())
+        compute_deadlines(&lists.facts(&event, None), &state.calendar, now())
     };
     EventView {
         starts_at_local: event.about.starts_at.map(to_local_string),
@@ -103,8 +111,12 @@ pub async fn list(
         status: q.status,
     };
     let events = state.store.list_events(&filter).await?;
+    let lists = state.store.list_facts(None).await?;
     Ok(Json(
-        events.into_iter().map(|e| view(&state, e, viewer.as_ref())).collect(),
+        events
+            .into_iter()
+            .map(|e| view_with(&state, e, viewer.as_ref(), &lists))
+            .collect(),
     ))
 }
 
@@ -117,7 +129,7 @@ pub async fn get(
     Path(id): Path<EventId>,
 ) -> ApiResult<Json<EventView>> {
     let event = state.store.event(id).await?;
-    Ok(Json(view(&state, event, viewer.as_ref())))
+    Ok(Json(view(&state, event, viewer.as_ref()).await?))
 }
 
 /// One change of an announced event, as the public page shows it (变更公告).
@@ -166,7 +178,7 @@ pub async fn deadlines(
     Path(id): Path<EventId>,
 ) -> ApiResult<Json<Vec<Deadline>>> {
     let event = state.store.event(id).await?;
-    Ok(Json(view(&state, event, viewer.as_ref()).deadlines))
+    Ok(Json(view(&state, event, viewer.as_ref()).await?.deadlines))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -240,7 +252,7 @@ pub async fn create(
     }
     let event = state.store.create_event(code.as_str(), &details).await?;
     tracing::info!(event_id = event.id.0, by = staff.0.id.0, "event created");
-    Ok((StatusCode::CREATED, Json(view(&state, event, Some(&staff.0)))))
+    Ok((StatusCode::CREATED, Json(view(&state, event, Some(&staff.0)).await?)))
 }
 
 /// A partial update: absent fields stay; `null` clears an optional field.
@@ -377,7 +389,7 @@ pub async fn update(
             "event": event.id, "status": event.status, "before": event.about, "after": updated.about,
         }));
     state.store.log_security(changed).await?;
-    Ok(Json(view(&state, updated, Some(&staff.0))))
+    Ok(Json(view(&state, updated, Some(&staff.0)).await?))
 }
 
 /// What an edit changes of an announced event's announcement (place,
@@ -561,7 +573,7 @@ pub async fn announce(
         .transition_event(id, event.status, Transition::Announce)
         .await?;
     tracing::info!(event_id = id.0, by = staff.0.id.0, "event announced");
-    Ok(Json(view(&state, event, Some(&staff.0))))
+    Ok(Json(view(&state, event, Some(&staff.0)).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -599,7 +611,7 @@ pub async fn selection_notice(
         return Err(Invalid::new("notified_at", "must not be in the future").into());
     }
     let event = state.store.mark_selection_notified(id, at).await?;
-    Ok(Json(view(&state, event, Some(&staff.0))))
+    Ok(Json(view(&state, event, Some(&staff.0)).await?))
 }
 
 /// Open the live event (host units, moderators and hosts).
@@ -651,7 +663,7 @@ async fn live_transition(
             Err(e) => tracing::error!(event_id = id.0, error = ?e.message, "capturing opinions failed"),
         }
     }
-    Ok(Json(view(&state, event, Some(&staff.0))))
+    Ok(Json(view(&state, event, Some(&staff.0)).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -690,7 +702,7 @@ pub async fn publish_materials(
         .store
         .publish_materials(id, &materials_url, video_url.as_deref())
         .await?;
-    Ok(Json(view(&state, event, Some(&staff.0))))
+    Ok(Json(view(&state, event, Some(&staff.0)).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -713,6 +725,7 @@ pub async fn reschedule(
     State(state): State<AppState>,
     staff: CurrentStaff,
     Path(id): Path<EventId>,
+    headers: HeaderMap,
     Json(body): Json<RescheduleBody>,
 ) -> ApiResult<Json<EventView>> {
     let event = managed_event(&state, &staff.0, id, NOT_YOURS).await?;
@@ -740,7 +753,8 @@ pub async fn reschedule(
     };
     let event = state.store.reschedule_event(&event, schedule, change).await?;
     tracing::info!(event_id = id.0, by = staff.0.id.0, "event rescheduled");
-    Ok(Json(view(&state, event, Some(&staff.0))))
+    tell_the_list(&state, &event, &headers);
+    Ok(Json(view(&state, event, Some(&staff.0)).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -759,6 +773,7 @@ pub async fn cancel(
     State(state): State<AppState>,
     staff: CurrentStaff,
     Path(id): Path<EventId>,
+    headers: HeaderMap,
     Json(body): Json<CancelBody>,
 ) -> ApiResult<Json<EventView>> {
     let event = managed_event(&state, &staff.0, id, NOT_YOURS).await?;
@@ -770,5 +785,21 @@ pub async fn cancel(
     };
     let event = state.store.cancel_event(&event, change).await?;
     tracing::info!(event_id = id.0, by = staff.0.id.0, "event cancelled");
-    Ok(Json(view(&state, event, Some(&staff.0))))
+    tell_the_list(&state, &event, &headers);
+    Ok(Json(view(&state, event, Some(&staff.0)).await?))
+}
+
+/// Tell the people on a rescheduled or cancelled event's list, in the
+/// background (the change is committed; a slow SMS gateway must not hold
+/// the unit's request). Each result is recorded in the participant messages.
+fn tell_the_list(state: &AppState, event: &Event, headers: &HeaderMap) {
+    let (state, event) = (state.clone(), event.clone());
+    let base = super::opinions::public_base(&state, headers);
+    tokio::spawn(async move {
+        match super::notices::tell_of_change(&state, &event, &base).await {
+            Ok((0, 0)) => {}
+            Ok((sent, failed)) => tracing::info!(event_id = event.id.0, sent, failed, "list told of the change"),
+            Err(e) => tracing::warn!(event_id = event.id.0, error = ?e, "telling the list of the change failed"),
+        }
+    });
 }

@@ -268,6 +268,7 @@ pub async fn performance(
         .filter(|e| e.about.starts_at.is_some_and(|s| local_date(s).year() == q.year))
         .collect();
     let all_reports = state.store.list_change_reports(None, None).await?;
+    let lists = state.store.list_facts(None).await?;
     let year_opinions = state
         .store
         .list_opinions(&OpinionFilter {
@@ -298,7 +299,7 @@ pub async fn performance(
                 rating: o.rating,
             })
             .collect();
-        let event_facts: Vec<_> = events.iter().map(|e| e.facts()).collect();
+        let event_facts: Vec<_> = events.iter().map(|e| lists.facts(e, Some(unit.id))).collect();
         reports.push(UnitReport {
             unit_code: unit.code,
             unit_name: unit.short_name,
@@ -333,6 +334,23 @@ fn performance_table(report: &PerformanceReport) -> Table {
     for name in ["公告", "遴选通知", "活动资料"] {
         headers.extend(duty_headers(name));
     }
+    headers.extend(
+        [
+            "应通知人数",
+            "按时通知人数",
+            "逾期通知人数",
+            "未通知人数",
+            "线下活动",
+            "报名",
+            "遴选入选",
+            "定向邀请",
+            "现场加入",
+            "到场",
+            "主要负责同志出席记录",
+            "主要负责同志出席",
+        ]
+        .map(String::from),
+    );
     headers.extend(["变更报备", "收集意见", "已答复", "答复率", "按时答复", "按时答复率"].map(String::from));
     headers.extend(AdoptionState::ALL.iter().map(|s| s.label().to_owned()));
     headers.extend(
@@ -371,6 +389,24 @@ fn performance_table(report: &PerformanceReport) -> Table {
         for d in [&f.announcements, &f.selection_notices, &f.materials] {
             row.extend(duty(d));
         }
+        let (n, p) = (&f.people_notices, &f.in_person);
+        row.extend(
+            [
+                n.people,
+                n.on_time,
+                n.late,
+                n.not_notified,
+                p.events,
+                p.people.applicants,
+                p.people.chosen,
+                p.people.invited,
+                p.people.walk_ins,
+                p.people.attended,
+                p.leader_recorded,
+                p.leader_attended,
+            ]
+            .map(|v| Cell::from(i64::from(v))),
+        );
         row.extend([
             i64::from(f.change_reports).into(),
             i64::from(f.opinions_collected).into(),

@@ -8,7 +8,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, put};
 use tower_http::trace::TraceLayer;
 
 use crate::config::HttpSettings;
@@ -22,12 +22,14 @@ pub mod account;
 pub mod assets;
 pub mod attendance;
 pub mod auth;
+pub mod choosing;
 pub mod error;
 pub mod events;
 pub mod exports;
 pub mod feedback;
 pub mod live;
 mod lookup;
+pub mod notices;
 pub mod openapi;
 pub mod opinions;
 pub mod ops;
@@ -89,15 +91,24 @@ pub fn router(state: AppState) -> Router {
         .route("/events/{id}/selection", get(selection::public).put(selection::save))
         .route("/events/{id}/selection/publish", post(selection::publish))
         .route("/events/{id}/selection/close", post(selection::close))
-        .route("/events/{id}/selection/draw", post(selection::make_draw))
+        .route("/events/{id}/selection/draw", post(choosing::make_draw))
+        .route("/events/{id}/selection/choose", post(choosing::choose))
+        .route(
+            "/events/{id}/attendance",
+            get(attendance::settings).put(attendance::save_settings),
+        )
+        .route("/events/{id}/leader", put(attendance::record_leader))
+        .route("/events/{id}/participants/{reference}", delete(attendance::remove))
+        .route("/events/{id}/participant-messages", get(notices::messages))
         .route("/events/{id}/signups", post(selection::sign_up))
         .route("/events/{id}/participants", get(selection::participants))
         .route("/signups/{reference}/withdraw", post(selection::withdraw))
         .route("/events/{id}/invitations", post(attendance::invite))
         .route("/events/{id}/walk-ins", post(attendance::walk_in))
-        .route("/events/{id}/notices", post(attendance::notify))
+        .route("/events/{id}/notices", post(notices::notify))
         .route("/events/{id}/check-in", post(attendance::check_in))
-        .route("/notices/{token}", get(attendance::notice))
+        .route("/notices/{token}", get(notices::notice))
+        .route("/notices/{token}/suggestion", post(notices::suggest))
         .route("/events/{id}/announce", post(events::announce))
         .route("/events/{id}/selection-notice", post(events::selection_notice))
         .route("/events/{id}/start", post(events::start))

@@ -5,8 +5,8 @@ use utoipa::{Modify, OpenApi};
 
 use super::error::Json;
 use super::{
-    account, attendance, auth, events, exports, feedback, live, opinions, ops, programme, reports, second_factor,
-    security_log, selection, users, verification,
+    account, attendance, auth, choosing, events, exports, feedback, live, notices, opinions, ops, programme, reports,
+    second_factor, security_log, selection, users, verification,
 };
 
 #[derive(OpenApi)]
@@ -18,8 +18,10 @@ use super::{
         users::update, users::reset_password, users::sessions, users::end_session, security_log::list,
         second_factor::enrol, second_factor::confirm, second_factor::reset,
         selection::save, selection::publish, selection::close, selection::public, selection::sign_up,
-        selection::withdraw, selection::participants, selection::make_draw,
-        attendance::invite, attendance::walk_in, attendance::notify, attendance::notice, attendance::check_in,
+        selection::withdraw, selection::participants, choosing::make_draw, choosing::choose,
+        attendance::invite, attendance::walk_in, attendance::check_in, attendance::settings,
+        attendance::save_settings, attendance::remove, attendance::record_leader,
+        notices::notify, notices::notice, notices::suggest, notices::messages,
         programme::list_units, programme::get_unit, programme::list_themes, programme::import_plan,
         programme::calendar_years, programme::calendar_day,
         events::list, events::get, events::create, events::update, events::deadlines, events::changes,

@@ -42,12 +42,13 @@ pub async fn deadlines(
     Query(q): Query<DeadlineQuery>,
 ) -> ApiResult<Json<Vec<DeadlineRow>>> {
     let events = state.store.list_events(&EventFilter::default()).await?;
+    let lists = state.store.list_facts(None).await?;
     let at = now();
     let mut rows: Vec<DeadlineRow> = events
         .into_iter()
         .filter(|e| staff.serves(&e.host_ids()))
         .flat_map(|e| {
-            compute_deadlines(&e.facts(), &state.calendar, at)
+            compute_deadlines(&lists.facts(&e, None), &state.calendar, at)
                 .into_iter()
                 .map(move |deadline| DeadlineRow {
                     event_id: e.id,

@@ -16,13 +16,13 @@ use crate::domain::error_code::ErrorCode;
 use crate::domain::identity::VerificationToken;
 use crate::domain::ids::EventId;
 use crate::domain::plan::parse_local_or_rfc3339;
-use crate::domain::selection::{GroupTarget, check_groups, draw, mask_name, new_reference};
+use crate::domain::selection::{GroupTarget, check_groups, mask_name, new_reference};
 use crate::domain::time::now;
 use crate::domain::values::{Invalid, optional_text, required_text};
 use crate::store::StoreError;
 use crate::store::selections::{NewSignUp, Participant, Selection, SelectionText};
 
-const NOT_YOURS: &str = "only the data bureau and the event's host units run its selection";
+pub(super) const NOT_YOURS: &str = "only the data bureau and the event's host units run its selection";
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -150,10 +150,14 @@ pub struct GroupCount {
     pub chosen: i64,
 }
 
-/// The draw's result as published (公示): the seed, the chosen and the reserves in order.
+/// Who was chosen, as published (公示): the chosen and the reserves in order;
+/// for a draw its seed, so that anyone can re-run it.
 #[derive(Serialize, ToSchema)]
 pub struct DrawResult {
-    pub seed: String,
+    /// The draw's seed; none when the unit chose by hand.
+    pub seed: Option<String>,
+    /// `draw` or `manual`.
+    pub method: String,
     pub chosen: Vec<ListedPerson>,
     pub reserves: Vec<ListedPerson>,
 }
@@ -188,11 +192,12 @@ pub async fn public(State(state): State<AppState>, Path(id): Path<EventId>) -> A
         phone: p.phone_masked.clone(),
         group: p.group_name.clone(),
     };
-    let result = selection.seed.clone().map(|seed| {
+    let result = selection.drawn_at.map(|_| {
         let mut reserves: Vec<&Participant> = active.iter().copied().filter(|p| p.status == "reserve").collect();
         reserves.sort_by_key(|p| p.rank);
         DrawResult {
-            seed,
+            seed: selection.seed.clone(),
+            method: selection.method.clone().unwrap_or_else(|| "draw".into()),
             chosen: active.iter().filter(|p| p.status == "chosen").map(listed).collect(),
             reserves: reserves.iter().map(listed).collect(),
         }
@@ -355,56 +360,4 @@ pub async fn participants(
 ) -> ApiResult<Json<Vec<Participant>>> {
     managed_event(&state, &staff.0, id, NOT_YOURS).await?;
     Ok(Json(state.store.participants(id).await?))
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DrawBody {
-    /// The seed; a random one when absent. Published with the result.
-    pub seed: Option<String>,
-}
-
-/// Make the draw, stratified by group (see `domain::selection`): sign-ups
-/// close, the chosen and the reserves are set, the seed is published.
-#[utoipa::path(post, path = "/api/events/{id}/selection/draw", tag = "selection", params(("id" = i64, Path)),
-    request_body = DrawBody,
-    responses((status = 200, body = PublicSelection), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)),
-    security(("session" = [])))]
-pub async fn make_draw(
-    State(state): State<AppState>,
-    staff: CurrentStaff,
-    Path(id): Path<EventId>,
-    Json(body): Json<DrawBody>,
-) -> ApiResult<Json<PublicSelection>> {
-    managed_event(&state, &staff.0, id, NOT_YOURS).await?;
-    let selection = state
-        .store
-        .selection(id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("selection"))?;
-    if selection.published_at.is_none() {
-        return Err(ApiError::conflict(
-            ErrorCode::WrongStatus,
-            "publish the announcement first",
-        ));
-    }
-    let seed = match body.seed.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        Some(s) => required_text("seed", s, 64)?,
-        None => crate::domain::identity::IdentityKeys::generate_secret()[..32].to_owned(),
-    };
-    let people = state.store.participants(id).await?;
-    let applicants: Vec<(String, String)> = people
-        .iter()
-        .filter(|p| p.status == "applied")
-        .map(|p| (p.reference.clone(), p.group_name.clone()))
-        .collect();
-    let places = usize::try_from(selection.places).unwrap_or(0);
-    let drawn = draw(&seed, places, &selection.groups, &applicants);
-    if !state.store.record_draw(id, &seed, &drawn).await? {
-        return Err(ApiError::conflict(
-            ErrorCode::WrongStatus,
-            "the draw has been made already",
-        ));
-    }
-    public(State(state), Path(id)).await
 }

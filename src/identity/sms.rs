@@ -17,6 +17,18 @@ use serde::Serialize;
 use crate::config::Secret;
 use crate::domain::identity::{PhoneNumber, hex, hmac};
 
+/// What a notice to a person on an event's list says.
+pub struct AttendanceNotice<'a> {
+    pub title: &'a str,
+    /// Beijing time, as people read it.
+    pub when: &'a str,
+    pub place: &'a str,
+    /// What to bring and how to check in (a sentence, or empty).
+    pub bring: &'a str,
+    /// Their notice page.
+    pub link: &'a str,
+}
+
 /// One text message.
 #[derive(Debug, Serialize)]
 pub struct Sms<'a> {
@@ -46,16 +58,43 @@ impl<'a> Sms<'a> {
         }
     }
 
-    /// A chosen or invited person's notice: the event, when and where, and
-    /// the link to their notice page (with the check-in code).
-    pub fn attendance(to: &'a PhoneNumber, event_title: &str, when: &str, place: &str, link: &str) -> Self {
+    /// A chosen or invited person's notice: the event, when and where, what
+    /// to bring, and the link to their notice page (with the check-in code).
+    /// Sent again, as `attendance_rescheduled`, when the event moves.
+    pub fn attendance(to: &'a PhoneNumber, notice: &AttendanceNotice<'_>, rescheduled: bool) -> Self {
+        let title: String = notice.title.chars().take(40).collect();
+        let AttendanceNotice {
+            when,
+            place,
+            bring,
+            link,
+            ..
+        } = notice;
+        let (kind, lead) = if rescheduled {
+            (
+                "attendance_rescheduled",
+                format!("您报名参加的“{title}”时间有变，改为：{when}"),
+            )
+        } else {
+            ("attendance_notice", format!("您将参加“{title}”，时间：{when}"))
+        };
+        let bring: String = bring.chars().take(60).collect();
+        Self {
+            kind,
+            to: to.expose(),
+            text: format!("【大兴区政民互动】{lead}，地点：{place}。{bring}凭签到码入场：{link}"),
+            code: None,
+            sent_at: crate::domain::time::now(),
+        }
+    }
+
+    /// The event a person signed up for, was chosen or invited to is cancelled.
+    pub fn attendance_cancelled(to: &'a PhoneNumber, event_title: &str) -> Self {
         let title: String = event_title.chars().take(40).collect();
         Self {
-            kind: "attendance_notice",
+            kind: "attendance_cancelled",
             to: to.expose(),
-            text: format!(
-                "【大兴区政民互动】您将参加“{title}”，时间：{when}，地点：{place}。请携带身份证件，凭签到码入场：{link}"
-            ),
+            text: format!("【大兴区政民互动】很抱歉，您报名参加的“{title}”已取消，详见活动公告。"),
             code: None,
             sent_at: crate::domain::time::now(),
         }

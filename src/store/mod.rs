@@ -20,6 +20,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 
 use crate::domain::names::names;
 
+pub mod attendance;
 pub mod audit;
 pub mod change_reports;
 pub mod events;

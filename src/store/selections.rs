@@ -37,7 +37,10 @@ pub struct Selection {
     pub closed_at: Option<DateTime<Utc>>,
     /// The draw's seed, published with its result.
     pub seed: Option<String>,
+    /// When the chosen were set, by a draw or by hand.
     pub drawn_at: Option<DateTime<Utc>>,
+    /// `draw` (reproducible from `seed`) or `manual` (chosen by the unit).
+    pub method: Option<String>,
 }
 
 impl Selection {
@@ -64,6 +67,7 @@ struct SelectionRow {
     closed_at: Option<DateTime<Utc>>,
     seed: Option<String>,
     drawn_at: Option<DateTime<Utc>>,
+    method: Option<String>,
 }
 
 /// One person on an event's list, as the unit sees them.
@@ -105,7 +109,7 @@ pub struct NewSignUp<'a> {
 impl Store {
     pub async fn selection(&self, event_id: EventId) -> StoreResult<Option<Selection>> {
         const SQL: &str = "SELECT event_id, text, places, opens_at, closes_at, reply_by, groups_json, published_at,
-               closed_at, seed, drawn_at FROM selections WHERE event_id = $1";
+               closed_at, seed, drawn_at, method FROM selections WHERE event_id = $1";
         let row: Option<SelectionRow> =
             on_pool!(self, read p => sqlx::query_as(SQL).bind(event_id).fetch_optional(p).await)?;
         row.map(|r| {
@@ -123,6 +127,7 @@ impl Store {
                 closed_at: r.closed_at,
                 seed: r.seed,
                 drawn_at: r.drawn_at,
+                method: r.method,
             })
         })
         .transpose()
@@ -185,18 +190,21 @@ impl Store {
         Ok(on_pool!(self, read p => sqlx::query_as(SQL).bind(event_id).fetch_all(p).await)?)
     }
 
-    /// Record a draw: the chosen, the reserves in order, the seed; sign-ups close.
-    pub async fn record_draw(&self, event_id: EventId, seed: &str, drawn: &Drawn) -> StoreResult<bool> {
-        const MARK: &str = "UPDATE selections SET seed = $1, drawn_at = $2, closed_at = COALESCE(closed_at, $2)
-             WHERE event_id = $3 AND drawn_at IS NULL";
+    /// Record who was chosen, by a draw (with its seed) or by hand: the
+    /// chosen, the reserves in order; sign-ups close. `false` when the
+    /// chosen were set already.
+    pub async fn record_choice(&self, event_id: EventId, seed: Option<&str>, drawn: &Drawn) -> StoreResult<bool> {
+        const MARK: &str = "UPDATE selections SET seed = $1, drawn_at = $2, closed_at = COALESCE(closed_at, $2),
+               method = $4 WHERE event_id = $3 AND drawn_at IS NULL";
         const CHOSEN: &str =
             "UPDATE participants SET status = 'chosen', rank = NULL WHERE event_id = $1 AND reference = $2";
         const RESERVE: &str =
             "UPDATE participants SET status = 'reserve', rank = $1 WHERE event_id = $2 AND reference = $3";
         let at = now();
         let mut tx = self.begin().await?;
-        let marked = on_tx!(&mut tx, c => sqlx::query(MARK).bind(seed).bind(at).bind(event_id).execute(c).await
-            .map(|r| r.rows_affected()))?;
+        let method = if seed.is_some() { "draw" } else { "manual" };
+        let marked = on_tx!(&mut tx, c => sqlx::query(MARK).bind(seed).bind(at).bind(event_id).bind(method)
+            .execute(c).await.map(|r| r.rows_affected()))?;
         if marked == 0 {
             return Ok(false);
         }
@@ -211,19 +219,19 @@ impl Store {
         Ok(true)
     }
 
-    /// Withdraw a participant; a chosen one's place goes to the first
+    /// Withdraw a participant; a chosen applicant's place goes to the first
     /// reserve, who is returned.
     pub async fn withdraw_participant(&self, reference: &str) -> StoreResult<Option<String>> {
-        const READ: &str = "SELECT event_id, status FROM participants WHERE reference = $1";
+        const READ: &str = "SELECT event_id, status, kind FROM participants WHERE reference = $1";
         const WITHDRAW: &str = "UPDATE participants SET status = 'withdrawn', rank = NULL, withdrawn_at = $1
              WHERE reference = $2 AND status <> 'withdrawn'";
         const NEXT: &str = "SELECT reference FROM participants WHERE event_id = $1 AND status = 'reserve'
              ORDER BY rank LIMIT 1";
         const UP: &str = "UPDATE participants SET status = 'chosen', rank = NULL WHERE reference = $1";
         let mut tx = self.begin().await?;
-        let row: Option<(EventId, String)> =
+        let row: Option<(EventId, String, String)> =
             on_tx!(&mut tx, c => sqlx::query_as(READ).bind(reference).fetch_optional(c).await)?;
-        let Some((event_id, status)) = row else {
+        let Some((event_id, status, kind)) = row else {
             return Err(StoreError::NotFound("participant"));
         };
         let done = on_tx!(&mut tx, c => sqlx::query(WITHDRAW).bind(now()).bind(reference).execute(c).await
@@ -232,7 +240,9 @@ impl Store {
             return Err(StoreError::Conflict("this sign-up was withdrawn already".into()));
         }
         let mut moved = None;
-        if status == "chosen" {
+        // Only a selected place passes on: an invitation or a walk-in is not
+        // one of the places the selection offered.
+        if status == "chosen" && kind == "applicant" {
             let next: Option<String> =
                 on_tx!(&mut tx, c => sqlx::query_scalar(NEXT).bind(event_id).fetch_optional(c).await)?;
             if let Some(next) = next {
@@ -321,6 +331,11 @@ pub struct Participation {
     pub questions: i64,
     pub comments: i64,
     pub votes: i64,
+    /// Online viewers who took part: asked, commented, upvoted or voted
+    /// (one each; in a verified room one per person).
+    pub online_participants: i64,
+    /// Whether each host unit's principal leader took part, as recorded.
+    pub principal_leaders: Vec<crate::store::attendance::PrincipalLeader>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -336,9 +351,14 @@ impl Store {
         const ONLINE: &str = "SELECT
                (SELECT COUNT(*) FROM questions WHERE event_id = $1 AND kind = 'question'),
                (SELECT COUNT(*) FROM questions WHERE event_id = $1 AND kind = 'comment'),
-               (SELECT COUNT(*) FROM poll_votes v JOIN polls p ON p.id = v.poll_id WHERE p.event_id = $1)";
+               (SELECT COUNT(*) FROM poll_votes v JOIN polls p ON p.id = v.poll_id WHERE p.event_id = $1),
+               (SELECT COUNT(*) FROM (
+                   SELECT viewer_key FROM questions WHERE event_id = $1
+                   UNION SELECT u.viewer_key FROM upvotes u JOIN questions q ON q.id = u.question_id WHERE q.event_id = $1
+                   UNION SELECT v.viewer_key FROM poll_votes v JOIN polls p ON p.id = v.poll_id WHERE p.event_id = $1
+               ) AS keys)";
         let people = self.participants(event_id).await?;
-        let (questions, comments, votes): (i64, i64, i64) =
+        let (questions, comments, votes, online_participants): (i64, i64, i64, i64) =
             on_pool!(self, read p => sqlx::query_as(ONLINE).bind(event_id).fetch_one(p).await)?;
         let count = |f: &dyn Fn(&Participant) -> bool| people.iter().filter(|p| f(p)).count() as i64;
         let on_list = |p: &Participant| p.status == "chosen";
@@ -374,6 +394,8 @@ impl Store {
             questions,
             comments,
             votes,
+            online_participants,
+            principal_leaders: self.principal_leaders(event_id).await?,
         })
     }
 }

@@ -17,6 +17,7 @@ mod comments;
 mod connections;
 mod demo;
 mod hardening;
+mod in_person;
 mod kill_switch;
 mod lifecycle;
 mod live;

@@ -22,9 +22,9 @@ use crate::domain::opinion::{self, reply_deadline};
 use crate::domain::plan::parse_local_or_rfc3339;
 use crate::domain::staff::{Role, Staff};
 use crate::domain::time::{now, shanghai};
-use crate::domain::values::Invalid;
+use crate::domain::values::{Invalid, required_text};
 use crate::store::events::Event;
-use crate::store::opinions::{Extension, NewOpinion, Notice, Opinion, Reminder, Transfer};
+use crate::store::opinions::{Extension, NewOpinion, Notice, Opinion, OpinionAuthor, Reminder, Transfer};
 
 mod decisions;
 mod followups;
@@ -98,7 +98,7 @@ pub(super) async fn own_opinion(state: &AppState, staff: &Staff, id: OpinionId) 
 }
 
 /// The reply due date of an opinion of `event` received at `received`.
-pub(super) fn due_date(state: &AppState, event: &Event, received: DateTime<Utc>) -> Option<NaiveDate> {
+pub(crate) fn due_date(state: &AppState, event: &Event, received: DateTime<Utc>) -> Option<NaiveDate> {
     opinion::reply_due_date(
         &state.calendar,
         event.ended_at,
@@ -202,6 +202,21 @@ pub struct NewOpinionBody {
     pub topic: Option<String>,
     /// When it was received (受理): RFC 3339 or local Beijing time; now when absent.
     pub received_at: Option<String>,
+    /// Said in person by a representative at the event (现场发言), typed in
+    /// by staff: the speaker's group; their name is recorded (as `nickname`)
+    /// only with their consent.
+    pub in_person: Option<InPersonSpeaker>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InPersonSpeaker {
+    /// 人大代表, 政协委员, 家长, 社区居民, …
+    pub group: String,
+    /// The speaker agreed to be named: `nickname` is their name. Without it
+    /// a nickname is refused and the opinion is signed 现场代表.
+    #[serde(default)]
+    pub named_with_consent: bool,
 }
 
 /// Type in an opinion collected offline (paper forms at an open day, letters).
@@ -229,7 +244,19 @@ pub async fn create(
         ));
     }
     let text = opinion::opinion_text(&body.text)?;
-    let nickname = crate::domain::question::Nickname::parse(body.nickname.as_deref())?;
+    let speaker_group = match &body.in_person {
+        Some(p) => {
+            if body.nickname.as_deref().is_some_and(|n| !n.trim().is_empty()) && !p.named_with_consent {
+                return Err(Invalid::new("nickname", "name a representative only with their consent").into());
+            }
+            Some(required_text("in_person.group", &p.group, 20)?)
+        }
+        None => None,
+    };
+    let nickname = match (&body.in_person, body.nickname.as_deref()) {
+        (Some(_), None) => crate::domain::question::Nickname::parse(Some("现场代表"))?,
+        (_, given) => crate::domain::question::Nickname::parse(given)?,
+    };
     let topic = body
         .topic
         .as_deref()
@@ -260,7 +287,9 @@ pub async fn create(
         topic: topic.as_deref(),
         received_at,
         due_date: due_date(&state, &event, received_at),
-        created_by: staff.0.id,
+        author: OpinionAuthor::Staff(staff.0.id),
+        via: speaker_group.as_ref().map(|_| "in_person"),
+        speaker_group: speaker_group.as_deref(),
     };
     let created = state.store.create_opinion(&new).await?;
     Ok((StatusCode::CREATED, Json(view(created))))

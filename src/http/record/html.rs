@@ -225,11 +225,40 @@ fn render_adoption(h: &mut String, p: &MaterialsPackage) {
     let t = &p.participation;
     let _ = writeln!(
         h,
-        "<tr><th>线上提问</th><td>{}</td></tr>\n<tr><th>线上评论</th><td>{}</td></tr>\n<tr><th>投票</th><td>{}</td></tr>\n\
-         <tr><th>报名人数</th><td>{}</td></tr>\n<tr><th>入选人数</th><td>{}</td></tr>\n<tr><th>定向邀请</th><td>{}</td></tr>\n\
+        "<tr><th>线上参与网友</th><td>{}</td></tr>\n<tr><th>线上提问</th><td>{}</td></tr>\n<tr><th>线上评论</th><td>{}</td></tr>\n\
+         <tr><th>投票</th><td>{}</td></tr>\n<tr><th>报名人数</th><td>{}</td></tr>\n<tr><th>入选人数</th><td>{}</td></tr>\n\
+         <tr><th>定向邀请</th><td>{}</td></tr>\n<tr><th>现场加入</th><td>{}</td></tr>\n\
          <tr><th>按时通知</th><td>{} / {}</td></tr>\n<tr><th>现场签到</th><td>{}</td></tr>",
-        t.questions, t.comments, t.votes, t.applicants, t.chosen, t.invited, t.notified_on_time, t.notified, t.attended
+        t.online_participants,
+        t.questions,
+        t.comments,
+        t.votes,
+        t.applicants,
+        t.chosen,
+        t.invited,
+        t.walk_ins,
+        t.notified_on_time,
+        t.notified,
+        t.attended
     );
+    for g in &t.by_group {
+        let _ = writeln!(
+            h,
+            "<tr><th>到场：{}</th><td>{} / {}</td></tr>",
+            e(&g.group),
+            g.attended,
+            g.on_list
+        );
+    }
+    for l in &t.principal_leaders {
+        let who = l.leader.as_deref().map(|x| format!("（{}）", e(x))).unwrap_or_default();
+        let said = if l.attended { "出席" } else { "未出席" };
+        let _ = writeln!(
+            h,
+            "<tr><th>{}主要负责同志{who}</th><td>{said}</td></tr>",
+            e(&l.unit_name)
+        );
+    }
     let m = &p.moderation;
     let _ = writeln!(
         h,

@@ -393,7 +393,7 @@ pub async fn publish(
         .publish_materials(id, &materials_url, video_url.as_deref())
         .await?;
     tracing::info!(event_id = id.0, by = staff.0.id.0, "materials package published");
-    Ok(Json(view(&state, event, Some(&staff.0))))
+    Ok(Json(view(&state, event, Some(&staff.0)).await?))
 }
 
 /// The public page of a published package (a 404 page otherwise).

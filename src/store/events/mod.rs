@@ -165,6 +165,9 @@ impl Event {
             schedule: self.schedule(),
             announced_at: self.announced_at,
             selection_notified_at: self.selection_notified_at,
+            notices: Vec::new(),
+            in_person: None,
+            leader_attended: None,
             ended_at: self.ended_at,
             materials_published_at: self.materials_published_at,
         }

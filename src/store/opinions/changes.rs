@@ -4,7 +4,7 @@
 use chrono::{NaiveDate, Utc};
 use serde::Serialize;
 
-use super::{Actor, NewOpinion, Opinion, OpinionFields, SideRecord};
+use super::{Actor, NewOpinion, Opinion, OpinionAuthor, OpinionFields, SideRecord};
 use crate::domain::ids::{EventId, OpinionId, StaffId, UnitId};
 use crate::domain::opinion::Rating;
 use crate::domain::question::ViewerKey;
@@ -69,14 +69,21 @@ impl Store {
         Ok(added)
     }
 
-    /// An opinion typed in by staff (an offline open day's paper form, a letter).
+    /// An opinion typed in: by staff (an offline open day's paper form, a
+    /// letter, what a representative said in person), or written by a person
+    /// on the list from their notice page.
     #[tracing::instrument(skip(self, new), fields(event_id = new.event_id.0), err(level = "debug"))]
     pub async fn create_opinion(&self, new: &NewOpinion<'_>) -> StoreResult<Opinion> {
         const SQL: &str =
             "INSERT INTO opinions (event_id, unit_id, source, text, nickname, topic, state, handoff, support,
-               received_at, due_date, created_by, created_at, updated_at)
-             VALUES ($1, $2, 'offline', $3, $4, $5, 'pending', FALSE, 1, $6, $7, $8, $9, $9) RETURNING id";
+               received_at, due_date, created_by, created_at, updated_at, via, speaker_group, participant_id)
+             VALUES ($1, $2, 'offline', $3, $4, $5, 'pending', FALSE, 1, $6, $7, $8, $9, $9, $10, $11,
+               (SELECT id FROM participants WHERE reference = $12)) RETURNING id";
         let at = now();
+        let (staff, participant) = match new.author {
+            OpinionAuthor::Staff(id) => (Some(id), None),
+            OpinionAuthor::Participant(reference) => (None, Some(reference)),
+        };
         let mut tx = self.begin().await?;
         let id: OpinionId = on_tx!(&mut tx, c => sqlx::query_scalar(SQL)
             .bind(new.event_id)
@@ -86,15 +93,27 @@ impl Store {
             .bind(new.topic)
             .bind(new.received_at)
             .bind(new.due_date)
-            .bind(new.created_by)
+            .bind(staff)
             .bind(at)
+            .bind(new.via)
+            .bind(new.speaker_group)
+            .bind(participant)
             .fetch_one(c)
             .await)?;
-        let after = serde_json::json!({ "text": new.text, "nickname": new.nickname, "topic": new.topic }).to_string();
-        let line = AuditLine::staff(new.created_by, new.event_id, "opinion.create")
-            .on(id)
-            .change(None, Some(after));
-        tx.audit(line, at).await?;
+        let after = serde_json::json!({
+            "text": new.text, "nickname": new.nickname, "topic": new.topic,
+            "via": new.via, "speaker_group": new.speaker_group,
+        })
+        .to_string();
+        // A participant is a citizen: audited as a viewer, named by their reference.
+        let participant_actor = participant.map(|r| format!("participant:{r}")).unwrap_or_default();
+        let line = match new.author {
+            OpinionAuthor::Staff(by) => AuditLine::staff(by, new.event_id, "opinion.create"),
+            OpinionAuthor::Participant(_) => {
+                AuditLine::by(("viewer", &participant_actor), new.event_id, "opinion.create")
+            }
+        };
+        tx.audit(line.on(id).change(None, Some(after)), at).await?;
         tx.commit().await?;
         self.opinion(id).await
     }

@@ -27,7 +27,8 @@ const OPINION_SELECT: &str = "SELECT o.id, o.event_id, e.title AS event_title, o
     (SELECT COUNT(*) FROM opinion_reminders m WHERE m.opinion_id = o.id) AS reminders,
     (SELECT COUNT(*) FROM opinion_extensions x WHERE x.opinion_id = o.id AND x.decision = 'pending') AS pending_extensions,
     (o.notify AND o.identity_id IS NOT NULL) AS notify,
-    (SELECT n.delivered FROM opinion_notices n WHERE n.opinion_id = o.id ORDER BY n.id DESC LIMIT 1) AS told
+    (SELECT n.delivered FROM opinion_notices n WHERE n.opinion_id = o.id ORDER BY n.id DESC LIMIT 1) AS told,
+    o.via, o.speaker_group
     FROM opinions o JOIN events e ON e.id = o.event_id JOIN units u ON u.id = o.unit_id
     LEFT JOIN users r ON r.id = o.replied_by";
 
@@ -63,6 +64,8 @@ struct OpinionRow {
     pending_extensions: i64,
     notify: bool,
     told: Option<bool>,
+    via: Option<String>,
+    speaker_group: Option<String>,
 }
 
 /// One opinion with everything unit staff see of it.
@@ -114,6 +117,11 @@ pub struct Opinion {
     /// Whether the asker was told: `true` delivered, `false` the last try
     /// failed, `null` not (yet) — the detail lists every try (回访).
     pub told: Option<bool>,
+    /// How an offline opinion came: `in_person` (said at the event, typed
+    /// in by staff) or `written` (from the person's notice page).
+    pub via: Option<String>,
+    /// The group of the representative who said or wrote it (人大代表, 家长, …).
+    pub speaker_group: Option<String>,
 }
 
 impl OpinionRow {
@@ -157,6 +165,8 @@ impl OpinionRow {
             extension_pending: self.pending_extensions > 0,
             notify: self.notify,
             told: self.told,
+            via: self.via,
+            speaker_group: self.speaker_group,
         })
     }
 }
@@ -262,7 +272,20 @@ pub struct NewOpinion<'a> {
     pub topic: Option<&'a str>,
     pub received_at: DateTime<Utc>,
     pub due_date: Option<NaiveDate>,
-    pub created_by: StaffId,
+    /// Who typed it in: a staff member, or the participant who wrote it
+    /// from their notice page (by reference).
+    pub author: OpinionAuthor<'a>,
+    /// `in_person` or `written` (see [`Opinion::via`]).
+    pub via: Option<&'a str>,
+    pub speaker_group: Option<&'a str>,
+}
+
+/// Who records an opinion typed in.
+#[derive(Debug, Clone, Copy)]
+pub enum OpinionAuthor<'a> {
+    Staff(StaffId),
+    /// A person on an event's list, by their reference.
+    Participant(&'a str),
 }
 
 fn like_pattern(s: &str) -> String {
