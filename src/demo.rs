@@ -355,3 +355,117 @@ async fn review_samples(
     hub.writer.submit(Command::Review(appeal), sink).await?;
     Ok(())
 }
+
+/// Who signs up for the demo's in-person open day: name, group, street, number.
+const APPLICANTS: [(&str, &str, &str, &str); 8] = [
+    ("张伟", "社区居民", "兴丰街道", "13800000101"),
+    ("王芳", "社区居民", "林校路街道", "13800000102"),
+    ("李娜", "社区居民", "清源街道", "13800000103"),
+    ("刘洋", "企业", "亦庄镇", "13800000104"),
+    ("陈静", "企业", "黄村镇", "13800000105"),
+    ("杨磊", "家长", "天宫院街道", "13800000106"),
+    ("赵敏", "家长", "高米店街道", "13800000107"),
+    ("黄强", "社区居民", "观音寺街道", "13800000108"),
+];
+
+/// The demo's in-person open day (开放点6, 人保局, tomorrow): a published
+/// selection announcement with sign-ups open until an hour before the start,
+/// eight applicants and two invited representatives, so that the draw, the
+/// notices, the door list and the written suggestions can each be tried.
+/// Laid once; a restart keeps what was done with it (and, until the draw,
+/// moves the sign-up window with the event).
+pub async fn in_person_open_day(
+    store: &Store,
+    keys: &crate::domain::identity::IdentityKeys,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    use crate::domain::identity::{PhoneNumber, VerificationToken};
+    use crate::domain::selection::{GroupTarget, new_reference};
+    use crate::store::attendance::AttendanceSettings;
+    use crate::store::identities::NewVerification;
+    use crate::store::selections::{NewParticipant, NewSignUp, SelectionText};
+
+    let Some(event) = store
+        .list_events(&EventFilter::default())
+        .await?
+        .into_iter()
+        .find(|e| e.code == "open-day-06")
+    else {
+        return Ok(());
+    };
+    let Some(starts_at) = event.about.starts_at.filter(|_| event.status == EventStatus::Announced) else {
+        return Ok(());
+    };
+    let laid = store.selection(event.id).await?;
+    if laid.as_ref().is_some_and(|s| s.drawn_at.is_some()) {
+        return Ok(());
+    }
+    let group = |name: &str, share| GroupTarget {
+        name: name.to_owned(),
+        share,
+    };
+    let text = SelectionText {
+        text: "本次政务开放日面向全区公开遴选6名群众代表，走进社银合作网点，体验社保业务办理并面对面交流。\
+               年满18周岁的大兴区居民、企业职工和家长均可报名；按群体分层抽签，抽签种子随结果公示，任何人可复核。"
+            .to_owned(),
+        places: 6,
+        opens_at: now - Duration::days(2),
+        closes_at: (starts_at - Duration::hours(1)).max(now + Duration::hours(1)),
+        reply_by: local_date(starts_at),
+        groups: vec![group("社区居民", 50), group("企业", 30), group("家长", 20)],
+    };
+    // Until the draw, each start opens sign-ups again around the new start.
+    store.save_selection(event.id, &text).await?;
+    if laid.is_some() {
+        return Ok(());
+    }
+    store.mark_selection(event.id, true).await?;
+    let settings = AttendanceSettings {
+        capacity: Some(20),
+        bring: Some("请携带身份证，提前15分钟到一层大厅签到".to_owned()),
+    };
+    store.save_attendance_settings(event.id, &settings).await?;
+    for (name, group, street, number) in APPLICANTS {
+        let phone = PhoneNumber::parse(number)?;
+        let verified = store
+            .record_verification(NewVerification {
+                phone: &keys.phone_hash(&phone),
+                masked: &phone.masked(),
+                sealed: &keys.seal(&phone),
+                token: &VerificationToken::generate(),
+                expires_at: now + Duration::days(1),
+            })
+            .await?;
+        store
+            .sign_up(NewSignUp {
+                event_id: event.id,
+                reference: &new_reference(),
+                name,
+                identity: verified.identity_id,
+                phone_masked: &verified.phone,
+                group,
+                street: Some(street),
+                reason: Some("想了解社保业务在银行网点怎么办"),
+            })
+            .await?;
+    }
+    for (name, group, organisation, number) in [
+        ("周代表", "人大代表", "区人大代表", "13900000201"),
+        ("吴委员", "政协委员", "区政协委员", "13900000202"),
+    ] {
+        let phone = PhoneNumber::parse(number)?;
+        store
+            .add_participant(NewParticipant {
+                event_id: event.id,
+                reference: &new_reference(),
+                name,
+                phone_masked: &phone.masked(),
+                phone_sealed: Some(&keys.seal(&phone)),
+                group,
+                organisation: Some(organisation),
+                kind: "invited",
+            })
+            .await?;
+    }
+    Ok(())
+}

@@ -160,6 +160,9 @@ async fn serve(args: ServeArgs, db: &DatabaseUrl, calendar_dir: &std::path::Path
         demo::open_live_room(&state.store, &state.hub)
             .await
             .context("opening the demo's live room")?;
+        demo::in_person_open_day(&state.store, state.verifier.keys(), now())
+            .await
+            .context("laying the demo's in-person open day")?;
         eprintln!(
             "\n  Demo data loaded. Staff accounts (password `{}`): demo-admin, demo-unit (人保局), demo-moderator, demo-host.\n",
             demo::DEMO_PASSWORD

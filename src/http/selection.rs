@@ -185,7 +185,11 @@ pub async fn public(State(state): State<AppState>, Path(id): Path<EventId>) -> A
         .filter(|s| s.published_at.is_some())
         .ok_or_else(|| ApiError::not_found("selection"))?;
     let people = state.store.participants(id).await?;
-    let active: Vec<&Participant> = people.iter().filter(|p| p.status != "withdrawn").collect();
+    // The selection's own: the invited and walk-ins are not among its places.
+    let active: Vec<&Participant> = people
+        .iter()
+        .filter(|p| p.kind == "applicant" && p.status != "withdrawn")
+        .collect();
     let listed = |p: &&Participant| ListedPerson {
         reference: p.reference.clone(),
         name: mask_name(&p.name),

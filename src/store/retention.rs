@@ -51,7 +51,8 @@ impl Store {
             "UPDATE bans SET ip = NULL WHERE event_id = $1 AND ip IS NOT NULL AND NOT permanent",
         ];
         const LINKS: [&str; 4] = [
-            "UPDATE participants SET identity_id = NULL, name = '（已清理）', street = NULL, reason = NULL
+            "UPDATE participants SET identity_id = NULL, name = '（已清理）', street = NULL, reason = NULL,
+               phone_sealed = NULL, phone_masked = '—', notice_token = NULL
              WHERE event_id = $1 AND name <> '（已清理）'",
             "UPDATE questions SET identity_id = NULL WHERE event_id = $1 AND identity_id IS NOT NULL",
             "UPDATE opinions SET identity_id = NULL, notify = FALSE, viewer_key = NULL

@@ -189,4 +189,65 @@ async fn the_demo_opens_a_verified_working_room() {
     assert!(queue.iter().any(|q| q["appeal"]["status"] == "open"), "{queue:?}");
     let reports = console.expect("reports").await;
     assert_eq!(reports["reports"][0]["open"], 1, "{reports:?}");
+
+    // The in-person open day: sign-ups open with eight applicants; the
+    // verified newcomer signs up too; the unit sees them and the invited.
+    let events: Value = http
+        .get(format!("{base}/api/events"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let open_day = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["code"] == "open-day-06")
+        .expect("open day 6")["id"]
+        .as_i64()
+        .unwrap();
+    let selection: Value = http
+        .get(format!("{base}/api/events/{open_day}/selection"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (selection["open"].as_bool(), selection["applicants"].as_i64()),
+        (Some(true), Some(8)),
+        "{selection:?}"
+    );
+    let signed = http
+        .post(format!("{base}/api/events/{open_day}/signups"))
+        .json(&json!({ "verification": verification, "name": "新来的", "group": "家长" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status(), StatusCode::CREATED);
+    let login: Value = http
+        .post(format!("{base}/api/auth/login"))
+        .json(&json!({ "username": "demo-unit", "password": "minsheng-demo" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let unit = login["token"].as_str().expect("signed in");
+    let list: Value = http
+        .get(format!("{base}/api/events/{open_day}/participants"))
+        .bearer_auth(unit)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let list = list.as_array().unwrap();
+    assert_eq!(list.len(), 11, "8 applicants, the newcomer, 2 invited");
+    assert_eq!(list.iter().filter(|p| p["kind"] == "invited").count(), 2);
 }
