@@ -214,6 +214,17 @@ function duty(d) {
   return d.due ? `${d.met}/${d.due}` : "—";
 }
 
+/** The notice to each person on a list: on time of those owed, and the late or missing. */
+function notices(n) {
+  if (!n.people) return "—";
+  const missed = n.late + n.not_notified;
+  return missed ? `${n.on_time}/${n.people}（${missed}）` : `${n.on_time}/${n.people}`;
+}
+
+function inPerson(p) {
+  return p.events ? `${p.applicants}/${p.chosen}/${p.invited}/${p.attended}` : "—";
+}
+
 function charts(units) {
   const box = $("charts");
   box.replaceChildren();
@@ -252,6 +263,9 @@ async function loadReport() {
       ["满意率", percent(u.satisfaction_rate)],
       ["答复用时中位数", u.median_reply_working_days ?? "—"],
       ["转办任务/逾期", `${u.handoff_tasks}/${u.handoff_overdue}`],
+      ["参加人员通知 按时/应通知（逾期）", notices(u.people_notices)],
+      ["线下参与 报名/入选/邀请/到场", inPerson(u.in_person)],
+      ["主要负责同志出席/已记录", u.in_person.leader_recorded ? `${u.in_person.leader_attended}/${u.in_person.leader_recorded}` : "—"],
     ], "该年度没有数据");
     for (const tr of $("report").tBodies[0].rows) {
       tr.cells[0].classList.add("nowrap");
