@@ -269,6 +269,13 @@ export async function logout() {
 /** Where the live client keeps this browser's anonymous viewer token (only its asker may rate a reply). */
 export const VIEWER_TOKEN_KEY = "minsheng.viewer_token";
 
+/**
+ * Where this browser keeps its verified mobile number's token (POST
+ * /api/verification): one key for the live room and the sign-up page, so a
+ * person verified in one is verified in the other.
+ */
+export const VERIFICATION_KEY = "minsheng.verification";
+
 /** A value kept in localStorage, or null (none, or no storage in private mode). */
 export function stored(key) {
   try {

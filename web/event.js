@@ -122,6 +122,30 @@ async function feedback(event) {
   $("feedback-box").hidden = false;
 }
 
+/**
+ * The way to the sign-up page when the event has a published selection
+ * (公开遴选): 报名参加 while sign-ups are open, else the announcement and
+ * then the result. No selection (404): nothing.
+ */
+async function signupLink(event) {
+  const p = $("signup-link");
+  p.hidden = true;
+  if (event.public_selection === false) return;
+  let selection;
+  try {
+    selection = await api("GET", `/api/events/${event.id}/selection`);
+  } catch {
+    return;
+  }
+  const text = selection.open
+    ? "报名参加：现场名额公开遴选"
+    : selection.result
+      ? "查看遴选结果（公示）"
+      : "查看遴选公告";
+  p.replaceChildren(link(text, `/signup.html?event=${event.id}`, selection.open ? "live-link" : null));
+  p.hidden = false;
+}
+
 /** A changed value as people read it. */
 function shownValue(field, value) {
   if (value === null || value === undefined || value === "") return "（无）";
@@ -160,7 +184,7 @@ async function load() {
   try {
     const event = await api("GET", `/api/events/${id}`);
     announcement(event);
-    await changes(event);
+    await Promise.all([changes(event), signupLink(event)]);
     if (AFTER.has(event.status)) await feedback(event);
     status.textContent = "";
   } catch (err) {

@@ -74,6 +74,17 @@ export const SOURCE = { question: "提问", comment: "评论", poll_answer: "投
 export const RATING = { satisfied: "满意", basically_satisfied: "基本满意", unsatisfied: "不满意" };
 export const EXTENSION = { pending: "待批复", granted: "已批准", refused: "未批准" };
 
+// --- open days in person (公开遴选, notices, check-in) ----------------------------
+
+/** A person's place on an event's list. */
+export const PARTICIPANT_STATUS = { applied: "已报名，待遴选", chosen: "已入选", reserve: "候补", withdrawn: "已撤回" };
+
+/** How a person came to be on the list. */
+export const PARTICIPANT_KIND = { applicant: "公开遴选", invited: "定向邀请", walk_in: "现场加入" };
+
+/** How the unit chose among the applicants. */
+export const SELECTION_METHOD = { draw: "随机抽选", manual: "按公告条件遴选" };
+
 // --- the live room -------------------------------------------------------------
 
 /** The connection indicator's text, by the live client's state. */
@@ -111,6 +122,10 @@ export const API_ERROR = {
   no_public_selection: "本活动没有公开遴选参与者",
   not_ended: "活动结束后才能这样操作",
   already_published: "已经发布过了",
+  signup_closed: "报名未开始或已截止",
+  already_signed_up: "这个手机号已经报过名了，每个手机号只能报名一次",
+  verification_required: "请先验证手机号",
+  invalid_input: "填写的内容不符合要求",
   invalid_credentials: "用户名或密码不正确",
   unsupported_media_type: "提交的内容格式不对",
   method_not_allowed: "不支持这种操作",
@@ -136,6 +151,10 @@ export const FIELD = {
   audience_limit: "人数上限",
   notified_at: "通知时间",
   reason: "理由",
+  name: "姓名",
+  group: "群体",
+  street: "街道/镇",
+  phone: "手机号",
   video_url: "视频链接",
 };
 

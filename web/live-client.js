@@ -3,10 +3,9 @@
 // resume from that seq, match answers to requests by `ref`, and hand every
 // other frame to the page's handlers by its `type`.
 
-import { VIEWER_TOKEN_KEY, store, stored } from "./dom.js";
+import { VERIFICATION_KEY, VIEWER_TOKEN_KEY, store, stored } from "./dom.js";
 
 const NICKNAME_KEY = "minsheng.nickname";
-const VERIFICATION_KEY = "minsheng.verification";
 
 // Close codes after which trying again cannot help (protocol.md, "Close codes").
 const FINAL_CLOSES = new Set([1002, 1003, 4403, 4404]);

@@ -152,6 +152,50 @@ const ASSETS: &[Asset] = &[
         content_type: "text/css; charset=utf-8",
         body: include_bytes!("../../web/work.css"),
     },
+    // Open days in person: the public sign-up page (遴选公告, the form, the
+    // published result), the person's notice with the check-in code (its
+    // token in the address's fragment), the door's check-in page, the
+    // verification form they share with nothing else, and their stylesheet.
+    Asset {
+        path: "/signup.html",
+        content_type: "text/html; charset=utf-8",
+        body: include_bytes!("../../web/signup.html"),
+    },
+    Asset {
+        path: "/signup.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../web/signup.js"),
+    },
+    Asset {
+        path: "/notice.html",
+        content_type: "text/html; charset=utf-8",
+        body: include_bytes!("../../web/notice.html"),
+    },
+    Asset {
+        path: "/notice.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../web/notice.js"),
+    },
+    Asset {
+        path: "/door.html",
+        content_type: "text/html; charset=utf-8",
+        body: include_bytes!("../../web/door.html"),
+    },
+    Asset {
+        path: "/door.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../web/door.js"),
+    },
+    Asset {
+        path: "/verify.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../web/verify.js"),
+    },
+    Asset {
+        path: "/open-day.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_bytes!("../../web/open-day.css"),
+    },
 ];
 
 /// Every page is served with a strong `ETag` (a digest of the embedded
@@ -221,9 +265,11 @@ impl SecurityHeaders {
     }
 }
 
-/// The pages a district may embed in its portal or new-media pages.
+/// The pages a district may embed in its portal or new-media pages (the
+/// sign-up page too: people sign up "through the district's website"). A
+/// person's notice page is theirs alone and never framed.
 fn embeddable(path: &str) -> bool {
-    matches!(path, "/live.html" | "/event.html" | "/privacy.html")
+    matches!(path, "/live.html" | "/event.html" | "/privacy.html" | "/signup.html")
         || (path.starts_with("/events/") && path.ends_with("/record"))
 }
 

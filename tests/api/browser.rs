@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use crate::helpers::{Backend, TestApp, spawn_app};
 
 #[path = "webdriver.rs"]
-mod webdriver;
+pub(crate) mod webdriver;
 use webdriver::{Browser, Driver};
 
 /// The password `TestApp::staff` gives the accounts it creates.
@@ -31,7 +31,7 @@ fn browser_required() -> bool {
 }
 
 /// Where the pages' screenshots go (test artifacts).
-fn screenshots() -> PathBuf {
+pub(crate) fn screenshots() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/browser-screenshots");
     std::fs::create_dir_all(&dir).expect("screenshot folder");
     dir
@@ -63,7 +63,7 @@ async fn id_of(b: &Browser, css: &str, text: &str) -> i64 {
 }
 
 /// Whether an element matching `css` contains `text`.
-async fn shows(b: &Browser, what: &str, css: &str, text: &str) {
+pub(crate) async fn shows(b: &Browser, what: &str, css: &str, text: &str) {
     b.wait(
         what,
         "const [css, text] = arguments; \
@@ -80,7 +80,7 @@ async fn ask(viewer: &Browser, text: &str) {
 
 /// Whether the browser tests can run here; says so loudly when they cannot
 /// (and fails under MINSHENG_REQUIRE_BROWSER=1).
-fn browser_here() -> bool {
+pub(crate) fn browser_here() -> bool {
     if let Err(missing) = webdriver::available() {
         assert!(
             !browser_required(),
@@ -481,7 +481,7 @@ async fn signs_in(app: &TestApp, driver: &Driver, path: &str, username: &str) ->
     b
 }
 
-async fn sign_in(b: &Browser, app: &TestApp, path: &str, username: &str) {
+pub(crate) async fn sign_in(b: &Browser, app: &TestApp, path: &str, username: &str) {
     b.goto(&app.url(path)).await;
     b.wait(
         "the redirect to the sign-in page",
@@ -501,7 +501,7 @@ async fn sign_in(b: &Browser, app: &TestApp, path: &str, username: &str) {
 }
 
 /// Whether the page fits the screen's width once `css` shows (no sideways scrolling).
-async fn fits(b: &Browser, css: &str) -> bool {
+pub(crate) async fn fits(b: &Browser, css: &str) -> bool {
     b.wait(
         &format!("{css} on the phone"),
         "return !!document.querySelector(arguments[0])",
@@ -714,7 +714,7 @@ async fn unit_reply_reaches_the_public_page() {
 
 /// Set an input's value as a person's typing would (an `input` and a
 /// `change` event); for `datetime-local`, whose typed form depends on the locale.
-async fn set_value(b: &Browser, css: &str, value: &str) {
+pub(crate) async fn set_value(b: &Browser, css: &str, value: &str) {
     b.js(
         "const [css, value] = arguments; const e = document.querySelector(css); e.value = value; \
          e.dispatchEvent(new Event('input', { bubbles: true })); \

@@ -24,6 +24,7 @@ mod live;
 mod live_input;
 mod masking;
 mod notices;
+mod open_day_pages;
 mod openapi_fuzz;
 mod opinions;
 mod ops;
