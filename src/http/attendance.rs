@@ -129,11 +129,12 @@ pub async fn check_in(
 ) -> ApiResult<Json<Participant>> {
     managed_event(&state, &staff.0, id, NOT_YOURS).await?;
     let reference = body.reference.trim();
+    let on_this_list = matches!(state.store.participant_identity(reference).await?, Some((event, _)) if event == id);
     let person = state
         .store
         .participant(reference)
         .await?
-        .filter(|p| p.status == "chosen")
+        .filter(|p| on_this_list && p.status == "chosen")
         .ok_or_else(|| ApiError::not_found("person on this event's list"))?;
     if !state.store.check_in(id, reference).await? {
         return Err(ApiError::conflict(

@@ -228,6 +228,8 @@ pub struct NoticeView {
     pub name: String,
     pub reference: String,
     pub status: String,
+    /// `applicant` (chosen in the open) or `invited` (定向邀请).
+    pub kind: String,
     pub checked_in: bool,
     /// The check-in code to show at the door (an SVG QR code of the reference).
     pub check_in_qr_svg: String,
@@ -298,6 +300,7 @@ pub async fn notice(State(state): State<AppState>, Path(token): Path<String>) ->
         suggestion_until: suggestion_window(&state, &event).map(|(_, until)| until),
         reference: person.reference,
         status: person.status,
+        kind: person.kind,
         checked_in: person.checked_in_at.is_some(),
         check_in_qr_svg: qr,
     }))

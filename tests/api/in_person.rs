@@ -155,6 +155,17 @@ async fn a_list_chosen_by_hand_is_told_of_a_reschedule_and_a_cancellation(backen
         .to_owned();
     assert_eq!(messages(&app, event, 4).await.len(), 4);
 
+    // A reference is checked in at its own event only.
+    let other = app.announce("open-day-08").await;
+    let elsewhere = app
+        .post(
+            &format!("/api/events/{other}/check-in"),
+            admin,
+            json!({ "reference": refs[0] }),
+        )
+        .await;
+    assert_eq!(elsewhere.status, StatusCode::NOT_FOUND, "{:?}", elsewhere.body);
+
     // The unit takes an invitation back; it is off the list, and no one moves up for it.
     let invited: Vec<Value> = app
         .get(&format!("/api/events/{event}/participants"), admin)
