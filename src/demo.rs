@@ -380,7 +380,7 @@ pub async fn in_person_open_day(
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
     use crate::domain::identity::{PhoneNumber, VerificationToken};
-    use crate::domain::selection::{GroupTarget, new_reference};
+    use crate::domain::selection::{FieldRule, GroupTarget, SignUpFields, new_reference};
     use crate::store::attendance::AttendanceSettings;
     use crate::store::identities::NewVerification;
     use crate::store::selections::{NewParticipant, NewSignUp, SelectionText};
@@ -413,6 +413,10 @@ pub async fn in_person_open_day(
         closes_at: (starts_at - Duration::hours(1)).max(now + Duration::hours(1)),
         reply_by: local_date(starts_at),
         groups: vec![group("社区居民", 50), group("企业", 30), group("家长", 20)],
+        fields: SignUpFields {
+            street: FieldRule::Required,
+            reason: FieldRule::Optional,
+        },
     };
     // Until the draw, each start opens sign-ups again around the new start.
     store.save_selection(event.id, &text).await?;

@@ -129,10 +129,23 @@ function showForm(on) {
   $("verify-form").hidden = verified;
   $("verified-line").hidden = !verified || withdrawing;
   $("signup-form").hidden = !verified || withdrawing;
+  askFields(page.selection.fields);
   const select = $("su-group");
   if (select.options.length <= 1) {
     for (const g of page.selection.groups) select.append(option(g.name, g.name));
   }
+}
+
+/** The optional fields as this announcement asks for them: hidden, optional or required. */
+function askFields(fields = {}) {
+  const ask = (name, caption, extra = "") => {
+    const rule = fields[name] ?? "optional";
+    $(`su-${name}-field`).hidden = rule === "hidden";
+    $(`su-${name}`).required = rule === "required";
+    $(`su-${name}-label`).textContent = `${caption}（${rule === "required" ? "必填" : "选填"}${extra}）`;
+  };
+  ask("street", "所在街道/镇");
+  ask("reason", "申请理由", "，最多 300 字");
 }
 
 /** Ask for the number first: `why` says so, `then` runs once it is verified. */
@@ -180,6 +193,11 @@ async function submit(e) {
   };
   if (!body.name) return refuse("name");
   if (!body.group) return refuse("group");
+  const rules = page.selection.fields ?? {};
+  for (const name of ["street", "reason"]) {
+    if (rules[name] === "hidden") body[name] = null;
+    else if (rules[name] === "required" && !body[name]) return refuse(name, "本次报名需要填写此项");
+  }
   const button = $("su-submit");
   button.disabled = true;
   say(msg, "");

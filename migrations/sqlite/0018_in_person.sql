@@ -9,6 +9,13 @@ CREATE TABLE attendance_settings (
     updated_at    TEXT    NOT NULL
 );
 
+-- Which optional sign-up fields the announcement asks for, each `hidden`,
+-- `optional` or `required`.
+ALTER TABLE selections ADD COLUMN street_field TEXT NOT NULL DEFAULT 'optional'
+    CHECK (street_field IN ('hidden', 'optional', 'required'));
+ALTER TABLE selections ADD COLUMN reason_field TEXT NOT NULL DEFAULT 'optional'
+    CHECK (reason_field IN ('hidden', 'optional', 'required'));
+
 -- How the chosen were chosen: `draw` (its seed is published) or `manual`.
 ALTER TABLE selections ADD COLUMN method TEXT CHECK (method IN ('draw', 'manual'));
 UPDATE selections SET method = 'draw' WHERE drawn_at IS NOT NULL;

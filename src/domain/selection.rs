@@ -27,6 +27,43 @@ pub struct GroupTarget {
     pub share: u32,
 }
 
+super::names::names! {
+    /// Whether the sign-up form asks for an optional field.
+    #[derive(ToSchema, Default)]
+    pub enum FieldRule {
+        /// Not asked.
+        Hidden = "hidden",
+        /// Asked; may be left empty.
+        #[default]
+        Optional = "optional",
+        /// Asked and must be filled in.
+        Required = "required",
+    }
+}
+
+/// The optional fields of an event's sign-up form, set per event.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignUpFields {
+    /// 街道/镇.
+    #[serde(default)]
+    pub street: FieldRule,
+    /// A short reason for applying.
+    #[serde(default)]
+    pub reason: FieldRule,
+}
+
+impl FieldRule {
+    /// What a sign-up keeps of `value` under this rule.
+    pub fn apply(self, field: &'static str, value: Option<String>) -> Result<Option<String>, Invalid> {
+        match (self, value) {
+            (Self::Hidden, _) => Ok(None),
+            (Self::Required, None) => Err(Invalid::new(field, "is required for this event")),
+            (_, value) => Ok(value),
+        }
+    }
+}
+
 /// Check a unit's groups: 1–12 named groups whose shares add up to 100.
 pub fn check_groups(groups: &[GroupTarget]) -> Result<(), Invalid> {
     if groups.is_empty() || groups.len() > 12 {

@@ -16,7 +16,7 @@ use crate::domain::error_code::ErrorCode;
 use crate::domain::identity::VerificationToken;
 use crate::domain::ids::EventId;
 use crate::domain::plan::parse_local_or_rfc3339;
-use crate::domain::selection::{GroupTarget, check_groups, mask_name, new_reference};
+use crate::domain::selection::{GroupTarget, SignUpFields, check_groups, mask_name, new_reference};
 use crate::domain::time::now;
 use crate::domain::values::{Invalid, optional_text, required_text};
 use crate::store::StoreError;
@@ -36,6 +36,9 @@ pub struct SelectionBody {
     /// When applicants hear back (Beijing date).
     pub reply_by: NaiveDate,
     pub groups: Vec<GroupTarget>,
+    /// Which optional fields (街道/镇, reason) the sign-up form asks for; both optional when absent.
+    #[serde(default)]
+    pub fields: SignUpFields,
 }
 
 /// Write the selection announcement of an in-person event (until its draw).
@@ -83,6 +86,7 @@ pub async fn save(
         closes_at,
         reply_by: body.reply_by,
         groups,
+        fields: body.fields,
     };
     state.store.save_selection(id, &text).await?;
     Ok(Json(
@@ -289,8 +293,13 @@ pub async fn sign_up(
         return Err(Invalid::new("group", "choose one of the announcement's groups").into());
     }
     let name = required_text("name", &body.name, 30)?;
-    let street = optional_text("street", body.street.as_deref(), 40)?;
-    let reason = optional_text("reason", body.reason.as_deref(), 300)?;
+    let rules = selection.fields;
+    let street = rules
+        .street
+        .apply("street", optional_text("street", body.street.as_deref(), 40)?)?;
+    let reason = rules
+        .reason
+        .apply("reason", optional_text("reason", body.reason.as_deref(), 300)?)?;
     let reference = new_reference();
     let signed = state
         .store

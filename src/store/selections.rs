@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 
 use super::{OnConstraint, Store, StoreError, StoreResult, on_pool};
 use crate::domain::ids::{EventId, IdentityId};
-use crate::domain::selection::{Drawn, GroupTarget};
+use crate::domain::selection::{Drawn, FieldRule, GroupTarget, SignUpFields};
 use crate::domain::time::now;
 use crate::store::tx::on_tx;
 
@@ -20,6 +20,7 @@ pub struct SelectionText {
     pub closes_at: DateTime<Utc>,
     pub reply_by: NaiveDate,
     pub groups: Vec<GroupTarget>,
+    pub fields: SignUpFields,
 }
 
 /// An event's selection announcement and where it stands.
@@ -33,6 +34,8 @@ pub struct Selection {
     /// When applicants hear back (Beijing date).
     pub reply_by: NaiveDate,
     pub groups: Vec<GroupTarget>,
+    /// Which optional fields the sign-up form asks for.
+    pub fields: SignUpFields,
     pub published_at: Option<DateTime<Utc>>,
     pub closed_at: Option<DateTime<Utc>>,
     /// The draw's seed, published with its result.
@@ -63,6 +66,8 @@ struct SelectionRow {
     closes_at: DateTime<Utc>,
     reply_by: NaiveDate,
     groups_json: String,
+    street_field: String,
+    reason_field: String,
     published_at: Option<DateTime<Utc>>,
     closed_at: Option<DateTime<Utc>>,
     seed: Option<String>,
@@ -108,13 +113,21 @@ pub struct NewSignUp<'a> {
 
 impl Store {
     pub async fn selection(&self, event_id: EventId) -> StoreResult<Option<Selection>> {
-        const SQL: &str = "SELECT event_id, text, places, opens_at, closes_at, reply_by, groups_json, published_at,
-               closed_at, seed, drawn_at, method FROM selections WHERE event_id = $1";
+        const SQL: &str = "SELECT event_id, text, places, opens_at, closes_at, reply_by, groups_json, street_field,
+               reason_field, published_at, closed_at, seed, drawn_at, method FROM selections WHERE event_id = $1";
         let row: Option<SelectionRow> =
             on_pool!(self, read p => sqlx::query_as(SQL).bind(event_id).fetch_optional(p).await)?;
         row.map(|r| {
             let groups = serde_json::from_str(&r.groups_json)
                 .map_err(|e| StoreError::Conflict(format!("selection {}: groups: {e}", r.event_id)))?;
+            let rule = |v: &str| {
+                FieldRule::parse(v)
+                    .ok_or_else(|| StoreError::Conflict(format!("selection {}: unknown field rule `{v}`", r.event_id)))
+            };
+            let fields = SignUpFields {
+                street: rule(&r.street_field)?,
+                reason: rule(&r.reason_field)?,
+            };
             Ok(Selection {
                 event_id: r.event_id,
                 text: r.text,
@@ -123,6 +136,7 @@ impl Store {
                 closes_at: r.closes_at,
                 reply_by: r.reply_by,
                 groups,
+                fields,
                 published_at: r.published_at,
                 closed_at: r.closed_at,
                 seed: r.seed,
@@ -136,13 +150,15 @@ impl Store {
     /// Write (or rewrite, until the draw) an event's selection announcement.
     pub async fn save_selection(&self, event_id: EventId, s: &SelectionText) -> StoreResult<()> {
         const SQL: &str = "INSERT INTO selections (event_id, text, places, opens_at, closes_at, reply_by, groups_json,
-               updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+               updated_at, street_field, reason_field) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
              ON CONFLICT (event_id) DO UPDATE SET text = excluded.text, places = excluded.places,
                opens_at = excluded.opens_at, closes_at = excluded.closes_at, reply_by = excluded.reply_by,
-               groups_json = excluded.groups_json, updated_at = excluded.updated_at";
+               groups_json = excluded.groups_json, updated_at = excluded.updated_at,
+               street_field = excluded.street_field, reason_field = excluded.reason_field";
         let groups = serde_json::to_string(&s.groups).unwrap_or_else(|_| "[]".into());
         on_pool!(self, write p => sqlx::query(SQL).bind(event_id).bind(&s.text).bind(s.places).bind(s.opens_at)
-            .bind(s.closes_at).bind(s.reply_by).bind(groups).bind(now()).execute(p).await.map(|_| ()))?;
+            .bind(s.closes_at).bind(s.reply_by).bind(groups).bind(now()).bind(s.fields.street.as_str())
+            .bind(s.fields.reason.as_str()).execute(p).await.map(|_| ()))?;
         Ok(())
     }
 

@@ -223,7 +223,7 @@ async fn the_demo_opens_a_verified_working_room() {
     );
     let signed = http
         .post(format!("{base}/api/events/{open_day}/signups"))
-        .json(&json!({ "verification": verification, "name": "新来的", "group": "家长" }))
+        .json(&json!({ "verification": verification, "name": "新来的", "group": "家长", "street": "黄村镇" }))
         .send()
         .await
         .unwrap();
