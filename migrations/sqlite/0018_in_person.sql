@@ -51,3 +51,7 @@ CREATE TABLE leader_attendance (
 ALTER TABLE opinions ADD COLUMN via TEXT CHECK (via IN ('in_person', 'written'));
 ALTER TABLE opinions ADD COLUMN speaker_group TEXT;
 ALTER TABLE opinions ADD COLUMN participant_id INTEGER REFERENCES participants (id);
+
+-- The highest number of viewers in the live room at once (the record's
+-- 在线观看峰值; in a cluster, the cluster's total).
+ALTER TABLE events ADD COLUMN peak_viewers INTEGER;

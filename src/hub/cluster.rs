@@ -136,6 +136,7 @@ impl Hub {
         let mut tick = tokio::time::interval(Duration::from_secs(2));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut last_totals: HashMap<EventId, usize> = HashMap::new();
+        let mut peaks: HashMap<EventId, usize> = HashMap::new();
         let mut last_nodes: Option<HashSet<String>> = None;
         loop {
             tokio::select! {
@@ -146,6 +147,8 @@ impl Hub {
             let rooms = self.rooms.all();
             let totals = self.cluster_presence(&bus, &rooms, &mut last_nodes).await;
             last_totals.retain(|id, _| rooms.iter().any(|r| r.event_id == *id));
+            let counts: Vec<_> = rooms.iter().map(|r| r.event_id).zip(totals.iter().copied()).collect();
+            self.record_peaks(&counts, &mut peaks);
             for (room, total) in rooms.iter().zip(totals) {
                 if last_totals.insert(room.event_id, total) != Some(total) {
                     room.broadcast_viewers(total);

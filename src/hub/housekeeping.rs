@@ -31,6 +31,7 @@ impl Hub {
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut last_counts: HashMap<EventId, usize> = HashMap::new();
+            let mut peaks: HashMap<EventId, usize> = HashMap::new();
             let mut n: u64 = 0;
             loop {
                 tokio::select! {
@@ -45,6 +46,8 @@ impl Hub {
                 // In a cluster, presence is the cluster's (see `run_cluster_checks`).
                 if n % presence == 0 && hub.bus.is_none() {
                     share_presence(&rooms, &mut last_counts);
+                    let counts: Vec<_> = rooms.iter().map(|r| (r.event_id, r.viewers())).collect();
+                    hub.record_peaks(&counts, &mut peaks);
                 }
                 if n % words == 0 {
                     hub.screen.reload_if_changed();
@@ -54,6 +57,25 @@ impl Hub {
                 }
             }
         });
+    }
+
+    /// Keep each room's highest viewer count (the event record's 在线观看峰值):
+    /// a store write only when a room passes its highest yet; never waited on.
+    pub(super) fn record_peaks(&self, counts: &[(EventId, usize)], peaks: &mut HashMap<EventId, usize>) {
+        peaks.retain(|id, _| counts.iter().any(|(e, _)| e == id));
+        for &(event_id, viewers) in counts {
+            if peaks.get(&event_id).is_some_and(|&p| p >= viewers) || viewers == 0 {
+                continue;
+            }
+            peaks.insert(event_id, viewers);
+            let store = self.store.clone();
+            tokio::spawn(async move {
+                let viewers = i64::try_from(viewers).unwrap_or(i64::MAX);
+                if let Err(e) = store.record_peak_viewers(event_id, viewers).await {
+                    tracing::warn!(event_id = event_id.0, error = %e, "peak viewers not recorded");
+                }
+            });
+        }
     }
 
     /// Live tallies are coalesced: a poll with new votes gets one tally,

@@ -189,6 +189,14 @@ impl Store {
         Ok(on_pool!(self, read p => sqlx::query_as(SQL).bind(event_id).fetch_all(p).await)?)
     }
 
+    /// Raise the event's highest viewer count to `viewers` (never lowers it).
+    pub async fn record_peak_viewers(&self, event_id: EventId, viewers: i64) -> StoreResult<()> {
+        const SQL: &str = "UPDATE events SET peak_viewers = $1
+             WHERE id = $2 AND (peak_viewers IS NULL OR peak_viewers < $1)";
+        on_pool!(self, write p => sqlx::query(SQL).bind(viewers).bind(event_id).execute(p).await.map(|_| ()))?;
+        Ok(())
+    }
+
     /// The principal leaders' attendance, with the units' names.
     pub async fn principal_leaders(&self, event_id: EventId) -> StoreResult<Vec<PrincipalLeader>> {
         const SQL: &str = "SELECT u.short_name AS unit_name, l.attended, l.leader FROM leader_attendance l

@@ -350,6 +350,8 @@ pub struct Participation {
     /// Online viewers who took part: asked, commented, upvoted or voted
     /// (one each; in a verified room one per person).
     pub online_participants: i64,
+    /// The most viewers in the live room at once (在线观看峰值).
+    pub peak_viewers: Option<i64>,
     /// Whether each host unit's principal leader took part, as recorded.
     pub principal_leaders: Vec<crate::store::attendance::PrincipalLeader>,
 }
@@ -372,9 +374,10 @@ impl Store {
                    SELECT viewer_key FROM questions WHERE event_id = $1
                    UNION SELECT u.viewer_key FROM upvotes u JOIN questions q ON q.id = u.question_id WHERE q.event_id = $1
                    UNION SELECT v.viewer_key FROM poll_votes v JOIN polls p ON p.id = v.poll_id WHERE p.event_id = $1
-               ) AS keys)";
+               ) AS keys),
+               (SELECT peak_viewers FROM events WHERE id = $1)";
         let people = self.participants(event_id).await?;
-        let (questions, comments, votes, online_participants): (i64, i64, i64, i64) =
+        let (questions, comments, votes, online_participants, peak_viewers): (i64, i64, i64, i64, Option<i64>) =
             on_pool!(self, read p => sqlx::query_as(ONLINE).bind(event_id).fetch_one(p).await)?;
         let count = |f: &dyn Fn(&Participant) -> bool| people.iter().filter(|p| f(p)).count() as i64;
         let on_list = |p: &Participant| p.status == "chosen";
@@ -411,6 +414,7 @@ impl Store {
             comments,
             votes,
             online_participants,
+            peak_viewers,
             principal_leaders: self.principal_leaders(event_id).await?,
         })
     }

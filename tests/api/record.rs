@@ -104,6 +104,21 @@ async fn a_live_event_becomes_a_published_record(backend: Backend) {
     ack(&mut b, json!({ "type": "vote", "poll_id": poll, "choices": [2] }), "v2").await;
     ack(&mut moderator, json!({ "type": "close_poll", "poll_id": poll }), "pc").await;
 
+    // Presence (every 2 s) keeps the room's highest viewer count.
+    let mut peak = Vec::new();
+    for _ in 0..60 {
+        peak = app
+            .sql_texts(&format!(
+                "SELECT CAST(peak_viewers AS TEXT) FROM events WHERE id = {event} AND peak_viewers IS NOT NULL"
+            ))
+            .await;
+        if !peak.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(peak, ["2"], "two viewers at once");
+
     let record = format!("/api/events/{event}/record");
     // While the event runs: no preview, and nothing for the public.
     let r = app.get(&record, Some(&unit)).await;
@@ -147,6 +162,8 @@ async fn a_live_event_becomes_a_published_record(backend: Backend) {
     assert_eq!(p["announcement"]["kind_label"], "政务开放日");
     assert_eq!(p["announcement"]["host_units"], json!(["人保局"]));
     assert!(p["announcement"]["participation"].as_str().unwrap().contains("直播"));
+    assert_eq!(p["participation"]["peak_viewers"], 2);
+    assert_eq!(p["participation"]["online_participants"], 2, "asked or voted");
     assert!(
         p["announcement"]["starts_at_local"]
             .as_str()

@@ -225,10 +225,11 @@ fn render_adoption(h: &mut String, p: &MaterialsPackage) {
     let t = &p.participation;
     let _ = writeln!(
         h,
-        "<tr><th>线上参与网友</th><td>{}</td></tr>\n<tr><th>线上提问</th><td>{}</td></tr>\n<tr><th>线上评论</th><td>{}</td></tr>\n\
+        "<tr><th>在线观看峰值</th><td>{}</td></tr>\n<tr><th>线上参与网友</th><td>{}</td></tr>\n<tr><th>线上提问</th><td>{}</td></tr>\n<tr><th>线上评论</th><td>{}</td></tr>\n\
          <tr><th>投票</th><td>{}</td></tr>\n<tr><th>报名人数</th><td>{}</td></tr>\n<tr><th>入选人数</th><td>{}</td></tr>\n\
          <tr><th>定向邀请</th><td>{}</td></tr>\n<tr><th>现场加入</th><td>{}</td></tr>\n\
          <tr><th>按时通知</th><td>{} / {}</td></tr>\n<tr><th>现场签到</th><td>{}</td></tr>",
+        t.peak_viewers.map_or_else(|| "—".to_owned(), |n| n.to_string()),
         t.online_participants,
         t.questions,
         t.comments,
