@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -14,6 +14,7 @@ use crate::domain::deadlines::{EventFacts, InPersonFacts};
 use crate::domain::ids::{EventId, StaffId, UnitId};
 use crate::domain::time::now;
 use crate::store::events::Event;
+use crate::store::selections::Participant;
 
 /// What the notice tells people and how many the place holds.
 #[derive(Debug, Clone, Default, Serialize, ToSchema, sqlx::FromRow)]
@@ -250,5 +251,95 @@ impl Store {
         const SQL: &str = "SELECT COUNT(*) FROM opinions o JOIN participants p ON p.id = o.participant_id
              WHERE p.reference = $1 AND o.via = 'written'";
         Ok(on_pool!(self, read p => sqlx::query_scalar(SQL).bind(reference).fetch_one(p).await)?)
+    }
+}
+
+/// What the record says of who took part, online and in person.
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct Participation {
+    /// Signed up (withdrawn ones included) / chosen / invited / walk-ins.
+    pub applicants: i64,
+    pub chosen: i64,
+    pub invited: i64,
+    pub walk_ins: i64,
+    /// Notified, and notified at least 1 working day before the start.
+    pub notified: i64,
+    pub notified_on_time: i64,
+    pub attended: i64,
+    pub by_group: Vec<GroupParticipation>,
+    /// Online: questions and comments posted (any outcome), poll votes.
+    pub questions: i64,
+    pub comments: i64,
+    pub votes: i64,
+    /// Online viewers who took part: asked, commented, upvoted or voted
+    /// (one each; in a verified room one per person).
+    pub online_participants: i64,
+    /// The most viewers in the live room at once (在线观看峰值).
+    pub peak_viewers: Option<i64>,
+    /// Whether each host unit's principal leader took part, as recorded.
+    pub principal_leaders: Vec<crate::store::attendance::PrincipalLeader>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct GroupParticipation {
+    pub group: String,
+    pub on_list: i64,
+    pub attended: i64,
+}
+
+impl Store {
+    /// Who took part in an event; `notice_due`: the last day a notice is on time.
+    pub async fn participation(&self, event_id: EventId, notice_due: Option<NaiveDate>) -> StoreResult<Participation> {
+        const ONLINE: &str = "SELECT
+               (SELECT COUNT(*) FROM questions WHERE event_id = $1 AND kind = 'question'),
+               (SELECT COUNT(*) FROM questions WHERE event_id = $1 AND kind = 'comment'),
+               (SELECT COUNT(*) FROM poll_votes v JOIN polls p ON p.id = v.poll_id WHERE p.event_id = $1),
+               (SELECT COUNT(*) FROM (
+                   SELECT viewer_key FROM questions WHERE event_id = $1
+                   UNION SELECT u.viewer_key FROM upvotes u JOIN questions q ON q.id = u.question_id WHERE q.event_id = $1
+                   UNION SELECT v.viewer_key FROM poll_votes v JOIN polls p ON p.id = v.poll_id WHERE p.event_id = $1
+               ) AS keys),
+               (SELECT peak_viewers FROM events WHERE id = $1)";
+        let people = self.participants(event_id).await?;
+        let (questions, comments, votes, online_participants, peak_viewers): (i64, i64, i64, i64, Option<i64>) =
+            on_pool!(self, read p => sqlx::query_as(ONLINE).bind(event_id).fetch_one(p).await)?;
+        let count = |f: &dyn Fn(&Participant) -> bool| people.iter().filter(|p| f(p)).count() as i64;
+        let on_list = |p: &Participant| p.status == "chosen";
+        let on_time = |p: &Participant| {
+            p.notice_sent == Some(true)
+                && p.notified_at
+                    .zip(notice_due)
+                    .is_some_and(|(at, due)| crate::domain::time::local_date(at) <= due)
+        };
+        let mut groups: Vec<String> = people
+            .iter()
+            .filter(|p| on_list(p))
+            .map(|p| p.group_name.clone())
+            .collect();
+        groups.sort();
+        groups.dedup();
+        Ok(Participation {
+            applicants: count(&|p| p.kind == "applicant"),
+            chosen: count(&|p| p.kind == "applicant" && p.status == "chosen"),
+            invited: count(&|p| p.kind == "invited"),
+            walk_ins: count(&|p| p.kind == "walk_in"),
+            notified: count(&|p| p.notice_sent == Some(true)),
+            notified_on_time: count(&on_time),
+            attended: count(&|p| p.checked_in_at.is_some()),
+            by_group: groups
+                .into_iter()
+                .map(|g| GroupParticipation {
+                    on_list: count(&|p| on_list(p) && p.group_name == g),
+                    attended: count(&|p| p.checked_in_at.is_some() && p.group_name == g),
+                    group: g,
+                })
+                .collect(),
+            questions,
+            comments,
+            votes,
+            online_participants,
+            peak_viewers,
+            principal_leaders: self.principal_leaders(event_id).await?,
+        })
     }
 }

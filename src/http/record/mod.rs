@@ -10,7 +10,7 @@
 //! is escaped, and the page needs no inline script or style (strict CSP).
 
 use crate::store::reviews::ReviewCounts;
-use crate::store::selections::Participation;
+use crate::store::attendance::Participation;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
