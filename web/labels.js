@@ -85,6 +85,18 @@ export const PARTICIPANT_KIND = { applicant: "公开遴选", invited: "定向邀
 /** How the unit chose among the applicants. */
 export const SELECTION_METHOD = { draw: "随机抽选", manual: "按公告条件遴选" };
 
+/** Where a selection announcement stands, on the unit's page. */
+export const SELECTION_STATE = { draft: "未发布", soon: "已发布，报名未开始", open: "报名中", closed: "已截止", chosen: "已选定" };
+
+/** Whether the sign-up form asks for an optional field (街道/镇, the reason). */
+export const FIELD_RULE = { hidden: "不询问", optional: "选填", required: "必填" };
+
+/** Why a person on the list was sent a text message. */
+export const MESSAGE_KIND = { notice: "参加通知", reschedule: "改期通知", cancel: "取消通知" };
+
+/** Groups a unit often wants represented (suggestions in the announcement's editor). */
+export const GROUP_PRESETS = ["人大代表", "政协委员", "企业", "社区居民", "家长", "其他"];
+
 // --- the live room -------------------------------------------------------------
 
 /** The connection indicator's text, by the live client's state. */
@@ -124,6 +136,9 @@ export const API_ERROR = {
   already_published: "已经发布过了",
   signup_closed: "报名未开始或已截止",
   already_signed_up: "这个手机号已经报过名了，每个手机号只能报名一次",
+  capacity_reached: "名单已达到场地容纳人数",
+  no_host: "活动没有主办单位",
+  rate_limited: "操作太频繁，请稍后再试",
   verification_required: "请先验证手机号",
   invalid_input: "填写的内容不符合要求",
   invalid_credentials: "用户名或密码不正确",
@@ -156,6 +171,23 @@ export const FIELD = {
   street: "街道/镇",
   phone: "手机号",
   video_url: "视频链接",
+  text: "内容",
+  places: "现场名额",
+  opens_at: "报名开始时间",
+  closes_at: "报名截止时间",
+  reply_by: "结果告知日期",
+  groups: "群体与比例",
+  capacity: "场地容纳人数",
+  bring: "携带物品与签到方式",
+  organisation: "单位/身份",
+  chosen: "入选名单",
+  reserves: "候补名单",
+  seed: "随机种子",
+  nickname: "姓名",
+  "in_person.group": "发言人群体",
+  leader: "职务",
+  unit_id: "主办单位",
+  fields: "报名表字段",
 };
 
 /** What a change report changed: its fields in Chinese. */

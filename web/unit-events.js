@@ -29,6 +29,7 @@ const CONTROL = {
 const EDITABLE = new Set(["draft", "announced", "rescheduled"]);
 const BEFORE_LIVE = new Set(["announced", "rescheduled"]);
 const ENDED = new Set(["ended", "materials_published"]);
+const IN_PERSON = new Set(["offline", "online_offline"]);
 const ALL_MESSAGES = ["ev-step-msg", "ev-msg", "ev-notice-msg", "ev-live-msg", "ev-rs-msg", "ev-cancel-msg"];
 
 const state = { me: null, units: [], event: null, changed: async () => {} };
@@ -221,6 +222,10 @@ function show(e) {
     if (e.duration_minutes) line.append(`，${e.duration_minutes} 分钟`);
     if (e.cancel_reason) line.append(` · 取消理由：${e.cancel_reason}`);
     line.append(" · ", link("公开页", `/event.html?id=${e.id}`));
+    // In person: the selection, the list, invitations and notices; check-in at the door.
+    if (IN_PERSON.has(e.form)) {
+      line.append(" · ", link("线下活动管理", `/open-day.html?event=${e.id}`), " · ", link("现场签到", `/door.html?event=${e.id}`));
+    }
   } else {
     line.append("填写后保存为筹备中的活动（草稿），公告发布前不对外公开时间和安排。");
   }

@@ -186,6 +186,28 @@ const ASSETS: &[Asset] = &[
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../../web/door.js"),
     },
+    // The unit's page of an open day in person: the announcement, the
+    // list, choosing, invitations, notices, what was said, the leader.
+    Asset {
+        path: "/open-day.html",
+        content_type: "text/html; charset=utf-8",
+        body: include_bytes!("../../web/open-day.html"),
+    },
+    Asset {
+        path: "/open-day.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../web/open-day.js"),
+    },
+    Asset {
+        path: "/open-day-announcement.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../web/open-day-announcement.js"),
+    },
+    Asset {
+        path: "/open-day-list.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../web/open-day-list.js"),
+    },
     Asset {
         path: "/verify.js",
         content_type: "text/javascript; charset=utf-8",

@@ -7,7 +7,10 @@
 //! would, and sees 已签到 on their notice, where they then leave a written
 //! suggestion. What is not under test (the announcement, two more
 //! applicants, the draw, the notices) goes through the API. A second test
-//! withdraws from the sign-up page; a third checks how the pages are served.
+//! withdraws from the sign-up page; a third runs the unit's own page
+//! (/open-day.html: the announcement, choosing by hand, an invitation, the
+//! notices, what was said in person, the leader, the figures); a fourth
+//! checks how the pages are served.
 //!
 //! Like the other browser tests, it says so loudly and passes without
 //! Chromium, unless MINSHENG_REQUIRE_BROWSER=1.
@@ -502,6 +505,301 @@ async fn a_person_withdraws_from_the_sign_up_page() {
     app.stop().await;
 }
 
+/// The unit's page of an open day in person (/open-day.html), at a desk,
+/// reached from the event's detail in the unit workspace: the place's capacity and what to bring, the announcement with three
+/// groups (a share sum other than 100 refused in the page), published; three
+/// sign-ups (the API); one chosen and one reserve by hand; an invitation;
+/// the notices with their log; what a representative said, unnamed; the
+/// principal leader; the participation figures, from the list and then from
+/// the record once the event has ended. The page also fits a 390 px phone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_unit_runs_an_open_day_in_person_from_its_page() {
+    if !browser_here() {
+        return;
+    }
+    let started = std::time::Instant::now();
+    let app = spawn_app(Backend::Sqlite).await.expect("SQLite is always there");
+    let event = app.announced_event().await; // open-day-06: 人保局, online and in person
+    let staff = app.staff("rsj-staff", "unit_staff", Some("rsj")).await;
+    let driver = Driver::start().await;
+    let shots = screenshots();
+    let desk = driver.browser(1280, 900, false).await;
+    sign_in(&desk, &app, "/open-day.html", "rsj-staff").await;
+    shows(&desk, "the event asked for", "#page-status", "缺少活动编号").await;
+
+    // The unit workspace's event detail leads to the page (and to the door's).
+    desk.goto(&app.url("/unit.html")).await;
+    desk.click(&format!("#events tr[data-id=\"{event}\"] button")).await;
+    let page = format!("/open-day.html?event={event}");
+    desk.wait(
+        "the in-person links in the event's detail",
+        "const [page, door] = arguments; \
+         return !!document.querySelector(`#ev-status a[href=\"${page}\"]`) \
+           && !!document.querySelector(`#ev-status a[href=\"${door}\"]`)",
+        json!([page, format!("/door.html?event={event}")]),
+    )
+    .await;
+    desk.click(&format!("#ev-status a[href=\"{page}\"]")).await;
+    let page = app.url(&page);
+    shows(&desk, "the event's title", "#event-title", "社银合作").await;
+    shows(&desk, "the place", "#info-facts", "社银合作银行网点").await;
+    let links = desk
+        .wait(
+            "the links to the sign-up and door pages",
+            "return !document.getElementById('sections').hidden \
+             && [...document.querySelectorAll('#info-links a')].map(a => a.getAttribute('href'))",
+            json!([]),
+        )
+        .await;
+    assert!(
+        links.to_string().contains(&format!("/signup.html?event={event}"))
+            && links.to_string().contains(&format!("/door.html?event={event}")),
+        "{links}"
+    );
+    shows(&desk, "not published yet", "#sel-state", "未发布").await;
+
+    // The place: capacity and what to bring.
+    desk.fill("#pl-capacity", "5").await;
+    desk.fill("#pl-bring", "请携带本人身份证").await;
+    desk.click("#pl-save").await;
+    shows(&desk, "the place saved", "#place-msg", "已保存：容纳 5 人").await;
+    let settings = app.get(&format!("/api/events/{event}/attendance"), None).await;
+    assert_eq!(
+        (&settings.body["capacity"], &settings.body["bring"]),
+        (&json!(5), &json!("请携带本人身份证"))
+    );
+
+    // The announcement: three groups from the suggestions; 90 % is refused in the page.
+    let beijing =
+        |t: chrono::DateTime<chrono::Utc>| (t + chrono::Duration::hours(8)).format("%Y-%m-%dT%H:%M").to_string();
+    let now = chrono::Utc::now();
+    desk.fill("#sel-text", "面向全区公开遴选 2 名群众代表现场参加。").await;
+    desk.fill("#sel-places", "2").await;
+    set_value(&desk, "#sel-opens", &beijing(now - chrono::Duration::hours(1))).await;
+    set_value(&desk, "#sel-closes", &beijing(now + chrono::Duration::days(2))).await;
+    set_value(
+        &desk,
+        "#sel-reply",
+        &(now + chrono::Duration::days(3))
+            .date_naive()
+            .format("%Y-%m-%d")
+            .to_string(),
+    )
+    .await;
+    for (i, (group, share)) in [("社区居民", "50"), ("企业", "30"), ("家长", "10")]
+        .into_iter()
+        .enumerate()
+    {
+        desk.click(&format!("#sel-presets button[data-preset=\"{group}\"]"))
+            .await;
+        let row = format!("#sel-groups li:nth-child({}) ", i + 1);
+        desk.wait(
+            "the suggested group in its row",
+            "return document.querySelector(arguments[0] + '.group-name')?.value === arguments[1]",
+            json!([row, group]),
+        )
+        .await;
+        desk.fill(&format!("{row}.group-share"), share).await;
+    }
+    desk.click("#sel-reason option[value=\"required\"]").await;
+    shows(&desk, "the sum said", "#sel-sum", "合计 90%，须为 100%").await;
+    desk.click("#sel-publish").await;
+    shows(&desk, "an unbalanced sum refused", "#sel-msg", "须为 100%，未保存").await;
+    let none = app.get(&format!("/api/events/{event}/selection"), None).await;
+    assert_eq!(none.status, StatusCode::NOT_FOUND, "nothing saved: {:?}", none.body);
+    desk.fill("#sel-groups li:nth-child(3) .group-share", "20").await;
+    shows(&desk, "the sum right", "#sel-sum", "合计 100%").await;
+    desk.screenshot(&shots.join("open-day-announcement.png")).await;
+    desk.click("#sel-publish").await;
+    shows(&desk, "published", "#sel-msg", "公告已发布").await;
+    shows(&desk, "sign-ups open", "#sel-state", "报名中").await;
+    let published = app.get(&format!("/api/events/{event}/selection"), None).await;
+    assert_eq!(published.status, StatusCode::OK, "{:?}", published.body);
+    assert_eq!(
+        published.body["groups"],
+        json!([
+            { "name": "社区居民", "share": 50 },
+            { "name": "企业", "share": 30 },
+            { "name": "家长", "share": 20 }
+        ])
+    );
+    assert_eq!(published.body["places"], 2);
+    assert_eq!(
+        published.body["fields"],
+        json!({ "street": "optional", "reason": "required" })
+    );
+
+    // Three sign-ups (the API); the page reads them on 刷新名单.
+    let mut references = Vec::new();
+    for (phone, name, group) in [
+        ("13500000001", "王一", "社区居民"),
+        ("13500000002", "李二", "企业"),
+        ("13500000003", "张三", "家长"),
+    ] {
+        let verification = verify(&app, phone).await;
+        let r = app
+            .post(
+                &format!("/api/events/{event}/signups"),
+                None,
+                json!({ "verification": verification, "name": name, "group": group, "street": "兴丰街道", "reason": "想了解社银合作" }),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+        references.push(r.body["reference"].as_str().expect("reference").to_owned());
+    }
+    desk.click("#list-refresh").await;
+    desk.wait(
+        "the three applicants, names as written",
+        "return document.querySelectorAll('#people tbody tr[data-reference]').length === 3 \
+         && document.getElementById('people').textContent.includes('王一')",
+        json!([]),
+    )
+    .await;
+    shows(&desk, "the counts per group", "#group-counts", "社区居民").await;
+
+    // By hand: three chosen for two places is refused; then one chosen, one reserve.
+    let pick = |reference: &str, value: &str| {
+        format!("#people select[data-reference=\"{reference}\"] option[value=\"{value}\"]")
+    };
+    for reference in &references {
+        desk.click(&pick(reference, "chosen")).await;
+    }
+    desk.click("#manual-go").await;
+    shows(&desk, "too many chosen", "#choose-msg", "超过了现场名额").await;
+    desk.click(&pick(&references[1], "reserve")).await;
+    desk.click(&pick(&references[2], "")).await;
+    shows(&desk, "the marks summed up", "#manual-summary", "递补顺序：李二").await;
+    desk.click("#manual-go").await;
+    shows(
+        &desk,
+        "asked to confirm",
+        "#manual-confirm-text",
+        "入选 1 人、候补 1 人",
+    )
+    .await;
+    desk.click("#manual-ok").await;
+    shows(&desk, "chosen", "#choose-msg", "已选定：入选 1 人，候补 1 人").await;
+    shows(&desk, "the method", "#result-method", "按公告条件遴选").await;
+    shows(&desk, "the chosen by name", "#chosen", "王一").await;
+    shows(&desk, "the reserve by name", "#reserves", "李二").await;
+    shows(&desk, "the announcement fixed", "#sel-state", "已选定").await;
+    let result = app.get(&format!("/api/events/{event}/selection"), None).await;
+    assert_eq!(result.body["result"]["method"], "manual", "{:?}", result.body);
+    assert_eq!(result.body["result"]["chosen"][0]["reference"], json!(references[0]));
+    assert_eq!(result.body["result"]["reserves"][0]["reference"], json!(references[1]));
+    let fixed = desk
+        .js("return document.getElementById('sel-fields').disabled", json!([]))
+        .await;
+    assert_eq!(fixed, json!(true), "the editor is read-only after the choice");
+
+    // An invitation by name.
+    desk.fill("#inv-name", "赵代表").await;
+    desk.fill("#inv-group", "人大代表").await;
+    desk.fill("#inv-org", "区人大常委会").await;
+    desk.fill("#inv-phone", "13600000009").await;
+    desk.click("#inv-submit").await;
+    shows(&desk, "invited", "#invite-msg", "已邀请 赵代表（人大代表）").await;
+    desk.wait(
+        "two on the list of those who come",
+        "return document.querySelectorAll('#attending tbody tr[data-reference]').length === 2",
+        json!([]),
+    )
+    .await;
+    shows(&desk, "two owed a notice", "#notice-owed", "待通知 2 人").await;
+
+    // The notices: the count, the due date, the log.
+    desk.click("#notice-send").await;
+    shows(&desk, "the notices sent", "#notice-msg", "已发送 2 条通知").await;
+    shows(&desk, "the due date", "#notice-msg", "截止 ").await;
+    desk.wait(
+        "the message log",
+        "return document.querySelectorAll('#messages tbody tr').length === 2 \
+         && document.getElementById('messages').textContent.includes('参加通知')",
+        json!([]),
+    )
+    .await;
+    shows(&desk, "each notice sent", "#attending", "已发送").await;
+    shows(&desk, "nobody owed", "#notice-owed", "都已通知").await;
+    desk.js("document.getElementById('notice-title').scrollIntoView()", json!([]))
+        .await;
+    desk.screenshot(&shots.join("open-day-notices.png")).await;
+
+    // What a representative said, with their group and no name.
+    desk.fill("#op-group", "社区居民").await;
+    desk.fill("#op-text", "建议在银行网点增设社保自助终端。").await;
+    desk.click("#op-submit").await;
+    shows(&desk, "the opinion taken", "#opinion-msg", "已记录意见，编号").await;
+    shows(&desk, "signed 现场代表", "#opinion-msg", "现场代表").await;
+    let opinions = app.get(&format!("/api/opinions?event={event}"), Some(&staff)).await;
+    let taken = opinions
+        .body
+        .as_array()
+        .expect("opinions")
+        .iter()
+        .find(|o| o["text"] == "建议在银行网点增设社保自助终端。")
+        .unwrap_or_else(|| panic!("the opinion: {:?}", opinions.body))
+        .clone();
+    assert_eq!(
+        (&taken["via"], &taken["speaker_group"], &taken["nickname"]),
+        (&json!("in_person"), &json!("社区居民"), &json!("现场代表"))
+    );
+
+    // The principal leader: in the figures at once.
+    shows(&desk, "the figures from the list", "#figures-source", "实时统计").await;
+    desk.click("#ld-attended").await;
+    desk.fill("#ld-title", "局长").await;
+    desk.click("#ld-save").await;
+    shows(
+        &desk,
+        "the leader recorded",
+        "#leader-msg",
+        "已记录：人保局主要负责同志（局长）出席",
+    )
+    .await;
+    shows(&desk, "the leader in the figures", "#leaders", "局长").await;
+    shows(&desk, "attended, in words", "#leaders", "出席").await;
+    let figures = desk
+        .js(
+            "return [...document.querySelectorAll('#figures-counts li')].map(li => li.innerText.replace(/\\s+/g, ''))",
+            json!([]),
+        )
+        .await;
+    for expected in ["报名3", "入选1", "定向邀请1", "已通知2"] {
+        assert!(figures.to_string().contains(expected), "{expected}: {figures}");
+    }
+
+    // Once the event has ended, the figures come from the record.
+    let admin = Some(app.admin_token.as_str());
+    for step in ["start", "end"] {
+        let r = app.post(&format!("/api/events/{event}/{step}"), admin, json!({})).await;
+        assert_eq!(r.status, StatusCode::OK, "{step}: {:?}", r.body);
+    }
+    desk.js("location.reload()", json!([])).await;
+    shows(&desk, "the figures from the record", "#figures-source", "活动实录").await;
+    shows(&desk, "the leader in the record", "#leaders", "局长").await;
+    shows(&desk, "online figures too", "#figures-counts", "线上提问").await;
+    shows(&desk, "the record's preview linked", "#info-links", "活动实录预览").await;
+    desk.js("document.getElementById('figures-title').scrollIntoView()", json!([]))
+        .await;
+    desk.screenshot(&shots.join("open-day-figures.png")).await;
+
+    // On a phone: no sideways scrolling.
+    let phone_page = phone(&driver).await;
+    sign_in(&phone_page, &app, "/unit.html", "rsj-staff").await;
+    phone_page.goto(&page).await;
+    assert!(
+        fits(&phone_page, "#sections:not([hidden]) #attending tbody tr").await,
+        "the open-day page scrolls sideways at 390 px"
+    );
+    phone_page.screenshot(&shots.join("open-day-phone.png")).await;
+
+    desk.quit().await;
+    phone_page.quit().await;
+    drop(driver);
+    app.stop().await;
+    eprintln!("[open day unit page] {} s in all", started.elapsed().as_secs());
+}
+
 /// The pages are served with their types; a district may frame the sign-up
 /// page in its portal, never a person's notice or the door's page.
 #[tokio::test]
@@ -516,6 +814,10 @@ async fn the_pages_are_served_and_only_the_sign_up_page_may_be_framed() {
         ("/door.js", "text/javascript", "frame-ancestors 'none'"),
         ("/verify.js", "text/javascript", "frame-ancestors 'none'"),
         ("/open-day.css", "text/css", "frame-ancestors 'none'"),
+        ("/open-day.html", "text/html", "frame-ancestors 'none'"),
+        ("/open-day.js", "text/javascript", "frame-ancestors 'none'"),
+        ("/open-day-announcement.js", "text/javascript", "frame-ancestors 'none'"),
+        ("/open-day-list.js", "text/javascript", "frame-ancestors 'none'"),
     ] {
         let res = app.client.get(app.url(path)).send().await.expect("GET");
         assert_eq!(res.status(), StatusCode::OK, "{path}");
