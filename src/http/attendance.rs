@@ -271,3 +271,16 @@ pub async fn record_leader(
         .await?;
     Ok(Json(state.store.leaders(id).await?))
 }
+
+/// The principal leaders' attendance as the host units recorded it.
+#[utoipa::path(get, path = "/api/events/{id}/leader", tag = "selection", params(("id" = i64, Path)),
+    responses((status = 200, body = Vec<LeaderAttendance>), (status = 403, body = ErrorBody)),
+    security(("session" = [])))]
+pub async fn leaders(
+    State(state): State<AppState>,
+    staff: CurrentStaff,
+    Path(id): Path<EventId>,
+) -> ApiResult<Json<Vec<LeaderAttendance>>> {
+    managed_event(&state, &staff.0, id, NOT_YOURS).await?;
+    Ok(Json(state.store.leaders(id).await?))
+}

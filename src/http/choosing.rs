@@ -19,7 +19,8 @@ use crate::store::selections::{Participant, Selection};
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DrawBody {
-    /// The seed; a random one when absent. Published with the result.
+    /// The seed (at most 64 characters); a random one when absent. Published with the result.
+    #[schema(max_length = 64)]
     pub seed: Option<String>,
 }
 
@@ -131,5 +132,5 @@ async fn record(state: &AppState, id: EventId, seed: Option<&str>, drawn: &Drawn
             "the chosen have been set already",
         ));
     }
-    public(State(state.clone()), Path(id)).await
+    public(State(state.clone()), super::auth::MaybeStaff(None), Path(id)).await
 }

@@ -8,7 +8,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{delete, get, post, put};
+use axum::routing::{delete, get, post};
 use tower_http::trace::TraceLayer;
 
 use crate::config::HttpSettings;
@@ -97,7 +97,10 @@ pub fn router(state: AppState) -> Router {
             "/events/{id}/attendance",
             get(attendance::settings).put(attendance::save_settings),
         )
-        .route("/events/{id}/leader", put(attendance::record_leader))
+        .route(
+            "/events/{id}/leader",
+            get(attendance::leaders).put(attendance::record_leader),
+        )
         .route("/events/{id}/participants/{reference}", delete(attendance::remove))
         .route("/events/{id}/participant-messages", get(notices::messages))
         .route("/events/{id}/signups", post(selection::sign_up))

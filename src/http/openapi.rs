@@ -20,7 +20,7 @@ use super::{
         selection::save, selection::publish, selection::close, selection::public, selection::sign_up,
         selection::withdraw, selection::participants, choosing::make_draw, choosing::choose,
         attendance::invite, attendance::walk_in, attendance::check_in, attendance::settings,
-        attendance::save_settings, attendance::remove, attendance::record_leader,
+        attendance::save_settings, attendance::remove, attendance::record_leader, attendance::leaders,
         notices::notify, notices::notice, notices::suggest, notices::messages,
         programme::list_units, programme::get_unit, programme::list_themes, programme::import_plan,
         programme::calendar_years, programme::calendar_day,

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::AppState;
-use super::auth::CurrentStaff;
+use super::auth::{CurrentStaff, MaybeStaff};
 use super::error::{ApiError, ApiResult, ErrorBody, Json, Path};
 use super::lookup::managed_event;
 use crate::domain::error_code::ErrorCode;
@@ -64,10 +64,13 @@ pub async fn save(
     if !(1..=10_000).contains(&body.places) {
         return Err(Invalid::new("places", "1 to 10000 places").into());
     }
-    let (opens_at, closes_at) = (
-        parse_local_or_rfc3339(&body.opens_at)?,
-        parse_local_or_rfc3339(&body.closes_at)?,
-    );
+    let time = |field: &'static str, v: &str| {
+        parse_local_or_rfc3339(v).map_err(|e| Invalid {
+            field,
+            message: e.message,
+        })
+    };
+    let (opens_at, closes_at) = (time("opens_at", &body.opens_at)?, time("closes_at", &body.closes_at)?);
     if closes_at <= opens_at {
         return Err(Invalid::new("closes_at", "sign-ups close after they open").into());
     }
@@ -178,15 +181,25 @@ pub struct PublicSelection {
 }
 
 /// The selection announcement as the public sees it, with the counts and,
-/// once drawn, the published result (names and numbers masked).
+/// once drawn, the published result (names and numbers masked). Staff who
+/// manage the event also read it before it is published (`published_at` null).
 #[utoipa::path(get, path = "/api/events/{id}/selection", tag = "selection", params(("id" = i64, Path)),
     responses((status = 200, body = PublicSelection), (status = 404, body = ErrorBody)))]
-pub async fn public(State(state): State<AppState>, Path(id): Path<EventId>) -> ApiResult<Json<PublicSelection>> {
+pub async fn public(
+    State(state): State<AppState>,
+    MaybeStaff(staff): MaybeStaff,
+    Path(id): Path<EventId>,
+) -> ApiResult<Json<PublicSelection>> {
+    // The unit reads its draft back; everyone else sees it once published.
+    let drafter = match &staff {
+        Some(s) => state.store.event(id).await.is_ok_and(|e| s.manages(&e.host_ids())),
+        None => false,
+    };
     let selection = state
         .store
         .selection(id)
         .await?
-        .filter(|s| s.published_at.is_some())
+        .filter(|s| s.published_at.is_some() || drafter)
         .ok_or_else(|| ApiError::not_found("selection"))?;
     let people = state.store.participants(id).await?;
     // The selection's own: the invited and walk-ins are not among its places.

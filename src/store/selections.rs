@@ -285,10 +285,12 @@ impl Store {
             .ok_or(StoreError::NotFound("participant"))
     }
 
-    /// The chosen and invited not yet notified: (reference, identity, sealed number).
+    /// The chosen and invited not yet notified, or whose notice the sender did
+    /// not take (tried again): (reference, identity, sealed number).
     pub async fn to_notify(&self, event_id: EventId) -> StoreResult<Vec<(String, Option<IdentityId>, Option<String>)>> {
         const SQL: &str = "SELECT reference, identity_id, phone_sealed FROM participants
-             WHERE event_id = $1 AND status = 'chosen' AND kind <> 'walk_in' AND notified_at IS NULL ORDER BY id";
+             WHERE event_id = $1 AND status = 'chosen' AND kind <> 'walk_in'
+               AND (notified_at IS NULL OR notice_sent = FALSE) ORDER BY id";
         Ok(on_pool!(self, read p => sqlx::query_as(SQL).bind(event_id).fetch_all(p).await)?)
     }
 

@@ -49,6 +49,12 @@ async fn thirty_sign_ups_a_reproducible_draw_and_a_reserve_moving_up(backend: Ba
         StatusCode::NOT_FOUND,
         "not public before it is published"
     );
+    let draft = app.get(&path, admin).await;
+    assert_eq!(
+        (draft.status, draft.body["published_at"].is_null()),
+        (StatusCode::OK, true),
+        "the unit reads its draft"
+    );
     let published = app.post(&format!("{path}/publish"), admin, json!({})).await;
     assert_eq!(published.status, StatusCode::OK, "{:?}", published.body);
     assert_eq!(app.get(&path, None).await.body["open"], true);
@@ -422,6 +428,11 @@ async fn thirty_sign_ups_a_reproducible_draw_and_a_reserve_moving_up(backend: Ba
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let leaders = app.get(&format!("/api/events/{event}/leader"), admin).await.body;
+    assert_eq!(
+        (leaders[0]["attended"].as_bool(), leaders[0]["leader"].as_str()),
+        (Some(true), Some("局长"))
+    );
     let record = app.get(&format!("/api/events/{event}/record"), admin).await.body;
     assert_eq!(record["participation"]["notified_on_time"], owed);
     assert_eq!(record["participation"]["principal_leaders"][0]["attended"], true);
