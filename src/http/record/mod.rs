@@ -9,8 +9,8 @@
 //! poll answers, opinions) is masked for personal data; every text in the HTML
 //! is escaped, and the page needs no inline script or style (strict CSP).
 
-use crate::store::reviews::ReviewCounts;
 use crate::store::attendance::Participation;
+use crate::store::reviews::ReviewCounts;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
