@@ -4,12 +4,16 @@
 //! Friday are working days unless a holiday covers them, and the weekend days
 //! a notice names (调休) are working days. A year without a notice is never
 //! guessed: every question about it is answered with [`CalendarError::YearNotCovered`].
+//! [`outlook`] says, as of a day, whether the years loaded reach far enough.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use chrono::{Datelike, Days, NaiveDate, Weekday};
 use serde::Deserialize;
+
+pub mod outlook;
+pub use outlook::Outlook;
 
 /// The notices built into the binary; files in the calendar directory replace
 /// or add years without recompiling.
@@ -159,6 +163,12 @@ impl WorkingCalendar {
                 make_up_workdays: y.work.len(),
             })
             .collect()
+    }
+
+    /// What the calendar covers as of `today`, and which needed year it lacks.
+    pub fn outlook(&self, today: NaiveDate) -> Outlook {
+        let years: Vec<i32> = self.years.keys().copied().collect();
+        outlook::outlook(&years, today)
     }
 
     pub fn day(&self, date: NaiveDate) -> Result<DayInfo, CalendarError> {
