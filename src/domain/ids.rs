@@ -51,4 +51,8 @@ ids! {
     StaffId;
     /// A verified viewer (one mainland mobile number).
     IdentityId;
+    /// An update of an event's text feed (图文直播).
+    UpdateId;
+    /// An image uploaded for the text feed.
+    ImageId;
 }

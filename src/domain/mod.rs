@@ -19,4 +19,5 @@ pub mod security;
 pub mod selection;
 pub mod staff;
 pub mod time;
+pub mod update;
 pub mod values;

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::event::EventStatus;
-use super::ids::{PollId, PostId};
+use super::ids::{PollId, PostId, UpdateId};
 use super::names::names;
 use super::values::Invalid;
 
@@ -321,6 +321,30 @@ pub enum RoomChange {
     EventStatus {
         status: EventStatus,
     },
+    /// An update of the text feed (图文直播) was posted, or edited.
+    Update {
+        update: super::update::PublicUpdate,
+    },
+    /// An update was withdrawn.
+    UpdateRemoved {
+        update_id: UpdateId,
+    },
+}
+
+/// What the room log names the item of a frame by (its `item_id`): a
+/// question or comment by its id, an update of the text feed by its id
+/// negated — one column for two id spaces that cannot meet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LogItem(pub i64);
+
+impl LogItem {
+    pub fn post(id: PostId) -> Self {
+        Self(id.0)
+    }
+
+    pub fn update(id: UpdateId) -> Self {
+        Self(-id.0)
+    }
 }
 
 impl RoomChange {
@@ -328,20 +352,22 @@ impl RoomChange {
     /// this change carries: the frames a later hide or edit of that item
     /// rewrites. Questions and comments share one id space (a promoted
     /// comment keeps its id), so the id alone names the item.
-    pub fn content_of(&self) -> Option<PostId> {
+    pub fn content_of(&self) -> Option<LogItem> {
         match self {
-            Self::Question { question } => Some(question.id),
-            Self::Comment { comment } => Some(comment.id),
+            Self::Question { question } => Some(LogItem::post(question.id)),
+            Self::Comment { comment } => Some(LogItem::post(comment.id)),
+            Self::Update { update } => Some(LogItem::update(update.id)),
             _ => None,
         }
     }
 
     /// The item whose earlier frames this change overrides: a new public
-    /// state of a question or comment, or its removal.
-    pub fn supersedes(&self) -> Option<PostId> {
+    /// state of a question, comment or update, or its removal.
+    pub fn supersedes(&self) -> Option<LogItem> {
         match self {
-            Self::QuestionRemoved { question_id } => Some(*question_id),
-            Self::CommentRemoved { comment_id } => Some(*comment_id),
+            Self::QuestionRemoved { question_id } => Some(LogItem::post(*question_id)),
+            Self::CommentRemoved { comment_id } => Some(LogItem::post(*comment_id)),
+            Self::UpdateRemoved { update_id } => Some(LogItem::update(*update_id)),
             _ => self.content_of(),
         }
     }
@@ -358,6 +384,9 @@ impl RoomChange {
             Self::Comment { comment } => Self::Comment {
                 comment: comment.masked(),
             },
+            Self::Update { update } => Self::Update {
+                update: update.masked(),
+            },
             other => other,
         }
     }
@@ -372,6 +401,7 @@ impl RoomChange {
             match change {
                 RoomChange::Question { question: q } => Some((&q.nickname, &q.text, q.edited)),
                 RoomChange::Comment { comment: c } => Some((&c.nickname, &c.text, c.edited)),
+                RoomChange::Update { update: u } => Some(("", &u.text, u.edited)),
                 _ => None,
             }
         }
@@ -393,12 +423,23 @@ impl RoomChange {
             return None;
         }
         let redacted = match (self, later) {
-            (Self::Question { .. }, Self::QuestionRemoved { .. } | Self::CommentRemoved { .. }) => {
-                Self::QuestionRemoved { question_id: item }
+            (Self::Question { question }, Self::QuestionRemoved { .. } | Self::CommentRemoved { .. }) => {
+                Self::QuestionRemoved {
+                    question_id: question.id,
+                }
             }
-            (Self::Comment { .. }, Self::QuestionRemoved { .. } | Self::CommentRemoved { .. }) => {
-                Self::CommentRemoved { comment_id: item }
+            (Self::Comment { comment }, Self::QuestionRemoved { .. } | Self::CommentRemoved { .. }) => {
+                Self::CommentRemoved { comment_id: comment.id }
             }
+            (Self::Update { update }, Self::UpdateRemoved { .. }) => Self::UpdateRemoved { update_id: update.id },
+            (Self::Update { update }, Self::Update { update: now }) => Self::Update {
+                update: super::update::PublicUpdate {
+                    text: now.text.clone(),
+                    image_id: now.image_id,
+                    edited: now.edited,
+                    ..update.clone()
+                },
+            },
             (Self::Question { question }, Self::Question { question: now }) => Self::Question {
                 question: PublicQuestion {
                     nickname: now.nickname.clone(),
@@ -499,7 +540,7 @@ mod tests {
     #[test]
     fn a_hide_or_an_edit_redacts_the_earlier_frames_of_that_item_only() {
         let first = published(PostId(7), "我的电话13812345678", None);
-        assert_eq!(first.content_of(), Some(PostId(7)));
+        assert_eq!(first.content_of(), Some(LogItem::post(PostId(7))));
         // Hidden: the earlier frame becomes the removal.
         let hide = RoomChange::QuestionRemoved { question_id: PostId(7) };
         assert_eq!(

@@ -40,6 +40,7 @@ pub mod reports;
 pub mod second_factor;
 pub mod security_log;
 pub mod selection;
+pub mod updates;
 pub mod users;
 pub mod verification;
 
@@ -110,6 +111,13 @@ pub fn router(state: AppState) -> Router {
         .route("/events/{id}/walk-ins", post(attendance::walk_in))
         .route("/events/{id}/notices", post(notices::notify))
         .route("/events/{id}/check-in", post(attendance::check_in))
+        .route("/events/{id}/updates", get(updates::list).post(updates::post))
+        .route(
+            "/events/{id}/updates/{update_id}",
+            delete(updates::withdraw).patch(updates::edit),
+        )
+        .route("/events/{id}/images", post(updates::upload))
+        .route("/images/{id}", get(updates::image))
         .route("/notices/{token}", get(notices::notice))
         .route("/notices/{token}/suggestion", post(notices::suggest))
         .route("/events/{id}/announce", post(events::announce))

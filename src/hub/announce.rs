@@ -14,7 +14,7 @@ use crate::domain::event::EventStatus;
 use crate::domain::ids::{EventId, StaffId};
 use crate::domain::question::{RoomChange, ViewerKey};
 use crate::store::live::QuestionRecord;
-use crate::store::writer::{ChangeSink, Command};
+use crate::store::writer::{ChangeSink, Command, Outcome, UpdateCommand, WriteError};
 
 /// A sink that hands changes to the room here and wakes the other nodes.
 struct Announced {
@@ -107,5 +107,12 @@ impl Hub {
         {
             tracing::warn!(event_id = event_id.0, error = %e, "event status not logged in the room");
         }
+    }
+
+    /// A step on the text feed (HTTP), committed and logged in the room
+    /// here and, in a cluster, on every node.
+    pub async fn text_feed(&self, event_id: EventId, command: UpdateCommand) -> Result<Outcome, WriteError> {
+        let sink = self.sink(event_id, self.rooms.get(event_id));
+        self.writer.submit(Command::Update(command), sink).await
     }
 }

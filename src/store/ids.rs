@@ -5,7 +5,8 @@ use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
 use sqlx::{Database, Decode, Encode, Type};
 
-use crate::domain::ids::{EventId, IdentityId, OpinionId, PollId, PostId, StaffId, UnitId};
+use crate::domain::ids::{EventId, IdentityId, ImageId, OpinionId, PollId, PostId, StaffId, UnitId, UpdateId};
+use crate::domain::question::LogItem;
 
 macro_rules! sql_ids {
     ($($id:ident),*) => {$(
@@ -41,4 +42,6 @@ macro_rules! sql_ids {
     )*};
 }
 
-sql_ids!(EventId, PostId, PollId, OpinionId, UnitId, StaffId, IdentityId);
+sql_ids!(
+    EventId, PostId, PollId, OpinionId, UnitId, StaffId, IdentityId, UpdateId, ImageId, LogItem
+);

@@ -200,6 +200,8 @@ pub struct PublicRoom {
     pub comments: Vec<PublicComment>,
     /// Opened and closed polls, with the tally when it may be shown.
     pub polls: Vec<crate::domain::poll::PublicPoll>,
+    /// The text feed (图文直播): updates still public, oldest first.
+    pub updates: Vec<crate::domain::update::PublicUpdate>,
 }
 
 /// A room as of `seq`, read from the store: what the public sees and who is banned.
@@ -265,6 +267,7 @@ impl Store {
             .collect();
         comments.reverse();
         let polls = self.public_polls(event_id).await?;
+        let updates = self.public_updates(event_id).await?;
         let bans = self.active_bans(event_id).await?;
         Ok(RoomState {
             seq: room.last_seq,
@@ -276,6 +279,7 @@ impl Store {
                 questions,
                 comments,
                 polls,
+                updates,
             },
             bans,
         })

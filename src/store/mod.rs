@@ -40,6 +40,7 @@ pub mod sessions;
 pub mod themes;
 pub(crate) mod tx;
 pub mod units;
+pub mod updates;
 pub mod users;
 pub mod writer;
 

@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 
 use super::{Store, StoreError, StoreResult, on_pool};
-use crate::domain::ids::{EventId, PostId};
-use crate::domain::question::RoomChange;
+use crate::domain::ids::EventId;
+use crate::domain::question::{LogItem, RoomChange};
 
 impl Store {
     /// Logged changes with `after < seq <= up_to`, in order, each as it
@@ -29,7 +29,7 @@ impl Store {
                  ON l.event_id = $1 AND l.seq = m.seq";
             let rows: Vec<(i64, String)> =
                 on_pool!(self, read p => sqlx::query_as(LATEST).bind(event_id).bind(after).fetch_all(p).await)?;
-            let latest: HashMap<PostId, (i64, RoomChange)> = parse_log(event_id, rows)?
+            let latest: HashMap<LogItem, (i64, RoomChange)> = parse_log(event_id, rows)?
                 .into_iter()
                 .filter_map(|(seq, change)| Some((change.content_of()?, (seq, change))))
                 .collect();

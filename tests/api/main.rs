@@ -37,5 +37,6 @@ mod reviews;
 mod security;
 mod selection;
 mod store_failures;
+mod text_feed;
 mod verification;
 mod viewer_limits;

@@ -7,7 +7,7 @@ use std::collections::{HashMap, VecDeque};
 use axum::extract::ws::Utf8Bytes;
 
 use super::super::protocol::{PublicFrame, encode};
-use crate::domain::ids::PostId;
+use crate::domain::question::LogItem;
 use crate::domain::question::RoomChange;
 
 /// Joins beyond this many missed messages get a snapshot instead of a replay.
@@ -49,7 +49,7 @@ pub struct Ring {
     frames: VecDeque<RingFrame>,
     capacity: usize,
     /// The items the ring's frames carry or remove, by id.
-    items: HashMap<PostId, Item>,
+    items: HashMap<LogItem, Item>,
 }
 
 impl Ring {
@@ -157,6 +157,7 @@ impl Ring {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::ids::PostId;
 
     fn removed(id: i64) -> RoomChange {
         RoomChange::QuestionRemoved {
@@ -242,7 +243,10 @@ mod tests {
         ring.push(5, &removed(8));
         assert_eq!(ring.items.len(), 3, "items 1 (seq 3), 9 and 8");
         ring.push(6, &removed(7));
-        assert!(!ring.items.contains_key(&PostId(1)), "its last frame left the ring");
+        assert!(
+            !ring.items.contains_key(&LogItem::post(PostId(1))),
+            "its last frame left the ring"
+        );
     }
 
     #[test]

@@ -14,9 +14,10 @@ use super::polls::Tallies;
 use super::ring::Ring;
 use super::{Frame, Room, Snapshot};
 use crate::domain::event::EventStatus;
-use crate::domain::ids::{EventId, PollId, PostId};
+use crate::domain::ids::{EventId, PollId, PostId, UpdateId};
 use crate::domain::poll::PublicPoll;
 use crate::domain::question::{ModerationMode, PublicComment, PublicQuestion, RoomChange, ViewerKey};
+use crate::domain::update::PublicUpdate;
 use crate::store::live::{PublicRoom, RECENT_COMMENTS, RoomState};
 use crate::store::writer::ChangeSink;
 
@@ -33,6 +34,8 @@ pub struct View {
     pub comments: VecDeque<PublicComment>,
     /// Opened and closed polls.
     pub polls: BTreeMap<PollId, PublicPoll>,
+    /// The text feed's public updates.
+    pub updates: BTreeMap<UpdateId, PublicUpdate>,
 }
 
 impl View {
@@ -46,6 +49,7 @@ impl View {
             questions: BTreeMap::new(),
             comments: VecDeque::new(),
             polls: BTreeMap::new(),
+            updates: BTreeMap::new(),
         }
     }
 
@@ -58,6 +62,7 @@ impl View {
         self.questions = state.questions.into_iter().map(|q| (q.id, q)).collect();
         self.comments = state.comments.into_iter().collect();
         self.polls = state.polls.into_iter().map(|p| (p.id, p)).collect();
+        self.updates = state.updates.into_iter().map(|u| (u.id, u)).collect();
     }
 
     /// Apply the next change.
@@ -94,6 +99,12 @@ impl View {
             }
             RoomChange::Interaction { paused } => self.paused = *paused,
             RoomChange::EventStatus { status } => self.status = *status,
+            RoomChange::Update { update } => {
+                self.updates.insert(update.id, update.clone());
+            }
+            RoomChange::UpdateRemoved { update_id } => {
+                self.updates.remove(update_id);
+            }
         }
     }
 
@@ -121,6 +132,7 @@ impl View {
                 questions: self.questions.values().cloned().collect(),
                 comments: self.comments.iter().cloned().collect(),
                 polls: self.polls.values().cloned().collect(),
+                updates: self.updates.values().cloned().collect(),
             },
         }
     }

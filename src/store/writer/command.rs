@@ -131,6 +131,8 @@ pub enum Command {
     },
     /// Reports and appeals.
     Review(super::reviews::Review),
+    /// The text feed (图文直播): post, edit or withdraw an update.
+    Update(super::updates::UpdateCommand),
 }
 
 /// What a command did (the records boxed: an outcome is moved through the
@@ -180,6 +182,10 @@ pub enum Outcome {
     Reviewed {
         before: Box<QuestionRecord>,
         after: Box<QuestionRecord>,
+    },
+    /// An update of the text feed as it is now (withdrawn or not).
+    Updated {
+        update: Box<crate::store::updates::UpdateRow>,
     },
 }
 

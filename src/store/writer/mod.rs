@@ -43,11 +43,13 @@ mod polls;
 mod posts;
 mod reviews;
 mod tx;
+mod updates;
 
 pub use command::{ChangeSink, Command, NewQuestion, Outcome, Queued, WriteError};
 use polls::Verdict;
 pub use reviews::Review;
 use tx::{Address, Decided, LiveTx};
+pub use updates::UpdateCommand;
 
 type Applied = (Result<Outcome, WriteError>, Vec<(i64, RoomChange)>);
 
@@ -365,6 +367,7 @@ impl LiveTx<'_> {
             }
             Command::PollTally { event_id, poll_id } => self.poll_tally(*event_id, *poll_id).await,
             Command::Review(review) => self.review(review).await,
+            Command::Update(update) => self.update(update).await,
         }
     }
 }

@@ -1,0 +1,215 @@
+//! Issue 18, point 2: the studio's text feed (图文直播). Hosts and the unit's
+//! editors post short updates with an optional image over HTTP; viewers get
+//! them as logged frames, resume without gap, and never see in a replay what
+//! was edited away or withdrawn. Images are checked by their bytes.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, TestApp, spawn_app};
+use crate::on_both_backends;
+
+on_both_backends!(the_text_feed_reaches_viewers_and_replays_as_it_is_now);
+
+/// A 1×1 PNG.
+const PNG: &[u8] = &[
+    0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0x00, 0x00, 0x00, 0x0D, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00,
+    0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1F, 0x15, 0xC4, 0x89, 0x00, 0x00, 0x00, 0x0D, 0x49,
+    0x44, 0x41, 0x54, 0x78, 0x9C, 0x63, 0xF8, 0xCF, 0xC0, 0xF0, 0x1F, 0x00, 0x05, 0x00, 0x01, 0xFF, 0x89, 0x99, 0x3D,
+    0x1D, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82,
+];
+
+async fn upload(app: &TestApp, event: i64, token: &str, content_type: &str, body: &[u8]) -> (StatusCode, Value) {
+    let res = app
+        .client
+        .post(app.url(&format!("/api/events/{event}/images")))
+        .bearer_auth(token)
+        .header("content-type", content_type)
+        .body(body.to_vec())
+        .send()
+        .await
+        .expect("upload");
+    let status = res.status();
+    (status, res.json().await.unwrap_or(Value::Null))
+}
+
+async fn image(app: &TestApp, id: i64, token: Option<&str>) -> (StatusCode, String, Vec<u8>) {
+    let mut req = app.client.get(app.url(&format!("/api/images/{id}")));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let res = req.send().await.expect("image");
+    let status = res.status();
+    let content_type = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    (status, content_type, res.bytes().await.unwrap().to_vec())
+}
+
+async fn the_text_feed_reaches_viewers_and_replays_as_it_is_now(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else { return };
+    let event = app.live_event().await;
+    let host = app.staff("host", "host", None).await;
+    let stranger = app.staff("other-unit", "unit_staff", Some("jw")).await;
+    let mut viewer = app.ws(event, json!({ "nickname": "观众" })).await;
+    let snapshot = viewer.expect("snapshot").await;
+    assert_eq!(snapshot["updates"], json!([]), "{snapshot:?}");
+    let start_seq = snapshot["seq"].as_i64().unwrap_or(0);
+    let feed = format!("/api/events/{event}/updates");
+
+    // Only staff serving the event write the feed.
+    let text = "嘉宾已到场，咨询电话13812345678";
+    assert_eq!(
+        app.post(&feed, None, json!({ "text": text })).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.post(&feed, Some(&stranger), json!({ "text": text })).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.post(&feed, Some(&host), json!({ "text": "  " })).await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+
+    // Posted: committed, masked, and a logged frame for every viewer.
+    let first = app.post(&feed, Some(&host), json!({ "text": text })).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{:?}", first.body);
+    assert_eq!(first.body["text"], "嘉宾已到场，咨询电话138****5678");
+    let first_id = first.body["id"].as_i64().unwrap();
+    let frame = viewer.expect("update").await;
+    assert_eq!(frame["update"]["id"], first_id);
+    assert_eq!(frame["update"]["text"], "嘉宾已到场，咨询电话138****5678");
+    assert!(frame["seq"].as_i64().unwrap() > start_seq);
+
+    // Images: checked by their bytes; shown to the public once an update shows them.
+    let (status, _) = upload(&app, event, &host, "image/png", b"<svg onload=alert(1)></svg>").await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let (status, _) = upload(&app, event, &host, "image/jpeg", PNG).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "a PNG declared as JPEG");
+    let (status, _) = upload(&app, event, &stranger, "image/png", PNG).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, uploaded) = upload(&app, event, &host, "image/png", PNG).await;
+    assert_eq!(status, StatusCode::CREATED, "{uploaded:?}");
+    assert_eq!(
+        (uploaded["width"].as_u64(), uploaded["height"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let image_id = uploaded["id"].as_i64().unwrap();
+    assert_eq!(
+        image(&app, image_id, None).await.0,
+        StatusCode::NOT_FOUND,
+        "not shown yet"
+    );
+    assert_eq!(
+        image(&app, image_id, Some(&host)).await.0,
+        StatusCode::OK,
+        "the preview"
+    );
+    let second = app
+        .post(&feed, Some(&host), json!({ "text": "现场图片", "image_id": image_id }))
+        .await;
+    assert_eq!(second.status, StatusCode::CREATED, "{:?}", second.body);
+    let second_id = second.body["id"].as_i64().unwrap();
+    assert_eq!(viewer.expect("update").await["update"]["image_id"], image_id);
+    let (status, content_type, bytes) = image(&app, image_id, None).await;
+    assert_eq!(
+        (status, content_type.as_str(), bytes.as_slice()),
+        (StatusCode::OK, "image/png", PNG)
+    );
+    let missing = app
+        .post(
+            &feed,
+            Some(&host),
+            json!({ "text": "别的图", "image_id": image_id + 1000 }),
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+
+    // Edited, then the second withdrawn: frames for everyone, audited.
+    let edited = "嘉宾已到场，请留意直播间提问";
+    let r = app
+        .patch(&format!("{feed}/{first_id}"), Some(&host), json!({ "text": edited }))
+        .await;
+    assert_eq!(
+        (r.status, r.body["edited"].as_bool()),
+        (StatusCode::OK, Some(true)),
+        "{:?}",
+        r.body
+    );
+    let frame = viewer.expect("update").await;
+    assert_eq!(
+        (frame["update"]["text"].as_str(), frame["update"]["edited"].as_bool()),
+        (Some(edited), Some(true))
+    );
+    let r = app
+        .request(
+            reqwest::Method::DELETE,
+            &format!("{feed}/{second_id}"),
+            Some(&host),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(viewer.expect("update_removed").await["update_id"], second_id);
+    let again = app
+        .request(
+            reqwest::Method::DELETE,
+            &format!("{feed}/{second_id}"),
+            Some(&host),
+            None,
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND, "withdrawn once");
+    assert_eq!(
+        image(&app, image_id, None).await.0,
+        StatusCode::NOT_FOUND,
+        "its update withdrawn"
+    );
+    let actions = app.audit_actions(event).await;
+    for action in ["update.post", "update.edit", "update.withdraw"] {
+        assert!(actions.iter().any(|a| a == action), "{action} in {actions:?}");
+    }
+
+    // The feed as it is now, over HTTP and in a snapshot.
+    let list = app.get(&feed, None).await;
+    assert_eq!(list.body.as_array().map(Vec::len), Some(1), "{:?}", list.body);
+    assert_eq!(list.body[0]["text"], edited);
+    let mut late = app.ws(event, json!({ "nickname": "后来的" })).await;
+    let snapshot = late.expect("snapshot").await;
+    assert_eq!(snapshot["updates"][0]["text"], edited, "{snapshot:?}");
+
+    // A viewer resuming from before the feed began gets every frame, each as
+    // it reads now: the edited text, the withdrawn update as its removal.
+    let mut resumed = app
+        .ws(event, json!({ "nickname": "断线重连", "last_seq": start_seq }))
+        .await;
+    assert_eq!(resumed.welcome["start"], "replay", "{:?}", resumed.welcome);
+    let mut frames = Vec::new();
+    // Posted, posted with the image, edited, withdrawn.
+    for _ in 0..4 {
+        frames.push(resumed.next().await);
+    }
+    let all = serde_json::to_string(&frames).unwrap();
+    assert!(!all.contains("13812345678") && !all.contains("138****5678"), "{all}");
+    assert!(
+        !all.contains("现场图片"),
+        "the withdrawn update is gone from the replay: {all}"
+    );
+    assert_eq!(
+        frames.iter().filter(|f| f["type"] == "update_removed").count(),
+        2,
+        "{all}"
+    );
+    assert!(
+        frames
+            .iter()
+            .filter(|f| f["type"] == "update")
+            .all(|f| f["update"]["text"] == edited),
+        "{all}"
+    );
+    app.stop().await;
+}
