@@ -41,6 +41,11 @@ pub async fn build_state(
     let calendar = Arc::new(WorkingCalendar::load(Some(calendar_dir)).context("loading the working-day calendar")?);
     let years: Vec<i32> = calendar.years().iter().map(|y| y.year).collect();
     tracing::info!(database = %db, backend = %store.backend(), ?years, "store and calendar ready");
+    let outlook = calendar.outlook(crate::domain::time::local_date(crate::domain::time::now()));
+    if let Some(warning) = outlook.warning {
+        // Said once at start; /readyz, /metrics and the bureau page keep saying it.
+        tracing::warn!("{warning}");
+    }
     let verifier = Arc::new(crate::identity::Verifier::new(store.clone(), live.identity.clone()));
     let hub = Hub::new(store.clone(), live, calendar.clone()).context("starting the live hub")?;
     Ok(AppState {

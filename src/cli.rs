@@ -1,4 +1,4 @@
-//! The command line: `minsheng [serve|migrate|import-plan|create-admin]`.
+//! The command line: `minsheng [serve|migrate|import-plan|create-admin|calendar check]`.
 //! Every flag falls back to an environment variable, then to a default.
 
 use std::net::SocketAddr;
@@ -69,6 +69,21 @@ pub enum Command {
         /// The password; when unset a random one is generated and printed once.
         #[arg(long = "password-env", env = "MINSHENG_ADMIN_PASSWORD", hide_env_values = true)]
         password: Option<String>,
+    },
+    /// The working-day calendar (no database needed).
+    #[command(subcommand)]
+    Calendar(CalendarCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CalendarCommand {
+    /// Print the years loaded (built in, and `--calendar-dir`) and what is
+    /// missing. Exits 2 when this year's State Council holiday notice is
+    /// missing, or from 1 November next year's; 1 when a file is unreadable.
+    Check {
+        /// Judge as of this day (YYYY-MM-DD) instead of today in Beijing.
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        on: Option<chrono::NaiveDate>,
     },
 }
 

@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use minsheng::cli::{Cli, Command, LogFormat, ServeArgs};
+use minsheng::cli::{CalendarCommand, Cli, Command, LogFormat, ServeArgs};
 use minsheng::config::{DatabaseUrl, HttpSettings};
+use minsheng::domain::calendar::WorkingCalendar;
 use minsheng::domain::plan;
 use minsheng::domain::staff::{NewPassword, Role, Username};
-use minsheng::domain::time::now;
+use minsheng::domain::time::{local_date, now};
 use minsheng::store::Store;
 use minsheng::{app, demo, passwords};
 use tracing_subscriber::EnvFilter;
@@ -19,6 +20,9 @@ use tracing_subscriber::fmt::writer::BoxMakeWriter;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.global.log_format);
+    if let Some(Command::Calendar(CalendarCommand::Check { on })) = cli.command {
+        return calendar_check(&cli.global.calendar_dir, on);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -123,6 +127,52 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             display_name,
             password,
         }) => create_admin(&db, &username, &display_name, password).await,
+        Some(Command::Calendar(_)) => unreachable!("answered in main without a runtime"),
+    }
+}
+
+/// `minsheng calendar check`: the years loaded and what is missing, without
+/// a database. 0 when fine, 2 when a needed year is missing (for cron and
+/// monitoring), 1 when a calendar file cannot be read.
+fn calendar_check(dir: &std::path::Path, on: Option<chrono::NaiveDate>) -> ExitCode {
+    let calendar = match WorkingCalendar::load(Some(dir)) {
+        Ok(calendar) => calendar,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outlook = calendar.outlook(on.unwrap_or_else(|| local_date(now())));
+    let folder = if dir.is_dir() { "" } else { " (not found)" };
+    println!(
+        "working-day calendar as of {}: the built-in years, then {}/*.toml{folder}",
+        outlook.today,
+        dir.display()
+    );
+    for year in calendar.years() {
+        println!(
+            "  {}  {} days off, {} make-up working days  {}",
+            year.year, year.holidays, year.make_up_workdays, year.source
+        );
+    }
+    let next = if outlook.covers_next_year {
+        "loaded"
+    } else if outlook.next_year_needed {
+        "MISSING"
+    } else {
+        "not loaded, needed from 1 November"
+    };
+    let this = if outlook.covers_this_year { "loaded" } else { "MISSING" };
+    println!(
+        "this year {}: {this}; next year {}: {next}",
+        outlook.this_year, outlook.next_year
+    );
+    match outlook.warning {
+        None => ExitCode::SUCCESS,
+        Some(warning) => {
+            println!("warning: {warning}");
+            ExitCode::from(2)
+        }
     }
 }
 

@@ -1,7 +1,8 @@
 // The data bureau's dashboard (/bureau.html, administrators): every unit's
 // events and deadlines on a month calendar, change reports, extension
 // requests to grant or refuse, overdue opinions to remind (催办), and the
-// yearly performance report as a table and CSS bars.
+// yearly performance report as a table and CSS bars. Above them, a warning
+// when the working-day calendar lacks this year or, from 1 November, next year.
 
 import { $, api, bar, beijingDay, button, el, errorText, field, link, messageSlot, percent, rows, say, signedIn, tag, when } from "./dom.js";
 import { CHANGED_FIELD, CHANGE_KIND, DEADLINE_KIND, DEADLINE_STATE, EVENT_STATUS, labelOf } from "./labels.js";
@@ -100,6 +101,66 @@ function thisMonth() {
 async function loadCalendar() {
   [cal.deadlines, cal.events] = await Promise.all([api("GET", "/api/deadlines"), api("GET", "/api/events")]);
   renderCalendar();
+}
+
+// --- the working-day calendar's years --------------------------------------
+
+/** The calendar file format, shown with the warning: the shipped 2026 notice, abridged (a real one). */
+const CALENDAR_EXAMPLE = `year = 2026
+source = "国务院办公厅关于2026年部分节假日安排的通知（2025年11月4日）"
+
+[[holidays]]
+name = "元旦"
+from = "2026-01-01"
+to = "2026-01-03"
+work = ["2026-01-04"]   # 调休：上班的周末
+
+[[holidays]]
+name = "春节"
+from = "2026-02-15"
+to = "2026-02-23"
+work = ["2026-02-14", "2026-02-28"]
+
+# …… 清明节、劳动节、端午节、中秋节、国庆节，同样各写一段`;
+
+/** Fill the banner from `GET /api/calendar/status` when a needed year is missing. */
+function calendarWarning(status) {
+  const box = $("calendar-warning");
+  const missing = status.missing_years;
+  if (!missing.length) {
+    box.hidden = true;
+    box.replaceChildren();
+    return;
+  }
+  const years = missing.map((y) => `${y} 年`).join("、");
+  const files = missing.map((y) => `cn-${y}.toml`).join("、");
+  const effect = missing.includes(status.this_year)
+    ? `今年（${status.this_year} 年）的工作日无法计算：所有工作时限都无法判定，显示为“${DEADLINE_STATE.calendar_missing}”。`
+    : `从 11 月 1 日起需要载入下一年的安排：截止日期落在 ${status.next_year} 年的工作时限显示为“${DEADLINE_STATE.calendar_missing}”，无法判定是否按时。`;
+  const how = el("p");
+  how.append(
+    `国务院办公厅发布该年《部分节假日安排的通知》后，请运维人员按通知写成日历文件 `,
+    el("code", null, files),
+    `（每个假期的放假起止日期，以及调休上班的周末），放入服务的日历目录（启动参数 `,
+    el("code", null, "--calendar-dir"),
+    `，默认 `,
+    el("code", null, "calendar/"),
+    `）后重启服务，无需重新编译；也可升级到已收录该年通知的版本。用 `,
+    el("code", null, "minsheng calendar check"),
+    ` 检查是否已载入。`,
+  );
+  const format = el("details");
+  format.append(el("summary", null, "日历文件格式（示例取自 2026 年通知）"), el("pre", null, CALENDAR_EXAMPLE));
+  const readme = el("p", "small");
+  readme.append("详细说明见部署说明 ", el("code", null, "README.md"), " 中的“The working-day calendar”一节。");
+  const title = el("h2", null, `工作日历缺少 ${years}的节假日安排`);
+  title.id = "calendar-warning-title";
+  box.replaceChildren(title, el("p", null, effect), how, format, readme);
+  box.hidden = false;
+}
+
+async function loadCalendarStatus() {
+  calendarWarning(await api("GET", "/api/calendar/status"));
 }
 
 // --- change reports, extensions, overdue opinions -------------------------
@@ -301,7 +362,7 @@ async function start() {
       e.preventDefault();
       loadReport();
     });
-    const parts = [loadCalendar(), loadChanges(), loadExtensions(), loadOverdue(), loadReport()];
+    const parts = [loadCalendarStatus(), loadCalendar(), loadChanges(), loadExtensions(), loadOverdue(), loadReport()];
     const failed = (await Promise.allSettled(parts)).filter((r) => r.status === "rejected");
     if (failed.length) say(status, `部分内容加载失败：${errorText(failed[0].reason)}`);
   } catch (err) {

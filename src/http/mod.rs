@@ -84,6 +84,7 @@ pub fn router(state: AppState) -> Router {
         .route("/themes", get(programme::list_themes))
         .route("/plans/import", post(programme::import_plan))
         .route("/calendar", get(programme::calendar_years))
+        .route("/calendar/status", get(programme::calendar_status))
         .route("/calendar/days/{date}", get(programme::calendar_day))
         .route("/events", get(events::list).post(events::create))
         .route("/events/{id}", get(events::get).patch(events::update))

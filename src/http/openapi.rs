@@ -24,7 +24,7 @@ use super::{
         notices::notify, notices::notice, notices::suggest, notices::messages,
         updates::list, updates::post, updates::edit, updates::withdraw, updates::upload, updates::image,
         programme::list_units, programme::get_unit, programme::list_themes, programme::import_plan,
-        programme::calendar_years, programme::calendar_day,
+        programme::calendar_years, programme::calendar_status, programme::calendar_day,
         events::list, events::get, events::create, events::update, events::deadlines, events::changes,
         events::announce, events::selection_notice, events::start, events::end,
         events::publish_materials, events::reschedule, events::cancel,

@@ -3,7 +3,6 @@
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::Datelike;
 use serde_json::json;
 
 use super::AppState;
@@ -16,12 +15,14 @@ pub async fn healthz() -> Response {
     axum::Json(json!({ "status": "ok" })).into_response()
 }
 
-/// The database answers and the last write committed. Also says whether the working-day calendar covers this year.
+/// The database answers and the last write committed. Also says whether the
+/// working-day calendar covers this year and next year, and lists warnings
+/// (next year's holiday notice missing from 1 November): a warning leaves
+/// the node ready, since nothing fails until a deadline reaches that year.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
-    responses((status = 200, description = "ready"), (status = 503, description = "database unreachable, or the last write failed")))]
+    responses((status = 200, description = "ready, perhaps with `warnings`"), (status = 503, description = "database unreachable, or the last write failed")))]
 pub async fn readyz(State(state): State<AppState>) -> Response {
-    let year = local_date(now()).year();
-    let calendar = state.calendar.years().iter().any(|y| y.year == year);
+    let calendar = state.calendar.outlook(local_date(now()));
     if state.store.writes_failing() {
         // The reads may still work: a full disk refuses only writes.
         return (
@@ -36,7 +37,9 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         Ok(()) => axum::Json(json!({
             "status": "ready",
             "database": state.store.backend().as_str(),
-            "calendar_covers_this_year": calendar,
+            "calendar_covers_this_year": calendar.covers_this_year,
+            "calendar_covers_next_year": calendar.covers_next_year,
+            "warnings": calendar.warning.into_iter().collect::<Vec<_>>(),
         }))
         .into_response(),
         Err(e) => {
@@ -71,14 +74,24 @@ pub async fn metrics(State(state): State<AppState>, headers: axum::http::HeaderM
             .into_response();
         }
     }
-    let year = local_date(now()).year();
-    let covered = f64::from(u8::from(state.calendar.years().iter().any(|y| y.year == year)));
+    let calendar = state.calendar.outlook(local_date(now()));
+    let flag = |b: bool| f64::from(u8::from(b));
     let mut gauges = vec![
         ("minsheng_up", "1 while the process runs.", 1.0),
         (
             "minsheng_calendar_covers_this_year",
             "1 when the working-day calendar has this year's notice.",
-            covered,
+            flag(calendar.covers_this_year),
+        ),
+        (
+            "minsheng_calendar_covers_next_year",
+            "1 when the working-day calendar has next year's notice.",
+            flag(calendar.covers_next_year),
+        ),
+        (
+            "minsheng_calendar_next_year_needed",
+            "1 from 1 November, when next year's notice should be loaded (alert on this and covers_next_year 0).",
+            flag(calendar.next_year_needed),
         ),
         (
             "minsheng_live_rooms",

@@ -2,14 +2,17 @@
 
 use axum::extract::State;
 use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::auth::CurrentStaff;
-use super::error::{ApiError, ApiResult, ErrorBody, Json, Path};
-use crate::domain::calendar::{DayInfo, YearSummary};
+use super::error::{ApiError, ApiResult, ErrorBody, Json, Path, Query};
+use crate::domain::calendar::{DayInfo, Outlook, YearSummary};
 use crate::domain::error_code::ErrorCode;
 use crate::domain::ids::UnitId;
 use crate::domain::plan;
+use crate::domain::time::{local_date, now};
 use crate::store::plans::ImportReport;
 use crate::store::themes::Theme;
 use crate::store::units::Unit;
@@ -71,6 +74,37 @@ pub async fn import_plan(
 #[utoipa::path(get, path = "/api/calendar", tag = "calendar", responses((status = 200, body = Vec<YearSummary>)))]
 pub async fn calendar_years(State(state): State<AppState>) -> Json<Vec<YearSummary>> {
     Json(state.calendar.years())
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct CalendarStatusQuery {
+    /// Judge as of this day (YYYY-MM-DD) instead of today in Beijing.
+    pub on: Option<NaiveDate>,
+}
+
+/// The years loaded and whether they reach far enough.
+#[derive(Serialize, ToSchema)]
+pub struct CalendarStatus {
+    pub years: Vec<YearSummary>,
+    #[serde(flatten)]
+    pub outlook: Outlook,
+}
+
+/// Whether the working-day calendar covers this year and, from 1 November,
+/// next year; `warning` names a missing year and how to add it.
+#[utoipa::path(get, path = "/api/calendar/status", tag = "calendar", params(CalendarStatusQuery),
+    responses((status = 200, body = CalendarStatus)))]
+pub async fn calendar_status(
+    State(state): State<AppState>,
+    Query(q): Query<CalendarStatusQuery>,
+) -> Json<CalendarStatus> {
+    let today = q.on.unwrap_or_else(|| local_date(now()));
+    Json(CalendarStatus {
+        years: state.calendar.years(),
+        outlook: state.calendar.outlook(today),
+    })
 }
 
 /// Whether a date is a working day in mainland China, and why.

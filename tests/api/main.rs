@@ -9,6 +9,7 @@ mod auth_limits;
 mod bad_input;
 mod bans;
 mod browser;
+mod calendar_outlook;
 mod cli;
 mod cluster;
 mod cluster_failures;
