@@ -98,6 +98,9 @@ pub struct EventFacts {
     pub leader_attended: Option<bool>,
     pub ended_at: Option<DateTime<Utc>>,
     pub materials_published_at: Option<DateTime<Utc>>,
+    /// The event had a text feed (图文直播): its materials include the
+    /// interview transcript (访谈实录), published when.
+    pub transcript: Option<Option<DateTime<Utc>>>,
 }
 
 /// An event's list in figures.
@@ -190,7 +193,15 @@ fn materials(f: &EventFacts, cal: &WorkingCalendar, now: DateTime<Utc>) -> Deadl
     // Counted from the real end when the event has ended, else the planned one.
     let end = f.ended_at.or(f.schedule.map(|s| s.ends_at()));
     let due = end.map(|e| cal.add_working_days(local_date(e), MATERIALS_WITHIN_WORKING_DAYS));
-    let mut d = judge(kind, f, due, f.materials_published_at, now);
+    // With a text feed, the materials are done when the transcript is published too.
+    let done = match f.transcript {
+        None => f.materials_published_at,
+        Some(transcript) => f.materials_published_at.zip(transcript).map(|(m, t)| m.max(t)),
+    };
+    let mut d = judge(kind, f, due, done, now);
+    if f.transcript == Some(None) && d.note.is_none() {
+        d.note = Some("the materials include the interview transcript (访谈实录), not published yet".into());
+    }
     if f.kind == EventKind::Lecture && d.note.is_none() {
         d.note = Some("a policy lecture's materials include its explanation video".into());
     }
@@ -285,6 +296,7 @@ mod tests {
             leader_attended: None,
             ended_at: None,
             materials_published_at: None,
+            transcript: None,
         }
     }
 
@@ -415,5 +427,26 @@ mod tests {
             DeadlineKind::SelectionNotice,
         );
         assert_eq!(d.state, DeadlineState::Met);
+    }
+
+    #[test]
+    fn a_text_feed_puts_the_transcript_in_the_materials() {
+        let cal = WorkingCalendar::load(None).unwrap();
+        let mut f = facts("2024-10-14T09:30:00+08:00", 120);
+        f.status = EventStatus::MaterialsPublished;
+        f.ended_at = Some(at("2024-10-14T11:30:00+08:00"));
+        f.materials_published_at = Some(at("2024-10-16T10:00:00+08:00"));
+        let now = at("2024-10-25T00:00:00+08:00");
+        assert_eq!(
+            by_kind(&deadlines(&f, &cal, now), DeadlineKind::Materials).state,
+            DeadlineState::Met
+        );
+        f.transcript = Some(None);
+        let d = by_kind(&deadlines(&f, &cal, now), DeadlineKind::Materials);
+        assert_eq!(d.state, DeadlineState::Overdue, "due 10-21, the transcript missing");
+        assert!(d.note.unwrap().contains("访谈实录"));
+        f.transcript = Some(Some(at("2024-10-22T09:00:00+08:00")));
+        let d = by_kind(&deadlines(&f, &cal, now), DeadlineKind::Materials);
+        assert_eq!((d.state, d.done_at), (DeadlineState::Late, f.transcript.unwrap()));
     }
 }

@@ -19,5 +19,6 @@ pub mod security;
 pub mod selection;
 pub mod staff;
 pub mod time;
+pub mod transcript;
 pub mod update;
 pub mod values;

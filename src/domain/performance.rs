@@ -306,6 +306,7 @@ mod tests {
             leader_attended: None,
             ended_at: None,
             materials_published_at: None,
+            transcript: None,
         }
     }
 

@@ -40,6 +40,7 @@ pub mod reports;
 pub mod second_factor;
 pub mod security_log;
 pub mod selection;
+pub mod transcript;
 pub mod updates;
 pub mod users;
 pub mod verification;
@@ -128,6 +129,9 @@ pub fn router(state: AppState) -> Router {
         .route("/events/{id}/materials", post(events::publish_materials))
         .route("/events/{id}/record", get(record::get_record))
         .route("/events/{id}/record/publish", post(record::publish))
+        .route("/events/{id}/transcript", get(transcript::get).put(transcript::save))
+        .route("/events/{id}/transcript/assemble", post(transcript::assemble_route))
+        .route("/events/{id}/transcript/publish", post(transcript::publish))
         .route("/events/{id}/reschedule", post(events::reschedule))
         .route("/events/{id}/cancel", post(events::cancel))
         .route("/events/{id}/live", get(live::connect))

@@ -89,6 +89,8 @@ pub struct ListFacts {
     notices: HashMap<EventId, Vec<Option<DateTime<Utc>>>>,
     in_person: HashMap<EventId, InPersonFacts>,
     leaders: HashMap<(EventId, UnitId), bool>,
+    /// Events with a text feed, and when their transcript was published.
+    transcripts: HashMap<EventId, Option<DateTime<Utc>>>,
 }
 
 impl ListFacts {
@@ -98,6 +100,7 @@ impl ListFacts {
             notices: self.notices.get(&event.id).cloned().unwrap_or_default(),
             in_person: self.in_person.get(&event.id).copied(),
             leader_attended: unit.and_then(|u| self.leaders.get(&(event.id, u)).copied()),
+            transcript: self.transcripts.get(&event.id).copied(),
             ..event.facts()
         }
     }
@@ -222,8 +225,18 @@ impl Store {
                 on_pool!(self, read p => sqlx::query_as(LEADERS).fetch_all(p).await)?,
             ),
         };
+        // Events with a public text feed, and their transcripts' publication.
+        const FEEDS: &str = "SELECT u.event_id, MAX(t.published_at) FROM live_updates u
+             LEFT JOIN transcripts t ON t.event_id = u.event_id
+             WHERE u.withdrawn_at IS NULL GROUP BY u.event_id";
+        let feeds: Vec<(EventId, Option<DateTime<Utc>>)> =
+            on_pool!(self, read p => sqlx::query_as(FEEDS).fetch_all(p).await)?;
         let mut facts = ListFacts {
             leaders: leaders.into_iter().map(|(e, u, a)| ((e, u), a)).collect(),
+            transcripts: feeds
+                .into_iter()
+                .filter(|(e, _)| event.is_none_or(|id| id == *e))
+                .collect(),
             ..ListFacts::default()
         };
         for r in people {

@@ -38,6 +38,7 @@ pub mod security;
 pub mod selections;
 pub mod sessions;
 pub mod themes;
+pub mod transcripts;
 pub(crate) mod tx;
 pub mod units;
 pub mod updates;

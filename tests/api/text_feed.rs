@@ -9,7 +9,10 @@ use serde_json::{Value, json};
 use crate::helpers::{Backend, TestApp, spawn_app};
 use crate::on_both_backends;
 
-on_both_backends!(the_text_feed_reaches_viewers_and_replays_as_it_is_now);
+on_both_backends!(
+    the_text_feed_reaches_viewers_and_replays_as_it_is_now,
+    the_transcript_is_assembled_edited_and_published_with_the_materials,
+);
 
 /// A 1×1 PNG.
 const PNG: &[u8] = &[
@@ -211,5 +214,145 @@ async fn the_text_feed_reaches_viewers_and_replays_as_it_is_now(backend: Backend
             .all(|f| f["update"]["text"] == edited),
         "{all}"
     );
+    app.stop().await;
+}
+
+/// Issue 18, point 3: the 访谈实录 from the feed and the answered questions,
+/// edited by the unit, published, and counted in the materials deadline.
+async fn the_transcript_is_assembled_edited_and_published_with_the_materials(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else { return };
+    let event = app.live_event().await;
+    let admin = Some(app.admin_token.as_str());
+    let moderator = app.staff("mod", "moderator", None).await;
+    let feed = format!("/api/events/{event}/updates");
+    let transcript = format!("/api/events/{event}/transcript");
+    let r = app
+        .post(&feed, admin, json!({ "text": "访谈开始，嘉宾介绍灵活就业参保政策" }))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let mut console = app.staff_ws(event, &moderator).await;
+    let mut asker = app.viewer_ws(event, "张三").await;
+    let asked = asker
+        .request(json!({ "type": "ask", "text": "灵活就业人员怎么参保？" }), "q")
+        .await;
+    let question = asked["question"]["id"].as_i64().unwrap();
+    for (msg, reference) in [
+        (json!({ "type": "approve", "question_id": question }), "a"),
+        (
+            json!({ "type": "answer", "question_id": question, "text": "可在线上办理参保登记。" }),
+            "b",
+        ),
+    ] {
+        let r = console.request(msg, reference).await;
+        assert_eq!(r["type"], "ack", "{r:?}");
+    }
+    let r = app.post(&feed, admin, json!({ "text": "访谈结束，感谢收看" })).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    assert_eq!(
+        app.get(&transcript, admin).await.error_code(),
+        "not_ended",
+        "assembled once the event has ended"
+    );
+    let r = app.post(&format!("/api/events/{event}/end"), admin, json!({})).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+
+    // Before it is saved: the managers see a fresh assembly, the public nothing.
+    assert_eq!(app.get(&transcript, None).await.status, StatusCode::NOT_FOUND);
+    let fresh = app.get(&transcript, admin).await.body;
+    assert_eq!(fresh["saved"], false);
+    let kinds: Vec<&str> = fresh["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["update", "question", "answer", "update"], "{fresh:?}");
+    let assembled = app.post(&format!("{transcript}/assemble"), admin, json!({})).await;
+    assert_eq!(
+        (assembled.status, assembled.body["saved"].as_bool()),
+        (StatusCode::OK, Some(true))
+    );
+    let again = app.post(&format!("{transcript}/assemble"), admin, json!({})).await;
+    assert_eq!(
+        again.status,
+        StatusCode::CONFLICT,
+        "a saved transcript is not replaced unasked"
+    );
+
+    // The unit edits: a note at the top (with a number the public must not see).
+    let mut entries = assembled.body["entries"].as_array().unwrap().clone();
+    entries.insert(
+        0,
+        json!({ "at": entries[0]["at"], "kind": "note", "speaker": "主持人",
+                "text": "欢迎收看，咨询电话13812345678" }),
+    );
+    let saved = app
+        .request(
+            reqwest::Method::PUT,
+            &transcript,
+            admin,
+            Some(json!({ "entries": entries })),
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::OK, "{:?}", saved.body);
+    let empty = app
+        .request(reqwest::Method::PUT, &transcript, admin, Some(json!({ "entries": [] })))
+        .await;
+    assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // The materials published first: with a text feed, not complete without the transcript.
+    let r = app
+        .post(&format!("/api/events/{event}/record/publish"), admin, json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let materials = |body: &Value| {
+        body.as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["kind"] == "materials")
+            .cloned()
+            .unwrap()
+    };
+    let d = materials(&app.get(&format!("/api/events/{event}/deadlines"), admin).await.body);
+    assert_eq!(d["state"], "open", "{d:?}");
+    assert!(d["note"].as_str().unwrap().contains("访谈实录"));
+    let published = app.post(&format!("{transcript}/publish"), admin, json!({})).await;
+    assert_eq!(published.status, StatusCode::OK, "{:?}", published.body);
+    assert_eq!(
+        app.post(&format!("{transcript}/publish"), admin, json!({}))
+            .await
+            .error_code(),
+        "already_published"
+    );
+    let d = materials(&app.get(&format!("/api/events/{event}/deadlines"), admin).await.body);
+    assert_eq!(d["state"], "met", "{d:?}");
+
+    // The public reads it masked, as JSON, a printable page and a Word document.
+    let public = app.get(&transcript, None).await.body;
+    assert_eq!(public["entries"][0]["text"], "欢迎收看，咨询电话138****5678");
+    let html = app.get(&format!("{transcript}?format=html"), None).await.body;
+    let html = html.as_str().unwrap();
+    assert!(html.contains("访谈实录") && html.contains("138****5678") && !html.contains("13812345678"));
+    let res = app
+        .client
+        .get(app.url(&format!("{transcript}?format=docx")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.headers()["content-type"],
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+    );
+    let bytes = res.bytes().await.unwrap();
+    assert_eq!(&bytes[..2], b"PK", "a zip package");
+    let record = app.get(&format!("/api/events/{event}/record"), None).await.body;
+    assert_eq!(
+        record["transcript_url"],
+        format!("/api/events/{event}/transcript?format=html")
+    );
+    let actions = app.audit_actions(event).await;
+    for action in ["transcript.assemble", "transcript.save", "transcript.publish"] {
+        assert!(actions.iter().any(|a| a == action), "{action} in {actions:?}");
+    }
     app.stop().await;
 }

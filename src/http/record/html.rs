@@ -58,6 +58,13 @@ pub fn render_html(p: &MaterialsPackage) -> String {
         h.push_str("<p class=\"record-draft\">预览：本实录尚未发布。</p>\n");
     }
     render_announcement(&mut h, p);
+    if let Some(url) = &p.transcript_url {
+        let _ = writeln!(
+            h,
+            "<p class=\"record-transcript\"><a href=\"{}\">访谈实录（全文）</a></p>",
+            e(url)
+        );
+    }
     render_questions(&mut h, p);
     render_polls(&mut h, p);
     render_adoption(&mut h, p);

@@ -37,7 +37,7 @@ use crate::export::to_xlsx;
 use crate::store::StoreError;
 use crate::store::events::Event;
 
-mod html;
+pub(crate) mod html;
 mod sheets;
 
 pub use html::{escape_html, render_html};
@@ -64,6 +64,8 @@ pub struct MaterialsPackage {
     pub moderation: ReviewCounts,
     /// Who took part: in person (applicants, chosen, invited, notified on time, attended, by group) and online.
     pub participation: Participation,
+    /// The interview transcript (访谈实录), once published: its page.
+    pub transcript_url: Option<String>,
     /// The published replies, by reply date.
     pub replies: Vec<PublicReply>,
     pub generated_at: DateTime<Utc>,
@@ -193,6 +195,12 @@ async fn assemble(state: &AppState, event: &Event) -> ApiResult<MaterialsPackage
         },
         moderation,
         participation,
+        transcript_url: state
+            .store
+            .transcript(event.id)
+            .await?
+            .and_then(|t| t.published_at)
+            .map(|_| format!("/api/events/{}/transcript?format=html", event.id)),
         replies,
         generated_at: now(),
     })
@@ -504,6 +512,7 @@ mod tests {
             },
             moderation: ReviewCounts::default(),
             participation: Participation::default(),
+            transcript_url: None,
             replies: vec![PublicReply {
                 id: OpinionId(1),
                 source: "question".into(),

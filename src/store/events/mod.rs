@@ -170,6 +170,7 @@ impl Event {
             leader_attended: None,
             ended_at: self.ended_at,
             materials_published_at: self.materials_published_at,
+            transcript: None,
         }
     }
 }
