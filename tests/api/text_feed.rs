@@ -356,3 +356,42 @@ async fn the_transcript_is_assembled_edited_and_published_with_the_materials(bac
     }
     app.stop().await;
 }
+
+/// The text feed across nodes: posted through one node, a viewer on
+/// another gets it live; withdrawn through a third, it leaves everywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_text_feed_crosses_the_cluster() {
+    use crate::cluster::harness::Cluster;
+    let Some(cluster) = Cluster::start(3).await else {
+        return;
+    };
+    let event = cluster.live_event().await;
+    let mut viewer = cluster.connect(1, event, json!({ "nickname": "乙" })).await;
+    viewer.expect(|f| f["type"] == "snapshot").await;
+    let posted = cluster
+        .http(
+            0,
+            reqwest::Method::POST,
+            &format!("/api/events/{event}/updates"),
+            Some(json!({ "text": "嘉宾已到场" })),
+        )
+        .await;
+    let id = posted["id"].as_i64().unwrap();
+    let frame = viewer.expect(|f| f["type"] == "update").await;
+    assert_eq!(
+        (frame["update"]["id"].as_i64(), frame["update"]["text"].as_str()),
+        (Some(id), Some("嘉宾已到场"))
+    );
+    cluster
+        .http(
+            2,
+            reqwest::Method::DELETE,
+            &format!("/api/events/{event}/updates/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(viewer.expect(|f| f["type"] == "update_removed").await["update_id"], id);
+    let mut late = cluster.connect(2, event, json!({ "nickname": "丙" })).await;
+    let snapshot = late.expect(|f| f["type"] == "snapshot").await;
+    assert_eq!(snapshot["updates"], json!([]), "{snapshot:?}");
+}
