@@ -145,6 +145,8 @@ export const API_ERROR = {
   unsupported_media_type: "提交的内容格式不对",
   method_not_allowed: "不支持这种操作",
   unavailable: "服务暂时不可用，请稍后重试",
+  bad_body: "提交的内容过大或不完整",
+  body_timeout: "上传超时，请检查网络后重试",
 };
 
 /** Chinese names of the fields the API names in `error.details.field`. */
@@ -230,4 +232,13 @@ export const ROOM_ERROR = {
   not_a_question: "评论不能点赞、置顶或回答",
   not_a_comment: "只有评论可以转为提问",
   invalid_nickname: "昵称无效（1–20 个字），将以“网友”显示",
+};
+
+// --- the text feed (图文直播) ----------------------------------------------------
+
+/** Why an image for the text feed was refused, by the upload's HTTP status. */
+export const FEED_IMAGE_ERROR = {
+  413: "图片太大：不能超过 2 MB",
+  415: "只能上传 PNG、JPEG、WebP 或 GIF 格式的图片",
+  422: "图片尺寸太大：长和宽都不能超过 8000 像素",
 };

@@ -268,10 +268,12 @@ export class LiveClient {
 }
 
 /**
- * The handlers that keep the public room in `room` — `questions` and
- * `comments` (maps by id), `pinned`, `viewers` — and call `render` after
- * each change. A page spreads them into its own handlers and wraps the ones
- * it does more with.
+ * The handlers that keep the public room in `room` — `questions`,
+ * `comments` and `updates` (the text feed, 图文直播; maps by id), `pinned`,
+ * `viewers` — and call `render` after each change. A page spreads them into
+ * its own handlers and wraps the ones it does more with. An `update` or
+ * `update_removed` frame is logged like the others: the client keeps its
+ * seq and a resume replays what was missed.
  */
 export function followRoom(room, render) {
   const changes = (update) => (frame) => {
@@ -284,6 +286,7 @@ export function followRoom(room, render) {
       room.viewers = s.viewers;
       room.questions = new Map(s.questions.map((q) => [q.id, q]));
       room.comments = new Map((s.comments ?? []).map((c) => [c.id, c]));
+      room.updates = new Map((s.updates ?? []).map((u) => [u.id, u]));
     }),
     question: changes(({ question }) => room.questions.set(question.id, question)),
     question_removed: changes(({ question_id }) => room.questions.delete(question_id)),
@@ -296,5 +299,8 @@ export function followRoom(room, render) {
     pinned: changes(({ question_id }) => {
       room.pinned = question_id;
     }),
+    // A new update, or an edited one (`edited: true`): replace by id or add.
+    update: changes((frame) => (room.updates ??= new Map()).set(frame.update.id, frame.update)),
+    update_removed: changes(({ update_id }) => room.updates?.delete(update_id)),
   };
 }

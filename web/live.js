@@ -4,6 +4,7 @@
 import { LiveClient, followRoom } from "./live-client.js";
 import { $, api, button as actionButton, clock, connectionStatus, el, errorText, fact, idFromUrl, notice, pollResults, roomErrorText, say, scheduler, showBadge, showConnection, when } from "./dom.js";
 import { EVENT_STATUS, FORM, OWN_STATUS, POLL_KIND, POLL_STATUS, labelOf } from "./labels.js";
+import { showFeed, updateContent } from "./feed.js";
 
 const room = {
   status: null,
@@ -17,6 +18,9 @@ const room = {
   upvoted: new Set(),
   polls: new Map(),
   myVotes: new Map(),
+  updates: new Map(), // the text feed (图文直播), by id
+  feedUnseen: new Set(), // updates posted since the viewer last looked at the feed tab
+  feedLoaded: false, // a snapshot has filled `updates` once
 };
 
 const eventId = idFromUrl();
@@ -113,7 +117,13 @@ const client = new LiveClient(eventId, {
       }
     },
     snapshot: (s) => {
+      // A snapshot after a long drop (too far behind to resume) may bring updates never seen.
+      const known = room.feedLoaded ? new Set(room.updates.keys()) : null;
       follow.snapshot(s);
+      room.feedLoaded = true;
+      for (const id of room.updates.keys()) if (known && !known.has(id)) feedPosted(id);
+      for (const id of room.feedUnseen) if (!room.updates.has(id)) room.feedUnseen.delete(id);
+      showFeedBadge();
       room.moderation = s.moderation;
       room.slowMode = s.slow_mode_secs;
       room.paused = Boolean(s.paused);
@@ -143,6 +153,17 @@ const client = new LiveClient(eventId, {
       follow.comment(frame);
       const own = room.mine.get(frame.comment.id);
       if (own) own.status = "approved";
+    },
+    // The text feed: a new update counts on the tab's badge until the viewer looks; an edit does not.
+    update: (frame) => {
+      const fresh = !room.updates.has(frame.update.id);
+      follow.update(frame);
+      if (fresh) feedPosted(frame.update.id);
+    },
+    update_removed: (frame) => {
+      follow.update_removed(frame);
+      room.feedUnseen.delete(frame.update_id);
+      showFeedBadge();
     },
     settings: (s) => {
       room.moderation = s.moderation;
@@ -310,6 +331,7 @@ function renderAll() {
   renderMine();
   renderQuestions();
   renderComments();
+  renderFeed();
 }
 
 function renderPinned() {
@@ -395,6 +417,33 @@ function renderComments() {
     }),
   );
   $("comments-empty").hidden = list.length > 0;
+}
+
+// ---- the text feed (图文直播) ----
+
+const feedItems = new Map(); // update id -> { node, key }: an item is rebuilt only when it changed
+
+function renderFeed() {
+  const count = showFeed($("feed"), feedItems, room.updates.values(), (u) => {
+    const item = el("li", "post feed-item");
+    item.append(...updateContent(u));
+    return item;
+  });
+  $("feed-empty").hidden = count > 0;
+}
+
+/** A new update: counted on the tab's badge unless the viewer is reading the feed. */
+function feedPosted(id) {
+  if (isSelected("feed")) return;
+  room.feedUnseen.add(id);
+  showFeedBadge();
+}
+
+function showFeedBadge() {
+  const badge = $("feed-badge");
+  const unseen = room.feedUnseen.size;
+  badge.hidden = unseen === 0;
+  badge.replaceChildren(String(unseen), el("span", "visually-hidden", " 条新内容"));
 }
 
 // ---- reports and appeals (举报受理) ----
@@ -654,6 +703,10 @@ function selectTab(name) {
     $(tab.getAttribute("aria-controls")).hidden = !on;
   }
   if (name === "poll") $("poll-badge").hidden = true;
+  if (name === "feed") {
+    room.feedUnseen.clear();
+    showFeedBadge();
+  }
 }
 
 function wire() {
@@ -684,9 +737,10 @@ function wire() {
   tabs.forEach((tab, i) => {
     tab.addEventListener("click", () => selectTab(tab.id.slice(4)));
     tab.addEventListener("keydown", (e) => {
-      const step = e.key === "ArrowRight" ? 1 : e.key === "ArrowLeft" ? -1 : 0;
-      if (!step) return;
-      const next = tabs[(i + step + tabs.length) % tabs.length];
+      const to = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: tabs.length - 1 }[e.key];
+      if (to === undefined) return;
+      e.preventDefault();
+      const next = tabs[(to + tabs.length) % tabs.length];
       next.focus();
       selectTab(next.id.slice(4));
     });

@@ -1,11 +1,13 @@
 // The moderator console: the live queue, moderation by mouse and keyboard,
-// room settings, polls, and starting and ending the live event. Staff are
+// room settings, polls, the text feed (图文直播, in moderate-feed.js), and
+// starting and ending the live event. Staff are
 // recognised by their HttpOnly session cookie, which the browser sends with
 // the WebSocket handshake.
 
 import { LiveClient, followRoom } from "./live-client.js";
 import { $, api, clock, confirmBox, connectionStatus, el, idFromUrl, logout, notice, pollResults, roomErrorText, scheduler, signInUrl, whoAmI } from "./dom.js";
 import { CONSOLE_STATUS, POLL_KIND, POLL_STATUS, SOURCE, labelOf } from "./labels.js";
+import { renderFeed, wireFeed } from "./moderate-feed.js";
 
 const eventId = idFromUrl();
 const render = scheduler(renderAll);
@@ -23,6 +25,7 @@ const room = {
   authors: new Map(), // post id -> its author's viewer key (published posts, sent at join)
   tallies: new Map(), // poll id -> tally
   reports: new Map(), // post id -> its reports (reports, report frames)
+  updates: new Map(), // id -> the text feed's update (snapshot, update frames, our own requests)
 };
 let selectedId = null;
 const follow = followRoom(room, render);
@@ -148,6 +151,7 @@ function renderAll() {
   $("published-empty").hidden = published.length > 0;
   $("comments-empty").hidden = room.comments.size > 0;
   renderReviews();
+  renderFeed();
   const selected = selectedId !== null ? document.querySelector(`.mod-item[data-id="${selectedId}"]`) : null;
   for (const node of document.querySelectorAll(".mod-item")) node.tabIndex = node === selected ? 0 : -1;
   if (selected) {
@@ -737,6 +741,7 @@ async function start() {
     send({ type: "set_slow_mode", seconds: Number($("slow").value) || 0 }, "慢速模式已更新");
   });
   wirePolls();
+  wireFeed(eventId, room);
   wireLifecycle();
   loadBans();
   setInterval(loadBans, 60_000); // bans that ran out leave the list

@@ -1,16 +1,18 @@
 // The presenter screen for the hall's big screen: the pinned question large,
-// the next ones by upvotes, and the current poll's results as bars. It shows
-// only what the public sees.
+// the next ones by upvotes, the current poll's results as bars, and the
+// text feed's latest update (图文直播) under the poll. It shows only what the
+// public sees.
 
 import { LiveClient, followRoom } from "./live-client.js";
 import { $, api, el, idFromUrl, pollResults, scheduler, showConnection } from "./dom.js";
 import { POLL_KIND, labelOf } from "./labels.js";
+import { newestFirst, postedAt, showFeed, updateImage } from "./feed.js";
 
 const NEXT_COUNT = 6;
 const eventId = idFromUrl();
 const render = scheduler(renderAll);
 // The comments are kept but not shown: the big screen has the questions.
-const room = { pinned: null, viewers: null, questions: new Map(), comments: new Map(), polls: new Map() };
+const room = { pinned: null, viewers: null, questions: new Map(), comments: new Map(), polls: new Map(), updates: new Map() };
 const follow = followRoom(room, render);
 
 const client = new LiveClient(eventId, {
@@ -64,6 +66,21 @@ function renderAll() {
   );
   $("next-empty").hidden = next.length > 0;
   renderPoll();
+  renderLatestUpdate();
+}
+
+const latestItems = new Map(); // the one update shown: rebuilt (its image fetched) only when it changes
+
+/** The text feed's latest update, under the poll; the corner stays away while there is none. */
+function renderLatestUpdate() {
+  const latest = newestFirst(room.updates.values()).slice(0, 1);
+  $("feed-corner").hidden = latest.length === 0;
+  showFeed($("feed-latest"), latestItems, latest, (u) => {
+    const box = el("article", "present-update");
+    box.append(el("p", "big-meta", `${postedAt(u.posted_at)}${u.edited ? " · 已编辑" : ""}`), el("p", "present-update-text", u.text));
+    if (u.image_id !== null && u.image_id !== undefined) box.append(updateImage(u.image_id));
+    return box;
+  });
 }
 
 /** The current poll: the open one shown last, else the poll that closed last. */

@@ -66,6 +66,11 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../../web/moderate.js"),
     },
     Asset {
+        path: "/moderate-feed.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../web/moderate-feed.js"),
+    },
+    Asset {
         path: "/present.html",
         content_type: "text/html; charset=utf-8",
         body: include_bytes!("../../web/present.html"),
@@ -89,6 +94,12 @@ const ASSETS: &[Asset] = &[
         path: "/live-client.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../../web/live-client.js"),
+    },
+    // One update of the text feed (图文直播), as the three live pages show it.
+    Asset {
+        path: "/feed.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../web/feed.js"),
     },
     Asset {
         path: "/live.css",
@@ -226,6 +237,8 @@ const ASSETS: &[Asset] = &[
 pub fn routes() -> Router<AppState> {
     ASSETS
         .iter()
+        // The event page carries its event's Open Graph tags (`share.rs`).
+        .filter(|asset| asset.path != "/event.html")
         .fold(Router::new(), |router, asset| {
             let etag = etag_of(asset.body);
             router.route(
@@ -244,6 +257,11 @@ pub fn routes() -> Router<AppState> {
             )
         })
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found") })
+}
+
+/// An embedded page's bytes, for the handlers that fill one in.
+pub fn page(path: &str) -> Option<&'static [u8]> {
+    ASSETS.iter().find(|a| a.path == path).map(|a| a.body)
 }
 
 fn etag_of(body: &[u8]) -> String {

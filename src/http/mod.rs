@@ -40,6 +40,7 @@ pub mod reports;
 pub mod second_factor;
 pub mod security_log;
 pub mod selection;
+pub mod share;
 pub mod transcript;
 pub mod updates;
 pub mod users;
@@ -113,6 +114,7 @@ pub fn router(state: AppState) -> Router {
         .route("/events/{id}/walk-ins", post(attendance::walk_in))
         .route("/events/{id}/notices", post(notices::notify))
         .route("/events/{id}/check-in", post(attendance::check_in))
+        .route("/events/{id}/qr.svg", get(share::qr))
         .route("/events/{id}/updates", get(updates::list).post(updates::post))
         .route(
             "/events/{id}/updates/{update_id}",
@@ -174,6 +176,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .route("/events/{id}/record", get(record::page))
+        .route("/event.html", get(share::event_page))
         .merge(assets::routes())
         .layer(middleware::from_fn_with_state(state.clone(), origin::check))
         .layer(middleware::from_fn_with_state(state.clone(), observe))

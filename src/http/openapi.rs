@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 use super::error::Json;
 use super::{
     account, attendance, auth, choosing, events, exports, feedback, live, notices, opinions, ops, programme, reports,
-    second_factor, security_log, selection, transcript, updates, users, verification,
+    second_factor, security_log, selection, share, transcript, updates, users, verification,
 };
 
 #[derive(OpenApi)]
@@ -23,7 +23,7 @@ use super::{
         attendance::save_settings, attendance::remove, attendance::record_leader, attendance::leaders,
         notices::notify, notices::notice, notices::suggest, notices::messages,
         updates::list, updates::post, updates::edit, updates::withdraw, updates::upload, updates::image,
-        transcript::get, transcript::assemble_route, transcript::save, transcript::publish,
+        transcript::get, transcript::assemble_route, transcript::save, transcript::publish, share::qr,
         programme::list_units, programme::get_unit, programme::list_themes, programme::import_plan,
         programme::calendar_years, programme::calendar_status, programme::calendar_day,
         events::list, events::get, events::create, events::update, events::deadlines, events::changes,

@@ -276,6 +276,15 @@ impl Browser {
             .await;
     }
 
+    /// Type `text` into the element `css` names without clearing it first.
+    /// For a file input, `text` is a path on this machine: chromedriver
+    /// gives the input that file, as if it had been chosen in the dialog.
+    pub async fn send_keys(&self, css: &str, text: &str) {
+        let e = self.find(css).await;
+        self.post(&format!("/element/{}/value", e.0), json!({ "text": text }))
+            .await;
+    }
+
     /// The rendered text of the element `css` names. Read in one script call:
     /// live lists are rebuilt as frames arrive, so a reference found first and
     /// read second can already be stale.
