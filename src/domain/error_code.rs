@@ -76,6 +76,7 @@ error_codes! {
     SignupClosed = "signup_closed",
     AlreadySignedUp = "already_signed_up",
     CapacityReached = "capacity_reached",
+    ImageTooLarge = "image_too_large",
     AlreadyPublished = "already_published",
     Decided = "decided",
     NoHost = "no_host",

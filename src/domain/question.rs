@@ -436,6 +436,8 @@ impl RoomChange {
                 update: super::update::PublicUpdate {
                     text: now.text.clone(),
                     image_id: now.image_id,
+                    image_width: now.image_width,
+                    image_height: now.image_height,
                     edited: now.edited,
                     ..update.clone()
                 },

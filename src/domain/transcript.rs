@@ -128,6 +128,8 @@ mod tests {
             id: UpdateId(id),
             text: text.into(),
             image_id: None,
+            image_width: None,
+            image_height: None,
             posted_at: at(t),
             edited: false,
         };

@@ -30,6 +30,11 @@ pub struct PublicUpdate {
     pub text: String,
     /// The image, served at `/api/images/{image_id}`.
     pub image_id: Option<ImageId>,
+    /// Its size in pixels, so a page can hold its place while it loads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_width: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_height: Option<u32>,
     pub posted_at: DateTime<Utc>,
     pub edited: bool,
 }

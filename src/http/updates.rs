@@ -23,7 +23,7 @@ use crate::store::writer::{Outcome, UpdateCommand, WriteError};
 
 /// The event, when `staff` may write its text feed: staff serving it
 /// (administrators, its units' staff, moderators and hosts), while it is
-/// announced, live or ended.
+/// announced (or rescheduled), live or ended.
 async fn feed_of(state: &AppState, staff: &Staff, id: EventId) -> ApiResult<Event> {
     let event = state.store.event(id).await?;
     if !staff.serves(&event.host_ids()) {
@@ -81,7 +81,8 @@ pub async fn list(State(state): State<AppState>, Path(id): Path<EventId>) -> Api
 pub struct UpdateBody {
     /// 1–1000 characters; personal data in it is masked when published.
     pub text: String,
-    /// An image of this event (`POST /api/events/{id}/images`), or none.
+    /// An image of this event (`POST /api/events/{id}/images`), or none. An
+    /// edit sends the image it keeps: without `image_id` the image is removed.
     pub image_id: Option<ImageId>,
 }
 
@@ -188,7 +189,7 @@ pub async fn upload(
     let info = check_image(&declared, &bytes).map_err(|refusal| match refusal {
         ImageRefusal::TooLarge => ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorCode::BadBody,
+            ErrorCode::ImageTooLarge,
             format!("an image is at most {MAX_IMAGE_BYTES} bytes"),
         ),
         ImageRefusal::NotAnImage => ApiError::new(

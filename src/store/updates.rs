@@ -16,6 +16,8 @@ pub struct UpdateRow {
     pub event_id: EventId,
     pub text: String,
     pub image_id: Option<ImageId>,
+    pub image_width: Option<i64>,
+    pub image_height: Option<i64>,
     pub posted_by: StaffId,
     pub posted_at: DateTime<Utc>,
     pub edited_at: Option<DateTime<Utc>>,
@@ -29,6 +31,8 @@ impl UpdateRow {
             id: self.id,
             text: self.text.clone(),
             image_id: self.image_id,
+            image_width: self.image_width.and_then(|w| u32::try_from(w).ok()),
+            image_height: self.image_height.and_then(|h| u32::try_from(h).ok()),
             posted_at: self.posted_at,
             edited: self.edited_at.is_some(),
         }
@@ -43,13 +47,23 @@ pub struct StoredImage {
     pub bytes: Vec<u8>,
 }
 
-pub(crate) const UPDATE_COLUMNS: &str = "id, event_id, text, image_id, posted_by, posted_at, edited_at, withdrawn_at";
+/// An update with its image's size: `FROM live_updates u LEFT JOIN live_images i ON i.id = u.image_id`.
+macro_rules! update_select {
+    () => {
+        "SELECT u.id, u.event_id, u.text, u.image_id, CAST(i.width AS BIGINT) AS image_width,
+           CAST(i.height AS BIGINT) AS image_height, u.posted_by,
+           u.posted_at, u.edited_at, u.withdrawn_at FROM live_updates u LEFT JOIN live_images i ON i.id = u.image_id"
+    };
+}
+pub(crate) use update_select;
 
 impl Store {
     /// The event's updates still public, in the order posted.
     pub async fn public_updates(&self, event_id: EventId) -> StoreResult<Vec<PublicUpdate>> {
-        const SQL: &str = "SELECT id, event_id, text, image_id, posted_by, posted_at, edited_at, withdrawn_at
-             FROM live_updates WHERE event_id = $1 AND withdrawn_at IS NULL ORDER BY id";
+        const SQL: &str = concat!(
+            update_select!(),
+            " WHERE u.event_id = $1 AND u.withdrawn_at IS NULL ORDER BY u.id"
+        );
         let rows: Vec<UpdateRow> = on_pool!(self, read p => sqlx::query_as(SQL).bind(event_id).fetch_all(p).await)?;
         Ok(rows.iter().map(UpdateRow::public).collect())
     }

@@ -117,7 +117,15 @@ async fn the_text_feed_reaches_viewers_and_replays_as_it_is_now(backend: Backend
         .await;
     assert_eq!(second.status, StatusCode::CREATED, "{:?}", second.body);
     let second_id = second.body["id"].as_i64().unwrap();
-    assert_eq!(viewer.expect("update").await["update"]["image_id"], image_id);
+    let frame = viewer.expect("update").await;
+    assert_eq!(frame["update"]["image_id"], image_id);
+    assert_eq!(
+        (
+            frame["update"]["image_width"].as_u64(),
+            frame["update"]["image_height"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
     let (status, content_type, bytes) = image(&app, image_id, None).await;
     assert_eq!(
         (status, content_type.as_str(), bytes.as_slice()),

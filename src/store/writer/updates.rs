@@ -10,7 +10,7 @@ use crate::domain::error_code::ErrorCode;
 use crate::domain::ids::{EventId, ImageId, StaffId, UpdateId};
 use crate::domain::question::RoomChange;
 use crate::store::tx::on_tx;
-use crate::store::updates::{UPDATE_COLUMNS, UpdateRow};
+use crate::store::updates::{UpdateRow, update_select};
 use crate::store::{StoreError, StoreResult};
 
 /// A step on the text feed, by a host or one of the unit's editors.
@@ -170,9 +170,7 @@ impl LiveTx<'_> {
     }
 
     async fn update_row(&mut self, event_id: EventId, id: UpdateId) -> StoreResult<Option<UpdateRow>> {
-        const SQL: &str = "SELECT id, event_id, text, image_id, posted_by, posted_at, edited_at, withdrawn_at
-             FROM live_updates WHERE id = $1 AND event_id = $2";
-        debug_assert!(SQL.contains(UPDATE_COLUMNS));
+        const SQL: &str = concat!(update_select!(), " WHERE u.id = $1 AND u.event_id = $2");
         Ok(on_tx!(self.tx(), c => sqlx::query_as(SQL).bind(id).bind(event_id).fetch_optional(c).await)?)
     }
 
