@@ -17,7 +17,7 @@ use crate::store::events::Event;
 
 /// The public address of an event's page.
 pub fn event_url(base: &str, id: EventId) -> String {
-    format!("{base}/event.html?event={id}")
+    format!("{base}/event.html?id={id}")
 }
 
 /// The Open Graph tags of `event`, escaped.
@@ -46,7 +46,7 @@ fn open_graph(event: &Event, url: &str) -> String {
 
 #[derive(Deserialize)]
 pub struct PageQuery {
-    event: Option<String>,
+    id: Option<String>,
 }
 
 /// `/event.html`: the page, with the Open Graph tags of the event it shows
@@ -54,7 +54,7 @@ pub struct PageQuery {
 pub async fn event_page(State(state): State<AppState>, Query(q): Query<PageQuery>, headers: HeaderMap) -> Response {
     let page = super::assets::page("/event.html").unwrap_or_default();
     let html = String::from_utf8_lossy(page);
-    let event = match q.event.as_deref().and_then(|s| s.parse::<i64>().ok()) {
+    let event = match q.id.as_deref().and_then(|s| s.parse::<i64>().ok()) {
         Some(id) => state.store.event(EventId(id)).await.ok(),
         None => None,
     }

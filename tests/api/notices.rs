@@ -109,7 +109,7 @@ async fn a_verified_asker_is_told_when_the_reply_is_published_unless_they_opted_
         "{sent:?}"
     );
     let text = sent[0].split(": ").nth(1).unwrap();
-    assert!(text.contains(&format!("/event.html?event={event}")), "{text}");
+    assert!(text.contains(&format!("/event.html?id={event}")), "{text}");
     assert!(
         !text.contains("1381234") && !text.contains("王先生"),
         "no personal data: {text}"

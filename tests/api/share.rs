@@ -33,7 +33,7 @@ async fn an_event_page_carries_its_open_graph_tags_and_a_qr_code(backend: Backen
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
 
-    let html = page(&app, &format!("?event={draft}")).await;
+    let html = page(&app, &format!("?id={draft}")).await;
     assert!(!html.contains("og:title"), "a draft is not shared");
     assert_eq!(
         app.get(&format!("/api/events/{draft}/qr.svg"), None).await.status,
@@ -42,7 +42,7 @@ async fn an_event_page_carries_its_open_graph_tags_and_a_qr_code(backend: Backen
 
     let event = app.announce("open-day-07").await;
     assert_eq!(event, draft);
-    let html = page(&app, &format!("?event={event}")).await;
+    let html = page(&app, &format!("?id={event}")).await;
     assert!(
         html.contains("<meta property=\"og:title\" content=\"开放日&quot;&gt;&lt;script&gt;"),
         "{html}"
@@ -53,14 +53,14 @@ async fn an_event_page_carries_its_open_graph_tags_and_a_qr_code(backend: Backen
         "time and host: {html}"
     );
     assert!(
-        html.contains(&format!("/event.html?event={event}\">")),
+        html.contains(&format!("/event.html?id={event}\">")),
         "its address: {html}"
     );
     assert!(
         html.contains("<script type=\"module\" src=\"/event.js\"></script>"),
         "the page itself"
     );
-    let plain = page(&app, "?event=nope").await;
+    let plain = page(&app, "?id=nope").await;
     assert!(!plain.contains("og:title") && plain.contains("活动详情"));
 
     let res = app

@@ -177,7 +177,7 @@ async fn tell_askers(state: &AppState, opinion: &Opinion, headers: &axum::http::
     if ids.is_empty() {
         return Ok(());
     }
-    let link = format!("{}/event.html?event={}", public_base(state, headers), opinion.event_id);
+    let link = super::super::share::event_url(&public_base(state, headers), opinion.event_id);
     let (verifier, title) = (state.verifier.clone(), opinion.event_title.clone());
     tokio::spawn(async move {
         for id in ids {
