@@ -223,6 +223,10 @@ function show(e) {
     if (e.cancel_reason) line.append(` · 取消理由：${e.cancel_reason}`);
     line.append(" · ", link("公开页", `/event.html?id=${e.id}`));
     // In person: the selection, the list, invitations and notices; check-in at the door.
+    // After the event: the interview transcript (访谈实录) from its text feed and Q&A.
+    if (["ended", "materials_published"].includes(status)) {
+      line.append(" · ", link("访谈实录", `/transcript.html?event=${e.id}`));
+    }
     if (IN_PERSON.has(e.form)) {
       line.append(" · ", link("线下活动管理", `/open-day.html?event=${e.id}`), " · ", link("现场签到", `/door.html?event=${e.id}`));
     }

@@ -224,6 +224,17 @@ const ASSETS: &[Asset] = &[
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../../web/verify.js"),
     },
+    // The unit's editor of an event's interview transcript (访谈实录).
+    Asset {
+        path: "/transcript.html",
+        content_type: "text/html; charset=utf-8",
+        body: include_bytes!("../../web/transcript.html"),
+    },
+    Asset {
+        path: "/transcript.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../web/transcript.js"),
+    },
     Asset {
         path: "/open-day.css",
         content_type: "text/css; charset=utf-8",

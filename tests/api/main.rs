@@ -41,5 +41,6 @@ mod share;
 mod store_failures;
 mod text_feed;
 mod text_feed_pages;
+mod transcript_pages;
 mod verification;
 mod viewer_limits;
