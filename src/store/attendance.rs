@@ -229,8 +229,13 @@ impl Store {
         const FEEDS: &str = "SELECT u.event_id, MAX(t.published_at) FROM live_updates u
              LEFT JOIN transcripts t ON t.event_id = u.event_id
              WHERE u.withdrawn_at IS NULL GROUP BY u.event_id";
-        let feeds: Vec<(EventId, Option<DateTime<Utc>>)> =
-            on_pool!(self, read p => sqlx::query_as(FEEDS).fetch_all(p).await)?;
+        const FEED_OF: &str = "SELECT u.event_id, MAX(t.published_at) FROM live_updates u
+             LEFT JOIN transcripts t ON t.event_id = u.event_id
+             WHERE u.event_id = $1 AND u.withdrawn_at IS NULL GROUP BY u.event_id";
+        let feeds: Vec<(EventId, Option<DateTime<Utc>>)> = match event {
+            Some(id) => on_pool!(self, read p => sqlx::query_as(FEED_OF).bind(id).fetch_all(p).await)?,
+            None => on_pool!(self, read p => sqlx::query_as(FEEDS).fetch_all(p).await)?,
+        };
         let mut facts = ListFacts {
             leaders: leaders.into_iter().map(|(e, u, a)| ((e, u), a)).collect(),
             transcripts: feeds
