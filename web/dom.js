@@ -61,6 +61,22 @@ export function showBadge(node, status, words) {
   node.className = `badge status-${status}`;
 }
 
+/**
+ * A text a search found, its matches marked: `segments` are the API's
+ * `highlight` of one field (`{text, hit}` pieces that join into the text as
+ * shown); each hit goes into a `<mark>`, everything as text nodes.
+ */
+export function marked(segments, className) {
+  const span = el("span", className);
+  for (const s of segments) span.append(s.hit ? el("mark", null, s.text) : document.createTextNode(s.text));
+  return span;
+}
+
+/** `text`, or its marked form when a search found the query in it (`segments` not null). */
+export function foundText(text, segments) {
+  return segments ? marked(segments) : text;
+}
+
 /** Fill a `<dl>` with a term and its value; nothing when there is no value. */
 export function fact(dl, term, value) {
   if (value === null || value === undefined || value === "") return;

@@ -2,10 +2,13 @@
 // plan's deadlines, and after the broadcast the published replies with their
 // adoption state, the counts, and the asker's rating. No sign-in.
 
-import { $, VIEWER_TOKEN_KEY, api, button, deadlineItem, el, errorText, fact, idFromUrl, link, messageSlot, say, showBadge, stored, tag, when } from "./dom.js";
+import { $, VIEWER_TOKEN_KEY, api, button, deadlineItem, el, errorText, fact, foundText, idFromUrl, link, messageSlot, say, showBadge, stored, tag, when } from "./dom.js";
 import { CHANGED_FIELD, CHANGE_KIND, EVENT_STATUS, FORM, KIND, RATING, SOURCE, labelOf } from "./labels.js";
 
 const AFTER = new Set(["ended", "materials_published"]);
+
+/** The event shown, once loaded (the reply search reads it). */
+let shown = null;
 
 function announcement(event) {
   document.title = `${event.title} · 民声`;
@@ -91,17 +94,26 @@ async function rate(reply, rating, buttons, msg) {
   }
 }
 
+/** A paragraph of `text`, or of its marked form when a search found the query there. */
+function found(className, text, segments) {
+  const p = el("p", className);
+  p.append(foundText(text, segments));
+  return p;
+}
+
 function replyItem(r) {
   const li = el("li", "reply");
   li.dataset.id = r.id;
   const head = el("p", "reply-head");
-  head.append(tag(r.state_label, r.state), " ", el("span", "who", r.nickname), el("span", "muted", ` · ${labelOf(SOURCE, r.source)}`));
+  const who = el("span", "who");
+  who.append(foundText(r.nickname, r.highlight?.nickname));
+  head.append(tag(r.state_label, r.state), " ", who, el("span", "muted", ` · ${labelOf(SOURCE, r.source)}`));
   if (r.support > 1) head.append(el("span", "muted", ` · ${r.support} 人反映`));
   if (r.topic) head.append(el("span", "muted", ` · ${r.topic}`));
-  li.append(head, el("p", "reply-text", r.text));
+  li.append(head, found("reply-text", r.text, r.highlight?.text));
   if (r.reason) li.append(el("p", "reply-reason", `暂不采纳的原因：${r.reason}`));
   const answer = el("div", "reply-answer");
-  answer.append(el("p", "reply-unit", `${r.unit_name} 答复：`), el("p", "reply-body", r.reply));
+  answer.append(el("p", "reply-unit", `${r.unit_name} 答复：`), found("reply-body", r.reply, r.highlight?.reply));
   li.append(answer);
   const dates = el("p", "muted small", `受理日期 ${r.received_date} · 答复日期 ${r.reply_date} · 答复单位 ${r.unit_name}`);
   li.append(dates);
@@ -110,16 +122,30 @@ function replyItem(r) {
   return li;
 }
 
+/** The counts and the published replies; with a search, the replies that contain it, best first. */
 async function feedback(event) {
-  const fb = await api("GET", `/api/events/${event.id}/feedback`);
+  const q = $("reply-q").value.trim();
+  const fb = await api("GET", `/api/events/${event.id}/feedback${q ? `?q=${encodeURIComponent(q)}` : ""}`);
   $("collected").textContent = `收集意见建议 ${fb.collected} 条，已答复 ${fb.published} 条`;
   counts($("by-state"), fb.by_state);
   counts($("ratings"), fb.ratings);
   counts($("withheld"), fb.withheld);
   const list = $("replies");
   list.replaceChildren(...fb.replies.map(replyItem));
-  if (fb.replies.length === 0) list.append(el("li", "muted", "答复将在各单位办理后公开。"));
+  const none = q ? `没有找到包含“${q}”的答复。` : "答复将在各单位办理后公开。";
+  if (fb.replies.length === 0) list.append(el("li", "muted", none));
+  say($("reply-search-status"), q ? `找到 ${fb.replies.length} 条包含“${q}”的答复，按相关程度排序，匹配处已标出。` : "", true);
   $("feedback-box").hidden = false;
+}
+
+async function searchReplies(e) {
+  e.preventDefault();
+  if (!shown) return;
+  try {
+    await feedback(shown);
+  } catch (err) {
+    say($("reply-search-status"), errorText(err));
+  }
 }
 
 /**
@@ -183,6 +209,7 @@ async function load() {
   }
   try {
     const event = await api("GET", `/api/events/${id}`);
+    shown = event;
     announcement(event);
     await Promise.all([changes(event), signupLink(event)]);
     if (AFTER.has(event.status)) await feedback(event);
@@ -192,4 +219,5 @@ async function load() {
   }
 }
 
+$("reply-search").addEventListener("submit", searchReplies);
 load();

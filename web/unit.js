@@ -4,7 +4,7 @@
 // extension requests and exports, and the materials packages.
 // Every write shows the API's answer next to the control that made it.
 
-import { $, api, attempt, button, el, errorText, field, link, messageSlot, option, rows, say, signedIn, tag, when } from "./dom.js";
+import { $, api, attempt, button, el, errorText, field, foundText, link, marked, messageSlot, option, rows, say, signedIn, tag, when } from "./dom.js";
 import { ADOPTION, DEADLINE_STATE, EVENT_STATUS, EXTENSION, SOURCE, labelOf } from "./labels.js";
 import { initEvents, openEvent } from "./unit-events.js";
 
@@ -104,6 +104,23 @@ function updateExports() {
   }
 }
 
+/**
+ * What the citizen wrote; after a search, with the matches marked, and the
+ * reply's matching part below when the query is there.
+ */
+function opinionText(o) {
+  const h = o.highlight;
+  if (!h) return o.text;
+  const cell = el("div");
+  cell.append(foundText(o.text, h.text));
+  if (h.reply) {
+    const p = el("p", "small found-in", "答复：");
+    p.append(marked(h.reply));
+    cell.append(p);
+  }
+  return cell;
+}
+
 function opinionRow(o) {
   const check = el("input");
   check.type = "checkbox";
@@ -121,10 +138,12 @@ function opinionRow(o) {
   due.append(el("span", "small", `${o.due_date ?? "—"} `));
   due.append(replyDue(o));
   if (o.reminders) due.append(el("span", "small", ` 催办 ${o.reminders} 次`));
-  const source = `${o.nickname}（${labelOf(SOURCE, o.source)}${o.support > 1 ? `，${o.support} 人` : ""}）`;
+  const source = el("span");
+  source.append(foundText(o.nickname, o.highlight?.nickname));
+  source.append(`（${labelOf(SOURCE, o.source)}${o.support > 1 ? `，${o.support} 人` : ""}）`);
   return [
     ["勾选", check],
-    ["意见建议", o.text],
+    ["意见建议", opinionText(o)],
     ["网民", source],
     ["活动", o.event_title],
     ["采纳状态", state],
@@ -148,7 +167,8 @@ async function loadList() {
   markRows($("opinions"), page.list);
   page.checked = new Set([...page.checked].filter((id) => page.list.some((o) => o.id === id)));
   $("checked-count").textContent = page.checked.size;
-  say($("list-count"), `共 ${page.list.length} 条（已逾期的排在前面）`, true);
+  const order = params.has("q") ? "按相关程度排序，匹配处已标出" : "已逾期的排在前面";
+  say($("list-count"), `共 ${page.list.length} 条（${order}）`, true);
 }
 
 async function refresh() {

@@ -15,6 +15,7 @@ pub mod poll;
 pub mod question;
 pub mod report;
 pub mod screen;
+pub mod search;
 pub mod security;
 pub mod selection;
 pub mod staff;

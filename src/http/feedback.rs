@@ -4,10 +4,10 @@
 
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
-use super::error::{ApiError, ApiResult, ErrorBody, Json, Path};
+use super::error::{ApiError, ApiResult, ErrorBody, Json, Path, Query};
 use super::opinions::local_day;
 use crate::domain::error_code::ErrorCode;
 use crate::domain::event::EventStatus;
@@ -15,6 +15,7 @@ use crate::domain::ids::{EventId, OpinionId};
 use crate::domain::masking::mask_personal_data;
 use crate::domain::opinion::{AdoptionState, Rating, WithheldCategory};
 use crate::domain::question::ViewerToken;
+use crate::domain::search::{Highlight, SearchQuery};
 use crate::domain::time::local_date;
 use crate::store::opinions::{Opinion, OpinionFilter};
 
@@ -44,6 +45,10 @@ pub struct PublicReply {
     pub rated: bool,
     /// Whether the asker can rate it (it came from a viewer with a token).
     pub rateable: bool,
+    /// Where a search (`q`) found its text, cut from the fields as shown here
+    /// (masked); absent when the page was not searched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub highlight: Option<Highlight>,
 }
 
 impl PublicReply {
@@ -66,6 +71,7 @@ impl PublicReply {
             support: o.support,
             rated: o.rating.is_some(),
             rateable: o.viewer_key.is_some(),
+            highlight: None,
         })
     }
 }
@@ -101,6 +107,9 @@ pub struct EventFeedback {
     pub published: i64,
     /// Published replies per adoption state.
     pub by_state: Vec<StateCount>,
+    /// The published replies in the order published; with `q`, those whose
+    /// shown text, reply or nickname contains it, best first (the counts
+    /// stay the event's).
     pub replies: Vec<PublicReply>,
     /// Submissions withheld from the public, by category.
     pub withheld: Vec<WithheldCount>,
@@ -135,17 +144,64 @@ pub(super) fn published_replies(opinions: &[Opinion]) -> (Vec<PublicReply>, Vec<
     (replies, by_state)
 }
 
+/// The published replies of an event that contain `query` where the public
+/// sees it, best first, with where. The index finds the text as written; a
+/// reply found only inside a masked number is left out, so a search cannot
+/// tell whether a hidden number holds some digits.
+async fn found_replies(state: &AppState, event_id: EventId, query: &SearchQuery) -> ApiResult<Vec<PublicReply>> {
+    let filter = OpinionFilter {
+        event_id: Some(event_id),
+        published: Some(true),
+        text: Some(query.clone()),
+        today: local_date(crate::domain::time::now()),
+        limit: 100_000,
+        ..OpinionFilter::default()
+    };
+    let found = state.store.list_opinions(&filter).await?;
+    Ok(found
+        .iter()
+        .filter_map(PublicReply::from_opinion)
+        .filter_map(|mut r| {
+            let highlight = query.highlight(&r.text, Some(&r.reply), &r.nickname);
+            if highlight.is_empty() {
+                return None;
+            }
+            r.highlight = Some(highlight);
+            Some(r)
+        })
+        .collect())
+}
+
+/// `GET /api/events/{id}/feedback`: what to find among the replies.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct FeedbackQuery {
+    /// Text to find in the published replies (the citizen's text, the reply
+    /// or the nickname; a substring, works for Chinese; at most 100 characters).
+    pub q: Option<String>,
+}
+
 /// An event's published replies, counts per adoption state, ratings and
-/// moderation counts (public).
-#[utoipa::path(get, path = "/api/events/{id}/feedback", tag = "feedback", params(("id" = i64, Path)),
+/// moderation counts (public); with `q`, the replies that contain it.
+#[utoipa::path(get, path = "/api/events/{id}/feedback", tag = "feedback", params(("id" = i64, Path), FeedbackQuery),
     responses((status = 200, body = EventFeedback), (status = 404, body = ErrorBody)))]
-pub async fn event_feedback(State(state): State<AppState>, Path(id): Path<EventId>) -> ApiResult<Json<EventFeedback>> {
+pub async fn event_feedback(
+    State(state): State<AppState>,
+    Path(id): Path<EventId>,
+    Query(params): Query<FeedbackQuery>,
+) -> ApiResult<Json<EventFeedback>> {
+    let query = SearchQuery::parse_param("q", params.q.as_deref())?;
     let event = state.store.event(id).await?;
     if event.status == EventStatus::Draft {
         return Err(ApiError::not_found("event"));
     }
     let opinions = event_opinions(&state, id).await?;
     let (replies, by_state) = published_replies(&opinions);
+    let replies = match &query {
+        Some(query) => found_replies(&state, id, query).await?,
+        None => replies,
+    };
     let published: Vec<&Opinion> = opinions.iter().filter(|o| o.published_at.is_some()).collect();
     let ratings = Rating::ALL
         .iter()

@@ -35,6 +35,7 @@ mod programme;
 mod record;
 mod redaction;
 mod reviews;
+mod search;
 mod security;
 mod selection;
 mod share;

@@ -20,6 +20,7 @@ use crate::domain::ids::{EventId, OpinionId, UnitId};
 use crate::domain::masking::mask_personal_data;
 use crate::domain::opinion::{self, reply_deadline};
 use crate::domain::plan::parse_local_or_rfc3339;
+use crate::domain::search::{Highlight, SearchQuery};
 use crate::domain::staff::{Role, Staff};
 use crate::domain::time::{now, shanghai};
 use crate::domain::values::{Invalid, required_text};
@@ -46,6 +47,11 @@ pub struct OpinionView {
     /// nickname is masked here; `GET /api/opinions/{id}?personal_data=shown`
     /// shows it as written, and that view is audited.
     pub personal_data_masked: bool,
+    /// Where a search (`q`) found its text, cut from the fields as shown here
+    /// (masked): absent when the list was not searched; empty fields when
+    /// the match is only in what masking hides.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub highlight: Option<Highlight>,
 }
 
 /// The opinion as the workspace lists it: personal data in what the citizen
@@ -62,12 +68,22 @@ pub fn view(mut opinion: Opinion) -> OpinionView {
     }
 }
 
+/// The opinion as the workspace lists it, with where `query` is in it
+/// (marked in the masked text: a match inside a number shows no digit).
+pub fn found_view(opinion: Opinion, query: &SearchQuery) -> OpinionView {
+    let mut v = view(opinion);
+    let o = &v.opinion;
+    v.highlight = Some(query.highlight(&o.text, o.reply.as_deref(), &o.nickname));
+    v
+}
+
 /// The opinion as the citizen wrote it (an audited view).
 fn view_as_written(opinion: Opinion) -> OpinionView {
     OpinionView {
         deadline: reply_deadline(opinion.due_date, opinion.published_at, now()),
         state_label: opinion.state.label(),
         personal_data_masked: false,
+        highlight: None,
         opinion,
     }
 }
@@ -116,7 +132,8 @@ pub async fn capture(state: &AppState, event: &Event) -> ApiResult<u64> {
     Ok(state.store.capture_opinions(event.id, lead.id, due).await?)
 }
 
-/// List opinions: overdue first, then by due date.
+/// List opinions: overdue first, then by due date; with `q`, the best
+/// matches first, each with its `highlight`.
 #[utoipa::path(get, path = "/api/opinions", tag = "opinions", params(ListQuery),
     responses((status = 200, body = Vec<OpinionView>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("session" = [])))]
@@ -127,7 +144,10 @@ pub async fn list(
 ) -> ApiResult<Json<Vec<OpinionView>>> {
     let filter = q.filter(&state, &staff.0).await?;
     let opinions = state.store.list_opinions(&filter).await?;
-    Ok(Json(opinions.into_iter().map(view).collect()))
+    Ok(Json(match &filter.text {
+        Some(query) => opinions.into_iter().map(|o| found_view(o, query)).collect(),
+        None => opinions.into_iter().map(view).collect(),
+    }))
 }
 
 /// One opinion with its history: merged opinions, transfers, extension

@@ -14,6 +14,7 @@ use super::super::error::{ApiError, ApiResult};
 use super::super::lookup;
 use crate::domain::ids::EventId;
 use crate::domain::opinion::{self, AdoptionState, OpinionSource};
+use crate::domain::search::SearchQuery;
 use crate::domain::staff::{Role, Staff};
 use crate::domain::time::{end_of_local_day, local_date, now};
 use crate::domain::values::{Code, Invalid};
@@ -36,7 +37,8 @@ macro_rules! opinion_query {
             pub state: Option<AdoptionState>,
             pub source: Option<OpinionSource>,
             pub topic: Option<String>,
-            /// Text to find in the opinion, its reply or the nickname (substring, works for Chinese).
+            /// Text to find in the opinion, its reply or the nickname (a substring, works for
+            /// Chinese; at most 100 characters). The best matches come first, each with its `highlight`.
             pub q: Option<String>,
             /// Received on or after this date (Beijing), `YYYY-MM-DD`.
             pub from: Option<NaiveDate>,
@@ -165,10 +167,7 @@ async fn filter_for(state: &AppState, staff: &Staff, c: Criteria<'_>) -> ApiResu
         unit_id = staff.unit_id;
     }
     let topic = c.topic.map(opinion::topic).transpose()?;
-    let text = c.q.map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned);
-    if text.as_ref().is_some_and(|t| t.chars().count() > 100) {
-        return Err(Invalid::new("q", "search for at most 100 characters").into());
-    }
+    let text = SearchQuery::parse_param("q", c.q)?;
     if let (Some(from), Some(to)) = (c.from, c.to) {
         if from > to {
             return Err(Invalid::new("from", "must not be after `to`").into());

@@ -529,6 +529,7 @@ mod tests {
                 support: 1,
                 rated: false,
                 rateable: false,
+                highlight: None,
             }],
             generated_at: at,
         }

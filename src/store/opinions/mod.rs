@@ -12,10 +12,12 @@ use super::{Store, StoreError, StoreResult, on_pool};
 use crate::domain::ids::{EventId, OpinionId, StaffId, UnitId};
 use crate::domain::opinion::{AdoptionState, ExtensionDecision, OpinionSource, Rating, WithheldCategory};
 use crate::domain::question::ViewerKey;
+use crate::domain::search::SearchQuery;
 
 mod changes;
 mod followups;
 mod notices;
+mod search;
 
 pub use followups::{Extension, Reminder, Transfer};
 pub use notices::Notice;
@@ -244,8 +246,9 @@ pub struct OpinionFilter {
     pub state: Option<AdoptionState>,
     pub source: Option<OpinionSource>,
     pub topic: Option<String>,
-    /// A substring of the text or the reply (Chinese needs no word breaks).
-    pub text: Option<String>,
+    /// A substring of the text, the reply or the nickname (Chinese needs no
+    /// word breaks); the results come best first.
+    pub text: Option<SearchQuery>,
     /// Received at or after.
     pub from: Option<DateTime<Utc>>,
     /// Received before.
@@ -288,18 +291,39 @@ pub enum OpinionAuthor<'a> {
     Participant(&'a str),
 }
 
-fn like_pattern(s: &str) -> String {
-    let mut p = String::with_capacity(s.len() + 2);
-    p.push('%');
-    for c in s.to_lowercase().chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            p.push('\\');
-        }
-        p.push(c);
-    }
-    p.push('%');
-    p
+/// Every condition of an [`OpinionFilter`] but its text, on `opinions o`:
+/// the search (search.rs) and the plain list share it. `$6` (the text) is
+/// the search's, `$12` is today in Beijing, `$13` and `$14` the page.
+const FILTERS: &str = "($1 IS NULL OR o.event_id = $1) AND ($2 IS NULL OR o.unit_id = $2)
+    AND ($3 IS NULL OR o.state = $3) AND ($4 IS NULL OR o.source = $4) AND ($5 IS NULL OR o.topic = $5)
+    AND ($7 IS NULL OR o.received_at >= $7) AND ($8 IS NULL OR o.received_at < $8)
+    AND ($9 = FALSE OR o.handoff = TRUE)
+    AND ($10 IS NULL OR (o.published_at IS NOT NULL) = $10)
+    AND ($11 = TRUE OR o.merged_into IS NULL)
+    AND ($15 = FALSE OR (o.published_at IS NULL AND o.due_date < $12))";
+
+/// Bind `$1`–`$15` of [`FILTERS`] from filter `$f`, with `$text` as `$6`.
+macro_rules! bind_filter {
+    ($query:expr, $f:expr, $text:expr) => {
+        $query
+            .bind($f.event_id)
+            .bind($f.unit_id)
+            .bind($f.state.map($crate::domain::opinion::AdoptionState::as_str))
+            .bind($f.source.map($crate::domain::opinion::OpinionSource::as_str))
+            .bind($f.topic.as_deref())
+            .bind($text)
+            .bind($f.from)
+            .bind($f.until)
+            .bind($f.handoff_only)
+            .bind($f.published)
+            .bind($f.include_merged)
+            .bind($f.today)
+            .bind($f.limit)
+            .bind($f.offset)
+            .bind($f.overdue_only)
+    };
 }
+use bind_filter;
 
 impl Store {
     #[tracing::instrument(skip(self), err(level = "debug"))]
@@ -310,39 +334,18 @@ impl Store {
             .into_opinion()
     }
 
-    /// Opinions matching `f`: overdue ones first, then by due date, then oldest first.
+    /// Opinions matching `f`: overdue ones first, then by due date, then
+    /// oldest first; with a text to find, the best matches first (search.rs).
     #[tracing::instrument(skip(self), err(level = "debug"))]
     pub async fn list_opinions(&self, f: &OpinionFilter) -> StoreResult<Vec<Opinion>> {
-        const WHERE: &str = " WHERE ($1 IS NULL OR o.event_id = $1) AND ($2 IS NULL OR o.unit_id = $2)
-            AND ($3 IS NULL OR o.state = $3) AND ($4 IS NULL OR o.source = $4) AND ($5 IS NULL OR o.topic = $5)
-            AND ($6 IS NULL OR LOWER(o.text) LIKE $6 ESCAPE '\\' OR LOWER(COALESCE(o.reply, '')) LIKE $6 ESCAPE '\\'
-                 OR LOWER(o.nickname) LIKE $6 ESCAPE '\\')
-            AND ($7 IS NULL OR o.received_at >= $7) AND ($8 IS NULL OR o.received_at < $8)
-            AND ($9 = FALSE OR o.handoff = TRUE)
-            AND ($10 IS NULL OR (o.published_at IS NOT NULL) = $10)
-            AND ($11 = TRUE OR o.merged_into IS NULL)
-            AND ($15 = FALSE OR (o.published_at IS NULL AND o.due_date < $12))
-            ORDER BY CASE WHEN o.published_at IS NULL AND o.due_date < $12 THEN 0 ELSE 1 END,
+        if let Some(query) = &f.text {
+            return self.search_opinions(f, query).await;
+        }
+        const ORDER: &str = " ORDER BY CASE WHEN o.published_at IS NULL AND o.due_date < $12 THEN 0 ELSE 1 END,
               o.published_at IS NOT NULL, o.due_date IS NULL, o.due_date, o.id
             LIMIT $13 OFFSET $14";
-        let sql = format!("{OPINION_SELECT}{WHERE}");
-        let text = f.text.as_deref().map(like_pattern);
-        let rows = on_pool!(self, read p => sqlx::query_as::<_, OpinionRow>(sqlx::AssertSqlSafe(sql.clone()))
-            .bind(f.event_id)
-            .bind(f.unit_id)
-            .bind(f.state.map(AdoptionState::as_str))
-            .bind(f.source.map(OpinionSource::as_str))
-            .bind(f.topic.as_deref())
-            .bind(text.as_deref())
-            .bind(f.from)
-            .bind(f.until)
-            .bind(f.handoff_only)
-            .bind(f.published)
-            .bind(f.include_merged)
-            .bind(f.today)
-            .bind(f.limit)
-            .bind(f.offset)
-            .bind(f.overdue_only)
+        let sql = format!("{OPINION_SELECT} WHERE {FILTERS}{ORDER}");
+        let rows = on_pool!(self, read p => bind_filter!(sqlx::query_as::<_, OpinionRow>(sqlx::AssertSqlSafe(sql.clone())), f, None::<&str>)
             .fetch_all(p)
             .await)?;
         rows.into_iter().map(OpinionRow::into_opinion).collect()
@@ -379,16 +382,5 @@ impl Store {
             }
         }
         Ok(counts)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::like_pattern;
-
-    #[test]
-    fn search_patterns_escape_wildcards() {
-        assert_eq!(like_pattern("停车"), "%停车%");
-        assert_eq!(like_pattern("50%_a\\B"), "%50\\%\\_a\\\\b%");
     }
 }
