@@ -200,6 +200,26 @@ async function changes(event) {
   );
 }
 
+/** The share link and its QR code (for WeChat and posters). */
+function share(event) {
+  const url = `${location.origin}/event.html?id=${event.id}`;
+  const qr = `/api/events/${event.id}/qr.svg`;
+  $("share-url").value = url;
+  $("share-qr").src = qr;
+  $("share-qr-download").href = qr;
+  $("share-qr-download").download = `event-${event.id}-qr.svg`;
+  $("share-copy").addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(url);
+      say($("share-msg"), "链接已复制", true);
+    } catch {
+      $("share-url").select();
+      say($("share-msg"), "请长按或按 Ctrl+C 复制上面的链接");
+    }
+  });
+  $("share-box").hidden = false;
+}
+
 async function load() {
   const status = $("load-status");
   const id = idFromUrl("id");
@@ -211,6 +231,7 @@ async function load() {
     const event = await api("GET", `/api/events/${id}`);
     shown = event;
     announcement(event);
+    if (event.status !== "draft") share(event);
     await Promise.all([changes(event), signupLink(event)]);
     if (AFTER.has(event.status)) await feedback(event);
     status.textContent = "";

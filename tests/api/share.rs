@@ -75,3 +75,38 @@ async fn an_event_page_carries_its_open_graph_tags_and_a_qr_code(backend: Backen
     assert!(svg.contains("<svg") && !svg.contains("<script"), "{svg}");
     app.stop().await;
 }
+
+/// The event page on a phone shows the share box: the link and its QR code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_page_shows_its_link_and_qr_code_on_a_phone() {
+    if !crate::browser::browser_here() {
+        return;
+    }
+    let app = spawn_app(Backend::Sqlite).await.expect("SQLite is always there");
+    let event = app.announced_event().await;
+    let driver = crate::browser::webdriver::Driver::start().await;
+    let phone = driver.browser(390, 844, true).await;
+    phone.goto(&app.url(&format!("/event.html?id={event}"))).await;
+    let shown = phone
+        .wait(
+            "the share box with a loaded QR code",
+            "const img = document.getElementById('share-qr'); \
+             return !document.getElementById('share-box').hidden && img.complete && img.naturalWidth > 0 \
+               ? document.getElementById('share-url').value : null",
+            json!([]),
+        )
+        .await;
+    assert!(
+        shown.as_str().unwrap().ends_with(&format!("/event.html?id={event}")),
+        "{shown}"
+    );
+    assert!(
+        crate::browser::fits(&phone, "#share-box").await,
+        "no sideways scrolling"
+    );
+    phone
+        .screenshot(&crate::browser::screenshots().join("event-share.png"))
+        .await;
+    phone.quit().await;
+    app.stop().await;
+}
