@@ -135,6 +135,11 @@ pub struct ServeArgs {
     /// the live page and the public pages in a frame, besides this site.
     #[arg(long, env = "MINSHENG_FRAME_ANCESTORS", value_delimiter = ',', value_parser = crate::config::parse_origin)]
     pub frame_ancestors: Vec<String>,
+    /// Origins (comma-separated, `https://live.bjdx.gov.cn`) of the
+    /// streaming servers whose HLS, FLV and captions the live page's player
+    /// reads (the pages' `connect-src` and `media-src`).
+    #[arg(long, env = "MINSHENG_MEDIA_ORIGINS", value_delimiter = ',', value_parser = crate::config::parse_origin)]
+    pub media_origins: Vec<String>,
     /// Roles that must sign in with a second factor (TOTP), comma-separated
     /// (`admin`, `unit_staff`, `moderator`, `host`); `admin` by default, none
     /// in the demo unless given. `none` for none.
@@ -295,6 +300,7 @@ impl Default for ServeArgs {
             idle_minutes: crate::domain::security::DEFAULT_IDLE_MINUTES,
             security_log_days: crate::domain::security::MIN_SECURITY_LOG_DAYS,
             frame_ancestors: Vec::new(),
+            media_origins: Vec::new(),
             second_factor_roles: None,
             retention_days: crate::domain::security::DEFAULT_RETENTION_DAYS,
             reply_working_days: 10,

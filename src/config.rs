@@ -117,6 +117,10 @@ pub struct HttpSettings {
     /// Origins besides this site that may embed the live and public pages
     /// (`frame-ancestors`); staff pages are never embedded.
     pub frame_ancestors: Vec<String>,
+    /// Origins of the streaming servers (`https://live.bjdx.gov.cn`) the
+    /// live page's player reads playlists, segments, FLV and captions from:
+    /// added to the pages' `connect-src` and `media-src`.
+    pub media_origins: Vec<String>,
     /// Days after an event ends until its viewers' addresses and identity
     /// links are removed by the retention job.
     pub retention_days: u32,
@@ -170,6 +174,12 @@ pub fn parse_origin(s: &str) -> Result<String, String> {
     if authority.is_empty() || authority.contains(['/', '?', '#', '@', ' ']) {
         return Err(format!("`{s}`: an origin is a scheme and a host (and port), no path"));
     }
+    // Origins go into the Content-Security-Policy: nothing that could end a
+    // source list (`;`, quotes) may come with one.
+    let host_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '[' | ']');
+    if !authority.chars().all(host_char) {
+        return Err(format!("`{s}`: a host is letters, digits, '.', '-' and a port"));
+    }
     Ok(origin)
 }
 
@@ -214,6 +224,7 @@ impl Default for HttpSettings {
             idle_minutes: crate::domain::security::DEFAULT_IDLE_MINUTES,
             security_log_days: crate::domain::security::MIN_SECURITY_LOG_DAYS,
             frame_ancestors: Vec::new(),
+            media_origins: Vec::new(),
             second_factor_roles: vec![crate::domain::staff::Role::Admin],
             retention_days: crate::domain::security::DEFAULT_RETENTION_DAYS,
         }
@@ -243,6 +254,21 @@ mod tests {
         assert!(token.matches("scrape-me") && !token.matches("scrape-mf") && !token.matches("scrape"));
         assert_eq!(format!("{token:?}"), "Secret(<redacted>)");
         assert!(Secret::parse(" ").is_none());
+    }
+
+    #[test]
+    fn origins_are_a_scheme_and_a_host() {
+        assert_eq!(
+            parse_origin("https://Live.BJDX.gov.cn/").unwrap(),
+            "https://live.bjdx.gov.cn"
+        );
+        assert_eq!(parse_origin("http://127.0.0.1:8088").unwrap(), "http://127.0.0.1:8088");
+        assert!(parse_origin("live.bjdx.gov.cn").is_err());
+        assert!(parse_origin("ftp://live.bjdx.gov.cn").is_err());
+        assert!(parse_origin("https://live.bjdx.gov.cn/hls").is_err());
+        // Nothing that would close the CSP's source list.
+        assert!(parse_origin("https://a.cn;script-src").is_err());
+        assert!(parse_origin("https://a.cn'unsafe-inline'").is_err());
     }
 }
 

@@ -192,6 +192,7 @@ async fn serve(args: ServeArgs, db: &DatabaseUrl, calendar_dir: &std::path::Path
         idle_minutes: args.idle_minutes,
         security_log_days: args.security_log_days,
         frame_ancestors: args.frame_ancestors.clone(),
+        media_origins: args.media_origins.clone(),
         second_factor_roles: args.second_factor_roles()?,
         retention_days: args.retention_days,
     };

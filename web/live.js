@@ -43,45 +43,42 @@ async function loadEvent() {
   fact(facts, "活动流程", event.agenda);
   fact(facts, "参与方式", event.participation);
   fact(facts, "简介", event.summary);
-  showStream(event.stream_url);
+  stream.event = event;
+  withPlayer((player) => player.setEvent(event));
 }
 
-function showStream(url) {
-  const box = $("stream");
-  if (!url) return;
-  let parsed;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return;
-  }
-  box.replaceChildren();
-  if (parsed.protocol !== "https:") {
-    // The CSP only lets https frames and media in; offer the link instead.
-    const link = el("a", null, "在新窗口观看直播");
-    link.href = parsed.href;
-    link.rel = "noopener";
-    box.append(link);
-  } else if (/\.(mp4|webm|ogv|ogg|m3u8)$/i.test(parsed.pathname)) {
-    const video = el("video");
-    video.src = parsed.href;
-    video.controls = true;
-    video.playsInline = true;
-    video.setAttribute("aria-label", "直播画面");
-    box.append(video);
-  } else {
-    const frame = el("iframe");
-    frame.src = parsed.href;
-    frame.title = "直播画面";
-    frame.allow = "autoplay; fullscreen; picture-in-picture";
-    frame.allowFullscreen = true;
-    frame.referrerPolicy = "no-referrer";
-    box.append(frame);
-  }
+// ---- the player (player.js): loaded once the room has connected, so the Q&A comes first ----
+
+const stream = { player: null, loading: false, event: null };
+
+function startPlayer() {
+  if (stream.loading) return;
+  stream.loading = true;
+  import("./player.js")
+    .then(({ Player }) => {
+      stream.player = new Player($("stream"), eventId);
+      window.minshengPlayer = stream.player; // for debugging and the browser tests
+      if (stream.event) withPlayer((player) => player.setEvent(stream.event));
+      if (room.status) withPlayer((player) => player.setStatus(room.status));
+    })
+    .catch((err) => {
+      console.warn("player", err);
+      $("stream").replaceChildren(el("p", "stream-none", "直播画面加载失败，请刷新页面重试；互动不受影响。"));
+    });
+}
+
+/** Tell the player something; whatever goes wrong in it stays in its box. */
+function withPlayer(action) {
+  const player = stream.player;
+  if (!player) return;
+  Promise.resolve()
+    .then(() => action(player))
+    .catch((err) => console.warn("player", err));
 }
 
 function showStatus(status) {
   room.status = status;
+  withPlayer((player) => player.setStatus(status));
   showBadge($("event-status"), status, labelOf(EVENT_STATUS, status));
   for (const form of [$("ask-form"), $("comment-form")]) {
     form.querySelector("button").disabled = !takesPosts(status) || room.paused;
@@ -136,6 +133,7 @@ const client = new LiveClient(eventId, {
       for (const p of s.polls ?? []) room.polls.set(p.id, p);
       showStatus(s.status);
       renderPolls();
+      startPlayer();
     },
     // The viewer's own posts follow what the room does with them.
     question: (frame) => {
@@ -777,6 +775,8 @@ if (eventId === null) {
   $("nickname").value = client.nickname;
   loadEvent().catch(() => notice("活动信息加载失败。"));
   client.connect();
+  // The player comes after the room; without a room in a few seconds, it comes anyway.
+  setTimeout(startPlayer, 5000);
   // For debugging and the browser tests: `minshengLive.restart(ms)` drops the connection.
   window.minshengLive = client;
 }

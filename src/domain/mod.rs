@@ -7,6 +7,7 @@ pub mod event;
 pub mod identity;
 pub mod ids;
 pub mod masking;
+pub mod media;
 pub(crate) mod names;
 pub mod opinion;
 pub mod performance;

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use super::AppState;
+use crate::config::HttpSettings;
 
 struct Asset {
     path: &'static str,
@@ -100,6 +101,38 @@ const ASSETS: &[Asset] = &[
         path: "/feed.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../../web/feed.js"),
+    },
+    // The live page's player, and the code it loads when a stream needs it,
+    // with its licences (web/vendor/README.md: versions, sources, checksums).
+    Asset {
+        path: "/player.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../web/player.js"),
+    },
+    Asset {
+        path: "/vendor/hls.min.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../web/vendor/hls.min.js"),
+    },
+    Asset {
+        path: "/vendor/hls.js.LICENSE",
+        content_type: "text/plain; charset=utf-8",
+        body: include_bytes!("../../web/vendor/hls.js.LICENSE"),
+    },
+    Asset {
+        path: "/vendor/mpegts.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../web/vendor/mpegts.js"),
+    },
+    Asset {
+        path: "/vendor/mpegts.js.LICENSE",
+        content_type: "text/plain; charset=utf-8",
+        body: include_bytes!("../../web/vendor/mpegts.js.LICENSE"),
+    },
+    Asset {
+        path: "/vendor/mpegts.js.LICENSE.txt",
+        content_type: "text/plain; charset=utf-8",
+        body: include_bytes!("../../web/vendor/mpegts.js.LICENSE.txt"),
     },
     Asset {
         path: "/live.css",
@@ -282,10 +315,20 @@ fn etag_of(body: &[u8]) -> String {
     format!("\"{hex}\"")
 }
 
-/// The policy every response has but its `frame-ancestors`.
+/// The policy every response has but its `frame-ancestors` and the media
+/// origins (`--media-origins`), which follow `connect-src` and `media-src`.
+/// The player needs `media-src blob:` (hls.js and mpegts.js feed the video
+/// through MediaSource; captions are read into a blob). It runs hls.js
+/// without a worker (`enableWorker: false`), so no `worker-src` is needed:
+/// workers fall back to `script-src 'self'`, and blob: workers stay refused.
 const CSP_BASE: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-    connect-src 'self'; frame-src https:; media-src https:; object-src 'none'; base-uri 'none'; \
-    form-action 'self'";
+    frame-src https:; object-src 'none'; base-uri 'none'; form-action 'self'";
+
+/// [`CSP_BASE`] with `connect-src` and `media-src`, opened to `media_origins`.
+fn csp_base(media_origins: &[String]) -> String {
+    let extra: String = media_origins.iter().map(|o| format!(" {o}")).collect();
+    format!("{CSP_BASE}; connect-src 'self'{extra}; media-src https: blob:{extra}")
+}
 
 /// What every response carries: HSTS when served over HTTPS only, and who
 /// may put a page in a frame — nobody for staff pages, this site and the
@@ -299,19 +342,23 @@ pub struct SecurityHeaders {
 }
 
 impl SecurityHeaders {
-    pub fn new(hsts: bool, frame_ancestors: &[String]) -> Self {
-        let staff = format!("{CSP_BASE}; frame-ancestors 'none'");
-        let mut public = format!("{CSP_BASE}; frame-ancestors 'self'");
-        for origin in frame_ancestors {
-            public.push(' ');
-            public.push_str(origin);
+    pub fn new(settings: &HttpSettings) -> Self {
+        // The origins are checked (`config::parse_origin`); one that still
+        // cannot go in a header leaves the policy without any of them.
+        let header = |origins: &[String], ancestors: &str| {
+            HeaderValue::from_str(&format!("{}; frame-ancestors {ancestors}", csp_base(origins)))
+        };
+        let fallback = |ancestors: &str| header(&[], ancestors).expect("the policy is ASCII");
+        let media = &settings.media_origins;
+        let mut ancestors = String::from("'self'");
+        for origin in &settings.frame_ancestors {
+            ancestors.push(' ');
+            ancestors.push_str(origin);
         }
         Self {
-            hsts,
-            staff_csp: HeaderValue::from_str(&staff).expect("the policy is ASCII"),
-            public_csp: HeaderValue::from_str(&public).unwrap_or_else(|_| {
-                HeaderValue::from_str(&format!("{CSP_BASE}; frame-ancestors 'self'")).expect("ASCII")
-            }),
+            hsts: settings.hsts,
+            staff_csp: header(media, "'none'").unwrap_or_else(|_| fallback("'none'")),
+            public_csp: header(media, &ancestors).unwrap_or_else(|_| fallback("'self'")),
         }
     }
 }

@@ -29,6 +29,7 @@ pub mod exports;
 pub mod feedback;
 pub mod live;
 mod lookup;
+pub mod media;
 pub mod notices;
 pub mod openapi;
 pub mod opinions;
@@ -115,6 +116,7 @@ pub fn router(state: AppState) -> Router {
         .route("/events/{id}/notices", post(notices::notify))
         .route("/events/{id}/check-in", post(attendance::check_in))
         .route("/events/{id}/qr.svg", get(share::qr))
+        .route("/events/{id}/media", get(media::get).put(media::save))
         .route("/events/{id}/updates", get(updates::list).post(updates::post))
         .route(
             "/events/{id}/updates/{update_id}",
@@ -188,7 +190,7 @@ pub fn router(state: AppState) -> Router {
             tracing::info_span!("http", method = %req.method(), route = %route)
         }))
         .layer(middleware::from_fn_with_state(
-            assets::SecurityHeaders::new(state.settings.hsts, &state.settings.frame_ancestors),
+            assets::SecurityHeaders::new(&state.settings),
             assets::security_headers,
         ))
         .with_state(state)

@@ -5,8 +5,8 @@ use utoipa::{Modify, OpenApi};
 
 use super::error::Json;
 use super::{
-    account, attendance, auth, choosing, events, exports, feedback, live, notices, opinions, ops, programme, reports,
-    second_factor, security_log, selection, share, transcript, updates, users, verification,
+    account, attendance, auth, choosing, events, exports, feedback, live, media, notices, opinions, ops, programme,
+    reports, second_factor, security_log, selection, share, transcript, updates, users, verification,
 };
 
 #[derive(OpenApi)]
@@ -24,6 +24,7 @@ use super::{
         notices::notify, notices::notice, notices::suggest, notices::messages,
         updates::list, updates::post, updates::edit, updates::withdraw, updates::upload, updates::image,
         transcript::get, transcript::assemble_route, transcript::save, transcript::publish, share::qr,
+        media::get, media::save,
         programme::list_units, programme::get_unit, programme::list_themes, programme::import_plan,
         programme::calendar_years, programme::calendar_status, programme::calendar_day,
         events::list, events::get, events::create, events::update, events::deadlines, events::changes,

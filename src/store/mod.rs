@@ -27,6 +27,7 @@ pub mod events;
 pub mod identities;
 pub(crate) mod ids;
 pub mod live;
+pub mod media;
 pub mod opinions;
 pub mod plans;
 pub mod polls;

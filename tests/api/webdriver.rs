@@ -348,6 +348,14 @@ impl Browser {
         }
     }
 
+    /// Send a Chrome DevTools Protocol command (chromedriver's
+    /// `goog/cdp/execute`), e.g. `Page.addScriptToEvaluateOnNewDocument`
+    /// to change what a page finds before its own scripts run.
+    pub async fn cdp(&self, cmd: &str, params: Value) -> Value {
+        self.post("/goog/cdp/execute", json!({ "cmd": cmd, "params": params }))
+            .await
+    }
+
     /// Save a PNG of the viewport.
     pub async fn screenshot(&self, path: &Path) {
         let v = self.get("/screenshot").await;
