@@ -118,6 +118,27 @@ export function rows(tbody, data, cells, empty = "暂无") {
 }
 
 /**
+ * Redraw `box` (`draw` replaces its children) and keep the keyboard where it
+ * was: a focused element inside `box` is found again in the new content by
+ * its tag and first data attribute (`button[data-upvote="7"]`) and focused.
+ * The live lists are redrawn on every frame; without this, a viewer tabbing
+ * to a button would lose it whenever anyone upvoted anything.
+ */
+export function redraw(box, draw) {
+  const had = document.activeElement;
+  const key = had && had !== box && box.contains(had) ? focusKey(had) : null;
+  draw();
+  if (key && !box.contains(document.activeElement)) box.querySelector(key)?.focus();
+}
+
+function focusKey(node) {
+  const [name, value] = Object.entries(node.dataset)[0] ?? [];
+  if (!name) return null;
+  const attr = name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+  return `${node.tagName.toLowerCase()}[data-${attr}="${CSS.escape(value)}"]`;
+}
+
+/**
  * Batch DOM updates: a burst of frames (a replay, a busy room) renders once.
  * A timer rather than requestAnimationFrame, which stops in hidden tabs.
  */
@@ -281,6 +302,10 @@ export async function logout() {
 }
 
 // --- the browser's storage ----------------------------------------------------
+
+// 大字版 is kept under "minsheng.large" by large.js: a classic script in
+// <head>, since it must set its class before the first paint (a module runs
+// too late), and so it cannot import from here.
 
 /** Where the live client keeps this browser's anonymous viewer token (only its asker may rate a reply). */
 export const VIEWER_TOKEN_KEY = "minsheng.viewer_token";

@@ -2,7 +2,7 @@
 // Every text a user wrote is set with textContent, never parsed as HTML.
 
 import { LiveClient, followRoom } from "./live-client.js";
-import { $, api, button as actionButton, clock, connectionStatus, el, errorText, fact, idFromUrl, notice, pollResults, roomErrorText, say, scheduler, showBadge, showConnection, when } from "./dom.js";
+import { $, api, button as actionButton, clock, connectionStatus, el, errorText, fact, idFromUrl, notice, pollResults, redraw, roomErrorText, say, scheduler, showBadge, showConnection, when } from "./dom.js";
 import { EVENT_STATUS, FORM, OWN_STATUS, POLL_KIND, POLL_STATUS, labelOf } from "./labels.js";
 import { showFeed, updateContent } from "./feed.js";
 
@@ -336,9 +336,7 @@ function renderPinned() {
   const box = $("pinned");
   const q = room.pinned !== null ? room.questions.get(room.pinned) : null;
   box.hidden = !q;
-  box.replaceChildren();
-  if (!q) return;
-  box.append(el("p", "pinned-label", "置顶问题"), questionItem(q, "div"));
+  redraw(box, () => box.replaceChildren(...(q ? [el("p", "pinned-label", "置顶问题"), questionItem(q, "div")] : [])));
 }
 
 function questionItem(q, tag = "li") {
@@ -357,12 +355,13 @@ function questionItem(q, tag = "li") {
   }
   if (!room.mine.has(q.id)) item.append(reportButton(q));
   const voted = room.upvoted.has(q.id);
+  // The name is what it shows ("赞 3"), pressed once upvoted; not disabled,
+  // so that the keyboard's focus stays on it (aria-disabled says it is done).
   const button = el("button", "upvote", `赞 ${q.upvotes}`);
   button.type = "button";
   button.dataset.upvote = q.id;
-  button.disabled = voted;
   button.setAttribute("aria-pressed", String(voted));
-  button.setAttribute("aria-label", `${voted ? "已点赞" : "点赞"}，当前 ${q.upvotes} 个赞`);
+  if (voted) button.setAttribute("aria-disabled", "true");
   item.append(button);
   return item;
 }
@@ -389,31 +388,30 @@ function renderMine() {
   const questions = unpublished.filter((q) => q.kind !== "comment").sort((a, b) => b.id - a.id);
   const comments = unpublished.filter((q) => q.kind === "comment").sort((a, b) => b.id - a.id);
   $("mine-title").hidden = questions.length === 0;
-  $("mine").replaceChildren(...questions.map(ownItem));
-  $("my-comments").replaceChildren(...comments.map(ownItem));
+  redraw($("mine"), () => $("mine").replaceChildren(...questions.map(ownItem)));
+  redraw($("my-comments"), () => $("my-comments").replaceChildren(...comments.map(ownItem)));
 }
 
 function renderQuestions() {
   const list = [...room.questions.values()];
   if ($("sort").value === "votes") list.sort((a, b) => b.upvotes - a.upvotes || a.id - b.id);
   else list.sort((a, b) => b.id - a.id);
-  $("questions").replaceChildren(...list.map((q) => questionItem(q)));
+  redraw($("questions"), () => $("questions").replaceChildren(...list.map((q) => questionItem(q))));
   $("questions-empty").hidden = list.length > 0;
   $("question-count").textContent = list.length ? `（${list.length}）` : "";
 }
 
 function renderComments() {
   const list = [...room.comments.values()].sort((a, b) => b.id - a.id);
-  $("comments").replaceChildren(
-    ...list.map((c) => {
-      const item = el("li", "post comment");
-      const meta = el("p", "post-meta");
-      meta.append(el("span", "nick", c.nickname), ` · ${clock(c.created_at)}`);
-      item.append(meta, el("p", "post-text", c.text));
-      if (!room.mine.has(c.id)) item.append(reportButton(c));
-      return item;
-    }),
-  );
+  const item = (c) => {
+    const li = el("li", "post comment");
+    const meta = el("p", "post-meta");
+    meta.append(el("span", "nick", c.nickname), ` · ${clock(c.created_at)}`);
+    li.append(meta, el("p", "post-text", c.text));
+    if (!room.mine.has(c.id)) li.append(reportButton(c));
+    return li;
+  };
+  redraw($("comments"), () => $("comments").replaceChildren(...list.map(item)));
   $("comments-empty").hidden = list.length > 0;
 }
 
@@ -534,7 +532,7 @@ const pollCards = new Map(); // poll id -> { root, status, results }
 function renderPolls() {
   const polls = [...room.polls.values()].sort((a, b) => (a.status === b.status ? b.id - a.id : a.status === "open" ? -1 : 1));
   const box = $("polls");
-  for (const poll of polls) {
+  polls.forEach((poll, i) => {
     let card = pollCards.get(poll.id);
     if (!card || card.status !== poll.status) {
       const fresh = pollCard(poll);
@@ -545,8 +543,10 @@ function renderPolls() {
     const results = pollResults(poll, poll.tally);
     card.results.replaceWith(results);
     card.results = results;
-    box.append(card.root); // keeps the order: open polls first, newest first
-  }
+    // Keeps the order (open polls first, newest first), moving a card only
+    // when out of place: a card moved loses the focus it holds.
+    if (box.children[i] !== card.root) box.insertBefore(card.root, box.children[i] ?? null);
+  });
   $("polls-empty").hidden = polls.length > 0;
 }
 
@@ -558,7 +558,11 @@ function pollCard(poll) {
   root.append(head, el("h3", "poll-title", poll.title));
   if (poll.status === "open") root.append(ballot(poll));
   const mine = room.myVotes.get(poll.id);
-  if (mine) root.append(el("p", "voted muted", poll.allow_change && poll.status === "open" ? "您已投票，可修改后重新提交。" : "您已投票。"));
+  if (mine) {
+    const voted = el("p", "voted muted", poll.allow_change && poll.status === "open" ? "您已投票，可修改后重新提交。" : "您已投票。");
+    voted.tabIndex = -1; // where the focus goes once the vote is in
+    root.append(voted);
+  }
   const results = el("div");
   root.append(results);
   return { root, status: poll.status, results };
@@ -643,6 +647,8 @@ async function vote(poll, form, button) {
     const card = pollCards.get(poll.id);
     if (card) card.status = null; // rebuild with "您已投票"
     renderPolls();
+    // The ballot was replaced: the focus goes to what it became, not to the page's top.
+    pollCards.get(poll.id)?.root.querySelector(".voted")?.focus();
   } catch (err) {
     if (err.code === "verification_required") openVerify(() => vote(poll, form, button));
     else notice(roomErrorText(err));
@@ -747,8 +753,8 @@ function wire() {
 
 async function upvoteClick(e) {
   const button = e.target.closest("button[data-upvote]");
-  if (!button) return;
-  button.disabled = true;
+  if (!button || button.getAttribute("aria-disabled") === "true") return;
+  button.setAttribute("aria-disabled", "true"); // one upvote at a time
   await upvote(Number(button.dataset.upvote));
 }
 
@@ -767,7 +773,7 @@ async function upvote(id) {
 }
 
 if (eventId === null) {
-  notice("链接缺少活动编号（?event=…）。");
+  notice("这个链接不完整，没有指明是哪场活动。请从活动安排中选择活动进入。");
   showConnection($("conn"), "closed");
 } else {
   wire();

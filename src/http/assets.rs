@@ -33,6 +33,31 @@ const ASSETS: &[Asset] = &[
         content_type: "text/css; charset=utf-8",
         body: include_bytes!("../../web/style.css"),
     },
+    // The site's icon, linked from every page; /favicon.ico, which browsers
+    // and crawlers ask for unlinked, is the same picture (Chromium and
+    // Firefox take an SVG whatever its name).
+    Asset {
+        path: "/favicon.svg",
+        content_type: "image/svg+xml",
+        body: include_bytes!("../../web/favicon.svg"),
+    },
+    Asset {
+        path: "/favicon.ico",
+        content_type: "image/svg+xml",
+        body: include_bytes!("../../web/favicon.svg"),
+    },
+    // 大字版, the elder-friendly mode of the public and viewer pages: the
+    // script that sets it before the first paint and wires the switch, its rules.
+    Asset {
+        path: "/large.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../web/large.js"),
+    },
+    Asset {
+        path: "/large.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_bytes!("../../web/large.css"),
+    },
     // The modules every page shares: the DOM and API helpers, the Chinese labels.
     Asset {
         path: "/dom.js",

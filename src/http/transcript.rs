@@ -240,7 +240,8 @@ fn render_html(v: &TranscriptView) -> String {
         h,
         "<!doctype html>\n<html lang=\"zh-CN\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{t} · 访谈实录</title>\n<link rel=\"stylesheet\" href=\"/style.css\">\n</head>\n\
+         <title>{t} · 访谈实录</title>\n<link rel=\"icon\" href=\"/favicon.svg\" type=\"image/svg+xml\">\n\
+         <link rel=\"stylesheet\" href=\"/style.css\">\n</head>\n\
          <body class=\"record transcript\">\n<header><h1>{t}</h1><p>访谈实录</p></header>\n<main>\n",
         t = e(&v.title)
     );

@@ -4,6 +4,7 @@
 
 mod helpers;
 
+mod accessibility_pages;
 mod auth;
 mod auth_limits;
 mod bad_input;

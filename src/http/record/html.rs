@@ -1,5 +1,7 @@
 //! The materials package as a standalone HTML page: every text escaped, no
-//! inline script or style (the server's CSP forbids both).
+//! inline script or style (the server's CSP forbids both). Served at
+//! /events/{id}/record it has the 大字版 switch of the public pages; the
+//! download stays a document without any script.
 
 use std::fmt::Write;
 
@@ -39,18 +41,37 @@ fn link(url: &str) -> String {
     }
 }
 
+/// Where the document goes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Shell {
+    /// A file to keep: no script, nothing fetched but the stylesheet.
+    Download,
+    /// The public page: with the 大字版 switch (large.js in the head, before
+    /// the first paint; large.css; the button in the header).
+    Page,
+}
+
 /// The package as a standalone HTML document. Every text that came from a
 /// person goes through [`escape_html`]; the rest are fixed labels and numbers.
-pub fn render_html(p: &MaterialsPackage) -> String {
+pub fn render_html(p: &MaterialsPackage, shell: Shell) -> String {
     let a = &p.announcement;
     let e = escape_html;
+    let (script, sheet, switch) = match shell {
+        Shell::Download => ("", "", ""),
+        Shell::Page => (
+            "<script src=\"/large.js\"></script>\n",
+            "<link rel=\"stylesheet\" href=\"/large.css\">\n",
+            "<button type=\"button\" id=\"large-switch\" class=\"large-switch\" aria-pressed=\"false\" hidden>大字版</button>",
+        ),
+    };
     let mut h = String::with_capacity(16 * 1024);
     let _ = write!(
         h,
         "<!doctype html>\n<html lang=\"zh-CN\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{title} · 活动实录</title>\n<link rel=\"stylesheet\" href=\"/style.css\">\n</head>\n\
-         <body class=\"record\">\n<header><h1>{title}</h1><p>{kind} · 活动实录</p></header>\n<main>\n",
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n{script}\
+         <title>{title} · 活动实录</title>\n<link rel=\"icon\" href=\"/favicon.svg\" type=\"image/svg+xml\">\n\
+         <link rel=\"stylesheet\" href=\"/style.css\">\n{sheet}</head>\n\
+         <body class=\"record\">\n<header class=\"page-head\"><div><h1>{title}</h1><p>{kind} · 活动实录</p></div>{switch}</header>\n<main>\n",
         title = e(&a.title),
         kind = a.kind_label,
     );

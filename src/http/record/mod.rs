@@ -40,7 +40,7 @@ use crate::store::events::Event;
 pub(crate) mod html;
 mod sheets;
 
-pub use html::{escape_html, render_html};
+pub use html::{Shell, escape_html, render_html};
 use sheets::tables;
 
 const HTML_TYPE: &str = "text/html; charset=utf-8";
@@ -348,7 +348,7 @@ pub async fn get_record(
     Ok(match q.format.unwrap_or_default() {
         RecordFormat::Json => Json(package).into_response(),
         RecordFormat::Html => attachment(
-            render_html(&package).into_bytes(),
+            render_html(&package, Shell::Download).into_bytes(),
             HTML_TYPE,
             &format!("record-{id}.html"),
         ),
@@ -420,7 +420,7 @@ pub async fn page(State(state): State<AppState>, axum::extract::Path(id): axum::
     match package {
         Ok(package) => (
             [(header::CONTENT_TYPE, HTML_TYPE), (header::CACHE_CONTROL, "no-cache")],
-            render_html(&package),
+            render_html(&package, Shell::Page),
         )
             .into_response(),
         Err(e) => e.into_response(),
@@ -430,7 +430,8 @@ pub async fn page(State(state): State<AppState>, axum::extract::Path(id): axum::
 fn not_found_page() -> Response {
     let body = "<!doctype html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\">\
         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-        <title>未找到 · 活动实录</title><link rel=\"stylesheet\" href=\"/style.css\"></head>\
+        <title>未找到 · 活动实录</title><link rel=\"icon\" href=\"/favicon.svg\" type=\"image/svg+xml\">\
+        <link rel=\"stylesheet\" href=\"/style.css\"></head>\
         <body><header><h1>未找到活动实录</h1></header><main><p>该活动的实录尚未发布，或活动不存在。</p>\
         <p><a href=\"/\">返回活动列表</a></p></main></body></html>\n";
     (StatusCode::NOT_FOUND, [(header::CONTENT_TYPE, HTML_TYPE)], body).into_response()
@@ -537,7 +538,7 @@ mod tests {
 
     #[test]
     fn every_text_in_the_page_is_escaped() {
-        let html = render_html(&hostile_package());
+        let html = render_html(&hostile_package(), Shell::Download);
         assert!(!html.contains("<img"), "{html}");
         assert!(!html.contains(BAD));
         assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;&quot;&#39;&amp;"));
@@ -549,6 +550,17 @@ mod tests {
         assert!(!html.contains("<script") && !html.contains("style="));
         assert!(html.starts_with("<!doctype html>") && html.contains("<meta charset=\"utf-8\">"));
         assert!(html.contains("2024-10-14 09:30（北京时间）"));
+    }
+
+    #[test]
+    fn only_the_served_page_has_the_large_switch() {
+        let page = render_html(&hostile_package(), Shell::Page);
+        assert_eq!(page.matches("<script").count(), 1, "{page}");
+        assert!(page.contains("<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\""));
+        assert!(page.contains("<script src=\"/large.js\"></script>\n<title>"), "before the stylesheets");
+        assert!(page.contains("id=\"large-switch\"") && page.contains("href=\"/large.css\""));
+        let download = render_html(&hostile_package(), Shell::Download);
+        assert!(!download.contains("large"), "{download}");
     }
 
     #[test]
