@@ -304,7 +304,7 @@ async function start() {
     return;
   }
   if (eventId === null) {
-    say($("page-status"), "地址缺少活动编号（?event=）。");
+    say($("page-status"), "这个链接不完整，没有指明是哪场活动。请从单位工作台的活动管理进入。");
     return;
   }
   $("scan-form").addEventListener("submit", scanned);

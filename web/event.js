@@ -224,7 +224,7 @@ async function load() {
   const status = $("load-status");
   const id = idFromUrl("id");
   if (id === null) {
-    status.textContent = "地址缺少活动编号（?id=）。";
+    status.textContent = "这个链接不完整，找不到对应的活动。请从活动安排中选择活动。";
     return;
   }
   try {

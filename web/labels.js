@@ -105,6 +105,13 @@ export const CONNECTION = { idle: "连接中", connecting: "连接中", open: "�
 /** The viewer's own post, by its moderation status. */
 export const OWN_STATUS = { pending: "待审核", rejected: "未通过", hidden: "已被隐藏", approved: "已公开" };
 
+/**
+ * The screen's categories (config/screen/words.toml) in the console's words. An
+ * operator's own list may name others: those show the word alone, never the
+ * category's ASCII name.
+ */
+export const SCREEN_CATEGORY = { ads: "广告推广", fraud: "疑似诈骗", abuse: "不文明用语", "personal-data": "个人信息" };
+
 export const POLL_KIND = { single_choice: "单选", multiple_choice: "多选", rating: "评分", open_text: "开放回答" };
 export const POLL_STATUS = { draft: "草稿", open: "进行中", closed: "已结束" };
 

@@ -6,7 +6,7 @@
 
 import { LiveClient, followRoom } from "./live-client.js";
 import { $, api, clock, confirmBox, connectionStatus, el, idFromUrl, logout, notice, pollResults, roomErrorText, scheduler, signInUrl, whoAmI } from "./dom.js";
-import { CONSOLE_STATUS, POLL_KIND, POLL_STATUS, SOURCE, labelOf } from "./labels.js";
+import { CONSOLE_STATUS, POLL_KIND, POLL_STATUS, SCREEN_CATEGORY, SOURCE, labelOf } from "./labels.js";
 import { renderFeed, wireFeed } from "./moderate-feed.js";
 
 const eventId = idFromUrl();
@@ -278,7 +278,8 @@ function item(r, where) {
     node.append(text);
   }
   if (screenHits.length) {
-    node.append(el("p", "hits", `命中敏感词：${screenHits.map((h) => `${h.word}（${h.category}）`).join("、")}`));
+    const hit = (h) => (SCREEN_CATEGORY[h.category] ? `${h.word}（${SCREEN_CATEGORY[h.category]}）` : h.word);
+    node.append(el("p", "hits", `命中敏感词：${screenHits.map(hit).join("、")}`));
   }
   if (personal.length) node.append(el("p", "hits personal", "含个人信息（已标出）：公开显示时自动打码"));
   if (r.reject_reason) node.append(el("p", "reason", `拒绝理由：${r.reject_reason}`));
@@ -750,7 +751,7 @@ async function start() {
 }
 
 if (eventId === null) {
-  notice("链接缺少活动编号（?event=…）。");
+  notice("这个链接不完整，没有指明是哪场活动。请从单位工作台或活动安排进入审核台。");
 } else {
   start().catch(() => notice("无法连接服务器，请刷新重试。"));
 }

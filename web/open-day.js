@@ -345,7 +345,7 @@ async function start() {
   }
   const id = new URLSearchParams(location.search).get("event");
   if (!id || !/^\d{1,15}$/.test(id)) {
-    say(status, "地址缺少活动编号（?event=）。请从单位工作台的活动管理进入。");
+    say(status, "这个链接不完整，没有指明是哪场活动。请从单位工作台的活动管理进入。");
     return;
   }
   page.id = Number(id);

@@ -27,7 +27,7 @@ const page = {
 async function load() {
   const status = $("load-status");
   if (eventId === null) {
-    status.textContent = "地址缺少活动编号（?event=）。";
+    status.textContent = "这个链接不完整，找不到对应的活动。请从活动页面的“报名参加”进入。";
     return;
   }
   try {

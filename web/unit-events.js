@@ -97,7 +97,7 @@ function showError(err, msg, controls) {
     fieldError(field, errorText(err))?.focus();
   } else if (err.code === "conflict" && !state.event) {
     // Creating: the only conflict is a code another event already has.
-    say(msg, `活动编号已被其他活动使用（${err.message}）`);
+    say(msg, "活动编号已被其他活动使用，请换一个。");
     fieldError("code", "活动编号已被使用，请换一个")?.focus();
   }
 }

@@ -525,7 +525,7 @@ async fn the_unit_runs_an_open_day_in_person_from_its_page() {
     let shots = screenshots();
     let desk = driver.browser(1280, 900, false).await;
     sign_in(&desk, &app, "/open-day.html", "rsj-staff").await;
-    shows(&desk, "the event asked for", "#page-status", "缺少活动编号").await;
+    shows(&desk, "the event asked for", "#page-status", "没有指明是哪场活动").await;
 
     // The unit workspace's event detail leads to the page (and to the door's).
     desk.goto(&app.url("/unit.html")).await;
