@@ -85,10 +85,45 @@ function showStatus(status) {
   }
   // The kill switch: a banner while a moderator has paused the room's interaction.
   $("paused-banner").hidden = !(room.paused && takesPosts(status));
+  for (const box of [$("ask-text"), $("comment-text")]) box.disabled = !takesPosts(status);
   if (status === "announced" || status === "rescheduled") {
     notice("直播尚未开始：现在可以提前提问和评论（会前征集），审核通过后公开。", "info");
+  } else if (isOver(status)) {
+    showEnded(status);
   } else if (!takesPosts(status)) {
-    notice(status === "ended" ? "直播已结束，不再接收提问和评论。" : "本场活动目前不接收提问和评论。", "info");
+    notice("本场活动目前不接收提问和评论。", "info");
+  }
+}
+
+function isOver(status) {
+  return status === "ended" || status === "materials_published";
+}
+
+/**
+ * The ended room, kept on screen: the way on to the public answers, the
+ * 访谈实录 once published (its HTML answers 200 only then) and the record
+ * once the materials are.
+ */
+async function showEnded(status) {
+  const list = $("ended-links");
+  const item = (text, href, id) => {
+    const li = el("li");
+    const a = el("a", null, text);
+    a.href = href;
+    a.id = id;
+    li.append(a);
+    return li;
+  };
+  const items = [item("查看问题答复和采纳情况", `/event.html?id=${eventId}#feedback-title`, "ended-answers")];
+  if (status === "materials_published") items.push(item("活动实录（材料公开）", `/events/${eventId}/record`, "ended-record"));
+  list.replaceChildren(...items);
+  $("ended-box").hidden = false;
+  const transcript = `/api/events/${eventId}/transcript?format=html`;
+  const published = await fetch(transcript)
+    .then((res) => res.ok)
+    .catch(() => false);
+  if (published && !$("ended-transcript") && isOver(room.status)) {
+    list.insertBefore(item("访谈实录", transcript, "ended-transcript"), list.children[1] ?? null);
   }
 }
 

@@ -23,9 +23,39 @@ function safeNext(next, origin) {
   return url.pathname + url.search + url.hash;
 }
 
-function nextPage() {
-  return safeNext(new URLSearchParams(location.search).get("next"), location.origin);
+/**
+ * Where to go once signed in: `next` when the link named one, else the
+ * account's workspace — the bureau's for an administrator, the unit's for
+ * unit staff, and for a moderator or host the console of the one live event
+ * they serve, or the programme page (its live events carry the console
+ * links) when none or several are live.
+ */
+async function nextPage() {
+  const next = new URLSearchParams(location.search).get("next");
+  if (next) return safeNext(next, location.origin);
+  if (!staff) return "/";
+  if (staff.role === "admin") return "/bureau.html";
+  if (staff.role === "unit_staff") return "/unit.html";
+  const live = await liveEventsServed(staff);
+  return live.length === 1 ? `/moderate.html?event=${encodeURIComponent(live[0].id)}` : "/";
 }
+
+/** The live events `who` works for (a moderator or host with a unit: that unit's). */
+async function liveEventsServed(who) {
+  try {
+    const res = await fetch("/api/events", { headers: { accept: "application/json" } });
+    if (!res.ok) return [];
+    const events = await res.json();
+    return events.filter(
+      (e) => e.status === "live" && (who.unit_id == null || e.hosts.some((h) => h.id === who.unit_id)),
+    );
+  } catch {
+    return [];
+  }
+}
+
+/** The signed-in account (`staff` of the sign-in answer), for where to land. */
+let staff = null;
 
 const otpRow = document.getElementById("otp-row");
 
@@ -63,7 +93,7 @@ document.getElementById("enrol").addEventListener("submit", async (e) => {
   document.getElementById("recovery").hidden = false;
 });
 
-document.getElementById("recovery-done").addEventListener("click", () => location.assign(nextPage()));
+document.getElementById("recovery-done").addEventListener("click", async () => location.assign(await nextPage()));
 
 /** The one-time password just used, for the change that must follow it. */
 let oneTime = "";
@@ -83,7 +113,7 @@ document.getElementById("change").addEventListener("submit", async (e) => {
   }).catch(() => null);
   if (res?.ok) {
     said.textContent = "密码已设置，正在跳转……";
-    location.assign(nextPage());
+    location.assign(await nextPage());
     return;
   }
   const error = res ? (await res.json().catch(() => null))?.error : null;
@@ -107,6 +137,7 @@ form.addEventListener("submit", async (e) => {
     });
     if (res.ok) {
       const body = await res.json();
+      staff = body.staff ?? null;
       if (body.must_enrol_second_factor) {
         await startEnrolment();
         return;
@@ -119,7 +150,7 @@ form.addEventListener("submit", async (e) => {
         return;
       }
       status.textContent = "登录成功，正在跳转……";
-      location.assign(nextPage());
+      location.assign(await nextPage());
       return;
     }
     const error = (await res.json().catch(() => null))?.error;

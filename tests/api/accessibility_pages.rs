@@ -217,7 +217,7 @@ async fn discuss(app: &TestApp, event: i64, desk: &mut Ws, [a, b]: &mut [Ws; 2])
 
 /// An ended event (open-day-05, 政数局): discussed live and ended; both
 /// questions replied to and published; the transcript and the materials published.
-async fn ended_event(app: &TestApp) -> i64 {
+pub(crate) async fn ended_event(app: &TestApp) -> i64 {
     let event = app.announce("open-day-05").await;
     let admin = Some(app.admin_token.as_str());
     ok(

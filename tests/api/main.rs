@@ -48,3 +48,4 @@ mod text_feed_pages;
 mod transcript_pages;
 mod verification;
 mod viewer_limits;
+mod way_in_pages;
