@@ -240,12 +240,19 @@ export async function api(method, path, body) {
   return data;
 }
 
-/** A Chinese sentence for an API error; the server's own words follow in brackets. */
+/**
+ * A Chinese sentence for an API error: its label alone when there is one.
+ * For an error without a label, a staff page (one that names the signed-in
+ * account in `#who`) adds the server's own words in brackets, for the
+ * helpdesk; a public page never shows them.
+ */
 export function errorText(err) {
-  let base = API_ERROR[err?.code] ?? "操作失败，请重试";
+  const label = API_ERROR[err?.code];
+  let base = label ?? "操作失败，请重试";
   const name = FIELD[err?.details?.field];
   if (name && err.code === "invalid") base = `${name}：${base}`;
-  return err?.message ? `${base}（${err.message}）` : base;
+  const staffPage = Boolean($("who"));
+  return !label && staffPage && err?.message ? `${base}（${err.message}）` : base;
 }
 
 /** A Chinese message for an error from the live room (err.code, err.frame). */

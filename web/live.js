@@ -3,8 +3,11 @@
 
 import { LiveClient, followRoom } from "./live-client.js";
 import { $, api, button as actionButton, clock, connectionStatus, el, errorText, fact, idFromUrl, notice, pollResults, redraw, roomErrorText, say, scheduler, showBadge, showConnection, when } from "./dom.js";
-import { EVENT_STATUS, FORM, OWN_STATUS, POLL_KIND, POLL_STATUS, labelOf } from "./labels.js";
+import { EVENT_STATUS, FORM, OWN_STATUS, POLL_KIND, POLL_STATUS, ROOM_ERROR, labelOf } from "./labels.js";
 import { showFeed, updateContent } from "./feed.js";
+
+/** The countdown of a rate limit or slow mode, per form: its interval while one runs. */
+const postWait = { ask: null, comment: null };
 
 const room = {
   status: null,
@@ -81,7 +84,8 @@ function showStatus(status) {
   withPlayer((player) => player.setStatus(status));
   showBadge($("event-status"), status, labelOf(EVENT_STATUS, status));
   for (const form of [$("ask-form"), $("comment-form")]) {
-    form.querySelector("button").disabled = !takesPosts(status) || room.paused;
+    const waiting = Boolean(postWait[form.id.replace("-form", "")]);
+    form.querySelector("button").disabled = !takesPosts(status) || room.paused || waiting;
   }
   // The kill switch: a banner while a moderator has paused the room's interaction.
   $("paused-banner").hidden = !(room.paused && takesPosts(status));
@@ -714,16 +718,52 @@ async function post(type, textarea, button) {
     updateCount();
     const q = ack.question;
     const what = type === "ask" ? "问题" : "评论";
-    if (q.status === "pending") notice(`${what}已提交，审核通过后公开。`, "info");
-    else if (q.status === "rejected") notice(`${what}未通过：${q.reject_reason ?? ""}`);
-    else notice(`${what}已发布。`, "info");
+    if (q.status === "pending") postStatus(type, `${what}已提交，审核通过后公开。`, true);
+    else if (q.status === "rejected") postStatus(type, `${what}未通过：${q.reject_reason ?? ""}`, false);
+    else postStatus(type, `${what}已发布。`, true);
   } catch (err) {
     // The typed text stays: it goes out once the viewer is verified.
     if (err.code === "verification_required") openVerify(() => post(type, textarea, button));
-    else notice(roomErrorText(err));
+    else if (err.frame?.retry_after_ms) waitToPost(type, err, button);
+    else postStatus(type, roomErrorText(err), false);
   } finally {
-    button.disabled = !takesPosts(room.status) || room.paused;
+    button.disabled = !takesPosts(room.status) || room.paused || Boolean(postWait[type]);
   }
+}
+
+/** The outcome of a viewer's last post, kept under its form until the next one. */
+function postStatus(type, text, ok) {
+  const line = $(`${type}-status`);
+  clearInterval(postWait[type]);
+  postWait[type] = null;
+  line.textContent = text;
+  line.className = `post-status ${ok ? "msg-ok" : "msg-error"}`;
+  line.hidden = false;
+}
+
+/**
+ * Too fast (rate_limited) or slow mode: the form's button stays off and its
+ * line counts down the seconds the server named (`retry_after_ms`), then
+ * says the viewer may send again. The typed text stays.
+ */
+function waitToPost(type, err, button) {
+  const until = Date.now() + err.frame.retry_after_ms;
+  const base = labelOf(ROOM_ERROR, err.code);
+  postStatus(type, "", false);
+  const line = $(`${type}-status`);
+  line.dataset.wait = "on";
+  const tick = () => {
+    const left = Math.ceil((until - Date.now()) / 1000);
+    if (left > 0) {
+      line.textContent = `${base}，请 ${left} 秒后再发送`;
+      return;
+    }
+    postStatus(type, "现在可以再次发送。", true);
+    delete line.dataset.wait;
+    button.disabled = !takesPosts(room.status) || room.paused;
+  };
+  tick();
+  postWait[type] = setInterval(tick, 1000);
 }
 
 function updateCount() {

@@ -9,6 +9,8 @@
 //!   live event once there is one.
 //! - The ended live page on a phone: the text boxes no longer editable, and
 //!   a box that stays, leading to the answers, the 访谈实录 and the record.
+//! - A post's outcome stays under its form; one too soon in slow mode counts
+//!   down the server's `retry_after_ms` with the button off, then frees it.
 //!
 //! Like the other browser tests, they say so loudly and pass without
 //! Chromium, unless MINSHENG_REQUIRE_BROWSER=1.
@@ -197,5 +199,55 @@ async fn the_ended_live_page_leads_on_and_takes_no_text() {
         .await;
     phone.quit().await;
     drop(driver);
+    app.stop().await;
+}
+
+/// Slow mode on: the viewer's first question is taken and says so under the
+/// form, and stays said; the second, too soon, counts down the seconds the
+/// server named with the button off, then says the viewer may send again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_too_soon_counts_down_and_the_outcome_stays() {
+    if !browser_here() {
+        return;
+    }
+    let app = spawn_app(Backend::Sqlite).await.expect("SQLite is always there");
+    let event = app.announced_event().await;
+    start(&app, event).await;
+    let mut desk = app.staff_ws(event, &app.admin_token).await;
+    let r = desk
+        .request(json!({ "type": "set_slow_mode", "seconds": 4 }), "slow")
+        .await;
+    assert_eq!(r["type"], "ack", "{r:?}");
+    let driver = Driver::start().await;
+    let phone = driver.browser(390, 844, true).await;
+    phone.goto(&app.url(&format!("/live.html?event={event}"))).await;
+    phone
+        .wait(
+            "the room",
+            "return window.minshengLive && window.minshengLive.state === 'open'",
+            json!([]),
+        )
+        .await;
+    phone.fill("#ask-text", "社区养老服务站什么时候开？").await;
+    phone.click("#ask-form button[type=submit]").await;
+    shows(&phone, "the question taken", "#ask-status", "问题已提交").await;
+    phone.fill("#ask-text", "还有一个问题：公交线路能加密吗？").await;
+    phone.click("#ask-form button[type=submit]").await;
+    shows(&phone, "the countdown", "#ask-status", "秒后再发送").await;
+    let off = phone
+        .js("return document.querySelector('#ask-form button[type=submit]').disabled", json!([]))
+        .await;
+    assert_eq!(off, json!(true), "the button stays off while the countdown runs");
+    shows(&phone, "free to send again", "#ask-status", "现在可以再次发送").await;
+    let text = phone
+        .js(
+            "return [document.querySelector('#ask-form button[type=submit]').disabled, document.getElementById('ask-text').value]",
+            json!([]),
+        )
+        .await;
+    assert_eq!(text, json!([false, "还有一个问题：公交线路能加密吗？"]), "the typed text stays");
+    phone.quit().await;
+    drop(driver);
+    drop(desk);
     app.stop().await;
 }
