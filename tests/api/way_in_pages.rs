@@ -2,7 +2,8 @@
 //!
 //! - The programme page on a 390-px phone: a 正在直播 banner at the top whose
 //!   link to the live page is within the first screen; past events below,
-//!   filtered by the title search.
+//!   filtered by the title search; with nothing live, 即将开始 and the next
+//!   event within a week, its Beijing time.
 //! - Staff signing in without `next` land on their workspace: an
 //!   administrator on the bureau's, unit staff on the unit's, a moderator on
 //!   the programme page while nothing is live and on the console of the one
@@ -249,5 +250,51 @@ async fn a_post_too_soon_counts_down_and_the_outcome_stays() {
     phone.quit().await;
     drop(driver);
     drop(desk);
+    app.stop().await;
+}
+
+/// Nothing live: the banner says 即将开始 with the next event within a week
+/// and its Beijing start time; one ten days out is not in it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_nothing_live_the_banner_names_the_next_event_this_week() {
+    if !browser_here() {
+        return;
+    }
+    let app = spawn_app(Backend::Sqlite).await.expect("SQLite is always there");
+    let later = app.announced_event().await; // open-day-06, ten days out
+    let soon = app.event_id("open-day-05").await;
+    let admin = Some(app.admin_token.as_str());
+    // 2 days ahead at 02:00 UTC: 10:00 in Beijing.
+    let day = (chrono::Utc::now() + chrono::Duration::days(2)).date_naive();
+    let starts = day.and_hms_opt(2, 0, 0).expect("a time").and_utc();
+    let r = app
+        .patch(
+            &format!("/api/events/{soon}"),
+            admin,
+            json!({ "starts_at": starts.to_rfc3339(), "duration_minutes": 90, "identity_mode": app.identity_mode }),
+        )
+        .await;
+    assert!(r.status.is_success(), "{:?}", r.body);
+    let r = app.post(&format!("/api/events/{soon}/announce"), admin, json!({})).await;
+    assert!(r.status.is_success(), "{:?}", r.body);
+    let soon_title = title(&app, soon).await;
+
+    let driver = Driver::start().await;
+    let phone = driver.browser(390, 844, true).await;
+    phone.goto(&app.url("/")).await;
+    shows(&phone, "the banner", "#now-title", "即将开始").await;
+    shows(&phone, "the next event", "#now-list", &soon_title).await;
+    shows(&phone, "its Beijing time", "#now-list .now-time", "北京时间").await;
+    shows(&phone, "10:00", "#now-list .now-time", "10:00").await;
+    let ids = phone
+        .js("return [...document.querySelectorAll('#now-list li')].map(li => li.dataset.id)", json!([]))
+        .await;
+    assert_eq!(ids, json!([soon.to_string()]), "only the next one, not {later}");
+    let href = phone
+        .js("return document.querySelector('#now-list a.now-live').getAttribute('href')", json!([]))
+        .await;
+    assert_eq!(href, json!(format!("/live.html?event={soon}")));
+    phone.quit().await;
+    drop(driver);
     app.stop().await;
 }
