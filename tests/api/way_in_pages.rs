@@ -12,6 +12,8 @@
 //!   a box that stays, leading to the answers, the 访谈实录 and the record.
 //! - A post's outcome stays under its form; one too soon in slow mode counts
 //!   down the server's `retry_after_ms` with the button off, then frees it.
+//! - An API error reads as its Chinese label; the server's English shows
+//!   only for an error without one, and only on a staff page.
 //!
 //! Like the other browser tests, they say so loudly and pass without
 //! Chromium, unless MINSHENG_REQUIRE_BROWSER=1.
@@ -295,6 +297,32 @@ async fn with_nothing_live_the_banner_names_the_next_event_this_week() {
         .await;
     assert_eq!(href, json!(format!("/live.html?event={soon}")));
     phone.quit().await;
+    drop(driver);
+    app.stop().await;
+}
+
+/// `errorText`: the Chinese label alone where there is one; the server's
+/// English only for an error without a label, and only on a staff page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn error_messages_keep_the_english_to_staff_and_unlabelled_errors() {
+    if !browser_here() {
+        return;
+    }
+    let app = spawn_app(Backend::Sqlite).await.expect("SQLite is always there");
+    app.staff("admin1", "admin", None).await;
+    let driver = Driver::start().await;
+    let b = driver.browser(1280, 900, false).await;
+    let texts = "return import('/dom.js').then(m => [\
+         m.errorText({code: 'rate_limited', message: 'too many requests'}), \
+         m.errorText({code: 'no_such_code', message: 'something odd'})])";
+    b.goto(&app.url("/")).await;
+    shows(&b, "the programme", "#status", "共").await;
+    let public = b.wait("errorText on a public page", texts, json!([])).await;
+    assert_eq!(public, json!(["操作太频繁，请稍后再试", "操作失败，请重试"]));
+    crate::browser::sign_in(&b, &app, "/bureau.html", "admin1").await;
+    let staff = b.wait("errorText on a staff page", texts, json!([])).await;
+    assert_eq!(staff, json!(["操作太频繁，请稍后再试", "操作失败，请重试（something odd）"]));
+    b.quit().await;
     drop(driver);
     app.stop().await;
 }
