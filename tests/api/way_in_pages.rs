@@ -71,8 +71,13 @@ async fn the_programme_shows_the_live_event_first_and_searches_the_past() {
         link["bottom"].as_f64().unwrap() <= link["screen"].as_f64().unwrap(),
         "the live link is below the first screen: {link}"
     );
-    assert!(fits(&phone, "#past").await, "the programme scrolls sideways on the phone");
-    phone.screenshot(&screenshots().join("programme-banner-phone.png")).await;
+    assert!(
+        fits(&phone, "#past").await,
+        "the programme scrolls sideways on the phone"
+    );
+    phone
+        .screenshot(&screenshots().join("programme-banner-phone.png"))
+        .await;
 
     // The past: the ended event there and not among the events to come.
     shows(&phone, "the past event", "#past li", &past_title).await;
@@ -85,11 +90,15 @@ async fn the_programme_shows_the_live_event_first_and_searches_the_past() {
     assert!(!upcoming.to_string().contains(&format!("\"{past}\"")), "{upcoming}");
     let visible = "return [...document.querySelectorAll('#past li')].filter(li => !li.hidden).length";
     phone.fill("#past-search", "没有这样的标题").await;
-    phone.wait("nothing found", &format!("{visible} === 0"), json!([])).await;
+    phone
+        .wait("nothing found", &format!("{visible} === 0"), json!([]))
+        .await;
     shows(&phone, "said so", "#past-status", "没有标题含").await;
     let word: String = past_title.chars().take(4).collect();
     phone.fill("#past-search", &word).await;
-    phone.wait("the past event found", &format!("{visible} === 1"), json!([])).await;
+    phone
+        .wait("the past event found", &format!("{visible} === 1"), json!([]))
+        .await;
     shows(&phone, "the count", "#past-status", "1 场").await;
     phone.quit().await;
     drop(driver);
@@ -134,7 +143,11 @@ async fn staff_signing_in_land_on_their_workspace() {
     let driver = Driver::start().await;
     assert_eq!(lands(&driver, &app, "admin1").await, "/bureau.html");
     assert_eq!(lands(&driver, &app, "rsj-staff").await, "/unit.html");
-    assert_eq!(lands(&driver, &app, "moderator1").await, "/", "nothing live: the programme");
+    assert_eq!(
+        lands(&driver, &app, "moderator1").await,
+        "/",
+        "nothing live: the programme"
+    );
     start(&app, event).await;
     let console = format!("/moderate.html?event={event}");
     assert_eq!(lands(&driver, &app, "moderator1").await, console);
@@ -182,7 +195,10 @@ async fn the_ended_live_page_leads_on_and_takes_no_text() {
             "record": format!("/events/{event}/record"),
         })
     );
-    assert!(fits(&phone, "#ended-box").await, "the ended page scrolls sideways on the phone");
+    assert!(
+        fits(&phone, "#ended-box").await,
+        "the ended page scrolls sideways on the phone"
+    );
     phone.screenshot(&screenshots().join("live-ended-phone.png")).await;
     // The links lead somewhere real.
     for path in [
@@ -238,7 +254,10 @@ async fn a_post_too_soon_counts_down_and_the_outcome_stays() {
     phone.click("#ask-form button[type=submit]").await;
     shows(&phone, "the countdown", "#ask-status", "秒后再发送").await;
     let off = phone
-        .js("return document.querySelector('#ask-form button[type=submit]').disabled", json!([]))
+        .js(
+            "return document.querySelector('#ask-form button[type=submit]').disabled",
+            json!([]),
+        )
         .await;
     assert_eq!(off, json!(true), "the button stays off while the countdown runs");
     shows(&phone, "free to send again", "#ask-status", "现在可以再次发送").await;
@@ -248,7 +267,11 @@ async fn a_post_too_soon_counts_down_and_the_outcome_stays() {
             json!([]),
         )
         .await;
-    assert_eq!(text, json!([false, "还有一个问题：公交线路能加密吗？"]), "the typed text stays");
+    assert_eq!(
+        text,
+        json!([false, "还有一个问题：公交线路能加密吗？"]),
+        "the typed text stays"
+    );
     phone.quit().await;
     drop(driver);
     drop(desk);
@@ -277,7 +300,9 @@ async fn with_nothing_live_the_banner_names_the_next_event_this_week() {
         )
         .await;
     assert!(r.status.is_success(), "{:?}", r.body);
-    let r = app.post(&format!("/api/events/{soon}/announce"), admin, json!({})).await;
+    let r = app
+        .post(&format!("/api/events/{soon}/announce"), admin, json!({}))
+        .await;
     assert!(r.status.is_success(), "{:?}", r.body);
     let soon_title = title(&app, soon).await;
 
@@ -289,11 +314,17 @@ async fn with_nothing_live_the_banner_names_the_next_event_this_week() {
     shows(&phone, "its Beijing time", "#now-list .now-time", "北京时间").await;
     shows(&phone, "10:00", "#now-list .now-time", "10:00").await;
     let ids = phone
-        .js("return [...document.querySelectorAll('#now-list li')].map(li => li.dataset.id)", json!([]))
+        .js(
+            "return [...document.querySelectorAll('#now-list li')].map(li => li.dataset.id)",
+            json!([]),
+        )
         .await;
     assert_eq!(ids, json!([soon.to_string()]), "only the next one, not {later}");
     let href = phone
-        .js("return document.querySelector('#now-list a.now-live').getAttribute('href')", json!([]))
+        .js(
+            "return document.querySelector('#now-list a.now-live').getAttribute('href')",
+            json!([]),
+        )
         .await;
     assert_eq!(href, json!(format!("/live.html?event={soon}")));
     phone.quit().await;
@@ -321,7 +352,10 @@ async fn error_messages_keep_the_english_to_staff_and_unlabelled_errors() {
     assert_eq!(public, json!(["操作太频繁，请稍后再试", "操作失败，请重试"]));
     crate::browser::sign_in(&b, &app, "/bureau.html", "admin1").await;
     let staff = b.wait("errorText on a staff page", texts, json!([])).await;
-    assert_eq!(staff, json!(["操作太频繁，请稍后再试", "操作失败，请重试（something odd）"]));
+    assert_eq!(
+        staff,
+        json!(["操作太频繁，请稍后再试", "操作失败，请重试（something odd）"])
+    );
     b.quit().await;
     drop(driver);
     app.stop().await;
