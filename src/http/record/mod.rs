@@ -557,7 +557,10 @@ mod tests {
         let page = render_html(&hostile_package(), Shell::Page);
         assert_eq!(page.matches("<script").count(), 1, "{page}");
         assert!(page.contains("<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\""));
-        assert!(page.contains("<script src=\"/large.js\"></script>\n<title>"), "before the stylesheets");
+        assert!(
+            page.contains("<script src=\"/large.js\"></script>\n<title>"),
+            "before the stylesheets"
+        );
         assert!(page.contains("id=\"large-switch\"") && page.contains("href=\"/large.css\""));
         let download = render_html(&hostile_package(), Shell::Download);
         assert!(!download.contains("large"), "{download}");
