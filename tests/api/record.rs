@@ -50,7 +50,11 @@ fn assert_safe_page(html: &str) {
     assert!(html.contains("&lt;script&gt;alert(2)&lt;/script&gt;"), "{html}");
     // No script but the public page's 大字版 switch (none in the download).
     let scripts = html.matches("<script").count();
-    assert_eq!(scripts, html.matches("<script src=\"/large.js\"></script>").count(), "{html}");
+    assert_eq!(
+        scripts,
+        html.matches("<script src=\"/large.js\"></script>").count(),
+        "{html}"
+    );
     assert!(html.contains("138****5678") && !html.contains("13812345678"), "{html}");
     assert!(html.contains("可在社保中心窗口补办。") && html.contains("社银合作"));
 }
