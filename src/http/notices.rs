@@ -74,7 +74,7 @@ pub async fn notify(
     let late = due.is_some_and(|d| local_date(now()) > d);
     let base = super::opinions::public_base(&state, &headers);
     let people = state.store.to_notify(id).await?;
-    let (sent, failed) = send_notices(&state, &event, &base, people, false).await?;
+    let (sent, failed) = send_to_list(&state, &event, &base, people, MessageKind::Notice).await?;
     Ok(Json(NoticesSent {
         sent,
         failed,
@@ -99,14 +99,15 @@ async fn phone_of(
     Ok(sealed.as_deref().and_then(|s| state.verifier.keys().unseal(s)))
 }
 
-/// Send the notice (or, `rescheduled`, the notice of the new time) to each
-/// of `people`, each with a new page link; record every result.
-async fn send_notices(
+/// Send `kind` to each of `people` and record every result: the notice (or
+/// the notice of the new time), each with a new page link, or the
+/// cancellation.
+async fn send_to_list(
     state: &AppState,
     event: &Event,
     base: &str,
     people: Vec<Recipient>,
-    rescheduled: bool,
+    kind: MessageKind,
 ) -> ApiResult<(usize, usize)> {
     let when = event.about.starts_at.map(to_local_string).unwrap_or_default();
     let place = event.about.venue.clone().unwrap_or_else(|| "见活动公告".into());
@@ -121,37 +122,37 @@ async fn send_notices(
     } else {
         format!("{bring}，")
     };
-    let kind = if rescheduled {
-        MessageKind::Reschedule
-    } else {
-        MessageKind::Notice
-    };
     let (mut sent, mut failed) = (0, 0);
     for (reference, identity, sealed) in people {
-        let token = VerificationToken::generate();
-        let link = notice_link(base, &token);
+        // A notice comes with a new page link; a cancellation with none.
+        let token = (kind != MessageKind::Cancel).then(VerificationToken::generate);
+        let link = token.as_ref().map(|t| notice_link(base, t)).unwrap_or_default();
         let result = match phone_of(state, identity, sealed).await? {
             Some(phone) => {
-                let notice = AttendanceNotice {
-                    title: &event.about.title,
-                    when: &when,
-                    place: &place,
-                    bring: &bring,
-                    link: &link,
+                let sms = match kind {
+                    MessageKind::Cancel => Sms::attendance_cancelled(&phone, &event.about.title),
+                    MessageKind::Notice | MessageKind::Reschedule => {
+                        let notice = AttendanceNotice {
+                            title: &event.about.title,
+                            when: &when,
+                            place: &place,
+                            bring: &bring,
+                            link: &link,
+                        };
+                        Sms::attendance(&phone, &notice, kind == MessageKind::Reschedule)
+                    }
                 };
-                state
-                    .verifier
-                    .sender()
-                    .send(&Sms::attendance(&phone, &notice, rescheduled))
-                    .await
+                state.verifier.sender().send(&sms).await
             }
             None => Err("no mobile number on the list".to_owned()),
         };
         let delivered = result.is_ok();
-        state
-            .store
-            .record_participant_notice(&reference, &token.digest(), delivered)
-            .await?;
+        if let Some(token) = &token {
+            state
+                .store
+                .record_participant_notice(&reference, &token.digest(), delivered)
+                .await?;
+        }
         state
             .store
             .record_message(&reference, kind, delivered, result.err().as_deref())
@@ -172,30 +173,12 @@ async fn send_notices(
 pub async fn tell_of_change(state: &AppState, event: &Event, base: &str) -> ApiResult<(usize, usize)> {
     let cancelled = event.status == EventStatus::Cancelled;
     let people = state.store.to_tell_of_change(event.id, cancelled).await?;
-    if !cancelled {
-        return send_notices(state, event, base, people, true).await;
-    }
-    let (mut sent, mut failed) = (0, 0);
-    for (reference, identity, sealed) in people {
-        let result = match phone_of(state, identity, sealed).await? {
-            Some(phone) => {
-                let sms = Sms::attendance_cancelled(&phone, &event.about.title);
-                state.verifier.sender().send(&sms).await
-            }
-            None => Err("no mobile number on the list".to_owned()),
-        };
-        let delivered = result.is_ok();
-        state
-            .store
-            .record_message(&reference, MessageKind::Cancel, delivered, result.err().as_deref())
-            .await?;
-        if delivered {
-            sent += 1;
-        } else {
-            failed += 1;
-        }
-    }
-    Ok((sent, failed))
+    let kind = if cancelled {
+        MessageKind::Cancel
+    } else {
+        MessageKind::Reschedule
+    };
+    send_to_list(state, event, base, people, kind).await
 }
 
 /// Every message sent to the people on the event's list, with its result.

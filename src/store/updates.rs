@@ -107,12 +107,6 @@ impl Store {
         }))
     }
 
-    /// The event an image belongs to, when it exists.
-    pub async fn image_event(&self, id: ImageId) -> StoreResult<Option<EventId>> {
-        const SQL: &str = "SELECT event_id FROM live_images WHERE id = $1";
-        Ok(on_pool!(self, read p => sqlx::query_scalar(SQL).bind(id).fetch_optional(p).await)?)
-    }
-
     /// Whether a public (not withdrawn) update shows the image.
     pub async fn image_shown(&self, id: ImageId) -> StoreResult<bool> {
         const SQL: &str = "SELECT COUNT(*) FROM live_updates WHERE image_id = $1 AND withdrawn_at IS NULL";
