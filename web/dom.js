@@ -217,8 +217,8 @@ export class ApiError extends Error {
 }
 
 /** Call the JSON API. Resolves with the body (null for 204), rejects with ApiError. */
-export async function api(method, path, body) {
-  const init = { method, headers: { accept: "application/json" } };
+export async function api(method, path, body, headers = {}) {
+  const init = { method, headers: { accept: "application/json", ...headers } };
   if (body !== undefined) {
     init.headers["content-type"] = "application/json";
     init.body = JSON.stringify(body);

@@ -102,11 +102,15 @@ function found(className, text, segments) {
 }
 
 function replyItem(r) {
-  const li = el("li", "reply");
+  const li = el("li", r.mine ? "reply reply-mine" : "reply");
   li.dataset.id = r.id;
+  li.id = `reply-${r.id}`;
+  // The 我的提问 links move the focus here.
+  li.tabIndex = -1;
   const head = el("p", "reply-head");
   const who = el("span", "who");
   who.append(foundText(r.nickname, r.highlight?.nickname));
+  if (r.mine) head.append(el("span", "mine-tag", "我的提问"));
   head.append(tag(r.state_label, r.state), " ", who, el("span", "muted", ` · ${labelOf(SOURCE, r.source)}`));
   if (r.support > 1) head.append(el("span", "muted", ` · ${r.support} 人反映`));
   if (r.topic) head.append(el("span", "muted", ` · ${r.topic}`));
@@ -118,18 +122,78 @@ function replyItem(r) {
   const dates = el("p", "muted small", `受理日期 ${r.received_date} · 答复日期 ${r.reply_date} · 答复单位 ${r.unit_name}`);
   li.append(dates);
   if (r.rated) li.append(el("p", "muted small", "提问者已评价"));
-  else if (r.rateable) li.append(ratingControl(r));
+  else if (r.mine) li.append(ratingControl(r));
   return li;
+}
+
+/** The viewer token this browser keeps, when it is one (a stale value would be refused). */
+function viewerToken() {
+  const token = stored(VIEWER_TOKEN_KEY);
+  return token && /^[0-9a-f]{32}$/.test(token) ? token : null;
+}
+
+/** Move to reply `id`: clear a search that hides it first. */
+async function showReply(id) {
+  if (!document.getElementById(`reply-${id}`) && shown) {
+    $("reply-q").value = "";
+    await feedback(shown);
+  }
+  const item = document.getElementById(`reply-${id}`);
+  if (!item) return;
+  item.scrollIntoView({ block: "start" });
+  item.focus({ preventScroll: true });
+}
+
+/**
+ * 我的提问: how many of this browser's questions were answered, and a link
+ * to each answer. Only a page read without a search lists them (a search
+ * shows some replies, the counts are the viewer's all).
+ */
+function mineBox(fb, searched) {
+  const box = $("mine-box");
+  if (!fb.mine || fb.mine.asked === 0) {
+    box.hidden = true;
+    return;
+  }
+  const { asked, answered } = fb.mine;
+  $("mine-summary").textContent =
+    answered === 0
+      ? `您在本场提出的 ${asked} 条意见建议正在办理，答复公开后会显示在这里。`
+      : `您在本场提出 ${asked} 条意见建议，已答复 ${answered} 条：`;
+  if (!searched) {
+    $("mine-list").replaceChildren(
+      ...fb.replies
+        .filter((r) => r.mine)
+        .map((r) => {
+          const li = el("li");
+          const a = link(`${r.state_label}：${r.text}`, `#reply-${r.id}`);
+          a.addEventListener("click", (e) => {
+            e.preventDefault();
+            showReply(r.id);
+          });
+          li.append(a);
+          return li;
+        }),
+    );
+  }
+  box.hidden = false;
 }
 
 /** The counts and the published replies; with a search, the replies that contain it, best first. */
 async function feedback(event) {
   const q = $("reply-q").value.trim();
-  const fb = await api("GET", `/api/events/${event.id}/feedback${q ? `?q=${encodeURIComponent(q)}` : ""}`);
+  const token = viewerToken();
+  const fb = await api(
+    "GET",
+    `/api/events/${event.id}/feedback${q ? `?q=${encodeURIComponent(q)}` : ""}`,
+    undefined,
+    token ? { "x-viewer-token": token } : {},
+  );
   $("collected").textContent = `收集意见建议 ${fb.collected} 条，已答复 ${fb.published} 条`;
   counts($("by-state"), fb.by_state);
   counts($("ratings"), fb.ratings);
   counts($("withheld"), fb.withheld);
+  mineBox(fb, Boolean(q));
   const list = $("replies");
   list.replaceChildren(...fb.replies.map(replyItem));
   const none = q ? `没有找到包含“${q}”的答复。` : "答复将在各单位办理后公开。";
@@ -235,6 +299,8 @@ async function load() {
     await Promise.all([changes(event), signupLink(event)]);
     if (AFTER.has(event.status)) await feedback(event);
     status.textContent = "";
+    // A link to the viewer's own answers (#mine-box) lands there once it is drawn.
+    if (location.hash === "#mine-box" && !$("mine-box").hidden) $("mine-box").scrollIntoView();
   } catch (err) {
     status.textContent = err.status === 404 ? "没有找到这场活动。" : `加载失败：${errorText(err)}`;
   }

@@ -157,9 +157,8 @@ export class Player {
     this.stop("ended", "直播已结束");
     this.detail.textContent = "感谢收看。本场暂无回放。";
     this.detail.hidden = false;
-    this.links.replaceChildren(link("查看问题答复", `/event.html?id=${this.eventId}`));
-    if (this.status === "materials_published") this.links.append(" · ", link("活动实录", `/events/${this.eventId}/record`));
-    else this.links.append(" · 活动实录将在整理后发布");
+    // The answers, the 实录 and the record are linked once, in the ended box below the player.
+    this.links.replaceChildren(link("问题答复和活动实录见下方", "#ended-box"));
     this.links.hidden = false;
   }
 

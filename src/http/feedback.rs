@@ -2,7 +2,10 @@
 //! their adoption states and counts, how many submissions were withheld and
 //! why (never their text), and the asker's rating of a reply.
 
+use std::collections::HashSet;
+
 use axum::extract::State;
+use axum::http::HeaderMap;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -17,7 +20,7 @@ use crate::domain::opinion::{AdoptionState, Rating, WithheldCategory};
 use crate::domain::question::ViewerToken;
 use crate::domain::search::{Highlight, SearchQuery};
 use crate::domain::time::local_date;
-use crate::store::opinions::{Opinion, OpinionFilter};
+use crate::store::opinions::{Opinion, OpinionFilter, OwnOpinion};
 
 /// A published reply as the public sees it. Personal data in the citizen's
 /// text is masked.
@@ -45,6 +48,10 @@ pub struct PublicReply {
     pub rated: bool,
     /// Whether the asker can rate it (it came from a viewer with a token).
     pub rateable: bool,
+    /// Whether it answers the viewer who sent their token in
+    /// `X-Viewer-Token` (我的提问): their own question, or one theirs was
+    /// merged into. Always false without the header.
+    pub mine: bool,
     /// Where a search (`q`) found its text, cut from the fields as shown here
     /// (masked); absent when the page was not searched.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -71,6 +78,7 @@ impl PublicReply {
             support: o.support,
             rated: o.rating.is_some(),
             rateable: o.viewer_key.is_some(),
+            mine: false,
             highlight: None,
         })
     }
@@ -97,6 +105,16 @@ pub struct RatingCount {
     pub count: i64,
 }
 
+/// The viewer's own part of an event's feedback (with `X-Viewer-Token`).
+#[derive(Serialize, ToSchema)]
+pub struct MineSummary {
+    /// Opinions the viewer gave at this event (questions, comments, answers).
+    pub asked: i64,
+    /// How many of them have a published reply (their own, or the reply of
+    /// the opinion staff merged theirs into).
+    pub answered: i64,
+}
+
 /// An event's public feedback page.
 #[derive(Serialize, ToSchema)]
 pub struct EventFeedback {
@@ -114,6 +132,10 @@ pub struct EventFeedback {
     /// Submissions withheld from the public, by category.
     pub withheld: Vec<WithheldCount>,
     pub ratings: Vec<RatingCount>,
+    /// With `X-Viewer-Token`: how many of the viewer's opinions were
+    /// collected and answered. Absent without the header.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mine: Option<MineSummary>,
 }
 
 /// Everything the collected opinions of one event are, read with a bound.
@@ -182,27 +204,70 @@ pub struct FeedbackQuery {
     pub q: Option<String>,
 }
 
+/// The header in which the public answers page sends the viewer token its
+/// browser keeps (a header, not the query: addresses end up in logs).
+pub const VIEWER_TOKEN_HEADER: &str = "x-viewer-token";
+
+/// The viewer token of `X-Viewer-Token`, if sent; a malformed one is an error
+/// (the page would otherwise silently mark nothing).
+fn viewer_token(headers: &HeaderMap) -> ApiResult<Option<ViewerToken>> {
+    let Some(value) = headers.get(VIEWER_TOKEN_HEADER) else {
+        return Ok(None);
+    };
+    value
+        .to_str()
+        .ok()
+        .and_then(ViewerToken::parse)
+        .map(Some)
+        .ok_or_else(|| ApiError::invalid("X-Viewer-Token is not a viewer token (32 hexadecimal characters)"))
+}
+
+/// Mark the replies that answer `own` and count how many of `own` are answered.
+fn mark_mine(own: &[OwnOpinion], published: &HashSet<OpinionId>, replies: &mut [PublicReply]) -> MineSummary {
+    let answering: HashSet<OpinionId> = own.iter().map(|o| o.answered_by()).collect();
+    for reply in replies.iter_mut() {
+        reply.mine = answering.contains(&reply.id);
+    }
+    MineSummary {
+        asked: own.len() as i64,
+        answered: own.iter().filter(|o| published.contains(&o.answered_by())).count() as i64,
+    }
+}
+
 /// An event's published replies, counts per adoption state, ratings and
-/// moderation counts (public); with `q`, the replies that contain it.
-#[utoipa::path(get, path = "/api/events/{id}/feedback", tag = "feedback", params(("id" = i64, Path), FeedbackQuery),
-    responses((status = 200, body = EventFeedback), (status = 404, body = ErrorBody)))]
+/// moderation counts (public); with `q`, the replies that contain it; with
+/// `X-Viewer-Token`, the viewer's own marked (`mine`) and counted.
+#[utoipa::path(get, path = "/api/events/{id}/feedback", tag = "feedback",
+    params(("id" = i64, Path), FeedbackQuery,
+        ("X-Viewer-Token" = Option<String>, Header, description = "The viewer token the live page keeps (32 hexadecimal characters): marks the viewer's own replies")),
+    responses((status = 200, body = EventFeedback), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn event_feedback(
     State(state): State<AppState>,
     Path(id): Path<EventId>,
     Query(params): Query<FeedbackQuery>,
+    headers: HeaderMap,
 ) -> ApiResult<Json<EventFeedback>> {
     let query = SearchQuery::parse_param("q", params.q.as_deref())?;
+    let token = viewer_token(&headers)?;
     let event = state.store.event(id).await?;
     if event.status == EventStatus::Draft {
         return Err(ApiError::not_found("event"));
     }
     let opinions = event_opinions(&state, id).await?;
     let (replies, by_state) = published_replies(&opinions);
-    let replies = match &query {
+    let mut replies = match &query {
         Some(query) => found_replies(&state, id, query).await?,
         None => replies,
     };
     let published: Vec<&Opinion> = opinions.iter().filter(|o| o.published_at.is_some()).collect();
+    let mine = match token {
+        Some(token) => {
+            let own = state.store.viewer_opinions(id, &token.key()).await?;
+            let published_ids = published.iter().map(|o| o.id).collect();
+            Some(mark_mine(&own, &published_ids, &mut replies))
+        }
+        None => None,
+    };
     let ratings = Rating::ALL
         .iter()
         .map(|r| RatingCount {
@@ -230,6 +295,7 @@ pub async fn event_feedback(
         replies,
         withheld,
         ratings,
+        mine,
     }))
 }
 
@@ -269,4 +335,58 @@ pub async fn rate(
     PublicReply::from_opinion(&rated)
         .map(Json)
         .ok_or_else(|| ApiError::internal("rate", &"a rated reply is unpublished"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(id: i64) -> PublicReply {
+        PublicReply {
+            id: OpinionId(id),
+            source: "question".into(),
+            nickname: "网友".into(),
+            text: "问".into(),
+            topic: None,
+            state: AdoptionState::Adopted,
+            state_label: AdoptionState::Adopted.label(),
+            reason: None,
+            reply: "答".into(),
+            received_date: "2024-10-14".into(),
+            reply_date: "2024-10-15".into(),
+            unit_name: "人保局".into(),
+            support: 1,
+            rated: false,
+            rateable: true,
+            mine: false,
+            highlight: None,
+        }
+    }
+
+    #[test]
+    fn a_viewers_reply_is_theirs_whether_asked_or_merged_into() {
+        let own = [
+            // Answered under its own id.
+            OwnOpinion {
+                id: OpinionId(1),
+                merged_into: None,
+            },
+            // Merged into someone else's opinion 5, which was answered.
+            OwnOpinion {
+                id: OpinionId(2),
+                merged_into: Some(OpinionId(5)),
+            },
+            // Not answered yet.
+            OwnOpinion {
+                id: OpinionId(3),
+                merged_into: None,
+            },
+        ];
+        let published: HashSet<OpinionId> = [1, 4, 5].map(OpinionId).into();
+        let mut replies = vec![reply(1), reply(4), reply(5)];
+        let summary = mark_mine(&own, &published, &mut replies);
+        let mine: Vec<bool> = replies.iter().map(|r| r.mine).collect();
+        assert_eq!(mine, [true, false, true]);
+        assert_eq!((summary.asked, summary.answered), (3, 2));
+    }
 }

@@ -606,9 +606,10 @@ async fn unit_reply_reaches_the_public_page() {
     assert_eq!(reply["fits"], true, "the event page scrolls sideways at 360 px");
     shows(&public, "the count per state", "#by-state li", "已采纳1").await;
 
-    // Someone else's token is refused politely; the asker's is taken.
+    // Someone else's browser: no 我的提问, nothing to rate. The asker's: the
+    // reply marked 我的提问, reached in one tap from the box at the top, and rated.
     let page = app.url(&format!("/event.html?id={event}"));
-    let rate_with = |token: String| {
+    let with_token = |token: String| {
         let (public, page) = (&public, &page);
         async move {
             public
@@ -618,12 +619,30 @@ async fn unit_reply_reaches_the_public_page() {
                 )
                 .await;
             public.goto(page).await;
-            public.click(".reply .rating button").await;
+            shows(public, "the published reply", "#replies .reply-body", REPLY).await;
         }
     };
-    rate_with(other_token).await;
-    shows(&public, "the refusal", ".reply .rating .msg", "只有提问者本人可以评价").await;
-    rate_with(asker_token).await;
+    with_token(other_token).await;
+    let other_sees: Value = public
+        .js(
+            "return { mine: !document.getElementById('mine-box').hidden, marked: document.querySelectorAll('.reply-mine').length, \
+             rating: document.querySelectorAll('.reply .rating').length }",
+            json!([]),
+        )
+        .await;
+    assert_eq!(other_sees, json!({ "mine": false, "marked": 0, "rating": 0 }));
+    with_token(asker_token).await;
+    shows(&public, "the asker's box", "#mine-summary", "已答复 1 条").await;
+    shows(&public, "the asker's reply marked", ".reply-mine .mine-tag", "我的提问").await;
+    public.click("#mine-list a").await;
+    public
+        .wait(
+            "the tap to reach the answer",
+            "return document.activeElement?.id === `reply-${arguments[0]}` || null",
+            json!([opinion]),
+        )
+        .await;
+    public.click(".reply-mine .rating button").await;
     shows(&public, "the rating taken", "#ratings li", "满意1").await;
     shows(&public, "the reply marked rated", ".reply", "提问者已评价").await;
     public

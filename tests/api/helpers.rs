@@ -262,6 +262,16 @@ impl TestApp {
         if let Some(b) = body {
             req = req.json(&b);
         }
+        self.reply(req, path).await
+    }
+
+    /// GET `path` with one extra header (`name: value`), no sign-in.
+    pub async fn get_with_header(&self, path: &str, name: &str, value: &str) -> Reply {
+        self.reply(self.client.get(self.url(path)).header(name, value), path)
+            .await
+    }
+
+    async fn reply(&self, req: reqwest::RequestBuilder, path: &str) -> Reply {
         let res = req.send().await.expect("request");
         let status = res.status();
         let headers = res.headers().clone();

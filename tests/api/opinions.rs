@@ -263,6 +263,35 @@ async fn a_live_event_becomes_replies_the_public_can_rate(backend: Backend) {
     assert!(!fb.body.to_string().contains("与活动无关的内容"));
     assert!(!fb.body.to_string().contains("加微信"));
 
+    // 我的提问: the asker's browser sends its token and finds its reply marked,
+    // counted among its own; another's finds nothing of its own answered; a
+    // malformed token is refused, and without one nothing is marked.
+    let feedback = format!("/api/events/{event}/feedback");
+    let as_b = app.get_with_header(&feedback, "x-viewer-token", &b_token).await;
+    assert_eq!(as_b.status, StatusCode::OK, "{:?}", as_b.body);
+    assert_eq!(as_b.body["replies"][0]["mine"], true);
+    assert_eq!(
+        as_b.body["mine"],
+        json!({ "asked": 2, "answered": 1 }),
+        "the question and the comment"
+    );
+    let as_a = app.get_with_header(&feedback, "x-viewer-token", &a_token).await;
+    assert_eq!(as_a.body["replies"][0]["mine"], false);
+    assert_eq!(
+        as_a.body["mine"],
+        json!({ "asked": 2, "answered": 0 }),
+        "the question and the poll answer"
+    );
+    let r = app.get_with_header(&feedback, "x-viewer-token", "not-a-token").await;
+    assert_eq!(r.error_code(), "invalid");
+    let anyone = app.get(&feedback, None).await;
+    assert_eq!(anyone.body["replies"][0]["mine"], false);
+    assert!(anyone.body.get("mine").is_none(), "{:?}", anyone.body);
+    let searched = app
+        .get_with_header(&format!("{feedback}?q=%E9%93%B6%E8%A1%8C"), "x-viewer-token", &b_token)
+        .await;
+    assert_eq!(searched.body["replies"][0]["mine"], true, "{:?}", searched.body);
+
     // Only the asker rates, once.
     let rate = |token: String, rating: &str| json!({ "viewer_token": token, "rating": rating });
     let r = app

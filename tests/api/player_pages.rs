@@ -472,10 +472,21 @@ async fn watch(
     lifecycle(app, w.soon, "end").await;
     let ended = in_state(&b, "ended", Duration::from_secs(20)).await;
     assert_eq!(ended["title"], "直播已结束", "{ended}");
-    assert_eq!(ended["hrefs"], json!([format!("/event.html?id={}", w.soon)]), "{ended}");
-    assert!(
-        ended["links"].as_str().is_some_and(|l| l.contains("查看问题答复")),
-        "{ended}"
+    // The way on is the ended box's (once, below the player); the panel points to it.
+    assert_eq!(ended["hrefs"], json!(["#ended-box"]), "{ended}");
+    let ended_links = b
+        .wait(
+            "the ended box's links",
+            "if (document.getElementById('ended-box').hidden) return null; \
+             return [...document.querySelectorAll('a')].filter((a) => a.offsetParent !== null) \
+             .map((a) => a.getAttribute('href')).filter((h) => h.startsWith('/event.html'));",
+            json!([]),
+        )
+        .await;
+    assert_eq!(
+        ended_links,
+        json!([format!("/event.html?id={}#feedback-title", w.soon)]),
+        "one link to the answers"
     );
     b.screenshot(&shot("ended")).await;
 

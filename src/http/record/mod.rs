@@ -530,6 +530,7 @@ mod tests {
                 support: 1,
                 rated: false,
                 rateable: false,
+                mine: false,
                 highlight: None,
             }],
             generated_at: at,

@@ -16,10 +16,12 @@ use crate::domain::search::SearchQuery;
 
 mod changes;
 mod followups;
+mod mine;
 mod notices;
 mod search;
 
 pub use followups::{Extension, Reminder, Transfer};
+pub use mine::OwnOpinion;
 pub use notices::Notice;
 
 const OPINION_SELECT: &str = "SELECT o.id, o.event_id, e.title AS event_title, o.unit_id, u.code AS unit_code,
