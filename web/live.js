@@ -119,6 +119,8 @@ async function showEnded(status) {
     return li;
   };
   const items = [item("查看问题答复和采纳情况", `/event.html?id=${eventId}#feedback-title`, "ended-answers")];
+  // A viewer who asked goes straight to their own answers (我的提问, marked by the token this browser keeps).
+  if (room.mine.size > 0) items.unshift(item("我的提问的答复", `/event.html?id=${eventId}#mine-box`, "ended-mine"));
   if (status === "materials_published") items.push(item("活动实录（材料公开）", `/events/${eventId}/record`, "ended-record"));
   list.replaceChildren(...items);
   $("ended-box").hidden = false;

@@ -645,6 +645,17 @@ async fn unit_reply_reaches_the_public_page() {
     public.click(".reply-mine .rating button").await;
     shows(&public, "the rating taken", "#ratings li", "满意1").await;
     shows(&public, "the reply marked rated", ".reply", "提问者已评价").await;
+    // From the ended live room, the asker's browser goes straight to its answers.
+    public.goto(&app.url(&format!("/live.html?event={event}"))).await;
+    public.click("#ended-mine").await;
+    public
+        .wait(
+            "我的提问 from the ended live room",
+            "return (location.pathname === '/event.html' && location.hash === '#mine-box' \
+             && !document.getElementById('mine-box').hidden) || null",
+            json!([]),
+        )
+        .await;
     public
         .js(
             "document.getElementById('replies').previousElementSibling.scrollIntoView()",

@@ -181,7 +181,7 @@ async fn the_ended_live_page_leads_on_and_takes_no_text() {
             "const href = (id) => document.getElementById(id)?.getAttribute('href'); \
              return {ask: document.getElementById('ask-text').disabled, \
                      comment: document.getElementById('comment-text').disabled, \
-                     answers: href('ended-answers'), transcript: href('ended-transcript'), record: href('ended-record')};",
+                     answers: href('ended-answers'), mine: href('ended-mine'), transcript: href('ended-transcript'), record: href('ended-record')};",
             json!([]),
         )
         .await;
@@ -191,6 +191,7 @@ async fn the_ended_live_page_leads_on_and_takes_no_text() {
             "ask": true,
             "comment": true,
             "answers": format!("/event.html?id={event}#feedback-title"),
+            "mine": null,
             "transcript": format!("/api/events/{event}/transcript?format=html"),
             "record": format!("/events/{event}/record"),
         })
