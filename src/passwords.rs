@@ -254,13 +254,7 @@ pub async fn verify_blocking(password: String, stored: Option<String>) -> Result
 
 /// A random password for first-start admins: 20 characters that are easy to type.
 pub fn generate() -> String {
-    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-    let mut bytes = [0u8; 20];
-    getrandom::fill(&mut bytes).expect("the operating system's random source is available");
-    bytes
-        .iter()
-        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
-        .collect()
+    crate::domain::random::code(b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789", 20)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use sha2::{Digest, Sha256};
 use totp_rs::{Algorithm, TOTP};
 
 use crate::domain::identity::hex;
+use crate::domain::random;
 
 /// The issuer an authenticator app shows.
 pub const ISSUER: &str = "民声 Minsheng";
@@ -14,9 +15,7 @@ pub const RECOVERY_CODES: usize = 10;
 
 /// A new random secret (160 bits, as RFC 4226 recommends).
 pub fn new_secret() -> Vec<u8> {
-    let mut bytes = vec![0u8; 20];
-    getrandom::fill(&mut bytes).expect("the operating system's random source is available");
-    bytes
+    random::bytes::<20>().to_vec()
 }
 
 fn totp(secret: Vec<u8>, account: &str) -> Option<TOTP> {
@@ -70,15 +69,9 @@ pub fn code_at(secret: &[u8], account: &str, now: u64) -> Option<String> {
 
 /// Ten recovery codes like `k7f3-9xq2` (lowercase letters and digits).
 pub fn new_recovery_codes() -> Vec<String> {
-    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
     (0..RECOVERY_CODES)
         .map(|_| {
-            let mut bytes = [0u8; 8];
-            getrandom::fill(&mut bytes).expect("the operating system's random source is available");
-            let chars: String = bytes
-                .iter()
-                .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
-                .collect();
+            let chars = random::code(b"abcdefghjkmnpqrstuvwxyz23456789", 8);
             format!("{}-{}", &chars[..4], &chars[4..])
         })
         .collect()

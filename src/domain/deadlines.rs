@@ -275,20 +275,16 @@ fn not_applicable(kind: DeadlineKind, why: &str) -> Deadline {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn at(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
-    }
-
-    fn facts(start: &str, minutes: i64) -> EventFacts {
-        EventFacts {
-            kind: EventKind::Lecture,
+impl EventFacts {
+    /// An online-and-offline open day starting at `start`, with nothing done
+    /// yet: the tests here and in performance.rs change what they look at.
+    pub(crate) fn sample(start: DateTime<Utc>, minutes: i64, status: EventStatus) -> Self {
+        Self {
+            kind: EventKind::OpenDay,
             form: EventForm::OnlineOffline,
-            status: EventStatus::Announced,
-            public_selection: true,
-            schedule: Some(Schedule::new(at(start), minutes).unwrap()),
+            status,
+            public_selection: false,
+            schedule: Some(Schedule::new(start, minutes).expect("a test schedule")),
             announced_at: None,
             selection_notified_at: None,
             notices: Vec::new(),
@@ -298,6 +294,22 @@ mod tests {
             materials_published_at: None,
             transcript: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn facts(start: &str, minutes: i64) -> EventFacts {
+        let mut f = EventFacts::sample(at(start), minutes, EventStatus::Announced);
+        f.kind = EventKind::Lecture;
+        f.public_selection = true;
+        f
     }
 
     fn by_kind(list: &[Deadline], kind: DeadlineKind) -> Deadline {

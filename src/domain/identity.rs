@@ -103,9 +103,7 @@ impl OneTimeCode {
     /// A uniformly random code (rejection sampling: no digit is likelier).
     pub fn generate() -> Self {
         loop {
-            let mut bytes = [0u8; 4];
-            getrandom::fill(&mut bytes).expect("the operating system's random source is available");
-            let n = u32::from_le_bytes(bytes);
+            let n = u32::from_le_bytes(super::random::bytes());
             // The largest multiple of 10^6 below 2^32: above it, draw again.
             if n < 4_294_000_000 {
                 return Self(format!("{:06}", n % 1_000_000));
@@ -147,9 +145,7 @@ pub struct VerificationToken(String);
 
 impl VerificationToken {
     pub fn generate() -> Self {
-        let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes).expect("the operating system's random source is available");
-        Self(hex(&bytes))
+        Self(super::random::hex_token::<32>())
     }
 
     pub fn parse(s: &str) -> Option<Self> {
@@ -215,9 +211,7 @@ impl IdentityKeys {
 
     /// A new random secret (64 hex characters).
     pub fn generate_secret() -> String {
-        let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes).expect("the operating system's random source is available");
-        hex(&bytes)
+        super::random::hex_token::<32>()
     }
 
     pub fn phone_hash(&self, phone: &PhoneNumber) -> PhoneHash {
@@ -244,8 +238,7 @@ impl IdentityKeys {
     /// Any small secret encrypted with the server's key (a staff member's
     /// second-factor secret too): random nonce, ciphertext and tag, in hex.
     pub fn seal_bytes(&self, plain: &[u8]) -> String {
-        let mut nonce = [0u8; 12];
-        getrandom::fill(&mut nonce).expect("the operating system's random source is available");
+        let nonce: [u8; 12] = super::random::bytes();
         let cipher = ChaCha20Poly1305::new((&self.seal).into());
         let sealed = cipher
             .encrypt(Nonce::from_slice(&nonce), plain)

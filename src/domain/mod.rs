@@ -14,6 +14,7 @@ pub mod performance;
 pub mod plan;
 pub mod poll;
 pub mod question;
+pub mod random;
 pub mod report;
 pub mod screen;
 pub mod search;

@@ -282,7 +282,6 @@ pub fn unit_figures(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::event::{EventForm, EventKind, Schedule};
 
     fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -293,21 +292,7 @@ mod tests {
     }
 
     fn event(start: &str, status: EventStatus) -> EventFacts {
-        EventFacts {
-            kind: EventKind::OpenDay,
-            form: EventForm::OnlineOffline,
-            status,
-            public_selection: false,
-            schedule: Some(Schedule::new(at(start), 120).unwrap()),
-            announced_at: None,
-            selection_notified_at: None,
-            notices: Vec::new(),
-            in_person: None,
-            leader_attended: None,
-            ended_at: None,
-            materials_published_at: None,
-            transcript: None,
-        }
+        EventFacts::sample(at(start), 120, status)
     }
 
     fn opinion(state: AdoptionState, received: &str, due: &str, published: Option<&str>) -> OpinionFacts {

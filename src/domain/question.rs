@@ -128,9 +128,7 @@ impl ViewerToken {
     }
 
     pub fn generate() -> Self {
-        let mut bytes = [0u8; 16];
-        getrandom::fill(&mut bytes).expect("the operating system's random source is available");
-        Self(bytes.iter().map(|b| format!("{b:02x}")).collect())
+        Self(super::random::hex_token::<16>())
     }
 
     pub fn expose(&self) -> &str {

@@ -160,13 +160,7 @@ pub fn mask_name(name: &str) -> String {
 
 /// A reference an applicant keeps (8 characters, no look-alikes).
 pub fn new_reference() -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
-    let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes).expect("the operating system's random source is available");
-    bytes
-        .iter()
-        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
-        .collect()
+    super::random::code(b"ABCDEFGHJKMNPQRSTUVWXYZ23456789", 8)
 }
 
 #[cfg(test)]

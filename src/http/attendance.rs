@@ -45,28 +45,13 @@ pub async fn invite(
     Path(id): Path<EventId>,
     Json(body): Json<InvitationBody>,
 ) -> ApiResult<(StatusCode, Json<Participant>)> {
-    managed_event(&state, &staff.0, id, NOT_YOURS).await?;
-    room_left(&state, id).await?;
     let phone = PhoneNumber::parse(&body.phone)?;
-    let name = required_text("name", &body.name, 30)?;
-    let group = required_text("group", &body.group, 20)?;
     let organisation = optional_text("organisation", body.organisation.as_deref(), 60)?;
-    let sealed = state.verifier.keys().seal(&phone);
-    let reference = new_reference();
-    let person = state
-        .store
-        .add_participant(NewParticipant {
-            event_id: id,
-            reference: &reference,
-            name: &name,
-            phone_masked: &phone.masked(),
-            phone_sealed: Some(&sealed),
-            group: &group,
-            organisation: organisation.as_deref(),
-            kind: "invited",
-        })
-        .await?;
-    Ok((StatusCode::CREATED, Json(person)))
+    let contact = Contact {
+        phone: Some(phone),
+        organisation,
+    };
+    add_by_hand(&state, &staff, id, (&body.name, &body.group), contact, "invited").await
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -87,10 +72,39 @@ pub async fn walk_in(
     Path(id): Path<EventId>,
     Json(body): Json<WalkInBody>,
 ) -> ApiResult<(StatusCode, Json<Participant>)> {
-    managed_event(&state, &staff.0, id, NOT_YOURS).await?;
-    room_left(&state, id).await?;
-    let name = required_text("name", &body.name, 30)?;
-    let group = required_text("group", &body.group, 20)?;
+    let contact = Contact {
+        phone: None,
+        organisation: None,
+    };
+    add_by_hand(&state, &staff, id, (&body.name, &body.group), contact, "walk_in").await
+}
+
+/// How to reach someone staff put on the list: an invited representative
+/// has a number for the notice and maybe an organisation; a walk-in neither.
+struct Contact {
+    phone: Option<PhoneNumber>,
+    organisation: Option<String>,
+}
+
+/// Put someone on the list by hand (`kind` `invited` or `walk_in`), with
+/// `name` and `group` checked, while the place has room.
+async fn add_by_hand(
+    state: &AppState,
+    staff: &CurrentStaff,
+    id: EventId,
+    (name, group): (&str, &str),
+    contact: Contact,
+    kind: &str,
+) -> ApiResult<(StatusCode, Json<Participant>)> {
+    managed_event(state, &staff.0, id, NOT_YOURS).await?;
+    room_left(state, id).await?;
+    let name = required_text("name", name, 30)?;
+    let group = required_text("group", group, 20)?;
+    let sealed = contact.phone.as_ref().map(|p| state.verifier.keys().seal(p));
+    let masked = contact
+        .phone
+        .as_ref()
+        .map_or_else(|| "—".to_owned(), PhoneNumber::masked);
     let reference = new_reference();
     let person = state
         .store
@@ -98,11 +112,11 @@ pub async fn walk_in(
             event_id: id,
             reference: &reference,
             name: &name,
-            phone_masked: "—",
-            phone_sealed: None,
+            phone_masked: &masked,
+            phone_sealed: sealed.as_deref(),
             group: &group,
-            organisation: None,
-            kind: "walk_in",
+            organisation: contact.organisation.as_deref(),
+            kind,
         })
         .await?;
     Ok((StatusCode::CREATED, Json(person)))

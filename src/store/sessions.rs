@@ -13,9 +13,7 @@ use crate::domain::time::now;
 
 /// A fresh random session token (256 bits, hex).
 pub fn new_token() -> String {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).expect("the operating system's random source is available");
-    hex(&bytes)
+    crate::domain::random::hex_token::<32>()
 }
 
 pub(super) fn token_hash(token: &str) -> String {

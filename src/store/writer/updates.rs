@@ -4,7 +4,7 @@
 //! withdrawal turns them into its removal, so no replay shows what was
 //! taken back (the audit log keeps each version).
 
-use super::command::{Outcome, refused};
+use super::command::{Outcome, WriteError, refused};
 use super::tx::{Decided, LiveTx};
 use crate::domain::error_code::ErrorCode;
 use crate::domain::ids::{EventId, ImageId, StaffId, UpdateId};
@@ -80,13 +80,10 @@ impl LiveTx<'_> {
         let at = self.at;
         let id: UpdateId = on_tx!(self.tx(), c => sqlx::query_scalar(SQL).bind(event_id).bind(text).bind(image_id)
             .bind(staff_id).bind(at).fetch_one(c).await)?;
-        let row = self
-            .update_row(event_id, id)
-            .await?
-            .ok_or(StoreError::NotFound("update"))?;
+        let row = self.written_update(event_id, id).await?;
         self.publish(event_id, RoomChange::Update { update: row.public() })
             .await?;
-        let after = serde_json::json!({ "text": text, "image_id": image_id }).to_string();
+        let after = audit_value(text, image_id);
         self.audit_staff(event_id, staff_id, "update.post", Some(id.0), None, Some(after))
             .await?;
         Ok(Ok(Outcome::Updated { update: Box::new(row) }))
@@ -100,12 +97,9 @@ impl LiveTx<'_> {
         image_id: Option<ImageId>,
         staff_id: StaffId,
     ) -> StoreResult<Decided> {
-        let Some(before) = self
-            .update_row(event_id, update_id)
-            .await?
-            .filter(|u| u.withdrawn_at.is_none())
-        else {
-            return Ok(Err(refused(ErrorCode::NotFound, "no such update in this event's feed")));
+        let before = match self.shown_update(event_id, update_id).await? {
+            Ok(before) => before,
+            Err(refusal) => return Ok(Err(refusal)),
         };
         if !self.image_of(event_id, image_id).await? {
             return Ok(Err(refused(ErrorCode::NotFound, "no such image of this event")));
@@ -114,14 +108,11 @@ impl LiveTx<'_> {
         let at = self.at;
         on_tx!(self.tx(), c => sqlx::query(SQL).bind(text).bind(image_id).bind(at).bind(update_id)
             .execute(c).await.map(|_| ()))?;
-        let row = self
-            .update_row(event_id, update_id)
-            .await?
-            .ok_or(StoreError::NotFound("update"))?;
+        let row = self.written_update(event_id, update_id).await?;
         self.publish_redacting(event_id, RoomChange::Update { update: row.public() })
             .await?;
-        let was = serde_json::json!({ "text": before.text, "image_id": before.image_id }).to_string();
-        let now = serde_json::json!({ "text": text, "image_id": image_id }).to_string();
+        let was = audit_value(&before.text, before.image_id);
+        let now = audit_value(text, image_id);
         self.audit_staff(
             event_id,
             staff_id,
@@ -140,19 +131,16 @@ impl LiveTx<'_> {
         update_id: UpdateId,
         staff_id: StaffId,
     ) -> StoreResult<Decided> {
-        let Some(before) = self
-            .update_row(event_id, update_id)
-            .await?
-            .filter(|u| u.withdrawn_at.is_none())
-        else {
-            return Ok(Err(refused(ErrorCode::NotFound, "no such update in this event's feed")));
+        let before = match self.shown_update(event_id, update_id).await? {
+            Ok(before) => before,
+            Err(refusal) => return Ok(Err(refusal)),
         };
         const SQL: &str = "UPDATE live_updates SET withdrawn_at = $1 WHERE id = $2";
         let at = self.at;
         on_tx!(self.tx(), c => sqlx::query(SQL).bind(at).bind(update_id).execute(c).await.map(|_| ()))?;
         self.publish_redacting(event_id, RoomChange::UpdateRemoved { update_id })
             .await?;
-        let was = serde_json::json!({ "text": before.text, "image_id": before.image_id }).to_string();
+        let was = audit_value(&before.text, before.image_id);
         self.audit_staff(
             event_id,
             staff_id,
@@ -162,11 +150,24 @@ impl LiveTx<'_> {
             None,
         )
         .await?;
-        let row = self
-            .update_row(event_id, update_id)
-            .await?
-            .ok_or(StoreError::NotFound("update"))?;
+        let row = self.written_update(event_id, update_id).await?;
         Ok(Ok(Outcome::Updated { update: Box::new(row) }))
+    }
+
+    /// An update still shown in the event's feed, or the refusal to touch it.
+    async fn shown_update(&mut self, event_id: EventId, id: UpdateId) -> StoreResult<Result<UpdateRow, WriteError>> {
+        Ok(self
+            .update_row(event_id, id)
+            .await?
+            .filter(|u| u.withdrawn_at.is_none())
+            .ok_or_else(|| refused(ErrorCode::NotFound, "no such update in this event's feed")))
+    }
+
+    /// An update this transaction has just written.
+    async fn written_update(&mut self, event_id: EventId, id: UpdateId) -> StoreResult<UpdateRow> {
+        self.update_row(event_id, id)
+            .await?
+            .ok_or(StoreError::NotFound("update"))
     }
 
     async fn update_row(&mut self, event_id: EventId, id: UpdateId) -> StoreResult<Option<UpdateRow>> {
@@ -183,4 +184,9 @@ impl LiveTx<'_> {
         let n: i64 = on_tx!(self.tx(), c => sqlx::query_scalar(SQL).bind(image).bind(event_id).fetch_one(c).await)?;
         Ok(n == 1)
     }
+}
+
+/// An update's text and image as the audit log keeps them.
+fn audit_value(text: &str, image_id: Option<ImageId>) -> String {
+    serde_json::json!({ "text": text, "image_id": image_id }).to_string()
 }
