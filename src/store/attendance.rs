@@ -275,7 +275,8 @@ impl Store {
 /// What the record says of who took part, online and in person.
 #[derive(Debug, Clone, Default, Serialize, ToSchema)]
 pub struct Participation {
-    /// Signed up (withdrawn ones included) / chosen / invited / walk-ins.
+    /// Signed up (withdrawn ones included) / chosen / invited (invitations
+    /// taken back not counted, as in the performance report) / walk-ins.
     pub applicants: i64,
     pub chosen: i64,
     pub invited: i64,
@@ -339,7 +340,7 @@ impl Store {
         Ok(Participation {
             applicants: count(&|p| p.kind == "applicant"),
             chosen: count(&|p| p.kind == "applicant" && p.status == "chosen"),
-            invited: count(&|p| p.kind == "invited"),
+            invited: count(&|p| p.kind == "invited" && p.status == "chosen"),
             walk_ins: count(&|p| p.kind == "walk_in"),
             notified: count(&|p| p.notice_sent == Some(true)),
             notified_on_time: count(&on_time),

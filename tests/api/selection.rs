@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 use crate::helpers::{Backend, live_settings, spawn_app_with};
@@ -316,13 +316,32 @@ async fn thirty_sign_ups_a_reproducible_draw_and_a_reserve_moving_up(backend: Ba
         .await;
     assert_eq!(walk_in.status, StatusCode::CREATED, "{:?}", walk_in.body);
     assert!(walk_in.body["checked_in_at"].is_string());
+    // An invitation taken back counts nowhere: not in the record, not in the report.
+    let extra = app
+        .post(
+            &format!("/api/events/{event}/invitations"),
+            admin,
+            json!({ "name": "赵代表", "group": "人大代表", "phone": "13911110009" }),
+        )
+        .await;
+    assert_eq!(extra.status, StatusCode::CREATED, "{:?}", extra.body);
+    let taken_back = extra.body["reference"].as_str().unwrap();
+    let r = app
+        .request(
+            Method::DELETE,
+            &format!("/api/events/{event}/participants/{taken_back}"),
+            admin,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
 
     // The unit sees everyone as written.
     let list = app.get(&format!("/api/events/{event}/participants"), admin).await;
     assert_eq!(
         list.body.as_array().unwrap().len(),
-        34,
-        "30 applicants, 3 invited, 1 walk-in"
+        35,
+        "30 applicants, 3 invited, 1 walk-in, 1 invitation taken back"
     );
     let arrived = list
         .body
