@@ -1,6 +1,9 @@
 //! The pages under `web/`, embedded in the binary, and the security headers
 //! every response carries (a strict Content-Security-Policy: no inline script).
 
+use std::borrow::Cow;
+use std::sync::LazyLock;
+
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -300,16 +303,49 @@ const ASSETS: &[Asset] = &[
     },
 ];
 
-/// Every page is served with a strong `ETag` (a digest of the embedded
+/// The opening every page shares, written once: the doctype, `<html lang>`,
+/// the character set and viewport, `large.js`, the title, the icon and
+/// `style.css`. A page names it in its first line, `<!-- head large: 标题 -->`
+/// for the public pages, which load `large.js` before their first paint
+/// (大字版), or `<!-- head: 标题 -->` for the staff pages, which do not; the
+/// page goes on with the rest of its head (its own stylesheets, `large.css`
+/// last so that it wins, its script) and `</head>`. A file, not inline
+/// script, because the policy forbids inline script.
+const HEAD: &str = include_str!("../../web/head.html");
+const LARGE_JS: &str = "  <script src=\"/large.js\"></script>\n";
+
+/// An embedded file as served: a page with its head written in ([`HEAD`]),
+/// anything else as it is.
+fn with_head(body: &'static [u8]) -> Cow<'static, [u8]> {
+    let Some((first, rest)) = std::str::from_utf8(body).ok().and_then(|text| text.split_once('\n')) else {
+        return Cow::Borrowed(body);
+    };
+    let marker = first.strip_prefix("<!-- head").and_then(|m| m.strip_suffix(" -->"));
+    let (large, title) = match marker.map(|m| (m.strip_prefix(" large: "), m.strip_prefix(": "))) {
+        Some((Some(title), _)) => (true, title),
+        Some((None, Some(title))) => (false, title),
+        _ => return Cow::Borrowed(body),
+    };
+    let head = HEAD.replacen("{title}", title, 1);
+    let head = if large { head } else { head.replacen(LARGE_JS, "", 1) };
+    Cow::Owned((head + rest).into_bytes())
+}
+
+/// [`ASSETS`]' bodies as served, in the same order, put together once.
+static SERVED: LazyLock<Vec<Cow<'static, [u8]>>> = LazyLock::new(|| ASSETS.iter().map(|a| with_head(a.body)).collect());
+
+/// Every page is served with a strong `ETag` (a digest of the served
 /// bytes) and `Cache-Control: no-cache`: a browser revalidates on each load
 /// and gets `304 Not Modified` without a body while the binary is the same.
 pub fn routes() -> Router<AppState> {
     ASSETS
         .iter()
+        .zip(SERVED.iter())
         // The event page carries its event's Open Graph tags (`share.rs`).
-        .filter(|asset| asset.path != "/event.html")
-        .fold(Router::new(), |router, asset| {
-            let etag = etag_of(asset.body);
+        .filter(|(asset, _)| asset.path != "/event.html")
+        .fold(Router::new(), |router, (asset, body)| {
+            let body: &'static [u8] = body;
+            let etag = etag_of(body);
             router.route(
                 asset.path,
                 get(move |headers: HeaderMap| async move {
@@ -321,16 +357,17 @@ pub fn routes() -> Router<AppState> {
                     if fresh {
                         return (StatusCode::NOT_MODIFIED, common).into_response();
                     }
-                    (common, [(header::CONTENT_TYPE, asset.content_type)], asset.body).into_response()
+                    (common, [(header::CONTENT_TYPE, asset.content_type)], body).into_response()
                 }),
             )
         })
         .fallback(|| async { (StatusCode::NOT_FOUND, "not found") })
 }
 
-/// An embedded page's bytes, for the handlers that fill one in.
+/// An embedded page's bytes as served, for the handlers that fill one in.
 pub fn page(path: &str) -> Option<&'static [u8]> {
-    ASSETS.iter().find(|a| a.path == path).map(|a| a.body)
+    let index = ASSETS.iter().position(|a| a.path == path)?;
+    Some(&SERVED[index])
 }
 
 fn etag_of(body: &[u8]) -> String {
@@ -419,4 +456,60 @@ pub async fn security_headers(State(policy): State<SecurityHeaders>, req: Reques
         headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every page has its head written in, once, with its own title; the
+    /// public pages load `large.js` first and `large.css` last, the staff
+    /// pages neither.
+    #[test]
+    fn assets_every_page_gets_the_shared_head() {
+        assert!(HEAD.contains(LARGE_JS) && HEAD.contains("<title>{title}</title>"));
+        for (asset, body) in ASSETS.iter().zip(SERVED.iter()) {
+            let path = asset.path;
+            if !asset.content_type.starts_with("text/html") {
+                assert!(matches!(body, Cow::Borrowed(_)), "{path} is served as embedded");
+                continue;
+            }
+            let html = std::str::from_utf8(body).expect("pages are UTF-8");
+            let (head, _) = html.split_once("</head>").expect("a page closes its head");
+            assert!(
+                head.starts_with("<!doctype html>\n<html lang=\"zh-CN\">\n<head>\n"),
+                "{path}"
+            );
+            assert_eq!(html.matches("<!doctype").count(), 1, "{path}");
+            assert!(!html.contains("<!-- head") && !html.contains("{title}"), "{path}");
+            assert!(
+                head.contains("民声</title>") || head.contains("<title>民声 · "),
+                "{path}"
+            );
+            assert_eq!(head.contains("/large.js"), head.contains("/large.css"), "{path}");
+            if let Some(large_css) = head.find("/large.css") {
+                assert!(!head[large_css..].contains("stylesheet"), "large.css last: {path}");
+            }
+        }
+        let event = std::str::from_utf8(page("/event.html").unwrap()).unwrap();
+        assert!(
+            event.contains("<title>活动详情 · 民声</title>"),
+            "share.rs puts the event's title here"
+        );
+    }
+
+    #[test]
+    fn assets_a_file_without_the_marker_is_served_as_it_is() {
+        for body in [
+            &b"<!doctype html>\n<p>x"[..],
+            b"<!-- head -->\n",
+            b"<!-- header: x -->\n",
+            b"\xff\n",
+        ] {
+            assert!(matches!(with_head(body), Cow::Borrowed(_)));
+        }
+        let staff = with_head(b"<!-- head: \xe5\xae\xa1 -->\n</head>\n");
+        assert!(!staff.windows(8).any(|w| w == b"large.js"));
+        assert!(staff.ends_with(b"<link rel=\"stylesheet\" href=\"/style.css\">\n</head>\n"));
+    }
 }
