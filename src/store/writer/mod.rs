@@ -20,7 +20,8 @@
 
 //!
 //! Where it lives: this module is the queue and the group commit;
-//! [`command`] says what may be asked; `tx` holds [`LiveTx`], the batch's
+//! [`command`] says what may be asked; `failure` why a batch was not
+//! committed and what its callers are told; `tx` holds [`LiveTx`], the batch's
 //! transaction, whose one method per command is in the file of its family:
 //! `posts` (questions, comments, upvotes), `moderation` (moderators' actions,
 //! bans, room settings, the event's status) and `polls`. A new command is a
@@ -38,6 +39,7 @@ use crate::domain::question::RoomChange;
 use crate::domain::time::now;
 
 mod command;
+mod failure;
 mod moderation;
 mod polls;
 mod posts;
@@ -46,6 +48,7 @@ mod tx;
 mod updates;
 
 pub use command::{ChangeSink, Command, NewQuestion, Outcome, Queued, WriteError};
+use failure::{BatchError, not_started, unavailable};
 use polls::Verdict;
 pub use reviews::Review;
 use tx::{Address, Decided, LiveTx};
@@ -210,79 +213,12 @@ async fn one_by_one(store: &Store, commands: &[Command], batch: &[Job]) -> Vec<A
     results
 }
 
-/// Why a batch was not committed.
-#[derive(Debug)]
-enum BatchError {
-    Store(StoreError),
-    /// The transaction took longer than [`BATCH_TIMEOUT`] and was abandoned.
-    TimedOut,
-}
-
-impl std::fmt::Display for BatchError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Store(e) => e.fmt(f),
-            Self::TimedOut => write!(f, "the transaction took longer than {BATCH_TIMEOUT:?}"),
-        }
-    }
-}
-
-impl BatchError {
-    /// The database cannot be reached (as opposed to one command it refused):
-    /// trying the commands one by one would only wait for it again.
-    fn is_unreachable(&self) -> bool {
-        match self {
-            Self::TimedOut => true,
-            Self::Store(StoreError::Database(e)) => match e {
-                sqlx::Error::Io(_)
-                | sqlx::Error::Tls(_)
-                | sqlx::Error::Protocol(_)
-                | sqlx::Error::PoolTimedOut
-                | sqlx::Error::PoolClosed
-                | sqlx::Error::WorkerCrashed
-                | sqlx::Error::BeginFailed => true,
-                // SQLite: the disk is full, or the file cannot be written at all.
-                sqlx::Error::Database(db) if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() => db
-                    .code()
-                    .and_then(|c| c.parse::<i32>().ok())
-                    .is_some_and(|c| SQLITE_CANNOT_WRITE.contains(&(c & 0xff))),
-                // Connection exceptions, operator intervention (a restart), out of resources.
-                sqlx::Error::Database(db) => db
-                    .code()
-                    .is_some_and(|c| c.starts_with("08") || c.starts_with("57") || c.starts_with("53")),
-                _ => false,
-            },
-            Self::Store(_) => false,
-        }
-    }
-}
-
-/// SQLite primary result codes that refuse every write alike (retrying the
-/// commands one by one would fail each): NOMEM, READONLY, IOERR, FULL, CANTOPEN.
-const SQLITE_CANNOT_WRITE: [i32; 5] = [7, 8, 10, 13, 14];
-
 /// [`apply_batch`], its outcome told to the store's readiness: a failed
 /// batch makes `/readyz` not ready until a commit succeeds again.
 async fn bounded_batch(store: &Store, commands: &[Command]) -> Result<Vec<Applied>, BatchError> {
     let result = apply_batch(store, commands).await;
     store.note_write(result.is_ok());
     result
-}
-
-fn not_started() -> WriteError {
-    WriteError::Unavailable("the database is not taking writes now; nothing was saved".into())
-}
-
-fn unavailable(e: &BatchError) -> WriteError {
-    tracing::error!(error = %e, "live write failed");
-    match e {
-        BatchError::TimedOut => WriteError::Unavailable(
-            "the database stopped answering; the write may not have been saved: send it again".into(),
-        ),
-        BatchError::Store(_) => {
-            WriteError::Unavailable("the database did not accept the write; nothing was saved".into())
-        }
-    }
 }
 
 impl LiveTx<'_> {
