@@ -154,6 +154,22 @@ export function scheduler(render) {
   };
 }
 
+/** "60 秒后可重发" on `button` until a new code may be asked for, then "重新获取". */
+export function countdown(button, seconds) {
+  let left = seconds;
+  const tick = () => {
+    if (left <= 0) {
+      button.disabled = false;
+      button.textContent = "重新获取";
+      return;
+    }
+    button.textContent = `${left} 秒后可重发`;
+    left -= 1;
+    setTimeout(tick, 1000);
+  };
+  tick();
+}
+
 /** A two-step action: `open` shows `box` to confirm with `ok`; `cancel` hides it again. */
 export function confirmBox(open, box, ok, cancel) {
   open.addEventListener("click", () => {

@@ -2,7 +2,7 @@
 // Every text a user wrote is set with textContent, never parsed as HTML.
 
 import { LiveClient, followRoom } from "./live-client.js";
-import { $, api, button as actionButton, clock, connectionStatus, el, errorText, fact, idFromUrl, notice, pollResults, redraw, roomErrorText, say, scheduler, showBadge, showConnection, when } from "./dom.js";
+import { $, api, button as actionButton, clock, connectionStatus, countdown, el, errorText, fact, idFromUrl, notice, pollResults, redraw, roomErrorText, say, scheduler, showBadge, showConnection, when } from "./dom.js";
 import { EVENT_STATUS, FORM, OWN_STATUS, POLL_KIND, POLL_STATUS, ROOM_ERROR, labelOf } from "./labels.js";
 import { showFeed, updateContent } from "./feed.js";
 
@@ -297,18 +297,7 @@ async function sendCode() {
     const sent = await api("POST", "/api/verification/code", { phone });
     say(status, `验证码已发送至 ${sent.phone}，${Math.round(sent.expires_in_secs / 60)} 分钟内有效。`, true);
     $("verify-code").focus();
-    let left = sent.resend_after_secs;
-    const tick = () => {
-      if (left <= 0) {
-        send.disabled = false;
-        send.textContent = "重新获取";
-        return;
-      }
-      send.textContent = `${left} 秒后可重发`;
-      left -= 1;
-      setTimeout(tick, 1000);
-    };
-    tick();
+    countdown(send, sent.resend_after_secs);
   } catch (err) {
     say(status, errorText(err));
     send.disabled = false;

@@ -5,7 +5,7 @@
 // shown and refused unless 100); save, publish, close sign-ups early. Fixed
 // once the chosen are set. `page` is the state open-day.js keeps.
 
-import { $, api, button, el, errorText, field, link, option, say, tag, when } from "./dom.js";
+import { $, api, button, confirmBox, el, errorText, field, link, option, say, tag, when } from "./dom.js";
 import { FIELD_RULE, GROUP_PRESETS, SELECTION_STATE, labelOf } from "./labels.js";
 import { refuse } from "./open-day-list.js";
 
@@ -258,14 +258,7 @@ export function initAnnouncement(state, reload) {
   });
   $("sel-form").addEventListener("input", (e) => e.target.removeAttribute("aria-invalid"));
   $("sel-publish").addEventListener("click", () => saveSelection(true));
-  $("sel-close").addEventListener("click", () => {
-    $("sel-close-confirm").hidden = false;
-    $("sel-close-ok").focus();
-  });
-  $("sel-close-cancel").addEventListener("click", () => {
-    $("sel-close-confirm").hidden = true;
-    $("sel-close").focus();
-  });
+  confirmBox($("sel-close"), $("sel-close-confirm"), $("sel-close-ok"), $("sel-close-cancel"));
   $("sel-close-ok").addEventListener("click", closeSignUps);
   $("sel-add").addEventListener("click", () => addGroup("", "", true));
   $("sel-groups").addEventListener("input", showSum);

@@ -5,7 +5,7 @@
 // way to take someone off it, and the notices with their message log.
 // `page` is the state open-day.js keeps; `refresh()` reads the list again.
 
-import { $, api, button, el, errorText, rows, say, tag, when } from "./dom.js";
+import { $, api, button, confirmBox, el, errorText, rows, say, tag, when } from "./dom.js";
 import { MESSAGE_KIND, PARTICIPANT_KIND, PARTICIPANT_STATUS, SELECTION_METHOD, labelOf } from "./labels.js";
 
 let page = null;
@@ -86,14 +86,10 @@ function showPeople() {
   const list = page.people.filter((p) => p.kind === "applicant");
   $("people-count").textContent = `（${list.length} 人）`;
   $("choose-hint").hidden = !open;
-  rows(
-    $("people").tBodies[0],
+  peopleRows(
+    $("people"),
     list,
     (p) => [
-      ["报名编号", code(p.reference)],
-      ["姓名", p.name],
-      ["手机号", p.phone_masked],
-      ["群体", p.group_name],
       ["街道/镇", p.street ?? "—"],
       ["申请理由", p.reason ?? "—"],
       ["状态", statusWords(p)],
@@ -102,9 +98,6 @@ function showPeople() {
     ],
     "暂无报名",
   );
-  [...$("people").tBodies[0].rows].forEach((tr, i) => {
-    if (list[i]) tr.dataset.reference = list[i].reference;
-  });
   $("choose-box").hidden = !open;
   showManualSummary();
 }
@@ -283,14 +276,10 @@ function showAttending() {
   const list = page.people.filter((p) => p.status === "chosen");
   const capacity = page.settings.capacity;
   $("attend-count").textContent = capacity ? `（${list.length} / 容纳 ${capacity} 人）` : `（${list.length} 人）`;
-  rows(
-    $("attending").tBodies[0],
+  peopleRows(
+    $("attending"),
     list,
     (p) => [
-      ["报名编号", code(p.reference)],
-      ["姓名", p.name],
-      ["手机号", p.phone_masked],
-      ["群体", p.group_name],
       ["单位/身份", p.organisation ?? "—"],
       ["来源", labelOf(PARTICIPANT_KIND, p.kind)],
       ["参加通知", tag(noticeWords(p), p.notice_sent ? "met" : p.notified_at ? "overdue" : "pending")],
@@ -299,7 +288,21 @@ function showAttending() {
     ],
     "名单上还没有人",
   );
-  [...$("attending").tBodies[0].rows].forEach((tr, i) => {
+}
+
+/**
+ * A table of people (报名 or 参加名单): who each one is in the first four
+ * columns, `more(p)` after them; each row keeps its person's reference.
+ */
+function peopleRows(table, list, more, empty) {
+  const tbody = table.tBodies[0];
+  rows(
+    tbody,
+    list,
+    (p) => [["报名编号", code(p.reference)], ["姓名", p.name], ["手机号", p.phone_masked], ["群体", p.group_name], ...more(p)],
+    empty,
+  );
+  [...tbody.rows].forEach((tr, i) => {
     if (list[i]) tr.dataset.reference = list[i].reference;
   });
 }
@@ -426,14 +429,7 @@ export function initList(state, reload) {
     $("manual-go").focus();
   });
   $("manual-ok").addEventListener("click", chooseByHand);
-  $("draw-go").addEventListener("click", () => {
-    $("draw-confirm").hidden = false;
-    $("draw-ok").focus();
-  });
-  $("draw-cancel").addEventListener("click", () => {
-    $("draw-confirm").hidden = true;
-    $("draw-go").focus();
-  });
+  confirmBox($("draw-go"), $("draw-confirm"), $("draw-ok"), $("draw-cancel"));
   $("draw-ok").addEventListener("click", draw);
   $("invite-form").addEventListener("submit", invite);
   $("invite-form").addEventListener("input", (e) => e.target.removeAttribute("aria-invalid"));

@@ -5,7 +5,7 @@
 // (公示) with the seed and how anyone re-runs it, this browser's own
 // reference marked. No sign-in; text from the API only ever goes in as text.
 
-import { $, api, el, errorText, fact, idFromUrl, option, rows, say, store, stored, tag, when } from "./dom.js";
+import { $, api, confirmBox, el, errorText, fact, idFromUrl, option, rows, say, store, stored, tag, when } from "./dom.js";
 import { PARTICIPANT_STATUS, SELECTION_METHOD, labelOf } from "./labels.js";
 import { forgetVerification, storedVerification, wireVerification } from "./verify.js";
 
@@ -395,14 +395,7 @@ $("other-number").addEventListener("click", () => {
   showForm(true);
   $("verify-phone").focus();
 });
-$("withdraw").addEventListener("click", () => {
-  $("withdraw-confirm").hidden = false;
-  $("withdraw-ok").focus();
-});
-$("withdraw-cancel").addEventListener("click", () => {
-  $("withdraw-confirm").hidden = true;
-  $("withdraw").focus();
-});
+confirmBox($("withdraw"), $("withdraw-confirm"), $("withdraw-ok"), $("withdraw-cancel"));
 $("withdraw-ok").addEventListener("click", withdraw);
 $("mine-title").tabIndex = -1;
 load();

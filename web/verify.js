@@ -3,7 +3,7 @@
 // browser under the live room's key — a person verified in one is verified
 // in the other. The number itself is never kept in the browser.
 
-import { VERIFICATION_KEY, api, errorText, say, store, stored } from "./dom.js";
+import { VERIFICATION_KEY, api, countdown, errorText, say, store, stored } from "./dom.js";
 
 /** This browser's verification token, or null. */
 export function storedVerification() {
@@ -67,22 +67,6 @@ export function wireVerification({ form, phone, code, send, status, onVerified }
     e.preventDefault();
     confirm();
   });
-}
-
-/** "60 秒后可重发" on the button until a new code may be asked for. */
-function countdown(button, seconds) {
-  let left = seconds;
-  const tick = () => {
-    if (left <= 0) {
-      button.disabled = false;
-      button.textContent = "重新获取";
-      return;
-    }
-    button.textContent = `${left} 秒后可重发`;
-    left -= 1;
-    setTimeout(tick, 1000);
-  };
-  tick();
 }
 
 /** The verification routes' errors in words (tries left, when to ask again). */
