@@ -89,6 +89,7 @@ pub async fn serve(
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "serving on http://{addr}");
     let janitor = tokio::spawn(purge_sessions(state.store.clone(), state.settings.clone()));
+    let owed_sweep = tokio::spawn(sweep_owed_messages(state.clone()));
     let stop = CancellationToken::new();
     let live = state.hub.shutdown.clone();
     let stopping = stop.clone();
@@ -110,6 +111,7 @@ pub async fn serve(
     // The server does not wait for upgraded sockets: close them (1001) here.
     state.hub.shut_down(grace).await;
     janitor.abort();
+    owed_sweep.abort();
     state.store.close().await;
     tracing::info!("stopped");
     Ok(())
@@ -127,6 +129,18 @@ fn tune_socket(tcp: &mut tokio::net::TcpStream) {
     }
     if let Err(e) = socket2::SockRef::from(&*tcp).set_send_buffer_size(SEND_BUFFER_BYTES) {
         tracing::debug!(error = %e, "SO_SNDBUF not set");
+    }
+}
+
+/// Every minute, the messages a rescheduled or cancelled event's list is
+/// still owed (see `http::telling`).
+async fn sweep_owed_messages(state: AppState) {
+    let mut tick = tokio::time::interval(http::telling::SWEEP_EVERY);
+    loop {
+        tick.tick().await;
+        if let Err(e) = http::telling::sweep_owed(&state).await {
+            tracing::warn!(error = ?e, "sending owed list messages failed");
+        }
     }
 }
 

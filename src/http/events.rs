@@ -747,13 +747,15 @@ pub async fn reschedule(
     if starts_at <= now() {
         return Err(Invalid::new("starts_at", "must be in the future").into());
     }
+    let link_base = super::opinions::public_base(&state, &headers);
     let change = ChangeRequest {
         reason: &reason,
         reported_by: staff.0.id,
+        link_base: &link_base,
     };
     let event = state.store.reschedule_event(&event, schedule, change).await?;
     tracing::info!(event_id = id.0, by = staff.0.id.0, "event rescheduled");
-    tell_the_list(&state, &event, &headers);
+    tell_the_list(&state, &event);
     Ok(Json(view(&state, event, Some(&staff.0)).await?))
 }
 
@@ -779,24 +781,27 @@ pub async fn cancel(
     let event = managed_event(&state, &staff.0, id, NOT_YOURS).await?;
     event.status.apply(Transition::Cancel)?;
     let reason = required_text("reason", &body.reason, 1000)?;
+    let link_base = super::opinions::public_base(&state, &headers);
     let change = ChangeRequest {
         reason: &reason,
         reported_by: staff.0.id,
+        link_base: &link_base,
     };
     let event = state.store.cancel_event(&event, change).await?;
     tracing::info!(event_id = id.0, by = staff.0.id.0, "event cancelled");
-    tell_the_list(&state, &event, &headers);
+    tell_the_list(&state, &event);
     Ok(Json(view(&state, event, Some(&staff.0)).await?))
 }
 
-/// Tell the people on a rescheduled or cancelled event's list, in the
-/// background (the change is committed; a slow SMS gateway must not hold
-/// the unit's request). Each result is recorded in the participant messages.
-fn tell_the_list(state: &AppState, event: &Event, headers: &HeaderMap) {
+/// Tell the people on a rescheduled or cancelled event's list what the
+/// change's transaction marked them owed, in the background (a slow SMS
+/// gateway must not hold the unit's request; should this node stop first,
+/// the next notice round or any node's sweep sends it). Each result is
+/// recorded in the participant messages.
+fn tell_the_list(state: &AppState, event: &Event) {
     let (state, event) = (state.clone(), event.clone());
-    let base = super::opinions::public_base(&state, headers);
     tokio::spawn(async move {
-        match super::notices::tell_of_change(&state, &event, &base).await {
+        match super::telling::pay_owed(&state, &event).await {
             Ok((0, 0)) => {}
             Ok((sent, failed)) => tracing::info!(event_id = event.id.0, sent, failed, "list told of the change"),
             Err(e) => tracing::warn!(event_id = event.id.0, error = ?e, "telling the list of the change failed"),

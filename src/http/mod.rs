@@ -42,6 +42,7 @@ pub mod second_factor;
 pub mod security_log;
 pub mod selection;
 pub mod share;
+pub mod telling;
 pub mod transcript;
 pub mod updates;
 pub mod users;

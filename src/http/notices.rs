@@ -1,8 +1,9 @@
 //! Notices to the people on an in-person event's list: each chosen or
 //! invited person is told time, place and what to bring, with a link to
 //! their own page (unguessable) that shows the check-in code; told again
-//! when the event is rescheduled or cancelled; and from that page they can
-//! leave a written suggestion within 5 working days after the event.
+//! when the event is rescheduled or cancelled (the sending is `telling`'s);
+//! and from that page they can leave a written suggestion within 5 working
+//! days after the event.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -14,16 +15,16 @@ use super::AppState;
 use super::auth::CurrentStaff;
 use super::error::{ApiError, ApiResult, ErrorBody, Json, Path};
 use super::lookup::managed_event;
+use super::telling;
 use crate::domain::deadlines::MATERIALS_WITHIN_WORKING_DAYS;
 use crate::domain::error_code::ErrorCode;
 use crate::domain::event::EventStatus;
-use crate::domain::identity::{PhoneNumber, VerificationToken};
-use crate::domain::ids::{EventId, IdentityId, OpinionId};
+use crate::domain::identity::VerificationToken;
+use crate::domain::ids::{EventId, OpinionId};
 use crate::domain::opinion;
 use crate::domain::selection::mask_name;
 use crate::domain::time::{local_date, now, to_local_string};
-use crate::identity::sms::{AttendanceNotice, Sms};
-use crate::store::attendance::{MessageKind, ParticipantMessage};
+use crate::store::attendance::ParticipantMessage;
 use crate::store::events::Event;
 use crate::store::opinions::{NewOpinion, OpinionAuthor};
 
@@ -31,12 +32,6 @@ use crate::store::opinions::{NewOpinion, OpinionAuthor};
 const MAX_SUGGESTIONS: i64 = 5;
 
 const NOT_YOURS: &str = "only the data bureau and the event's host units keep its list";
-
-/// How a page link is made for the people on the list.
-fn notice_link(base: &str, token: &VerificationToken) -> String {
-    // In the fragment: the token never reaches a server's log.
-    format!("{base}/notice.html#{}", token.expose())
-}
 
 #[derive(Serialize, ToSchema)]
 pub struct NoticesSent {
@@ -74,111 +69,15 @@ pub async fn notify(
     let late = due.is_some_and(|d| local_date(now()) > d);
     let base = super::opinions::public_base(&state, &headers);
     let people = state.store.to_notify(id).await?;
-    let (sent, failed) = send_to_list(&state, &event, &base, people, MessageKind::Notice).await?;
+    let (sent, failed) = telling::send_notices(&state, &event, &base, people).await?;
+    // What a reschedule or a cancellation left owed (a sender that died after the change) goes out too.
+    let (owed_sent, owed_failed) = telling::pay_owed(&state, &event).await?;
     Ok(Json(NoticesSent {
-        sent,
-        failed,
+        sent: sent + owed_sent,
+        failed: failed + owed_failed,
         due,
         late,
     }))
-}
-
-type Recipient = (String, Option<IdentityId>, Option<String>);
-
-/// The number a person on the list is reached at, if any.
-async fn phone_of(
-    state: &AppState,
-    identity: Option<IdentityId>,
-    sealed: Option<String>,
-) -> ApiResult<Option<PhoneNumber>> {
-    let sealed = match (sealed, identity) {
-        (Some(s), _) => Some(s),
-        (None, Some(identity)) => state.store.sealed_phone(identity).await?,
-        (None, None) => None,
-    };
-    Ok(sealed.as_deref().and_then(|s| state.verifier.keys().unseal(s)))
-}
-
-/// Send `kind` to each of `people` and record every result: the notice (or
-/// the notice of the new time), each with a new page link, or the
-/// cancellation.
-async fn send_to_list(
-    state: &AppState,
-    event: &Event,
-    base: &str,
-    people: Vec<Recipient>,
-    kind: MessageKind,
-) -> ApiResult<(usize, usize)> {
-    let when = event.about.starts_at.map(to_local_string).unwrap_or_default();
-    let place = event.about.venue.clone().unwrap_or_else(|| "见活动公告".into());
-    let bring = state
-        .store
-        .attendance_settings(event.id)
-        .await?
-        .bring
-        .unwrap_or_default();
-    let bring = if bring.is_empty() {
-        "请携带身份证件，".to_owned()
-    } else {
-        format!("{bring}，")
-    };
-    let (mut sent, mut failed) = (0, 0);
-    for (reference, identity, sealed) in people {
-        // A notice comes with a new page link; a cancellation with none.
-        let token = (kind != MessageKind::Cancel).then(VerificationToken::generate);
-        let link = token.as_ref().map(|t| notice_link(base, t)).unwrap_or_default();
-        let result = match phone_of(state, identity, sealed).await? {
-            Some(phone) => {
-                let sms = match kind {
-                    MessageKind::Cancel => Sms::attendance_cancelled(&phone, &event.about.title),
-                    MessageKind::Notice | MessageKind::Reschedule => {
-                        let notice = AttendanceNotice {
-                            title: &event.about.title,
-                            when: &when,
-                            place: &place,
-                            bring: &bring,
-                            link: &link,
-                        };
-                        Sms::attendance(&phone, &notice, kind == MessageKind::Reschedule)
-                    }
-                };
-                state.verifier.sender().send(&sms).await
-            }
-            None => Err("no mobile number on the list".to_owned()),
-        };
-        let delivered = result.is_ok();
-        if let Some(token) = &token {
-            state
-                .store
-                .record_participant_notice(&reference, &token.digest(), delivered)
-                .await?;
-        }
-        state
-            .store
-            .record_message(&reference, kind, delivered, result.err().as_deref())
-            .await?;
-        if delivered {
-            sent += 1;
-        } else {
-            failed += 1;
-        }
-    }
-    Ok((sent, failed))
-}
-
-/// Tell the people on an in-person event's list that it moved (those
-/// notified already get the notice again, with the new time and a new link)
-/// or was cancelled (everyone who signed up, was chosen or invited). Runs
-/// after the change is committed; each result is recorded.
-pub async fn tell_of_change(state: &AppState, event: &Event, base: &str) -> ApiResult<(usize, usize)> {
-    let cancelled = event.status == EventStatus::Cancelled;
-    let people = state.store.to_tell_of_change(event.id, cancelled).await?;
-    let kind = if cancelled {
-        MessageKind::Cancel
-    } else {
-        MessageKind::Reschedule
-    };
-    send_to_list(state, event, base, people, kind).await
 }
 
 /// Every message sent to the people on the event's list, with its result.

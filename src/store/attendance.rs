@@ -152,22 +152,6 @@ impl Store {
         Ok(on_pool!(self, read p => sqlx::query_as(SQL).bind(event_id).fetch_all(p).await)?)
     }
 
-    /// Who to tell of a reschedule (those already notified) or a cancellation
-    /// (everyone signed up, chosen or invited who has not withdrawn):
-    /// (reference, identity, sealed number).
-    pub async fn to_tell_of_change(
-        &self,
-        event_id: EventId,
-        cancelled: bool,
-    ) -> StoreResult<Vec<(String, Option<crate::domain::ids::IdentityId>, Option<String>)>> {
-        const RESCHEDULED: &str = "SELECT reference, identity_id, phone_sealed FROM participants
-             WHERE event_id = $1 AND status = 'chosen' AND kind <> 'walk_in' AND notified_at IS NOT NULL ORDER BY id";
-        const CANCELLED: &str = "SELECT reference, identity_id, phone_sealed FROM participants
-             WHERE event_id = $1 AND status <> 'withdrawn' AND kind <> 'walk_in' ORDER BY id";
-        let sql = if cancelled { CANCELLED } else { RESCHEDULED };
-        Ok(on_pool!(self, read p => sqlx::query_as(sql).bind(event_id).fetch_all(p).await)?)
-    }
-
     /// Record whether `unit`'s principal leader took part in the event.
     pub async fn record_leader(
         &self,

@@ -29,6 +29,7 @@ pub(crate) mod ids;
 pub mod live;
 pub mod media;
 pub mod opinions;
+pub mod owed_messages;
 pub mod plans;
 pub mod polls;
 pub mod retention;

@@ -243,6 +243,66 @@ async fn a_list_chosen_by_hand_is_told_of_a_reschedule_and_a_cancellation(backen
     );
     assert_eq!(page["bring"], "请携带身份证，提前15分钟到达一层大厅");
 
+    // A node that stopped between a reschedule's commit and its sending: the
+    // debt stays in the store and the next notice round (or any node's
+    // sweep) pays it; a person another sender has claimed is left to it
+    // until the claim runs out.
+    let owed = || app.sql_texts("SELECT reference FROM participants WHERE owed_message IS NOT NULL ORDER BY id");
+    assert!(
+        owed().await.is_empty(),
+        "the reschedule's messages were sent and cleared"
+    );
+    let (lost, claimed) = (
+        rescheduled[0]["reference"].as_str().unwrap(),
+        rescheduled[1]["reference"].as_str().unwrap(),
+    );
+    let owe = |reference: &str| {
+        format!(
+            "UPDATE participants SET owed_message = 'reschedule', owed_link_base = 'https://gov.example', \
+             owed_claimed_at = $1 WHERE reference = '{reference}'"
+        )
+    };
+    app.sql(&owe(lost), Some(chrono::Utc::now() - chrono::Duration::minutes(10)))
+        .await;
+    app.sql(&owe(claimed), Some(chrono::Utc::now())).await;
+    let r = app
+        .post(&format!("/api/events/{event}/notices"), admin, json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    let told = messages(&app, event, 8).await;
+    let again: Vec<&str> = told[7..].iter().map(|m| m["reference"].as_str().unwrap()).collect();
+    assert_eq!(again, [lost], "{told:?}");
+    assert!(
+        app.sms
+            .lines()
+            .last()
+            .unwrap()
+            .contains("https://gov.example/notice.html#")
+    );
+    assert_eq!(owed().await, [claimed], "a live claim is left to its sender");
+    app.sql(
+        &format!("UPDATE participants SET owed_claimed_at = $1 WHERE reference = '{claimed}'"),
+        Some(chrono::Utc::now() - chrono::Duration::minutes(6)),
+    )
+    .await;
+    app.post(&format!("/api/events/{event}/notices"), admin, json!({}))
+        .await;
+    let told = messages(&app, event, 9).await;
+    assert_eq!(told.len(), 9, "each debt paid once: {told:?}");
+    assert_eq!(told[8]["reference"], claimed);
+    assert!(owed().await.is_empty());
+    // Each message came with a new page link: the latest is the one that works.
+    let new_link = app
+        .sms
+        .lines()
+        .last()
+        .unwrap()
+        .rsplit_once('#')
+        .unwrap()
+        .1
+        .trim()
+        .to_owned();
+
     // Cancelled: everyone who signed up, was chosen or invited and did not
     // leave is told — the reserve too, not the invitation taken back.
     let r = app
@@ -253,7 +313,7 @@ async fn a_list_chosen_by_hand_is_told_of_a_reschedule_and_a_cancellation(backen
         )
         .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    let told = messages(&app, event, 11).await;
+    let told = messages(&app, event, 13).await;
     let cancelled: Vec<&str> = told
         .iter()
         .filter(|m| m["kind"] == "cancel")

@@ -8,6 +8,8 @@ use crate::domain::event::{EventStatus, Schedule, Transition};
 use crate::domain::identity::IdentityMode;
 use crate::domain::ids::{EventId, StaffId};
 use crate::domain::time::now;
+use crate::store::attendance::MessageKind;
+use crate::store::owed_messages::owe_change;
 use crate::store::tx::{Tx, on_tx};
 use crate::store::{Store, StoreError, StoreResult, on_pool};
 
@@ -15,6 +17,8 @@ use crate::store::{Store, StoreError, StoreResult, on_pool};
 pub struct ChangeRequest<'a> {
     pub reason: &'a str,
     pub reported_by: StaffId,
+    /// Where the links sent to the event's list point (the public site).
+    pub link_base: &'a str,
 }
 
 impl Store {
@@ -92,6 +96,7 @@ impl Store {
             .map(|r| r.rows_affected()))?;
         one_changed(done)?;
         insert_change_report(&mut tx, before.id, &change, report, at).await?;
+        owe_change(&mut tx, before.id, MessageKind::Reschedule, change.link_base).await?;
         tx.commit().await?;
         self.event(before.id).await
     }
@@ -122,6 +127,7 @@ impl Store {
         if before.status != EventStatus::Draft {
             insert_change_report(&mut tx, before.id, &change, report, at).await?;
         }
+        owe_change(&mut tx, before.id, MessageKind::Cancel, change.link_base).await?;
         tx.commit().await?;
         self.event(before.id).await
     }
